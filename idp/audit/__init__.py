@@ -1,0 +1,1 @@
+"""The audit log: every verification, login, token and certificate event."""

@@ -1,0 +1,100 @@
+"""RFC 9457 problem details: the one error shape of every HTTP API.
+
+Each failure a caller can cause has a stable ``type`` URI under
+``https://hoviyat.ir/problems/``; ``detail`` says what to change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+PROBLEM_BASE = "https://hoviyat.ir/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise anywhere under a request to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def to_dict(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+    def response(self, instance: str | None = None) -> JSONResponse:
+        return JSONResponse(
+            self.to_dict(instance),
+            status_code=self.status,
+            headers=self.headers,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+
+
+def bad_request(slug: str, detail: str, **extensions: Any) -> Problem:
+    return Problem(400, slug, "Bad request", detail, **extensions)
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        "Authentication required",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def forbidden(slug: str, detail: str, **extensions: Any) -> Problem:
+    return Problem(403, slug, "Forbidden", detail, **extensions)
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "not-found", "Not found", detail)
+
+
+def too_many_requests(detail: str, retry_after: int) -> Problem:
+    return Problem(
+        429,
+        "rate-limited",
+        "Too many requests",
+        detail,
+        headers={"Retry-After": str(retry_after)},
+        retry_after=retry_after,
+    )
+
+
+def service_unavailable(detail: str, retry_after: int = 5) -> Problem:
+    return Problem(
+        503,
+        "registry-unavailable",
+        "Service unavailable",
+        detail,
+        headers={"Retry-After": str(retry_after)},
+        retry_after=retry_after,
+    )

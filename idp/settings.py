@@ -1,0 +1,72 @@
+"""Runtime configuration: every knob is a ``HOVIYAT_*`` environment variable with a default.
+
+The defaults describe the embedded development setup that ``make run`` creates:
+SQLite and the synthetic registry under ``./.hoviyat``. Production overrides
+``HOVIYAT_DATABASE_URL``, ``HOVIYAT_ISSUER`` and ``HOVIYAT_MODE`` at least
+(see ``deploy/hoviyat.env.example``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOVIYAT_", extra="ignore")
+
+    mode: Literal["development", "production"] = Field(
+        "development", description="production disables the development OTP outbox and demo data"
+    )
+    data_dir: Path = Field(Path(".hoviyat"), description="where the embedded state lives")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/hoviyat.db"
+    )
+    issuer: str = Field("http://127.0.0.1:8000", description="public base URL, the OIDC issuer")
+    secrets_file: Path | None = Field(
+        None, description="JSON file with the server secrets; default <data_dir>/secrets.json"
+    )
+    registry_adapter: str = Field("synthetic", description="registry adapter name: synthetic | http")
+    registry_path: Path | None = Field(
+        None, description="synthetic registry SQLite file; default <data_dir>/registry.db"
+    )
+    registry_url: str = Field("http://127.0.0.1:8100", description="base URL for the http adapter")
+    registry_timeout_seconds: float = Field(2.0, description="per-call timeout of the http adapter")
+    policies_dir: Path | None = Field(
+        None, description="extra service policy files (TOML) loaded after the built-in ones"
+    )
+    access_token_ttl_seconds: int = Field(300, description="lifetime of access tokens")
+    max_body_bytes: int = Field(1_048_576, description="largest request body accepted")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="proxy addresses whose X-Forwarded-For/-Proto headers are believed",
+    )
+    log_level: str = Field("INFO", description="root log level")
+    rate_limit_window_seconds: int = Field(60, description="fixed window for rate limits")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hoviyat.db').resolve()}"
+
+    @property
+    def resolved_secrets_file(self) -> Path:
+        return self.secrets_file or self.data_dir / "secrets.json"
+
+    @property
+    def resolved_registry_path(self) -> Path:
+        return self.registry_path or self.data_dir / "registry.db"
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
