@@ -6,3 +6,4 @@ revision on its own branch (``down_revision = "0001"``, its own
 """
 
 from idp.storage import models  # noqa: F401
+from idp.storage import certificates  # noqa: F401
