@@ -1,0 +1,13 @@
+"""OpenID Connect provider: one module per spec, as Authlib lays out its folders.
+
+- ``authorize``: the authorization endpoint (OIDC Core §3.1.2, RFC 9700 §2.1).
+- ``rfc7636``: PKCE (S256 only).
+- ``rfc7523``: ``private_key_jwt`` client authentication.
+- ``grants``: the ``authorization_code`` and ``refresh_token`` grants.
+- ``id_token``: ID token claims (OIDC Core §2, §3.1.3.6).
+- ``claims``: identity claims from the registries under the service policy,
+  with OpenID Connect for Identity Assurance ``verified_claims``.
+- ``pairwise``: pairwise subject identifiers (OIDC Core §8.1).
+- ``userinfo``, ``rfc7662`` (introspection), ``rfc7009`` (revocation),
+  ``logout`` (RP-initiated logout 1.0).
+"""

@@ -1,0 +1,123 @@
+"""OpenID Connect state: interactions, authorization codes, grants, refresh tokens, assertions.
+
+Every single-use value is stored as a SHA-256 digest (a stolen database row
+cannot be replayed) and consumed with a conditional ``UPDATE ... WHERE
+consumed_at IS NULL``, so two workers racing on one value see one winner.
+
+``oidc_interactions`` is the contract with the login pages: this module's
+owner writes ``params``/``requested_claims``; the login pages fill the
+session (whose row names the person), ``acr``/``amr``/``auth_time``, entity,
+consent and ``completed_at`` (or ``error``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from idp.storage.models import utcnow
+
+
+class OidcInteraction(SQLModel, table=True):
+    """One authorization request waiting for the user to log in and consent."""
+
+    __tablename__ = "oidc_interactions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64, index=True)
+    params: dict = Field(sa_column=Column(JSON, nullable=False))
+    requested_claims: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    tracking_code: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    # Filled by the login pages.
+    session_id: str | None = Field(default=None, max_length=64)
+    acr: str | None = Field(default=None, max_length=64)
+    amr: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    auth_time: datetime | None = None
+    entity_national_id: str | None = Field(default=None, max_length=11)
+    consent_granted: bool = Field(default=False)
+    completed_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=40)
+    # Set once, atomically, when /authorize/complete turns it into a code.
+    consumed_at: datetime | None = None
+
+
+class OidcGrant(SQLModel, table=True):
+    """What one user authorized one client to get; codes and tokens hang off it.
+
+    Revoking the grant (code replay, refresh reuse, RFC 7009, logout) kills
+    every access and refresh token issued under it.
+    """
+
+    __tablename__ = "oidc_grants"
+    __table_args__ = (Index("ix_oidc_grants_session", "session_id"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64, index=True)
+    national_code: str = Field(max_length=10)
+    entity_national_id: str | None = Field(default=None, max_length=11)
+    phone_number: str | None = Field(default=None, max_length=20)
+    scope: list = Field(sa_column=Column(JSON, nullable=False))
+    claims_request: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    acr: str = Field(max_length=64)
+    amr: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    auth_time: datetime
+    session_id: str | None = Field(default=None, max_length=64)
+    tracking_code: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = Field(default=None, max_length=40)
+
+
+class OidcAuthorizationCode(SQLModel, table=True):
+    __tablename__ = "oidc_authorization_codes"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    grant_id: str = Field(foreign_key="oidc_grants.id", max_length=64, index=True)
+    client_id: str = Field(max_length=64)
+    redirect_uri: str = Field(max_length=2000)
+    code_challenge: str = Field(max_length=64)
+    nonce: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    redeemed_at: datetime | None = None
+
+
+class OidcRefreshToken(SQLModel, table=True):
+    """One link of a grant's refresh-token chain; ``rotated_at`` set when it was used."""
+
+    __tablename__ = "oidc_refresh_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    grant_id: str = Field(foreign_key="oidc_grants.id", max_length=64, index=True)
+    client_id: str = Field(max_length=64)
+    parent_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    rotated_at: datetime | None = None
+
+
+class OidcClientAssertion(SQLModel, table=True):
+    """``jti`` of each accepted private_key_jwt assertion, kept until it expires (RFC 7523 §3)."""
+
+    __tablename__ = "oidc_client_assertions"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    jti: str = Field(primary_key=True, max_length=255)
+    expires_at: datetime = Field(index=True)
+
+
+class OidcRevokedToken(SQLModel, table=True):
+    """An access token revoked on its own (RFC 7009), by ``jti``, kept until it would expire.
+
+    Tokens issued under a grant die with the grant instead; this table covers
+    access tokens that belong to no grant (client credentials).
+    """
+
+    __tablename__ = "oidc_revoked_tokens"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(index=True)
