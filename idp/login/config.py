@@ -1,0 +1,35 @@
+"""Login knobs, each a ``HOVIYAT_*`` environment variable with a documented default."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LoginSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOVIYAT_", extra="ignore")
+
+    session_ttl_seconds: int = Field(3600, description="absolute lifetime of a login session")
+    otp_ttl_seconds: int = Field(180, description="how long a one-time code can be entered")
+    otp_max_attempts: int = Field(5, description="wrong entries allowed per one-time code")
+    otp_per_mobile_per_hour: int = Field(5, description="codes sent to one mobile number per hour")
+    otp_per_national_code_per_hour: int = Field(
+        10, description="codes sent for one national code per hour (all numbers together)"
+    )
+    login_attempts_per_national_code_per_hour: int = Field(
+        20, description="national code + birth date tries per national code per hour"
+    )
+    sms_sender: Literal["outbox", "http"] = Field(
+        "outbox", description="outbox keeps texts in the database (development only) | http"
+    )
+    sms_gateway_url: str = Field("", description="HTTP SMS gateway endpoint (sms_sender=http)")
+    sms_gateway_token: str = Field("", description="bearer token for the SMS gateway")
+    sms_gateway_timeout_seconds: float = Field(3.0, description="per-message gateway timeout")
+
+
+@lru_cache(maxsize=1)
+def get_login_settings() -> LoginSettings:
+    return LoginSettings()

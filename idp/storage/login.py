@@ -1,0 +1,109 @@
+"""Login tables: browser sessions, one-time codes, remembered consents, the development outbox.
+
+Nothing about a login lives in process memory: a second worker (or a restart)
+sees the same sessions, codes and consents. The cookie carries a random token;
+only its SHA-256 digest is stored, so a copy of the database opens no session.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from idp.storage.models import utcnow
+
+
+class LoginSession(SQLModel, table=True):
+    """A person logged in through the browser, at one level of assurance.
+
+    ``id`` is the public handle other parts keep (interactions, grants, logout);
+    ``token_digest`` is SHA-256 of the cookie value and changes whenever the
+    level rises, so a token seen before a step-up is worth nothing after it.
+    """
+
+    __tablename__ = "login_sessions"
+    __table_args__ = (UniqueConstraint("token_digest", name="uq_login_sessions_token_digest"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    token_digest: str = Field(max_length=64)
+    national_code: str = Field(max_length=10, index=True)
+    acr: str = Field(max_length=80)
+    amr: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    auth_time: datetime
+    mobile: str | None = Field(default=None, max_length=20)
+    entity_national_id: str | None = Field(default=None, max_length=11)
+    tracking_code: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+    ended_at: datetime | None = None
+
+
+class LoginOtp(SQLModel, table=True):
+    """A one-time code sent to a mobile number to raise a session to level substantial.
+
+    Only an HMAC of the code is stored. ``attempts`` is raised by a conditional
+    UPDATE before each comparison and ``consumed_at`` is set the same way, so
+    two workers can neither exceed the attempt limit nor both accept one code.
+    """
+
+    __tablename__ = "login_otps"
+    __table_args__ = (Index("ix_login_otps_session_interaction", "session_id", "interaction_id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    session_id: str = Field(max_length=40)
+    interaction_id: str = Field(max_length=64)
+    national_code: str = Field(max_length=10)
+    mobile: str = Field(max_length=20)
+    code_digest: str = Field(max_length=64)
+    attempts: int = Field(default=0)
+    max_attempts: int
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    consumed_at: datetime | None = None
+
+
+class Consent(SQLModel, table=True):
+    """A person's remembered consent: this client may receive these claims."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        UniqueConstraint("national_code", "client_id", "claims_key", name="uq_consents_claim_set"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    national_code: str = Field(max_length=10, index=True)
+    client_id: str = Field(max_length=64)
+    claims_key: str = Field(max_length=1000)
+    claims: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    granted_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A text message the development sender kept instead of sending (never in production)."""
+
+    __tablename__ = "dev_outbox"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    mobile: str = Field(max_length=20)
+    body: str = Field(max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
