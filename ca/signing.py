@@ -1,0 +1,114 @@
+"""Signing X.509 certificates, CRLs and OCSP responses with any :class:`ca.keys.Signer`.
+
+``cryptography``'s builders need an in-process private key. A file key is
+one, and is used directly. An HSM key is not: the object is built and signed
+once with a throwaway key of the same curve (so the signature algorithm
+identifier is already right), then its to-be-signed bytes are signed by the
+HSM and the signature value is replaced (asn1crypto re-assembles the DER).
+The throwaway signature never leaves this module.
+
+The same throwaway trick gives the pre-signing lint copy (:func:`throwaway_certificate`).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import csr as asn1_csr
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+
+from ca.keys import CURVES, Signer
+
+
+@cache
+def _throwaway_key(curve: str) -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(CURVES[curve])
+
+
+def throwaway_certificate(builder: x509.CertificateBuilder, signer: Signer) -> x509.Certificate:
+    """The certificate as it will be, but signed by a throwaway key: for linting only."""
+    return builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
+
+
+def sign_certificate(builder: x509.CertificateBuilder, signer: Signer) -> x509.Certificate:
+    if signer.private_key is not None:
+        return builder.sign(signer.private_key, signer.hash_algorithm())
+    draft = asn1_x509.Certificate.load(
+        throwaway_certificate(builder, signer).public_bytes(Encoding.DER)
+    )
+    tbs = draft["tbs_certificate"]
+    signed = asn1_x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": draft["signature_algorithm"],
+            "signature_value": signer.sign(tbs.dump()),
+        }
+    )
+    return x509.load_der_x509_certificate(signed.dump())
+
+
+def sign_crl(
+    builder: x509.CertificateRevocationListBuilder, signer: Signer
+) -> x509.CertificateRevocationList:
+    if signer.private_key is not None:
+        return builder.sign(signer.private_key, signer.hash_algorithm())
+    draft_crl = builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
+    draft = asn1_crl.CertificateList.load(draft_crl.public_bytes(Encoding.DER))
+    tbs = draft["tbs_cert_list"]
+    signed = asn1_crl.CertificateList(
+        {
+            "tbs_cert_list": tbs,
+            "signature_algorithm": draft["signature_algorithm"],
+            "signature": signer.sign(tbs.dump()),
+        }
+    )
+    return x509.load_der_x509_crl(signed.dump())
+
+
+def sign_ocsp_response(builder: ocsp.OCSPResponseBuilder, signer: Signer) -> ocsp.OCSPResponse:
+    if signer.private_key is not None:
+        return builder.sign(signer.private_key, signer.hash_algorithm())
+    draft_response = builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
+    draft = asn1_ocsp.OCSPResponse.load(draft_response.public_bytes(Encoding.DER))
+    basic = draft["response_bytes"]["response"].parsed
+    tbs = basic["tbs_response_data"]
+    signed_basic = asn1_ocsp.BasicOCSPResponse(
+        {
+            "tbs_response_data": tbs,
+            "signature_algorithm": basic["signature_algorithm"],
+            "signature": signer.sign(tbs.dump()),
+            "certs": basic["certs"],
+        }
+    )
+    signed = asn1_ocsp.OCSPResponse(
+        {
+            "response_status": "successful",
+            "response_bytes": {"response_type": "basic_ocsp_response", "response": signed_basic},
+        }
+    )
+    return ocsp.load_der_ocsp_response(signed.dump())
+
+
+def sign_csr(
+    builder: x509.CertificateSigningRequestBuilder, signer: Signer
+) -> x509.CertificateSigningRequest:
+    """A CSR for an issuing CA's own key (the offline-root ceremony), HSM or file."""
+    if signer.private_key is not None:
+        return builder.sign(signer.private_key, signer.hash_algorithm())
+    draft_csr = builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
+    draft = asn1_csr.CertificationRequest.load(draft_csr.public_bytes(Encoding.DER))
+    info = draft["certification_request_info"]
+    signed = asn1_csr.CertificationRequest(
+        {
+            "certification_request_info": info,
+            "signature_algorithm": draft["signature_algorithm"],
+            "signature": signer.sign(info.dump()),
+        }
+    )
+    return x509.load_der_x509_csr(signed.dump())
