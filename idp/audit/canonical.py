@@ -1,0 +1,211 @@
+"""Canonical entry bytes, version 1: what a leaf of the audit Merkle tree hashes.
+
+An entry is serialised as a JSON object under the JSON Canonicalization Scheme
+(RFC 8785, "JCS"): UTF-8, no insignificant whitespace, object members sorted
+by the UTF-16 code units of their names (§3.2.3), strings escaped as ECMAScript
+``JSON.stringify`` does (§3.2.2.2), numbers in ECMAScript's shortest form
+(§3.2.2.3). An auditor's tool in any language with a JCS library re-creates
+the bytes exactly from the fields of an exported entry.
+
+Version 1 members (every one present; absent values are ``null``)::
+
+    v, leaf_index, created_at, tracking_code, event_type, actor_type, actor_id,
+    service_code, legal_basis, operation, subject_hash, outcome, detail
+
+``created_at`` is UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``. ``leaf_index`` binds an
+entry to its position, so a row moved elsewhere no longer hashes to its leaf.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+ENTRY_VERSION = 1
+ENTRY_FIELDS = (
+    "v",
+    "leaf_index",
+    "created_at",
+    "tracking_code",
+    "event_type",
+    "actor_type",
+    "actor_id",
+    "service_code",
+    "legal_basis",
+    "operation",
+    "subject_hash",
+    "outcome",
+    "detail",
+)
+
+
+class CanonicalizationError(ValueError):
+    """A value JCS cannot represent (NaN, infinities, non-string keys, other types)."""
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        # Rows read back from SQLite lose their offset; they were written in UTC.
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_document(
+    *,
+    leaf_index: int,
+    created_at: datetime,
+    tracking_code: str,
+    event_type: str,
+    actor_type: str,
+    actor_id: str | None,
+    service_code: str | None,
+    legal_basis: str | None,
+    operation: str | None,
+    subject_hash: str | None,
+    outcome: str,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The version 1 entry as a JSON object (the form exports carry)."""
+    return {
+        "v": ENTRY_VERSION,
+        "leaf_index": leaf_index,
+        "created_at": format_time(created_at),
+        "tracking_code": tracking_code,
+        "event_type": event_type,
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "service_code": service_code,
+        "legal_basis": legal_basis,
+        "operation": operation,
+        "subject_hash": subject_hash,
+        "outcome": outcome,
+        "detail": detail or {},
+    }
+
+
+def entry_bytes(document: dict[str, Any]) -> bytes:
+    """The RFC 8785 bytes of an entry document, checking it is a version 1 entry."""
+    if document.get("v") != ENTRY_VERSION:
+        raise CanonicalizationError(f"unknown entry version {document.get('v')!r}")
+    if tuple(sorted(document)) != tuple(sorted(ENTRY_FIELDS)):
+        raise CanonicalizationError("entry members differ from version 1's")
+    return canonicalize(document)
+
+
+def canonicalize(value: Any) -> bytes:
+    """RFC 8785 serialisation of a JSON value."""
+    if _is_plain(value):
+        # Fast path, identical output: with string keys inside the Basic
+        # Multilingual Plane, code point order equals UTF-16 order, and
+        # json.dumps escapes exactly the characters ECMAScript escapes when
+        # ensure_ascii is off. Integers print the same in both.
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+        ).encode("utf-8")
+    return "".join(_serialize(value)).encode("utf-8")
+
+
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, bool | str):
+        return not isinstance(value, str) or _bmp_without_surrogates(value)
+    if isinstance(value, int):
+        # ECMAScript numbers are doubles: larger integers would print differently.
+        return abs(value) <= 2**53
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and _bmp_without_surrogates(k) and _is_plain(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def _bmp_without_surrogates(text: str) -> bool:
+    return all(ord(c) < 0xD800 or 0xE000 <= ord(c) <= 0xFFFF for c in text)
+
+
+def _serialize(value: Any) -> list[str]:
+    if value is None:
+        return ["null"]
+    if value is True:
+        return ["true"]
+    if value is False:
+        return ["false"]
+    if isinstance(value, str):
+        return [_string(value)]
+    if isinstance(value, int | float):
+        return [_number(value)]
+    if isinstance(value, list | tuple):
+        parts = ["["]
+        for i, item in enumerate(value):
+            if i:
+                parts.append(",")
+            parts.extend(_serialize(item))
+        parts.append("]")
+        return parts
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise CanonicalizationError(f"object member name {key!r} is not a string")
+        parts = ["{"]
+        for i, key in enumerate(sorted(value, key=lambda k: k.encode("utf-16-be"))):
+            if i:
+                parts.append(",")
+            parts.append(_string(key))
+            parts.append(":")
+            parts.extend(_serialize(value[key]))
+        parts.append("}")
+        return parts
+    raise CanonicalizationError(f"{type(value).__name__} is not a JSON value")
+
+
+def _string(text: str) -> str:
+    for char in text:
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise CanonicalizationError("string holds a lone surrogate (RFC 8785 §3.2.2.2)")
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _number(number: float) -> str:
+    """ECMAScript Number.prototype.toString (RFC 8785 §3.2.2.3)."""
+    number = float(number)
+    if math.isnan(number) or math.isinf(number):
+        raise CanonicalizationError("NaN and infinities are not JSON numbers")
+    if number == 0:
+        return "0"
+    if number.is_integer() and abs(number) < 1e21:
+        return str(int(number))
+    text = repr(number)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    exp = int(exponent)
+    if -7 < exp < 21:
+        # ECMAScript writes these magnitudes without an exponent.
+        digits = mantissa.replace(".", "").lstrip("-")
+        sign = "-" if number < 0 else ""
+        point = mantissa.lstrip("-").find(".")
+        point = len(mantissa.lstrip("-")) if point < 0 else point
+        position = point + exp
+        if position <= 0:
+            return f"{sign}0.{'0' * -position}{digits}"
+        return f"{sign}{digits[:position]}.{digits[position:]}".rstrip(".")
+    return f"{mantissa}e{'+' if exp > 0 else '-'}{abs(exp)}"
+
+
+def loads(line: bytes | str) -> Any:
+    """Parse JSON the way the verifier must: no NaN, no duplicate member names."""
+
+    def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            raise CanonicalizationError("duplicate object member name")
+        return result
+
+    def _constant(name: str) -> Any:
+        raise CanonicalizationError(f"{name} is not a JSON number")
+
+    return json.loads(line, object_pairs_hook=_pairs, parse_constant=_constant)
