@@ -1,0 +1,111 @@
+"""The FastAPI application: one front door for every Hoviyat user.
+
+Routers are listed by module name in ``ROUTER_MODULES``; each module exposes
+``router``. Errors leave as RFC 9457 problems (OAuth endpoints: RFC 6749 §5.2).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from idp.context import Hoviyat, build_hoviyat
+from idp.http.middleware import AccessLog, RequestLimits
+from idp.oauth.errors import OAuthError
+from idp.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
+from idp.settings import Settings, get_settings
+
+log = logging.getLogger("hoviyat")
+
+ROUTER_MODULES: tuple[str, ...] = (
+    "idp.http.health",
+    "idp.oauth.token_endpoint",
+    "idp.oauth.discovery",
+    "idp.verification.routes",
+)
+
+
+def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    hoviyat = hoviyat or build_hoviyat(settings)
+    app = FastAPI(
+        title="Hoviyat",
+        version="0.1.0",
+        description="Identity verification and PKI for e-government (هویت)",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.hoviyat = hoviyat
+    for module_name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(module_name).router)
+    _install_error_handlers(app)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog)
+
+    @app.on_event("shutdown")
+    def _close() -> None:
+        hoviyat.close()
+
+    return app
+
+
+def _problem(status: int, slug: str, title: str, detail: str, **extra: object) -> JSONResponse:
+    return Problem(status, slug, title, detail, **extra).response()
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def problem_handler(request: Request, problem: Problem) -> JSONResponse:
+        return problem.response(instance=request.url.path)
+
+    @app.exception_handler(OAuthError)
+    async def oauth_handler(_request: Request, error: OAuthError) -> JSONResponse:
+        return error.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "location": ".".join(str(part) for part in error.get("loc", ())),
+                "message": error.get("msg", ""),
+            }
+            for error in exc.errors()
+        ]
+        malformed = any(error.get("type") == "json_invalid" for error in exc.errors())
+        if malformed:
+            return _problem(400, "malformed-json", "Malformed JSON", "the body is not valid JSON")
+        first = errors[0] if errors else {"location": "body", "message": "invalid"}
+        return _problem(
+            422,
+            "invalid-request",
+            "Invalid request",
+            f"{first['location']}: {first['message']}",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        response = _problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(
+            {
+                "type": PROBLEM_BASE + "internal-error",
+                "title": "Internal error",
+                "status": 500,
+                "detail": "an unexpected error occurred; it has been logged",
+            },
+            status_code=500,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )

@@ -1,0 +1,1 @@
+"""The ``hoviyat`` command line."""

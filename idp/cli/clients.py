@@ -1,0 +1,82 @@
+"""``hoviyat clients``: OAuth clients bound to service policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from idp.cli.output import JsonOption, console, fail, print_json, print_table
+from idp.clients import ClientError, create_client, list_clients
+from idp.secrets import load_secrets
+from idp.settings import get_settings
+from idp.storage.engine import Database
+from idp.storage.models import Client
+
+clients_app = typer.Typer(help="OAuth clients (agency apps and back-office systems).")
+
+
+def client_summary(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "service_code": client.service_code,
+        "roles": client.roles,
+        "grant_types": client.grant_types,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": client.redirect_uris,
+        "disabled": client.disabled,
+        "created_at": client.created_at.isoformat(),
+    }
+
+
+def _database() -> Database:
+    return Database(get_settings().resolved_database_url)
+
+
+@clients_app.command("create")
+def create(
+    name: str = typer.Option(..., help="a name people recognise"),
+    service: str = typer.Option(..., "--service", help="service code of the client's policy"),
+    role: list[str] = typer.Option([], "--role", help="admin, ca_operator, auditor..."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Create a client; its secret is shown once and stored only as a keyed digest."""
+    settings = get_settings()
+    secrets = load_secrets(settings.resolved_secrets_file)
+    database = _database()
+    try:
+        with database.session() as session:
+            created = create_client(
+                session, secrets.client_secret_key, name=name, service_code=service, roles=role
+            )
+            summary = client_summary(created.client)
+    except ClientError as error:
+        fail(str(error))
+    finally:
+        database.dispose()
+    summary["client_secret"] = created.client_secret
+    if json_output:
+        print_json(summary)
+        return
+    console.print(f"client_id     {summary['client_id']}")
+    console.print(f"client_secret {summary['client_secret']}  (shown once: store it now)")
+
+
+@clients_app.command("list")
+def list_command(json_output: bool = JsonOption) -> None:
+    """List clients (never their secrets)."""
+    database = _database()
+    try:
+        with database.read() as session:
+            rows = [client_summary(client) for client in list_clients(session)]
+    finally:
+        database.dispose()
+    if json_output:
+        print_json(rows)
+        return
+    print_table(
+        "Clients",
+        ["client_id", "name", "service", "roles"],
+        [(r["client_id"], r["name"], r["service_code"], ",".join(r["roles"])) for r in rows],
+    )

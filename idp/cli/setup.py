@@ -1,0 +1,136 @@
+"""``hoviyat init``, ``db upgrade`` and ``serve``: from nothing to a running service."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from idp.cli.output import console, print_json
+from idp.clients import create_client, sync_policies
+from idp.secrets import ensure_secrets
+from idp.settings import Settings, get_settings
+from idp.storage.engine import Database
+from idp.storage.migrate import upgrade
+from idp.storage.models import Client
+from idp.tokens.keyring import ensure_signing_keys
+from policies.service_policy import load_service_policies
+
+DEMO_CLIENTS = (
+    {"client_id": "demo-bank", "name": "Demo bank back office", "service_code": "demo-bank-kyc"},
+    {"client_id": "demo-registry", "name": "Demo match-only registry",
+     "service_code": "demo-match-only"},
+    {"client_id": "demo-admin", "name": "Demo administrator", "service_code": "hoviyat-admin",
+     "roles": ["admin", "ca_operator", "auditor"]},
+)
+DEFAULT_PERSONS, DEFAULT_ENTITIES, DEFAULT_SEED = 10_000, 1_000, 1
+
+
+def db_upgrade(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+
+
+def _demo_credentials_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo-clients.json"
+
+
+def _ensure_demo_clients(settings: Settings, database: Database, key: bytes) -> list[dict]:
+    """Development only: the demo secrets are kept in a 0600 file so re-runs can show them."""
+    path = _demo_credentials_file(settings)
+    saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    shown = []
+    with database.session() as session:
+        for spec in DEMO_CLIENTS:
+            client_id = spec["client_id"]
+            if session.get(Client, client_id) is None or client_id not in saved:
+                existing = session.get(Client, client_id)
+                if existing is not None:
+                    session.delete(existing)
+                    session.flush()
+                created = create_client(session, key, **spec)  # type: ignore[arg-type]
+                saved[client_id] = created.client_secret or ""
+            shown.append({"client_id": client_id, "client_secret": saved[client_id],
+                          "service_code": spec["service_code"]})
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(saved, handle)
+    return shown
+
+
+def initialise(settings: Settings, *, seed_registry: bool = True) -> dict[str, Any]:
+    """Idempotent: creates only what is missing and reports what exists."""
+    report: dict[str, Any] = {"data_dir": str(settings.data_dir.resolve())}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = ensure_secrets(settings.resolved_secrets_file)
+    db_upgrade(settings)
+    report["database"] = settings.resolved_database_url.split("@")[-1]
+    registry_path = settings.resolved_registry_path
+    if settings.registry_adapter == "synthetic" and seed_registry and not registry_path.exists():
+        from verifiers.registry.synthetic import seed
+
+        seed(registry_path, persons=DEFAULT_PERSONS, entities=DEFAULT_ENTITIES, seed=DEFAULT_SEED)
+        report["registry_seeded"] = {"persons": DEFAULT_PERSONS, "entities": DEFAULT_ENTITIES}
+    report["registry"] = settings.registry_adapter
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.session() as session:
+            report["policies_changed"] = sync_policies(
+                session, load_service_policies(settings.policies_dir)
+            )
+            report["signing_keys_created"] = ensure_signing_keys(
+                session, secrets.key_encryption_key
+            )
+        if not settings.is_production:
+            report["demo_clients"] = _ensure_demo_clients(
+                settings, database, secrets.client_secret_key
+            )
+    finally:
+        database.dispose()
+    return report
+
+
+def init_command(json_output: bool = typer.Option(False, "--json", help="print only JSON")) -> None:
+    """Create the embedded default (idempotent): database, registry, policies, keys, demo clients."""
+    report = initialise(get_settings())
+    if json_output:
+        print_json(report)
+        return
+    console.print(f"[bold]Hoviyat initialised[/] in {report['data_dir']}")
+    for client in report.get("demo_clients", []):
+        console.print(
+            f"  demo client [cyan]{client['client_id']}[/] ({client['service_code']}): "
+            f"secret [yellow]{client['client_secret']}[/]"
+        )
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="TCP port"),
+    workers: int = typer.Option(1, min=1, help="worker processes"),
+) -> None:
+    """Serve the API, OpenID Connect provider and pages with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    if workers > 1:
+        metrics_dir = settings.data_dir / "metrics"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.resolve()))
+    trusted = ",".join(settings.trusted_proxies)
+    uvicorn.run(
+        "idp.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        access_log=False,
+        server_header=False,
+        log_config=None,
+    )

@@ -1,0 +1,55 @@
+"""The running service's parts, built once per process and shared by every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from idp.secrets import ServerSecrets, load_secrets
+from idp.settings import Settings
+from idp.storage.engine import Database
+from idp.tokens import KeyRing
+from policies.service_policy import ServicePolicy, load_service_policies
+from verifiers.registry import Registries, open_registries
+
+
+@dataclass
+class Hoviyat:
+    settings: Settings
+    db: Database
+    secrets: ServerSecrets
+    registries: Registries
+    policies: dict[str, ServicePolicy]
+    keyring: KeyRing
+
+    def close(self) -> None:
+        self.registries.close()
+        self.db.dispose()
+
+
+def registry_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "path": settings.resolved_registry_path,
+        "url": settings.registry_url,
+        "timeout": settings.registry_timeout_seconds,
+    }
+
+
+def build_hoviyat(settings: Settings) -> Hoviyat:
+    secrets = load_secrets(settings.resolved_secrets_file)
+    db = Database(settings.resolved_database_url)
+    return Hoviyat(
+        settings=settings,
+        db=db,
+        secrets=secrets,
+        registries=open_registries(settings.registry_adapter, registry_options(settings)),
+        policies=load_service_policies(settings.policies_dir),
+        keyring=KeyRing(db, secrets.key_encryption_key),
+    )
+
+
+def get_hoviyat(request: Request) -> Hoviyat:
+    hoviyat: Hoviyat = request.app.state.hoviyat
+    return hoviyat

@@ -1,0 +1,158 @@
+"""ASGI middleware: request limits, metrics and one structured log line per request.
+
+Written as plain ASGI callables (Starlette style) rather than BaseHTTPMiddleware,
+which costs a task and a queue per request on a hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from idp.problems import Problem
+
+log = logging.getLogger("hoviyat.access")
+
+REQUESTS = Counter("hoviyat_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "hoviyat_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+JSON_TYPES = ("application/json", "application/problem+json")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_problem(send: Send, problem: Problem) -> None:
+    response = problem.response()
+    await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class RequestLimits:
+    """413 for bodies over the limit (declared or streamed), 415 for non-JSON to ``/v1``."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await _send_problem(send, _too_large(self.max_body_bytes))
+            return
+        method = scope["method"]
+        if method in ("POST", "PUT", "PATCH") and scope["path"].startswith("/v1/"):
+            media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if not _accepted_media_type(scope["path"], media_type):
+                await _send_problem(
+                    send,
+                    Problem(
+                        415,
+                        "unsupported-media-type",
+                        "Unsupported media type",
+                        f"send the body as application/json, not {media_type or 'nothing'}",
+                    ),
+                )
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_problem(send, _too_large(self.max_body_bytes))
+
+
+def _accepted_media_type(path: str, media_type: str) -> bool:
+    if media_type in JSON_TYPES or media_type.endswith("+json"):
+        return True
+    # Endpoints that take other bodies by their own standards.
+    return path.startswith(("/v1/reconciliations", "/v1/certificates")) and media_type in (
+        "text/csv",
+        "application/pkcs10",
+        "application/x-pem-file",
+        "multipart/form-data",
+    )
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(
+        413, "body-too-large", "Request body too large", f"send at most {limit} bytes"
+    )
+
+
+class AccessLog:
+    """Metrics and a JSON access-log line (via the root JSON formatter) per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_of(scope)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(route).observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "http": {
+                            "method": scope["method"],
+                            "route": route,
+                            "status": status,
+                            "ms": round(elapsed * 1000, 2),
+                        }
+                    },
+                )
+
+
+def _route_of(scope: dict[str, Any]) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"

@@ -1,0 +1,104 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9).
+
+Methods are looked up by name, so ``private_key_jwt`` (RFC 7523) plugs in
+beside the two secret-based methods here. A request may use exactly one
+method (RFC 6749 §2.3: "MUST NOT use more than one").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from fastapi import Request
+from sqlmodel import Session
+
+from idp.clients import secret_matches
+from idp.context import Hoviyat
+from idp.oauth.errors import OAuthError, invalid_client
+from idp.storage.models import Client
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    client: Client
+    method: str
+
+
+Authenticator = Callable[[Request, Mapping[str, str], Hoviyat, Session], AuthenticatedClient | None]
+_METHODS: dict[str, Authenticator] = {}
+
+
+def register_method(name: str, authenticator: Authenticator) -> None:
+    """An authenticator returns None when the request does not use its method."""
+    _METHODS[name] = authenticator
+
+
+def supported_methods() -> list[str]:
+    return sorted(_METHODS)
+
+
+def _load_client(session: Session, client_id: str, method: str, basic: bool) -> Client:
+    client = session.get(Client, client_id)
+    if client is None or client.disabled:
+        raise invalid_client("unknown or disabled client", basic=basic)
+    if client.token_endpoint_auth_method != method:
+        raise invalid_client(
+            f"this client authenticates with {client.token_endpoint_auth_method}", basic=basic
+        )
+    return client
+
+
+def _client_secret_basic(
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session
+) -> AuthenticatedClient | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        raw_id, raw_secret = decoded.split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid_client("malformed Basic credentials", basic=True) from None
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    client = _load_client(session, client_id, "client_secret_basic", True)
+    if not secret_matches(hoviyat.secrets.client_secret_key, secret, client.secret_digest):
+        raise invalid_client("client authentication failed", basic=True)
+    return AuthenticatedClient(client, "client_secret_basic")
+
+
+def _client_secret_post(
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session
+) -> AuthenticatedClient | None:
+    if "client_secret" not in form:
+        return None
+    client_id = form.get("client_id", "")
+    client = _load_client(session, client_id, "client_secret_post", False)
+    if not secret_matches(
+        hoviyat.secrets.client_secret_key, form["client_secret"], client.secret_digest
+    ):
+        raise invalid_client("client authentication failed")
+    return AuthenticatedClient(client, "client_secret_post")
+
+
+register_method("client_secret_basic", _client_secret_basic)
+register_method("client_secret_post", _client_secret_post)
+
+
+def authenticate_client(
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session
+) -> AuthenticatedClient:
+    found = [
+        result
+        for authenticate in list(_METHODS.values())
+        if (result := authenticate(request, form, hoviyat, session)) is not None
+    ]
+    if not found:
+        raise invalid_client("client authentication is required")
+    if len(found) > 1:
+        raise OAuthError("invalid_request", "use exactly one client authentication method")
+    return found[0]

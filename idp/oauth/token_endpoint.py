@@ -1,0 +1,115 @@
+"""The token endpoint (RFC 6749 §3.2) and its grant dispatch.
+
+``client_credentials`` (§4.4) is implemented here; the OpenID Connect grants
+(authorization code, refresh token) register themselves with
+:func:`register_grant`. Every issued token writes an audit entry in the same
+transaction as whatever state the grant changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from idp.audit.log import AuditEvent, append
+from idp.context import Hoviyat, get_hoviyat
+from idp.oauth.client_auth import AuthenticatedClient, authenticate_client
+from idp.oauth.errors import OAuthError
+from idp.oauth.rfc9068 import issue_access_token
+from idp.tracking import new_tracking_code
+
+router = APIRouter(tags=["oauth"])
+
+GrantHandler = Callable[[Request, Mapping[str, str], AuthenticatedClient, Hoviyat, Session], dict]
+_GRANTS: dict[str, GrantHandler] = {}
+
+
+def register_grant(grant_type: str, handler: GrantHandler) -> None:
+    _GRANTS[grant_type] = handler
+
+
+def supported_grants() -> list[str]:
+    return sorted(_GRANTS)
+
+
+def _client_credentials(
+    request: Request,
+    form: Mapping[str, str],
+    caller: AuthenticatedClient,
+    hoviyat: Hoviyat,
+    session: Session,
+) -> dict[str, Any]:
+    client = caller.client
+    policy = hoviyat.policies.get(client.service_code)
+    if policy is None:
+        raise OAuthError("unauthorized_client", f"service policy {client.service_code} is gone")
+    allowed = set(policy.operations)
+    requested = set(form.get("scope", "").split()) or allowed
+    if not requested <= allowed:
+        extra = " ".join(sorted(requested - allowed))
+        raise OAuthError("invalid_scope", f"policy {policy.service_code} does not allow: {extra}")
+    lifetime = hoviyat.settings.access_token_ttl_seconds
+    scope = sorted(requested)
+    token = issue_access_token(
+        hoviyat.keyring,
+        issuer=hoviyat.settings.issuer,
+        client_id=client.client_id,
+        subject=client.client_id,
+        scope=scope,
+        lifetime=lifetime,
+        extra_claims={"service_code": client.service_code, "roles": list(client.roles)},
+    )
+    append(
+        session,
+        AuditEvent(
+            tracking_code=new_tracking_code(),
+            event_type="token_issued",
+            actor_type="client",
+            actor_id=client.client_id,
+            service_code=client.service_code,
+            legal_basis=policy.legal_basis,
+            operation="client_credentials",
+            outcome="ok",
+        ),
+    )
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": " ".join(scope),
+    }
+
+
+register_grant("client_credentials", _client_credentials)
+
+
+@router.post("/token")
+async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError(
+            "invalid_request", "the token endpoint takes application/x-www-form-urlencoded"
+        )
+    raw_form = await request.form()
+    form: dict[str, str] = {}
+    for key, value in raw_form.multi_items():
+        if not isinstance(value, str):
+            raise OAuthError("invalid_request", f"parameter {key} must be text")
+        if key in form:
+            # RFC 6749 §3.2: request parameters MUST NOT be included more than once.
+            raise OAuthError("invalid_request", f"parameter {key} is repeated")
+        form[key] = value
+    grant_type = form.get("grant_type", "")
+    handler = _GRANTS.get(grant_type)
+    if handler is None:
+        raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+    with hoviyat.db.session() as session:
+        caller = authenticate_client(request, form, hoviyat, session)
+        if grant_type not in caller.client.grant_types:
+            raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
+        body = handler(request, form, caller, hoviyat, session)
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

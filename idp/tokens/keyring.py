@@ -1,0 +1,222 @@
+"""JOSE signing keys shared by every worker through the database.
+
+Each algorithm has at most one ``active`` key (signs), at most one ``next`` key
+(published in the JWKS before it signs, so relying parties that cache the JWKS
+already know it when it takes over) and any number of ``retired`` keys
+(published until the tokens they signed have expired). Private keys are
+AES-256-GCM encrypted at rest under the server's key-encryption key, with the
+``kid`` as associated data so a row cannot be swapped under another id.
+
+Workers reload the ring from the database every few seconds, and at once when
+a token names a ``kid`` they do not know, so a rotation made by one process
+(``hoviyat keys rotate``) reaches all of them without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jws import extract_compact
+from sqlmodel import Session, select
+
+from idp.storage.engine import Database
+from idp.storage.models import TokenSigningKey
+
+SIGNING_ALGORITHMS = ("ES256", "PS256", "RS256")
+DEFAULT_ALGORITHM = "ES256"
+RETIRED_KEY_LIFETIME = timedelta(days=1)
+_RELOAD_SECONDS = 5.0
+
+Key = ECKey | RSAKey
+
+
+class TokenError(ValueError):
+    """A token that must not be trusted: bad signature, wrong type, expired..."""
+
+
+def _generate(alg: str) -> Key:
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", auto_kid=True)
+    if alg in ("RS256", "PS256"):
+        return RSAKey.generate_key(2048, auto_kid=True)
+    raise ValueError(f"unsupported signing algorithm {alg!r}; use one of {SIGNING_ALGORITHMS}")
+
+
+def _encrypt(kek: bytes, kid: str, pem: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(kek).encrypt(nonce, pem, kid.encode())
+
+
+def _decrypt(kek: bytes, kid: str, blob: bytes) -> bytes:
+    return AESGCM(kek).decrypt(blob[:12], blob[12:], kid.encode())
+
+
+def _new_row(kek: bytes, alg: str, state: str) -> TokenSigningKey:
+    key = _generate(alg)
+    kid = key.kid or key.thumbprint()
+    public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
+    pem = key.as_pem(private=True)
+    now = datetime.now(UTC)
+    return TokenSigningKey(
+        kid=kid,
+        alg=alg,
+        state=state,
+        public_jwk=public,
+        private_key_encrypted=_encrypt(kek, kid, pem),
+        activated_at=now if state == "active" else None,
+    )
+
+
+def ensure_signing_keys(
+    session: Session, kek: bytes, algorithms: Iterable[str] = SIGNING_ALGORITHMS
+) -> list[str]:
+    """Create an active key for each algorithm that has none; returns the new kids."""
+    created = []
+    for alg in algorithms:
+        existing = session.exec(
+            select(TokenSigningKey).where(
+                TokenSigningKey.alg == alg, TokenSigningKey.state == "active"
+            )
+        ).first()
+        if existing is None:
+            row = _new_row(kek, alg, "active")
+            session.add(row)
+            created.append(row.kid)
+    return created
+
+
+def rotate(session: Session, kek: bytes, alg: str = DEFAULT_ALGORITHM) -> dict[str, str | None]:
+    """One rotation step: next → active, active → retired, a fresh next is published.
+
+    With no ``next`` key yet, the first call only publishes one; the second call
+    makes it sign. Retired keys older than their tokens' lifetime leave the JWKS.
+    """
+    now = datetime.now(UTC)
+    rows = session.exec(
+        select(TokenSigningKey).where(TokenSigningKey.alg == alg).with_for_update()
+    ).all()
+    by_state: dict[str, list[TokenSigningKey]] = {}
+    for row in rows:
+        by_state.setdefault(row.state, []).append(row)
+    promoted = retired = None
+    if by_state.get("next"):
+        upcoming = by_state["next"][0]
+        for active in by_state.get("active", []):
+            active.state, active.retired_at = "retired", now
+            retired = active.kid
+            session.add(active)
+        upcoming.state, upcoming.activated_at = "active", now
+        promoted = upcoming.kid
+        session.add(upcoming)
+    for old in by_state.get("retired", []):
+        retired_at = old.retired_at
+        if retired_at is not None and retired_at.tzinfo is None:
+            retired_at = retired_at.replace(tzinfo=UTC)
+        if retired_at is not None and now - retired_at > RETIRED_KEY_LIFETIME:
+            old.state = "expired"
+            session.add(old)
+    fresh = _new_row(kek, alg, "next")
+    session.add(fresh)
+    return {"published": fresh.kid, "activated": promoted, "retired": retired}
+
+
+class KeyRing:
+    """Signs and verifies JWTs with the keys in the database."""
+
+    def __init__(self, database: Database, kek: bytes) -> None:
+        self._database = database
+        self._kek = kek
+        self._lock = threading.Lock()
+        self._loaded_at = 0.0
+        self._active: dict[str, Key] = {}
+        self._public = KeySet([])
+        self._jwks: dict[str, Any] = {"keys": []}
+        self._kids: set[str] = set()
+
+    def _reload(self) -> None:
+        with self._database.session() as session:
+            rows = session.exec(
+                select(TokenSigningKey).where(
+                    TokenSigningKey.state.in_(("next", "active", "retired"))  # type: ignore[attr-defined]
+                )
+            ).all()
+        active: dict[str, Key] = {}
+        public_keys: list[Key] = []
+        for row in rows:
+            if row.state == "active":
+                pem = _decrypt(self._kek, row.kid, row.private_key_encrypted)
+                key_cls = ECKey if row.alg == "ES256" else RSAKey
+                active[row.alg] = key_cls.import_key(pem, {"kid": row.kid})
+            key_cls = ECKey if row.public_jwk["kty"] == "EC" else RSAKey
+            public_keys.append(key_cls.import_key(row.public_jwk))
+        self._active = active
+        self._public = KeySet(public_keys)
+        self._jwks = {"keys": [dict(row.public_jwk) for row in rows]}
+        self._kids = {row.kid for row in rows}
+        self._loaded_at = time.monotonic()
+
+    def _fresh(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._loaded_at > _RELOAD_SECONDS:
+            with self._lock:
+                if force or time.monotonic() - self._loaded_at > _RELOAD_SECONDS:
+                    self._reload()
+
+    def jwks(self) -> dict[str, Any]:
+        self._fresh()
+        return self._jwks
+
+    def sign(
+        self, claims: Mapping[str, Any], *, alg: str = DEFAULT_ALGORITHM, typ: str = "JWT"
+    ) -> str:
+        self._fresh()
+        key = self._active.get(alg)
+        if key is None:
+            self._fresh(force=True)
+            key = self._active.get(alg)
+            if key is None:
+                raise RuntimeError(f"no active {alg} signing key: run 'hoviyat init'")
+        header = {"alg": alg, "typ": typ, "kid": key.kid}
+        return jwt.encode(header, dict(claims), key, algorithms=[alg])
+
+    def verify(
+        self,
+        token: str,
+        *,
+        typ: str,
+        issuer: str,
+        audience: str | None = None,
+        leeway: int = 5,
+    ) -> dict[str, Any]:
+        """Verify a token this server issued (RFC 8725 §3: fixed algorithms and explicit type)."""
+        self._fresh()
+        try:
+            header = extract_compact(token.encode("ascii")).headers()
+        except (JoseError, ValueError, UnicodeError) as exc:
+            raise TokenError("malformed token") from exc
+        if header.get("kid") not in self._kids:
+            self._fresh(force=True)
+        try:
+            decoded = jwt.decode(token, self._public, algorithms=list(SIGNING_ALGORITHMS))
+        except (JoseError, ValueError) as exc:
+            raise TokenError(f"token rejected: {getattr(exc, 'description', None) or exc}") from exc
+        if str(decoded.header.get("typ", "")).lower() != typ.lower():
+            raise TokenError(f"token type must be {typ}")
+        options: dict[str, Any] = {"iss": {"essential": True, "value": issuer}}
+        if audience is not None:
+            options["aud"] = {"essential": True, "value": audience}
+        options["exp"] = {"essential": True}
+        registry = jwt.JWTClaimsRegistry(leeway=leeway, **options)
+        try:
+            registry.validate(decoded.claims)
+        except JoseError as exc:
+            raise TokenError(f"token rejected: {exc.description or exc}") from exc
+        return decoded.claims
