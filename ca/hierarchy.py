@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from ca import names
+from ca.crl import crl_distribution_point
 from ca.keys import KeyStore, KeyStoreError, Signer
 from ca.serials import new_serial
 from ca.signing import sign_certificate, sign_crl, sign_csr, sign_ocsp_response
@@ -63,6 +64,7 @@ class IssuingCA:
     chain: tuple[x509.Certificate, ...]  # this CA's certificate first, up to the root
     signer: Signer
     issuer_url: str
+    crl_partitions: int = 1
 
     @property
     def publication_name(self) -> str:
@@ -79,6 +81,16 @@ class IssuingCA:
     @property
     def crl_url(self) -> str:
         return names.crl_url(self.issuer_url, self.publication_name)
+
+    def crl_url_for(self, serial: int) -> str:
+        """The CDP of the certificate with ``serial``: its CRL partition (ca/crl.py)."""
+        return crl_distribution_point(
+            self.issuer_url,
+            self.name,
+            serial,
+            generation=self.generation,
+            partitions=self.crl_partitions,
+        )
 
     @property
     def delta_crl_url(self) -> str:
@@ -161,6 +173,7 @@ class Hierarchy:
             chain=self.chain_of(row),
             signer=self.keys.load(row.key_ref),
             issuer_url=self.issuer_url,
+            crl_partitions=row.crl_partitions,
         )
         with self._lock:
             self._cache[cache_key] = loaded

@@ -38,6 +38,8 @@ class CertificateAuthority(SQLModel, table=True):
     )  # None while an offline root has not signed the CSR yet
     key_ref: str = Field(max_length=255)  # "file:<path>" or "pkcs11:<label>"
     active: bool = Field(default=True, index=True)
+    # Fixed at creation: each certificate's CDP names its partition (ca/crl.py).
+    crl_partitions: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
 
 

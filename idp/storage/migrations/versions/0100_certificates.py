@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('certificate', sa.LargeBinary(), nullable=True),
     sa.Column('key_ref', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('crl_partitions', sa.Integer(), nullable=False, server_default='1'),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('key_id'),
     sa.UniqueConstraint('name', 'generation', name='uq_ca_name_generation')
