@@ -162,6 +162,49 @@ class ThrowawayPKI:
         self.issued.append(certificate)
         return certificate, key
 
+    def responder(
+        self, curve: ec.EllipticCurve | None = None
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """A delegated OCSP responder certificate issued by the CA (RFC 6960 4.2.2.2)."""
+        key = ec.generate_private_key(curve or ec.SECP256R1())
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(_name(f"Hoviyat Test {self.ca_name} OCSP responder"))
+            .issuer_name(self.ca.subject)
+            .public_key(key.public_key())
+            .serial_number(secrets.randbits(120) | (1 << 120))
+            .not_valid_before(NOW - timedelta(hours=1))
+            .not_valid_after(NOW + timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False
+            )
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
+                critical=False,
+            )
+            .sign(self.ca_key, _hash_for(self.ca_key))
+        )
+        return certificate, key
+
     def write(self, directory: Path) -> dict[str, Path]:
         """PEM files for the openssl CLI: root, ca, and chain (ca + root)."""
         paths = {

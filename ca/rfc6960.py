@@ -1,0 +1,297 @@
+"""OCSP (RFC 6960): parsing requests and building signed responses.
+
+Requests arrive as a DER body (POST, section A.1) or base64 in the URL path
+(GET, section A.1); both land in ``parse_request``, which answers with an
+``OCSPRequest`` or raises ``MalformedRequest``. Certificate IDs may be hashed
+with SHA-1 (what OpenSSL and most clients send), SHA-256, SHA-384 or SHA-512;
+``Responder.serves`` recognises its issuing CA under each. The nonce extension
+(section 4.4.1) is echoed byte for byte; RFC 9654 caps it at 32 octets and
+has a longer or empty one refused as malformedRequest.
+
+A ``Responder`` is one issuing CA's delegated responder: a certificate issued
+by that CA with id-kp-OCSPSigning and id-pkix-ocsp-nocheck (section 4.2.2.2),
+and the key that signs the BasicOCSPResponse. Deciding each certificate's
+status is the caller's business: this module only encodes and signs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from urllib.parse import unquote
+
+from asn1crypto import core, ocsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ca.crl import Signer, signature_algorithm
+from ca.revocation import RevocationReason
+
+MAX_NONCE_OCTETS = 32  # RFC 9654 section 2.1
+MIN_NONCE_OCTETS = 1
+MAX_CERT_IDS = 16
+"""More certificate IDs than this in one request is refused: each costs a lookup."""
+
+HASH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+
+
+class ResponseStatus(Enum):
+    """OCSPResponseStatus (section 4.2.1), as asn1crypto names them."""
+
+    successful = "successful"
+    malformed_request = "malformed_request"
+    internal_error = "internal_error"
+    try_later = "try_later"
+    unauthorized = "unauthorized"
+
+
+class MalformedRequest(ValueError):
+    """The bytes are not an OCSP request this responder can read (answer malformedRequest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CertId:
+    """A certificate ID as the client hashed it; echoed unchanged in the response."""
+
+    hash_algorithm: str
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+    serial: int
+    der: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OCSPRequest:
+    cert_ids: tuple[CertId, ...]
+    nonce_extension: bytes | None
+    """The nonce's extnValue contents as sent, to be echoed exactly; None without a nonce."""
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateStatus:
+    """good, revoked (with time and reason) or unknown (the serial was never issued)."""
+
+    state: str
+    revoked_at: datetime | None = None
+    reason: RevocationReason | None = None
+
+    @classmethod
+    def good(cls) -> CertificateStatus:
+        return cls("good")
+
+    @classmethod
+    def unknown(cls) -> CertificateStatus:
+        return cls("unknown")
+
+    @classmethod
+    def revoked(cls, revoked_at: datetime, reason: RevocationReason) -> CertificateStatus:
+        return cls("revoked", revoked_at, reason)
+
+
+# --- requests ---------------------------------------------------------------
+
+
+def decode_get_path(encoded: str) -> bytes:
+    """The DER request from a GET path: percent-decoded, then base64 (section A.1).
+
+    Clients differ in what they escape, so '+', '/' and '=' may come raw or
+    escaped, the URL-safe alphabet is accepted too, and missing padding is added.
+    """
+    text = unquote(encoded).strip().replace("-", "+").replace("_", "/").replace(" ", "+")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedRequest("the GET path is not base64 of a DER OCSP request") from exc
+
+
+def _nonce(request: ocsp.TBSRequest) -> bytes | None:
+    extensions = request["request_extensions"]
+    if not extensions:
+        return None
+    for extension in extensions:
+        if extension["extn_id"].dotted == "1.3.6.1.5.5.7.48.1.2":
+            raw = extension["extn_value"].contents
+            # RFC 9654: Nonce ::= OCTET STRING (SIZE(1..32)) inside extnValue.
+            # Some old clients put the bare bytes there; measure those as sent.
+            try:
+                inner = core.OctetString.load(raw).native
+                length = len(inner)
+            except (ValueError, TypeError):
+                length = len(raw)
+            if not MIN_NONCE_OCTETS <= length <= MAX_NONCE_OCTETS:
+                raise MalformedRequest(
+                    f"nonce of {length} octets; RFC 9654 allows 1 to {MAX_NONCE_OCTETS}"
+                )
+            return bytes(raw)
+    return None
+
+
+def parse_request(der: bytes) -> OCSPRequest:
+    """An OCSPRequest from its DER encoding; MalformedRequest for anything else."""
+    if not der:
+        raise MalformedRequest("empty OCSP request")
+    try:
+        request = ocsp.OCSPRequest.load(der, strict=True)
+        tbs = request["tbs_request"]
+        if tbs["version"].native != "v1":
+            raise MalformedRequest("only OCSP version 1 requests exist")
+        cert_ids = []
+        for item in tbs["request_list"]:
+            cert_id = item["req_cert"]
+            cert_ids.append(
+                CertId(
+                    hash_algorithm=cert_id["hash_algorithm"]["algorithm"].native,
+                    issuer_name_hash=cert_id["issuer_name_hash"].native,
+                    issuer_key_hash=cert_id["issuer_key_hash"].native,
+                    serial=cert_id["serial_number"].native,
+                    der=cert_id.dump(),
+                )
+            )
+        nonce = _nonce(tbs)
+    except MalformedRequest:
+        raise
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise MalformedRequest(f"not a DER OCSP request: {exc}") from exc
+    if not cert_ids:
+        raise MalformedRequest("the request lists no certificate")
+    if len(cert_ids) > MAX_CERT_IDS:
+        raise MalformedRequest(
+            f"{len(cert_ids)} certificates in one request; at most {MAX_CERT_IDS}"
+        )
+    return OCSPRequest(tuple(cert_ids), nonce)
+
+
+# --- responses --------------------------------------------------------------
+
+
+def _key_bits(certificate: x509.Certificate) -> bytes:
+    spki = asn1_x509.PublicKeyInfo.load(
+        certificate.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return bytes(spki["public_key"].contents[1:])  # the BIT STRING's value, no unused-bits octet
+
+
+def _subject_der(certificate: x509.Certificate) -> bytes:
+    parsed = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+    return parsed["tbs_certificate"]["subject"].dump()
+
+
+class Responder:
+    """One issuing CA's delegated OCSP responder."""
+
+    def __init__(
+        self, issuer: x509.Certificate, certificate: x509.Certificate, signer: Signer
+    ) -> None:
+        self.issuer = issuer
+        self.certificate = certificate
+        self.signer = signer
+        name = _subject_der(issuer)
+        key = _key_bits(issuer)
+        self._hashes = {
+            algorithm: (hashlib.new(algorithm, name).digest(), hashlib.new(algorithm, key).digest())
+            for algorithm in HASH_ALGORITHMS
+        }
+        self._responder_id = ocsp.ResponderId(
+            name="by_key",
+            value=hashlib.sha1(_key_bits(certificate)).digest(),  # noqa: S324
+        )
+        self._certificate = asn1_x509.Certificate.load(
+            certificate.public_bytes(serialization.Encoding.DER)
+        )
+        self._algorithm = signature_algorithm(signer.public_key())
+
+    def serves(self, cert_id: CertId) -> bool:
+        """Whether the ID names this responder's issuing CA (by name and key hash)."""
+        expected = self._hashes.get(cert_id.hash_algorithm)
+        return expected == (cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+
+    def respond(
+        self,
+        answers: Sequence[tuple[CertId, CertificateStatus]],
+        *,
+        produced_at: datetime,
+        next_update: datetime,
+        nonce_extension: bytes | None = None,
+    ) -> bytes:
+        """A successful, signed OCSPResponse (DER) with one SingleResponse per ID."""
+        produced_at = _whole_seconds(produced_at)
+        responses = [
+            ocsp.SingleResponse(
+                {
+                    "cert_id": ocsp.CertId.load(cert_id.der),
+                    "cert_status": _cert_status(status),
+                    "this_update": produced_at,
+                    "next_update": _whole_seconds(next_update),
+                }
+            )
+            for cert_id, status in answers
+        ]
+        data = ocsp.ResponseData(
+            {
+                "responder_id": self._responder_id,
+                "produced_at": produced_at,
+                "responses": responses,
+            }
+        )
+        if nonce_extension is not None:
+            data["response_extensions"] = [
+                {
+                    "extn_id": "nonce",
+                    "critical": False,
+                    # the extnValue contents exactly as the client sent them
+                    "extn_value": core.ParsableOctetString(nonce_extension),
+                }
+            ]
+        tbs = data.dump()
+        basic = ocsp.BasicOCSPResponse(
+            {
+                "tbs_response_data": data,
+                "signature_algorithm": self._algorithm,
+                "signature": self.signer.sign(tbs),
+                "certs": [self._certificate],
+            }
+        )
+        return ocsp.OCSPResponse(
+            {
+                "response_status": "successful",
+                "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+            }
+        ).dump()
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _cert_status(status: CertificateStatus) -> ocsp.CertStatus:
+    if status.state == "good":
+        return ocsp.CertStatus(name="good", value=core.Null())
+    if status.state == "unknown":
+        return ocsp.CertStatus(name="unknown", value=core.Null())
+    assert status.revoked_at is not None
+    info: dict[str, object] = {"revocation_time": _whole_seconds(status.revoked_at)}
+    if status.reason not in (None, RevocationReason.unspecified):
+        # Like the CRL entry: an unspecified reason is left out (RFC 5280 5.3.1).
+        info["revocation_reason"] = int(status.reason)  # type: ignore[arg-type]
+    return ocsp.CertStatus(name="revoked", value=ocsp.RevokedInfo(info))
+
+
+_ERROR_RESPONSES = {
+    status: ocsp.OCSPResponse({"response_status": status.value}).dump()
+    for status in ResponseStatus
+    if status is not ResponseStatus.successful
+}
+
+
+def error_response(status: ResponseStatus) -> bytes:
+    """An unsigned OCSPResponse with only a status (section 4.2.1): malformedRequest etc."""
+    return _ERROR_RESPONSES[status]
