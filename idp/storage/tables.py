@@ -10,3 +10,4 @@ from idp.storage import login  # noqa: F401
 from idp.storage import certificates  # noqa: F401
 from idp.storage import oidc  # noqa: F401
 from idp.storage import audit_log  # noqa: F401
+from idp.storage import attestations  # noqa: F401

@@ -1,0 +1,335 @@
+"""Checking an attestation offline, trusting only the root: the report a receiver reads.
+
+Either form is accepted: the JWT (``hoviyat-attestation+jwt``) or the SD-JWT
+(``hoviyat-attestation+sd-jwt``, RFC 9901, with or without Key Binding).
+Checks run in a fixed order (format, chain, signature, validity,
+disclosures, key binding, status); the first failure stops the run and the
+report says which check failed and which were not reached. Status is checked
+only when asked (it needs the network, or the issuer's own database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+from cryptography import x509
+from joserfc.jwk import ECKey
+
+from idp.attestations import rfc9901, status_list
+from idp.attestations.errors import AttestationInvalid
+from idp.attestations.issuer import TYP_JWT, TYP_SD_JWT
+from idp.attestations.x5c import ChainVerifier
+
+Lang = Literal["fa", "en"]
+STAGES = ("format", "chain", "signature", "validity", "disclosures", "key_binding", "status")
+_STAGE_OF = {
+    "format": "format",
+    "typ": "format",
+    "chain_missing": "chain",
+    "chain_malformed": "chain",
+    "chain_untrusted": "chain",
+    "certificate_expired": "chain",
+    "leaf_usage": "chain",
+    "leaf_key": "chain",
+    "alg_not_allowed": "signature",
+    "issuer_signature": "signature",
+    "expired": "validity",
+    "not_yet_valid": "validity",
+    "claims_missing": "validity",
+    "audience": "validity",
+    "sd_alg_unsupported": "disclosures",
+    "disclosure_malformed": "disclosures",
+    "disclosure_duplicate": "disclosures",
+    "disclosure_unreferenced": "disclosures",
+    "digest_duplicate": "disclosures",
+    "claim_name_reserved": "disclosures",
+    "claim_name_duplicate": "disclosures",
+}
+STAGE_TITLES: dict[str, dict[Lang, str]] = {
+    "format": {"en": "Format", "fa": "قالب"},
+    "chain": {"en": "Certificate chain to the Hoviyat root", "fa": "زنجیره گواهی تا ریشه هویت"},
+    "signature": {"en": "Issuer signature", "fa": "امضای صادرکننده"},
+    "validity": {"en": "Validity period", "fa": "دوره اعتبار"},
+    "disclosures": {"en": "Disclosed facts", "fa": "واقعیت‌های افشاشده"},
+    "key_binding": {"en": "Holder key binding", "fa": "پیوند کلید دارنده"},
+    "status": {"en": "Revocation status", "fa": "وضعیت ابطال"},
+}
+_WORDS: dict[str, dict[Lang, str]] = {
+    "valid": {"en": "VALID", "fa": "معتبر"},
+    "invalid": {"en": "INVALID", "fa": "نامعتبر"},
+    "passed": {"en": "passed", "fa": "تأیید شد"},
+    "failed": {"en": "FAILED", "fa": "رد شد"},
+    "skipped": {"en": "not checked", "fa": "بررسی نشد"},
+    "not_reached": {"en": "not reached", "fa": "نرسید"},
+    "issuer": {"en": "Issuer", "fa": "صادرکننده"},
+    "signer": {"en": "Signed by", "fa": "امضاکننده"},
+    "issued_at": {"en": "Issued", "fa": "تاریخ صدور"},
+    "expires_at": {"en": "Expires", "fa": "تاریخ انقضا"},
+    "purpose": {"en": "Purpose", "fa": "هدف"},
+    "recipient": {"en": "Recipient", "fa": "گیرنده"},
+    "tracking_code": {"en": "Tracking code", "fa": "کد پیگیری"},
+    "facts": {"en": "Facts", "fa": "واقعیت‌ها"},
+}
+FACT_TITLES: dict[str, dict[Lang, str]] = {
+    "given_name": {"en": "Given name", "fa": "نام"},
+    "family_name": {"en": "Family name", "fa": "نام خانوادگی"},
+    "father_name": {"en": "Father's name", "fa": "نام پدر"},
+    "birthdate": {"en": "Birth date", "fa": "تاریخ تولد"},
+    "national_code": {"en": "National code", "fa": "کد ملی"},
+    "postal_code": {"en": "Postal code", "fa": "کد پستی"},
+    "alive": {"en": "Alive", "fa": "در قید حیات"},
+    "representation": {"en": "Representative of", "fa": "نماینده"},
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    stage: str
+    outcome: Literal["passed", "failed", "skipped", "not_reached"]
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    valid: bool
+    format: str
+    checks: list[Check]
+    failed_check: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+    header: dict[str, Any] = field(default_factory=dict)
+    signer: str | None = None
+    status: str = "not_checked"
+
+    @property
+    def facts(self) -> list[tuple[str, Any]]:
+        """(name, value) of every disclosed fact, across all ``verified_claims`` elements."""
+        elements = self.claims.get("verified_claims") or []
+        if isinstance(elements, dict):
+            elements = [elements]
+        found: list[tuple[str, Any]] = []
+        for element in elements:
+            if isinstance(element, dict):
+                found.extend((element.get("claims") or {}).items())
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "format": self.format,
+            "failed_check": self.failed_check,
+            "checks": [
+                {"stage": c.stage, "outcome": c.outcome, "detail": c.detail} for c in self.checks
+            ],
+            "status": self.status,
+            "issuer": self.claims.get("iss"),
+            "signer": self.signer,
+            "attestation_id": self.claims.get("jti"),
+            "tracking_code": self.claims.get("txn"),
+            "purpose": self.claims.get("purpose"),
+            "recipient": self.claims.get("aud"),
+            "issued_at": _iso(self.claims.get("iat")),
+            "expires_at": _iso(self.claims.get("exp")),
+            "facts": dict(self.facts),
+        }
+
+    def render(self, lang: Lang = "fa") -> str:
+        """A plain-text report for a terminal, in Persian or English."""
+        lines = [
+            f"{_WORDS['valid' if self.valid else 'invalid'][lang]} ({self.format})",
+        ]
+        for check in self.checks:
+            mark = "✔" if check.outcome == "passed" else "✘" if check.outcome == "failed" else "·"
+            line = f"  {mark} {STAGE_TITLES[check.stage][lang]}: {_WORDS[check.outcome][lang]}"
+            if check.detail:
+                line += f" — {check.detail}"
+            lines.append(line)
+        if self.claims:
+            summary = self.as_dict()
+            for key in ("issuer", "signer", "issued_at", "expires_at", "purpose", "recipient"):
+                if summary.get(key):
+                    lines.append(f"{_WORDS[key][lang]}: {summary[key]}")
+            if summary.get("tracking_code"):
+                lines.append(f"{_WORDS['tracking_code'][lang]}: {summary['tracking_code']}")
+            if self.facts:
+                lines.append(f"{_WORDS['facts'][lang]}:")
+                for name, value in self.facts:
+                    lines.append(f"  {fact_title(name, lang)}: {format_value(value, lang)}")
+        return "\n".join(lines)
+
+
+def fact_title(name: str, lang: Lang) -> str:
+    if name in FACT_TITLES:
+        return FACT_TITLES[name][lang]
+    if name.startswith("age_over_"):
+        years = name.removeprefix("age_over_")
+        return f"{years} سال یا بیشتر" if lang == "fa" else f"Aged {years} or over"
+    return name
+
+
+def format_value(value: Any, lang: Lang) -> str:
+    if isinstance(value, bool):
+        return ("بله" if value else "خیر") if lang == "fa" else ("yes" if value else "no")
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {format_value(v, lang)}" for k, v in value.items())
+    return str(value)
+
+
+def _iso(timestamp: Any) -> str | None:
+    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+StatusFetcher = Callable[[str], str]
+
+
+def http_status_fetcher(timeout: float = 5.0) -> StatusFetcher:
+    def fetch(uri: str) -> str:
+        response = httpx.get(uri, timeout=timeout, headers={"Accept": status_list.MEDIA_TYPE})
+        if response.status_code != 200:
+            raise AttestationInvalid(
+                "status_unavailable", f"{uri} answered HTTP {response.status_code}"
+            )
+        return response.text
+
+    return fetch
+
+
+class AttestationVerifier:
+    """Offline checks against ``roots``; status through ``status_fetcher`` when asked."""
+
+    def __init__(
+        self,
+        roots: Sequence[x509.Certificate],
+        *,
+        status_fetcher: StatusFetcher | None = None,
+        leeway_seconds: int = 60,
+    ) -> None:
+        self.chains = ChainVerifier(roots)
+        self.status_fetcher = status_fetcher
+        self.leeway_seconds = leeway_seconds
+
+    def verify(
+        self,
+        text: str,
+        *,
+        now: datetime | None = None,
+        key_binding: rfc9901.KeyBindingPolicy = rfc9901.KeyBindingPolicy(),  # noqa: B008
+        check_status: bool = False,
+        audience: str | None = None,
+    ) -> Report:
+        at = now or datetime.now(UTC)
+        text = text.strip()
+        form = "sd-jwt" if rfc9901.SEPARATOR in text else "jwt"
+        report = Report(valid=False, format=form, checks=[])
+        signer: list[x509.Certificate] = []
+
+        def resolve(header: dict[str, Any], _payload: dict[str, Any] | None = None) -> ECKey:
+            expected = TYP_SD_JWT if form == "sd-jwt" else TYP_JWT
+            if header.get("typ") != expected:
+                raise AttestationInvalid("typ", f"typ is {header.get('typ')!r}, not {expected!r}")
+            validated = self.chains.validate(header.get("x5c"), at)
+            signer.append(validated.leaf)
+            return validated.key
+
+        try:
+            if form == "sd-jwt":
+                verified = rfc9901.verify(
+                    text,
+                    resolve,
+                    now=int(at.timestamp()),
+                    key_binding=key_binding,
+                    leeway_seconds=self.leeway_seconds,
+                )
+                report.header, report.claims = verified.header, verified.claims
+            else:
+                report.header, report.claims = self._verify_jwt(text, resolve, at)
+            _check_required(report.claims, audience)
+            if check_status:
+                report.status = self._status(report.claims, at)
+        except AttestationInvalid as failure:
+            stage = _stage(failure.check)
+            report.failed_check = failure.check
+            report.checks = _checks_until(stage, failure.detail, form, check_status)
+            if signer:
+                report.signer = signer[-1].subject.rfc4514_string()
+            return report
+        report.valid = True
+        report.signer = signer[-1].subject.rfc4514_string() if signer else None
+        report.checks = _checks_until(None, "", form, check_status)
+        return report
+
+    def _verify_jwt(
+        self, text: str, resolve: Callable[[dict[str, Any]], ECKey], at: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if text.count(".") != 2:
+            raise AttestationInvalid("format", "neither a JWT nor an SD-JWT")
+        header = rfc9901.unverified_header(text)
+        if header.get("alg") not in rfc9901.ISSUER_ALGORITHMS:
+            raise AttestationInvalid("alg_not_allowed", f"alg {header.get('alg')!r} not allowed")
+        header, claims = rfc9901.verify_jws(
+            text, resolve(header), rfc9901.ISSUER_ALGORITHMS, "issuer"
+        )
+        rfc9901.check_time_claims(claims, int(at.timestamp()), self.leeway_seconds, "attestation")
+        return header, claims
+
+    def _status(self, claims: dict[str, Any], at: datetime) -> str:
+        if self.status_fetcher is None:
+            raise AttestationInvalid("status_unavailable", "no way to fetch the status list")
+
+        def resolve(header: dict[str, Any]) -> ECKey:
+            return self.chains.leaf_key(header.get("x5c"), at)
+
+        value = status_list.check_status(
+            claims, self.status_fetcher, resolve, now=int(at.timestamp())
+        )
+        if value == status_list.INVALID:
+            raise AttestationInvalid("revoked", "the issuer has revoked this attestation")
+        if value == status_list.SUSPENDED:
+            raise AttestationInvalid("suspended", "the issuer has suspended this attestation")
+        if value != status_list.VALID:
+            raise AttestationInvalid("status_unknown", f"status list value {value}")
+        return "valid"
+
+
+def _check_required(claims: dict[str, Any], audience: str | None) -> None:
+    missing = [
+        name for name in ("iss", "iat", "exp", "jti", "verified_claims") if name not in claims
+    ]
+    if missing:
+        raise AttestationInvalid("claims_missing", f"the attestation lacks {', '.join(missing)}")
+    if audience is not None and claims.get("aud") not in (None, audience):
+        raise AttestationInvalid("audience", f"issued for {claims.get('aud')!r}, not {audience!r}")
+
+
+def _stage(check: str) -> str:
+    if check in _STAGE_OF:
+        return _STAGE_OF[check]
+    if check.startswith("kb_") or check == "kb_signature":
+        return "key_binding"
+    return "status"
+
+
+def _checks_until(
+    failed_stage: str | None, detail: str, form: str, check_status: bool
+) -> list[Check]:
+    checks: list[Check] = []
+    reached_failure = False
+    for stage in STAGES:
+        if (stage == "disclosures" and form == "jwt") or (stage == "key_binding" and form == "jwt"):
+            continue
+        if stage == "status" and not check_status:
+            checks.append(Check(stage, "skipped"))
+            continue
+        if reached_failure:
+            checks.append(Check(stage, "not_reached"))
+        elif stage == failed_stage:
+            checks.append(Check(stage, "failed", detail))
+            reached_failure = True
+        else:
+            checks.append(Check(stage, "passed"))
+    return checks

@@ -1,0 +1,111 @@
+"""Attestation tables: issued attestations, status list allocation, shared presentations.
+
+The server keeps what it needs to revoke and publish status, not the facts:
+an attestation row holds the holder's subject hash, purpose, recipient and the
+status entry. A holder who asks for a verification code gets a sealed copy of
+one presentation (:class:`AttestationShare`), encrypted under a key derived
+from the code itself, which the server does not keep.
+
+Status entries are handed out by :func:`allocate_status_index`: an
+``UPDATE ... RETURNING`` on the list's counter row, so two processes can never
+get the same entry; the unique constraint on (list, index) backs it up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel
+
+from idp.storage.models import utcnow
+
+STATUS_LIST_SIZE = 131_072  # 16 KiB of 1-bit entries per list, a few hundred bytes compressed
+
+
+class Attestation(SQLModel, table=True):
+    __tablename__ = "attestations"
+    __table_args__ = (
+        UniqueConstraint("status_list_id", "status_index", name="uq_attestations_status_entry"),
+        Index("ix_attestations_holder_issued", "holder_subject_hash", "issued_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    holder_subject_hash: str = Field(max_length=64)
+    purpose: str = Field(max_length=500)
+    recipient: str | None = Field(default=None, max_length=500)
+    formats: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    facts: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status_list_id: int
+    status_index: int
+    issued_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = Field(default=None, index=True)
+    tracking_code: str = Field(max_length=40, index=True)
+    client_id: str | None = Field(default=None, max_length=64)
+
+
+class StatusListCounter(SQLModel, table=True):
+    """Next free entry of each status list; a list is full when ``next_index == size``."""
+
+    __tablename__ = "attestation_status_lists"
+
+    list_id: int = Field(primary_key=True)
+    size: int
+    next_index: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AttestationShare(SQLModel, table=True):
+    """A presentation sealed under its verification code; ``code_digest`` finds it."""
+
+    __tablename__ = "attestation_shares"
+
+    code_digest: str = Field(primary_key=True, max_length=64)
+    attestation_id: str = Field(foreign_key="attestations.id", max_length=40, index=True)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+def allocate_status_index(session: Session, size: int = STATUS_LIST_SIZE) -> tuple[int, int]:
+    """Claim one (list id, index) entry, atomically across processes."""
+    while True:
+        current = session.execute(select(func.max(StatusListCounter.list_id))).scalar()
+        if current is not None:
+            claimed = session.execute(
+                update(StatusListCounter)
+                .where(
+                    StatusListCounter.list_id == current,  # type: ignore[arg-type]
+                    StatusListCounter.next_index < StatusListCounter.size,  # type: ignore[arg-type]
+                )
+                .values(next_index=StatusListCounter.next_index + 1)
+                .returning(StatusListCounter.next_index)
+            ).first()
+            if claimed is not None:
+                return current, claimed[0] - 1
+        # The newest list is full (or none exists): open the next one. Another process
+        # may open it first; the primary key refuses the second and we claim from theirs.
+        new_id = (current or 0) + 1
+        try:
+            with session.begin_nested():
+                session.add(StatusListCounter(list_id=new_id, size=size, next_index=1))
+            return new_id, 0
+        except IntegrityError:
+            continue
+
+
+def revoked_indexes(session: Session, list_id: int) -> list[int]:
+    rows = session.execute(
+        select(Attestation.status_index).where(
+            Attestation.status_list_id == list_id,  # type: ignore[arg-type]
+            Attestation.revoked_at.is_not(None),  # type: ignore[union-attr]
+        )
+    )
+    return [row[0] for row in rows]
+
+
+def status_list_size(session: Session, list_id: int) -> int | None:
+    counter = session.get(StatusListCounter, list_id)
+    return counter.size if counter else None
