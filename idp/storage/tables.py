@@ -8,6 +8,7 @@ revision on its own branch (``down_revision = "0001"``, its own
 from idp.storage import models  # noqa: F401
 from idp.storage import login  # noqa: F401
 from idp.storage import certificates  # noqa: F401
+from idp.storage import crls  # noqa: F401
 from idp.storage import oidc  # noqa: F401
 from idp.storage import audit_log  # noqa: F401
 from idp.storage import attestations  # noqa: F401
