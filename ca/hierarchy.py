@@ -85,7 +85,7 @@ class IssuingCA:
     def crl_url_for(self, serial: int) -> str:
         """The CDP of the certificate with ``serial``: its CRL partition (ca/crl.py)."""
         return crl_distribution_point(
-            self.issuer_url,
+            names.http_base(self.issuer_url),
             self.name,
             serial,
             generation=self.generation,

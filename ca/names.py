@@ -24,6 +24,17 @@ _TITLES = {
 }
 
 
+def http_base(issuer: str) -> str:
+    """The base of AIA and CDP URLs: plain HTTP, as RFC 5280 and the CA/B Forum BR require.
+
+    A relying party checking a TLS certificate's revocation must not need TLS to
+    do it; the files are signed, so HTTP loses nothing. Same host and paths as
+    the issuer; the reverse proxy serves /ca and /crl and /ocsp over HTTP.
+    """
+    base = issuer.rstrip("/")
+    return "http://" + base.removeprefix("https://") if base.startswith("https://") else base
+
+
 def publication_name(name: str, generation: int) -> str:
     return name if generation == 1 else f"{name}-g{generation}"
 
@@ -40,16 +51,16 @@ def ca_subject(name: str, generation: int) -> x509.Name:
 
 
 def ca_issuers_url(issuer: str, publication: str) -> str:
-    return f"{issuer.rstrip('/')}/ca/{publication}.crt"
+    return f"{http_base(issuer)}/ca/{publication}.crt"
 
 
 def ocsp_url(issuer: str) -> str:
-    return f"{issuer.rstrip('/')}/ocsp"
+    return f"{http_base(issuer)}/ocsp"
 
 
 def crl_url(issuer: str, publication: str) -> str:
-    return f"{issuer.rstrip('/')}/crl/{publication}.crl"
+    return f"{http_base(issuer)}/crl/{publication}.crl"
 
 
 def delta_crl_url(issuer: str, publication: str) -> str:
-    return f"{issuer.rstrip('/')}/crl/{publication}-delta.crl"
+    return f"{http_base(issuer)}/crl/{publication}-delta.crl"
