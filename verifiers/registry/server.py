@@ -30,7 +30,7 @@ Fault injection, for tests and demos (not part of the registry contract):
     ``{"latency_ms": 250, "error_rate": 0.5, "error_status": 503}``: every
     later request (except ``/_control``) first waits ``latency_ms``, then fails
     with ``error_status`` with probability ``error_rate``. Answers the state
-    now in force.
+    now in force, with ``requests``: how many registry requests were served.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class FaultInjection:
     latency_ms: float = 0.0
     error_rate: float = 0.0
     error_status: int = 503
+    requests: int = 0  # registry requests seen, so tests can count retries
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -78,6 +79,7 @@ def create_registry_app(
     chance = random.Random(seed)
 
     async def inject() -> Response | None:
+        faults.requests += 1
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.error_rate > 0 and chance.random() < faults.error_rate:
@@ -126,7 +128,8 @@ def create_registry_app(
         if request.method == "POST":
             try:
                 changes = json.loads(await request.body())
-                if not isinstance(changes, dict) or set(changes) - set(asdict(faults)):
+                settable = {"latency_ms", "error_rate", "error_status"}
+                if not isinstance(changes, dict) or set(changes) - settable:
                     raise ValueError("unknown keys")
                 latency = float(changes.get("latency_ms", faults.latency_ms))
                 rate = float(changes.get("error_rate", faults.error_rate))
