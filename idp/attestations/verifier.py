@@ -189,7 +189,10 @@ StatusFetcher = Callable[[str], str]
 
 def http_status_fetcher(timeout: float = 5.0) -> StatusFetcher:
     def fetch(uri: str) -> str:
-        response = httpx.get(uri, timeout=timeout, headers={"Accept": status_list.MEDIA_TYPE})
+        try:
+            response = httpx.get(uri, timeout=timeout, headers={"Accept": status_list.MEDIA_TYPE})
+        except httpx.HTTPError as exc:
+            raise AttestationInvalid("status_unavailable", f"{uri}: {exc}") from exc
         if response.status_code != 200:
             raise AttestationInvalid(
                 "status_unavailable", f"{uri} answered HTTP {response.status_code}"
@@ -284,9 +287,17 @@ class AttestationVerifier:
         def resolve(header: dict[str, Any]) -> ECKey:
             return self.chains.leaf_key(header.get("x5c"), at)
 
-        value = status_list.check_status(
-            claims, self.status_fetcher, resolve, now=int(at.timestamp())
-        )
+        try:
+            value = status_list.check_status(
+                claims, self.status_fetcher, resolve, now=int(at.timestamp())
+            )
+        except AttestationInvalid as failure:
+            if failure.check.startswith("status"):
+                raise
+            # The list's own chain or signature failed: report it as a status failure.
+            raise AttestationInvalid(
+                "status_list_untrusted", f"the status list did not verify: {failure.detail}"
+            ) from failure
         if value == status_list.INVALID:
             raise AttestationInvalid("revoked", "the issuer has revoked this attestation")
         if value == status_list.SUSPENDED:
