@@ -109,15 +109,3 @@ class OidcClientAssertion(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=255)
     expires_at: datetime = Field(index=True)
 
-
-class OidcRevokedToken(SQLModel, table=True):
-    """An access token revoked on its own (RFC 7009), by ``jti``, kept until it would expire.
-
-    Tokens issued under a grant die with the grant instead; this table covers
-    access tokens that belong to no grant (client credentials).
-    """
-
-    __tablename__ = "oidc_revoked_tokens"
-
-    jti: str = Field(primary_key=True, max_length=64)
-    expires_at: datetime = Field(index=True)

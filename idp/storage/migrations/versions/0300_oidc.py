@@ -68,13 +68,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('oidc_interactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_oidc_interactions_client_id'), ['client_id'], unique=False)
-    op.create_table('oidc_revoked_tokens',
-    sa.Column('jti', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('jti')
-    )
-    with op.batch_alter_table('oidc_revoked_tokens', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_oidc_revoked_tokens_expires_at'), ['expires_at'], unique=False)
     op.create_table('oidc_authorization_codes',
     sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('grant_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -112,9 +105,6 @@ def downgrade() -> None:
     with op.batch_alter_table('oidc_authorization_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_oidc_authorization_codes_grant_id'))
     op.drop_table('oidc_authorization_codes')
-    with op.batch_alter_table('oidc_revoked_tokens', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_oidc_revoked_tokens_expires_at'))
-    op.drop_table('oidc_revoked_tokens')
     with op.batch_alter_table('oidc_interactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_oidc_interactions_client_id'))
     op.drop_table('oidc_interactions')

@@ -1,0 +1,427 @@
+"""OpenID Connect endpoints: authorize, authorize/complete, userinfo, introspect, revoke, logout.
+
+The logic lives in ``idp.oidc`` (a module per spec); this router reads the
+HTTP request, opens the transaction and shapes the response. Importing it
+registers the OIDC grants and ``private_key_jwt`` with the token endpoint and
+adds the OIDC members to the discovery document, so nothing is advertised
+that is not served.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import or_, update
+from sqlmodel import Session
+
+from idp.context import Hoviyat, get_hoviyat
+from idp.http.auth import bearer_token
+from idp.login.assurance import LEVELS, required_level, satisfies
+from idp.login.consent import has_consent
+from idp.login.sessions import clear_session_cookie, current_login, end_session
+from idp.oauth import discovery
+from idp.oauth.client_auth import authenticate_client, supported_methods
+from idp.oauth.errors import OAuthError
+from idp.oauth.token_endpoint import register_grant
+from idp.oidc import claims as oidc_claims
+from idp.oidc import rfc7009, rfc7523, rfc7662
+from idp.oidc.authorize import (
+    PROMPT_VALUES,
+    RESPONSE_MODES,
+    RESPONSE_TYPES,
+    UI_LOCALES,
+    AuthorizationRequest,
+    AuthorizeFatal,
+    AuthorizeRedirectError,
+    redirect_with,
+    validate,
+)
+from idp.oidc.grants import (
+    LoginFacts,
+    authorization_code_grant,
+    issue_code,
+    refresh_token_grant,
+)
+from idp.oidc.identity import IdentityRefused, policy_for
+from idp.oidc.logout import end_grants, parse_logout
+from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
+from idp.problems import Problem, bad_request
+from idp.storage.login import LoginSession
+from idp.storage.models import Client
+from idp.storage.oidc import OidcInteraction
+from idp.tokens import SIGNING_ALGORITHMS
+from idp.tracking import new_tracking_code
+from policies.service_policy import ServicePolicy
+
+router = APIRouter(tags=["openid-connect"])
+HoviyatDep = Annotated[Hoviyat, Depends(get_hoviyat)]
+
+INTERACTION_LIFETIME = timedelta(minutes=10)
+# A login finished this long before the request started still counts as "now"
+# for prompt=login and max_age (clock steps between workers).
+_SKEW = timedelta(seconds=5)
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+register_grant("authorization_code", authorization_code_grant)
+register_grant("refresh_token", refresh_token_grant)
+assert rfc7523.METHOD in supported_methods()
+
+
+def _metadata(issuer: str) -> dict[str, Any]:
+    base = issuer.rstrip("/")
+    auth_methods = supported_methods()
+    return {
+        "authorization_endpoint": f"{base}/authorize",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "introspection_endpoint": f"{base}/introspect",
+        "revocation_endpoint": f"{base}/revoke",
+        "end_session_endpoint": f"{base}/logout",
+        "response_types_supported": list(RESPONSE_TYPES),
+        "response_modes_supported": list(RESPONSE_MODES),
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "userinfo_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": list(oidc_claims.SUPPORTED_SCOPES),
+        "claims_supported": sorted(set(oidc_claims.SUPPORTED_CLAIMS)),
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": list(LEVELS),
+        "prompt_values_supported": list(PROMPT_VALUES),
+        "ui_locales_supported": list(UI_LOCALES),
+        "authorization_response_iss_parameter_supported": True,
+        "verified_claims_supported": True,
+        "trust_frameworks_supported": [oidc_claims.TRUST_FRAMEWORK],
+        "evidence_supported": [oidc_claims.EVIDENCE_TYPE],
+        "claims_in_verified_claims_supported": list(oidc_claims.VERIFIED_CLAIM_NAMES),
+    }
+
+
+discovery.contribute(_metadata)
+
+
+async def _params(request: Request) -> dict[str, list[str]]:
+    """Every parameter with all its values, from the query (GET) or the form (POST)."""
+    params: dict[str, list[str]] = {}
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise bad_request(
+                "unsupported-media-type", "send parameters as application/x-www-form-urlencoded"
+            )
+        form = await request.form()
+        for key, value in form.multi_items():
+            if not isinstance(value, str):
+                raise bad_request("invalid-parameter", f"parameter {key} must be text")
+            params.setdefault(key, []).append(value)
+        return params
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    return params
+
+
+async def _oauth_form(request: Request) -> dict[str, str]:
+    """An OAuth endpoint's form (RFC 6749 §3.2: no parameter twice), errors in OAuth's format."""
+    try:
+        params = await _params(request) if request.method == "POST" else {}
+    except Problem as exc:  # re-shaped: OAuth clients parse RFC 6749 §5.2 errors
+        raise OAuthError("invalid_request", exc.detail) from None
+    form: dict[str, str] = {}
+    for key, values in params.items():
+        if len(values) > 1:
+            raise OAuthError("invalid_request", f"parameter {key} is repeated")
+        form[key] = values[0]
+    return form
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+
+
+def _error_redirect(
+    hoviyat: Hoviyat, redirect_uri: str, state: str | None, error: str, description: str
+) -> RedirectResponse:
+    return _redirect(
+        redirect_with(
+            redirect_uri,
+            {
+                "error": error,
+                "error_description": description,
+                "state": state,
+                "iss": hoviyat.settings.issuer,
+            },
+        )
+    )
+
+
+def _code_redirect(hoviyat: Hoviyat, authz: AuthorizationRequest, code: str) -> RedirectResponse:
+    # RFC 9207: iss in every authorization response defends against mix-up attacks.
+    return _redirect(
+        redirect_with(
+            authz.redirect_uri,
+            {"code": code, "state": authz.state, "iss": hoviyat.settings.issuer},
+        )
+    )
+
+
+def _login_shortfall(
+    authz: AuthorizationRequest,
+    policy: ServicePolicy,
+    acr: str,
+    auth_time: datetime,
+    requested_at: datetime,
+) -> str | None:
+    """Why a login does not satisfy the request (acr, max_age, prompt=login), or None."""
+    wanted = required_level(authz.acr_values, policy.min_acr)
+    if not satisfies(acr, wanted):
+        return f"the login is below the requested level {wanted}"
+    now = datetime.now(UTC)
+    if authz.max_age is not None and now - auth_time > timedelta(seconds=authz.max_age) + _SKEW:
+        return "the login is older than max_age"
+    if "login" in authz.prompt and auth_time + _SKEW < requested_at:
+        return "prompt=login needs a fresh login"
+    return None
+
+
+def _prompt_none(
+    request: Request,
+    session: Session,
+    hoviyat: Hoviyat,
+    client: Client,
+    policy: ServicePolicy,
+    authz: AuthorizationRequest,
+    requested_claims: list[str],
+) -> RedirectResponse:
+    """OIDC Core §3.1.2.1 prompt=none: answer at once from the browser's session, or an error."""
+
+    def refuse(error: str, description: str) -> RedirectResponse:
+        return _error_redirect(hoviyat, authz.redirect_uri, authz.state, error, description)
+
+    login = current_login(request, session)
+    if login is None:
+        return refuse("login_required", "no login session in this browser")
+    shortfall = _login_shortfall(authz, policy, login.acr, login.auth_time, login.auth_time)
+    if shortfall is not None:
+        return refuse("login_required", shortfall)
+    if "legal_entity" in authz.scope and login.entity_national_id is None:
+        return refuse("interaction_required", "the user must choose a legal entity")
+    if not has_consent(session, login.national_code, client.client_id, requested_claims):
+        return refuse("consent_required", "the user has not consented to these claims")
+    facts = LoginFacts(
+        session_id=login.session_id,
+        national_code=login.national_code,
+        acr=login.acr,
+        amr=list(login.amr),
+        auth_time=login.auth_time,
+        entity_national_id=login.entity_national_id,
+        mobile=login.mobile,
+    )
+    tracking_code = login.tracking_code or new_tracking_code()
+    code = issue_code(session, hoviyat, client, authz, facts, tracking_code)
+    return _code_redirect(hoviyat, authz, code)
+
+
+@router.api_route("/authorize", methods=["GET", "POST"])
+async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
+    """OIDC Core §3.1.2: validate, remember the request, send the browser to the login pages."""
+    params = await _params(request)
+    with hoviyat.db.session() as session:
+        try:
+            client, authz = validate(params, lambda client_id: session.get(Client, client_id))
+        except AuthorizeFatal as exc:
+            raise bad_request("authorization-request-invalid", str(exc)) from None
+        except AuthorizeRedirectError as exc:
+            return _error_redirect(hoviyat, exc.redirect_uri, exc.state, exc.error, exc.description)
+        try:
+            policy = policy_for(hoviyat, client)
+        except IdentityRefused as exc:
+            return _error_redirect(
+                hoviyat, authz.redirect_uri, authz.state, "unauthorized_client", str(exc)
+            )
+        requested_claims = oidc_claims.consent_claims(authz.scope, authz.claims, policy)
+        if "none" in authz.prompt:
+            return _prompt_none(request, session, hoviyat, client, policy, authz, requested_claims)
+        now = datetime.now(UTC)
+        interaction = OidcInteraction(
+            id=secrets.token_urlsafe(32),
+            client_id=client.client_id,
+            params=authz.to_params(),
+            requested_claims=requested_claims,
+            tracking_code=new_tracking_code(),
+            created_at=now,
+            expires_at=now + INTERACTION_LIFETIME,
+        )
+        session.add(interaction)
+    return _redirect(f"/login?interaction={interaction.id}")
+
+
+def _consume_interaction(session: Session, interaction_id: str) -> bool:
+    """Mark a finished interaction used, once across all workers; True if this call did."""
+    now = datetime.now(UTC)
+    result = session.execute(
+        update(OidcInteraction)
+        .where(OidcInteraction.id == interaction_id)  # type: ignore[arg-type]
+        .where(OidcInteraction.consumed_at.is_(None))  # type: ignore[union-attr]
+        .where(OidcInteraction.expires_at > now)  # type: ignore[arg-type]
+        .where(
+            or_(
+                OidcInteraction.completed_at.is_not(None),  # type: ignore[union-attr]
+                OidcInteraction.error.is_not(None),  # type: ignore[union-attr]
+            )
+        )
+        .values(consumed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@router.get("/authorize/complete")
+def authorize_complete(request: Request, hoviyat: HoviyatDep, interaction: str = "") -> Response:
+    """The login pages are done: turn the interaction into a code (or the error) for the client."""
+    if not interaction or len(interaction) > 64:
+        raise bad_request("interaction-unknown", "the interaction parameter is missing or invalid")
+    with hoviyat.db.session() as session:
+        consumed = _consume_interaction(session, interaction)
+        row = session.get(OidcInteraction, interaction)
+        if row is None:
+            raise bad_request("interaction-unknown", "no such login in progress; start again")
+        authz = AuthorizationRequest.from_params(row.params)
+        if not consumed:
+            if row.consumed_at is not None:
+                raise bad_request(
+                    "interaction-used", "this login was already completed; start again from the app"
+                )
+            if row.expires_at <= datetime.now(UTC):
+                return _error_redirect(
+                    hoviyat, authz.redirect_uri, authz.state, "access_denied", "the login expired"
+                )
+            raise bad_request("interaction-incomplete", "finish logging in before continuing")
+
+        def refuse(error: str, description: str) -> RedirectResponse:
+            return _error_redirect(hoviyat, authz.redirect_uri, authz.state, error, description)
+
+        if row.error is not None:
+            return refuse(row.error, "the login did not complete")
+        client = session.get(Client, row.client_id)
+        if client is None or client.disabled:
+            raise bad_request("client-disabled", "the client was disabled during the login")
+        try:
+            policy = policy_for(hoviyat, client)
+        except IdentityRefused as exc:
+            return refuse("unauthorized_client", str(exc))
+        if not row.consent_granted:
+            return refuse("access_denied", "the user did not consent")
+        login = session.get(LoginSession, row.session_id) if row.session_id else None
+        if login is None or login.ended_at is not None or row.acr is None:
+            return refuse("login_required", "the login session has ended")
+        auth_time = row.auth_time or login.auth_time
+        shortfall = _login_shortfall(authz, policy, row.acr, auth_time, row.created_at)
+        if shortfall is not None:
+            return refuse("login_required", shortfall)
+        if "legal_entity" in authz.scope and row.entity_national_id is None:
+            return refuse("interaction_required", "the user must choose a legal entity")
+        facts = LoginFacts(
+            session_id=login.id,
+            national_code=login.national_code,
+            acr=row.acr,
+            amr=list(row.amr or login.amr),
+            auth_time=auth_time,
+            entity_national_id=row.entity_national_id,
+            mobile=login.mobile,
+        )
+        code = issue_code(session, hoviyat, client, authz, facts, row.tracking_code)
+    return _code_redirect(hoviyat, authz, code)
+
+
+@router.api_route("/userinfo", methods=["GET", "POST"])
+def userinfo(request: Request, hoviyat: HoviyatDep) -> Response:
+    """OIDC Core §5.3; ``Accept: application/jwt`` asks for the signed form (§5.3.2)."""
+    token = bearer_token(request)
+    with hoviyat.db.read() as session:
+        client, claims = userinfo_claims(hoviyat, session, token)
+    if JWT_MEDIA_TYPE in request.headers.get("accept", ""):
+        return Response(
+            signed_userinfo(hoviyat, client, claims), media_type=JWT_MEDIA_TYPE, headers=_NO_STORE
+        )
+    return JSONResponse(claims, headers=_NO_STORE)
+
+
+@router.post("/introspect")
+async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
+    """RFC 7662 §2, client-authenticated like the token endpoint."""
+    form = await _oauth_form(request)
+    with hoviyat.db.session() as session:
+        caller = authenticate_client(request, form, hoviyat, session)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is missing")
+        body = rfc7662.introspect(
+            session, hoviyat, caller.client, token, form.get("token_type_hint")
+        )
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.post("/revoke")
+async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
+    """RFC 7009 §2.1: always 200 for tokens the caller may name, known or not."""
+    form = await _oauth_form(request)
+    with hoviyat.db.session() as session:
+        caller = authenticate_client(request, form, hoviyat, session)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is missing")
+        rfc7009.revoke(session, hoviyat, caller.client, token)
+    return Response(status_code=200, headers=_NO_STORE)
+
+
+_LOGGED_OUT = """<!doctype html>
+<html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>خروج / Logged out</title></head>
+<body><main><h1>از حساب خود خارج شدید.</h1>
+<p lang="en" dir="ltr">You have logged out.</p></main></body></html>"""
+
+_CONFIRM = """<!doctype html>
+<html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>خروج / Log out</title></head>
+<body><main><h1>آیا می‌خواهید خارج شوید؟</h1>
+<p lang="en" dir="ltr">Do you want to log out?</p>
+<form method="post" action="/logout">{hidden}
+<input type="hidden" name="confirm" value="yes">
+<button type="submit">خروج / Log out</button></form></main></body></html>"""
+
+
+@router.api_route("/logout", methods=["GET", "POST"])
+async def logout(request: Request, hoviyat: HoviyatDep) -> Response:
+    """RP-Initiated Logout 1.0 §2-§3 (the end_session_endpoint)."""
+    params = await _params(request)
+    with hoviyat.db.session() as session:
+        logout_request = parse_logout(session, hoviyat, params)
+        confirmed = request.method == "POST" and params.get("confirm") == ["yes"]
+        if not logout_request.confirmed_by_rp and not confirmed:
+            hidden = "".join(
+                f'<input type="hidden" name="{html.escape(key)}" value="{html.escape(values[0])}">'
+                for key, values in params.items()
+                if key in ("post_logout_redirect_uri", "state", "client_id", "ui_locales")
+            )
+            return HTMLResponse(_CONFIRM.format(hidden=hidden), headers=_NO_STORE)
+        ended: set[str] = set()
+        browser = current_login(request, session)
+        for session_id in {logout_request.session_id, browser.session_id if browser else None}:
+            if session_id is not None:
+                end_session(session, session_id)
+                ended.add(session_id)
+        end_grants(session, hoviyat, ended)
+    target = logout_request.redirect_url()
+    response: Response = (
+        _redirect(target) if target else HTMLResponse(_LOGGED_OUT, headers=_NO_STORE)
+    )
+    clear_session_cookie(response, hoviyat.settings)
+    return response

@@ -1,0 +1,210 @@
+"""The authorization request (OIDC Core §3.1.2.1, RFC 6749 §4.1.1, RFC 9700 §2.1).
+
+Validation happens in two phases, as OIDC Core §3.1.2.6 and RFC 6749 §4.1.2.1
+require: until the client and its exact redirect URI are known, an error is
+shown to the user (:class:`AuthorizeFatal`, never a redirect, so a forged
+request cannot turn Hoviyat into an open redirector); after that, errors go back
+to the client's redirect URI (:class:`AuthorizeRedirectError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from idp.login.assurance import LEVELS
+from idp.oidc import rfc7636
+from idp.oidc.claims import SUPPORTED_SCOPES, ClaimsRequestError, parse_claims_request
+from idp.storage.models import Client
+
+PROMPT_VALUES = ("none", "login", "consent")
+UI_LOCALES = ("fa", "en")
+RESPONSE_TYPES = ("code",)
+RESPONSE_MODES = ("query",)
+_MAX_PARAM = 2000
+
+
+class AuthorizeFatal(ValueError):
+    """An error shown to the user: there is no redirect URI it is safe to send them to."""
+
+
+@dataclass
+class AuthorizeRedirectError(Exception):
+    """An error answered to the client at its (validated) redirect URI (RFC 6749 §4.1.2.1)."""
+
+    error: str
+    description: str
+    redirect_uri: str
+    state: str | None
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    client_id: str
+    redirect_uri: str
+    scope: list[str]
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    code_challenge_method: str
+    acr_values: list[str] = field(default_factory=list)
+    prompt: list[str] = field(default_factory=list)
+    max_age: int | None = None
+    login_hint: str | None = None
+    ui_locales: list[str] = field(default_factory=list)
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    def to_params(self) -> dict[str, Any]:
+        """The JSON stored in the interaction's ``params`` column (the login pages read it)."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> AuthorizationRequest:
+        return cls(**params)
+
+
+def redirect_with(redirect_uri: str, values: Mapping[str, str | None]) -> str:
+    """Append response parameters to the registered URI, keeping its own query (§3.1.2.5)."""
+    query = urlencode({key: value for key, value in values.items() if value is not None})
+    separator = "&" if urlsplit(redirect_uri).query else "?"
+    return f"{redirect_uri}{separator}{query}"
+
+
+def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = params.get(name) or []
+    if len(values) > 1:
+        raise ValueError(f"parameter {name} is repeated")
+    if not values or values[0] == "":
+        return None
+    if len(values[0]) > _MAX_PARAM:
+        raise ValueError(f"parameter {name} is longer than {_MAX_PARAM} characters")
+    return values[0]
+
+
+def validate(
+    params: Mapping[str, Sequence[str]], find_client: Callable[[str], Client | None]
+) -> tuple[Client, AuthorizationRequest]:
+    """Check an authorization request; ``params`` maps each name to all its values."""
+    # Phase 1: client and redirect URI. Errors here are shown, never redirected.
+    try:
+        client_id = _single(params, "client_id")
+        redirect_uri = _single(params, "redirect_uri")
+    except ValueError as exc:
+        raise AuthorizeFatal(str(exc)) from None
+    if not client_id:
+        raise AuthorizeFatal("client_id is missing")
+    client = find_client(client_id)
+    if client is None or client.disabled:
+        raise AuthorizeFatal(f"client {client_id!r} is unknown or disabled")
+    if "authorization_code" not in client.grant_types:
+        raise AuthorizeFatal(f"client {client_id!r} is not registered for the code flow")
+    if not redirect_uri:
+        # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, even with one registered URI.
+        raise AuthorizeFatal("redirect_uri is missing")
+    # RFC 9700 §4.1.3 / §2.1: exact string comparison, no prefix or pattern.
+    if redirect_uri not in client.redirect_uris:
+        raise AuthorizeFatal("redirect_uri does not exactly match one registered for this client")
+
+    def fail(error: str, description: str, state: str | None) -> AuthorizeRedirectError:
+        return AuthorizeRedirectError(error, description, redirect_uri, state)
+
+    try:
+        state = _single(params, "state")
+    except ValueError as exc:
+        raise fail("invalid_request", str(exc), None) from None
+    try:
+        return client, _validate_rest(params, client_id, redirect_uri, state)
+    except ValueError as exc:
+        raise fail("invalid_request", str(exc), state) from None
+    except _Refused as exc:
+        raise fail(exc.error, exc.description, state) from None
+
+
+class _Refused(Exception):
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def _validate_rest(
+    params: Mapping[str, Sequence[str]], client_id: str, redirect_uri: str, state: str | None
+) -> AuthorizationRequest:
+    if _single(params, "request") is not None:
+        raise _Refused("request_not_supported", "request objects are not supported")
+    if _single(params, "request_uri") is not None:
+        raise _Refused("request_uri_not_supported", "request_uri is not supported")
+    if _single(params, "registration") is not None:
+        raise _Refused("registration_not_supported", "registration is not supported")
+    response_type = _single(params, "response_type")
+    if response_type not in RESPONSE_TYPES:
+        # RFC 9700 §2.1.2: no implicit or hybrid flow.
+        raise _Refused(
+            "unsupported_response_type", f"response_type must be 'code', not {response_type!r}"
+        )
+    response_mode = _single(params, "response_mode")
+    if response_mode is not None and response_mode not in RESPONSE_MODES:
+        raise ValueError(f"response_mode {response_mode!r} is not supported; use query")
+    scope = (_single(params, "scope") or "").split()
+    if "openid" not in scope:
+        raise _Refused("invalid_scope", "scope must include openid")
+    unknown = sorted(set(scope) - set(SUPPORTED_SCOPES))
+    if unknown:
+        raise _Refused("invalid_scope", f"unsupported scope values: {' '.join(unknown)}")
+    try:
+        challenge = rfc7636.check_challenge(
+            _single(params, "code_challenge"), _single(params, "code_challenge_method")
+        )
+    except rfc7636.PKCEError as exc:
+        raise ValueError(str(exc)) from None
+    nonce = _single(params, "nonce")
+    if nonce is not None and len(nonce) > 255:
+        raise ValueError("nonce is longer than 255 characters")
+    prompt = (_single(params, "prompt") or "").split()
+    unknown = sorted(set(prompt) - set(PROMPT_VALUES))
+    if unknown:
+        raise ValueError(f"unsupported prompt values: {' '.join(unknown)}")
+    if "none" in prompt and len(prompt) > 1:
+        # OIDC Core §3.1.2.1: none must not be combined with any other value.
+        raise ValueError("prompt=none cannot be combined with other values")
+    raw_max_age = _single(params, "max_age")
+    max_age = None
+    if raw_max_age is not None:
+        if not raw_max_age.isdigit() or len(raw_max_age) > 9:
+            raise ValueError("max_age must be a non-negative number of seconds")
+        max_age = int(raw_max_age)
+    acr_values = (_single(params, "acr_values") or "").split()
+    unknown = sorted(set(acr_values) - set(LEVELS))
+    if unknown:
+        raise ValueError(f"unsupported acr_values: {' '.join(unknown)}; use {' '.join(LEVELS)}")
+    try:
+        claims = parse_claims_request(_single(params, "claims"))
+    except ClaimsRequestError as exc:
+        raise ValueError(str(exc)) from None
+    acr_claim = claims.get("id_token", {}).get("acr")
+    if isinstance(acr_claim, dict) and not acr_values:
+        # §5.5.1.1: an acr requested through the claims parameter works like acr_values.
+        wanted = acr_claim.get("values") or [acr_claim.get("value")]
+        acr_values = [value for value in wanted if value in LEVELS]
+    ui_locales = (_single(params, "ui_locales") or "").split()
+    login_hint = _single(params, "login_hint")
+    if login_hint is not None and len(login_hint) > 64:
+        raise ValueError("login_hint is longer than 64 characters")
+    return AuthorizationRequest(
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=state,
+        nonce=nonce,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        acr_values=acr_values,
+        prompt=prompt,
+        max_age=max_age,
+        login_hint=login_hint,
+        # §3.1.2.1: unsupported locales are ignored, not errors.
+        ui_locales=[tag for tag in ui_locales if tag.split("-")[0] in UI_LOCALES],
+        claims=claims,
+    )

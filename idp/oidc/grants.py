@@ -1,0 +1,357 @@
+"""Authorization codes and the two grants that spend them (RFC 6749 §4.1, §6; RFC 9700 §4.14).
+
+- A code is single use, lives 60 s and is bound to the client, redirect URI,
+  PKCE challenge and nonce. Presenting a spent code again revokes the grant,
+  and with it every token issued from the code (RFC 6749 §4.1.2).
+- A refresh token rotates on every use. The old one stays good for
+  :data:`REFRESH_GRACE` after its first use, so a client whose first response
+  was lost (or that raced itself) can retry; any later use is reuse of a
+  stolen token and revokes the whole grant (RFC 9700 §4.14.2).
+
+Single use is enforced by the database: ``UPDATE ... WHERE redeemed_at IS
+NULL`` (or ``rotated_at IS NULL``) and the row count, so two workers racing on
+one value see exactly one winner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from idp.audit.log import AuditEvent, append, subject_hash
+from idp.context import Hoviyat
+from idp.oauth.client_auth import AuthenticatedClient
+from idp.oauth.errors import OAuthError
+from idp.oauth.rfc9068 import issue_access_token
+from idp.oidc import rfc7636
+from idp.oidc.authorize import AuthorizationRequest
+from idp.oidc.id_token import id_token_claims, sign_id_token
+from idp.oidc.identity import IdentityRefused, identity_for
+from idp.storage.models import Client
+from idp.storage.oidc import OidcAuthorizationCode, OidcGrant, OidcRefreshToken
+from verifiers.registry.base import RegistryUnavailable
+
+CODE_LIFETIME = timedelta(seconds=60)
+REFRESH_TOKEN_LIFETIME = timedelta(days=14)
+REFRESH_GRACE = timedelta(seconds=10)
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class LoginFacts:
+    """How the user logged in, from the login pages (interaction row or live session)."""
+
+    session_id: str | None
+    national_code: str
+    acr: str
+    amr: list[str]
+    auth_time: datetime
+    entity_national_id: str | None
+    mobile: str | None
+
+
+def grant_audit(
+    session: Session,
+    hoviyat: Hoviyat,
+    client: Client,
+    grant: OidcGrant,
+    event_type: str,
+    operation: str,
+    outcome: str = "ok",
+    **detail: Any,
+) -> None:
+    policy = hoviyat.policies.get(client.service_code)
+    append(
+        session,
+        AuditEvent(
+            tracking_code=grant.tracking_code,
+            event_type=event_type,
+            actor_type="client",
+            actor_id=client.client_id,
+            service_code=client.service_code,
+            legal_basis=policy.legal_basis if policy else None,
+            operation=operation,
+            subject_hash=subject_hash(hoviyat.secrets.subject_pepper, grant.national_code),
+            outcome=outcome,
+            detail={"grant_id": grant.id, "acr": grant.acr, **detail},
+        ),
+    )
+
+
+def issue_code(
+    session: Session,
+    hoviyat: Hoviyat,
+    client: Client,
+    request: AuthorizationRequest,
+    login: LoginFacts,
+    tracking_code: str,
+) -> str:
+    """Create the grant and its one authorization code; returns the code."""
+    grant = OidcGrant(
+        id=secrets.token_urlsafe(24),
+        client_id=client.client_id,
+        national_code=login.national_code,
+        entity_national_id=login.entity_national_id,
+        phone_number=login.mobile,
+        scope=list(request.scope),
+        claims_request=dict(request.claims),
+        acr=login.acr,
+        amr=list(login.amr),
+        auth_time=login.auth_time,
+        session_id=login.session_id,
+        tracking_code=tracking_code,
+    )
+    session.add(grant)
+    session.flush()
+    code = secrets.token_urlsafe(32)
+    session.add(
+        OidcAuthorizationCode(
+            code_hash=digest(code),
+            grant_id=grant.id,
+            client_id=client.client_id,
+            redirect_uri=request.redirect_uri,
+            code_challenge=request.code_challenge,
+            nonce=request.nonce,
+            expires_at=_now() + CODE_LIFETIME,
+        )
+    )
+    grant_audit(session, hoviyat, client, grant, "authorization_code_issued", "oidc.authorize")
+    return code
+
+
+def revoke_grant(session: Session, grant_id: str, reason: str) -> bool:
+    """Revoke a grant once; True if this call revoked it."""
+    result = session.execute(
+        update(OidcGrant)
+        .where(OidcGrant.id == grant_id)  # type: ignore[arg-type]
+        .where(OidcGrant.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=_now(), revoked_reason=reason)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _refuse_and_revoke(
+    session: Session,
+    hoviyat: Hoviyat,
+    client: Client,
+    grant_id: str,
+    reason: str,
+    description: str,
+) -> OAuthError:
+    grant = session.get(OidcGrant, grant_id)
+    revoke_grant(session, grant_id, reason)
+    if grant is not None:
+        grant_audit(session, hoviyat, client, grant, "grant_revoked", reason, outcome="refused")
+    # The revocation must outlive the error answer, which rolls the request back.
+    session.commit()
+    return OAuthError("invalid_grant", description)
+
+
+def _token_response(
+    session: Session,
+    hoviyat: Hoviyat,
+    client: Client,
+    grant: OidcGrant,
+    *,
+    scope: list[str],
+    nonce: str | None,
+    parent_hash: str | None,
+    operation: str,
+) -> dict[str, Any]:
+    try:
+        identity = identity_for(hoviyat, client, grant, scope)
+    except IdentityRefused as exc:
+        raise OAuthError("invalid_grant", str(exc)) from None
+    except RegistryUnavailable as exc:
+        raise OAuthError(
+            "temporarily_unavailable",
+            f"the {exc.registry} registry cannot answer now; retry shortly",
+            status=503,
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    settings = hoviyat.settings
+    lifetime = settings.access_token_ttl_seconds
+    access_token = issue_access_token(
+        hoviyat.keyring,
+        issuer=settings.issuer,
+        client_id=client.client_id,
+        subject=identity.subject,
+        scope=scope,
+        lifetime=lifetime,
+        extra_claims={"gid": grant.id, "acr": grant.acr, "service_code": client.service_code},
+    )
+    claims = id_token_claims(
+        issuer=settings.issuer,
+        client_id=client.client_id,
+        subject=identity.subject,
+        auth_time=grant.auth_time,
+        acr=grant.acr,
+        amr=grant.amr,
+        nonce=nonce,
+        session_id=grant.session_id,
+        access_token=access_token,
+        identity=identity.id_token,
+    )
+    body: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": " ".join(scope),
+        "id_token": sign_id_token(hoviyat.keyring, claims, client.id_token_signed_response_alg),
+    }
+    if "refresh_token" in client.grant_types:
+        refresh_token = secrets.token_urlsafe(32)
+        session.add(
+            OidcRefreshToken(
+                token_hash=digest(refresh_token),
+                grant_id=grant.id,
+                client_id=client.client_id,
+                parent_hash=parent_hash,
+                expires_at=_now() + REFRESH_TOKEN_LIFETIME,
+            )
+        )
+        body["refresh_token"] = refresh_token
+    grant_audit(session, hoviyat, client, grant, "token_issued", operation)
+    return body
+
+
+def authorization_code_grant(
+    request: Request,
+    form: Mapping[str, str],
+    caller: AuthenticatedClient,
+    hoviyat: Hoviyat,
+    session: Session,
+) -> dict[str, Any]:
+    """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5-4.6)."""
+    client = caller.client
+    code = form.get("code")
+    if not code:
+        raise OAuthError("invalid_request", "code is missing")
+    row = session.get(OidcAuthorizationCode, digest(code))
+    if row is None:
+        raise OAuthError("invalid_grant", "the authorization code is unknown")
+    if row.redeemed_at is not None:
+        raise _refuse_and_revoke(
+            session,
+            hoviyat,
+            client,
+            row.grant_id,
+            "code_replay",
+            "the authorization code was already used; every token issued from it is revoked",
+        )
+    # Checked before the code is spent: a code stolen by another client does not
+    # burn the rightful client's login.
+    if row.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "the authorization code was issued to another client")
+    now = _now()
+    if row.expires_at <= now:
+        raise OAuthError("invalid_grant", "the authorization code has expired")
+    if form.get("redirect_uri") != row.redirect_uri:
+        raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's")
+    if not rfc7636.verify(form.get("code_verifier"), row.code_challenge):
+        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
+    spent = session.execute(
+        update(OidcAuthorizationCode)
+        .where(OidcAuthorizationCode.code_hash == row.code_hash)  # type: ignore[arg-type]
+        .where(OidcAuthorizationCode.redeemed_at.is_(None))  # type: ignore[union-attr]
+        .values(redeemed_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise _refuse_and_revoke(
+            session,
+            hoviyat,
+            client,
+            row.grant_id,
+            "code_replay",
+            "the authorization code was used concurrently; every token issued from it is revoked",
+        )
+    grant = session.get(OidcGrant, row.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        raise OAuthError("invalid_grant", "the grant behind this code was revoked")
+    return _token_response(
+        session,
+        hoviyat,
+        client,
+        grant,
+        scope=list(grant.scope),
+        nonce=row.nonce,
+        parent_hash=None,
+        operation="authorization_code",
+    )
+
+
+def refresh_token_grant(
+    request: Request,
+    form: Mapping[str, str],
+    caller: AuthenticatedClient,
+    hoviyat: Hoviyat,
+    session: Session,
+) -> dict[str, Any]:
+    """RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2)."""
+    client = caller.client
+    token = form.get("refresh_token")
+    if not token:
+        raise OAuthError("invalid_request", "refresh_token is missing")
+    row = session.get(OidcRefreshToken, digest(token))
+    if row is None or row.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "the refresh token is unknown")
+    grant = session.get(OidcGrant, row.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        raise OAuthError("invalid_grant", "the refresh token's grant was revoked")
+    now = _now()
+    if row.expires_at <= now:
+        raise OAuthError("invalid_grant", "the refresh token has expired")
+    scope = list(grant.scope)
+    if form.get("scope"):
+        # §6: a narrower scope may be asked for, never a wider one.
+        asked = form["scope"].split()
+        extra = sorted(set(asked) - set(grant.scope))
+        if extra:
+            raise OAuthError("invalid_scope", f"not granted originally: {' '.join(extra)}")
+        scope = [value for value in grant.scope if value in asked]
+    rotated = session.execute(
+        update(OidcRefreshToken)
+        .where(OidcRefreshToken.token_hash == row.token_hash)  # type: ignore[arg-type]
+        .where(OidcRefreshToken.rotated_at.is_(None))  # type: ignore[union-attr]
+        .values(rotated_at=now)
+    )
+    if rotated.rowcount != 1:  # type: ignore[attr-defined]
+        first_use = session.execute(
+            select(OidcRefreshToken.rotated_at).where(
+                OidcRefreshToken.token_hash == row.token_hash  # type: ignore[arg-type]
+            )
+        ).scalar_one()
+        if first_use is None or now - first_use > REFRESH_GRACE:
+            raise _refuse_and_revoke(
+                session,
+                hoviyat,
+                client,
+                grant.id,
+                "refresh_reuse",
+                "the refresh token was already used; the whole grant is revoked",
+            )
+    return _token_response(
+        session,
+        hoviyat,
+        client,
+        grant,
+        scope=scope,
+        nonce=None,
+        parent_hash=row.token_hash,
+        operation="refresh_token",
+    )

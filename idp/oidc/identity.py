@@ -1,0 +1,105 @@
+"""The identity behind a grant: registry records turned into the claims a client may see.
+
+Looked up when tokens are issued and at userinfo, never cached in the grant,
+so a death, a dissolution or an ended representation recorded since the login
+stops the flow at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from idp.context import Hoviyat
+from idp.oidc import claims as oidc_claims
+from idp.oidc.pairwise import pairwise_salt, pairwise_subject, sector_of
+from idp.storage.models import Client
+from idp.storage.oidc import OidcGrant
+from policies.service_policy import ServicePolicy
+
+
+class IdentityRefused(ValueError):
+    """The person or entity may no longer log in or act (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    subject: str
+    userinfo: dict[str, Any]
+    id_token: dict[str, Any]
+
+
+def subject_for(hoviyat: Hoviyat, client: Client, national_code: str) -> str:
+    sector = sector_of(client.sector_identifier, client.redirect_uris, client.client_id)
+    return pairwise_subject(sector, national_code, pairwise_salt(hoviyat.secrets.subject_pepper))
+
+
+def policy_for(hoviyat: Hoviyat, client: Client) -> ServicePolicy:
+    policy = hoviyat.policies.get(client.service_code)
+    if policy is None or not policy.allows("oidc.login"):
+        raise IdentityRefused(f"service policy {client.service_code} does not allow OIDC login")
+    return policy
+
+
+def _entity_claim(
+    hoviyat: Hoviyat, grant: OidcGrant, policy: ServicePolicy
+) -> dict[str, Any] | None:
+    if grant.entity_national_id is None:
+        return None
+    entity = hoviyat.registries.deeds.entity(grant.entity_national_id)
+    if entity is None or entity.status != "active":
+        raise IdentityRefused("the legal entity is not active in the deeds registry")
+    today = date.today()
+    for representative in entity.representatives:
+        if representative.national_code == grant.national_code and representative.is_current(today):
+            return oidc_claims.entity_claim(entity, representative, policy)
+    raise IdentityRefused("the user no longer represents this legal entity")
+
+
+def _target(
+    target: str,
+    grant: OidcGrant,
+    policy: ServicePolicy,
+    person: Any,
+    scope: list[str],
+    verified_at: datetime,
+) -> dict[str, Any]:
+    members = grant.claims_request.get(target, {})
+    if target == "userinfo":
+        asked = oidc_claims.requested_fields(scope, {"userinfo": members})
+    else:
+        asked = oidc_claims.requested_fields((), {"id_token": members})
+    fields = oidc_claims.releasable_fields(asked, policy)
+    released = oidc_claims.person_claims(person, fields, grant.phone_number)
+    if target == "id_token":
+        # Only what the claims parameter asked for goes in the ID token (§5.4, §5.5).
+        released = oidc_claims.select(released, members)
+    request = members.get("verified_claims")
+    if isinstance(request, dict):
+        wanted = request.get("claims") if isinstance(request.get("claims"), dict) else {}
+        verified = oidc_claims.verified_claims(person, fields, wanted, verified_at)
+        if verified is not None:
+            released["verified_claims"] = verified
+    return released
+
+
+def identity_for(
+    hoviyat: Hoviyat, client: Client, grant: OidcGrant, scope: list[str] | None = None
+) -> Identity:
+    """Claims for ``grant``; raises :class:`IdentityRefused` or ``RegistryUnavailable``."""
+    policy = policy_for(hoviyat, client)
+    person = hoviyat.registries.civil.person(grant.national_code)
+    if person is None or not person.alive:
+        raise IdentityRefused("the civil registry no longer lists this person as living")
+    verified_at = datetime.now(UTC)
+    effective_scope = list(scope if scope is not None else grant.scope)
+    userinfo = _target("userinfo", grant, policy, person, effective_scope, verified_at)
+    id_token = _target("id_token", grant, policy, person, effective_scope, verified_at)
+    entity = _entity_claim(hoviyat, grant, policy)
+    if entity is not None:
+        userinfo["legal_entity"] = entity
+        id_token["legal_entity"] = entity
+    subject = subject_for(hoviyat, client, grant.national_code)
+    userinfo["sub"] = subject
+    return Identity(subject=subject, userinfo=userinfo, id_token=id_token)

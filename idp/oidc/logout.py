@@ -1,0 +1,113 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+
+``post_logout_redirect_uri`` is followed only when it exactly matches one the
+client registered, and the client is known from a verified ``id_token_hint``
+(or ``client_id`` agreeing with it); anything else is refused with a page, never
+a redirect (§3: no open redirector). Ending the session revokes the grants
+issued under it, so its refresh tokens stop working too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from idp.context import Hoviyat
+from idp.oidc.authorize import redirect_with
+from idp.oidc.grants import grant_audit, revoke_grant
+from idp.problems import bad_request
+from idp.storage.models import Client
+from idp.storage.oidc import OidcGrant
+from idp.tokens import TokenError
+from idp.tokens.keyring import RETIRED_KEY_LIFETIME
+
+
+@dataclass(frozen=True)
+class LogoutRequest:
+    client: Client | None
+    session_id: str | None
+    post_logout_redirect_uri: str | None
+    state: str | None
+
+    @property
+    def confirmed_by_rp(self) -> bool:
+        """A verified id_token_hint shows the RP asked; otherwise the user must confirm (§2)."""
+        return self.client is not None
+
+    def redirect_url(self) -> str | None:
+        if self.post_logout_redirect_uri is None:
+            return None
+        return redirect_with(self.post_logout_redirect_uri, {"state": self.state})
+
+
+def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = params.get(name) or []
+    if len(values) > 1:
+        raise bad_request("logout-request-invalid", f"parameter {name} is repeated")
+    return values[0] if values and values[0] else None
+
+
+def _hint_claims(hoviyat: Hoviyat, hint: str) -> dict[str, Any]:
+    # §2: an expired ID token is still a good hint. Its signature and issuer
+    # must hold; the lifetime of our published keys bounds how old it may be.
+    try:
+        return hoviyat.keyring.verify(
+            hint,
+            typ="JWT",
+            issuer=hoviyat.settings.issuer,
+            leeway=int(RETIRED_KEY_LIFETIME.total_seconds()),
+        )
+    except TokenError as exc:
+        raise bad_request("id-token-hint-invalid", f"id_token_hint rejected: {exc}") from None
+
+
+def parse_logout(
+    session: Session, hoviyat: Hoviyat, params: Mapping[str, Sequence[str]]
+) -> LogoutRequest:
+    hint = _single(params, "id_token_hint")
+    client_id = _single(params, "client_id")
+    redirect_uri = _single(params, "post_logout_redirect_uri")
+    state = _single(params, "state")
+    session_id = None
+    client = None
+    if hint is not None:
+        claims = _hint_claims(hoviyat, hint)
+        audience = claims.get("aud")
+        hinted_client = audience if isinstance(audience, str) else None
+        if client_id is not None and client_id != hinted_client:
+            raise bad_request("logout-request-invalid", "client_id differs from id_token_hint aud")
+        client = session.get(Client, hinted_client) if hinted_client else None
+        sid = claims.get("sid")
+        session_id = sid if isinstance(sid, str) else None
+    if redirect_uri is not None:
+        if client is None:
+            raise bad_request(
+                "logout-request-invalid",
+                "post_logout_redirect_uri needs a valid id_token_hint naming the client",
+            )
+        if redirect_uri not in client.post_logout_redirect_uris:
+            raise bad_request(
+                "logout-request-invalid",
+                "post_logout_redirect_uri is not registered for this client (exact match)",
+            )
+    return LogoutRequest(client, session_id, redirect_uri, state)
+
+
+def end_grants(session: Session, hoviyat: Hoviyat, session_ids: set[str]) -> int:
+    """Revoke every live grant issued under the ended sessions; audits each."""
+    if not session_ids:
+        return 0
+    grants = session.exec(
+        select(OidcGrant).where(
+            OidcGrant.session_id.in_(sorted(session_ids)),  # type: ignore[union-attr]
+            OidcGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).all()
+    for grant in grants:
+        client = session.get(Client, grant.client_id)
+        if revoke_grant(session, grant.id, "logout") and client is not None:
+            grant_audit(session, hoviyat, client, grant, "logout", "rp_initiated_logout")
+    return len(grants)

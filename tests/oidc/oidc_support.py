@@ -1,0 +1,150 @@
+"""OIDC test support: a registered relying party, logins, and the browser's leg of the flow.
+
+A login is made with the login pages' own storage functions (``start_session``)
+and the interaction row is filled exactly as the login pages fill it: that row
+is the contract between the two parts, so filling it is using the interface,
+not mocking the logic behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from fastapi import FastAPI
+
+from idp.clients import create_client
+from idp.login import assurance
+from idp.login.sessions import cookie_name, start_session
+from idp.storage.engine import Database
+from idp.storage.oidc import OidcInteraction
+
+REDIRECT_URI = "https://rp.example/callback"
+LOGOUT_URI = "https://rp.example/logged-out"
+SERVICE = "demo-tax-portal"
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    client_id: str
+    client_secret: str | None
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class Login:
+    session_id: str
+    cookie_token: str
+    national_code: str
+    acr: str
+
+
+def register_rp(
+    app: FastAPI,
+    client_id: str,
+    *,
+    auth_method: str = "client_secret_basic",
+    alg: str = "ES256",
+    jwks: dict[str, Any] | None = None,
+    service: str = SERVICE,
+    redirect_uris: list[str] | None = None,
+) -> RelyingParty:
+    hoviyat = app.state.hoviyat
+    with hoviyat.db.session() as session:
+        created = create_client(
+            session,
+            hoviyat.secrets.client_secret_key,
+            name=f"RP {client_id}",
+            service_code=service,
+            client_id=client_id,
+            with_secret=auth_method != "private_key_jwt",
+            token_endpoint_auth_method=auth_method,
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=redirect_uris or [REDIRECT_URI],
+            post_logout_redirect_uris=[LOGOUT_URI],
+            id_token_signed_response_alg=alg,
+            jwks=jwks,
+        )
+    return RelyingParty(client_id, created.client_secret, (redirect_uris or [REDIRECT_URI])[0])
+
+
+def log_in(db: Database, national_code: str, acr: str = assurance.LOW) -> Login:
+    amr = ["kba"] if acr == assurance.LOW else ["kba", "sms", "otp"]
+    with db.session() as session:
+        row, token = start_session(
+            session,
+            national_code=national_code,
+            acr=acr,
+            amr=amr,
+            tracking_code="LOGIN-TEST",
+            ttl_seconds=3600,
+        )
+        if acr != assurance.LOW:
+            row.mobile = "+989121234567"
+            session.add(row)
+    return Login(row.id, token, national_code, acr)
+
+
+def finish_interaction(
+    db: Database,
+    interaction_id: str,
+    login: Login | None,
+    *,
+    consent: bool = True,
+    entity_national_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    """What the login pages write when the user is done (the interaction contract)."""
+    with db.session() as session:
+        row = session.get(OidcInteraction, interaction_id)
+        assert row is not None, interaction_id
+        now = datetime.now(UTC)
+        if login is not None:
+            row.session_id = login.session_id
+            row.acr = login.acr
+            row.amr = ["kba"] if login.acr == assurance.LOW else ["kba", "otp", "sms"]
+            row.auth_time = now
+        row.entity_national_id = entity_national_id
+        row.consent_granted = consent
+        row.error = error
+        row.completed_at = now
+        session.add(row)
+
+
+def session_cookie(app: FastAPI, login: Login) -> dict[str, str]:
+    return {cookie_name(app.state.hoviyat.settings): login.cookie_token}
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def start(browser: httpx.Client, authorization_url: str) -> str:
+    """GET the authorization URL; returns the interaction id the login pages receive."""
+    response = browser.get(authorization_url)
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith("/login?interaction="), location
+    return query_of(location)["interaction"]
+
+
+def complete(browser: httpx.Client, interaction_id: str) -> httpx.Response:
+    return browser.get("/authorize/complete", params={"interaction": interaction_id})
+
+
+def log_in_and_return(
+    app: FastAPI,
+    browser: httpx.Client,
+    authorization_url: str,
+    login: Login,
+    **finish: object,
+) -> str:
+    """The whole browser leg; returns the redirect back to the client (its Location)."""
+    interaction_id = start(browser, authorization_url)
+    finish_interaction(app.state.hoviyat.db, interaction_id, login, **finish)  # type: ignore[arg-type]
+    response = complete(browser, interaction_id)
+    assert response.status_code == 302, response.text
+    return response.headers["location"]

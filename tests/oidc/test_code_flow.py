@@ -1,0 +1,198 @@
+"""The whole code flow with Authlib as an independent client, over real HTTP to uvicorn.
+
+Discovery, authorization with PKCE, code exchange, ID token validation (Authlib
+and python-jose against the published JWKS), userinfo in JSON and as a signed
+JWT, refresh with rotation and reuse detection, introspection, revocation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.jose import JsonWebKey, JsonWebToken
+from authlib.oidc.core import CodeIDToken
+from fastapi import FastAPI
+from jose import jwt as jose_jwt
+from oidc_support import Login, RelyingParty, log_in, log_in_and_return, query_of
+
+from idp.login import assurance
+from idp.storage.models import AuditEntry
+from verifiers.registry.base import Person
+
+
+@pytest.fixture
+def browser(live_server: Any) -> httpx.Client:
+    with httpx.Client(base_url=live_server.url, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def discovery(browser: httpx.Client) -> dict[str, Any]:
+    response = browser.get("/.well-known/openid-configuration")
+    assert response.status_code == 200
+    return response.json()
+
+
+def oauth_client(rp: RelyingParty, scope: str) -> OAuth2Client:
+    return OAuth2Client(
+        client_id=rp.client_id,
+        client_secret=rp.client_secret,
+        scope=scope,
+        redirect_uri=rp.redirect_uri,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    )
+
+
+def as_client(rp: RelyingParty, url: str, **data: str) -> httpx.Response:
+    """A client-authenticated POST (client_secret_basic), as to introspection or revocation."""
+    assert rp.client_secret is not None
+    return httpx.post(url, data=data, auth=(rp.client_id, rp.client_secret))
+
+
+def run_login(
+    app: FastAPI,
+    browser: httpx.Client,
+    discovery: dict[str, Any],
+    client: OAuth2Client,
+    login: Login,
+    **extra: str,
+) -> tuple[dict[str, Any], str]:
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(16)
+    url, state = client.create_authorization_url(
+        discovery["authorization_endpoint"], code_verifier=verifier, nonce=nonce, **extra
+    )
+    back = log_in_and_return(app, browser, url, login)
+    params = query_of(back)
+    assert back.startswith(client.redirect_uri + "?")
+    assert params["state"] == state
+    assert params["iss"] == discovery["issuer"]  # RFC 9207
+    token = client.fetch_token(
+        discovery["token_endpoint"], authorization_response=back, code_verifier=verifier
+    )
+    return token, nonce
+
+
+def test_discovery_lists_what_is_served(discovery: dict[str, Any], live_server: Any) -> None:
+    assert discovery["issuer"] == live_server.url
+    for endpoint in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "end_session_endpoint",
+    ):
+        assert discovery[endpoint].startswith(live_server.url), endpoint
+    assert discovery["response_types_supported"] == ["code"]
+    assert discovery["code_challenge_methods_supported"] == ["S256"]
+    assert discovery["subject_types_supported"] == ["pairwise"]
+    assert set(discovery["grant_types_supported"]) == {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    }
+    assert "private_key_jwt" in discovery["token_endpoint_auth_methods_supported"]
+    assert set(discovery["id_token_signing_alg_values_supported"]) == {"ES256", "PS256", "RS256"}
+    assert "none" not in discovery["id_token_signing_alg_values_supported"]
+    assert discovery["acr_values_supported"] == [
+        assurance.LOW,
+        assurance.SUBSTANTIAL,
+        assurance.HIGH,
+    ]
+    assert discovery["authorization_response_iss_parameter_supported"] is True
+
+
+def test_code_flow_with_pkce_id_token_userinfo_refresh_introspect_revoke(
+    hoviyat_app: FastAPI,
+    browser: httpx.Client,
+    discovery: dict[str, Any],
+    rp: RelyingParty,
+    citizen: Person,
+) -> None:
+    db = hoviyat_app.state.hoviyat.db
+    client = oauth_client(rp, "openid profile national_code")
+    token, nonce = run_login(
+        hoviyat_app, browser, discovery, client, log_in(db, citizen.national_code)
+    )
+    jwks = browser.get(discovery["jwks_uri"]).json()
+
+    # Authlib validates signature, iss, aud, exp, nonce and at_hash.
+    claims = JsonWebToken(["ES256"]).decode(
+        token["id_token"],
+        JsonWebKey.import_key_set(jwks),
+        claims_cls=CodeIDToken,
+        claims_options={"iss": {"essential": True, "value": discovery["issuer"]}},
+        claims_params={
+            "nonce": nonce,
+            "client_id": rp.client_id,
+            "access_token": token["access_token"],
+        },
+    )
+    claims.validate()
+    assert claims["acr"] == assurance.LOW
+    assert claims["amr"] == ["kba"]
+    assert claims["sub"] != citizen.national_code
+    # python-jose, a second independent implementation, agrees.
+    again = jose_jwt.decode(
+        token["id_token"],
+        jwks,
+        algorithms=["ES256"],
+        audience=rp.client_id,
+        issuer=discovery["issuer"],
+        access_token=token["access_token"],
+    )
+    assert again["sub"] == claims["sub"]
+
+    # Userinfo: the policy discloses names and the national code, asked by scope.
+    info = client.get(discovery["userinfo_endpoint"]).json()
+    assert info["sub"] == claims["sub"]
+    assert info["given_name"] == citizen.first_name
+    assert info["family_name"] == citizen.last_name
+    assert info["birthdate"] == citizen.birth_date.isoformat()
+    assert info["national_code"] == citizen.national_code
+    assert "phone_number" not in info  # not asked for
+    signed = client.get(discovery["userinfo_endpoint"], headers={"Accept": "application/jwt"})
+    assert signed.headers["content-type"].startswith("application/jwt")
+    decoded = jose_jwt.decode(signed.text, jwks, algorithms=["ES256"], audience=rp.client_id)
+    assert decoded["given_name"] == citizen.first_name
+
+    # Refresh rotates; the old token then counts as reuse (after the grace window).
+    first_refresh = token["refresh_token"]
+    refreshed = client.refresh_token(discovery["token_endpoint"], refresh_token=first_refresh)
+    assert refreshed["refresh_token"] != first_refresh
+    introspection = discovery["introspection_endpoint"]
+    introspected = as_client(rp, introspection, token=refreshed["access_token"]).json()
+    assert introspected["active"] is True
+    assert introspected["client_id"] == rp.client_id
+    assert introspected["sub"] == claims["sub"]
+    stale = as_client(rp, introspection, token=first_refresh, token_type_hint="refresh_token")
+    assert stale.json() == {"active": False}
+
+    # Revocation of the refresh token kills the grant: access token too.
+    response = as_client(rp, discovery["revocation_endpoint"], token=refreshed["refresh_token"])
+    assert response.status_code == 200
+    revoked = as_client(rp, introspection, token=refreshed["access_token"])
+    assert revoked.json() == {"active": False}
+    assert client.get(discovery["userinfo_endpoint"]).status_code == 401
+
+    with db.read() as session:
+        from sqlmodel import select
+
+        events = [
+            entry.event_type
+            for entry in session.exec(select(AuditEntry).order_by(AuditEntry.id))
+            if entry.actor_id == rp.client_id
+        ]
+    assert events == [
+        "authorization_code_issued",
+        "token_issued",
+        "token_issued",
+        "token_revoked",
+    ]
