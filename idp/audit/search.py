@@ -1,0 +1,93 @@
+"""Finding audit entries: the auditor's filters and the citizen's own history.
+
+National codes and national identifiers are never stored; they are turned into
+subject hashes with the pepper at query time (:func:`idp.audit.log.subject_hash`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select
+from sqlmodel import Session
+
+from idp.audit.log import subject_hash
+from idp.storage.models import AuditEntry
+from verifiers.identifiers import validate_national_code, validate_national_id
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    since: datetime | None = None
+    until: datetime | None = None
+    event_type: str | None = None
+    actor_id: str | None = None
+    service_code: str | None = None
+    tracking_code: str | None = None
+    outcome: str | None = None
+    national_code: str | None = None
+    national_id: str | None = None
+    after_id: int | None = None
+    limit: int = 100
+
+
+def subject_hashes(pepper: bytes, query: AuditQuery) -> list[str]:
+    """The subject hashes a query asks for; raises ValueError naming a bad identifier."""
+    hashes = []
+    if query.national_code:
+        hashes.append(subject_hash(pepper, validate_national_code(query.national_code)))
+    if query.national_id:
+        hashes.append(subject_hash(pepper, validate_national_id(query.national_id)))
+    return hashes
+
+
+def conditions(pepper: bytes, query: AuditQuery) -> list[ColumnElement[bool]]:
+    c = AuditEntry.__table__.c  # type: ignore[attr-defined]
+    where: list[ColumnElement[bool]] = []
+    if query.since is not None:
+        where.append(c.created_at >= query.since)
+    if query.until is not None:
+        where.append(c.created_at < query.until)
+    for column, value in (
+        (c.event_type, query.event_type),
+        (c.actor_id, query.actor_id),
+        (c.service_code, query.service_code),
+        (c.tracking_code, query.tracking_code),
+        (c.outcome, query.outcome),
+    ):
+        if value is not None:
+            where.append(column == value)
+    hashes = subject_hashes(pepper, query)
+    if hashes:
+        where.append(c.subject_hash.in_(hashes))
+    if query.after_id is not None:
+        where.append(c.id > query.after_id)
+    return where
+
+
+def search(session: Session, pepper: bytes, query: AuditQuery) -> Sequence[AuditEntry]:
+    """Entries matching every given filter, oldest first, at most ``query.limit``."""
+    limit = max(1, min(query.limit, MAX_PAGE))
+    statement = (
+        select(AuditEntry)
+        .where(*conditions(pepper, query))
+        .order_by(AuditEntry.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    return session.exec(statement).scalars().all()  # type: ignore[call-overload]
+
+
+def history_for_subject(
+    session: Session, subject: str, *, limit: int = 200, before_id: int | None = None
+) -> Sequence[AuditEntry]:
+    """A person's entries, newest first (the citizen's access history)."""
+    c = AuditEntry.__table__.c  # type: ignore[attr-defined]
+    statement = select(AuditEntry).where(c.subject_hash == subject)
+    if before_id is not None:
+        statement = statement.where(c.id < before_id)
+    statement = statement.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+    return session.exec(statement).scalars().all()  # type: ignore[call-overload]
