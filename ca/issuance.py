@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import AuthorityInformationAccessOID, ObjectIdentifier
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, ObjectIdentifier
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
@@ -42,6 +42,12 @@ from policies.certificate_profiles import EXTENDED_KEY_USAGES, KEY_USAGES, Certi
 
 _BACKDATE = timedelta(minutes=5)
 _SERIAL_ATTEMPTS = 5
+_ATTRIBUTE_NAMES = {
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.SURNAME: "SN",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+}
 
 
 class LintRefused(Exception):

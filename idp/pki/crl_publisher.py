@@ -1,0 +1,370 @@
+"""Publishing CRLs: which CRL a URL names, whether the stored one is still current, reissuing.
+
+A stored CRL is current while no revocation has happened in its partition
+since it was built (``crl_revisions``) and its nextUpdate is further away than
+the refresh margin; otherwise the next request (or the revocation itself,
+``crl_reissue_on_revocation``) builds and signs a new one. The new CRL's row
+and its ``crl_published`` audit entry commit together; a second process that
+built the same CRL number meanwhile hits the unique constraint and serves the
+winner's CRL instead.
+
+Entries leave the CRL one full validity period after the certificate expires
+(RFC 5280 section 3.3: an entry stays until it has appeared on a CRL issued
+after the certificate's expiry).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from ca import names
+from ca.crl import RevokedEntry, build_crl, crl_url
+from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
+from ca.keys import KeyStoreError
+from ca.revocation import RevocationReason
+from idp.audit.log import AuditEvent, append
+from idp.pki.revocation import Actor
+from idp.pki.status_settings import StatusSettings
+from idp.storage.certificates import CertificateAuthority, CertificateRecord
+from idp.storage.crls import CRLRecord, CRLRevision
+from idp.storage.engine import Database
+from idp.tracking import new_tracking_code
+
+EVENT_PUBLISHED = "crl_published"
+SYSTEM = Actor("system", "crl-publisher", "scheduled or revocation-triggered CRL reissue")
+DELTA_OVERLAP = timedelta(minutes=10)
+"""A delta lists revocations since this long before its base was built, so a revocation
+committing while the base was being read is on the delta even if not on the base."""
+
+_FILE_NAME = re.compile(
+    r"^(?P<name>[a-z][a-z0-9]*?)(?:-g(?P<generation>\d+))?(?:-p(?P<partition>\d+))?"
+    r"(?P<delta>-delta)?$"
+)
+
+
+class UnknownCRL(LookupError):
+    """The URL names no CRL this CA publishes."""
+
+
+class CRLUnavailable(RuntimeError):
+    """The CA key cannot sign now (offline root, token absent) and no CRL is stored."""
+
+
+@dataclass(frozen=True)
+class CRLAddress:
+    """Which CRL a URL names: a CA key generation, a partition, full or delta."""
+
+    ca_name: str
+    generation: int
+    key_id: str
+    partition: int
+    partitions: int
+    delta: bool
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class CRLPublisher:
+    def __init__(
+        self, db: Database, hierarchy: Hierarchy, settings: StatusSettings | None = None
+    ) -> None:
+        self.db = db
+        self.hierarchy = hierarchy
+        self.settings = settings or StatusSettings()
+        self._locks: dict[tuple[str, int, bool], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- addressing ------------------------------------------------------------
+
+    def resolve(self, file_stem: str) -> CRLAddress:
+        """``persons``, ``persons-g2-p3-delta``... (the URL's file name without ``.crl``)."""
+        match = _FILE_NAME.match(file_stem)
+        if match is None:
+            raise UnknownCRL(f"{file_stem}.crl is not a CRL name")
+        generation = int(match["generation"] or 1)
+        with self.db.session() as session:
+            row = session.exec(
+                select(CertificateAuthority).where(
+                    CertificateAuthority.name == match["name"],
+                    CertificateAuthority.generation == generation,
+                )
+            ).first()
+        if row is None or row.certificate is None:
+            raise UnknownCRL(f"no CA publishes {file_stem}.crl")
+        partitions = row.crl_partitions
+        if (partitions > 1) != (match["partition"] is not None):
+            raise UnknownCRL(
+                f"CA {match['name']} has {partitions} CRL partition(s): "
+                + ("name one with -p<n>" if partitions > 1 else "there is no -p<n> CRL")
+            )
+        partition = int(match["partition"] or 0)
+        if partition >= partitions:
+            raise UnknownCRL(f"CA {match['name']} has partitions 0 to {partitions - 1}")
+        return CRLAddress(
+            row.name, generation, row.key_id, partition, partitions, match["delta"] is not None
+        )
+
+    def addresses(self, ca: IssuingCA, *, delta: bool = False) -> list[CRLAddress]:
+        return [
+            CRLAddress(ca.name, ca.generation, ca.key_id, p, ca.crl_partitions, delta)
+            for p in range(ca.crl_partitions)
+        ]
+
+    def _ca(self, address: CRLAddress) -> IssuingCA:
+        return self.hierarchy.issuing_ca(address.ca_name, key_id=address.key_id)
+
+    def url(self, address: CRLAddress, *, delta: bool | None = None) -> str:
+        return crl_url(
+            names.http_base(self.hierarchy.issuer_url),
+            address.ca_name,
+            generation=address.generation,
+            partition=address.partition,
+            partitions=address.partitions,
+            delta=address.delta if delta is None else delta,
+        )
+
+    # -- reading ---------------------------------------------------------------
+
+    @staticmethod
+    def _revision(session: Session, address: CRLAddress) -> int:
+        row = session.get(CRLRevision, (address.key_id, address.partition))
+        return row.revision if row is not None else 0
+
+    @staticmethod
+    def _latest(
+        session: Session, address: CRLAddress, delta: bool, base: int | None = None
+    ) -> CRLRecord | None:
+        query = select(CRLRecord).where(
+            CRLRecord.issuer_key_id == address.key_id,
+            CRLRecord.partition == address.partition,
+            CRLRecord.is_delta == delta,
+        )
+        if base is not None:
+            query = query.where(CRLRecord.base_crl_number == base)
+        return session.exec(query.order_by(col(CRLRecord.crl_number).desc()).limit(1)).first()
+
+    def _is_current(self, record: CRLRecord | None, revision: int, now: datetime) -> bool:
+        if record is None or record.revision < revision:
+            return False
+        refresh = timedelta(
+            hours=self.settings.delta_crl_refresh_hours
+            if record.is_delta
+            else self.settings.crl_refresh_hours
+        )
+        return now < _utc(record.next_update) - refresh
+
+    def current(self, address: CRLAddress, now: datetime | None = None) -> CRLRecord:
+        """The CRL to serve at ``address``: the stored one if current, else a new one."""
+        now = _utc(now or datetime.now(UTC))
+        with self.db.session() as session:
+            revision = self._revision(session, address)
+            full = self._latest(session, address, delta=False)
+            delta = (
+                self._latest(session, address, True, base=full.crl_number)
+                if address.delta and full is not None
+                else None
+            )
+        if not address.delta and self._is_current(full, revision, now):
+            assert full is not None
+            return full
+        if address.delta and self._is_current(full, revision, now):
+            if self._is_current(delta, revision, now):
+                assert delta is not None
+                return delta
+        try:
+            if address.delta and not self._is_current(full, revision, now):
+                self.publish(address, delta=False, now=now)
+            return self.publish(address, delta=address.delta, now=now)
+        except (KeyStoreError, HierarchyError) as exc:
+            # The key cannot sign here (offline root, HSM away): serve what is stored.
+            stored = delta if address.delta else full
+            if stored is None:
+                raise CRLUnavailable(f"no CRL can be signed for {address.ca_name}: {exc}") from exc
+            return stored
+
+    # -- building --------------------------------------------------------------
+
+    def _lock(self, address: CRLAddress, delta: bool) -> threading.Lock:
+        key = (address.key_id, address.partition, delta)
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _entries(
+        self, session: Session, address: CRLAddress, this_update: datetime, since: datetime | None
+    ) -> list[RevokedEntry]:
+        keep_after = this_update - timedelta(hours=self.settings.crl_validity_hours)
+        query = select(
+            CertificateRecord.serial_hex,
+            CertificateRecord.revoked_at,
+            CertificateRecord.revocation_reason,
+            CertificateRecord.invalidity_date,
+        ).where(
+            CertificateRecord.issuer_key_id == address.key_id,
+            CertificateRecord.status == "revoked",
+            col(CertificateRecord.not_after) > keep_after,
+        )
+        if since is not None:
+            query = query.where(col(CertificateRecord.revoked_at) >= since)
+        partitions, partition = address.partitions, address.partition
+        reasons = RevocationReason.__members__
+        entries = []
+        for serial_text, revoked_at, reason, invalidity in session.exec(query):
+            serial = int(serial_text, 16)
+            if serial % partitions != partition:
+                continue
+            entries.append(
+                RevokedEntry(
+                    serial,
+                    _utc(revoked_at),
+                    reasons[reason] if reason else RevocationReason.unspecified,
+                    _utc(invalidity) if invalidity else None,
+                )
+            )
+        entries.sort(key=lambda entry: entry.serial)
+        return entries
+
+    def publish(
+        self,
+        address: CRLAddress,
+        *,
+        delta: bool = False,
+        actor: Actor = SYSTEM,
+        now: datetime | None = None,
+    ) -> CRLRecord:
+        """Build, sign and store a new CRL for ``address`` (full, or delta on the latest full)."""
+        with self._lock(address, delta):
+            return self._publish(address, delta, actor, _utc(now or datetime.now(UTC)))
+
+    def _publish(self, address: CRLAddress, delta: bool, actor: Actor, now: datetime) -> CRLRecord:
+        ca = self._ca(address)
+        this_update = now.replace(microsecond=0)
+        validity = (
+            self.settings.delta_crl_validity_hours if delta else self.settings.crl_validity_hours
+        )
+        with self.db.session() as session:
+            # Revision first, then entries: the entries include every revocation counted.
+            revision = self._revision(session, address)
+            base = self._latest(session, address, delta=False) if delta else None
+            if delta and base is None:
+                raise UnknownCRL("a delta CRL needs a full CRL to build on: publish one first")
+            since = _utc(base.this_update) - DELTA_OVERLAP if base is not None else None
+            entries = self._entries(session, address, this_update, since)
+            highest = session.exec(
+                select(func.max(CRLRecord.crl_number)).where(
+                    CRLRecord.issuer_key_id == address.key_id,
+                    CRLRecord.partition == address.partition,
+                )
+            ).one()
+        number = (highest or 0) + 1
+        der = build_crl(
+            issuer=ca.certificate,
+            signer=ca.signer,  # type: ignore[arg-type]
+            entries=entries,
+            crl_number=number,
+            this_update=this_update,
+            next_update=this_update + timedelta(hours=validity),
+            delta_base=base.crl_number if base is not None else None,
+            distribution_point=self.url(address, delta=delta) if address.partitions > 1 else None,
+            freshest_crl=(
+                self.url(address, delta=True) if self.settings.delta_crls and not delta else None
+            ),
+        )
+        record = CRLRecord(
+            issuer_ca=names.publication_name(address.ca_name, address.generation),
+            issuer_key_id=address.key_id,
+            partition=address.partition,
+            crl_number=number,
+            is_delta=delta,
+            base_crl_number=base.crl_number if base is not None else None,
+            revision=revision,
+            entries=len(entries),
+            this_update=this_update,
+            next_update=this_update + timedelta(hours=validity),
+            der=der,
+        )
+        try:
+            with self.db.session() as session:
+                session.add(record)
+                append(
+                    session,
+                    AuditEvent(
+                        tracking_code=new_tracking_code(),
+                        event_type=EVENT_PUBLISHED,
+                        actor_type=actor.actor_type,
+                        actor_id=actor.actor_id,
+                        legal_basis=actor.reason_text,
+                        operation="publish_crl",
+                        outcome="published",
+                        detail={
+                            "issuer_ca": record.issuer_ca,
+                            "partition": address.partition,
+                            "crl_number": number,
+                            "delta": delta,
+                            "base_crl_number": record.base_crl_number,
+                            "entries": len(entries),
+                            "next_update": record.next_update.isoformat(),
+                        },
+                    ),
+                )
+        except IntegrityError:
+            # Another process published this number first: its CRL is as new as ours.
+            with self.db.session() as session:
+                winner = self._latest(session, address, delta)
+            if winner is None:
+                raise
+            return winner
+        return record
+
+    def publish_all(
+        self, ca: IssuingCA, *, delta: bool = False, actor: Actor = SYSTEM
+    ) -> list[CRLRecord]:
+        """A new CRL for every partition of ``ca`` (the CLI's ``ca crl``)."""
+        records = []
+        for address in self.addresses(ca):
+            if delta:
+                with self.db.session() as session:
+                    has_base = self._latest(session, address, delta=False) is not None
+                if not has_base:
+                    self.publish(address, actor=actor)
+            records.append(self.publish(address, delta=delta, actor=actor))
+        return records
+
+    def reissue_after_revocation(self, issuer_key_ids: set[str]) -> None:
+        """Bring every CRL of these CA generations up to date (after a revocation)."""
+        if not self.settings.crl_reissue_on_revocation:
+            return
+        with self.db.session() as session:
+            rows = session.exec(
+                select(CertificateAuthority).where(
+                    col(CertificateAuthority.key_id).in_(sorted(issuer_key_ids))
+                )
+            ).all()
+        for row in rows:
+            for partition in range(row.crl_partitions):
+                base = CRLAddress(
+                    row.name, row.generation, row.key_id, partition, row.crl_partitions, False
+                )
+                try:
+                    self.current(base)
+                    if self.settings.delta_crls:
+                        self.current(
+                            CRLAddress(
+                                row.name,
+                                row.generation,
+                                row.key_id,
+                                partition,
+                                row.crl_partitions,
+                                True,
+                            )
+                        )
+                except CRLUnavailable:
+                    continue

@@ -1,0 +1,106 @@
+"""PKCS#10 certificate requests (RFC 2986): parse and check against a profile.
+
+What a CSR can be refused for, each with its own slug: not a CSR at all
+(``csr-malformed``), a self-signature that does not verify (``csr-bad-signature``),
+a key the profile does not allow (``csr-key-refused``), a key blocked after a
+compromise (``csr-key-blocked``, checked by the caller against the database),
+a subject or SAN the profile forbids (``csr-subject-refused``, ``csr-san-refused``).
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from idp.pki.refusals import CertificateRefused
+from policies.certificate_profiles import CertificateProfile, key_refusal
+
+MAX_CSR_BYTES = 64 * 1024
+
+
+def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
+    raw = data.encode() if isinstance(data, str) else data
+    if not raw.strip():
+        raise CertificateRefused("csr-malformed", "the CSR is empty")
+    if len(raw) > MAX_CSR_BYTES:
+        raise CertificateRefused("csr-malformed", f"the CSR is larger than {MAX_CSR_BYTES} bytes")
+    try:
+        if b"-----BEGIN" in raw:
+            csr = x509.load_pem_x509_csr(raw)
+        else:
+            csr = x509.load_der_x509_csr(raw)
+        csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CertificateRefused(
+            "csr-malformed",
+            f"not a PKCS#10 certificate request (expected PEM 'CERTIFICATE REQUEST' or DER): {exc}",
+        ) from None
+    try:
+        valid = csr.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CertificateRefused(
+            "csr-bad-signature", f"CSR signature cannot be checked: {exc}"
+        ) from None
+    if not valid:
+        raise CertificateRefused(
+            "csr-bad-signature",
+            "the CSR's self-signature does not verify: it was altered or not signed by its key",
+        )
+    return csr
+
+
+def csr_dns_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str]]:
+    """(dNSNames, descriptions of every other SAN entry) the CSR asks for."""
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    except ValueError as exc:
+        raise CertificateRefused(
+            "csr-malformed", f"the CSR's extensions do not parse: {exc}"
+        ) from None
+    dns = [name.value.lower() for name in san if isinstance(name, x509.DNSName)]
+    other = [
+        f"{type(name).__name__}:{name.value}" for name in san if not isinstance(name, x509.DNSName)
+    ]
+    return dns, other
+
+
+def check_csr(
+    csr: x509.CertificateSigningRequest,
+    profile: CertificateProfile,
+    subject: x509.Name,
+    dns_names: tuple[str, ...],
+) -> None:
+    """Refuse what ``profile`` does not allow; the subject and SAN used are ours, not the CSR's."""
+    reason = key_refusal(profile, csr.public_key())  # type: ignore[arg-type]
+    if reason:
+        raise CertificateRefused("csr-key-refused", reason)
+    if profile.csr_subject == "refuse" and len(csr.subject) and csr.subject != subject:
+        raise CertificateRefused(
+            "csr-subject-refused",
+            f"profile {profile.name} takes the subject from the registry; the CSR asks for "
+            f"{csr.subject.rfc4514_string()!r} instead of {subject.rfc4514_string()!r}",
+        )
+    requested_dns, other = csr_dns_names(csr)
+    if profile.csr_san == "ignore":
+        return
+    if profile.csr_san == "refuse" and (requested_dns or other):
+        raise CertificateRefused(
+            "csr-san-refused",
+            f"profile {profile.name} puts no requester-chosen names in the certificate; "
+            f"remove the subjectAltName ({', '.join(requested_dns + other)}) from the CSR",
+        )
+    if profile.csr_san == "subset":
+        if other:
+            raise CertificateRefused(
+                "csr-san-refused",
+                f"profile {profile.name} allows only DNS names in the SAN; "
+                f"the CSR also asks for {', '.join(other)}",
+            )
+        unapproved = sorted(set(requested_dns) - set(dns_names))
+        if unapproved:
+            raise CertificateRefused(
+                "csr-san-refused",
+                f"the CSR asks for DNS names that were not approved: {', '.join(unapproved)}",
+            )

@@ -1,0 +1,156 @@
+"""The registration step: a CSR, a profile and a subject reference become an issuance order.
+
+Decides (profile, subject from the registries, CSR acceptable, key not blocked)
+and then has ``ca.issuance`` sign. Refusals raise :class:`CertificateRefused`
+before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from sqlmodel import col, select
+
+from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
+from ca.issuance import Issued, LintRefused, Order, issue_batch, spki_sha256
+from idp.audit.log import subject_hash
+from idp.pki.csr import check_csr, parse_csr
+from idp.pki.refusals import CertificateRefused
+from idp.pki.subjects import SubjectReference, decide_subject
+from idp.storage.certificates import BlockedKey, CertificateAuthority, CertificateRecord
+from idp.storage.engine import Database
+from idp.tracking import new_tracking_code
+from policies.certificate_profiles import CertificateProfile, load_profiles
+from verifiers.registry.base import Registries
+
+
+@dataclass(frozen=True)
+class Request:
+    """One certificate request as an operator or a back-office client makes it."""
+
+    csr: bytes | str
+    profile: str
+    subject: SubjectReference
+    requested_by: str
+    request_reason: str | None = None
+    actor_type: str = "client"
+    issuing_ca: str | None = None  # only for profiles that serve any CA (OCSP responders)
+
+
+@dataclass
+class Pki:
+    db: Database
+    hierarchy: Hierarchy
+    registries: Registries
+    subject_pepper: bytes
+    profiles: dict[str, CertificateProfile]
+
+    @classmethod
+    def create(
+        cls, db: Database, hierarchy: Hierarchy, registries: Registries, subject_pepper: bytes
+    ) -> Pki:
+        return cls(db, hierarchy, registries, subject_pepper, load_profiles())
+
+    def profile(self, name: str) -> CertificateProfile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles))
+            raise CertificateRefused(
+                "unknown-profile", f"no certificate profile {name!r}; known: {known}"
+            ) from None
+
+    def issuing_ca_for(self, profile: CertificateProfile, override: str | None) -> IssuingCA:
+        name = profile.issuing_ca
+        if name == "*":
+            if not override:
+                raise CertificateRefused(
+                    "issuing-ca-missing", f"profile {profile.name} needs the issuing CA named"
+                )
+            name = override
+        elif override and override != name:
+            raise CertificateRefused(
+                "issuing-ca-refused", f"profile {profile.name} is issued by {name!r} only"
+            )
+        if name == "root":
+            raise CertificateRefused(
+                "issuing-ca-refused", "the root CA issues only CA certificates"
+            )
+        try:
+            return self.hierarchy.issuing_ca(name)
+        except HierarchyError as exc:
+            raise CertificateRefused("issuing-ca-unavailable", str(exc), status=409) from None
+
+    def _key_refusal(self, public_key: Any) -> None:
+        digest = spki_sha256(public_key)
+        key_id = x509.SubjectKeyIdentifier.from_public_key(public_key).digest.hex()
+        with self.db.session() as session:
+            if session.get(BlockedKey, digest) is not None:
+                raise CertificateRefused(
+                    "csr-key-blocked",
+                    "this public key was revoked for key compromise and may never be "
+                    "certified again: generate a new key",
+                )
+            if session.get(CertificateAuthority, key_id) is not None:
+                raise CertificateRefused("csr-key-refused", "this public key belongs to a CA")
+
+    def prepare(self, request: Request, tracking_code: str | None = None) -> Order:
+        """Every decision, no writes: the order ``ca.issuance`` signs, or a refusal."""
+        profile = self.profile(request.profile)
+        csr = parse_csr(request.csr)
+        decided = decide_subject(
+            profile.subject, request.subject, self.registries, profile.max_dns_names
+        )
+        check_csr(csr, profile, decided.name, decided.dns_names)
+        public_key = csr.public_key()
+        self._key_refusal(public_key)
+        return Order(
+            profile=profile,
+            issuing_ca=self.issuing_ca_for(profile, request.issuing_ca),
+            public_key=public_key,  # type: ignore[arg-type]
+            subject=decided.name,
+            dns_names=decided.dns_names,
+            subject_hash=(
+                subject_hash(self.subject_pepper, decided.identifier)
+                if decided.identifier
+                else None
+            ),
+            requested_by=request.requested_by,
+            request_reason=request.request_reason,
+            tracking_code=tracking_code or new_tracking_code(),
+            actor_type=request.actor_type,
+        )
+
+    def issue_orders(self, orders: Sequence[Order], lint: bool | None = None) -> list[Issued]:
+        try:
+            return issue_batch(self.db, orders, lint)
+        except LintRefused as exc:
+            raise CertificateRefused(
+                "lint-failed",
+                str(exc),
+                status=422,
+            ) from None
+
+    def request_certificate(self, request: Request, lint: bool | None = None) -> Issued:
+        return self.issue_orders([self.prepare(request)], lint)[0]
+
+    # -- reading --------------------------------------------------------------
+
+    def record(self, serial_hex: str) -> CertificateRecord | None:
+        with self.db.session() as session:
+            return session.get(CertificateRecord, serial_hex)
+
+    def records(
+        self, limit: int = 100, profile: str | None = None, status: str | None = None
+    ) -> list[CertificateRecord]:
+        with self.db.session() as session:
+            query = select(CertificateRecord)
+            if profile:
+                query = query.where(CertificateRecord.profile == profile)
+            if status:
+                query = query.where(CertificateRecord.status == status)
+            query = query.order_by(col(CertificateRecord.created_at).desc()).limit(limit)
+            return list(session.exec(query))

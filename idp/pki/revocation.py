@@ -1,0 +1,320 @@
+"""Revoking certificates: the database change and its audit entry in one transaction.
+
+Rules (issue 3, RFC 5280 section 5.3.1):
+
+- Any RFC 5280 reason except removeFromCRL; an optional invalidity date, not
+  in the future (section 5.3.2: when the key is known or suspected to have
+  been compromised).
+- Revoking twice keeps the first reason and answers with the state already
+  recorded (``already_revoked``): the HTTP API says 200, not 409, so a retried
+  request is harmless. The one exception is a hold, which a later revocation
+  with a final reason replaces.
+- keyCompromise blocks the public key (``blocked_keys``, refused by issuance)
+  and revokes every other certificate that carries the same key, whatever
+  CA issued it; those keep their first reason if already revoked.
+- An unknown serial, or one whose issuance failed before signing, is
+  ``CertificateNotFound`` (HTTP 404).
+
+Every revoked certificate increments its CRL partition's revision in the same
+transaction, which is what makes the next CRL request reissue the CRL, and
+the row itself is what the OCSP responder reads, so OCSP answers revoked from
+the moment of commit, in every process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from ca.crl import crl_partition_for
+from ca.revocation import RevocationReason, blocks_key, replaces
+from ca.serials import serial_hex
+from idp.audit.log import AuditEvent, append
+from idp.storage.certificates import BlockedKey, CertificateAuthority, CertificateRecord
+from idp.storage.crls import CRLRevision
+from idp.storage.engine import Database
+from idp.tracking import new_tracking_code
+
+EVENT_REVOKED = "certificate_revoked"
+REVOCABLE_STATES = ("issued", "pending", "revoked")
+"""A pending row may name a certificate that was signed just before a crash: revocable."""
+
+
+class CertificateNotFound(LookupError):
+    """No certificate with this serial was ever issued here."""
+
+
+class RevocationRefused(ValueError):
+    """The request cannot be honoured as asked (the message says which field and why)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked, and why: recorded in the audit entry."""
+
+    actor_type: str  # "client" (HTTP, an operator's token) | "operator" (CLI) | "system"
+    actor_id: str
+    reason_text: str | None = None
+
+
+@dataclass(frozen=True)
+class RevokedCertificate:
+    serial_hex: str
+    issuer_ca: str
+    reason: RevocationReason
+    revoked_at: datetime
+    invalidity_date: datetime | None
+
+
+@dataclass(frozen=True)
+class RevocationOutcome:
+    certificate: RevokedCertificate
+    already_revoked: bool
+    tracking_code: str
+    key_blocked: bool = False
+    also_revoked: tuple[str, ...] = field(default_factory=tuple)
+    """Other serials revoked because they carry the compromised key."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "serial": self.certificate.serial_hex,
+            "status": "revoked",
+            "issuer_ca": self.certificate.issuer_ca,
+            "reason": self.certificate.reason.name,
+            "revoked_at": self.certificate.revoked_at.isoformat(),
+            "invalidity_date": (
+                self.certificate.invalidity_date.isoformat()
+                if self.certificate.invalidity_date
+                else None
+            ),
+            "already_revoked": self.already_revoked,
+            "key_blocked": self.key_blocked,
+            "also_revoked": list(self.also_revoked),
+            "tracking_code": self.tracking_code,
+        }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _state(row: CertificateRecord) -> RevokedCertificate:
+    assert row.revoked_at is not None and row.revocation_reason is not None
+    return RevokedCertificate(
+        serial_hex=row.serial_hex,
+        issuer_ca=row.issuer_ca,
+        reason=RevocationReason[row.revocation_reason],
+        revoked_at=_utc(row.revoked_at),
+        invalidity_date=_utc(row.invalidity_date) if row.invalidity_date else None,
+    )
+
+
+def bump_revision(session: Session, issuer_key_id: str, partition: int) -> None:
+    """revision += 1 for the CRL partition, atomically across processes (upsert)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(CRLRevision).values(
+        issuer_key_id=issuer_key_id, partition=partition, revision=1
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["issuer_key_id", "partition"],
+        set_={"revision": CRLRevision.__table__.c.revision + 1},  # type: ignore[attr-defined]
+    )
+    session.execute(statement)
+
+
+def _partitions_of(session: Session, issuer_key_id: str) -> int:
+    authority = session.get(CertificateAuthority, issuer_key_id)
+    return authority.crl_partitions if authority is not None else 1
+
+
+def _mark_revoked(
+    session: Session,
+    row: CertificateRecord,
+    reason: RevocationReason,
+    invalidity_date: datetime | None,
+    now: datetime,
+    actor: Actor,
+    tracking_code: str,
+    cause: str | None = None,
+) -> None:
+    previous = row.revocation_reason
+    row.status = "revoked"
+    row.revoked_at = now
+    row.revocation_reason = reason.name
+    row.invalidity_date = invalidity_date
+    session.add(row)
+    serial = int(row.serial_hex, 16)
+    bump_revision(
+        session,
+        row.issuer_key_id,
+        crl_partition_for(serial, _partitions_of(session, row.issuer_key_id)),
+    )
+    detail: dict[str, object] = {
+        "serial": row.serial_hex,
+        "issuer_ca": row.issuer_ca,
+        "profile": row.profile,
+        "reason": reason.name,
+        "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
+    }
+    if previous:
+        detail["replaced_reason"] = previous
+    if cause:
+        detail["cause"] = cause
+    append(
+        session,
+        AuditEvent(
+            tracking_code=tracking_code,
+            event_type=EVENT_REVOKED,
+            actor_type=actor.actor_type,
+            actor_id=actor.actor_id,
+            legal_basis=actor.reason_text,
+            operation="revoke",
+            subject_hash=row.subject_hash,
+            outcome="revoked",
+            detail=detail,
+        ),
+    )
+
+
+def _block_key(
+    session: Session,
+    row: CertificateRecord,
+    invalidity_date: datetime | None,
+    now: datetime,
+    actor: Actor,
+    tracking_code: str,
+) -> tuple[str, ...]:
+    """Block the SPKI and revoke every other certificate that carries it."""
+    if session.get(BlockedKey, row.spki_sha256) is None:
+        session.add(
+            BlockedKey(
+                spki_sha256=row.spki_sha256,
+                reason=f"keyCompromise reported with certificate {row.serial_hex}",
+                serial_hex=row.serial_hex,
+                blocked_at=now,
+            )
+        )
+    siblings = session.exec(
+        select(CertificateRecord)
+        .where(
+            CertificateRecord.spki_sha256 == row.spki_sha256,
+            CertificateRecord.serial_hex != row.serial_hex,
+            col(CertificateRecord.status).in_(("issued", "pending")),
+        )
+        .with_for_update()
+    ).all()
+    for sibling in siblings:
+        _mark_revoked(
+            session,
+            sibling,
+            RevocationReason.keyCompromise,
+            invalidity_date,
+            now,
+            actor,
+            tracking_code,
+            cause=f"same key as {row.serial_hex}",
+        )
+    held = session.exec(
+        select(CertificateRecord).where(
+            CertificateRecord.spki_sha256 == row.spki_sha256,
+            CertificateRecord.serial_hex != row.serial_hex,
+            CertificateRecord.revocation_reason == RevocationReason.certificateHold.name,
+        )
+    ).all()
+    for sibling in held:
+        _mark_revoked(
+            session,
+            sibling,
+            RevocationReason.keyCompromise,
+            invalidity_date,
+            now,
+            actor,
+            tracking_code,
+            cause=f"same key as {row.serial_hex}",
+        )
+    return tuple(sorted(s.serial_hex for s in (*siblings, *held)))
+
+
+def revoke(
+    db: Database,
+    serial: int,
+    reason: RevocationReason,
+    actor: Actor,
+    *,
+    invalidity_date: datetime | None = None,
+    now: datetime | None = None,
+) -> RevocationOutcome:
+    """Revoke the certificate with ``serial``; see the module docstring for the rules."""
+    if reason is RevocationReason.removeFromCRL:
+        raise RevocationRefused("removeFromCRL is not a reason to revoke")
+    now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
+    if invalidity_date is not None:
+        invalidity_date = _utc(invalidity_date).replace(microsecond=0)
+        if invalidity_date > now:
+            raise RevocationRefused(
+                "invalidity_date is in the future; it is when the key was (suspected) compromised"
+            )
+    tracking_code = new_tracking_code()
+    with db.session() as session:
+        row = session.exec(
+            select(CertificateRecord)
+            .where(CertificateRecord.serial_hex == serial_hex(serial))
+            .with_for_update()
+        ).first()
+        if row is None or row.status not in REVOCABLE_STATES:
+            raise CertificateNotFound(f"no certificate with serial {serial_hex(serial)} was issued")
+        already = row.status == "revoked"
+        if already and not replaces(
+            RevocationReason[row.revocation_reason or "unspecified"], reason
+        ):
+            append(
+                session,
+                AuditEvent(
+                    tracking_code=tracking_code,
+                    event_type=EVENT_REVOKED,
+                    actor_type=actor.actor_type,
+                    actor_id=actor.actor_id,
+                    legal_basis=actor.reason_text,
+                    operation="revoke",
+                    subject_hash=row.subject_hash,
+                    outcome="already_revoked",
+                    detail={
+                        "serial": row.serial_hex,
+                        "issuer_ca": row.issuer_ca,
+                        "requested_reason": reason.name,
+                        "kept_reason": row.revocation_reason,
+                    },
+                ),
+            )
+            also: tuple[str, ...] = ()
+            if blocks_key(reason):
+                # The first reason stands for this certificate, but the report of a
+                # compromised key is acted on: no certificate may keep using it.
+                also = _block_key(session, row, invalidity_date, now, actor, tracking_code)
+            return RevocationOutcome(
+                _state(row), True, tracking_code, key_blocked=blocks_key(reason), also_revoked=also
+            )
+        _mark_revoked(session, row, reason, invalidity_date, now, actor, tracking_code)
+        also = ()
+        if blocks_key(reason):
+            also = _block_key(session, row, invalidity_date, now, actor, tracking_code)
+        session.flush()
+        return RevocationOutcome(
+            _state(row), False, tracking_code, key_blocked=blocks_key(reason), also_revoked=also
+        )
+
+
+def issuers_touched(db: Database, serials: list[str]) -> set[str]:
+    """The CA key ids whose CRLs the revocation of ``serials`` changed."""
+    with db.session() as session:
+        rows = session.exec(
+            select(CertificateRecord.issuer_key_id).where(
+                col(CertificateRecord.serial_hex).in_(serials)
+            )
+        ).all()
+    return set(rows)

@@ -1,0 +1,38 @@
+"""Certificate status knobs (CRLs, OCSP): ``HOVIYAT_CRL_*`` and ``HOVIYAT_OCSP_*`` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StatusSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOVIYAT_", extra="ignore")
+
+    crl_validity_hours: int = Field(
+        168, description="full CRL nextUpdate - thisUpdate (7 days, the CA/B Forum maximum is 10)"
+    )
+    crl_refresh_hours: int = Field(
+        84, description="reissue a full CRL this long before its nextUpdate even without news"
+    )
+    delta_crl_validity_hours: int = Field(24, description="delta CRL nextUpdate - thisUpdate")
+    delta_crl_refresh_hours: int = Field(12, description="reissue a delta CRL this long before")
+    delta_crls: bool = Field(
+        True, description="publish delta CRLs and point full CRLs at them (Freshest CRL)"
+    )
+    crl_reissue_on_revocation: bool = Field(
+        True, description="reissue the affected CRLs right after each revocation"
+    )
+    ocsp_validity_minutes: int = Field(
+        720, description="OCSP nextUpdate - thisUpdate (RFC 5019 section 6: hours to days)"
+    )
+    ocsp_refresh_minutes: int = Field(
+        60, description="a cached OCSP answer older than this is signed again"
+    )
+    ocsp_cache_entries: int = Field(100_000, description="OCSP answers cached per process")
+    ocsp_responder_validity_days: int = Field(
+        30, description="lifetime of a delegated OCSP responder certificate (it has ocsp-nocheck)"
+    )
+    ocsp_responder_renew_days: int = Field(
+        7, description="a responder certificate with less left than this is replaced"
+    )
