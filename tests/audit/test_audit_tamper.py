@@ -85,7 +85,7 @@ def test_a_changed_row_with_the_tree_rebuilt_still_fails_the_earlier_checkpoint(
 
 
 def test_a_deleted_row_is_named(logged) -> None:
-    db, earlier, codes = logged
+    db, earlier, _ = logged
     with db.session() as session:
         session.execute(text("DELETE FROM audit_entries WHERE leaf_index = 9"))
     report = verify(export(db), earlier)
