@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from oidc_support import RelyingParty, register_rp
 
 from verifiers.registry.base import LegalEntity, Person
@@ -44,3 +45,11 @@ def representative(registry: SyntheticRegistry) -> tuple[Person, LegalEntity]:
             if rep.is_current(date.today()) and person is not None and person.alive:
                 return person, entity
     raise AssertionError("the synthetic registry has no current representative")
+
+
+@pytest.fixture
+def asgi_browser(hoviyat_app: FastAPI) -> Iterator[TestClient]:
+    """The app over its ASGI transport, redirects left for the test to read."""
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    with TestClient(hoviyat_app, base_url=issuer, follow_redirects=False) as client:
+        yield client

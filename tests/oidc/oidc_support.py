@@ -8,6 +8,7 @@ not mocking the logic behind it.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from idp.clients import create_client
 from idp.login import assurance
 from idp.login.sessions import cookie_name, start_session
+from idp.oidc.rfc7636 import s256
 from idp.storage.engine import Database
 from idp.storage.oidc import OidcInteraction
 
@@ -148,3 +150,49 @@ def log_in_and_return(
     response = complete(browser, interaction_id)
     assert response.status_code == 302, response.text
     return response.headers["location"]
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, s256(verifier)
+
+
+def authorization_params(rp: RelyingParty, challenge: str, **overrides: str | None) -> dict:
+    params: dict[str, str | None] = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": rp.redirect_uri,
+        "scope": "openid profile",
+        "state": secrets.token_urlsafe(12),
+        "nonce": secrets.token_urlsafe(12),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    params.update(overrides)
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def code_for(
+    app: FastAPI, browser: httpx.Client, params: dict, login: Login, **finish: object
+) -> str:
+    """Authorize, log in, complete; returns the code sent back to the client."""
+    response = browser.get("/authorize", params=params)
+    assert response.status_code == 302, response.text
+    interaction_id = query_of(response.headers["location"])["interaction"]
+    finish_interaction(app.state.hoviyat.db, interaction_id, login, **finish)  # type: ignore[arg-type]
+    back = complete(browser, interaction_id)
+    assert back.status_code == 302, back.text
+    answer = query_of(back.headers["location"])
+    assert "code" in answer, answer
+    return answer["code"]
+
+
+def exchange(
+    browser: httpx.Client, rp: RelyingParty, code: str, verifier: str | None, **extra: str
+) -> httpx.Response:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    data.update(extra)
+    assert rp.client_secret is not None
+    return browser.post("/token", data=data, auth=(rp.client_id, rp.client_secret))
