@@ -248,3 +248,43 @@ def lint(tool: str, path: Path, *extra: str) -> subprocess.CompletedProcess[str]
 
     executable = which(tool) or str(Path(__file__).parents[2] / ".venv" / "bin" / tool)
     return run(executable, "lint", "-s", "WARNING", *extra, path)
+
+
+# --- a real Hoviyat CA (ca.hierarchy) on a test database ---------------------
+
+
+def ca_hierarchy(db, directory: Path, issuer_url: str = BASE_URL, partitions: int = 1):
+    """Root + issuing CAs made by ``Hierarchy.init`` with file keys under ``directory``."""
+    from sqlmodel import select
+
+    from ca.hierarchy import Hierarchy
+    from ca.keys.files import FileKeyStore
+    from idp.storage.certificates import CertificateAuthority
+
+    hierarchy = Hierarchy(db, FileKeyStore(directory / "keys", b"test passphrase"), issuer_url)
+    hierarchy.init()
+    if partitions > 1:
+        with db.session() as session:
+            for row in session.exec(select(CertificateAuthority)):
+                row.crl_partitions = partitions
+                session.add(row)
+        hierarchy.forget()
+    return hierarchy
+
+
+def issue_leaf(db, ca, key: ec.EllipticCurvePrivateKey | None = None) -> x509.Certificate:
+    """A back-office client certificate issued by ``ca`` through ca.issuance (no lint)."""
+    from ca.issuance import Order, issue
+    from idp.tracking import new_tracking_code
+    from policies.certificate_profiles import load_profiles
+
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    order = Order(
+        profile=load_profiles()["backoffice-client"],
+        issuing_ca=ca,
+        public_key=key.public_key(),
+        subject=_name(f"system {secrets.token_hex(4)}"),
+        requested_by="test",
+        tracking_code=new_tracking_code(),
+    )
+    return issue(db, order, lint=False).certificate
