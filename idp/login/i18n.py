@@ -1,0 +1,276 @@
+"""The pages' words, Persian first and English, chosen per request.
+
+A page speaks the language named by ``lang`` (the switch link and every form
+carry it), else the first supported tag of the request's ``ui_locales`` (OIDC
+Core §3.1.2.1), else Persian.
+"""
+
+# ruff: noqa: E501  (sentences stay on one line so a translator reads each whole)
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+LANGUAGES = ("fa", "en")
+DEFAULT = "fa"
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    direction: str
+    other: str
+
+
+FA = Language("fa", "rtl", "en")
+EN = Language("en", "ltr", "fa")
+
+
+def pick_language(explicit: str | None, ui_locales: Iterable[str] | None) -> Language:
+    candidates = [explicit] if explicit else []
+    candidates += list(ui_locales or ())
+    for tag in candidates:
+        primary = (tag or "").split("-")[0].lower()
+        if primary == "fa":
+            return FA
+        if primary == "en":
+            return EN
+    return FA
+
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # key: (fa, en)
+    "site": ("هویت — ورود یکپارچه", "Hoviyat — single sign-on"),
+    "switch": ("English", "فارسی"),
+    "login.title": ("ورود", "Log in"),
+    "login.intro": (
+        "برای ورود به «{client}» کد ملی و تاریخ تولد خود را وارد کنید.",
+        "Enter your national code and date of birth to log in to “{client}”.",
+    ),
+    "national_code": ("کد ملی", "National code"),
+    "national_code.hint": ("۱۰ رقم، با هر نوع رقم", "10 digits, in any digit script"),
+    "birth_date": ("تاریخ تولد", "Date of birth"),
+    "birth_date.hint": (
+        "شمسی مانند ۱۳۷۰/۰۵/۱۲ یا میلادی مانند 1991-08-03",
+        "Jalali like 1370/05/12 or Gregorian like 1991-08-03",
+    ),
+    "continue": ("ادامه", "Continue"),
+    "cancel": ("انصراف و بازگشت به برنامه", "Cancel and return to the app"),
+    "mobile.title": ("تأیید با تلفن همراه", "Confirm with your mobile phone"),
+    "mobile.intro": (
+        "«{client}» سطح اطمینان بالاتری می‌خواهد. شماره تلفن همراهی را که به نام خود شماست وارد کنید تا کد یک‌بارمصرف برایتان پیامک شود.",
+        "“{client}” needs a higher level of assurance. Enter the mobile number registered in your name and we will text you a one-time code.",
+    ),
+    "mobile": ("شماره تلفن همراه", "Mobile number"),
+    "mobile.hint": ("مانند ۰۹۱۲۱۲۳۴۵۶۷", "for example 09121234567"),
+    "send_code": ("ارسال کد", "Send code"),
+    "otp.title": ("کد یک‌بارمصرف", "One-time code"),
+    "otp.intro": (
+        "کد ۶ رقمی به شماره {mobile} پیامک شد. این کد تا {minutes} دقیقه معتبر است.",
+        "A 6-digit code was texted to {mobile}. It is valid for {minutes} minutes.",
+    ),
+    "otp": ("کد ۶ رقمی", "6-digit code"),
+    "verify": ("تأیید", "Verify"),
+    "resend": ("ارسال دوباره کد", "Send a new code"),
+    "entity.title": ("ورود از طرف شخص حقوقی", "Acting for a legal entity"),
+    "entity.intro": (
+        "«{client}» می‌خواهد بداند از طرف کدام شخص حقوقی اقدام می‌کنید.",
+        "“{client}” asks which legal entity you are acting for.",
+    ),
+    "entity.listed": ("اشخاص حقوقی که شما نماینده آن‌ها هستید", "Entities you represent"),
+    "entity.none_listed": (
+        "اداره ثبت اسناد شما را نماینده فعلی هیچ شخص حقوقی فعالی نمی‌داند.",
+        "The deeds registry lists you as a current representative of no active entity.",
+    ),
+    "entity.role": (
+        "سمت: {role}، حق امضا: {authority}",
+        "Role: {role}, signing authority: {authority}",
+    ),
+    "entity_national_id": ("شناسه ملی شخص حقوقی", "National identifier of the entity"),
+    "entity_national_id.hint": ("۱۱ رقم", "11 digits"),
+    "choose": ("انتخاب", "Choose"),
+    "consent.title": ("اجازه دسترسی", "Permission"),
+    "consent.intro": (
+        "«{client}» ({service}) می‌خواهد این اطلاعات شما را دریافت کند:",
+        "“{client}” ({service}) would like to receive these facts about you:",
+    ),
+    "consent.entity": (
+        "و این که شما از طرف «{entity}» اقدام می‌کنید.",
+        "and that you are acting for “{entity}”.",
+    ),
+    "consent.basis": ("مبنای قانونی", "Legal basis"),
+    "consent.remember": (
+        "این اجازه برای همین برنامه و همین اطلاعات به خاطر سپرده می‌شود و هر زمان در صفحه «اجازه‌های من» قابل لغو است.",
+        "This permission is remembered for this app and these facts; you can withdraw it at any time under “My permissions”.",
+    ),
+    "consent.nothing": ("فقط این که شما وارد شده‌اید.", "Only that you have logged in."),
+    "allow": ("اجازه می‌دهم", "Allow"),
+    "deny": ("اجازه نمی‌دهم", "Deny"),
+    "consents.title": ("اجازه‌های من", "My permissions"),
+    "consents.none": ("هیچ اجازه‌ای ثبت نشده است.", "You have given no permissions."),
+    "consents.granted": ("داده شده در {date}", "given on {date}"),
+    "revoke": ("لغو اجازه", "Withdraw"),
+    "consents.revoked": ("اجازه لغو شد.", "The permission was withdrawn."),
+    "logout": ("خروج", "Log out"),
+    "logged_out": ("از حساب خود خارج شدید.", "You have logged out."),
+    "not_logged_in": (
+        "وارد نشده‌اید. برای دیدن اجازه‌ها ابتدا از طریق یکی از برنامه‌ها وارد شوید.",
+        "You are not logged in. Log in through an app first to see your permissions.",
+    ),
+    "logged_in_as": ("وارد شده با کد ملی {code}", "Logged in with national code {code}"),
+    # Errors, shown next to the field they concern.
+    "error.title": ("خطا", "Error"),
+    "err.required": ("این بخش را پر کنید.", "Please fill in this field."),
+    "err.national_code.digits": (
+        "کد ملی فقط از رقم تشکیل می‌شود.",
+        "A national code has only digits.",
+    ),
+    "err.national_code.length": (
+        "کد ملی باید ۱۰ رقم باشد.",
+        "A national code has exactly 10 digits.",
+    ),
+    "err.national_code.repeated-digits": (
+        "کدی با یک رقم تکراری صادر نمی‌شود؛ کد ملی خود را دوباره بررسی کنید.",
+        "No national code repeats one digit; please check yours.",
+    ),
+    "err.national_code.checksum": (
+        "رقم کنترل کد ملی درست نیست؛ احتمالاً یک رقم اشتباه وارد شده است.",
+        "The check digit does not match; a digit is probably mistyped.",
+    ),
+    "err.birth_date": (
+        "تاریخ را به شکل ۱۳۷۰/۰۵/۱۲ یا 1991-08-03 وارد کنید.",
+        "Enter the date like 1370/05/12 or 1991-08-03.",
+    ),
+    "err.no_match": (
+        "کد ملی و تاریخ تولد با سوابق ثبت احوال مطابقت ندارد.",
+        "The national code and date of birth do not match the civil registry.",
+    ),
+    "err.deceased": (
+        "ثبت احوال این شخص را فوت‌شده ثبت کرده است؛ ورود با این کد ملی ممکن نیست. اگر این اشتباه است به دفتر ثبت احوال مراجعه کنید.",
+        "The civil registry records this person as deceased, so this national code cannot log in. If this is a mistake, please visit a civil registry office.",
+    ),
+    "err.too_many_logins": (
+        "تلاش‌های زیادی برای این کد ملی انجام شده است. {minutes} دقیقه دیگر دوباره امتحان کنید.",
+        "Too many tries for this national code. Try again in {minutes} minutes.",
+    ),
+    "err.mobile": (
+        "شماره همراه را به شکل ۰۹۱۲۱۲۳۴۵۶۷ وارد کنید.",
+        "Enter the mobile number like 09121234567.",
+    ),
+    "err.mobile_not_owned": (
+        "این شماره در سامانه مالکیت خطوط به نام شما ثبت نشده است. شماره‌ای را وارد کنید که به نام خودتان است.",
+        "The mobile ownership registry does not list this number in your name. Enter a number registered to you.",
+    ),
+    "err.too_many_codes": (
+        "کدهای زیادی فرستاده شده است. {minutes} دقیقه دیگر دوباره امتحان کنید.",
+        "Too many codes were sent. Try again in {minutes} minutes.",
+    ),
+    "err.sms_unavailable": (
+        "ارسال پیامک اکنون ممکن نیست. چند دقیقه دیگر دوباره امتحان کنید.",
+        "Text messages cannot be sent right now. Please try again in a few minutes.",
+    ),
+    "err.otp_format": ("کد ۶ رقم است.", "The code has 6 digits."),
+    "err.otp_wrong": (
+        "کد درست نیست. {left} بار دیگر می‌توانید امتحان کنید.",
+        "That code is not right. You have {left} tries left.",
+    ),
+    "err.otp_expired": (
+        "مهلت این کد تمام شده است. کد تازه‌ای بخواهید.",
+        "This code has expired. Ask for a new one.",
+    ),
+    "err.otp_exhausted": (
+        "این کد بیش از حد اشتباه وارد شد و باطل شد. کد تازه‌ای بخواهید.",
+        "This code was entered wrongly too many times and no longer works. Ask for a new one.",
+    ),
+    "err.entity_id": (
+        "شناسه ملی شخص حقوقی ۱۱ رقم است؛ آن را دوباره بررسی کنید.",
+        "A legal entity's national identifier has 11 digits; please check it.",
+    ),
+    "err.entity_not_representative": (
+        "اداره ثبت اسناد شما را نماینده این شخص حقوقی نمی‌داند.",
+        "The deeds registry does not list you as a representative of this entity.",
+    ),
+    "err.entity_dissolved": (
+        "این شخص حقوقی منحل شده است و کسی نمی‌تواند از طرف آن اقدام کند.",
+        "This entity has been dissolved; nobody can act for it any more.",
+    ),
+    "err.entity_suspended": (
+        "فعالیت این شخص حقوقی تعلیق شده است و اکنون نمی‌توان از طرف آن اقدام کرد.",
+        "This entity is suspended; nobody can act for it at present.",
+    ),
+    "err.entity_in_liquidation": (
+        "این شخص حقوقی در حال تصفیه است و فقط مدیر تصفیه می‌تواند از طرف آن اقدام کند.",
+        "This entity is being wound up; only its liquidator can act for it.",
+    ),
+    "err.representation_expired": (
+        "نمایندگی شما برای این شخص حقوقی در تاریخ {date} به پایان رسیده است.",
+        "Your representation of this entity ended on {date}.",
+    ),
+    "err.representation_not_started": (
+        "نمایندگی شما برای این شخص حقوقی از تاریخ {date} آغاز می‌شود.",
+        "Your representation of this entity starts on {date}.",
+    ),
+    "err.level_unavailable": (
+        "این برنامه ورود با گواهی دیجیتال (سطح اطمینان بالا) می‌خواهد که در این صفحه ممکن نیست.",
+        "This app requires login with a digital certificate (level high), which these pages cannot offer.",
+    ),
+    "err.csrf": (
+        "این فرم منقضی شده یا از این سایت ارسال نشده است. به صفحه قبل برگردید و دوباره امتحان کنید.",
+        "This form expired or was not sent from this site. Go back and try again.",
+    ),
+    "err.interaction": (
+        "این درخواست ورود منقضی شده یا قبلاً استفاده شده است. به برنامه برگردید و دوباره وارد شوید.",
+        "This login request has expired or was already used. Go back to the app and start again.",
+    ),
+    "err.registry": (
+        "سامانه {registry} اکنون پاسخ نمی‌دهد. یک دقیقه دیگر دوباره امتحان کنید.",
+        "The {registry} registry is not answering. Please try again in a minute.",
+    ),
+    "err.client": (
+        "برنامه‌ای که شما را به اینجا فرستاده ثبت نشده یا غیرفعال است.",
+        "The app that sent you here is not registered or is disabled.",
+    ),
+}
+
+# What the consent screen says a claim reveals, in plain words.
+CLAIM_LABELS: dict[str, tuple[str, str]] = {
+    "given_name": ("نام", "first name"),
+    "family_name": ("نام خانوادگی", "last name"),
+    "name": ("نام و نام خانوادگی", "full name"),
+    "father_name": ("نام پدر", "father's name"),
+    "birthdate": ("تاریخ تولد", "date of birth"),
+    "gender": ("جنسیت", "gender"),
+    "address": ("کد پستی", "postal code"),
+    "national_code": ("کد ملی", "national code"),
+    "phone_number": ("شماره تلفن همراه تأییدشده", "verified mobile number"),
+    "phone_number_verified": ("تأیید شدن شماره همراه", "that your mobile number is verified"),
+    "verified_claims": (
+        "گواهی این که اطلاعات بالا از ثبت احوال آمده است",
+        "proof that the facts above come from the civil registry",
+    ),
+    "legal_entity": (
+        "شخص حقوقی که از طرف آن اقدام می‌کنید، سمت و حق امضای شما",
+        "the entity you act for, your role and signing authority",
+    ),
+}
+
+
+def translate(key: str, language: Language, **values: object) -> str:
+    fa, en = MESSAGES[key]
+    text = fa if language.code == "fa" else en
+    return text.format(**values) if values else text
+
+
+def claim_label(claim: str, language: Language) -> str:
+    labels = CLAIM_LABELS.get(claim)
+    if labels is None:
+        return claim
+    return labels[0] if language.code == "fa" else labels[1]
+
+
+def digits_for(text: str, language: Language) -> str:
+    """Persian pages show Persian digits."""
+    if language.code != "fa":
+        return text
+    return text.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))

@@ -1,0 +1,858 @@
+"""The login pages: ``GET /login`` shows the next step, each form POSTs one step and redirects back.
+
+Every POST checks the CSRF token first and changes nothing when it fails.
+Wrong input re-renders the same form with the error next to its field (400);
+a refusal the citizen must understand (deceased, entity dissolved...) says why
+in their language (403). Registry outages answer 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from idp import ratelimit
+from idp.audit.log import subject_hash
+from idp.login import assurance, entities, keys, otp, sessions
+from idp.login.config import get_login_settings
+from idp.login.consent import list_consents, remember_consent, revoke_consent
+from idp.login.flow import Flow, audit, complete, load_flow, next_step, refuse
+from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
+from idp.login.render import STATIC, csrf_ok, hoviyat_of, message, page_url, render, see_other
+from idp.login.sms import OutboxForbidden, SmsSender, SmsUnavailable, build_sender
+from idp.storage.login import LoginOtp, LoginSession
+from idp.storage.models import Client
+from idp.tracking import new_tracking_code
+from verifiers.dates import parse_date, to_jalali
+from verifiers.identifiers import IdentifierError, validate_national_code, validate_national_id
+from verifiers.matching import PersonClaims, compare_person, overall_match
+from verifiers.mobile import normalize_mobile
+from verifiers.registry.base import RegistryUnavailable
+
+log = logging.getLogger("hoviyat.login")
+
+router = APIRouter(tags=["login"], include_in_schema=False)
+
+FormStr = Annotated[str, Form()]
+HOUR = 3600
+
+Page = HTMLResponse | RedirectResponse
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _language(lang: str | None, flow: Flow | None) -> Language:
+    return pick_language(lang, flow.ui_locales if flow else None)
+
+
+def _bad_interaction(request: Request, language: Language) -> HTMLResponse:
+    return message(request, language, "err.interaction", 400)
+
+
+def _forged(request: Request, language: Language) -> HTMLResponse:
+    return message(request, language, "err.csrf", 403)
+
+
+def _registry_down(request: Request, language: Language, exc: RegistryUnavailable) -> HTMLResponse:
+    names = {"civil": ("ثبت احوال", "civil"), "mobile": ("مالکیت خطوط", "mobile ownership")}
+    fa, en = names.get(exc.registry, ("ثبت اسناد", "deeds"))
+    return message(
+        request,
+        language,
+        "err.registry",
+        503,
+        headers={"Retry-After": str(exc.retry_after)},
+        registry=fa if language.code == "fa" else en,
+    )
+
+
+def _login_url(flow: Flow, language: Language) -> str:
+    return page_url("/login", language, flow.interaction.id)
+
+
+def _client_name(flow: Flow) -> str:
+    return flow.client.name
+
+
+def _mask(mobile: str) -> str:
+    return mobile[:4] + "***" + mobile[-4:]
+
+
+def _sender(request: Request) -> SmsSender:
+    sender: SmsSender | None = getattr(request.app.state, "login_sms_sender", None)
+    if sender is None:
+        hoviyat = hoviyat_of(request)
+        sender = build_sender(hoviyat.settings, get_login_settings(), hoviyat.db)
+        request.app.state.login_sms_sender = sender
+    return sender
+
+
+def _otp_key(request: Request) -> bytes:
+    return keys.derived_key(hoviyat_of(request).secrets, keys.OTP)
+
+
+def _error_text(language: Language, key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+def _identifier_error(language: Language, exc: IdentifierError) -> str:
+    key = f"err.national_code.{exc.rule}"
+    try:
+        return translate(key, language)
+    except KeyError:
+        return translate("err.national_code.digits", language)
+
+
+# --- the step dispatcher -----------------------------------------------------------------------
+
+
+def _show_step(
+    request: Request, db_session: Session, flow: Flow, language: Language
+) -> HTMLResponse | RedirectResponse:
+    session = sessions.session_row(request, db_session)
+    pending = (
+        otp.pending_code(db_session, session.id, flow.interaction.id)
+        if session is not None
+        else None
+    )
+    step = next_step(db_session, flow, session, otp_pending=pending is not None)
+    if step == "identify":
+        return _identify_form(request, flow, language)
+    if step == "unavailable":
+        return message(request, language, "err.level_unavailable", 403)
+    assert session is not None  # every other step follows a login
+    if step == "mobile":
+        return _mobile_form(request, flow, language)
+    if step == "otp":
+        assert pending is not None
+        return _otp_form(request, flow, language, pending.mobile)
+    if step == "entity":
+        return _entity_form(request, flow, language, session)
+    if step == "consent":
+        return _consent_form(request, flow, language)
+    return see_other(complete(db_session, flow, session))
+
+
+def _identify_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    if values is None:
+        hint = flow.login_hint
+        values = {"national_code": hint} if hint and hint.isdigit() else {}
+    return render(
+        request,
+        "identify.html",
+        language,
+        title_key="login.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        values=values,
+        client_name=_client_name(flow),
+    )
+
+
+def _mobile_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "mobile.html",
+        language,
+        title_key="mobile.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        values=values,
+        client_name=_client_name(flow),
+    )
+
+
+def _otp_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    mobile: str,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    minutes = max(1, get_login_settings().otp_ttl_seconds // 60)
+    return render(
+        request,
+        "otp.html",
+        language,
+        title_key="otp.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        mobile=mobile,
+        masked_mobile=_mask(mobile),
+        minutes=digits_for(str(minutes), language),
+    )
+
+
+def _entity_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    session: LoginSession,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    listed: list[dict[str, str]] | None = None
+    deeds = hoviyat_of(request).registries.deeds
+    identifiers = entities.listed_entities(deeds, session.national_code)
+    if identifiers is not None:
+        listed = []
+        today = date.today()
+        for national_id in identifiers:
+            found = entities.assess(
+                national_id, deeds.entity(national_id), session.national_code, today
+            )
+            if found.allowed and found.entity and found.representative:
+                listed.append(
+                    {
+                        "national_id": national_id,
+                        "name": found.entity.name,
+                        "role": found.representative.role,
+                        "signing_authority": found.representative.signing_authority,
+                    }
+                )
+    return render(
+        request,
+        "entity.html",
+        language,
+        title_key="entity.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        values=values,
+        client_name=_client_name(flow),
+        listed=listed,
+    )
+
+
+def _consent_form(request: Request, flow: Flow, language: Language) -> HTMLResponse:
+    policy = flow.policy
+    service_title = ""
+    legal_basis = ""
+    if policy is not None:
+        service_title = policy.title_fa if language.code == "fa" else policy.title_en
+        legal_basis = policy.legal_basis
+    entity_name = None
+    if flow.interaction.entity_national_id:
+        entity = hoviyat_of(request).registries.deeds.entity(flow.interaction.entity_national_id)
+        entity_name = entity.name if entity is not None else flow.interaction.entity_national_id
+    labels: list[str] = []
+    for claim in flow.claims:
+        label = claim_label(claim, language)
+        if label not in labels:
+            labels.append(label)
+    return render(
+        request,
+        "consent.html",
+        language,
+        title_key="consent.title",
+        interaction_id=flow.interaction.id,
+        client_name=_client_name(flow),
+        service_title=service_title,
+        legal_basis=legal_basis,
+        claim_labels=labels,
+        entity_name=entity_name,
+    )
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+@router.get("/login/static/login.css")
+def stylesheet() -> FileResponse:
+    return FileResponse(STATIC / "login.css", media_type="text/css")
+
+
+@router.get("/login")
+def login_page(request: Request, interaction: str = "", lang: str | None = None) -> Response:
+    hoviyat = hoviyat_of(request)
+    try:
+        with hoviyat.db.session() as db_session:
+            flow = load_flow(db_session, interaction, hoviyat.policies)
+            language = _language(lang, flow)
+            if flow is None:
+                return _bad_interaction(request, language)
+            return _show_step(request, db_session, flow, language)
+    except RegistryUnavailable as exc:
+        return _registry_down(request, pick_language(lang, None), exc)
+
+
+@router.post("/login/identify")
+def identify(
+    request: Request,
+    interaction: FormStr = "",
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+    national_code: FormStr = "",
+    birth_date: FormStr = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    settings = get_login_settings()
+    values = {"national_code": national_code[:20], "birth_date": birth_date[:20]}
+    with hoviyat.db.session() as db_session:
+        flow = load_flow(db_session, interaction, hoviyat.policies)
+        language = _language(lang, flow)
+        if not csrf_ok(request, csrf_token):
+            return _forged(request, language)
+        if flow is None:
+            return _bad_interaction(request, language)
+        errors: dict[str, str] = {}
+        code = ""
+        born: date | None = None
+        if not national_code.strip():
+            errors["national_code"] = _error_text(language, "err.required")
+        else:
+            try:
+                code = validate_national_code(national_code)
+            except IdentifierError as exc:
+                errors["national_code"] = _identifier_error(language, exc)
+        if not birth_date.strip():
+            errors["birth_date"] = _error_text(language, "err.required")
+        else:
+            try:
+                born = parse_date(birth_date)
+            except IdentifierError:
+                errors["birth_date"] = _error_text(language, "err.birth_date")
+        if errors or born is None:
+            return _identify_form(
+                request, flow, language, status_code=400, errors=errors, values=values
+            )
+        tracking_code = flow.interaction.tracking_code
+        bucket = f"login:nc:{subject_hash(hoviyat.secrets.subject_pepper, code)}"
+        limits = [ratelimit.Limit(bucket, settings.login_attempts_per_national_code_per_hour)]
+        wait = ratelimit.exceeded(db_session, limits, HOUR)
+        if wait is not None:
+            minutes = digits_for(str(max(1, wait // 60)), language)
+            errors["national_code"] = _error_text(language, "err.too_many_logins", minutes=minutes)
+            return _identify_form(
+                request, flow, language, status_code=429, errors=errors, values=values
+            )
+        ratelimit.count(db_session, limits, HOUR)
+        try:
+            person = hoviyat.registries.civil.person(code)
+        except RegistryUnavailable as exc:
+            return _registry_down(request, language, exc)
+        matched = overall_match(compare_person(person, PersonClaims(birth_date=born)))
+        if not matched or person is None:
+            # One message for "unknown" and "wrong birth date" (design notes, API conventions).
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=tracking_code,
+                event_type="login",
+                operation="identify",
+                outcome="no_match",
+                national_code=code,
+                flow=flow,
+            )
+            errors["birth_date"] = _error_text(language, "err.no_match")
+            return _identify_form(
+                request, flow, language, status_code=400, errors=errors, values=values
+            )
+        if not person.alive:
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=tracking_code,
+                event_type="login",
+                operation="identify",
+                outcome="refused_deceased",
+                national_code=code,
+                flow=flow,
+            )
+            errors["national_code"] = _error_text(language, "err.deceased")
+            return _identify_form(
+                request, flow, language, status_code=403, errors=errors, values=values
+            )
+        previous = sessions.session_row(request, db_session)
+        if previous is not None:
+            sessions.end_session(db_session, previous.id)
+        session, token = sessions.start_session(
+            db_session,
+            national_code=code,
+            acr=assurance.LOW,
+            amr=[assurance.AMR_KNOWLEDGE],
+            tracking_code=tracking_code,
+            ttl_seconds=settings.session_ttl_seconds,
+        )
+        # A different person may have logged in: choices made for the earlier one do not carry.
+        flow.interaction.entity_national_id = None
+        flow.interaction.consent_granted = False
+        db_session.add(flow.interaction)
+        audit(
+            db_session,
+            hoviyat,
+            tracking_code=tracking_code,
+            event_type="login",
+            operation="identify",
+            outcome="success",
+            national_code=code,
+            flow=flow,
+            acr=assurance.LOW,
+            session_id=session.id,
+        )
+        response = see_other(_login_url(flow, language))
+        sessions.set_session_cookie(
+            response, hoviyat.settings, token, max_age=settings.session_ttl_seconds
+        )
+        return response
+
+
+@router.post("/login/mobile")
+def send_code(
+    request: Request,
+    interaction: FormStr = "",
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+    mobile: FormStr = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    settings = get_login_settings()
+    values = {"mobile": mobile[:20]}
+    outgoing: tuple[str, str, str] | None = None
+    with hoviyat.db.session() as db_session:
+        flow = load_flow(db_session, interaction, hoviyat.policies)
+        language = _language(lang, flow)
+        if not csrf_ok(request, csrf_token):
+            return _forged(request, language)
+        if flow is None:
+            return _bad_interaction(request, language)
+        session = sessions.session_row(request, db_session)
+        if session is None:
+            return see_other(_login_url(flow, language))
+        try:
+            number = normalize_mobile(mobile)
+        except IdentifierError:
+            errors = {"mobile": _error_text(language, "err.mobile")}
+            return _mobile_form(
+                request, flow, language, status_code=400, errors=errors, values=values
+            )
+        nc_hash = subject_hash(hoviyat.secrets.subject_pepper, session.national_code)
+        limits = [
+            ratelimit.Limit(f"otp:mobile:{number}", settings.otp_per_mobile_per_hour),
+            ratelimit.Limit(f"otp:nc:{nc_hash}", settings.otp_per_national_code_per_hour),
+        ]
+        wait = ratelimit.exceeded(db_session, limits, HOUR)
+        if wait is not None:
+            minutes = digits_for(str(max(1, wait // 60)), language)
+            errors = {"mobile": _error_text(language, "err.too_many_codes", minutes=minutes)}
+            return _mobile_form(
+                request, flow, language, status_code=429, errors=errors, values=values
+            )
+        # Counted before the registry answers, so guessing which number a person owns is slow too.
+        ratelimit.count(db_session, limits, HOUR)
+        try:
+            owned = hoviyat.registries.mobile.owns(session.national_code, number)
+        except RegistryUnavailable as exc:
+            return _registry_down(request, language, exc)
+        if not owned:
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=flow.interaction.tracking_code,
+                event_type="login",
+                operation="mobile",
+                outcome="not_owner",
+                national_code=session.national_code,
+                flow=flow,
+            )
+            errors = {"mobile": _error_text(language, "err.mobile_not_owned")}
+            return _mobile_form(
+                request, flow, language, status_code=400, errors=errors, values=values
+            )
+        row, code = otp.issue_code(
+            db_session,
+            key=_otp_key(request),
+            session_id=session.id,
+            interaction_id=flow.interaction.id,
+            national_code=session.national_code,
+            mobile=number,
+            ttl_seconds=settings.otp_ttl_seconds,
+            max_attempts=settings.otp_max_attempts,
+        )
+        text = _sms_text(language, code, _client_name(flow))
+        outgoing = (row.id, number, text)
+        redirect = _login_url(flow, language)
+    # Sent after the code is committed: a text never names a code the database lacks.
+    try:
+        _sender(request).send(outgoing[1], outgoing[2])
+    except (SmsUnavailable, OutboxForbidden) as exc:
+        log.error("one-time code not sent: %s", exc)
+        with hoviyat.db.session() as db_session:
+            otp.withdraw_code(db_session, outgoing[0])
+        return message(request, language, "err.sms_unavailable", 503, headers={"Retry-After": "60"})
+    return see_other(redirect)
+
+
+def _sms_text(language: Language, code: str, client: str) -> str:
+    if language.code == "fa":
+        return f"کد ورود هویت: {code}\nبرای ورود به «{client}». این کد را به هیچ‌کس ندهید."
+    return f"Hoviyat login code: {code}\nTo log in to “{client}”. Never share this code."
+
+
+@router.post("/login/otp")
+def check_code(
+    request: Request,
+    interaction: FormStr = "",
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+    otp_code: Annotated[str, Form(alias="otp")] = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    settings = get_login_settings()
+    with hoviyat.db.session() as db_session:
+        flow = load_flow(db_session, interaction, hoviyat.policies)
+        language = _language(lang, flow)
+        if not csrf_ok(request, csrf_token):
+            return _forged(request, language)
+        if flow is None:
+            return _bad_interaction(request, language)
+        session = sessions.session_row(request, db_session)
+        pending = otp.pending_code(db_session, session.id, flow.interaction.id) if session else None
+        if session is None or pending is None:
+            return see_other(_login_url(flow, language))
+        code = "".join(ch for ch in otp.normalize(otp_code))
+        if len(code) != 6 or not code.isdigit():
+            errors = {"otp": _error_text(language, "err.otp_format")}
+            return _otp_form(
+                request, flow, language, pending.mobile, status_code=400, errors=errors
+            )
+        outcome = otp.check_code(db_session, key=_otp_key(request), otp_id=pending.id, code=code)
+        if outcome is not otp.OtpOutcome.ACCEPTED:
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=flow.interaction.tracking_code,
+                event_type="login",
+                operation="otp",
+                outcome=f"otp_{outcome.value}",
+                national_code=session.national_code,
+                flow=flow,
+            )
+            fresh = db_session.get(LoginOtp, pending.id, populate_existing=True)
+            left = otp.attempts_left(fresh) if fresh is not None else 0
+            key = {
+                otp.OtpOutcome.WRONG: "err.otp_wrong",
+                otp.OtpOutcome.EXPIRED: "err.otp_expired",
+            }.get(outcome, "err.otp_exhausted")
+            if outcome is otp.OtpOutcome.WRONG and left == 0:
+                key = "err.otp_exhausted"
+            errors = {"otp": _error_text(language, key, left=digits_for(str(left), language))}
+            return _otp_form(
+                request, flow, language, pending.mobile, status_code=400, errors=errors
+            )
+        token = sessions.raise_level(
+            db_session,
+            session,
+            acr=assurance.SUBSTANTIAL,
+            amr=[assurance.AMR_SMS, assurance.AMR_OTP],
+            mobile=pending.mobile,
+        )
+        audit(
+            db_session,
+            hoviyat,
+            tracking_code=flow.interaction.tracking_code,
+            event_type="login",
+            operation="otp",
+            outcome="success",
+            national_code=session.national_code,
+            flow=flow,
+            acr=assurance.SUBSTANTIAL,
+            session_id=session.id,
+        )
+        response = see_other(_login_url(flow, language))
+        remaining = int((_aware(session.expires_at) - datetime.now(UTC)).total_seconds())
+        sessions.set_session_cookie(
+            response,
+            hoviyat.settings,
+            token,
+            max_age=max(1, min(remaining, settings.session_ttl_seconds)),
+        )
+        return response
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@router.post("/login/entity")
+def choose_entity(
+    request: Request,
+    interaction: FormStr = "",
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+    entity_national_id: FormStr = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    values = {"entity_national_id": entity_national_id[:20]}
+    try:
+        with hoviyat.db.session() as db_session:
+            flow = load_flow(db_session, interaction, hoviyat.policies)
+            language = _language(lang, flow)
+            if not csrf_ok(request, csrf_token):
+                return _forged(request, language)
+            if flow is None:
+                return _bad_interaction(request, language)
+            session = sessions.session_row(request, db_session)
+            if session is None or not flow.wants_entity:
+                return see_other(_login_url(flow, language))
+            try:
+                national_id = validate_national_id(entity_national_id)
+            except IdentifierError:
+                errors = {"entity_national_id": _error_text(language, "err.entity_id")}
+                return _entity_form(
+                    request, flow, language, session, status_code=400, errors=errors, values=values
+                )
+            found = entities.assess(
+                national_id,
+                hoviyat.registries.deeds.entity(national_id),
+                session.national_code,
+                date.today(),
+            )
+            if not found.allowed:
+                assert found.refusal is not None
+                audit(
+                    db_session,
+                    hoviyat,
+                    tracking_code=flow.interaction.tracking_code,
+                    event_type="login",
+                    operation="entity",
+                    outcome="refused",
+                    national_code=session.national_code,
+                    flow=flow,
+                    reason=found.refusal,
+                    entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
+                )
+                shown = {k: digits_for(v, language) for k, v in found.refusal_values.items()}
+                errors = {"entity_national_id": _error_text(language, found.refusal, **shown)}
+                return _entity_form(
+                    request, flow, language, session, status_code=403, errors=errors, values=values
+                )
+            flow.interaction.entity_national_id = national_id
+            db_session.add(flow.interaction)
+            sessions.choose_entity(db_session, session.id, national_id)
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=flow.interaction.tracking_code,
+                event_type="login",
+                operation="entity",
+                outcome="success",
+                national_code=session.national_code,
+                flow=flow,
+                entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
+            )
+            return see_other(_login_url(flow, language))
+    except RegistryUnavailable as exc:
+        return _registry_down(request, pick_language(lang, None), exc)
+
+
+@router.post("/login/consent")
+def decide_consent(
+    request: Request,
+    interaction: FormStr = "",
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+    decision: FormStr = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    with hoviyat.db.session() as db_session:
+        flow = load_flow(db_session, interaction, hoviyat.policies)
+        language = _language(lang, flow)
+        if not csrf_ok(request, csrf_token):
+            return _forged(request, language)
+        if flow is None:
+            return _bad_interaction(request, language)
+        session = sessions.session_row(request, db_session)
+        if session is None or decision not in ("allow", "deny"):
+            return see_other(_login_url(flow, language))
+        tracking_code = flow.interaction.tracking_code
+        if decision == "deny":
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=tracking_code,
+                event_type="consent",
+                operation="consent",
+                outcome="denied",
+                national_code=session.national_code,
+                flow=flow,
+                claims=flow.claims,
+            )
+            return see_other(refuse(db_session, flow))
+        remember_consent(db_session, session.national_code, flow.client.client_id, flow.claims)
+        flow.interaction.consent_granted = True
+        db_session.add(flow.interaction)
+        audit(
+            db_session,
+            hoviyat,
+            tracking_code=tracking_code,
+            event_type="consent",
+            operation="consent",
+            outcome="granted",
+            national_code=session.national_code,
+            flow=flow,
+            claims=flow.claims,
+        )
+        return see_other(_login_url(flow, language))
+
+
+@router.post("/login/cancel")
+def cancel(
+    request: Request,
+    interaction: FormStr = "",
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    with hoviyat.db.session() as db_session:
+        flow = load_flow(db_session, interaction, hoviyat.policies)
+        language = _language(lang, flow)
+        if not csrf_ok(request, csrf_token):
+            return _forged(request, language)
+        if flow is None:
+            return _bad_interaction(request, language)
+        session = sessions.session_row(request, db_session)
+        audit(
+            db_session,
+            hoviyat,
+            tracking_code=flow.interaction.tracking_code,
+            event_type="login",
+            operation="cancel",
+            outcome="cancelled",
+            national_code=session.national_code if session else None,
+            flow=flow,
+        )
+        return see_other(refuse(db_session, flow))
+
+
+# --- the citizen's own pages: remembered consents and logout ----------------------------------
+
+
+@router.get("/login/consents")
+def my_consents(request: Request, lang: str | None = None) -> Response:
+    hoviyat = hoviyat_of(request)
+    language = pick_language(lang, None)
+    with hoviyat.db.session() as db_session:
+        session = sessions.session_row(request, db_session)
+        if session is None:
+            return message(request, language, "not_logged_in", 401)
+        items = []
+        for row in list_consents(db_session, session.national_code):
+            client = db_session.get(Client, row.client_id)
+            labels: list[str] = []
+            for claim in row.claims:
+                label = claim_label(str(claim), language)
+                if label not in labels:
+                    labels.append(label)
+            items.append(
+                {
+                    "id": row.id,
+                    "client_name": client.name if client else row.client_id,
+                    "granted": translate(
+                        "consents.granted",
+                        language,
+                        date=digits_for(_local_date(row.granted_at, language), language),
+                    ),
+                    "claim_labels": labels,
+                }
+            )
+        return render(
+            request,
+            "consents.html",
+            language,
+            title_key="consents.title",
+            consents=items,
+            logged_in_as=translate(
+                "logged_in_as", language, code=digits_for(session.national_code, language)
+            ),
+        )
+
+
+def _local_date(moment: datetime, language: Language) -> str:
+    if language.code == "fa":
+        return to_jalali(moment.date())
+    return moment.date().isoformat()
+
+
+@router.post("/login/consents/revoke")
+def revoke(
+    request: Request,
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+    consent_id: FormStr = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    language = pick_language(lang, None)
+    if not csrf_ok(request, csrf_token):
+        return _forged(request, language)
+    with hoviyat.db.session() as db_session:
+        session = sessions.session_row(request, db_session)
+        if session is None:
+            return message(request, language, "not_logged_in", 401)
+        if consent_id.isdigit() and revoke_consent(
+            db_session, session.national_code, int(consent_id)
+        ):
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=new_tracking_code(),
+                event_type="consent",
+                operation="revoke",
+                outcome="revoked",
+                national_code=session.national_code,
+                consent_id=int(consent_id),
+            )
+    return see_other(page_url("/login/consents", language))
+
+
+@router.post("/login/logout")
+def logout(request: Request, lang: FormStr = "", csrf_token: FormStr = "") -> Response:
+    hoviyat = hoviyat_of(request)
+    language = pick_language(lang, None)
+    if not csrf_ok(request, csrf_token):
+        return _forged(request, language)
+    with hoviyat.db.session() as db_session:
+        session = sessions.session_row(request, db_session)
+        if session is not None and sessions.end_session(db_session, session.id):
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=session.tracking_code,
+                event_type="logout",
+                operation="logout",
+                outcome="success",
+                national_code=session.national_code,
+                session_id=session.id,
+            )
+    response = message(request, language, "logged_out", 200)
+    sessions.clear_session_cookie(response, hoviyat.settings)
+    return response
