@@ -243,7 +243,7 @@ class Hierarchy:
     def _key(self, label: str, curve: str) -> Signer:
         # Resume after a crash between key generation and the database row.
         if self.keys.exists(label):
-            return self.keys.load(f"{self.keys.backend}:{label}")
+            return self.keys.load(self.keys.ref_for(label))
         return self.keys.generate(label, curve)
 
     def _store(self, row: CertificateAuthority, deactivate: str | None = None) -> None:

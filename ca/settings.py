@@ -32,8 +32,9 @@ class CASettings(BaseSettings):
     pkcs11_token_label: str = Field("hoviyat", description="label of the PKCS#11 token")
     pkcs11_pin: str | None = Field(None, description="user PIN of the token")
     pkcs11_pin_file: Path | None = Field(None, description="file holding the user PIN")
-    root_validity_days: int = Field(7305, description="root CA certificate lifetime (20 years)")
-    issuing_validity_days: int = Field(3652, description="issuing CA certificate lifetime")
+    pkcs11_label_prefix: str = Field(
+        "", description="prefix of this deployment's key labels on a shared token"
+    )
 
 
 def read_secret(value: str | None, path: Path | None) -> str | None:

@@ -56,6 +56,10 @@ class KeyStore(Protocol):
 
     def exists(self, label: str) -> bool: ...
 
+    def ref_for(self, label: str) -> str:
+        """The ``key_ref`` a key generated as ``label`` is stored under."""
+        ...
+
 
 def open_keystore(settings: CASettings, data_dir: Path) -> KeyStore:
     """The configured backend; the file backend keeps its keys under ``<data_dir>/ca``."""

@@ -77,6 +77,9 @@ class FileKeyStore:
     def _path(self, label: str) -> Path:
         return self.directory / f"{check_label(label)}.key.pem"
 
+    def ref_for(self, label: str) -> str:
+        return f"file:{check_label(label)}"
+
     def exists(self, label: str) -> bool:
         return self._path(label).exists()
 

@@ -56,6 +56,7 @@ class Pkcs11Signer:
 @dataclass
 class Pkcs11KeyStore:
     session: Any
+    label_prefix: str = ""  # several deployments (or test runs) can share one token
     backend: str = "pkcs11"
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[str, Pkcs11Signer] = field(default_factory=dict)
@@ -76,7 +77,7 @@ class Pkcs11KeyStore:
             raise KeyStoreError(
                 f"cannot open PKCS#11 token {settings.pkcs11_token_label!r}: {type(exc).__name__}"
             ) from exc
-        return cls(session)
+        return cls(session, settings.pkcs11_label_prefix)
 
     def close(self) -> None:
         self.session.close()
@@ -88,11 +89,14 @@ class Pkcs11KeyStore:
             )
         return found[0] if found else None
 
+    def ref_for(self, label: str) -> str:
+        return f"pkcs11:{check_label(self.label_prefix + label)}"
+
     def exists(self, label: str) -> bool:
-        return self._find(check_label(label), ObjectClass.PRIVATE_KEY) is not None
+        full = check_label(self.label_prefix + label)
+        return self._find(full, ObjectClass.PRIVATE_KEY) is not None
 
     def generate(self, label: str, curve: str) -> Pkcs11Signer:
-        check_label(label)
         if self.exists(label):
             raise KeyStoreError(f"key {label!r} already exists on the token")
         with self._lock:
@@ -101,10 +105,11 @@ class Pkcs11KeyStore:
                 {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVE_OIDS[curve])},
                 local=True,
             )
+            full = self.label_prefix + label
             params.generate_keypair(
                 store=True,
-                label=label,
-                id=label.encode(),
+                label=full,
+                id=full.encode(),
                 private_template={
                     Attribute.SENSITIVE: True,
                     Attribute.EXTRACTABLE: False,
@@ -112,7 +117,7 @@ class Pkcs11KeyStore:
                     Attribute.SIGN: True,
                 },
             )
-        return self.load(f"pkcs11:{label}")
+        return self.load(self.ref_for(label))
 
     def load(self, key_ref: str) -> Pkcs11Signer:
         if key_ref in self._cache:
