@@ -27,6 +27,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "idp.oauth.token_endpoint",
     "idp.oauth.discovery",
     "idp.verification.routes",
+    "idp.login.pages",
     "idp.http.oidc",
 )
 
