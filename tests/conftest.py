@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, text
 from idp.storage.engine import Database
 from idp.storage.migrate import upgrade
 
+pytest_plugins = ["fixtures_registry", "fixtures_app"]
+
 PG_URL = os.environ.get("HOVIYAT_TEST_DATABASE_URL", "")
 BACKENDS = [
     "sqlite",
@@ -44,8 +46,9 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _postgres_schema_url() -> str:
-    schema = f"hv_test_{_worker()}"
+def _postgres_schema_url() -> Iterator[str]:
+    # The process id keeps concurrent pytest runs (and xdist workers) apart.
+    schema = f"hv_test_{_worker()}_{os.getpid()}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
@@ -54,7 +57,11 @@ def _postgres_schema_url() -> str:
     separator = "&" if "?" in PG_URL else "?"
     url = f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
     upgrade(url)
-    return url
+    yield url
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def _truncate_postgres(url: str) -> None:

@@ -38,15 +38,17 @@ class RegistryServer:
     """A running registry server: ``url`` to point an adapter at, ``control`` to inject faults."""
 
     url: str
+    client: httpx.Client
 
     def control(self, **changes: Any) -> dict[str, Any]:
         """POST /_control (``latency_ms``, ``error_rate``, ``error_status``); the new state."""
-        response = httpx.post(f"{self.url}/_control", json=changes, timeout=5)
+        response = self.client.post(f"{self.url}/_control", json=changes)
         response.raise_for_status()
         return response.json()
 
     def state(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/_control", timeout=5).json()
+        """The fault settings in force and ``requests``, the registry requests served so far."""
+        return self.client.get(f"{self.url}/_control").json()
 
     def heal(self) -> None:
         self.control(latency_ms=0, error_rate=0, error_status=503)
@@ -69,7 +71,9 @@ def _registry_server_session(synthetic_registry_path: Path) -> Iterator[Registry
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("registry server did not start")
         time.sleep(0.01)
-    yield RegistryServer(url=f"http://127.0.0.1:{port}")
+    # One client for the control calls: a new httpx client per call costs an SSL context.
+    with httpx.Client(timeout=5) as client:
+        yield RegistryServer(url=f"http://127.0.0.1:{port}", client=client)
     server.should_exit = True
     thread.join(timeout=5)
     sock.close()

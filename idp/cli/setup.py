@@ -103,7 +103,8 @@ def init_command(json_output: bool = typer.Option(False, "--json", help="print o
     for client in report.get("demo_clients", []):
         console.print(
             f"  demo client [cyan]{client['client_id']}[/] ({client['service_code']}): "
-            f"secret [yellow]{client['client_secret']}[/]"
+            f"secret [yellow]{client['client_secret']}[/]",
+            soft_wrap=True,
         )
 
 

@@ -78,11 +78,10 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reads only: on SQLite it does not take the write lock."""
+        # Closing (not rolling back) ends the transaction and keeps loaded
+        # objects readable after the block.
         with Session(self._read_engine, expire_on_commit=False) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

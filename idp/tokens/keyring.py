@@ -143,7 +143,7 @@ class KeyRing:
         self._kids: set[str] = set()
 
     def _reload(self) -> None:
-        with self._database.session() as session:
+        with self._database.read() as session:
             rows = session.exec(
                 select(TokenSigningKey).where(
                     TokenSigningKey.state.in_(("next", "active", "retired"))  # type: ignore[attr-defined]

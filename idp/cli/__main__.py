@@ -1,0 +1,3 @@
+from idp.cli.main import app
+
+app(prog_name="hoviyat")
