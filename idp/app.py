@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,15 +29,23 @@ ROUTER_MODULES: tuple[str, ...] = (
     "idp.oauth.token_endpoint",
     "idp.oauth.discovery",
     "idp.verification.routes",
+    "idp.http.audit",
     "idp.login.pages",
     "idp.http.oidc",
+    "idp.http.certificates",
 )
 
 
 def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None) -> FastAPI:
     settings = settings or get_settings()
     hoviyat = hoviyat or build_hoviyat(settings)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        hoviyat.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Hoviyat",
         version="0.1.0",
         description="Identity verification and PKI for e-government (هویت)",
@@ -48,10 +58,6 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
     _install_error_handlers(app)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog)
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        hoviyat.close()
 
     return app
 
