@@ -33,7 +33,8 @@ from idp.tokens import SIGNING_ALGORITHMS
 
 METHOD = "private_key_jwt"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_LIFETIME = 600
+# Authlib and most client libraries sign for an hour; the jti is kept that long.
+MAX_LIFETIME = 3600
 LEEWAY = 30
 
 

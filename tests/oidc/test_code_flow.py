@@ -7,7 +7,12 @@ JWT, refresh with rotation and reuse detection, introspection, revocation.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
+import time
 from typing import Any
 
 import httpx
@@ -17,7 +22,7 @@ from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.oidc.core import CodeIDToken
 from fastapi import FastAPI
 from jose import jwt as jose_jwt
-from oidc_support import Login, RelyingParty, log_in, log_in_and_return, query_of
+from oidc_support import Login, RelyingParty, log_in, log_in_and_return, query_of, register_rp
 
 from idp.login import assurance
 from idp.storage.models import AuditEntry
@@ -196,3 +201,101 @@ def test_code_flow_with_pkce_id_token_userinfo_refresh_introspect_revoke(
         "token_issued",
         "token_revoked",
     ]
+
+
+def hmac_with_public_key(claims: dict[str, Any], public_pem: bytes) -> str:
+    """Key confusion: an HS256 JWT whose HMAC secret is the client's public key."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(claims).encode())
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def test_private_key_jwt_client_with_ps256_id_tokens(
+    hoviyat_app: FastAPI,
+    browser: httpx.Client,
+    discovery: dict[str, Any],
+    citizen: Person,
+) -> None:
+    """Authlib signs RFC 7523 assertions; the ID token comes back in the client's PS256."""
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from joserfc import jwt as joserfc_jwt
+    from joserfc.jwk import RSAKey
+
+    private_key = RSAKey.generate_key(2048, auto_kid=True)
+    jwks = {"keys": [private_key.as_dict(private=False)]}
+    rp = register_rp(hoviyat_app, "rp-pkjwt", auth_method="private_key_jwt", alg="PS256", jwks=jwks)
+    token_endpoint = discovery["token_endpoint"]
+    client = OAuth2Client(
+        client_id=rp.client_id,
+        client_secret=private_key,
+        scope="openid profile",
+        redirect_uri=rp.redirect_uri,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="private_key_jwt",
+    )
+    client.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="PS256"))
+    db = hoviyat_app.state.hoviyat.db
+    token, nonce = run_login(
+        hoviyat_app, browser, discovery, client, log_in(db, citizen.national_code)
+    )
+    published = browser.get(discovery["jwks_uri"]).json()
+    # python-jose has no PS256; Authlib (joserfc underneath) verifies it.
+    claims = JsonWebToken(["PS256"]).decode(
+        token["id_token"],
+        JsonWebKey.import_key_set(published),
+        claims_cls=CodeIDToken,
+        claims_options={"iss": {"essential": True, "value": discovery["issuer"]}},
+        claims_params={
+            "nonce": nonce,
+            "client_id": rp.client_id,
+            "access_token": token["access_token"],
+        },
+    )
+    claims.validate()
+    assert claims["nonce"] == nonce
+    header = jose_jwt.get_unverified_header(token["id_token"])  # header only
+    assert header["alg"] == "PS256"
+    assert any(key["kid"] == header["kid"] for key in published["keys"])
+
+    # The same assertion twice: the jti was spent the first time (RFC 7523 §3 item 7).
+    now = int(time.time())
+    assertion = joserfc_jwt.encode(
+        {"alg": "PS256", "kid": private_key.kid},
+        {"iss": rp.client_id, "sub": rp.client_id, "aud": token_endpoint,
+         "exp": now + 60, "iat": now, "jti": secrets.token_urlsafe(12)},
+        private_key,
+        algorithms=["PS256"],
+    )  # fmt: skip
+    form = {
+        "token": token["access_token"],
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
+    first = httpx.post(discovery["introspection_endpoint"], data=form)
+    assert first.json()["active"] is True
+    replayed = httpx.post(discovery["introspection_endpoint"], data=form)
+    assert replayed.status_code == 401
+    assert replayed.json()["error"] == "invalid_client"
+    # Wrong audience, and an HMAC "signature" made with the public key, are refused.
+    for bad in (
+        joserfc_jwt.encode(
+            {"alg": "PS256"},
+            {"iss": rp.client_id, "sub": rp.client_id, "aud": "https://elsewhere.example/token",
+             "exp": now + 60, "jti": secrets.token_urlsafe(12)},
+            private_key,
+            algorithms=["PS256"],
+        ),
+        hmac_with_public_key(
+            {"iss": rp.client_id, "sub": rp.client_id, "aud": token_endpoint,
+             "exp": now + 60, "jti": secrets.token_urlsafe(12)},
+            private_key.as_pem(private=False),
+        ),
+    ):  # fmt: skip
+        response = httpx.post(
+            discovery["introspection_endpoint"], data={**form, "client_assertion": bad}
+        )
+        assert response.status_code == 401
