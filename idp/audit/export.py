@@ -73,7 +73,7 @@ def export_lines(
             session,
             AuditEvent(
                 tracking_code=new_tracking_code(),
-                event_type="audit.exported",
+                event_type="audit_exported",
                 actor_type=actor_type,
                 actor_id=actor_id,
                 outcome="success",

@@ -1,0 +1,359 @@
+"""The audit log over HTTP: auditors search, export and prove; citizens see their history.
+
+- ``GET  /v1/audit/entries`` (auditor): search; national codes hashed at query time.
+- ``GET  /v1/audit/export`` (auditor): JSON lines (:mod:`idp.audit.export`).
+- ``GET  /v1/audit/proofs/inclusion`` (auditor), ``/consistency`` (public): RFC 9162.
+- ``GET  /v1/audit/checkpoint`` (public): the latest signed checkpoint;
+  ``POST /v1/audit/checkpoints`` (auditor, admin): sign one now.
+- ``GET  /v1/audit/log-key`` (public): the checkpoint-signing keys.
+- ``GET  /v1/me/access-history`` (the citizen): who looked them up, newest first.
+"""
+
+# ruff: noqa: B008  (FastAPI declares dependencies and parameters as argument defaults)
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jdatetime
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import and_, or_, select
+from sqlmodel import Session
+
+from idp.audit import rfc9162, tree
+from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
+from idp.audit.export import export_lines
+from idp.audit.labels import EVENT_LABELS, OUTCOME_LABELS, label
+from idp.audit.log import AuditEvent, append, subject_hash
+from idp.audit.search import AuditQuery, search, subject_hashes
+from idp.audit.sequencer import read_head, sequence_pending
+from idp.audit.signing_key import published_keys
+from idp.context import Hoviyat, get_hoviyat
+from idp.http.auth import Caller, require_role, token_claims
+from idp.problems import Problem, bad_request, not_found, unauthorized
+from idp.storage.models import AuditEntry, Client
+from idp.storage.oidc import OidcGrant
+from idp.tracking import new_tracking_code
+from policies.service_policy import ServicePolicy
+from verifiers.identifiers import IdentifierError, validate_national_code
+
+router = APIRouter(tags=["audit"])
+auditor = require_role("auditor")
+JSON_LINES = "application/jsonl"
+TEHRAN = ZoneInfo("Asia/Tehran")  # citizens read times on Iran's clock
+
+
+def _identifier_problem(error: IdentifierError) -> Problem:
+    return Problem(
+        422, "invalid-identifier", "Invalid identifier", error.message,
+        field=error.field, rule=error.rule,
+    )  # fmt: skip
+
+
+def _query(
+    since: datetime | None = Query(None, description="from this time, inclusive (ISO 8601)"),
+    until: datetime | None = Query(None, description="before this time (ISO 8601)"),
+    event_type: str | None = Query(None, max_length=40),
+    client: str | None = Query(None, max_length=200, description="actor id"),
+    service_code: str | None = Query(None, max_length=64),
+    tracking_code: str | None = Query(None, max_length=40),
+    outcome: str | None = Query(None, max_length=40),
+    national_code: str | None = Query(None, max_length=40),
+    national_id: str | None = Query(None, max_length=40),
+    after: int | None = Query(None, ge=0, description="cursor: next_cursor of the last page"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> AuditQuery:
+    return AuditQuery(
+        since=since, until=until, event_type=event_type, actor_id=client,
+        service_code=service_code, tracking_code=tracking_code, outcome=outcome,
+        national_code=national_code, national_id=national_id, after_id=after, limit=limit,
+    )  # fmt: skip
+
+
+def _entry(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "leaf_index": entry.leaf_index,
+        "created_at": entry.created_at.isoformat(),
+        "tracking_code": entry.tracking_code,
+        "event_type": entry.event_type,
+        "actor_type": entry.actor_type,
+        "actor_id": entry.actor_id,
+        "service_code": entry.service_code,
+        "legal_basis": entry.legal_basis,
+        "operation": entry.operation,
+        "subject_hash": entry.subject_hash,
+        "outcome": entry.outcome,
+        "detail": entry.detail,
+    }
+
+
+def _record_subject_search(
+    session: Session, caller: Caller, hashes: list[str], tracking_code: str
+) -> None:
+    # Looking a person up in the log is itself an access to their data: the
+    # person sees it in their history like any other lookup.
+    for value in hashes:
+        append(
+            session,
+            AuditEvent(
+                tracking_code=tracking_code,
+                event_type="audit_searched",
+                actor_type="auditor",
+                actor_id=caller.client_id,
+                service_code=caller.service_code,
+                legal_basis=caller.policy.legal_basis,
+                subject_hash=value,
+                outcome="success",
+            ),
+        )
+
+
+@router.get("/v1/audit/entries")
+def search_entries(
+    query: AuditQuery = Depends(_query),
+    caller: Caller = Depends(auditor),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> dict[str, Any]:
+    pepper = hoviyat.secrets.subject_pepper
+    try:
+        hashes = subject_hashes(pepper, query)
+    except IdentifierError as error:
+        raise _identifier_problem(error) from None
+    tracking_code = new_tracking_code()
+    with hoviyat.db.session() as session:
+        entries = search(session, pepper, query)
+        _record_subject_search(session, caller, hashes, tracking_code)
+    return {
+        "tracking_code": tracking_code,
+        "entries": [_entry(e) for e in entries],
+        "next_cursor": entries[-1].id if len(entries) == query.limit else None,
+    }
+
+
+@router.get("/v1/audit/export", response_class=StreamingResponse)
+def export(
+    filtered: bool = Query(False, description="export only entries matching the filters"),
+    query: AuditQuery = Depends(_query),
+    caller: Caller = Depends(auditor),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> StreamingResponse:
+    try:
+        subject_hashes(hoviyat.secrets.subject_pepper, query)
+    except IdentifierError as error:
+        raise _identifier_problem(error) from None
+    lines = export_lines(
+        hoviyat.db,
+        key_encryption_key=hoviyat.secrets.key_encryption_key,
+        pepper=hoviyat.secrets.subject_pepper,
+        origin=log_origin(hoviyat.settings.issuer),
+        actor_type="auditor",
+        actor_id=caller.client_id,
+        query=query if filtered else None,
+    )
+    header = next(lines)  # records the export and signs its checkpoint before answering
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    def body() -> Any:
+        yield header
+        yield from lines
+
+    return StreamingResponse(
+        body(),
+        media_type=JSON_LINES,
+        headers={"Content-Disposition": f'attachment; filename="hoviyat-audit-{stamp}.jsonl"'},
+    )
+
+
+@router.get("/v1/audit/proofs/inclusion")
+def inclusion_proof(
+    leaf_index: int = Query(..., ge=0),
+    tree_size: int | None = Query(None, ge=1, description="default: the latest checkpoint's"),
+    _caller: Caller = Depends(auditor),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> dict[str, Any]:
+    sequence_pending(hoviyat.db)
+    with hoviyat.db.session() as session:
+        current = read_head(session).tree_size
+        size = tree_size or _latest_size(session)
+        try:
+            path = tree.inclusion_proof(session, leaf_index, size, current)
+            root = tree.root_hash(session, size, current)
+        except rfc9162.ProofError as exc:
+            raise bad_request("bad-proof-request", str(exc)) from None
+        leaf = tree.leaf_hash_at(session, leaf_index)
+    return {
+        "leaf_index": leaf_index,
+        "tree_size": size,
+        "leaf_hash": leaf.hex() if leaf else None,
+        "inclusion_proof": [h.hex() for h in path],
+        "root_hash": root.hex(),
+    }
+
+
+def _latest_size(session: Session) -> int:
+    latest = latest_checkpoint(session)
+    if latest is None:
+        raise not_found("no checkpoint has been signed yet: POST /v1/audit/checkpoints")
+    return latest.tree_size
+
+
+@router.get("/v1/audit/proofs/consistency")
+def consistency_proof(
+    first: int = Query(..., ge=1), second: int = Query(..., ge=1),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> dict[str, Any]:  # fmt: skip
+    with hoviyat.db.session() as session:
+        current = read_head(session).tree_size
+        try:
+            path = tree.consistency_proof(session, first, second, current)
+            roots = [tree.root_hash(session, size, current).hex() for size in (first, second)]
+        except rfc9162.ProofError as exc:
+            raise bad_request("bad-proof-request", str(exc)) from None
+    return {
+        "first": first,
+        "second": second,
+        "first_root_hash": roots[0],
+        "second_root_hash": roots[1],
+        "consistency_proof": [h.hex() for h in path],
+    }
+
+
+@router.get("/v1/audit/checkpoint")
+def get_checkpoint(hoviyat: Hoviyat = Depends(get_hoviyat)) -> dict[str, Any]:
+    with hoviyat.db.session() as session:
+        latest = latest_checkpoint(session)
+    if latest is None:
+        raise not_found("no checkpoint has been signed yet")
+    return latest.to_json()
+
+
+@router.post("/v1/audit/checkpoints", status_code=201)
+def sign_checkpoint(
+    _caller: Caller = Depends(require_role("auditor", "admin")),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> dict[str, Any]:
+    record = make_checkpoint(
+        hoviyat.db, hoviyat.secrets.key_encryption_key, log_origin(hoviyat.settings.issuer)
+    )
+    return record.to_json()
+
+
+@router.get("/v1/audit/log-key")
+def log_key(hoviyat: Hoviyat = Depends(get_hoviyat)) -> dict[str, Any]:
+    with hoviyat.db.session() as session:
+        keys = published_keys(session)
+    return {
+        "origin": log_origin(hoviyat.settings.issuer),
+        "keys": [
+            {
+                "key_id": k.key_id,
+                "public_key_pem": k.public_key_pem,
+                "certificate_chain_pem": k.certificate_chain_pem,
+            }
+            for k in keys
+        ],
+    }
+
+
+def citizen_national_code(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> str:
+    """The national code of the person an access token speaks for.
+
+    An OpenID Connect access token names its grant (``gid``): the grant holds
+    the person, and a revoked grant stops working at once. A token minted by
+    Hoviyat for a person directly carries a ``national_code`` claim. Back-office
+    tokens carry neither and are refused.
+    """
+    claims = token_claims(request, hoviyat)
+    grant_id = claims.get("gid")
+    if isinstance(grant_id, str):
+        with hoviyat.db.session() as session:
+            grant = session.get(OidcGrant, grant_id)
+        if grant is None or grant.revoked_at is not None:
+            raise unauthorized("the access token's grant was revoked")
+        return grant.national_code
+    national_code = claims.get("national_code")
+    if isinstance(national_code, str):
+        try:
+            return validate_national_code(national_code)
+        except IdentifierError:
+            raise unauthorized("the access token names no valid person") from None
+    raise unauthorized("access history needs a citizen's token (OpenID Connect login)")
+
+
+def _visible(policies: dict[str, ServicePolicy], now: datetime) -> Any:
+    """Policy-deferred lookups stay hidden until ``history_delay_days`` have passed."""
+    column = AuditEntry.__table__.c  # type: ignore[attr-defined]
+    delayed = {code: p.history_delay_days for code, p in policies.items() if p.history_delay_days}
+    if not delayed:
+        return True
+    return or_(
+        column.service_code.is_(None),
+        column.service_code.not_in(list(delayed)),
+        *[
+            and_(column.service_code == code, column.created_at <= now - timedelta(days=days))
+            for code, days in delayed.items()
+        ],
+    )
+
+
+@router.get("/v1/me/access-history")
+def access_history(
+    limit: int = Query(50, ge=1, le=200),
+    before: int | None = Query(None, ge=0, description="cursor: next_cursor of the last page"),
+    national_code: str = Depends(citizen_national_code),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> dict[str, Any]:
+    column = AuditEntry.__table__.c  # type: ignore[attr-defined]
+    wanted = subject_hash(hoviyat.secrets.subject_pepper, national_code)
+    statement = select(AuditEntry).where(
+        column.subject_hash == wanted, _visible(hoviyat.policies, datetime.now(UTC))
+    )
+    with hoviyat.db.session() as session:
+        if before is not None:
+            # The cursor is the last entry shown; paging follows (time, id) order.
+            last = session.get(AuditEntry, before)
+            if last is None or last.subject_hash != wanted:
+                raise bad_request("bad-cursor", "'before' must be a next_cursor of this history")
+            statement = statement.where(
+                or_(
+                    column.created_at < last.created_at,
+                    and_(column.created_at == last.created_at, column.id < last.id),
+                )
+            )
+        statement = statement.order_by(column.created_at.desc(), column.id.desc()).limit(limit)
+        entries = list(session.exec(statement).scalars())  # type: ignore[call-overload]
+        actor_ids = {e.actor_id for e in entries if e.actor_type == "client" and e.actor_id}
+        names = {
+            c.client_id: c.name
+            for c in session.exec(select(Client).where(Client.client_id.in_(actor_ids))).scalars()  # type: ignore[attr-defined]
+        }
+    return {
+        "entries": [_history_item(e, hoviyat.policies, names) for e in entries],
+        "next_cursor": entries[-1].id if len(entries) == limit else None,
+    }
+
+
+def _history_item(
+    entry: AuditEntry, policies: dict[str, ServicePolicy], names: dict[str, str]
+) -> dict[str, Any]:
+    policy = policies.get(entry.service_code or "")
+    moment = entry.created_at if entry.created_at.tzinfo else entry.created_at.replace(tzinfo=UTC)
+    tehran = moment.astimezone(TEHRAN)
+    return {
+        "time": moment.isoformat(),
+        "time_jalali": jdatetime.datetime.fromgregorian(datetime=tehran).strftime("%Y/%m/%d %H:%M"),
+        "event": {"type": entry.event_type, **label(EVENT_LABELS, entry.event_type)},
+        "service": {
+            "code": entry.service_code,
+            "fa": policy.title_fa if policy else entry.service_code,
+            "en": policy.title_en if policy else entry.service_code,
+        },
+        "agency": names.get(entry.actor_id or "", entry.actor_id),
+        "legal_basis": entry.legal_basis,
+        "tracking_code": entry.tracking_code,
+        "outcome": {"code": entry.outcome, **label(OUTCOME_LABELS, entry.outcome)},
+    }
