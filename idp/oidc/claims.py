@@ -140,6 +140,8 @@ def consent_claims(
     """The claim names shown on the consent screen: requested and allowed by the policy."""
     fields = releasable_fields(requested_fields(scopes, claims_request), policy)
     names = {claim for field in fields for claim in FIELD_CLAIMS[field]}
+    if not {"first_name", "last_name"} <= fields:
+        names.discard("name")  # person_claims builds it only from both parts
     if "legal_entity" in scopes:
         names.add("legal_entity")
     wants_verified = any("verified_claims" in members for members in claims_request.values())
