@@ -1,0 +1,205 @@
+"""The legacy-record CSV going in and the reconciled CSV coming out.
+
+Input: a header row naming some of :data:`INPUT_FIELDS` (``national_code`` is
+required; case, spaces and a UTF-8 BOM are ignored, unknown columns are
+skipped), then one record per legacy row. Rows are numbered from 1 after the
+header, counting every record, so a number always points at the same input
+row across runs. A record the CSV parser rejects, or with a wrong number of
+columns, becomes a :class:`LegacyRow` carrying a ``problem``: it is reported,
+never fatal.
+
+Output: :data:`OUTPUT_FIELDS`, one physical line per record (values never
+contain line breaks), so that a resumed run can find the last finished row by
+reading the file's tail and cut off a half-written line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+INPUT_FIELDS = (
+    "national_code",
+    "first_name",
+    "last_name",
+    "father_name",
+    "birth_date",
+    "postal_code",
+)
+CLAIM_FIELDS = INPUT_FIELDS[1:]
+OUTPUT_FIELDS = (
+    "row",
+    *INPUT_FIELDS,
+    "national_code_result",
+    *(f"{name}_result" for name in CLAIM_FIELDS),
+    *(f"filled_{name}" for name in CLAIM_FIELDS),
+    "needs_review",
+    "tracking_code",
+)
+OUTPUT_HEADER = ",".join(OUTPUT_FIELDS) + "\r\n"
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class LegacyFormatError(ValueError):
+    """The file as a whole cannot be read as legacy records (bad header, wrong output file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyRow:
+    number: int
+    values: dict[str, str]
+    problem: str | None = None
+
+
+class CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read so far, for the progress bar."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.bytes_read += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def open_legacy(path: Path) -> tuple[CountingReader, io.TextIOWrapper]:
+    """The input as text; bytes that are not UTF-8 become U+FFFD and make the row invalid."""
+    counter = CountingReader(open(path, "rb"))
+    text = io.TextIOWrapper(
+        io.BufferedReader(counter), encoding="utf-8-sig", errors="replace", newline=""
+    )
+    return counter, text
+
+
+def _column_map(header: list[str]) -> dict[str, int]:
+    names = [name.strip().lstrip("\ufeff").lower() for name in header]
+    columns = {name: index for index, name in enumerate(names) if name in INPUT_FIELDS}
+    if "national_code" not in columns:
+        raise LegacyFormatError(
+            "the first row must be a header naming the columns, with at least national_code; "
+            f"known columns: {', '.join(INPUT_FIELDS)}"
+        )
+    return columns
+
+
+def check_header(path: Path) -> None:
+    """Raise :class:`LegacyFormatError` unless the file starts with a usable header."""
+    _counter, text = open_legacy(path)
+    with text:
+        try:
+            header = next(csv.reader(text))
+        except (StopIteration, csv.Error) as exc:
+            raise LegacyFormatError(f"no readable header row: {exc or 'empty file'}") from None
+    _column_map(header)
+
+
+def legacy_rows(text: io.TextIOBase) -> Iterator[LegacyRow]:
+    """Every record after the header, numbered; blank lines are counted but not yielded."""
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise LegacyFormatError("the file is empty; it needs a header row") from None
+    except csv.Error as exc:
+        raise LegacyFormatError(f"the header row is not valid CSV: {exc}") from None
+    columns = _column_map(header)
+    width = len(header)
+    number = 0
+    while True:
+        number += 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield LegacyRow(number, {}, f"malformed-csv: {exc}")
+            continue
+        if not record or record == [""]:
+            continue
+        values = {
+            name: record[index].strip() if index < len(record) else ""
+            for name, index in columns.items()
+        }
+        if len(record) != width:
+            yield LegacyRow(number, values, f"column-count: expected {width}, got {len(record)}")
+        elif any("\ufffd" in value for value in values.values()):
+            yield LegacyRow(number, values, "encoding: bytes that are not UTF-8")
+        else:
+            yield LegacyRow(number, values)
+
+
+def cell(value: str) -> str:
+    """An echoed legacy value made safe for one CSV line and for spreadsheets."""
+    value = value.replace("\r", " ").replace("\n", " ")
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def format_record(values: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class OutputState:
+    """What an output file already holds: its last row number and the rows needing review."""
+
+    rows: int = 0
+    last_row: int = 0
+    needs_review: int = 0
+
+
+def prepare_output(path: Path, *, resume: bool) -> OutputState:
+    """Start a fresh output, or on ``resume`` repair and read the one that exists.
+
+    A crash can leave a half-written last line; it is cut off here, and the
+    row it belonged to is done again. Reading is one pass, line by line.
+    """
+    if not resume or not path.exists() or path.stat().st_size == 0:
+        _write_header(path)
+        return OutputState()
+    with open(path, "rb+") as handle:
+        if handle.readline().decode("utf-8", "replace") != OUTPUT_HEADER:
+            raise LegacyFormatError(
+                f"{path} exists but is not a reconciliation output; "
+                "choose another --out, or --no-resume to overwrite it"
+            )
+        rows = last_row = needs_review = 0
+        review_index = OUTPUT_FIELDS.index("needs_review")
+        complete_up_to = handle.tell()
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            record = next(csv.reader([line.decode("utf-8", "replace")]))
+            rows += 1
+            last_row = int(record[0])
+            needs_review += bool(record[review_index])
+            complete_up_to += len(line)
+        handle.truncate(complete_up_to)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return OutputState(rows=rows, last_row=last_row, needs_review=needs_review)
+
+
+def _write_header(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(OUTPUT_HEADER.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
