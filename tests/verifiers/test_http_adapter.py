@@ -16,15 +16,20 @@ from typing import Any
 import pytest
 
 from verifiers.registry import Registries, RegistryUnavailable, open_registries
-from verifiers.registry.http_adapter import HttpCivilRegistry
+from verifiers.registry.http_adapter import (
+    HttpCivilRegistry,
+    HttpDeedsRegistry,
+    HttpMobileRegistry,
+)
 from verifiers.registry.synthetic import SyntheticRegistry, export
 
-OPTIONS = {
+RETRIES, FAILURE_THRESHOLD, RESET_SECONDS = 2, 3, 0.3
+OPTIONS: dict[str, Any] = {
     "timeout": 0.4,
-    "retries": 2,
+    "retries": RETRIES,
     "backoff_seconds": 0.01,
-    "failure_threshold": 3,
-    "reset_seconds": 0.3,
+    "failure_threshold": FAILURE_THRESHOLD,
+    "reset_seconds": RESET_SECONDS,
 }
 
 
@@ -132,7 +137,7 @@ def test_server_errors_are_retried_then_unavailable(
         with pytest.raises(RegistryUnavailable) as caught:
             call()
         assert caught.value.reason == f"HTTP {status}"
-        assert _requests(registry_server) - before == 1 + OPTIONS["retries"]
+        assert _requests(registry_server) - before == 1 + RETRIES
 
 
 def test_503_retry_after_is_passed_on(
@@ -168,7 +173,8 @@ def test_flaky_registry_never_yields_a_wrong_answer(
 
 def _reset_breakers(registries: Registries) -> None:
     for registry in (registries.civil, registries.mobile, registries.deeds):
-        registry.endpoint.breaker.record_success()  # type: ignore[attr-defined]
+        assert isinstance(registry, HttpCivilRegistry | HttpMobileRegistry | HttpDeedsRegistry)
+        registry.endpoint.breaker.record_success()
 
 
 def test_circuit_opens_then_closes_after_cool_down(
@@ -176,7 +182,7 @@ def test_circuit_opens_then_closes_after_cool_down(
 ) -> None:
     code = people[0]["national_code"]
     registry_server.control(error_rate=1)
-    for _ in range(OPTIONS["failure_threshold"]):
+    for _ in range(FAILURE_THRESHOLD):
         with pytest.raises(RegistryUnavailable):
             adapter.civil.person(code)
     assert _breaker_state(adapter) == "open"
@@ -188,7 +194,7 @@ def test_circuit_opens_then_closes_after_cool_down(
     assert _requests(registry_server) == before  # refused without calling the registry
 
     registry_server.heal()
-    time.sleep(OPTIONS["reset_seconds"] + 0.05)
+    time.sleep(RESET_SECONDS + 0.05)
     assert _breaker_state(adapter) == "half_open"
     assert adapter.civil.person(code) is not None
     assert _breaker_state(adapter) == "closed"
@@ -199,10 +205,10 @@ def test_failed_trial_reopens_the_circuit(
 ) -> None:
     code = people[0]["national_code"]
     registry_server.control(error_rate=1)
-    for _ in range(OPTIONS["failure_threshold"]):
+    for _ in range(FAILURE_THRESHOLD):
         with pytest.raises(RegistryUnavailable):
             adapter.civil.person(code)
-    time.sleep(OPTIONS["reset_seconds"] + 0.05)
+    time.sleep(RESET_SECONDS + 0.05)
     with pytest.raises(RegistryUnavailable) as trial:
         adapter.civil.person(code)
     assert trial.value.reason == "HTTP 503"
@@ -217,7 +223,7 @@ def test_circuits_are_per_registry(
     registry_server: Any, adapter: Registries, people: list[dict], companies: list[dict]
 ) -> None:
     registry_server.control(error_rate=1)
-    for _ in range(OPTIONS["failure_threshold"]):
+    for _ in range(FAILURE_THRESHOLD):
         with pytest.raises(RegistryUnavailable):
             adapter.civil.person(people[0]["national_code"])
     registry_server.heal()

@@ -6,6 +6,7 @@ import hashlib
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def _digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def registry(synthetic_registry_path: Path) -> SyntheticRegistry:
+def registry(synthetic_registry_path: Path) -> Iterator[SyntheticRegistry]:
     opened = SyntheticRegistry(synthetic_registry_path)
     yield opened
     opened.close()

@@ -141,7 +141,8 @@ def seed(
             if progress:
                 progress(done)
         for start in range(0, entities, _BATCH):
-            entity_rows, representative_rows = [], []
+            entity_rows: list[tuple[Any, ...]] = []
+            representative_rows: list[tuple[Any, ...]] = []
             for j in range(start, min(start + _BATCH, entities)):
                 item = generator.entity(seed, j, persons)
                 entity_rows.append(
@@ -325,7 +326,9 @@ class SyntheticRegistry:
         self._local = threading.local()
 
     def registries(self) -> Registries:
-        return Registries(civil=self, mobile=self, deeds=self, ping=self.ping, close=self.close)
+        return Registries(
+            civil=self, mobile=self, deeds=self, ping=self.ping, close=self.close, blocking=False
+        )
 
 
 def export(
