@@ -209,6 +209,11 @@ class Responder:
         )
         self._algorithm = signature_algorithm(signer.public_key())
 
+    def issuer_hashes(self, algorithm: str) -> tuple[str, bytes, bytes]:
+        """(algorithm, issuerNameHash, issuerKeyHash) of the CertIDs this responder answers."""
+        name_hash, key_hash = self._hashes[algorithm]
+        return algorithm, name_hash, key_hash
+
     def serves(self, cert_id: CertId) -> bool:
         """Whether the ID names this responder's issuing CA (by name and key hash)."""
         expected = self._hashes.get(cert_id.hash_algorithm)

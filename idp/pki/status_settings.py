@@ -30,9 +30,8 @@ class StatusSettings(BaseSettings):
         60, description="a cached OCSP answer older than this is signed again"
     )
     ocsp_cache_entries: int = Field(100_000, description="OCSP answers cached per process")
-    ocsp_responder_validity_days: int = Field(
-        30, description="lifetime of a delegated OCSP responder certificate (it has ocsp-nocheck)"
-    )
     ocsp_responder_renew_days: int = Field(
-        7, description="a responder certificate with less left than this is replaced"
+        7,
+        description="a responder certificate (profile ocsp-responder: 90 days) with less "
+        "left than this is replaced",
     )

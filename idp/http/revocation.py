@@ -1,0 +1,204 @@
+"""Revocation and certificate status over HTTP.
+
+- ``POST /v1/certificates/{serial}/revoke``: a CA operator's or administrator's
+  bearer token; ``{"reason": "keyCompromise", "invalidity_date": ..., "comment": ...}``.
+  200 with the revocation state, also when the certificate was already revoked
+  (``already_revoked: true``, the first reason kept); 404 for a serial never
+  issued; 400 for a reason RFC 5280 does not define or a future invalidity date.
+- ``GET /crl/{name}.crl``: the current CRL, DER, ``application/pkix-crl``;
+  ``{ca}[-g<n>][-p<k>][-delta].crl`` (see ``ca/crl.py``). Plain HTTP is expected
+  (RFC 5280 section 4.2.1.13, the reverse proxy serves /crl without TLS).
+- ``POST /ocsp`` (DER body) and ``GET /ocsp/{base64}`` (RFC 6960 appendix A),
+  ``application/ocsp-response``. OCSP errors are OCSP responses (malformedRequest,
+  unauthorized), not problem documents: OCSP clients read nothing else.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime, BaseModel, Field
+
+from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
+from ca.rfc6960 import MalformedRequest, ResponseStatus, decode_get_path, error_response
+from ca.serials import parse_serial
+from idp.http.auth import Caller, require_role
+from idp.pki.crl_publisher import CRLPublisher, CRLUnavailable, UnknownCRL
+from idp.pki.ocsp_responder import OCSPAnswer, OCSPService
+from idp.pki.revocation import (
+    Actor,
+    CertificateNotFound,
+    RevocationRefused,
+    issuers_touched,
+    revoke,
+)
+from idp.pki.service import get_pki
+from idp.pki.status_settings import StatusSettings
+from idp.problems import Problem, bad_request, not_found
+
+router = APIRouter()
+operators = require_role("ca_operator", "admin")
+OperatorDep = Annotated[Caller, Depends(operators)]
+
+CRL_MEDIA_TYPE = "application/pkix-crl"
+OCSP_REQUEST_MEDIA_TYPE = "application/ocsp-request"
+OCSP_RESPONSE_MEDIA_TYPE = "application/ocsp-response"
+MAX_OCSP_REQUEST_BYTES = 8192
+"""A request for 16 certificate IDs with a nonce is well under 2 KB."""
+
+
+@dataclass
+class StatusServices:
+    publisher: CRLPublisher
+    ocsp: OCSPService
+
+
+_build_lock = threading.Lock()
+
+
+def get_status_services(request: Request) -> StatusServices:
+    """The app's CRL publisher and OCSP responder, sharing the PKI's CA hierarchy."""
+    state = request.app.state
+    services: StatusServices | None = getattr(state, "hoviyat_status", None)
+    if services is None:
+        with _build_lock:
+            services = getattr(state, "hoviyat_status", None)
+            if services is None:
+                pki = get_pki(request)
+                settings = StatusSettings()
+                services = StatusServices(
+                    CRLPublisher(pki.db, pki.hierarchy, settings),
+                    OCSPService(pki.db, pki.hierarchy, settings),
+                )
+                state.hoviyat_status = services
+    return services
+
+
+StatusDep = Annotated[StatusServices, Depends(get_status_services)]
+
+
+class RevocationIn(BaseModel):
+    reason: str = Field(
+        ...,
+        max_length=40,
+        description="RFC 5280 reason name: " + ", ".join(REVOCATION_REASONS),
+    )
+    invalidity_date: AwareDatetime | None = Field(
+        None, description="when the key was known or suspected compromised (RFC 5280 5.3.2)"
+    )
+    comment: str | None = Field(None, max_length=500, description="why; kept in the audit log")
+
+
+@router.post("/v1/certificates/{serial}/revoke", tags=["certificates"])
+def revoke_certificate(
+    serial: str,
+    body: RevocationIn,
+    caller: OperatorDep,
+    services: StatusDep,
+    background: BackgroundTasks,
+) -> dict[str, object]:
+    number = parse_serial(serial)
+    if number is None:
+        raise bad_request("invalid-serial", f"{serial!r} is not a hexadecimal serial number")
+    try:
+        reason = parse_reason(body.reason)
+    except InvalidReason as exc:
+        raise bad_request("invalid-reason", str(exc), allowed=list(REVOCATION_REASONS)) from None
+    actor = Actor("client", caller.client_id, body.comment)
+    try:
+        outcome = revoke(
+            services.publisher.db, number, reason, actor, invalidity_date=body.invalidity_date
+        )
+    except CertificateNotFound as exc:
+        raise not_found(str(exc)) from None
+    except RevocationRefused as exc:
+        raise bad_request("revocation-refused", str(exc)) from None
+    if not outcome.already_revoked or outcome.also_revoked:
+        touched = issuers_touched(
+            services.publisher.db, [outcome.certificate.serial_hex, *outcome.also_revoked]
+        )
+        background.add_task(services.publisher.reissue_after_revocation, touched)
+    return outcome.as_dict()
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+@router.get("/crl/{file_name}", tags=["certificate status"], response_class=Response)
+def get_crl(file_name: str, services: StatusDep) -> Response:
+    if not file_name.endswith(".crl"):
+        raise not_found("CRLs are published as /crl/<name>.crl")
+    publisher = services.publisher
+    try:
+        record = publisher.current(publisher.resolve(file_name.removesuffix(".crl")))
+    except UnknownCRL as exc:
+        raise not_found(str(exc)) from None
+    except CRLUnavailable as exc:
+        raise Problem(
+            503, "crl-unavailable", "Service unavailable", str(exc), headers={"Retry-After": "60"}
+        ) from None
+    this_update = record.this_update.replace(tzinfo=record.this_update.tzinfo or UTC)
+    next_update = record.next_update.replace(tzinfo=record.next_update.tzinfo or UTC)
+    return Response(
+        record.der,
+        media_type=CRL_MEDIA_TYPE,
+        headers={
+            "Last-Modified": _http_date(this_update),
+            "Expires": _http_date(next_update),
+            # short: a revocation reissues the CRL, and relying parties should see it
+            "Cache-Control": "public, max-age=300, no-transform",
+            "ETag": f'"{record.issuer_key_id[:16]}-{record.partition}-{record.crl_number}"',
+        },
+    )
+
+
+def _ocsp_response(answer: OCSPAnswer) -> Response:
+    headers = {}
+    if answer.cacheable and answer.produced_at and answer.next_update:
+        # RFC 5019 section 6.2: caching headers for GET answers without nonce.
+        remaining = int((answer.next_update - datetime.now(UTC)).total_seconds())
+        headers = {
+            "Last-Modified": _http_date(answer.produced_at),
+            "Expires": _http_date(answer.next_update),
+            "Cache-Control": f"max-age={max(0, min(remaining, 300))}, public, no-transform",
+        }
+    else:
+        headers = {"Cache-Control": "no-store"}
+    return Response(answer.der, media_type=OCSP_RESPONSE_MEDIA_TYPE, headers=headers)
+
+
+def _malformed() -> Response:
+    return Response(
+        error_response(ResponseStatus.malformed_request), media_type=OCSP_RESPONSE_MEDIA_TYPE
+    )
+
+
+@router.post("/ocsp", tags=["certificate status"], response_class=Response)
+async def ocsp_post(request: Request, services: StatusDep) -> Response:
+    body = await request.body()
+    if len(body) > MAX_OCSP_REQUEST_BYTES:
+        return _malformed()
+    if services.ocsp.ready:
+        # Loaded responders: a row read and at most one P-256 signature, cheaper
+        # than the hop to the thread pool.
+        return _ocsp_response(services.ocsp.respond(body))
+    # The first request loads (and may issue) the responder certificates.
+    return _ocsp_response(await run_in_threadpool(services.ocsp.respond, body))
+
+
+@router.get("/ocsp/{encoded:path}", tags=["certificate status"], response_class=Response)
+def ocsp_get(encoded: str, services: StatusDep) -> Response:
+    if len(encoded) > MAX_OCSP_REQUEST_BYTES * 2:
+        return _malformed()
+    try:
+        der = decode_get_path(encoded)
+    except MalformedRequest:
+        return _malformed()
+    return _ocsp_response(services.ocsp.respond(der))

@@ -1,0 +1,261 @@
+"""The OCSP responder service: which CA a request is for, each certificate's status, caching.
+
+Each issuing CA key generation answers through its own delegated responder
+certificate (``ca.responders``, profile ``ocsp-responder``: id-kp-OCSPSigning,
+ocsp-nocheck), issued like any certificate (recorded, linted, audited)
+the first time it is needed and replaced when it nears expiry. Its key is a
+CA key store key (file or PKCS#11), never stored by this module.
+
+Status comes from the ``certificates`` row on every request, so an answer is
+"revoked" from the moment the revocation commits, in every process. What is
+cached is the signed answer: for a request without nonce, keyed by
+(CA key, serial, CertID hash) and valid only while the row's status is the
+one it was signed for and it is younger than ``ocsp_refresh_minutes``. A
+request with a nonce gets a freshly signed answer.
+
+Answers: ``unknown`` for a serial this CA never issued (or whose issuance
+failed before signing), ``good`` for issued and pending rows (a pending row
+may name a certificate signed just before a crash), ``revoked`` with time
+and reason; ``unauthorized`` for a CertID of a CA this responder does not
+serve, ``malformedRequest`` for anything that is not an OCSP request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
+
+from ca import names
+from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
+from ca.keys import KeyStoreError
+from ca.responders import issue_ocsp_responder
+from ca.revocation import RevocationReason
+from ca.rfc6960 import (
+    HASH_ALGORITHMS,
+    CertId,
+    CertificateStatus,
+    MalformedRequest,
+    Responder,
+    ResponseStatus,
+    error_response,
+    parse_request,
+)
+from ca.serials import serial_hex
+from idp.pki.status_settings import StatusSettings
+from idp.storage.certificates import CertificateAuthority, CertificateRecord
+from idp.storage.crls import OCSPResponderRecord
+from idp.storage.engine import Database
+
+log = logging.getLogger("hoviyat.ocsp")
+
+_ROW_STATE = tuple[str, datetime | None, str | None]  # status, revoked_at, reason
+_CacheKey = tuple[str, int, str]  # CA key id, serial, CertID hash algorithm
+
+
+@dataclass(frozen=True)
+class OCSPAnswer:
+    """The DER to send and whether an HTTP cache may keep it (no nonce: RFC 5019 section 6)."""
+
+    der: bytes
+    cacheable: bool = False
+    produced_at: datetime | None = None
+    next_update: datetime | None = None
+
+
+@dataclass
+class _Loaded:
+    key_id: str
+    responder: Responder
+    renew_after: datetime
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _status(state: _ROW_STATE | None) -> CertificateStatus:
+    if state is None or state[0] not in ("issued", "pending", "revoked"):
+        return CertificateStatus.unknown()
+    status, revoked_at, reason = state
+    if status == "revoked" and revoked_at is not None:
+        return CertificateStatus.revoked(
+            _utc(revoked_at), RevocationReason[reason or "unspecified"]
+        )
+    return CertificateStatus.good()
+
+
+class OCSPService:
+    def __init__(
+        self, db: Database, hierarchy: Hierarchy, settings: StatusSettings | None = None
+    ) -> None:
+        self.db = db
+        self.hierarchy = hierarchy
+        self.settings = settings or StatusSettings()
+        self._lock = threading.Lock()
+        self._index: dict[tuple[str, bytes, bytes], _Loaded] | None = None
+        self._cache: OrderedDict[_CacheKey, tuple[_ROW_STATE | None, datetime, bytes]] = (
+            OrderedDict()
+        )
+        self._status_query = sa_select(
+            col(CertificateRecord.status),
+            col(CertificateRecord.revoked_at),
+            col(CertificateRecord.revocation_reason),
+        ).where(
+            col(CertificateRecord.serial_hex) == bindparam("serial"),
+            col(CertificateRecord.issuer_key_id) == bindparam("issuer"),
+        )
+
+    # -- responders ------------------------------------------------------------
+
+    def ensure_responder(self, ca: IssuingCA, now: datetime | None = None) -> _Loaded:
+        """The CA's responder, issuing a new responder certificate when none has long to live."""
+        now = _utc(now or datetime.now(UTC))
+        renew = timedelta(days=self.settings.ocsp_responder_renew_days)
+        with self.db.session() as session:
+            row = session.exec(
+                select(OCSPResponderRecord)
+                .where(
+                    OCSPResponderRecord.issuer_key_id == ca.key_id,
+                    col(OCSPResponderRecord.not_after) > now + renew,
+                )
+                .order_by(col(OCSPResponderRecord.not_after).desc())
+                .limit(1)
+            ).first()
+        if row is not None:
+            signer = self.hierarchy.keys.load(row.key_ref)
+            certificate = x509.load_der_x509_certificate(row.certificate)
+        else:
+            certificate, signer = self._issue_responder(ca)
+        return _Loaded(
+            ca.key_id,
+            Responder(ca.certificate, certificate, signer),  # type: ignore[arg-type]
+            certificate.not_valid_after_utc - renew,
+        )
+
+    def _issue_responder(self, ca: IssuingCA) -> tuple[x509.Certificate, object]:
+        issued, signer = issue_ocsp_responder(
+            self.db, self.hierarchy.keys, ca, requested_by="ocsp-responder"
+        )
+        with self.db.session() as session:
+            session.add(
+                OCSPResponderRecord(
+                    serial_hex=issued.serial_hex,
+                    issuer_key_id=ca.key_id,
+                    key_ref=signer.key_ref,
+                    certificate=issued.certificate.public_bytes(Encoding.DER),
+                    not_after=issued.certificate.not_valid_after_utc,
+                )
+            )
+        return issued.certificate, signer
+
+    def _load_index(self) -> dict[tuple[str, bytes, bytes], _Loaded]:
+        index: dict[tuple[str, bytes, bytes], _Loaded] = {}
+        with self.db.session() as session:
+            rows = session.exec(
+                select(CertificateAuthority).where(
+                    CertificateAuthority.name != names.ROOT,
+                    col(CertificateAuthority.certificate).is_not(None),
+                )
+            ).all()
+        now = datetime.now(UTC)
+        for row in rows:
+            try:
+                ca = self.hierarchy.issuing_ca(row.name, key_id=row.key_id)
+                if ca.certificate.not_valid_after_utc < now:
+                    continue
+                loaded = self.ensure_responder(ca)
+            except (KeyStoreError, HierarchyError) as exc:
+                log.warning("no OCSP responder for CA %s: %s", row.key_id, exc)
+                continue
+            for algorithm in HASH_ALGORITHMS:
+                index[loaded.responder.issuer_hashes(algorithm)] = loaded
+        return index
+
+    def _responder_for(self, cert_id: CertId) -> _Loaded | None:
+        with self._lock:
+            if self._index is None:
+                self._index = self._load_index()
+            loaded = self._index.get(
+                (cert_id.hash_algorithm, cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+            )
+            if loaded is not None and datetime.now(UTC) >= loaded.renew_after:
+                self._index = None  # reload with the renewed responder on the next request
+                self.hierarchy.forget()
+        return loaded
+
+    @property
+    def ready(self) -> bool:
+        """Whether the responders are loaded (the first request loads them)."""
+        return self._index is not None
+
+    def forget(self) -> None:
+        """Drop the loaded responders (after a CA rollover) and the cached answers."""
+        with self._lock:
+            self._index = None
+            self._cache.clear()
+
+    # -- answering -------------------------------------------------------------
+
+    def _row_state(self, issuer_key_id: str, serial: int) -> _ROW_STATE | None:
+        if serial <= 0 or serial.bit_length() > 160:
+            return None
+        with self.db.engine.connect() as connection:
+            row = connection.execute(
+                self._status_query, {"serial": serial_hex(serial), "issuer": issuer_key_id}
+            ).first()
+        return (row[0], row[1], row[2]) if row is not None else None
+
+    def respond(self, request_der: bytes, now: datetime | None = None) -> OCSPAnswer:
+        try:
+            request = parse_request(request_der)
+        except MalformedRequest:
+            return OCSPAnswer(error_response(ResponseStatus.malformed_request))
+        try:
+            loaded = self._responder_for(request.cert_ids[0])
+        except (KeyStoreError, HierarchyError) as exc:
+            log.warning("OCSP responder unavailable: %s", exc)
+            return OCSPAnswer(error_response(ResponseStatus.try_later))
+        if loaded is None or not all(loaded.responder.serves(c) for c in request.cert_ids):
+            return OCSPAnswer(error_response(ResponseStatus.unauthorized))
+        now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
+        states = [self._row_state(loaded.key_id, c.serial) for c in request.cert_ids]
+        cacheable = request.nonce_extension is None and len(request.cert_ids) == 1
+        key = (loaded.key_id, request.cert_ids[0].serial, request.cert_ids[0].hash_algorithm)
+        refresh = timedelta(minutes=self.settings.ocsp_refresh_minutes)
+        if cacheable:
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None and cached[0] == states[0] and now - cached[1] < refresh:
+                    self._cache.move_to_end(key)
+                    return self._answer(cached[2], cached[1], cacheable=True)
+        next_update = now + timedelta(minutes=self.settings.ocsp_validity_minutes)
+        der = loaded.responder.respond(
+            [(c, _status(s)) for c, s in zip(request.cert_ids, states, strict=True)],
+            produced_at=now,
+            next_update=next_update,
+            nonce_extension=request.nonce_extension,
+        )
+        if cacheable:
+            with self._lock:
+                self._cache[key] = (states[0], now, der)
+                self._cache.move_to_end(key)
+                while len(self._cache) > self.settings.ocsp_cache_entries:
+                    self._cache.popitem(last=False)
+        return self._answer(der, now, cacheable=cacheable)
+
+    def _answer(self, der: bytes, produced_at: datetime, *, cacheable: bool) -> OCSPAnswer:
+        return OCSPAnswer(
+            der,
+            cacheable=cacheable,
+            produced_at=produced_at,
+            next_update=produced_at + timedelta(minutes=self.settings.ocsp_validity_minutes),
+        )
