@@ -33,6 +33,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "idp.login.pages",
     "idp.http.oidc",
     "idp.http.certificates",
+    "idp.http.revocation",
 )
 
 
