@@ -20,10 +20,14 @@ Rule slugs (stable, part of the API's problem documents):
     the check digit does not match.
 ``zero-half``
     a postal code whose first or last five digits are all zero.
+``district``
+    (opt-in) a national code whose first three digits are not in the
+    caller's list of issuing district codes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from verifiers.digits import is_ascii_digits, normalize_digits
@@ -81,12 +85,20 @@ def national_code_check_digit(body: str) -> int:
     return r if r < 2 else 11 - r
 
 
-def validate_national_code(value: str, *, pad: bool = False, allow_repeated: bool = False) -> str:
+def validate_national_code(
+    value: str,
+    *,
+    pad: bool = False,
+    allow_repeated: bool = False,
+    districts: Collection[str] | None = None,
+) -> str:
     """Return the 10 ASCII digits of a valid national code (کد ملی) or raise.
 
     ``pad`` left-pads 8 or 9 digits with zeros, as legacy records drop leading
     zeros (on for reconciliation, off for the API). ``allow_repeated`` accepts
     codes of one repeated digit, which pass the checksum but are never issued.
+    ``districts``, when given, is the set of 3-digit issuing district prefixes
+    to accept; off by default because new districts appear.
     """
     field, label = "national_code", "national code"
     digits = _digits_only(value, field, label)
@@ -104,6 +116,10 @@ def validate_national_code(value: str, *, pad: bool = False, allow_repeated: boo
     if int(digits[9]) != national_code_check_digit(digits):
         raise IdentifierError(
             field, "checksum", f"{label} check digit does not match; check for a mistyped digit"
+        )
+    if districts is not None and digits[:3] not in districts:
+        raise IdentifierError(
+            field, "district", f"{label} starts with {digits[:3]}, not a known issuing district"
         )
     return digits
 

@@ -248,3 +248,12 @@ def test_postal_code_rejections(value: str, rule: str) -> None:
 def test_normalize_digits_keeps_what_it_does_not_understand() -> None:
     assert normalize_digits("۱۲-۳ ٤\u200c5") == "12345"
     assert normalize_digits("12a") == "12a"
+
+
+def test_district_prefix_check_is_opt_in() -> None:
+    assert validate_national_code("0499370899") == "0499370899"
+    assert validate_national_code("0499370899", districts={"049", "001"}) == "0499370899"
+    with pytest.raises(IdentifierError) as caught:
+        validate_national_code("0499370899", districts={"001", "002"})
+    assert caught.value.rule == "district"
+    assert "049" in caught.value.message
