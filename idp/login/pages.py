@@ -16,13 +16,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from idp import ratelimit
 from idp.audit.log import subject_hash
 from idp.login import assurance, entities, keys, otp, sessions
 from idp.login.config import get_login_settings
 from idp.login.consent import list_consents, remember_consent, revoke_consent
 from idp.login.flow import Flow, audit, complete, load_flow, next_step, refuse
 from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
+from idp.login.limits import Allowance, take
 from idp.login.render import STATIC, csrf_ok, hoviyat_of, message, page_url, render, see_other
 from idp.login.sms import OutboxForbidden, SmsSender, SmsUnavailable, build_sender
 from idp.storage.login import LoginOtp, LoginSession
@@ -347,15 +347,14 @@ def identify(
             )
         tracking_code = flow.interaction.tracking_code
         bucket = f"login:nc:{subject_hash(hoviyat.secrets.subject_pepper, code)}"
-        limits = [ratelimit.Limit(bucket, settings.login_attempts_per_national_code_per_hour)]
-        wait = ratelimit.exceeded(db_session, limits, HOUR)
+        limits = [Allowance(bucket, settings.login_attempts_per_national_code_per_hour)]
+        wait = take(db_session, limits, HOUR)
         if wait is not None:
             minutes = digits_for(str(max(1, wait // 60)), language)
             errors["national_code"] = _error_text(language, "err.too_many_logins", minutes=minutes)
             return _identify_form(
                 request, flow, language, status_code=429, errors=errors, values=values
             )
-        ratelimit.count(db_session, limits, HOUR)
         try:
             person = hoviyat.registries.civil.person(code)
         except RegistryUnavailable as exc:
@@ -457,18 +456,17 @@ def send_code(
             )
         nc_hash = subject_hash(hoviyat.secrets.subject_pepper, session.national_code)
         limits = [
-            ratelimit.Limit(f"otp:mobile:{number}", settings.otp_per_mobile_per_hour),
-            ratelimit.Limit(f"otp:nc:{nc_hash}", settings.otp_per_national_code_per_hour),
+            Allowance(f"otp:mobile:{number}", settings.otp_per_mobile_per_hour),
+            Allowance(f"otp:nc:{nc_hash}", settings.otp_per_national_code_per_hour),
         ]
-        wait = ratelimit.exceeded(db_session, limits, HOUR)
+        # Counted before the registry answers, so guessing which number a person owns is slow too.
+        wait = take(db_session, limits, HOUR)
         if wait is not None:
             minutes = digits_for(str(max(1, wait // 60)), language)
             errors = {"mobile": _error_text(language, "err.too_many_codes", minutes=minutes)}
             return _mobile_form(
                 request, flow, language, status_code=429, errors=errors, values=values
             )
-        # Counted before the registry answers, so guessing which number a person owns is slow too.
-        ratelimit.count(db_session, limits, HOUR)
         try:
             owned = hoviyat.registries.mobile.owns(session.national_code, number)
         except RegistryUnavailable as exc:

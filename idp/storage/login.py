@@ -93,6 +93,20 @@ class Consent(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
+class LoginCounter(SQLModel, table=True):
+    """Uses per bucket (national code, mobile number) per window, for the login's hard limits.
+
+    Kept apart from the API's ``rate_counters``, whose short windows are pruned
+    every minute: these windows last an hour.
+    """
+
+    __tablename__ = "login_counters"
+
+    bucket: str = Field(primary_key=True, max_length=100)
+    window_start: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    count: int = Field(default=0)
+
+
 class OutboxMessage(SQLModel, table=True):
     """A text message the development sender kept instead of sending (never in production)."""
 

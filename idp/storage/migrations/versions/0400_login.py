@@ -40,6 +40,12 @@ def upgrade() -> None:
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('login_counters',
+    sa.Column('bucket', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('window_start', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('bucket', 'window_start')
+    )
     op.create_table('login_otps',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('session_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -91,6 +97,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_login_otps_session_interaction')
 
     op.drop_table('login_otps')
+    op.drop_table('login_counters')
     op.drop_table('dev_outbox')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consents_national_code'))

@@ -1,0 +1,65 @@
+"""Hard limits on login attempts and one-time codes, counted in the database.
+
+These limits stop guessing (birth dates, codes, which number a person owns),
+so unlike the API's request-rate limits they allow no overshoot between
+workers: each use is an atomic upsert on ``login_counters`` that returns the new
+count (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``), and a use that
+takes a count past its limit is refused. A refused use is not counted, so
+being stopped on one number does not spend the national code's allowance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from idp.storage.login import LoginCounter
+
+
+@dataclass(frozen=True)
+class Allowance:
+    bucket: str
+    limit: int
+
+
+def _window(window_seconds: int, now: float) -> int:
+    return int(now // window_seconds) * window_seconds
+
+
+def take(db_session: Session, allowances: Sequence[Allowance], window_seconds: int) -> int | None:
+    """Count one use against every allowance: None if allowed, else seconds to wait."""
+    now = time.time()
+    start = _window(window_seconds, now)
+    wait = max(1, start + window_seconds - int(now))
+    buckets = [a.bucket for a in allowances]
+    used = dict(
+        db_session.execute(
+            select(LoginCounter.bucket, LoginCounter.count).where(
+                col(LoginCounter.bucket).in_(buckets), LoginCounter.window_start == start
+            )
+        ).all()
+    )
+    if any(used.get(a.bucket, 0) >= a.limit for a in allowances):
+        return wait
+    insert = pg_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    over = False
+    for allowance in allowances:
+        statement = (
+            insert(LoginCounter)
+            .values(bucket=allowance.bucket, window_start=start, count=1)
+            .on_conflict_do_update(
+                index_elements=["bucket", "window_start"],
+                set_={"count": LoginCounter.count + 1},  # type: ignore[operator]
+            )
+            .returning(LoginCounter.count)
+        )
+        count = db_session.execute(statement).scalar_one()
+        # Another worker took the last use between the read above and this upsert.
+        over = over or count > allowance.limit
+    return wait if over else None
