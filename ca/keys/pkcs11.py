@@ -53,6 +53,32 @@ class Pkcs11Signer:
         )
 
 
+_SESSIONS: dict[tuple[str, str], tuple[Any, threading.Lock]] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _shared_session(settings: CASettings, pin: str) -> tuple[Any, threading.Lock]:
+    """One logged-in session per token per process, shared by every store.
+
+    PKCS#11 login state belongs to the application, not the session: a second
+    C_Login fails with CKR_USER_ALREADY_LOGGED_IN, so sessions are shared.
+    """
+    key = (str(settings.pkcs11_module), settings.pkcs11_token_label)
+    with _SESSIONS_LOCK:
+        if key not in _SESSIONS:
+            try:
+                lib = pkcs11.lib(str(settings.pkcs11_module))
+                token = lib.get_token(token_label=settings.pkcs11_token_label)
+                session = token.open(user_pin=pin, rw=True)
+            except (pkcs11.PKCS11Error, RuntimeError) as exc:
+                raise KeyStoreError(
+                    f"cannot open PKCS#11 token {settings.pkcs11_token_label!r}: "
+                    f"{type(exc).__name__}"
+                ) from exc
+            _SESSIONS[key] = (session, threading.Lock())
+        return _SESSIONS[key]
+
+
 @dataclass
 class Pkcs11KeyStore:
     session: Any
@@ -69,18 +95,8 @@ class Pkcs11KeyStore:
             raise KeyStoreError(f"cannot read the PKCS#11 PIN file: {exc.strerror}") from exc
         if not pin:
             raise KeyStoreError("no PKCS#11 PIN: set HOVIYAT_CA_PKCS11_PIN_FILE or _PIN")
-        try:
-            lib = pkcs11.lib(str(settings.pkcs11_module))
-            token = lib.get_token(token_label=settings.pkcs11_token_label)
-            session = token.open(user_pin=pin, rw=True)
-        except (pkcs11.PKCS11Error, RuntimeError) as exc:
-            raise KeyStoreError(
-                f"cannot open PKCS#11 token {settings.pkcs11_token_label!r}: {type(exc).__name__}"
-            ) from exc
-        return cls(session, settings.pkcs11_label_prefix)
-
-    def close(self) -> None:
-        self.session.close()
+        session, lock = _shared_session(settings, pin)
+        return cls(session, settings.pkcs11_label_prefix, _lock=lock)
 
     def _find(self, label: str, object_class: ObjectClass) -> Any | None:
         with self._lock:
