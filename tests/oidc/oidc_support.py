@@ -8,6 +8,8 @@ not mocking the logic behind it.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -196,3 +198,10 @@ def exchange(
     data.update(extra)
     assert rp.client_secret is not None
     return browser.post("/token", data=data, auth=(rp.client_id, rp.client_secret))
+
+
+def jwk_for(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
+    """The published key the token names, as an RP picks it (python-jose wants one key)."""
+    kid = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
+    (key,) = [key for key in jwks["keys"] if key["kid"] == kid]
+    return key

@@ -22,7 +22,15 @@ from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.oidc.core import CodeIDToken
 from fastapi import FastAPI
 from jose import jwt as jose_jwt
-from oidc_support import Login, RelyingParty, log_in, log_in_and_return, query_of, register_rp
+from oidc_support import (
+    Login,
+    RelyingParty,
+    jwk_for,
+    log_in,
+    log_in_and_return,
+    query_of,
+    register_rp,
+)
 
 from idp.login import assurance
 from idp.storage.models import AuditEntry
@@ -147,7 +155,7 @@ def test_code_flow_with_pkce_id_token_userinfo_refresh_introspect_revoke(
     # python-jose, a second independent implementation, agrees.
     again = jose_jwt.decode(
         token["id_token"],
-        jwks,
+        jwk_for(token["id_token"], jwks),
         algorithms=["ES256"],
         audience=rp.client_id,
         issuer=discovery["issuer"],
@@ -165,7 +173,9 @@ def test_code_flow_with_pkce_id_token_userinfo_refresh_introspect_revoke(
     assert "phone_number" not in info  # not asked for
     signed = client.get(discovery["userinfo_endpoint"], headers={"Accept": "application/jwt"})
     assert signed.headers["content-type"].startswith("application/jwt")
-    decoded = jose_jwt.decode(signed.text, jwks, algorithms=["ES256"], audience=rp.client_id)
+    decoded = jose_jwt.decode(
+        signed.text, jwk_for(signed.text, jwks), algorithms=["ES256"], audience=rp.client_id
+    )
     assert decoded["given_name"] == citizen.first_name
 
     # Refresh rotates; the old token then counts as reuse (after the grace window).
