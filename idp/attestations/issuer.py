@@ -48,11 +48,13 @@ class AttestationSettings(BaseSettings):
     decoy_digests: int = Field(
         2, description="decoy digests per concealed object (RFC 9901 §4.2.5)"
     )
-    signer_key_file: str = Field(
-        "", description="PEM private key of the attestation signer; empty: <data_dir>/attestation"
+    signer_file: str = Field(
+        "",
+        description="PEM bundle of the signer (encrypted key, leaf, issuing CA, root); "
+        "empty: <data_dir>/attestation/signer.pem, obtained from the Hoviyat CA on first use",
     )
-    signer_chain_file: str = Field(
-        "", description="PEM chain (leaf, issuing CA) of the signer; empty: <data_dir>/attestation"
+    renew_days_before_expiry: int = Field(
+        30, description="obtain a new signer certificate when the current one expires sooner"
     )
 
 

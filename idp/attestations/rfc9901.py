@@ -466,12 +466,10 @@ def _verify_key_binding(
             "alg_not_allowed", f"KB-JWT alg {kb_header.get('alg')!r} not allowed"
         )
     try:
-        holder_key = _import_jwk(cnf["jwk"])
-    except (JoseError, ValueError, KeyError, TypeError) as exc:
-        raise AttestationInvalid(
-            "kb_no_holder_key", f"cnf.jwk is not a usable public key: {exc}"
-        ) from exc
-    _, kb = verify_jws(sd_jwt.kb_jwt, holder_key, HOLDER_ALGORITHMS, "kb")
+        confirmed = holder_key(cnf["jwk"])
+    except ValueError as exc:
+        raise AttestationInvalid("kb_no_holder_key", str(exc)) from exc
+    _, kb = verify_jws(sd_jwt.kb_jwt, confirmed, HOLDER_ALGORITHMS, "kb")
     iat = kb.get("iat")
     if not isinstance(iat, int) or isinstance(iat, bool):
         raise AttestationInvalid("kb_iat", "KB-JWT has no numeric iat")
@@ -493,12 +491,16 @@ def _verify_key_binding(
     return kb
 
 
-def _import_jwk(jwk: Mapping[str, Any]) -> JWSKey:
-    if "d" in jwk:
-        raise ValueError("cnf.jwk carries a private key")
+def holder_key(jwk: Mapping[str, Any]) -> JWSKey:
+    """The holder's public key from ``cnf.jwk`` (RFC 7800 §3.2); ValueError if unusable."""
+    if not isinstance(jwk, Mapping) or "d" in jwk:
+        raise ValueError("the holder JWK must be a public key object (no 'd')")
     params: KeyParameters = {}
-    if jwk.get("kty") == "EC":
-        return ECKey.import_key(dict(jwk), params)
-    if jwk.get("kty") == "OKP":
-        return OKPKey.import_key(dict(jwk), params)
-    raise ValueError(f"unsupported key type {jwk.get('kty')!r}")
+    try:
+        if jwk.get("kty") == "EC":
+            return ECKey.import_key(dict(jwk), params)
+        if jwk.get("kty") == "OKP":
+            return OKPKey.import_key(dict(jwk), params)
+    except (JoseError, TypeError, KeyError, ValueError) as exc:
+        raise ValueError(f"the holder JWK is not a usable public key: {exc}") from exc
+    raise ValueError(f"unsupported holder key type {jwk.get('kty')!r}; use EC or OKP")

@@ -1,0 +1,602 @@
+"""HTTP doors to attestations (bylaw Article 12): holders issue and share, receivers check.
+
+- ``POST /v1/attestations``: a person logged in at level substantial or higher
+  (a bearer access token of a login: the grant it names, or a ``national_code``
+  claim) has one issued; an agency app holding such a token for a consenting
+  person may do the same when its service policy allows
+  ``attestations.request``.
+- ``GET /v1/attestations``, ``POST /v1/attestations/{id}/revoke``,
+  ``POST /v1/attestations/shares``: the holder's own list, revocation (the
+  holder or an ``admin`` client), and a verification code for a presentation.
+- ``POST /v1/attestations/verify``: back offices (client credentials).
+- ``GET /v1/attestations/status-lists/{n}``: the signed Token Status List.
+- ``/attestations/check``: the clerk's page (Persian first), by code or pasted
+  attestation; ``/attestations/qr/{code}.png|.svg`` for printing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from idp.attestations import qr, rfc9901, sharing
+from idp.attestations.claims import FactSelection, FactSelectionError
+from idp.attestations.issuer import AttestationRequest, AttestationSettings, issue, revoke
+from idp.attestations.provision import default_path, pki_source
+from idp.attestations.service import AttestationService, build_service
+from idp.attestations.status_list import MEDIA_TYPE as STATUS_LIST_MEDIA_TYPE
+from idp.attestations.verifier import STAGE_TITLES, Lang, Report, fact_title, format_value
+from idp.audit.log import AuditEvent, append, subject_hash
+from idp.context import Hoviyat, get_hoviyat
+from idp.http.auth import Caller, require_client, token_claims
+from idp.login.assurance import SUBSTANTIAL, rank
+from idp.pki.service import get_pki
+from idp.problems import (
+    Problem,
+    bad_request,
+    forbidden,
+    not_found,
+    service_unavailable,
+    unauthorized,
+)
+from idp.storage.attestations import Attestation
+from idp.storage.oidc import OidcGrant
+from idp.tracking import new_tracking_code
+from verifiers.identifiers import IdentifierError, validate_national_id
+from verifiers.registry.base import LegalEntity, RegistryUnavailable
+
+router = APIRouter(tags=["attestations"])
+OPERATION = "attestations.request"
+MAX_ATTESTATION_CHARS = 65_536
+_NO_STORE = {"Cache-Control": "no-store"}
+_build_lock = threading.Lock()
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent.parent / "attestations" / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def get_attestations(request: Request) -> AttestationService:
+    """The process's attestation service; the first call may obtain the signer from the CA."""
+    state = request.app.state
+    service: AttestationService | None = getattr(state, "hoviyat_attestations", None)
+    if service is not None:
+        return service
+    with _build_lock:
+        service = getattr(state, "hoviyat_attestations", None)
+        if service is None:
+            hoviyat: Hoviyat = state.hoviyat
+            service = build_service(
+                AttestationSettings(),
+                issuer_url=hoviyat.settings.issuer,
+                db=hoviyat.db,
+                signer_path=default_path(hoviyat.settings.data_dir),
+                kek=hoviyat.secrets.key_encryption_key,
+                source=lambda: pki_source(get_pki(request)),
+            )
+            state.hoviyat_attestations = service
+    return service
+
+
+# --- who is asking ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A person logged in at ``acr``, possibly through an agency app (``client_id``)."""
+
+    national_code: str
+    acr: str
+    client_id: str | None
+    service_code: str | None
+    entity_national_id: str | None
+
+
+def _person_of(claims: dict[str, Any], hoviyat: Hoviyat) -> tuple[str, str | None]:
+    if isinstance(claims.get("national_code"), str):
+        return claims["national_code"], claims.get("entity_national_id")
+    grant_id = claims.get("gid")
+    if isinstance(grant_id, str):
+        with hoviyat.db.session() as session:
+            grant = session.get(OidcGrant, grant_id)
+        if grant is None or grant.revoked_at is not None:
+            raise unauthorized("the login behind this token has ended or was revoked")
+        return grant.national_code, grant.entity_national_id
+    raise unauthorized("this token does not stand for a logged-in person: log in first")
+
+
+def require_holder(request: Request, hoviyat: Annotated[Hoviyat, Depends(get_hoviyat)]) -> Holder:
+    claims = token_claims(request, hoviyat)
+    national_code, entity = _person_of(claims, hoviyat)
+    acr = claims.get("acr")
+    if rank(acr if isinstance(acr, str) else None) < rank(SUBSTANTIAL):
+        raise forbidden(
+            "insufficient-assurance",
+            "attestations need a login at level substantial or higher (mobile one-time code)",
+            required_acr=SUBSTANTIAL,
+        )
+    service_code = claims.get("service_code")
+    if isinstance(service_code, str):
+        policy = hoviyat.policies.get(service_code)
+        if policy is None or not policy.allows(OPERATION):
+            raise forbidden(
+                "operation-not-allowed",
+                f"service policy {service_code!r} does not allow operation {OPERATION!r}",
+                service_code=service_code,
+                operation=OPERATION,
+            )
+    return Holder(
+        national_code=national_code,
+        acr=str(acr),
+        client_id=claims.get("client_id"),
+        service_code=service_code if isinstance(service_code, str) else None,
+        entity_national_id=entity,
+    )
+
+
+HoviyatDep = Annotated[Hoviyat, Depends(get_hoviyat)]
+ServiceDep = Annotated[AttestationService, Depends(get_attestations)]
+HolderDep = Annotated[Holder, Depends(require_holder)]
+CallerDep = Annotated[Caller, Depends(require_client)]
+
+
+# --- issuing ----------------------------------------------------------------------
+
+
+class AttestationIn(BaseModel):
+    purpose: str = Field(min_length=3, max_length=500, description="what it is for")
+    recipient: str | None = Field(None, max_length=500, description="who it is for (aud)")
+    facts: list[str] = Field(default_factory=list, max_length=16)
+    age_over: list[int] = Field(default_factory=list, max_length=8)
+    entity_national_id: str | None = Field(None, max_length=32)
+    holder_jwk: dict[str, Any] | None = Field(None, description="public key for Key Binding")
+    validity_days: int | None = Field(None, ge=1, description="default and maximum by policy")
+    verification_code: bool = Field(True, description="also make a code and QR for a clerk")
+
+
+def _code_links(issuer: str, code: str) -> dict[str, str]:
+    base = issuer.rstrip("/")
+    return {
+        "verification_code": code,
+        "check_url": qr.check_url(issuer, code),
+        "qr_png": f"{base}/attestations/qr/{code}.png",
+        "qr_svg": f"{base}/attestations/qr/{code}.svg",
+    }
+
+
+def _entity(hoviyat: Hoviyat, national_id: str) -> LegalEntity | None:
+    try:
+        return hoviyat.registries.deeds.entity(national_id)
+    except RegistryUnavailable as exc:
+        raise service_unavailable(str(exc), exc.retry_after) from None
+
+
+@router.post("/v1/attestations", status_code=201)
+def issue_attestation(
+    body: AttestationIn,
+    holder: HolderDep,
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+) -> dict[str, Any]:
+    settings = service.settings
+    days = body.validity_days or settings.default_validity_days
+    if days > settings.max_validity_days:
+        raise bad_request(
+            "validity-too-long",
+            f"validity_days may be at most {settings.max_validity_days}",
+            field="validity_days",
+        )
+    entity_id = body.entity_national_id
+    if entity_id is not None:
+        try:
+            entity_id = validate_national_id(entity_id)
+        except IdentifierError as exc:
+            raise bad_request("invalid-identifier", str(exc), field="entity_national_id") from None
+    try:
+        request = AttestationRequest(
+            purpose=body.purpose,
+            recipient=body.recipient,
+            selection=FactSelection.of(body.facts, body.age_over, entity_id),
+            holder_jwk=body.holder_jwk,
+            validity=timedelta(days=days),
+        )
+        if body.holder_jwk is not None:
+            rfc9901.holder_key(body.holder_jwk)
+    except (FactSelectionError, ValueError) as exc:
+        raise bad_request("invalid-attestation-request", str(exc)) from None
+    try:
+        person = hoviyat.registries.civil.person(holder.national_code)
+    except RegistryUnavailable as exc:
+        raise service_unavailable(str(exc), exc.retry_after) from None
+    if person is None or not person.alive:
+        raise Problem(
+            409, "not-in-registry", "Conflict", "the civil registry has no living person for you"
+        )
+    entity = _entity(hoviyat, entity_id) if entity_id else None
+    try:
+        with hoviyat.db.session() as session:
+            issued = issue(
+                session,
+                service.issuer,
+                person,
+                request,
+                level=holder.acr,
+                pepper=hoviyat.secrets.subject_pepper,
+                entity=entity,
+                actor_type="client" if holder.client_id else "citizen",
+                client_id=holder.client_id,
+            )
+            code = (
+                sharing.share(session, issued.id, issued.sd_jwt, issued.expires_at)
+                if body.verification_code
+                else None
+            )
+    except FactSelectionError as exc:
+        raise Problem(422, "fact-not-attestable", "Unprocessable", str(exc)) from None
+    answer: dict[str, Any] = {
+        "id": issued.id,
+        "tracking_code": issued.tracking_code,
+        "issued_at": issued.issued_at.isoformat(),
+        "expires_at": issued.expires_at.isoformat(),
+        "jwt": issued.jwt,
+        "sd_jwt": issued.sd_jwt,
+        "status": {"list": issued.status_list_id, "index": issued.status_index},
+    }
+    if code:
+        answer.update(_code_links(service.issuer_url, code))
+    return answer
+
+
+def _row_dict(row: Attestation) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "purpose": row.purpose,
+        "recipient": row.recipient,
+        "facts": row.facts,
+        "issued_at": row.issued_at.isoformat(),
+        "expires_at": row.expires_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        "tracking_code": row.tracking_code,
+    }
+
+
+@router.get("/v1/attestations")
+def list_attestations(holder: HolderDep, hoviyat: HoviyatDep) -> dict[str, Any]:
+    holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
+    with hoviyat.db.session() as session:
+        rows = session.execute(
+            select(Attestation)
+            .where(Attestation.holder_subject_hash == holder_hash)  # type: ignore[arg-type]
+            .order_by(Attestation.issued_at.desc())  # type: ignore[attr-defined]
+            .limit(200)
+        ).scalars()
+        return {"attestations": [_row_dict(row) for row in rows]}
+
+
+class RevokeIn(BaseModel):
+    reason: str = Field("holder request", min_length=1, max_length=200)
+
+
+@router.post("/v1/attestations/{attestation_id}/revoke")
+def revoke_attestation(
+    attestation_id: str,
+    request: Request,
+    hoviyat: HoviyatDep,
+    body: RevokeIn | None = None,
+) -> dict[str, Any]:
+    claims = token_claims(request, hoviyat)
+    reason = body.reason if body else "holder request"
+    if "admin" in (claims.get("roles") or []):
+        actor_type, actor_id, holder_hash = "client", str(claims.get("client_id")), None
+    else:
+        holder = require_holder(request, hoviyat)
+        actor_type, actor_id = (
+            ("client", holder.client_id) if holder.client_id else ("citizen", None)
+        )
+        holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
+    with hoviyat.db.session() as session:
+        row = revoke(
+            session,
+            attestation_id,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            reason=reason,
+            holder_subject_hash=holder_hash,
+        )
+        if row is None:
+            raise not_found(f"no attestation {attestation_id} of yours")
+        return _row_dict(row)
+
+
+class ShareIn(BaseModel):
+    presentation: str = Field(min_length=10, max_length=MAX_ATTESTATION_CHARS)
+
+
+@router.post("/v1/attestations/shares", status_code=201)
+def share_presentation(
+    body: ShareIn,
+    holder: HolderDep,
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+) -> dict[str, Any]:
+    report = service.verifier.verify(body.presentation)
+    if not report.valid:
+        raise bad_request(
+            "attestation-invalid",
+            f"the presentation does not verify ({report.failed_check})",
+            report=report.as_dict(),
+        )
+    holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
+    with hoviyat.db.session() as session:
+        row = session.get(Attestation, report.claims.get("jti"))
+        if row is None or row.holder_subject_hash != holder_hash:
+            raise not_found("this attestation was not issued to you")
+        code = sharing.share(session, row.id, body.presentation.strip(), row.expires_at)
+    return _code_links(service.issuer_url, code)
+
+
+# --- verifying ----------------------------------------------------------------------
+
+
+class VerifyIn(BaseModel):
+    attestation: str = Field(min_length=10, max_length=MAX_ATTESTATION_CHARS)
+    check_status: bool = True
+    require_key_binding: bool = False
+    audience: str | None = Field(None, max_length=500)
+    nonce: str | None = Field(None, max_length=200)
+
+
+def _record_check(
+    hoviyat: Hoviyat, report: Report, *, actor_type: str, actor_id: str | None, service: str | None
+) -> str:
+    """Audit a check; the holder, found through the attestation id, sees who checked."""
+    tracking_code = new_tracking_code()
+    with hoviyat.db.session() as session:
+        attestation_id = report.claims.get("jti") if report.claims else None
+        row = session.get(Attestation, attestation_id) if isinstance(attestation_id, str) else None
+        append(
+            session,
+            AuditEvent(
+                tracking_code=tracking_code,
+                event_type="attestation.verified",
+                actor_type=actor_type,
+                actor_id=actor_id,
+                service_code=service,
+                operation="attestation.verify",
+                subject_hash=row.holder_subject_hash if row else None,
+                outcome="valid" if report.valid else "invalid",
+                detail={
+                    "attestation_id": attestation_id if row else None,
+                    "failed_check": report.failed_check,
+                },
+            ),
+        )
+    return tracking_code
+
+
+@router.post("/v1/attestations/verify")
+def verify_attestation(
+    body: VerifyIn,
+    caller: CallerDep,
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+) -> dict[str, Any]:
+    if body.require_key_binding and not (body.audience and body.nonce):
+        raise bad_request(
+            "key-binding-parameters", "require_key_binding needs the audience and nonce you expect"
+        )
+    policy = rfc9901.KeyBindingPolicy(
+        required=body.require_key_binding, audience=body.audience, nonce=body.nonce
+    )
+    report = service.verifier.verify(
+        body.attestation, key_binding=policy, check_status=body.check_status
+    )
+    tracking_code = _record_check(
+        hoviyat,
+        report,
+        actor_type="client",
+        actor_id=caller.client_id,
+        service=caller.service_code,
+    )
+    return {**report.as_dict(), "tracking_code": tracking_code}
+
+
+@router.get("/v1/attestations/status-lists/{list_id}")
+def status_list(list_id: int, service: ServiceDep) -> Response:
+    token = service.status_list_token(list_id)
+    if token is None:
+        raise not_found(f"no status list {list_id}")
+    ttl = service.settings.status_list_ttl_seconds
+    return Response(
+        token, media_type=STATUS_LIST_MEDIA_TYPE, headers={"Cache-Control": f"max-age={ttl}"}
+    )
+
+
+# --- the clerk's page and QR codes -------------------------------------------------------
+
+_PAGE_TEXT: dict[Lang, dict[str, str]] = {
+    "fa": {
+        "site": "هویت",
+        "switch": "English",
+        "title": "بررسی گواهی هویت",
+        "valid": "این گواهی معتبر است",
+        "invalid": "این گواهی معتبر نیست",
+        "code_label": "کد بررسی",
+        "token_label": "یا متن کامل گواهی را اینجا بچسبانید",
+        "submit": "بررسی",
+        "unknown_code": "کدی با این مشخصات یافت نشد یا منقضی شده است.",
+        "bad_code": "کد بررسی ۱۶ نویسه است، مانند K7Q2-9MXD-4HNB-R8TW.",
+        "empty": "کد بررسی یا متن گواهی را وارد کنید.",
+        "issuer": "صادرکننده",
+        "signer": "امضاکننده",
+        "issued_at": "تاریخ صدور",
+        "expires_at": "تاریخ انقضا",
+        "purpose": "هدف",
+        "recipient": "گیرنده",
+        "tracking_code": "کد پیگیری",
+    },
+    "en": {
+        "site": "Hoviyat",
+        "switch": "فارسی",
+        "title": "Check an identity attestation",
+        "valid": "This attestation is valid",
+        "invalid": "This attestation is NOT valid",
+        "code_label": "Verification code",
+        "token_label": "or paste the whole attestation here",
+        "submit": "Check",
+        "unknown_code": "No attestation has this code, or it has expired.",
+        "bad_code": "A verification code has 16 characters, like K7Q2-9MXD-4HNB-R8TW.",
+        "empty": "Enter a verification code or paste an attestation.",
+        "issuer": "Issuer",
+        "signer": "Signed by",
+        "issued_at": "Issued",
+        "expires_at": "Expires",
+        "purpose": "Purpose",
+        "recipient": "Recipient",
+        "tracking_code": "Tracking code",
+    },
+}
+_OUTCOME_WORDS: dict[str, dict[Lang, str]] = {
+    "passed": {"fa": "تأیید شد", "en": "passed"},
+    "failed": {"fa": "رد شد", "en": "failed"},
+    "skipped": {"fa": "بررسی نشد", "en": "not checked"},
+    "not_reached": {"fa": "نرسید", "en": "not reached"},
+}
+
+
+def _language(value: str | None) -> Lang:
+    return "en" if value == "en" else "fa"
+
+
+def _page(
+    lang: Lang,
+    *,
+    report: Report | None = None,
+    error: str | None = None,
+    code: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    text = _PAGE_TEXT[lang]
+    facts: list[tuple[str, dict[str, str]]] = []
+    about: list[tuple[str, Any]] = []
+    if report is not None and report.claims:
+        facts = [
+            (fact_title(name, lang), {"key": name, "text": format_value(value, lang)})
+            for name, value in report.facts
+        ]
+        summary = report.as_dict()
+        about = [
+            (text[key], summary.get(key))
+            for key in (
+                "issuer",
+                "signer",
+                "issued_at",
+                "expires_at",
+                "purpose",
+                "recipient",
+                "tracking_code",
+            )
+        ]
+    html = _templates.get_template("check.html").render(
+        lang=lang,
+        other_lang="en" if lang == "fa" else "fa",
+        t=text,
+        report=report,
+        facts=facts,
+        about=about,
+        error=error,
+        code=code,
+        stage_titles=STAGE_TITLES,
+        words=_OUTCOME_WORDS,
+    )
+    # Disclosed facts are personal data: never cached, never framed.
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+    )
+
+
+def _check(
+    hoviyat: Hoviyat,
+    service: AttestationService,
+    lang: Lang,
+    code: str | None,
+    token: str | None,
+) -> HTMLResponse:
+    text = _PAGE_TEXT[lang]
+    presentation = (token or "").strip()
+    if code and code.strip():
+        canonical = qr.normalise_code(code)
+        if canonical is None:
+            return _page(lang, error=text["bad_code"], code=code, status_code=400)
+        with hoviyat.db.session() as session:
+            opened = sharing.open_share(session, canonical)
+        if opened is None:
+            return _page(lang, error=text["unknown_code"], code=canonical, status_code=404)
+        presentation, code = opened, canonical
+    if not presentation:
+        return _page(lang, error=text["empty"], status_code=400)
+    if len(presentation) > MAX_ATTESTATION_CHARS:
+        return _page(lang, error=text["empty"], status_code=413)
+    report = service.verifier.verify(presentation, check_status=True)
+    _record_check(hoviyat, report, actor_type="clerk", actor_id=None, service=None)
+    return _page(lang, report=report, code=code)
+
+
+@router.get("/attestations/check", response_class=HTMLResponse, include_in_schema=False)
+def check_page(
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+    code: str | None = None,
+    lang: str | None = None,
+) -> HTMLResponse:
+    language = _language(lang)
+    if not code:
+        return _page(language)
+    return _check(hoviyat, service, language, code, None)
+
+
+@router.post("/attestations/check", response_class=HTMLResponse, include_in_schema=False)
+def check_submit(
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+    code: Annotated[str, Form()] = "",
+    token: Annotated[str, Form(max_length=MAX_ATTESTATION_CHARS)] = "",
+    lang: Annotated[str, Form()] = "fa",
+) -> HTMLResponse:
+    return _check(hoviyat, service, _language(lang), code, token)
+
+
+@router.get("/attestations/qr/{code}.{kind}", include_in_schema=False)
+def qr_image(
+    code: str,
+    kind: Literal["png", "svg"],
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+) -> Response:
+    canonical = qr.normalise_code(code)
+    if canonical is None:
+        raise bad_request("invalid-code", "a verification code has 16 characters")
+    with hoviyat.db.session() as session:
+        if sharing.open_share(session, canonical) is None:
+            raise not_found("no attestation has this verification code, or it has expired")
+    url = qr.check_url(service.issuer_url, canonical)
+    if kind == "png":
+        return Response(
+            qr.qr_png(url), media_type="image/png", headers={"Cache-Control": "no-store"}
+        )
+    return Response(
+        qr.qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )

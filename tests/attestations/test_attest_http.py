@@ -1,0 +1,320 @@
+"""The attestation doors of the running app: issue, share, check by code, verify, revoke.
+
+The signer certificate comes from the app's own CA (service-signing profile) on
+first use; a holder is a person logged in through an OIDC grant at level
+substantial; receivers trust only the root.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc.jwk import ECKey
+from sqlalchemy import select
+
+from idp.attestations.provision import default_path
+from idp.attestations.rfc9901 import SdJwt
+from idp.attestations.verifier import AttestationVerifier
+from idp.login.assurance import LOW, SUBSTANTIAL
+from idp.oauth.rfc9068 import issue_access_token
+from idp.pki.service import build_pki
+from idp.storage.models import AuditEntry
+from idp.storage.oidc import OidcGrant
+from idp.tracking import new_tracking_code
+from verifiers.registry.synthetic import SyntheticRegistry
+
+
+@pytest.fixture
+def ca_ready(monkeypatch, hoviyat_app):
+    monkeypatch.setenv("HOVIYAT_CA_PASSPHRASE", "attestation tests only")
+    hoviyat = hoviyat_app.state.hoviyat
+    build_pki(
+        hoviyat.settings, hoviyat.db, hoviyat.registries, hoviyat.secrets.subject_pepper
+    ).hierarchy.init()
+    return hoviyat_app
+
+
+@pytest.fixture
+def representative(synthetic_registry_path):
+    """A living person who currently represents an active entity, from the synthetic registry."""
+    registry = SyntheticRegistry(synthetic_registry_path)
+    today = datetime.now(UTC).date()
+    try:
+        for entity in registry.iter_entities(300):
+            if entity.status != "active":
+                continue
+            for rep in entity.representatives:
+                person = registry.person(rep.national_code)
+                if rep.is_current(today) and person is not None and person.alive:
+                    return person, entity
+    finally:
+        registry.close()
+    pytest.skip("the synthetic registry has no current representative of an active entity")
+
+
+def login_token(app, national_code: str, acr: str = SUBSTANTIAL, service="demo-tax-portal"):
+    """An access token as the OIDC token endpoint issues it after a login (RFC 9068 + grant)."""
+    hoviyat = app.state.hoviyat
+    grant_id = secrets.token_urlsafe(16)
+    with hoviyat.db.session() as session:
+        session.add(
+            OidcGrant(
+                id=grant_id,
+                client_id="demo-tax",
+                national_code=national_code,
+                scope=["openid"],
+                acr=acr,
+                auth_time=datetime.now(UTC),
+                tracking_code=new_tracking_code(),
+            )
+        )
+    return issue_access_token(
+        hoviyat.keyring,
+        issuer=hoviyat.settings.issuer,
+        client_id="demo-tax",
+        subject="pairwise-subject",
+        scope=["openid"],
+        lifetime=300,
+        extra_claims={"gid": grant_id, "acr": acr, "service_code": service},
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def root_of(app):
+    from idp.attestations.provision import load_bundle
+
+    hoviyat = app.state.hoviyat
+    bundle = load_bundle(
+        default_path(hoviyat.settings.data_dir), hoviyat.secrets.key_encryption_key
+    )
+    assert bundle is not None
+    return bundle.root
+
+
+def issue(app_client, token, **body):
+    payload = {"purpose": "opening a bank account", "facts": ["given_name", "alive"], **body}
+    return app_client.post("/v1/attestations", json=payload, headers=bearer(token))
+
+
+def test_issue_with_ca_certificate_verifies_offline_against_the_root(
+    ca_ready, app_client, representative
+):
+    person, entity = representative
+    token = login_token(ca_ready, person.national_code)
+    response = issue(
+        app_client,
+        token,
+        facts=["alive", "representation"],
+        age_over=[18],
+        entity_national_id=entity.national_id,
+    )
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert answer["verification_code"].count("-") == 3
+    verifier = AttestationVerifier([root_of(ca_ready)])
+    for form in ("jwt", "sd_jwt"):
+        report = verifier.verify(answer[form])
+        assert report.valid, report.render("en")
+        facts = dict(report.facts)
+        assert facts["age_over_18"] is True
+        assert facts["representation"]["entity_national_id"] == entity.national_id
+        assert report.signer and "Hoviyat attestations" in report.signer
+    assert person.national_code not in str(report.claims)
+
+
+def test_low_level_login_is_refused(ca_ready, app_client, representative):
+    person, _ = representative
+    response = issue(app_client, login_token(ca_ready, person.national_code, acr=LOW))
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/insufficient-assurance")
+
+
+def test_policy_without_attestations_is_refused(ca_ready, app_client, representative):
+    person, _ = representative
+    token = login_token(ca_ready, person.national_code, service="demo-match-only")
+    response = issue(app_client, token)
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/operation-not-allowed")
+
+
+def test_back_office_token_is_not_a_holder(ca_ready, app_client, bank_token):
+    response = issue(app_client, bank_token)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "slug"),
+    [
+        ({"facts": ["shoe_size"]}, "invalid-attestation-request"),
+        ({"validity_days": 400}, "validity-too-long"),
+        ({"facts": ["representation"], "entity_national_id": "12345678901"}, "invalid-identifier"),
+        ({"holder_jwk": {"kty": "EC", "crv": "P-256", "x": "AA"}}, "invalid-attestation-request"),
+    ],
+)
+def test_bad_requests_are_problems_and_change_nothing(
+    ca_ready, app_client, representative, body, slug
+):
+    person, _ = representative
+    response = issue(app_client, login_token(ca_ready, person.national_code), **body)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/" + slug)
+    listed = app_client.get(
+        "/v1/attestations", headers=bearer(login_token(ca_ready, person.national_code))
+    )
+    assert listed.json()["attestations"] == []
+
+
+def test_clerk_checks_by_code_and_sees_the_facts(ca_ready, app_client, representative):
+    person, _ = representative
+    answer = issue(app_client, login_token(ca_ready, person.national_code)).json()
+    page = app_client.get("/attestations/check", params={"code": answer["verification_code"]})
+    assert page.status_code == 200
+    assert 'data-valid="true"' in page.text
+    assert person.first_name in page.text
+    assert 'lang="fa"' in page.text and 'dir="rtl"' in page.text
+    assert page.headers["cache-control"] == "no-store"
+    # Typed by hand: lower case, no dashes, Persian digits where there are digits.
+    typed = answer["verification_code"].replace("-", "").lower()
+    typed = typed.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    posted = app_client.post("/attestations/check", data={"code": typed, "lang": "en"})
+    assert 'data-valid="true"' in posted.text and "This attestation is valid" in posted.text
+    png = app_client.get(f"/attestations/qr/{answer['verification_code']}.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    svg = app_client.get(f"/attestations/qr/{answer['verification_code']}.svg")
+    assert svg.status_code == 200 and b"<svg" in svg.content
+
+
+def test_unknown_code_is_told_plainly(ca_ready, app_client):
+    page = app_client.get("/attestations/check", params={"code": "ZZZZ-ZZZZ-ZZZZ-ZZZZ"})
+    assert page.status_code == 404 and "data-valid" not in page.text
+    bad = app_client.get("/attestations/check", params={"code": "short"})
+    assert bad.status_code == 400
+
+
+def test_holder_shares_a_subset_and_the_clerk_sees_only_that(ca_ready, app_client, representative):
+    person, _ = representative
+    token = login_token(ca_ready, person.national_code)
+    answer = issue(app_client, token, facts=["given_name", "family_name", "alive"]).json()
+    subset = SdJwt.parse(answer["sd_jwt"]).select(["alive"]).serialize()
+    shared = app_client.post(
+        "/v1/attestations/shares", json={"presentation": subset}, headers=bearer(token)
+    )
+    assert shared.status_code == 201, shared.text
+    page = app_client.get(
+        "/attestations/check", params={"code": shared.json()["verification_code"]}
+    )
+    assert 'data-valid="true"' in page.text
+    assert 'data-fact="alive"' in page.text
+    assert person.first_name not in page.text and person.last_name not in page.text
+    # Someone else cannot get a code for this holder's attestation.
+    stranger = login_token(ca_ready, "0499370899")
+    refused = app_client.post(
+        "/v1/attestations/shares", json={"presentation": subset}, headers=bearer(stranger)
+    )
+    assert refused.status_code == 404
+
+
+def test_revocation_reaches_the_status_list_and_every_verifier(
+    ca_ready, app_client, representative, bank_token
+):
+    person, _ = representative
+    token = login_token(ca_ready, person.national_code)
+    answer = issue(app_client, token).json()
+    before = app_client.post(
+        "/v1/attestations/verify", json={"attestation": answer["jwt"]}, headers=bearer(bank_token)
+    )
+    assert before.status_code == 200 and before.json()["valid"] is True
+    assert before.json()["status"] == "valid"
+
+    revoked = app_client.post(
+        f"/v1/attestations/{answer['id']}/revoke", json={"reason": "lost"}, headers=bearer(token)
+    )
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+
+    after = app_client.post(
+        "/v1/attestations/verify",
+        json={"attestation": answer["sd_jwt"]},
+        headers=bearer(bank_token),
+    )
+    assert after.json()["valid"] is False and after.json()["failed_check"] == "revoked"
+    page = app_client.get("/attestations/check", params={"code": answer["verification_code"]})
+    assert 'data-valid="false"' in page.text and 'data-outcome="failed"' in page.text
+
+    # A receiver outside Hoviyat fetches the published list over HTTP.
+    status_uri = f"/v1/attestations/status-lists/{answer['status']['list']}"
+    published = app_client.get(status_uri)
+    assert published.headers["content-type"] == "application/statuslist+jwt"
+    outside = AttestationVerifier(
+        [root_of(ca_ready)], status_fetcher=lambda uri: app_client.get(uri).text
+    )
+    report = outside.verify(answer["jwt"], check_status=True)
+    assert report.failed_check == "revoked"
+
+    with ca_ready.state.hoviyat.db.session() as session:
+        events = (
+            session.execute(
+                select(AuditEntry.event_type).where(AuditEntry.event_type.like("attestation.%"))
+            )
+            .scalars()
+            .all()
+        )
+    assert {"attestation.issued", "attestation.revoked", "attestation.verified"} <= set(events)
+
+
+def test_key_binding_required_by_a_back_office(ca_ready, app_client, representative, bank_token):
+    person, _ = representative
+    holder = ECKey.import_key(ec.generate_private_key(ec.SECP256R1()))
+    token = login_token(ca_ready, person.national_code)
+    answer = issue(app_client, token, holder_jwk=holder.as_dict(private=False)).json()
+    presented = (
+        SdJwt.parse(answer["sd_jwt"])
+        .select(["alive"])
+        .bind(
+            holder,
+            audience="demo-bank",
+            nonce="n-123",
+            issued_at=int(datetime.now(UTC).timestamp()),
+        )
+    )
+    ask = {"require_key_binding": True, "audience": "demo-bank", "nonce": "n-123"}
+    good = app_client.post(
+        "/v1/attestations/verify",
+        json={"attestation": presented.serialize(), **ask},
+        headers=bearer(bank_token),
+    )
+    assert good.json()["valid"] is True, good.json()
+    unbound = app_client.post(
+        "/v1/attestations/verify",
+        json={"attestation": answer["sd_jwt"], **ask},
+        headers=bearer(bank_token),
+    )
+    assert unbound.json()["failed_check"] == "kb_missing"
+    no_nonce = app_client.post(
+        "/v1/attestations/verify",
+        json={"attestation": answer["sd_jwt"], "require_key_binding": True},
+        headers=bearer(bank_token),
+    )
+    assert no_nonce.status_code == 400
+
+
+def test_signer_is_obtained_once_and_reused(ca_ready, app_client, representative):
+    person, _ = representative
+    token = login_token(ca_ready, person.national_code)
+    first = issue(app_client, token).json()
+    path = default_path(ca_ready.state.hoviyat.settings.data_dir)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    ca_ready.state.hoviyat_attestations = None  # as a restarted worker would
+    second = issue(app_client, token).json()
+    from idp.attestations.rfc9901 import unverified_header
+
+    assert unverified_header(first["jwt"])["x5c"] == unverified_header(second["jwt"])["x5c"]
+    assert serialization  # the bundle is PEM: loaded by cryptography's serialization
