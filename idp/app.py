@@ -34,6 +34,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "idp.http.oidc",
     "idp.http.certificates",
     "idp.http.revocation",
+    "idp.http.attestations",
 )
 
 
