@@ -7,6 +7,7 @@ command itself cannot run (unreadable root, no attestation given).
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -35,20 +36,29 @@ attest_app = typer.Typer(
 
 
 def read_attestation(value: str) -> str:
-    """``-`` is stdin; an existing file is read; anything else is the attestation itself."""
+    """``-`` is stdin; an existing file is read; anything else must be the attestation itself."""
     if value == "-":
         text = sys.stdin.read()
-    elif "." not in value or ("~" not in value and Path(value).is_file()):
-        path = Path(value)
-        if not path.is_file():
-            fail(f"{value}: no such file, and not an attestation (JWT or SD-JWT)", 2)
-        text = path.read_text(encoding="ascii", errors="replace")
-    else:
+    elif _is_file(value):
+        text = Path(value).read_text(encoding="ascii", errors="replace")
+    elif _COMPACT.match(value):
         text = value
+    else:
+        fail(f"{value[:60]}: no such file, and not an attestation (JWT or SD-JWT)", 2)
     text = text.strip()
     if not text:
         fail("the attestation is empty", 2)
     return text
+
+
+_COMPACT = re.compile(r"^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(~[A-Za-z0-9_.-]*)*\s*$")
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).is_file()
+    except OSError:  # a name too long for the file system is an attestation, not a path
+        return False
 
 
 @attest_app.command("verify")

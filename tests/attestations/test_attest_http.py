@@ -10,15 +10,18 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from idp.attestations.provision import default_path
 from idp.attestations.rfc9901 import SdJwt
 from idp.attestations.verifier import AttestationVerifier
+from idp.cli.attest import attest_app
 from idp.login.assurance import LOW, SUBSTANTIAL
 from idp.oauth.rfc9068 import issue_access_token
 from idp.pki.service import build_pki
@@ -317,4 +320,23 @@ def test_signer_is_obtained_once_and_reused(ca_ready, app_client, representative
     from idp.attestations.rfc9901 import unverified_header
 
     assert unverified_header(first["jwt"])["x5c"] == unverified_header(second["jwt"])["x5c"]
-    assert serialization  # the bundle is PEM: loaded by cryptography's serialization
+
+
+def test_cli_checks_status_online_against_the_live_server(
+    ca_ready, live_server, representative, tmp_path
+):
+    person, _ = representative
+    token = login_token(ca_ready, person.national_code)
+    with httpx.Client(base_url=live_server.url) as client:
+        answer = issue(client, token).json()
+        root = tmp_path / "root.pem"
+        root.write_bytes(root_of(ca_ready).public_bytes(serialization.Encoding.PEM))
+        args = ["verify", answer["jwt"], "--root", str(root), "--status-online", "--lang", "en"]
+        good = CliRunner().invoke(attest_app, args)
+        assert good.exit_code == 0, good.output
+        client.post(
+            f"/v1/attestations/{answer['id']}/revoke", json={"reason": "x"}, headers=bearer(token)
+        )
+    revoked = CliRunner().invoke(attest_app, args)
+    assert revoked.exit_code == 1
+    assert "Revocation status: FAILED" in revoked.output
