@@ -9,7 +9,9 @@ from fastapi import Request
 
 from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import Settings
+from idp.ratelimit import RateLimiter
 from idp.storage.engine import Database
+from idp.storage.group_commit import GroupCommitter
 from idp.tokens import KeyRing
 from policies.service_policy import ServicePolicy, load_service_policies
 from verifiers.registry import Registries, open_registries
@@ -23,8 +25,11 @@ class Hoviyat:
     registries: Registries
     policies: dict[str, ServicePolicy]
     keyring: KeyRing
+    committer: GroupCommitter
+    rate_limiter: RateLimiter
 
     def close(self) -> None:
+        self.committer.close()
         self.registries.close()
         self.db.dispose()
 
@@ -40,6 +45,9 @@ def registry_options(settings: Settings) -> dict[str, Any]:
 def build_hoviyat(settings: Settings) -> Hoviyat:
     secrets = load_secrets(settings.resolved_secrets_file)
     db = Database(settings.resolved_database_url)
+    committer = GroupCommitter(db)
+    rate_limiter = RateLimiter(settings.rate_limit_window_seconds)
+    committer.after_commit(rate_limiter.flush)
     return Hoviyat(
         settings=settings,
         db=db,
@@ -47,9 +55,11 @@ def build_hoviyat(settings: Settings) -> Hoviyat:
         registries=open_registries(settings.registry_adapter, registry_options(settings)),
         policies=load_service_policies(settings.policies_dir),
         keyring=KeyRing(db, secrets.key_encryption_key),
+        committer=committer,
+        rate_limiter=rate_limiter,
     )
 
 
-def get_hoviyat(request: Request) -> Hoviyat:
+async def get_hoviyat(request: Request) -> Hoviyat:
     hoviyat: Hoviyat = request.app.state.hoviyat
     return hoviyat

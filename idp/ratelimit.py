@@ -1,19 +1,22 @@
 """Fixed-window rate limits shared by every worker and host through the database.
 
-A check reads the current counts; the increment happens in the transaction
-that records the answer (:func:`count`), an atomic upsert that is safe across
-processes. Two workers racing at the edge of a window may let one or two
-requests through beyond the limit; a limit here slows enumeration, it is not
-a quota to the request.
+Each process counts locally and folds its counts into the shared
+``rate_counters`` rows with every group commit (an atomic upsert that returns
+the new totals, so each process also learns what the others counted). A check
+is then a dictionary lookup on the request path. The cost is a bounded
+overshoot: other processes' requests since their last commit are not yet
+seen. A limit here slows enumeration; it is not a quota to the request.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -27,45 +30,62 @@ class Limit:
     limit: int
 
 
-def window_start(window_seconds: int, now: float | None = None) -> int:
-    now = time.time() if now is None else now
-    return int(now // window_seconds) * window_seconds
+class RateLimiter:
+    def __init__(self, window_seconds: int) -> None:
+        self.window_seconds = window_seconds
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, int], int] = {}
+        self._pending: Counter[tuple[str, int]] = Counter()
+        self._pruned_window = 0
 
+    def window(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        return int(now // self.window_seconds) * self.window_seconds
 
-def exceeded(session: Session, limits: Sequence[Limit], window_seconds: int) -> int | None:
-    """Seconds until the window resets if any limit is used up, else None."""
-    start = window_start(window_seconds)
-    buckets = [item.bucket for item in limits]
-    rows = session.execute(
-        select(RateCounter.bucket, RateCounter.count).where(
-            RateCounter.bucket.in_(buckets),  # type: ignore[attr-defined]
-            RateCounter.window_start == start,
-        )
-    ).all()
-    counts = {bucket: count for bucket, count in rows}
-    for item in limits:
-        if counts.get(item.bucket, 0) >= item.limit:
-            return max(1, start + window_seconds - int(time.time()))
-    return None
+    def retry_after(self, limits: Sequence[Limit]) -> int | None:
+        """Seconds until the window resets if any limit is used up, else None."""
+        window = self.window()
+        with self._lock:
+            for item in limits:
+                key = (item.bucket, window)
+                if self._known.get(key, 0) + self._pending[key] >= item.limit:
+                    return max(1, window + self.window_seconds - int(time.time()))
+        return None
 
+    def count(self, limits: Sequence[Limit]) -> None:
+        window = self.window()
+        with self._lock:
+            for item in limits:
+                self._pending[(item.bucket, window)] += 1
 
-def count(session: Session, limits: Sequence[Limit], window_seconds: int) -> None:
-    start = window_start(window_seconds)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for item in limits:
-        statement = insert(RateCounter).values(bucket=item.bucket, window_start=start, count=1)
-        statement = statement.on_conflict_do_update(
-            index_elements=["bucket", "window_start"],
-            set_={"count": RateCounter.count + 1},  # type: ignore[operator]
-        )
-        session.execute(statement)
-
-
-def prune(session: Session, window_seconds: int) -> None:
-    """Drop windows that can no longer matter."""
-    session.execute(
-        delete(RateCounter).where(
-            RateCounter.window_start < window_start(window_seconds) - window_seconds  # type: ignore[arg-type]
-        )
-    )
+    def flush(self, session: Session) -> None:
+        """Fold this process's counts into the shared rows (inside a commit batch)."""
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+        if not pending:
+            return
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        totals: dict[tuple[str, int], int] = {}
+        for (bucket, window), increment in pending.items():
+            statement = (
+                insert(RateCounter)
+                .values(bucket=bucket, window_start=window, count=increment)
+                .on_conflict_do_update(
+                    index_elements=["bucket", "window_start"],
+                    set_={"count": RateCounter.count + increment},  # type: ignore[operator]
+                )
+                .returning(RateCounter.count)
+            )
+            totals[(bucket, window)] = int(session.execute(statement).scalar_one())
+        current = self.window()
+        with self._lock:
+            self._known = {k: v for k, v in self._known.items() if k[1] >= current}
+            self._known.update({k: v for k, v in totals.items() if k[1] >= current})
+        if self._pruned_window != current:
+            self._pruned_window = current
+            session.execute(
+                delete(RateCounter).where(
+                    RateCounter.window_start < current - self.window_seconds  # type: ignore[arg-type]
+                )
+            )

@@ -53,7 +53,7 @@ def token_claims(request: Request, hoviyat: Hoviyat) -> dict[str, Any]:
         raise unauthorized(f"access token rejected: {exc}") from None
 
 
-def require_client(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Caller:
+async def require_client(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Caller:
     claims = token_claims(request, hoviyat)
     service_code = claims.get("service_code")
     policy = hoviyat.policies.get(service_code) if isinstance(service_code, str) else None
@@ -73,7 +73,7 @@ def require_role(*roles: str) -> Callable[..., Caller]:
     """A dependency that admits a client holding any of ``roles``."""
     wanted = frozenset(roles)
 
-    def dependency(caller: Caller = Depends(require_client)) -> Caller:
+    async def dependency(caller: Caller = Depends(require_client)) -> Caller:
         if not caller.roles & wanted:
             raise Problem(
                 403,

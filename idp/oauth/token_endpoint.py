@@ -1,5 +1,9 @@
 """The token endpoint (RFC 6749 §3.2) and its grant dispatch.
 
+A grant handler runs inside one database transaction (shared, under its own
+savepoint, with other requests' writes): whatever it changes and the audit
+entry of the token it issues commit together or not at all.
+
 ``client_credentials`` (§4.4) is implemented here; the OpenID Connect grants
 (authorization code, refresh token) register themselves with
 :func:`register_grant`. Every issued token writes an audit entry in the same
@@ -107,9 +111,14 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JS
     handler = _GRANTS.get(grant_type)
     if handler is None:
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
-    with hoviyat.db.session() as session:
+
+    def grant(session: Session) -> dict:
         caller = authenticate_client(request, form, hoviyat, session)
         if grant_type not in caller.client.grant_types:
             raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
-        body = handler(request, form, caller, hoviyat, session)
+        return handler(request, form, caller, hoviyat, session)
+
+    # Through the group committer: the grant's state changes and its audit
+    # entry commit together, batched with other requests' writes.
+    body = await hoviyat.committer.run(grant)
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

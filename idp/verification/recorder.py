@@ -1,22 +1,24 @@
 """One verification transaction: policy check, rate limits, registry call, record.
 
 Every answer and every refusal writes exactly one audit entry with a fresh
-tracking code. The answer's record and rate counters commit in one
-transaction; a refusal commits its record before the problem is returned.
+tracking code. The answer is returned only after its entry has committed
+(through the group committer); a refusal commits its entry before the
+problem is returned.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.http.auth import Caller
 from idp.problems import Problem, service_unavailable, too_many_requests
-from idp.ratelimit import Limit, count, exceeded, prune
+from idp.ratelimit import Limit
 from idp.tracking import new_tracking_code
 from verifiers.identifiers import IdentifierError
 from verifiers.registry import RegistryUnavailable
@@ -44,7 +46,6 @@ class Verification:
     subject: str | None = None
 
     def _event(self, outcome: str, detail: dict[str, Any]) -> AuditEvent:
-        pepper = self.hoviyat.secrets.subject_pepper
         return AuditEvent(
             tracking_code=self.tracking_code,
             event_type="verification",
@@ -53,37 +54,54 @@ class Verification:
             service_code=self.caller.service_code,
             legal_basis=self.caller.policy.legal_basis,
             operation=self.operation,
-            subject_hash=subject_hash(pepper, self.subject) if self.subject else None,
+            subject_hash=self._subject_hash(),
             outcome=outcome,
             detail=detail,
         )
 
+    def _subject_hash(self) -> str | None:
+        if not self.subject:
+            return None
+        return subject_hash(self.hoviyat.secrets.subject_pepper, self.subject)
+
     def _limits(self) -> list[Limit]:
         limits = self.caller.policy.rate_limits
         items = [Limit(f"c:{self.caller.client_id}", limits.per_client_per_minute)]
-        if self.subject:
-            digest = subject_hash(self.hoviyat.secrets.subject_pepper, self.subject)[:32]
-            items.append(Limit(f"s:{self.caller.client_id}:{digest}", limits.per_subject_per_minute))
+        digest = self._subject_hash()
+        if digest:
+            items.append(
+                Limit(f"s:{self.caller.client_id}:{digest[:32]}", limits.per_subject_per_minute)
+            )
         return items
 
-    def refuse(self, problem: Problem) -> Problem:
-        with self.hoviyat.db.session() as session:
-            append(session, self._event("refused", {"problem": problem.slug}))
+    async def refuse(self, problem: Problem) -> Problem:
+        event = self._event("refused", {"problem": problem.slug})
+        await self.hoviyat.committer.run(lambda session: append(session, event))
         problem.extensions.setdefault("tracking_code", self.tracking_code)
         return problem
 
-    def run(self, decide: Callable[[Verification], tuple[str, T]]) -> T:
-        """``decide`` validates input, sets ``subject`` and asks the registries."""
+    async def run(self, decide: Callable[[Verification], tuple[str, T]]) -> T:
+        """``decide`` validates input, sets ``subject`` and asks the registries.
+
+        It runs in the worker's thread pool when the registry adapter blocks on
+        the network, and inline when the registry is in-process.
+        """
         try:
             self.caller.require_operation(self.operation)
-            outcome, answer = self._decide(decide)
+            if self.hoviyat.registries.blocking:
+                outcome, answer = await run_in_threadpool(self._decide, decide)
+            else:
+                outcome, answer = self._decide(decide)
         except Problem as problem:
-            raise self.refuse(problem) from None
-        with self.hoviyat.db.session() as session:
-            count(session, self._limits(), self.hoviyat.settings.rate_limit_window_seconds)
-            append(session, self._event(outcome, {}))
-            if random.random() < 0.001:  # noqa: S311 - housekeeping, not security
-                prune(session, self.hoviyat.settings.rate_limit_window_seconds)
+            raise await self.refuse(problem) from None
+        limits = self._limits()
+        event = self._event(outcome, {})
+
+        def write(session: Any) -> None:
+            append(session, event)
+
+        self.hoviyat.rate_limiter.count(limits)
+        await self.hoviyat.committer.run(write)
         return answer
 
     def _decide(self, decide: Callable[[Verification], tuple[str, T]]) -> tuple[str, T]:
@@ -99,9 +117,7 @@ class Verification:
 
     def check_rate(self) -> None:
         """Refuse with 429 once the client or this subject has used up its window."""
-        window = self.hoviyat.settings.rate_limit_window_seconds
-        with self.hoviyat.db.read() as session:
-            retry_after = exceeded(session, self._limits(), window)
+        retry_after = self.hoviyat.rate_limiter.retry_after(self._limits())
         if retry_after is not None:
             raise too_many_requests(
                 f"rate limit of service policy {self.caller.service_code!r} reached",

@@ -67,7 +67,7 @@ def disclosed_entity(entity: LegalEntity, policy: ServicePolicy) -> dict[str, An
 
 
 @router.post("/persons/verify", response_model=VerificationAnswer)
-def verify_person(
+async def verify_person(
     body: PersonVerifyRequest,
     caller: Caller = Depends(require_client),
     hoviyat: Hoviyat = Depends(get_hoviyat),
@@ -95,11 +95,11 @@ def verify_person(
             answer.disclosed["registered"] = person is not None
         return ("match" if match else "no_match"), answer
 
-    return Verification(hoviyat, caller, "persons.verify").run(decide)
+    return await Verification(hoviyat, caller, "persons.verify").run(decide)
 
 
 @router.post("/mobile/verify", response_model=VerificationAnswer)
-def verify_mobile(
+async def verify_mobile(
     body: MobileVerifyRequest,
     caller: Caller = Depends(require_client),
     hoviyat: Hoviyat = Depends(get_hoviyat),
@@ -118,11 +118,11 @@ def verify_mobile(
         )
         return ("match" if owns else "no_match"), answer
 
-    return Verification(hoviyat, caller, "mobile.verify").run(decide)
+    return await Verification(hoviyat, caller, "mobile.verify").run(decide)
 
 
 @router.post("/legal-entities/verify", response_model=EntityAnswer)
-def verify_entity(
+async def verify_entity(
     body: EntityVerifyRequest,
     caller: Caller = Depends(require_client),
     hoviyat: Hoviyat = Depends(get_hoviyat),
@@ -140,13 +140,13 @@ def verify_entity(
             answer.disclosed = disclosed_entity(entity, caller.policy)
         return ("match" if match else "no_match"), answer
 
-    return Verification(hoviyat, caller, "legal_entities.verify").run(decide)
+    return await Verification(hoviyat, caller, "legal_entities.verify").run(decide)
 
 
 @router.post(
     "/legal-entities/{national_id}/representatives/verify", response_model=RepresentativeAnswer
 )
-def verify_representative(
+async def verify_representative(
     national_id: str,
     body: RepresentativeVerifyRequest,
     caller: Caller = Depends(require_client),
@@ -177,7 +177,7 @@ def verify_representative(
             answer.valid_until = current.valid_until.isoformat() if current.valid_until else None
         return ("match" if current else "no_match"), answer
 
-    return Verification(hoviyat, caller, "representatives.verify").run(decide)
+    return await Verification(hoviyat, caller, "representatives.verify").run(decide)
 
 
 def _check(validate: Any, value: str | None) -> IdentifierCheck | None:

@@ -93,6 +93,9 @@ class Registries:
     deeds: DeedsRegistry
     ping: Callable[[], None]
     close: Callable[[], None] = lambda: None
+    # False for adapters that answer in-process in microseconds (the synthetic
+    # registry): callers may then skip the hop to a worker thread.
+    blocking: bool = True
 
 
 AdapterFactory = Callable[[Mapping[str, Any]], Registries]

@@ -85,18 +85,20 @@ CREATE INDEX representatives_entity ON representatives (entity_idx);
 
 
 def _person_row(seed: int, i: int) -> tuple[Any, ...]:
-    person, mobiles = generator.person_record(seed, i)
+    code, first, last, father, birth, gender, alive, serial, postal, mobiles = (
+        generator.person_fields(seed, i)
+    )
     return (
         i,
-        person.national_code,
-        person.first_name,
-        person.last_name,
-        person.father_name,
-        person.birth_date.isoformat(),
-        person.gender,
-        int(person.alive),
-        person.national_card_serial,
-        person.postal_code,
+        code,
+        first,
+        last,
+        father,
+        birth.isoformat(),
+        gender,
+        int(alive),
+        serial,
+        postal,
         ",".join(mobiles),
     )
 

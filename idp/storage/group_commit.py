@@ -1,0 +1,117 @@
+"""Group commit: many requests' writes share one transaction, each still all-or-nothing.
+
+A request hands its write (a function of the session) to the process's single
+writer thread and waits for the commit before it answers, so an answer is
+never sent whose audit record is not durable. The writer drains whatever has
+queued while the previous transaction committed and runs each write under its
+own SAVEPOINT: one write that fails is rolled back alone and its caller gets
+the error, the others commit. Fewer, larger transactions are what lets several
+worker processes share SQLite's single write lock, and they save PostgreSQL a
+WAL flush per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from idp.storage.engine import Database
+
+T = TypeVar("T")
+Write = Callable[[Session], Any]
+_STOP = object()
+log = logging.getLogger("hoviyat.storage")
+
+
+class GroupCommitter:
+    def __init__(self, database: Database, max_batch: int = 512) -> None:
+        self._database = database
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._after_commit: list[Callable[[Session], None]] = []
+
+    def after_commit(self, hook: Callable[[Session], None]) -> None:
+        """Run ``hook(session)`` in every batch, after its writes, before the commit."""
+        self._after_commit.append(hook)
+
+    def submit(self, write: Callable[[Session], T]) -> Future[T]:
+        self._ensure_started()
+        future: Future[T] = Future()
+        self._queue.put((write, future))
+        return future
+
+    async def run(self, write: Callable[[Session], T]) -> T:
+        return await asyncio.wrap_future(self.submit(write))
+
+    def run_sync(self, write: Callable[[Session], T]) -> T:
+        return self.submit(write).result()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    # Started lazily, so a process that forks after building the
+                    # app does not inherit a writer thread that no longer runs.
+                    self._thread = threading.Thread(
+                        target=self._loop, name="hoviyat-group-commit", daemon=True
+                    )
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Write, Future[Any]]]) -> None:
+        results: list[tuple[Future[Any], bool, Any]] = []
+        try:
+            with self._database.session() as session:
+                for write, future in batch:
+                    if not future.set_running_or_notify_cancel():
+                        continue
+                    try:
+                        with session.begin_nested():
+                            results.append((future, True, write(session)))
+                    except Exception as error:  # noqa: BLE001 - handed to the one caller
+                        results.append((future, False, error))
+                for hook in self._after_commit:
+                    hook(session)
+        except SQLAlchemyError as error:
+            log.error("group commit failed for %d writes: %s", len(batch), type(error).__name__)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for future, ok, value in results:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
