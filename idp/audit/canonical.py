@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,35 +97,25 @@ def entry_bytes(document: dict[str, Any]) -> bytes:
 
 def canonicalize(value: Any) -> bytes:
     """RFC 8785 serialisation of a JSON value."""
-    if _is_plain(value):
-        # Fast path, identical output: with string keys inside the Basic
-        # Multilingual Plane, code point order equals UTF-16 order, and
-        # json.dumps escapes exactly the characters ECMAScript escapes when
-        # ensure_ascii is off. Integers print the same in both.
-        return json.dumps(
+    try:
+        text = json.dumps(
             value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-        ).encode("utf-8")
-    return "".join(_serialize(value)).encode("utf-8")
-
-
-def _is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, bool | str):
-        return not isinstance(value, str) or _bmp_without_surrogates(value)
-    if isinstance(value, int):
-        # ECMAScript numbers are doubles: larger integers would print differently.
-        return abs(value) <= 2**53
-    if isinstance(value, dict):
-        return all(
-            isinstance(k, str) and _bmp_without_surrogates(k) and _is_plain(v)
-            for k, v in value.items()
         )
-    if isinstance(value, list | tuple):
-        return all(_is_plain(v) for v in value)
-    return False
+    except (TypeError, ValueError) as exc:
+        raise CanonicalizationError(str(exc)) from exc
+    # json.dumps matches RFC 8785 byte for byte except on three things, each
+    # detected here (conservatively: a match inside a string also counts):
+    # non-integer or unsafe-integer numbers, and member names outside the
+    # Basic Multilingual Plane (UTF-16 order differs from code point order).
+    # Such values take the exact, slower path.
+    if _NEEDS_EXACT.search(text):
+        return "".join(_serialize(value)).encode("utf-8")
+    return text.encode("utf-8")
 
 
-def _bmp_without_surrogates(text: str) -> bool:
-    return all(ord(c) < 0xD800 or 0xE000 <= ord(c) <= 0xFFFF for c in text)
+# A float (fraction or exponent) or an integer of 16+ digits at the start or after a JSON
+# separator, or any character outside the BMP (including lone surrogates).
+_NEEDS_EXACT = re.compile(r"(?:^|[:,\[])-?\d+(?:[.eE]|\d{15})|[\ud800-\udfff\U00010000-\U0010ffff]")
 
 
 def _serialize(value: Any) -> list[str]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from idp.audit.canonical import (
     CanonicalizationError,
+    _serialize,
     canonicalize,
     entry_bytes,
     entry_document,
@@ -68,3 +71,23 @@ def test_entry_bytes_are_stable_and_persian_text_stays_utf8() -> None:
     )
     with pytest.raises(CanonicalizationError, match="members"):
         entry_bytes({**document, "extra": 1})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False,
+    allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(json_values)
+def test_fast_path_equals_the_exact_serializer(value: object) -> None:
+    try:
+        exact = "".join(_serialize(value)).encode("utf-8")
+    except CanonicalizationError:
+        with pytest.raises(CanonicalizationError):
+            canonicalize(value)
+        return
+    assert canonicalize(value) == exact

@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from idp.audit import rfc9162
 from idp.audit.canonical import entry_bytes
@@ -41,7 +42,11 @@ def _record(app_client: TestClient, national_code: str, service_code: str, age_d
                 outcome="match",
             ),
         )
-        entry.created_at = datetime.now(UTC) - timedelta(days=age_days)
+        session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.id == entry.id)
+            .values(created_at=datetime.now(UTC) - timedelta(days=age_days))
+        )
     return code
 
 
