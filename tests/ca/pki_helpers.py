@@ -54,17 +54,11 @@ def openssl_verify(
 ) -> subprocess.CompletedProcess[str]:
     """``openssl verify`` with the root as trust anchor and the intermediates untrusted."""
     root = write_pem(tmp_path / "root.pem", [chain[-1]])
-    untrusted = write_pem(tmp_path / "untrusted.pem", list(chain[:-1]))
     leaf_path = write_pem(tmp_path / "leaf.pem", [leaf])
-    command = [
-        "openssl",
-        "verify",
-        "-x509_strict",
-        "-CAfile",
-        str(root),
-        "-untrusted",
-        str(untrusted),
-    ]
+    command = ["openssl", "verify", "-x509_strict", "-CAfile", str(root)]
+    if len(chain) > 1:
+        untrusted = write_pem(tmp_path / "untrusted.pem", list(chain[:-1]))
+        command += ["-untrusted", str(untrusted)]
     if purpose:
         command += ["-purpose", purpose]
     return subprocess.run([*command, str(leaf_path)], capture_output=True, text=True)
