@@ -55,6 +55,7 @@ class RunProgress:
     job_tracking_code: str
     rows: int = 0
     needs_review: int = 0
+    failed: int = 0
     last_row: int = 0
     resumed_after_row: int = 0
     bytes_read: int = 0
@@ -155,6 +156,7 @@ class Reconciler:
             job_tracking_code=job_tracking_code,
             rows=state.rows,
             needs_review=state.needs_review,
+            failed=state.failed,
             last_row=state.last_row,
             resumed_after_row=state.last_row,
         )
@@ -190,7 +192,11 @@ class Reconciler:
                     job_tracking_code,
                     "completed",
                     "reconciliation",
-                    detail={"rows": progress.rows, "needs_review": progress.needs_review},
+                    detail={
+                        "rows": progress.rows,
+                        "needs_review": progress.needs_review,
+                        "failed": progress.failed,
+                    },
                 ),
             )
         if on_progress:
@@ -208,6 +214,7 @@ class Reconciler:
             return
         progress.rows += len(batch)
         progress.needs_review += sum(1 for result, _ in batch if result.reasons)
+        progress.failed += sum(1 for result, _ in batch if result.outcome == "invalid")
         if batch:
             progress.last_row = batch[-1][0].number
         with self.db.session() as session:

@@ -41,6 +41,8 @@ OUTPUT_FIELDS = (
     "needs_review",
     "tracking_code",
 )
+# national_code_result of rows that were never looked up.
+FAILED_CODE_RESULTS = frozenset({"invalid", "missing", "not_checked"})
 OUTPUT_HEADER = ",".join(OUTPUT_FIELDS) + "\r\n"
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -158,11 +160,16 @@ def format_record(values: list[str]) -> str:
 
 @dataclass(frozen=True)
 class OutputState:
-    """What an output file already holds: its last row number and the rows needing review."""
+    """What an output file already holds: rows, the last row's number, rows to review or failed.
+
+    A failed row is one that could not be looked up (malformed, or no valid
+    national code).
+    """
 
     rows: int = 0
     last_row: int = 0
     needs_review: int = 0
+    failed: int = 0
 
 
 def prepare_output(path: Path, *, resume: bool) -> OutputState:
@@ -180,8 +187,9 @@ def prepare_output(path: Path, *, resume: bool) -> OutputState:
                 f"{path} exists but is not a reconciliation output; "
                 "choose another --out, or --no-resume to overwrite it"
             )
-        rows = last_row = needs_review = 0
+        rows = last_row = needs_review = failed = 0
         review_index = OUTPUT_FIELDS.index("needs_review")
+        code_index = OUTPUT_FIELDS.index("national_code_result")
         complete_up_to = handle.tell()
         for line in handle:
             if not line.endswith(b"\n"):
@@ -190,11 +198,12 @@ def prepare_output(path: Path, *, resume: bool) -> OutputState:
             rows += 1
             last_row = int(record[0])
             needs_review += bool(record[review_index])
+            failed += record[code_index] in FAILED_CODE_RESULTS
             complete_up_to += len(line)
         handle.truncate(complete_up_to)
         handle.flush()
         os.fsync(handle.fileno())
-    return OutputState(rows=rows, last_row=last_row, needs_review=needs_review)
+    return OutputState(rows=rows, last_row=last_row, needs_review=needs_review, failed=failed)
 
 
 def _write_header(path: Path) -> None:

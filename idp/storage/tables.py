@@ -12,3 +12,4 @@ from idp.storage import crls  # noqa: F401
 from idp.storage import oidc  # noqa: F401
 from idp.storage import audit_log  # noqa: F401
 from idp.storage import attestations  # noqa: F401
+from idp.storage import reconciliations  # noqa: F401

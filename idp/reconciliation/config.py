@@ -1,0 +1,31 @@
+"""Settings of reconciliation jobs (``HOVIYAT_RECONCILIATION_*``), beside the main settings.
+
+Legacy files are far larger than any other request body, so their upload
+limit is separate from ``HOVIYAT_MAX_BODY_BYTES``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ReconciliationSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOVIYAT_RECONCILIATION_", extra="ignore")
+
+    max_upload_bytes: int = Field(
+        268_435_456, description="largest legacy CSV accepted by POST /v1/reconciliations"
+    )
+    stale_after_seconds: int = Field(
+        60, description="a running job silent this long lost its worker and may be taken over"
+    )
+    batch_size: int = Field(
+        500, description="rows per audit transaction and per fsync of the output"
+    )
+
+
+@lru_cache(maxsize=1)
+def get_reconciliation_settings() -> ReconciliationSettings:
+    return ReconciliationSettings()
