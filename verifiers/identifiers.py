@@ -27,6 +27,7 @@ Rule slugs (stable, part of the API's problem documents):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -74,13 +75,16 @@ def _digits_only(value: object, field: str, label: str) -> str:
     return digits
 
 
+_NATIONAL_CODE_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
 def national_code_check_digit(body: str) -> int:
     """Check digit for the first nine digits of a national code.
 
     ``s = Σ d_i × (11 − i)`` for i = 1..9, ``r = s mod 11``; the check digit is
     ``r`` when ``r < 2``, else ``11 − r``.
     """
-    s = sum(int(d) * (10 - i) for i, d in enumerate(body[:9]))
+    s = sum(map(operator.mul, map(int, body[:9]), _NATIONAL_CODE_WEIGHTS))
     r = s % 11
     return r if r < 2 else 11 - r
 

@@ -184,5 +184,7 @@ def test_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
 def test_identifiers_are_unique_beyond_the_sample() -> None:
     codes = {generator.national_code(SEED, i) for i in range(50_000)}
     assert len(codes) == 50_000
+    # The generator's table-driven checksum agrees with the validator everywhere.
+    assert all(validate_national_code(code) == code for code in codes)
     ids = {generator.national_id(SEED, j) for j in range(20_000)}
     assert len(ids) == 20_000
