@@ -1,0 +1,145 @@
+"""The login page in a real browser (Debian's headless Chromium through Playwright).
+
+Checks what only a browser can tell: the computed text direction of the
+document in each language, that every visible input has a label the
+accessibility tree associates with it, that a login runs without JavaScript
+problems under the CSP, and that the page paints (a screenshot of some size).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fixtures_app import LiveServer
+from oidc.login_helpers import living_with_mobile, make_client, new_interaction
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent: no browser to drive"
+)
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # One backend is enough for what a browser shows; the pages' logic runs on both elsewhere.
+    template = request.getfixturevalue("_sqlite_template")
+    path = tmp_path / "hoviyat.db"
+    path.write_bytes(Path(template).read_bytes())
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One browser process for the module; each test gets a fresh context (cookies and all)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
+    context = chromium.new_context()
+    messages: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda m: messages.append(m.text))
+    page.console_messages = messages
+    yield page
+    context.close()
+
+
+LABELLED = """() => Array.from(document.querySelectorAll('input:not([type=hidden])')).map(i => ({
+    id: i.id,
+    labels: Array.from(i.labels).map(l => l.textContent.trim()),
+}))"""
+
+
+HEADING_TEXT_EDGES = """() => {
+    const range = document.createRange();
+    range.selectNodeContents(document.querySelector('h1'));
+    const box = range.getBoundingClientRect();
+    return [box.left, box.right];
+}"""
+
+
+@pytest.mark.parametrize(
+    ("lang", "direction", "label"), [("fa", "rtl", "کد ملی"), ("en", "ltr", "National code")]
+)
+def test_login_page_direction_labels_and_screenshot(
+    hoviyat_app: FastAPI,
+    live_server: LiveServer,
+    browser_page: Any,
+    tmp_path: Path,
+    lang: str,
+    direction: str,
+    label: str,
+) -> None:
+    interaction = new_interaction(hoviyat_app, make_client(hoviyat_app))
+    response = browser_page.goto(f"{live_server.url}/login?interaction={interaction}&lang={lang}")
+    assert response.status == 200
+    computed = browser_page.evaluate("getComputedStyle(document.documentElement).direction")
+    assert computed == direction
+    assert browser_page.evaluate("document.documentElement.lang") == lang
+    fields = browser_page.evaluate(LABELLED)
+    assert {f["id"] for f in fields} == {"national_code", "birth_date"}
+    for field in fields:
+        assert field["labels"], f"input {field['id']} has no label"
+    assert label in [text for f in fields for text in f["labels"]]
+    # The stylesheet loaded under the CSP (it sets the body background).
+    background = browser_page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(246, 248, 250)"
+    # Right-to-left really lays out from the right: the heading starts near the right edge.
+    box = browser_page.locator("h1").bounding_box()
+    width = browser_page.evaluate("document.documentElement.clientWidth")
+    text_left, text_right = browser_page.evaluate(HEADING_TEXT_EDGES)
+    middle = box["x"] + box["width"] / 2
+    if direction == "rtl":
+        assert text_right > middle
+        assert text_left > box["x"] + 1
+    else:
+        assert text_left < middle
+    assert width > 0
+    shot = tmp_path / f"login-{lang}.png"
+    browser_page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 10_000
+    assert not [m for m in browser_page.console_messages if "Content Security Policy" in m]
+
+
+def test_login_works_in_the_browser_and_shows_errors_in_place(
+    hoviyat_app: FastAPI,
+    live_server: LiveServer,
+    browser_page: Any,
+    synthetic_registry_path: Path,
+) -> None:
+    person = living_with_mobile(synthetic_registry_path)
+    interaction = new_interaction(hoviyat_app, make_client(hoviyat_app))
+    browser_page.goto(f"{live_server.url}/login?interaction={interaction}&lang=en")
+    browser_page.get_by_label("National code").fill(person["national_code"])
+    browser_page.get_by_label("Date of birth").fill("1300/01/01")
+    browser_page.get_by_role("button", name="Continue").click()
+    error = browser_page.locator("#birth_date-error")
+    assert "do not match" in error.inner_text()
+    assert browser_page.get_by_label("Date of birth").get_attribute("aria-invalid") == "true"
+    browser_page.get_by_label("Date of birth").fill(person["birth_date_jalali"])
+    browser_page.get_by_role("button", name="Continue").click()
+    assert browser_page.get_by_role("heading", name="Permission").is_visible()
+    assert "date of birth" in browser_page.locator("ul.claims").inner_text()
