@@ -141,6 +141,8 @@ class KeyRing:
         self._public = KeySet([])
         self._jwks: dict[str, Any] = {"keys": []}
         self._kids: set[str] = set()
+        self._private_cache: dict[str, Key] = {}
+        self._public_cache: dict[str, Key] = {}
 
     def _reload(self) -> None:
         with self._database.read() as session:
@@ -153,11 +155,20 @@ class KeyRing:
         public_keys: list[Key] = []
         for row in rows:
             if row.state == "active":
-                pem = _decrypt(self._kek, row.kid, row.private_key_encrypted)
-                key_cls = ECKey if row.alg == "ES256" else RSAKey
-                active[row.alg] = key_cls.import_key(pem, {"kid": row.kid})
-            key_cls = ECKey if row.public_jwk["kty"] == "EC" else RSAKey
-            public_keys.append(key_cls.import_key(row.public_jwk))
+                # Importing an RSA private key costs milliseconds: import each once.
+                private = self._private_cache.get(row.kid)
+                if private is None:
+                    pem = _decrypt(self._kek, row.kid, row.private_key_encrypted)
+                    key_cls = ECKey if row.alg == "ES256" else RSAKey
+                    private = key_cls.import_key(pem, {"kid": row.kid})
+                    self._private_cache[row.kid] = private
+                active[row.alg] = private
+            public = self._public_cache.get(row.kid)
+            if public is None:
+                key_cls = ECKey if row.public_jwk["kty"] == "EC" else RSAKey
+                public = key_cls.import_key(row.public_jwk)
+                self._public_cache[row.kid] = public
+            public_keys.append(public)
         self._active = active
         self._public = KeySet(public_keys)
         self._jwks = {"keys": [dict(row.public_jwk) for row in rows]}
