@@ -189,7 +189,9 @@ def verified_claims(
 
 def plain(node: Any) -> Any:
     """The same claims with every :class:`Sd` marker removed: the JWT form shows all."""
-    if isinstance(node, Mapping):
+    if type(node) in (str, int, bool, float) or node is None:
+        return node
+    if isinstance(node, dict):
         return {(k.value if isinstance(k, Sd) else k): plain(v) for k, v in node.items()}
     if isinstance(node, list | tuple):
         return [plain(item.value if isinstance(item, Sd) else item) for item in node]

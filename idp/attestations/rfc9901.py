@@ -38,6 +38,7 @@ SEPARATOR = "~"
 ISSUER_ALGORITHMS = ("ES256",)
 HOLDER_ALGORITHMS = ("ES256", "ES384", "EdDSA", "Ed25519")
 _RESERVED_NAMES = frozenset({"_sd", "...", "_sd_alg"})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 JWSKey = ECKey | OKPKey
 
@@ -88,7 +89,9 @@ class _Concealer:
     decoys: int = 0
 
     def conceal(self, node: Any) -> Any:
-        if isinstance(node, Mapping):
+        if type(node) in _SCALARS:
+            return node
+        if isinstance(node, dict):
             result: dict[str, Any] = {}
             digests: list[str] = []
             for key, value in node.items():
