@@ -25,6 +25,7 @@ from rich.progress import (
 
 from idp.cli.output import console, fail, print_json
 from idp.context import registry_options
+from idp.reconciliation.config import get_reconciliation_settings
 from idp.reconciliation.engine import OPERATION, Reconciler, RunProgress
 from idp.reconciliation.legacy_csv import LegacyFormatError, check_header
 from idp.secrets import load_secrets
@@ -80,6 +81,7 @@ def reconcile_command(
         pepper=secrets.subject_pepper,
         actor_type="operator",
         actor_id=f"cli:{getpass.getuser()}",
+        batch_size=get_reconciliation_settings().batch_size,
     )
     job_tracking_code = new_tracking_code()
     bar = Progress(

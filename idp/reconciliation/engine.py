@@ -20,15 +20,14 @@ Memory holds one batch of rows, whatever the file size.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
-from idp.audit.log import AuditEvent, append, subject_hash
+from idp.audit.log import AuditEvent, append, append_many, subject_hash
 from idp.reconciliation.legacy_csv import (
     CLAIM_FIELDS,
     INPUT_FIELDS,
@@ -40,7 +39,6 @@ from idp.reconciliation.legacy_csv import (
 )
 from idp.reconciliation.rows import RowResult, reconcile_row
 from idp.storage.engine import Database
-from idp.storage.models import AuditEntry, utcnow
 from idp.tracking import new_tracking_code
 from policies.service_policy import ServicePolicy
 from verifiers.registry import CivilRegistry
@@ -59,28 +57,6 @@ class RunProgress:
     last_row: int = 0
     resumed_after_row: int = 0
     bytes_read: int = 0
-
-
-_EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
-
-
-def _columns(event: AuditEvent) -> dict[str, object]:
-    # Shallow on purpose: dataclasses.asdict deep-copies every detail dict.
-    return {name: getattr(event, name) for name in _EVENT_FIELDS}
-
-
-def append_many(session: Session, events: Sequence[AuditEvent]) -> None:
-    """:func:`idp.audit.log.append` for a batch, as one multi-row INSERT.
-
-    Building an ORM object per row costs ~0.5 ms, as much as the rest of a
-    row's reconciliation; the columns are the event's fields either way.
-    """
-    if events:
-        now = utcnow()
-        session.execute(
-            insert(AuditEntry.__table__),  # type: ignore[attr-defined]
-            [{**_columns(event), "created_at": now} for event in events],
-        )
 
 
 BatchHook = Callable[[Session, RunProgress], None]
