@@ -24,6 +24,7 @@ Options: ``url`` (required), ``civil_url`` / ``mobile_url`` / ``deeds_url``
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -87,26 +88,33 @@ class RegistryEndpoint:
             self.breaker.before_call()
         except CircuitOpen as exc:
             raise RegistryUnavailable(
-                self.name, "circuit open after repeated failures", max(1, round(exc.retry_after))
+                self.name, "circuit open after repeated failures", math.ceil(exc.retry_after)
             ) from None
-        failure: _Failure | None = None
-        for attempt in range(self._retries + 1):
-            if attempt:
-                ceiling = min(_MAX_BACKOFF_SECONDS, self._backoff * 2 ** (attempt - 1))
-                time.sleep(random.uniform(0, ceiling))  # jitter, not a secret
+        try:
+            body = self._with_retries(path, params)
+        except _Failure as failure:
+            self.breaker.record_failure()
+            retry_after = failure.retry_after or self.breaker.retry_after_seconds()
+            raise RegistryUnavailable(self.name, failure.reason, retry_after) from None
+        except BaseException:
+            # Whatever else escapes (an interrupt, a bug) must not leave a
+            # half-open breaker waiting forever for its trial call to report.
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        return body
+
+    def _with_retries(self, path: str, params: Mapping[str, str] | None) -> dict[str, Any] | None:
+        attempt = 0
+        while True:
             try:
-                body = self._attempt(path, params)
-            except _Failure as exc:
-                failure = exc
-                if exc.retryable:
-                    continue
-                break
-            self.breaker.record_success()
-            return body
-        assert failure is not None
-        self.breaker.record_failure()
-        retry_after = failure.retry_after or self.breaker.retry_after_seconds()
-        raise RegistryUnavailable(self.name, failure.reason, retry_after)
+                return self._attempt(path, params)
+            except _Failure as failure:
+                if not failure.retryable or attempt >= self._retries:
+                    raise
+            attempt += 1
+            ceiling = min(_MAX_BACKOFF_SECONDS, self._backoff * 2 ** (attempt - 1))
+            time.sleep(random.uniform(0, ceiling))  # jitter, not a secret
 
     def _attempt(self, path: str, params: Mapping[str, str] | None) -> dict[str, Any] | None:
         try:
