@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,32 +89,64 @@ def entry_bytes(document: dict[str, Any]) -> bytes:
     """The RFC 8785 bytes of an entry document, checking it is a version 1 entry."""
     if document.get("v") != ENTRY_VERSION:
         raise CanonicalizationError(f"unknown entry version {document.get('v')!r}")
-    if tuple(sorted(document)) != tuple(sorted(ENTRY_FIELDS)):
+    if document.keys() != _FIELD_SET:
         raise CanonicalizationError("entry members differ from version 1's")
+    # Every member but ``detail`` is a string, null or a small integer, which
+    # json.dumps already prints as RFC 8785 does: only ``detail`` needs the
+    # full check. This runs once per leaf, so it is kept short.
+    detail = document["detail"]
+    if (
+        isinstance(detail, dict)
+        and not (detail and _needs_exact(detail))
+        and type(document["leaf_index"]) is int
+        and all(type(document[name]) in _PLAIN for name in _TEXT_FIELDS)
+    ):
+        try:
+            text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            return text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CanonicalizationError("string holds a lone surrogate") from exc
     return canonicalize(document)
+
+
+_FIELD_SET = frozenset(ENTRY_FIELDS)
+_TEXT_FIELDS = tuple(f for f in ENTRY_FIELDS if f not in ("v", "leaf_index", "detail"))
+_PLAIN = (str, type(None))
 
 
 def canonicalize(value: Any) -> bytes:
     """RFC 8785 serialisation of a JSON value."""
-    try:
-        text = json.dumps(
-            value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise CanonicalizationError(str(exc)) from exc
-    # json.dumps matches RFC 8785 byte for byte except on three things, each
-    # detected here (conservatively: a match inside a string also counts):
-    # non-integer or unsafe-integer numbers, and member names outside the
-    # Basic Multilingual Plane (UTF-16 order differs from code point order).
-    # Such values take the exact, slower path.
-    if _NEEDS_EXACT.search(text):
+    if _needs_exact(value):
         return "".join(_serialize(value)).encode("utf-8")
-    return text.encode("utf-8")
+    # json.dumps matches RFC 8785 byte for byte for everything else: integers
+    # print alike, it escapes exactly what ECMAScript escapes when
+    # ensure_ascii is off, and code point order equals UTF-16 order for names
+    # inside the Basic Multilingual Plane below the surrogates.
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return text.encode("utf-8")
+    except TypeError as exc:
+        raise CanonicalizationError(str(exc)) from exc
+    except UnicodeEncodeError as exc:
+        raise CanonicalizationError("string holds a lone surrogate (RFC 8785 §3.2.2.2)") from exc
 
 
-# A float (fraction or exponent) or an integer of 16+ digits at the start or after a JSON
-# separator, or any character outside the BMP (including lone surrogates).
-_NEEDS_EXACT = re.compile(r"(?:^|[:,\[])-?\d+(?:[.eE]|\d{15})|[\ud800-\udfff\U00010000-\U0010ffff]")
+def _needs_exact(value: Any) -> bool:
+    """Values json.dumps would print differently: floats, unsafe integers, odd names."""
+    if value is None or isinstance(value, bool | str):
+        return False
+    if isinstance(value, int):
+        return abs(value) > 2**53
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(
+            not isinstance(key, str) or (key and max(key) >= "\ud800") or _needs_exact(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return any(_needs_exact(item) for item in value)
+    return True  # not a JSON value: the exact path names it
 
 
 def _serialize(value: Any) -> list[str]:

@@ -91,3 +91,19 @@ def test_fast_path_equals_the_exact_serializer(value: object) -> None:
             canonicalize(value)
         return
     assert canonicalize(value) == exact
+
+
+@given(st.dictionaries(st.text(max_size=5), json_values, max_size=4), st.text(max_size=8))
+def test_entry_fast_path_equals_the_exact_serializer(detail: dict, text: str) -> None:
+    document = entry_document(
+        leaf_index=3, created_at=datetime(2026, 1, 1, tzinfo=UTC), tracking_code=text,
+        event_type="login", actor_type="citizen", actor_id=None, service_code=None,
+        legal_basis=text, operation=None, subject_hash=None, outcome="ok", detail=detail,
+    )  # fmt: skip
+    try:
+        exact = "".join(_serialize(document)).encode("utf-8")
+    except CanonicalizationError:
+        with pytest.raises(CanonicalizationError):
+            entry_bytes(document)
+        return
+    assert entry_bytes(document) == exact
