@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,14 +12,26 @@ import pytest
 from attest_helpers import ALL_PERSON_FACTS, CITIZEN, NOW, sign
 from attest_pki import build_pki
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.verification import VerificationError
 from jose import jwt as jose_jwt
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import InvalidJWSSignature
 from sd_jwt.verifier import SDJWTVerifier
 
+import idp.attestations
 from idp.attestations.rfc9901 import SdJwt
 
 NODE_DIR = Path(__file__).parent / "node"
+RECEIVERS = Path(idp.attestations.__file__).parent / "RECEIVERS.md"
+
+
+def _recipe(language: str) -> str:
+    """The one code block of ``language`` in RECEIVERS.md (the documented recipe)."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", RECEIVERS.read_text(), flags=re.S)
+    assert len(blocks) == 1, f"RECEIVERS.md should hold one {language} recipe"
+    return blocks[0]
+
+
 AUDIENCE = "https://bank.example"
 
 
@@ -108,3 +121,20 @@ def test_node_recipe_rejects_a_foreign_root(attestation_issuer, tmp_path):
     done = _node_verify(node, root_pem, sign(attestation_issuer).jwt)
     assert done.returncode != 0
     assert "not signed by" in done.stderr
+
+
+def test_documented_python_recipe_accepts_ours_and_refuses_others(pki, attestation_issuer):
+    namespace: dict = {}
+    exec(compile(_recipe("python"), str(RECEIVERS), "exec"), namespace)
+    verify_attestation = namespace["verify_attestation"]
+    root_pem = pki.root.public_bytes(serialization.Encoding.PEM)
+    issued = sign(attestation_issuer, recipient=AUDIENCE)
+    claims = verify_attestation(issued.jwt, root_pem, audience=AUDIENCE)
+    assert claims["txn"] == issued.tracking_code
+    foreign_root = build_pki().root.public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(VerificationError):
+        verify_attestation(issued.jwt, foreign_root, audience=AUDIENCE)
+
+
+def test_documented_node_recipe_is_the_one_the_tests_run():
+    assert _recipe("js") == (NODE_DIR / "verify.mjs").read_text()
