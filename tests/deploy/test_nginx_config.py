@@ -1,0 +1,191 @@
+"""deploy/nginx/hoviyat.conf: nginx accepts it, and it forwards only the headers Hoviyat trusts."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SITE = REPO / "deploy" / "nginx" / "hoviyat.conf"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (/usr/sbin/nginx)")
+
+
+def self_signed(folder: Path) -> None:
+    """A throwaway certificate made by the openssl CLI, where the site config expects it."""
+    tls = folder / "tls"
+    tls.mkdir(parents=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=id.example.ir",
+            "-keyout",
+            str(tls / "hoviyat.key"),
+            "-out",
+            str(tls / "hoviyat.crt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def main_config(folder: Path, site: Path) -> Path:
+    """An nginx.conf in ``folder`` (relative certificate paths resolve there) including ``site``."""
+    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (folder / "temp" / name).mkdir(parents=True, exist_ok=True)
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"""
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+daemon off;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/temp/body;
+    proxy_temp_path {folder}/temp/proxy;
+    fastcgi_temp_path {folder}/temp/fastcgi;
+    uwsgi_temp_path {folder}/temp/uwsgi;
+    scgi_temp_path {folder}/temp/scgi;
+    include {site};
+}}
+"""
+    )
+    return config
+
+
+def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
+    self_signed(tmp_path)
+    config = main_config(tmp_path, SITE)
+    result = subprocess.run(
+        [
+            str(NGINX),
+            "-t",
+            "-p",
+            str(tmp_path),
+            "-e",
+            str(tmp_path / "error.log"),
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EchoHeaders(http.server.BaseHTTPRequestHandler):
+    """An upstream that answers with the request headers it received, as JSON."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Frame-Options", "SAMEORIGIN")  # must be replaced, not doubled
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The site config served by a real nginx on loopback ports, in front of EchoHeaders."""
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHeaders)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    https_port, http_port = free_port(), free_port()
+    text = SITE.read_text()
+    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream.server_port};")
+    text = re.sub(r"listen \[::\]:\d+[^;]*;\n", "", text)
+    text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    site = tmp_path / "site.conf"
+    site.write_text(text)
+    self_signed(tmp_path)
+    config = main_config(tmp_path, site)
+    nginx = subprocess.Popen(
+        [str(NGINX), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"https://127.0.0.1:{https_port}"
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                httpx.get(url, verify=False, timeout=1)
+                break
+            except httpx.TransportError:
+                if nginx.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "error.log").read_text()) from None
+                time.sleep(0.05)
+        yield {"https": url, "http": f"http://127.0.0.1:{http_port}"}
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        upstream.shutdown()
+
+
+def test_only_trusted_forwarding_headers_reach_hoviyat(proxied: dict[str, str]) -> None:
+    forged = {
+        "X-Forwarded-For": "203.0.113.66",
+        "X-Forwarded-Proto": "http",
+        "X-Forwarded-Host": "evil.example",
+        "Forwarded": "for=203.0.113.66;proto=http",
+        "X-Real-IP": "203.0.113.66",
+        "X-Forwarded-Port": "1",
+        "X-Original-URL": "/admin",
+    }
+    answer = httpx.get(f"{proxied['https']}/healthz", headers=forged, verify=False)
+    seen = answer.json()
+    assert seen["x-forwarded-for"] == "127.0.0.1"  # what nginx saw, not what was claimed
+    assert seen["x-forwarded-proto"] == "https"
+    for header in (
+        "x-forwarded-host",
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-port",
+        "x-original-url",
+    ):
+        assert header not in seen, header
+    assert answer.headers.get_list("x-frame-options") == ["DENY"]
+    assert answer.headers["strict-transport-security"].startswith("max-age=")
+    assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_plain_http_is_redirected_to_https(proxied: dict[str, str]) -> None:
+    answer = httpx.get(f"{proxied['http']}/v1/persons/verify?x=1")
+    assert answer.status_code == 301
+    assert answer.headers["location"].startswith("https://")
+    assert answer.headers["location"].endswith("/v1/persons/verify?x=1")
