@@ -9,7 +9,9 @@ code body is an affine permutation of ``i`` over all 9-digit bodies that are
 not one repeated digit, entity ``j``'s national identifier body a permutation
 over ``10`` / ``14`` prefixed bodies, and mobile numbers a permutation of
 ``(i, slot)`` over ten operator prefixes × 10⁷ numbers. The permutation
-constants come from the seed.
+constants come from the seed. A person's other attributes are digits of one
+keyed BLAKE2b draw on ``(seed, i)`` (a million of them seed in well under a
+minute); an entity's come from a PRNG seeded with ``(seed, j)``.
 
 Formats chosen where public sources are thin:
 
