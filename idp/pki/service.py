@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import Request
 
 from ca.hierarchy import Hierarchy
@@ -30,14 +32,24 @@ def build_pki(
     return Pki.create(db, hierarchy, registries, pepper)
 
 
+_build_lock = threading.Lock()
+
+
 def get_pki(request: Request) -> Pki:
     """The app's PKI, built on first use (the CA keys are opened only if certificates are)."""
     state = request.app.state
     pki: Pki | None = getattr(state, "hoviyat_pki", None)
     if pki is None:
-        hoviyat = state.hoviyat
-        pki = build_pki(
-            hoviyat.settings, hoviyat.db, hoviyat.registries, hoviyat.secrets.subject_pepper
-        )
-        state.hoviyat_pki = pki
+        # Sync dependencies run in a thread pool: build once even if two requests race.
+        with _build_lock:
+            pki = getattr(state, "hoviyat_pki", None)
+            if pki is None:
+                hoviyat = state.hoviyat
+                pki = build_pki(
+                    hoviyat.settings,
+                    hoviyat.db,
+                    hoviyat.registries,
+                    hoviyat.secrets.subject_pepper,
+                )
+                state.hoviyat_pki = pki
     return pki
