@@ -21,14 +21,13 @@ from datetime import date, datetime
 from typing import Any
 
 from idp.attestations.rfc9901 import Sd
+from idp.oidc.claims import CIVIL_REGISTRY, EVIDENCE_TYPE, TRUST_FRAMEWORK
 from verifiers.registry.base import LegalEntity, Person
 
-TRUST_FRAMEWORK = "ir_egov_bylaw"
-CIVIL_REGISTRY = {
-    "name": "National Organization for Civil Registration (سازمان ثبت احوال کشور)",
-    "country_code": "IRN",
-}
-DEEDS_REGISTRY = {
+# The same trust framework, evidence type and civil registry source as the
+# verified_claims of OIDC logins (idp.oidc.claims): one vocabulary for receivers.
+CIVIL_REGISTRY_SOURCE = {"name": CIVIL_REGISTRY, "country_code": "IRN"}
+DEEDS_REGISTRY_SOURCE = {
     "name": "Deeds and Properties Registration Organization (سازمان ثبت اسناد و املاک کشور)",
     "country_code": "IRN",
 }
@@ -124,8 +123,8 @@ def _representation(person: Person, entity: LegalEntity, as_of: date) -> dict[An
         )
     rep = current[0]
     return {
-        "entity_national_id": entity.national_id,
-        "entity_name": entity.name,
+        "national_id": entity.national_id,
+        "name": entity.name,
         Sd("role"): rep.role,
         Sd("signing_authority"): rep.signing_authority,
     }
@@ -141,7 +140,7 @@ def _verification(
         "time": time,
         "evidence": [
             {
-                "type": "electronic_record",
+                "type": EVIDENCE_TYPE,
                 "check_details": [{"check_method": "data"}],
                 "time": time,
                 "record": {"type": record_type, "source": dict(source)},
@@ -166,7 +165,7 @@ def verified_claims(
         elements.append(
             {
                 "verification": _verification(
-                    level, verified_at, "civil_registry_record", CIVIL_REGISTRY
+                    level, verified_at, "population_register", CIVIL_REGISTRY_SOURCE
                 ),
                 "claims": person_claims,
             }
@@ -179,7 +178,7 @@ def verified_claims(
         elements.append(
             {
                 "verification": _verification(
-                    level, verified_at, "deeds_registry_record", DEEDS_REGISTRY
+                    level, verified_at, "company_register", DEEDS_REGISTRY_SOURCE
                 ),
                 "claims": {Sd("representation"): _representation(person, entity, as_of)},
             }

@@ -297,13 +297,15 @@ def revoke_attestation(
 ) -> dict[str, Any]:
     claims = token_claims(request, hoviyat)
     reason = body.reason if body else "holder request"
+    actor_id: str | None
+    holder_hash: str | None
     if "admin" in (claims.get("roles") or []):
+        # An administrator revokes any attestation (a complaint, a court order...).
         actor_type, actor_id, holder_hash = "client", str(claims.get("client_id")), None
     else:
         holder = require_holder(request, hoviyat)
-        actor_type, actor_id = (
-            ("client", holder.client_id) if holder.client_id else ("citizen", None)
-        )
+        actor_type = "client" if holder.client_id else "citizen"
+        actor_id = holder.client_id
         holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
     with hoviyat.db.session() as session:
         row = revoke(

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from idp.storage.models import utcnow
 
@@ -72,16 +72,16 @@ class AttestationShare(SQLModel, table=True):
 def allocate_status_index(session: Session, size: int = STATUS_LIST_SIZE) -> tuple[int, int]:
     """Claim one (list id, index) entry, atomically across processes."""
     while True:
-        current = session.execute(select(func.max(StatusListCounter.list_id))).scalar()
+        current = session.execute(select(func.max(col(StatusListCounter.list_id)))).scalar()
         if current is not None:
             claimed = session.execute(
                 update(StatusListCounter)
                 .where(
-                    StatusListCounter.list_id == current,  # type: ignore[arg-type]
-                    StatusListCounter.next_index < StatusListCounter.size,  # type: ignore[arg-type]
+                    col(StatusListCounter.list_id) == current,
+                    col(StatusListCounter.next_index) < col(StatusListCounter.size),
                 )
-                .values(next_index=StatusListCounter.next_index + 1)
-                .returning(StatusListCounter.next_index)
+                .values(next_index=col(StatusListCounter.next_index) + 1)
+                .returning(col(StatusListCounter.next_index))
             ).first()
             if claimed is not None:
                 return current, claimed[0] - 1
@@ -98,9 +98,9 @@ def allocate_status_index(session: Session, size: int = STATUS_LIST_SIZE) -> tup
 
 def revoked_indexes(session: Session, list_id: int) -> list[int]:
     rows = session.execute(
-        select(Attestation.status_index).where(
-            Attestation.status_list_id == list_id,  # type: ignore[arg-type]
-            Attestation.revoked_at.is_not(None),  # type: ignore[union-attr]
+        select(col(Attestation.status_index)).where(
+            col(Attestation.status_list_id) == list_id,
+            col(Attestation.revoked_at).is_not(None),
         )
     )
     return [row[0] for row in rows]

@@ -44,7 +44,7 @@ def test_derived_facts_disclose_no_birth_date_or_national_code(attestation_issue
     facts = dict(verifier.verify(issued.sd_jwt).facts)
     assert facts["age_over_18"] is True and facts["age_over_65"] is False
     assert facts["alive"] is True
-    assert facts["representation"]["entity_national_id"] == ENTITY.national_id
+    assert facts["representation"]["national_id"] == ENTITY.national_id
     assert facts["representation"]["role"] == "مدیرعامل"
 
 
@@ -57,14 +57,14 @@ def test_representation_discloses_entity_without_role(attestation_issuer, verifi
     report = verifier.verify(SdJwt(parsed.jwt, tuple(only_entity), None).serialize())
     assert report.valid, report.render("en")
     representation = dict(report.facts)["representation"]
-    assert representation == {"entity_national_id": ENTITY.national_id, "entity_name": "شرکت نمونه"}
+    assert representation == {"national_id": ENTITY.national_id, "name": "شرکت نمونه"}
 
 
 def test_evidence_names_the_registry_it_came_from(attestation_issuer):
     issued = sign(attestation_issuer, DERIVED_ONLY, entity=ENTITY)
     civil, deeds = issued.claims["verified_claims"]
-    assert civil["verification"]["evidence"][0]["record"]["type"] == "civil_registry_record"
-    assert deeds["verification"]["evidence"][0]["record"]["type"] == "deeds_registry_record"
+    assert civil["verification"]["evidence"][0]["record"]["type"] == "population_register"
+    assert deeds["verification"]["evidence"][0]["record"]["type"] == "company_register"
     assert civil["verification"]["assurance_level"].endswith("/substantial")
 
 

@@ -127,7 +127,7 @@ def test_issue_with_ca_certificate_verifies_offline_against_the_root(
         assert report.valid, report.render("en")
         facts = dict(report.facts)
         assert facts["age_over_18"] is True
-        assert facts["representation"]["entity_national_id"] == entity.national_id
+        assert facts["representation"]["national_id"] == entity.national_id
         assert report.signer and "Hoviyat attestations" in report.signer
     assert person.national_code not in str(report.claims)
 
@@ -340,3 +340,17 @@ def test_cli_checks_status_online_against_the_live_server(
     revoked = CliRunner().invoke(attest_app, args)
     assert revoked.exit_code == 1
     assert "Revocation status: FAILED" in revoked.output
+
+
+def test_admin_revokes_any_attestation_and_strangers_none(
+    ca_ready, app_client, representative, admin_token
+):
+    person, _ = representative
+    answer = issue(app_client, login_token(ca_ready, person.national_code)).json()
+    path = f"/v1/attestations/{answer['id']}/revoke"
+    stranger = login_token(ca_ready, "0499370899")
+    refused = app_client.post(path, json={"reason": "x"}, headers=bearer(stranger))
+    assert refused.status_code == 404
+    done = app_client.post(path, json={"reason": "court order"}, headers=bearer(admin_token))
+    assert done.status_code == 200, done.text
+    assert done.json()["revoked_at"]
