@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.clients import ClientError, create_client, list_clients
+from idp.oidc.registration import RegistrationError, oidc_attributes
 from idp.secrets import load_secrets
 from idp.settings import get_settings
 from idp.storage.engine import Database
@@ -39,6 +41,13 @@ def create(
     name: str = typer.Option(..., help="a name people recognise"),
     service: str = typer.Option(..., "--service", help="service code of the client's policy"),
     role: list[str] = typer.Option([], "--role", help="admin, ca_operator, auditor..."),
+    redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="OIDC: exact, repeatable"),
+    post_logout_uri: list[str] = typer.Option([], "--post-logout-redirect-uri", help="OIDC"),
+    grant_type: list[str] = typer.Option([], "--grant-type", help="default from redirect URIs"),
+    auth_method: str = typer.Option("client_secret_basic", "--auth-method"),
+    id_token_alg: str = typer.Option("ES256", "--id-token-alg", help="ES256, PS256 or RS256"),
+    sector_identifier: str | None = typer.Option(None, "--sector-identifier"),
+    jwks_file: Path | None = typer.Option(None, "--jwks-file", help="private_key_jwt public keys"),
     json_output: bool = JsonOption,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a keyed digest."""
@@ -47,11 +56,17 @@ def create(
     database = _database()
     try:
         with database.session() as session:
+            oidc = oidc_attributes(
+                redirect_uris=redirect_uri, post_logout_redirect_uris=post_logout_uri,
+                grant_types=grant_type, auth_method=auth_method, id_token_alg=id_token_alg,
+                sector_identifier=sector_identifier, jwks_file=jwks_file,
+            )  # fmt: skip
             created = create_client(
-                session, secrets.client_secret_key, name=name, service_code=service, roles=role
-            )
+                session, secrets.client_secret_key, name=name, service_code=service, roles=role,
+                with_secret=auth_method != "private_key_jwt", **oidc,
+            )  # fmt: skip
             summary = client_summary(created.client)
-    except ClientError as error:
+    except (ClientError, RegistrationError) as error:
         fail(str(error))
     finally:
         database.dispose()

@@ -1,0 +1,95 @@
+"""Checks on an OIDC client's registration (OIDC Registration §2, RFC 6749 §3.1.2).
+
+Used by ``hoviyat clients create``: what a client registers is what
+``/authorize`` and ``/token`` will hold it to, so mistakes are refused here
+with the rule they break, not discovered at the first login.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from idp.oauth.client_auth import supported_methods
+from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
+from idp.tokens import SIGNING_ALGORITHMS
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class RegistrationError(ValueError):
+    """A client registration Hoviyat would not be able to honour."""
+
+
+def _check_uri(uri: str, what: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise RegistrationError(f"{what} {uri!r} must be an absolute https URL")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        raise RegistrationError(f"{what} {uri!r} must use https (http only on loopback)")
+    if parts.fragment or "#" in uri:
+        raise RegistrationError(f"{what} {uri!r} must not contain a fragment (RFC 6749 §3.1.2)")
+    return uri
+
+
+def load_jwks(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistrationError(f"cannot read JWKS file {path}: {exc}") from None
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise RegistrationError(f"{path} is not a JWKS: it needs a non-empty 'keys' list")
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") not in ("EC", "RSA"):
+            raise RegistrationError(f"{path}: every key must be an EC or RSA JWK")
+        if "d" in key:
+            raise RegistrationError(f"{path} holds a private key: register the public half only")
+    return {"keys": keys}
+
+
+def oidc_attributes(
+    *,
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str],
+    grant_types: Sequence[str],
+    auth_method: str,
+    id_token_alg: str,
+    sector_identifier: str | None,
+    jwks_file: Path | None,
+) -> dict[str, Any]:
+    """The Client columns for this registration, or :class:`RegistrationError`."""
+    grants = list(grant_types) or (
+        ["authorization_code", "refresh_token"] if redirect_uris else ["client_credentials"]
+    )
+    unknown = sorted(set(grants) - set(GRANT_TYPES))
+    if unknown:
+        raise RegistrationError(f"unknown grant types {unknown}; known: {list(GRANT_TYPES)}")
+    if "authorization_code" in grants and not redirect_uris:
+        raise RegistrationError("the authorization_code grant needs at least one --redirect-uri")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise RegistrationError("refresh_token comes only with authorization_code")
+    if auth_method not in supported_methods():
+        raise RegistrationError(f"unknown auth method {auth_method!r}; use {supported_methods()}")
+    if id_token_alg not in SIGNING_ALGORITHMS:
+        raise RegistrationError(f"id token algorithm must be one of {list(SIGNING_ALGORITHMS)}")
+    jwks = load_jwks(jwks_file) if jwks_file is not None else None
+    if auth_method == PRIVATE_KEY_JWT and jwks is None:
+        raise RegistrationError("private_key_jwt needs --jwks-file with the client's public keys")
+    if sector_identifier is not None:
+        _check_uri(sector_identifier, "sector identifier")
+    return {
+        "redirect_uris": [_check_uri(uri, "redirect URI") for uri in redirect_uris],
+        "post_logout_redirect_uris": [
+            _check_uri(uri, "post-logout redirect URI") for uri in post_logout_redirect_uris
+        ],
+        "grant_types": grants,
+        "token_endpoint_auth_method": auth_method,
+        "id_token_signed_response_alg": id_token_alg,
+        "sector_identifier": sector_identifier,
+        "jwks": jwks,
+    }
