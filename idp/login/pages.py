@@ -125,7 +125,9 @@ def _show_step(
     if step == "identify":
         return _identify_form(request, flow, language)
     if step == "unavailable":
-        return message(request, language, "err.level_unavailable", 403)
+        return message(
+            request, language, "err.level_unavailable", 403, interaction_id=flow.interaction.id
+        )
     assert session is not None  # every other step follows a login
     if step == "mobile":
         return _mobile_form(request, flow, language)

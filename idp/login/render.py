@@ -83,8 +83,10 @@ def message(
     status_code: int,
     *,
     headers: dict[str, str] | None = None,
+    interaction_id: str | None = None,
     **values: Any,
 ) -> HTMLResponse:
+    """A page that only tells something; with ``interaction_id`` it offers to go back to the app."""
     return render(
         request,
         "message.html",
@@ -92,6 +94,7 @@ def message(
         title_key="error.title" if status_code >= 400 else "site",
         status_code=status_code,
         headers=headers,
+        interaction_id=interaction_id,
         message=translate(message_key, language, **values),
     )
 
