@@ -14,21 +14,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session
 
 from idp.audit.log import subject_hash
 from idp.login import assurance, entities, keys, otp, sessions
+from idp.login.account import router as account_router
 from idp.login.config import get_login_settings
-from idp.login.consent import list_consents, remember_consent, revoke_consent
-from idp.login.flow import Flow, audit, complete, load_flow, next_step, refuse
-from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
+from idp.login.consent import remember_consent
+from idp.login.flow import Flow, audit, load_flow, refuse
+from idp.login.i18n import Language, digits_for, pick_language, translate
 from idp.login.limits import Allowance, take
-from idp.login.render import STATIC, csrf_ok, hoviyat_of, message, page_url, render, see_other
+from idp.login.render import STATIC, csrf_ok, hoviyat_of, message, page_url, see_other
 from idp.login.sms import OutboxForbidden, SmsSender, SmsUnavailable, build_sender
-from idp.storage.login import LoginOtp, LoginSession
-from idp.storage.models import Client
-from idp.tracking import new_tracking_code
-from verifiers.dates import parse_date, to_jalali
+from idp.login.steps import (
+    client_name,
+    entity_form,
+    identify_form,
+    mobile_form,
+    otp_form,
+    show_step,
+)
+from idp.storage.login import LoginOtp
+from verifiers.dates import parse_date
 from verifiers.identifiers import IdentifierError, validate_national_code, validate_national_id
 from verifiers.matching import PersonClaims, compare_person, overall_match
 from verifiers.mobile import normalize_mobile
@@ -37,6 +43,7 @@ from verifiers.registry.base import RegistryUnavailable
 log = logging.getLogger("hoviyat.login")
 
 router = APIRouter(tags=["login"], include_in_schema=False)
+router.include_router(account_router)
 
 FormStr = Annotated[str, Form()]
 HOUR = 3600
@@ -76,14 +83,6 @@ def _login_url(flow: Flow, language: Language) -> str:
     return page_url("/login", language, flow.interaction.id)
 
 
-def _client_name(flow: Flow) -> str:
-    return flow.client.name
-
-
-def _mask(mobile: str) -> str:
-    return mobile[:4] + "***" + mobile[-4:]
-
-
 def _sender(request: Request) -> SmsSender:
     sender: SmsSender | None = getattr(request.app.state, "login_sms_sender", None)
     if sender is None:
@@ -109,182 +108,6 @@ def _identifier_error(language: Language, exc: IdentifierError) -> str:
         return translate("err.national_code.digits", language)
 
 
-# --- the step dispatcher -----------------------------------------------------------------------
-
-
-def _show_step(
-    request: Request, db_session: Session, flow: Flow, language: Language
-) -> HTMLResponse | RedirectResponse:
-    session = sessions.session_row(request, db_session)
-    pending = (
-        otp.pending_code(db_session, session.id, flow.interaction.id)
-        if session is not None
-        else None
-    )
-    step = next_step(db_session, flow, session, otp_pending=pending is not None)
-    if step == "identify":
-        return _identify_form(request, flow, language)
-    if step == "unavailable":
-        return message(
-            request, language, "err.level_unavailable", 403, interaction_id=flow.interaction.id
-        )
-    assert session is not None  # every other step follows a login
-    if step == "mobile":
-        return _mobile_form(request, flow, language)
-    if step == "otp":
-        assert pending is not None
-        return _otp_form(request, flow, language, pending.mobile)
-    if step == "entity":
-        return _entity_form(request, flow, language, session)
-    if step == "consent":
-        return _consent_form(request, flow, language)
-    return see_other(complete(db_session, flow, session))
-
-
-def _identify_form(
-    request: Request,
-    flow: Flow,
-    language: Language,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-) -> HTMLResponse:
-    if values is None:
-        hint = flow.login_hint
-        values = {"national_code": hint} if hint and hint.isdigit() else {}
-    return render(
-        request,
-        "identify.html",
-        language,
-        title_key="login.title",
-        status_code=status_code,
-        interaction_id=flow.interaction.id,
-        errors=errors,
-        values=values,
-        client_name=_client_name(flow),
-    )
-
-
-def _mobile_form(
-    request: Request,
-    flow: Flow,
-    language: Language,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-) -> HTMLResponse:
-    return render(
-        request,
-        "mobile.html",
-        language,
-        title_key="mobile.title",
-        status_code=status_code,
-        interaction_id=flow.interaction.id,
-        errors=errors,
-        values=values,
-        client_name=_client_name(flow),
-    )
-
-
-def _otp_form(
-    request: Request,
-    flow: Flow,
-    language: Language,
-    mobile: str,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-) -> HTMLResponse:
-    minutes = max(1, get_login_settings().otp_ttl_seconds // 60)
-    return render(
-        request,
-        "otp.html",
-        language,
-        title_key="otp.title",
-        status_code=status_code,
-        interaction_id=flow.interaction.id,
-        errors=errors,
-        mobile=mobile,
-        masked_mobile=_mask(mobile),
-        minutes=digits_for(str(minutes), language),
-    )
-
-
-def _entity_form(
-    request: Request,
-    flow: Flow,
-    language: Language,
-    session: LoginSession,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-) -> HTMLResponse:
-    listed: list[dict[str, str]] | None = None
-    deeds = hoviyat_of(request).registries.deeds
-    identifiers = entities.listed_entities(deeds, session.national_code)
-    if identifiers is not None:
-        listed = []
-        today = date.today()
-        for national_id in identifiers:
-            found = entities.assess(
-                national_id, deeds.entity(national_id), session.national_code, today
-            )
-            if found.allowed and found.entity and found.representative:
-                listed.append(
-                    {
-                        "national_id": national_id,
-                        "name": found.entity.name,
-                        "role": found.representative.role,
-                        "signing_authority": found.representative.signing_authority,
-                    }
-                )
-    return render(
-        request,
-        "entity.html",
-        language,
-        title_key="entity.title",
-        status_code=status_code,
-        interaction_id=flow.interaction.id,
-        errors=errors,
-        values=values,
-        client_name=_client_name(flow),
-        listed=listed,
-    )
-
-
-def _consent_form(request: Request, flow: Flow, language: Language) -> HTMLResponse:
-    policy = flow.policy
-    service_title = ""
-    legal_basis = ""
-    if policy is not None:
-        service_title = policy.title_fa if language.code == "fa" else policy.title_en
-        legal_basis = policy.legal_basis
-    entity_name = None
-    if flow.interaction.entity_national_id:
-        entity = hoviyat_of(request).registries.deeds.entity(flow.interaction.entity_national_id)
-        entity_name = entity.name if entity is not None else flow.interaction.entity_national_id
-    labels: list[str] = []
-    for claim in flow.claims:
-        label = claim_label(claim, language)
-        if label not in labels:
-            labels.append(label)
-    return render(
-        request,
-        "consent.html",
-        language,
-        title_key="consent.title",
-        interaction_id=flow.interaction.id,
-        client_name=_client_name(flow),
-        service_title=service_title,
-        legal_basis=legal_basis,
-        claim_labels=labels,
-        entity_name=entity_name,
-    )
-
-
 # --- routes ------------------------------------------------------------------------------------
 
 
@@ -302,7 +125,7 @@ def login_page(request: Request, interaction: str = "", lang: str | None = None)
             language = _language(lang, flow)
             if flow is None:
                 return _bad_interaction(request, language)
-            return _show_step(request, db_session, flow, language)
+            return show_step(request, db_session, flow, language)
     except RegistryUnavailable as exc:
         return _registry_down(request, pick_language(lang, None), exc)
 
@@ -344,7 +167,7 @@ def identify(
             except IdentifierError:
                 errors["birth_date"] = _error_text(language, "err.birth_date")
         if errors or born is None:
-            return _identify_form(
+            return identify_form(
                 request, flow, language, status_code=400, errors=errors, values=values
             )
         tracking_code = flow.interaction.tracking_code
@@ -354,7 +177,7 @@ def identify(
         if wait is not None:
             minutes = digits_for(str(max(1, wait // 60)), language)
             errors["national_code"] = _error_text(language, "err.too_many_logins", minutes=minutes)
-            return _identify_form(
+            return identify_form(
                 request, flow, language, status_code=429, errors=errors, values=values
             )
         try:
@@ -375,7 +198,7 @@ def identify(
                 flow=flow,
             )
             errors["birth_date"] = _error_text(language, "err.no_match")
-            return _identify_form(
+            return identify_form(
                 request, flow, language, status_code=400, errors=errors, values=values
             )
         if not person.alive:
@@ -390,7 +213,7 @@ def identify(
                 flow=flow,
             )
             errors["national_code"] = _error_text(language, "err.deceased")
-            return _identify_form(
+            return identify_form(
                 request, flow, language, status_code=403, errors=errors, values=values
             )
         previous = sessions.session_row(request, db_session)
@@ -453,7 +276,7 @@ def send_code(
             number = normalize_mobile(mobile)
         except IdentifierError:
             errors = {"mobile": _error_text(language, "err.mobile")}
-            return _mobile_form(
+            return mobile_form(
                 request, flow, language, status_code=400, errors=errors, values=values
             )
         nc_hash = subject_hash(hoviyat.secrets.subject_pepper, session.national_code)
@@ -466,7 +289,7 @@ def send_code(
         if wait is not None:
             minutes = digits_for(str(max(1, wait // 60)), language)
             errors = {"mobile": _error_text(language, "err.too_many_codes", minutes=minutes)}
-            return _mobile_form(
+            return mobile_form(
                 request, flow, language, status_code=429, errors=errors, values=values
             )
         try:
@@ -485,7 +308,7 @@ def send_code(
                 flow=flow,
             )
             errors = {"mobile": _error_text(language, "err.mobile_not_owned")}
-            return _mobile_form(
+            return mobile_form(
                 request, flow, language, status_code=400, errors=errors, values=values
             )
         row, code = otp.issue_code(
@@ -498,7 +321,7 @@ def send_code(
             ttl_seconds=settings.otp_ttl_seconds,
             max_attempts=settings.otp_max_attempts,
         )
-        text = _sms_text(language, code, _client_name(flow))
+        text = _sms_text(language, code, client_name(flow))
         outgoing = (row.id, number, text)
         redirect = _login_url(flow, language)
     # Sent after the code is committed: a text never names a code the database lacks.
@@ -542,9 +365,7 @@ def check_code(
         code = "".join(ch for ch in otp.normalize(otp_code))
         if len(code) != 6 or not code.isdigit():
             errors = {"otp": _error_text(language, "err.otp_format")}
-            return _otp_form(
-                request, flow, language, pending.mobile, status_code=400, errors=errors
-            )
+            return otp_form(request, flow, language, pending.mobile, status_code=400, errors=errors)
         outcome = otp.check_code(db_session, key=_otp_key(request), otp_id=pending.id, code=code)
         if outcome is not otp.OtpOutcome.ACCEPTED:
             audit(
@@ -566,9 +387,7 @@ def check_code(
             if outcome is otp.OtpOutcome.WRONG and left == 0:
                 key = "err.otp_exhausted"
             errors = {"otp": _error_text(language, key, left=digits_for(str(left), language))}
-            return _otp_form(
-                request, flow, language, pending.mobile, status_code=400, errors=errors
-            )
+            return otp_form(request, flow, language, pending.mobile, status_code=400, errors=errors)
         token = sessions.raise_level(
             db_session,
             session,
@@ -628,7 +447,7 @@ def choose_entity(
                 national_id = validate_national_id(entity_national_id)
             except IdentifierError:
                 errors = {"entity_national_id": _error_text(language, "err.entity_id")}
-                return _entity_form(
+                return entity_form(
                     request, flow, language, session, status_code=400, errors=errors, values=values
                 )
             found = entities.assess(
@@ -637,8 +456,7 @@ def choose_entity(
                 session.national_code,
                 date.today(),
             )
-            if not found.allowed:
-                assert found.refusal is not None
+            if found.refusal is not None:
                 audit(
                     db_session,
                     hoviyat,
@@ -653,7 +471,7 @@ def choose_entity(
                 )
                 shown = {k: digits_for(v, language) for k, v in found.refusal_values.items()}
                 errors = {"entity_national_id": _error_text(language, found.refusal, **shown)}
-                return _entity_form(
+                return entity_form(
                     request, flow, language, session, status_code=403, errors=errors, values=values
                 )
             flow.interaction.entity_national_id = national_id
@@ -752,107 +570,3 @@ def cancel(
             flow=flow,
         )
         return see_other(refuse(db_session, flow))
-
-
-# --- the citizen's own pages: remembered consents and logout ----------------------------------
-
-
-@router.get("/login/consents")
-def my_consents(request: Request, lang: str | None = None) -> Response:
-    hoviyat = hoviyat_of(request)
-    language = pick_language(lang, None)
-    with hoviyat.db.session() as db_session:
-        session = sessions.session_row(request, db_session)
-        if session is None:
-            return message(request, language, "not_logged_in", 401)
-        items = []
-        for row in list_consents(db_session, session.national_code):
-            client = db_session.get(Client, row.client_id)
-            labels: list[str] = []
-            for claim in row.claims:
-                label = claim_label(str(claim), language)
-                if label not in labels:
-                    labels.append(label)
-            items.append(
-                {
-                    "id": row.id,
-                    "client_name": client.name if client else row.client_id,
-                    "granted": translate(
-                        "consents.granted",
-                        language,
-                        date=digits_for(_local_date(row.granted_at, language), language),
-                    ),
-                    "claim_labels": labels,
-                }
-            )
-        return render(
-            request,
-            "consents.html",
-            language,
-            title_key="consents.title",
-            consents=items,
-            logged_in_as=translate(
-                "logged_in_as", language, code=digits_for(session.national_code, language)
-            ),
-        )
-
-
-def _local_date(moment: datetime, language: Language) -> str:
-    if language.code == "fa":
-        return to_jalali(moment.date())
-    return moment.date().isoformat()
-
-
-@router.post("/login/consents/revoke")
-def revoke(
-    request: Request,
-    lang: FormStr = "",
-    csrf_token: FormStr = "",
-    consent_id: FormStr = "",
-) -> Response:
-    hoviyat = hoviyat_of(request)
-    language = pick_language(lang, None)
-    if not csrf_ok(request, csrf_token):
-        return _forged(request, language)
-    with hoviyat.db.session() as db_session:
-        session = sessions.session_row(request, db_session)
-        if session is None:
-            return message(request, language, "not_logged_in", 401)
-        if consent_id.isdigit() and revoke_consent(
-            db_session, session.national_code, int(consent_id)
-        ):
-            audit(
-                db_session,
-                hoviyat,
-                tracking_code=new_tracking_code(),
-                event_type="consent",
-                operation="revoke",
-                outcome="revoked",
-                national_code=session.national_code,
-                consent_id=int(consent_id),
-            )
-    return see_other(page_url("/login/consents", language))
-
-
-@router.post("/login/logout")
-def logout(request: Request, lang: FormStr = "", csrf_token: FormStr = "") -> Response:
-    hoviyat = hoviyat_of(request)
-    language = pick_language(lang, None)
-    if not csrf_ok(request, csrf_token):
-        return _forged(request, language)
-    with hoviyat.db.session() as db_session:
-        session = sessions.session_row(request, db_session)
-        if session is not None and sessions.end_session(db_session, session.id):
-            audit(
-                db_session,
-                hoviyat,
-                tracking_code=session.tracking_code,
-                event_type="logout",
-                operation="logout",
-                outcome="success",
-                national_code=session.national_code,
-                session_id=session.id,
-            )
-    response = message(request, language, "logged_out", 200)
-    sessions.clear_session_cookie(response, hoviyat.settings)
-    return response

@@ -1,0 +1,127 @@
+"""The citizen's own pages: the permissions they gave (with withdrawal) and logout.
+
+Reached with the session cookie alone, outside any app's login; every change
+is CSRF-checked and audited (``consent``/``revoked``, ``logout``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from idp.login import sessions
+from idp.login.consent import list_consents, revoke_consent
+from idp.login.flow import audit
+from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
+from idp.login.render import csrf_ok, hoviyat_of, message, page_url, render, see_other
+from idp.storage.models import Client
+from idp.tracking import new_tracking_code
+from verifiers.dates import to_jalali
+
+router = APIRouter(tags=["login"], include_in_schema=False)
+
+FormStr = Annotated[str, Form()]
+
+
+@router.get("/login/consents")
+def my_consents(request: Request, lang: str | None = None) -> Response:
+    hoviyat = hoviyat_of(request)
+    language = pick_language(lang, None)
+    with hoviyat.db.session() as db_session:
+        session = sessions.session_row(request, db_session)
+        if session is None:
+            return message(request, language, "not_logged_in", 401)
+        items = []
+        for row in list_consents(db_session, session.national_code):
+            client = db_session.get(Client, row.client_id)
+            labels: list[str] = []
+            for claim in row.claims:
+                label = claim_label(str(claim), language)
+                if label not in labels:
+                    labels.append(label)
+            items.append(
+                {
+                    "id": row.id,
+                    "client_name": client.name if client else row.client_id,
+                    "granted": translate(
+                        "consents.granted",
+                        language,
+                        date=digits_for(_local_date(row.granted_at, language), language),
+                    ),
+                    "claim_labels": labels,
+                }
+            )
+        return render(
+            request,
+            "consents.html",
+            language,
+            title_key="consents.title",
+            consents=items,
+            logged_in_as=translate(
+                "logged_in_as", language, code=digits_for(session.national_code, language)
+            ),
+        )
+
+
+def _local_date(moment: datetime, language: Language) -> str:
+    if language.code == "fa":
+        return to_jalali(moment.date())
+    return moment.date().isoformat()
+
+
+@router.post("/login/consents/revoke")
+def revoke(
+    request: Request,
+    lang: FormStr = "",
+    csrf_token: FormStr = "",
+    consent_id: FormStr = "",
+) -> Response:
+    hoviyat = hoviyat_of(request)
+    language = pick_language(lang, None)
+    if not csrf_ok(request, csrf_token):
+        return message(request, language, "err.csrf", 403)
+    with hoviyat.db.session() as db_session:
+        session = sessions.session_row(request, db_session)
+        if session is None:
+            return message(request, language, "not_logged_in", 401)
+        if consent_id.isdigit() and revoke_consent(
+            db_session, session.national_code, int(consent_id)
+        ):
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=new_tracking_code(),
+                event_type="consent",
+                operation="revoke",
+                outcome="revoked",
+                national_code=session.national_code,
+                consent_id=int(consent_id),
+            )
+    return see_other(page_url("/login/consents", language))
+
+
+@router.post("/login/logout")
+def logout(request: Request, lang: FormStr = "", csrf_token: FormStr = "") -> Response:
+    hoviyat = hoviyat_of(request)
+    language = pick_language(lang, None)
+    if not csrf_ok(request, csrf_token):
+        return message(request, language, "err.csrf", 403)
+    with hoviyat.db.session() as db_session:
+        session = sessions.session_row(request, db_session)
+        if session is not None and sessions.end_session(db_session, session.id):
+            audit(
+                db_session,
+                hoviyat,
+                tracking_code=session.tracking_code,
+                event_type="logout",
+                operation="logout",
+                outcome="success",
+                national_code=session.national_code,
+                session_id=session.id,
+            )
+    response = message(request, language, "logged_out", 200)
+    sessions.clear_session_cookie(response, hoviyat.settings)
+    return response

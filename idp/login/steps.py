@@ -1,0 +1,195 @@
+"""Each step's page of a login, and the dispatcher that shows the step a login is at."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session
+
+from idp.login import entities, otp, sessions
+from idp.login.config import get_login_settings
+from idp.login.flow import Flow, complete, next_step
+from idp.login.i18n import Language, claim_label, digits_for
+from idp.login.render import hoviyat_of, message, render, see_other
+from idp.storage.login import LoginSession
+
+
+def client_name(flow: Flow) -> str:
+    return flow.client.name
+
+
+def mask(mobile: str) -> str:
+    return mobile[:4] + "***" + mobile[-4:]
+
+
+def show_step(
+    request: Request, db_session: Session, flow: Flow, language: Language
+) -> HTMLResponse | RedirectResponse:
+    session = sessions.session_row(request, db_session)
+    pending = (
+        otp.pending_code(db_session, session.id, flow.interaction.id)
+        if session is not None
+        else None
+    )
+    step = next_step(db_session, flow, session, otp_pending=pending is not None)
+    if step == "identify" or session is None:
+        return identify_form(request, flow, language)
+    if step == "unavailable":
+        return message(
+            request, language, "err.level_unavailable", 403, interaction_id=flow.interaction.id
+        )
+    if step in ("mobile", "otp"):
+        if pending is None:
+            return mobile_form(request, flow, language)
+        return otp_form(request, flow, language, pending.mobile)
+    if step == "entity":
+        return entity_form(request, flow, language, session)
+    if step == "consent":
+        return consent_form(request, flow, language)
+    return see_other(complete(db_session, flow, session))
+
+
+def identify_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    if values is None:
+        hint = flow.login_hint
+        values = {"national_code": hint} if hint and hint.isdigit() else {}
+    return render(
+        request,
+        "identify.html",
+        language,
+        title_key="login.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        values=values,
+        client_name=client_name(flow),
+    )
+
+
+def mobile_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "mobile.html",
+        language,
+        title_key="mobile.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        values=values,
+        client_name=client_name(flow),
+    )
+
+
+def otp_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    mobile: str,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    minutes = max(1, get_login_settings().otp_ttl_seconds // 60)
+    return render(
+        request,
+        "otp.html",
+        language,
+        title_key="otp.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        mobile=mobile,
+        masked_mobile=mask(mobile),
+        minutes=digits_for(str(minutes), language),
+    )
+
+
+def entity_form(
+    request: Request,
+    flow: Flow,
+    language: Language,
+    session: LoginSession,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    listed: list[dict[str, str]] | None = None
+    deeds = hoviyat_of(request).registries.deeds
+    identifiers = entities.listed_entities(deeds, session.national_code)
+    if identifiers is not None:
+        listed = []
+        today = date.today()
+        for national_id in identifiers:
+            found = entities.assess(
+                national_id, deeds.entity(national_id), session.national_code, today
+            )
+            if found.allowed and found.entity and found.representative:
+                listed.append(
+                    {
+                        "national_id": national_id,
+                        "name": found.entity.name,
+                        "role": found.representative.role,
+                        "signing_authority": found.representative.signing_authority,
+                    }
+                )
+    return render(
+        request,
+        "entity.html",
+        language,
+        title_key="entity.title",
+        status_code=status_code,
+        interaction_id=flow.interaction.id,
+        errors=errors,
+        values=values,
+        client_name=client_name(flow),
+        listed=listed,
+    )
+
+
+def consent_form(request: Request, flow: Flow, language: Language) -> HTMLResponse:
+    policy = flow.policy
+    service_title = ""
+    legal_basis = ""
+    if policy is not None:
+        service_title = policy.title_fa if language.code == "fa" else policy.title_en
+        legal_basis = policy.legal_basis
+    entity_name = None
+    if flow.interaction.entity_national_id:
+        entity = hoviyat_of(request).registries.deeds.entity(flow.interaction.entity_national_id)
+        entity_name = entity.name if entity is not None else flow.interaction.entity_national_id
+    labels: list[str] = []
+    for claim in flow.claims:
+        label = claim_label(claim, language)
+        if label not in labels:
+            labels.append(label)
+    return render(
+        request,
+        "consent.html",
+        language,
+        title_key="consent.title",
+        interaction_id=flow.interaction.id,
+        client_name=client_name(flow),
+        service_title=service_title,
+        legal_basis=legal_basis,
+        claim_labels=labels,
+        entity_name=entity_name,
+    )
