@@ -1,0 +1,408 @@
+"""OpenID Connect figures over HTTP, two uvicorn workers, and node-oidc-provider as a yardstick.
+
+    .venv/bin/python bench/bench_oidc.py                      # SQLite, 10 s per load
+    .venv/bin/python bench/bench_oidc.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/bench_oidc.py --duration 5 --skip-peer
+
+Prints, each with p99 latency:
+
+- client-credentials grants/s (``wrk`` POSTing ``/token``);
+- full logins/s: ``/authorize`` → login page → national code + birth date
+  (level low) → consent remembered → ``/authorize/complete`` → code exchange
+  at ``/token``; driven by Python processes (a new browser per login);
+- refresh grants/s (``wrk``, each request spending a distinct refresh token);
+- userinfo/s (``wrk``, one access token);
+- the same client-credentials load against node ``oidc-provider`` (npm,
+  installed into ``bench/.peers/``, in-memory store, one process), and
+  Hoviyat's rate as a ratio of it.
+
+Targets (issue 4): 1,500 client-credentials grants/s, ratio >= 1.0, 300 full
+logins/s on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PEERS = ROOT / "bench" / ".peers" / "oidc-provider"
+
+import httpx  # noqa: E402
+
+REDIRECT_URI = "https://rp.bench.example/callback"
+SCOPE = "openid profile"
+HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"')
+
+PEER_SCRIPT = """
+import Provider from 'oidc-provider';
+const port = Number(process.env.PORT);
+const provider = new Provider(`http://127.0.0.1:${port}`, {
+  clients: [{ client_id: 'bench', client_secret: 'bench-secret-bench-secret-bench-secret',
+              grant_types: ['client_credentials'], redirect_uris: [], response_types: [] }],
+  features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
+});
+provider.listen(port, '127.0.0.1', () => console.log('ready'));
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start")
+
+
+# --- wrk ---------------------------------------------------------------------------------
+
+
+def wrk(url: str, script: str, duration: int, connections: int, workdir: Path) -> dict[str, float]:
+    lua = workdir / f"load-{secrets.token_hex(4)}.lua"
+    lua.write_text(script)
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _millis(re.search(r"99%\s+([\d.]+\w+)", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {
+        "rate": rate,
+        "p99_ms": p99,
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
+
+
+def _millis(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def post_script(path: str, body: str, authorization: str) -> str:
+    return f"""
+wrk.method = "POST"
+wrk.path = "{path}"
+wrk.body = "{body}"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "{authorization}"
+"""
+
+
+def refresh_script(tokens_file: Path, authorization: str) -> str:
+    # Each wrk thread walks its own stride of the token list: every request
+    # spends a refresh token nobody else spends.
+    return f"""
+local tokens = {{}}
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+function init(args)
+  for line in io.lines("{tokens_file}") do tokens[#tokens + 1] = line end
+  position = tid + 1
+end
+function request()
+  local token = tokens[position]
+  position = position + 2
+  return wrk.format("POST", "/token", {{
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Authorization"] = "{authorization}"}},
+    "grant_type=refresh_token&refresh_token=" .. token)
+end
+"""
+
+
+def get_script(path: str, authorization: str) -> str:
+    return f"""
+wrk.method = "GET"
+wrk.path = "{path}"
+wrk.headers["Authorization"] = "{authorization}"
+"""
+
+
+# --- full logins -------------------------------------------------------------------------
+
+
+def one_login(browser: httpx.Client, client_id: str, secret: str, person: tuple[str, str]) -> dict:
+    browser.cookies.clear()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    params = {
+        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
+        "scope": SCOPE, "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256",
+    }  # fmt: skip
+    response = browser.get("/authorize", params=params)
+    page = browser.get(response.headers["location"])
+    form = dict(HIDDEN.findall(page.text))
+    form.update({"national_code": person[0], "birth_date": person[1]})
+    response = browser.post("/login/identify", data=form)
+    while response.headers.get("location", "").startswith("/"):
+        response = browser.get(response.headers["location"])
+    location = response.headers.get("location", "")
+    if not location.startswith(REDIRECT_URI):
+        raise RuntimeError(f"login did not return to the client: {response.status_code}")
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    tokens = browser.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": code,
+              "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
+        auth=(client_id, secret),
+    )  # fmt: skip
+    tokens.raise_for_status()
+    return tokens.json()
+
+
+def login_worker(args: tuple[str, str, str, list[tuple[str, str]], float, int]) -> list[float]:
+    base, client_id, secret, persons, deadline, offset = args
+    latencies: list[float] = []
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        index = offset
+        while time.time() < deadline:
+            started = time.perf_counter()
+            one_login(browser, client_id, secret, persons[index % len(persons)])
+            latencies.append(time.perf_counter() - started)
+            index += 7
+    return latencies
+
+
+def logins(base: str, client_id: str, secret: str, persons: list, duration: int, procs: int):
+    deadline = time.time() + duration
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        per_worker = pool.map(
+            login_worker,
+            [(base, client_id, secret, persons, deadline, i * 97) for i in range(procs)],
+        )
+    latencies = sorted(latency for chunk in per_worker for latency in chunk)
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
+    return {"rate": len(latencies) / duration, "p99_ms": p99, "count": len(latencies)}
+
+
+# --- set-up ------------------------------------------------------------------------------
+
+
+def prepare(workdir: Path, database_url: str | None, port: int) -> dict[str, Any]:
+    from idp.cli.setup import initialise
+    from idp.clients import create_client
+    from idp.login.consent import remember_consent
+    from idp.oidc.claims import consent_claims
+    from idp.settings import Settings
+    from idp.storage.engine import Database
+    from policies.service_policy import load_service_policies
+    from verifiers.registry.synthetic import SyntheticRegistry, seed
+
+    registry_path = workdir / "registry.db"
+    seed(registry_path, persons=3000, entities=10, seed=11)
+    settings = Settings(
+        data_dir=workdir / "data",
+        database_url=database_url or f"sqlite:///{workdir / 'hoviyat.db'}",
+        registry_path=registry_path,
+        issuer=f"http://127.0.0.1:{port}",
+    )
+    report = initialise(settings)
+    demo = {c["client_id"]: c["client_secret"] for c in report["demo_clients"]}
+    registry = SyntheticRegistry(registry_path)
+    persons = [
+        (person.national_code, person.birth_date.isoformat())
+        for person, _ in registry.iter_persons(3000)
+        if person.alive
+    ][:1000]
+    registry.close()
+    policy = load_service_policies()["demo-tax-portal"]
+    claims = consent_claims(SCOPE.split(), {}, policy)
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        from idp.secrets import load_secrets
+
+        keys = load_secrets(settings.resolved_secrets_file)
+        created = create_client(
+            session, keys.client_secret_key, name="bench RP", service_code="demo-tax-portal",
+            client_id="bench-rp", grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=[REDIRECT_URI],
+        )  # fmt: skip
+        for national_code, _ in persons:
+            remember_consent(session, national_code, "bench-rp", claims)
+    database.dispose()
+    return {
+        "settings": settings,
+        "persons": persons,
+        "cc": ("demo-bank", demo["demo-bank"]),
+        "rp": ("bench-rp", created.client_secret),
+    }
+
+
+def refresh_tokens(settings: Any, grant_id: str, count: int, path: Path) -> None:
+    """Many live refresh tokens of one real grant, so each request spends its own."""
+    from sqlalchemy import insert
+
+    from idp.oidc.grants import digest
+    from idp.storage.engine import Database
+    from idp.storage.oidc import OidcRefreshToken
+
+    tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    rows = [
+        {"token_hash": digest(t), "grant_id": grant_id, "client_id": "bench-rp",
+         "parent_hash": None, "created_at": datetime.now(UTC), "expires_at": expires,
+         "rotated_at": None}
+        for t in tokens
+    ]  # fmt: skip
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        session.execute(insert(OidcRefreshToken), rows)
+    database.dispose()
+    path.write_text("\n".join(tokens) + "\n")
+
+
+def start_hoviyat(settings: Any, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "HOVIYAT_DATA_DIR": str(settings.data_dir),
+        "HOVIYAT_DATABASE_URL": settings.resolved_database_url,
+        "HOVIYAT_REGISTRY_PATH": str(settings.resolved_registry_path),
+        "HOVIYAT_ISSUER": settings.issuer,
+        "HOVIYAT_LOG_LEVEL": "WARNING",
+        "HOVIYAT_LOGIN_ATTEMPTS_PER_NATIONAL_CODE_PER_HOUR": "1000000",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "idp.asgi:app", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning"],
+        env=env, stdout=(workdir / "uvicorn.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    wait_http(f"http://127.0.0.1:{port}/.well-known/openid-configuration", process, "uvicorn")
+    return process
+
+
+def start_peer(port: int) -> subprocess.Popen[bytes] | None:
+    if not (PEERS / "node_modules" / "oidc-provider").exists():
+        print("node oidc-provider not installed: cd bench/.peers/oidc-provider && "
+              "npm init -y && npm install oidc-provider@8")  # fmt: skip
+        return None
+    (PEERS / "peer.mjs").write_text(PEER_SCRIPT)
+    process = subprocess.Popen(
+        ["node", "peer.mjs"], cwd=PEERS, env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_http(f"http://127.0.0.1:{port}/.well-known/openid-configuration", process, "node")
+    return process
+
+
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def show(name: str, figures: dict[str, float]) -> None:
+    extra = ""
+    if figures.get("non_2xx"):
+        extra = f"  ({int(figures['non_2xx'])} non-2xx: figure invalid)"
+    print(f"{name:34s} {figures['rate']:9.1f}/s   p99 {figures['p99_ms']:8.1f} ms{extra}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--login-processes", type=int, default=4)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-oidc-"))
+    port = free_port()
+    server = peer = None
+    try:
+        setup = prepare(workdir, args.database_url, port)
+        settings = setup["settings"]
+        base = settings.issuer
+        server = start_hoviyat(settings, port, workdir)
+        backend = (
+            "PostgreSQL" if settings.resolved_database_url.startswith("postgres") else "SQLite"
+        )
+        print(f"Hoviyat: 2 uvicorn workers, {backend}; wrk -t2 -c{args.connections}, "
+              f"{args.duration} s per load")  # fmt: skip
+        rp_id, rp_secret = setup["rp"]
+        with httpx.Client(base_url=base, timeout=30) as browser:
+            warm = one_login(browser, rp_id, rp_secret, setup["persons"][0])
+        cc_auth = basic(*setup["cc"])
+        cc_body = "grant_type=client_credentials"
+        wrk(base, post_script("/token", cc_body, cc_auth), 2, args.connections, workdir)
+        cc = wrk(base, post_script("/token", cc_body, cc_auth), args.duration,
+                 args.connections, workdir)  # fmt: skip
+        show("client-credentials grants", cc)
+
+        login = logins(base, rp_id, rp_secret, setup["persons"], args.duration,
+                       args.login_processes)  # fmt: skip
+        show(f"full logins ({args.login_processes} procs)", login)
+
+        import json
+
+        claims = json.loads(base64.urlsafe_b64decode(warm["access_token"].split(".")[1] + "=="))
+        tokens_file = workdir / "refresh.txt"
+        refresh_tokens(settings, claims["gid"], 60_000, tokens_file)
+        refresh = wrk(base, refresh_script(tokens_file, basic(rp_id, rp_secret)),
+                      args.duration, args.connections, workdir)  # fmt: skip
+        show("refresh grants", refresh)
+
+        info = wrk(base, get_script("/userinfo", f"Bearer {warm['access_token']}"),
+                   args.duration, args.connections, workdir)  # fmt: skip
+        show("userinfo", info)
+        stop(server)
+        server = None
+
+        if not args.skip_peer:
+            peer_port = free_port()
+            peer = start_peer(peer_port)
+            if peer is not None:
+                peer_url = f"http://127.0.0.1:{peer_port}"
+                peer_auth = basic("bench", "bench-secret-bench-secret-bench-secret")
+                wrk(peer_url, post_script("/token", cc_body, peer_auth), 2,
+                    args.connections, workdir)  # fmt: skip
+                node = wrk(peer_url, post_script("/token", cc_body, peer_auth), args.duration,
+                           args.connections, workdir)  # fmt: skip
+                show("node oidc-provider client-cred.", node)
+                print(f"{'ratio Hoviyat / oidc-provider':34s} {cc['rate'] / node['rate']:9.2f}")
+    finally:
+        stop(server)
+        stop(peer)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
