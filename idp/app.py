@@ -35,6 +35,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "idp.http.certificates",
     "idp.http.revocation",
     "idp.http.attestations",
+    "idp.attestations.pages",
     "idp.http.reconciliations",
 )
 

@@ -10,8 +10,9 @@
   holder or an ``admin`` client), and a verification code for a presentation.
 - ``POST /v1/attestations/verify``: back offices (client credentials).
 - ``GET /v1/attestations/status-lists/{n}``: the signed Token Status List.
-- ``/attestations/check``: the clerk's page (Persian first), by code or pasted
-  attestation; ``/attestations/qr/{code}.png|.svg`` for printing.
+
+The HTML pages (the clerk's check page, the holder's own page, QR images)
+are in :mod:`idp.attestations.pages`.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlmodel import col
 
 from idp.attestations import qr, rfc9901, sharing
 from idp.attestations.claims import FactSelection, FactSelectionError
@@ -34,7 +36,7 @@ from idp.attestations.issuer import AttestationRequest, AttestationSettings, iss
 from idp.attestations.provision import default_path, pki_source
 from idp.attestations.service import AttestationService, build_service
 from idp.attestations.status_list import MEDIA_TYPE as STATUS_LIST_MEDIA_TYPE
-from idp.attestations.verifier import STAGE_TITLES, Lang, Report, fact_title, format_value
+from idp.attestations.verifier import Report
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_client, token_claims
@@ -165,7 +167,7 @@ class AttestationIn(BaseModel):
     verification_code: bool = Field(True, description="also make a code and QR for a clerk")
 
 
-def _code_links(issuer: str, code: str) -> dict[str, str]:
+def code_links(issuer: str, code: str) -> dict[str, str]:
     base = issuer.rstrip("/")
     return {
         "verification_code": code,
@@ -189,6 +191,13 @@ def issue_attestation(
     hoviyat: HoviyatDep,
     service: ServiceDep,
 ) -> dict[str, Any]:
+    return issue_for(hoviyat, service, holder, body)
+
+
+def issue_for(
+    hoviyat: Hoviyat, service: AttestationService, holder: Holder, body: AttestationIn
+) -> dict[str, Any]:
+    """Issue for ``holder`` (API and the holder's page); bad input raises a Problem."""
     settings = service.settings
     days = body.validity_days or settings.default_validity_days
     if days > settings.max_validity_days:
@@ -254,7 +263,7 @@ def issue_attestation(
         "status": {"list": issued.status_list_id, "index": issued.status_index},
     }
     if code:
-        answer.update(_code_links(service.issuer_url, code))
+        answer.update(code_links(service.issuer_url, code))
     return answer
 
 
@@ -277,8 +286,8 @@ def list_attestations(holder: HolderDep, hoviyat: HoviyatDep) -> dict[str, Any]:
     with hoviyat.db.session() as session:
         rows = session.execute(
             select(Attestation)
-            .where(Attestation.holder_subject_hash == holder_hash)  # type: ignore[arg-type]
-            .order_by(Attestation.issued_at.desc())  # type: ignore[attr-defined]
+            .where(col(Attestation.holder_subject_hash) == holder_hash)
+            .order_by(col(Attestation.issued_at).desc())
             .limit(200)
         ).scalars()
         return {"attestations": [_row_dict(row) for row in rows]}
@@ -345,7 +354,7 @@ def share_presentation(
         if row is None or row.holder_subject_hash != holder_hash:
             raise not_found("this attestation was not issued to you")
         code = sharing.share(session, row.id, body.presentation.strip(), row.expires_at)
-    return _code_links(service.issuer_url, code)
+    return code_links(service.issuer_url, code)
 
 
 # --- verifying ----------------------------------------------------------------------
@@ -359,7 +368,7 @@ class VerifyIn(BaseModel):
     nonce: str | None = Field(None, max_length=200)
 
 
-def _record_check(
+def record_check(
     hoviyat: Hoviyat, report: Report, *, actor_type: str, actor_id: str | None, service: str | None
 ) -> str:
     """Audit a check; the holder, found through the attestation id, sees who checked."""
@@ -404,7 +413,7 @@ def verify_attestation(
     report = service.verifier.verify(
         body.attestation, key_binding=policy, check_status=body.check_status
     )
-    tracking_code = _record_check(
+    tracking_code = record_check(
         hoviyat,
         report,
         actor_type="client",
@@ -422,183 +431,4 @@ def status_list(list_id: int, service: ServiceDep) -> Response:
     ttl = service.settings.status_list_ttl_seconds
     return Response(
         token, media_type=STATUS_LIST_MEDIA_TYPE, headers={"Cache-Control": f"max-age={ttl}"}
-    )
-
-
-# --- the clerk's page and QR codes -------------------------------------------------------
-
-_PAGE_TEXT: dict[Lang, dict[str, str]] = {
-    "fa": {
-        "site": "هویت",
-        "switch": "English",
-        "title": "بررسی گواهی هویت",
-        "valid": "این گواهی معتبر است",
-        "invalid": "این گواهی معتبر نیست",
-        "code_label": "کد بررسی",
-        "token_label": "یا متن کامل گواهی را اینجا بچسبانید",
-        "submit": "بررسی",
-        "unknown_code": "کدی با این مشخصات یافت نشد یا منقضی شده است.",
-        "bad_code": "کد بررسی ۱۶ نویسه است، مانند K7Q2-9MXD-4HNB-R8TW.",
-        "empty": "کد بررسی یا متن گواهی را وارد کنید.",
-        "issuer": "صادرکننده",
-        "signer": "امضاکننده",
-        "issued_at": "تاریخ صدور",
-        "expires_at": "تاریخ انقضا",
-        "purpose": "هدف",
-        "recipient": "گیرنده",
-        "tracking_code": "کد پیگیری",
-    },
-    "en": {
-        "site": "Hoviyat",
-        "switch": "فارسی",
-        "title": "Check an identity attestation",
-        "valid": "This attestation is valid",
-        "invalid": "This attestation is NOT valid",
-        "code_label": "Verification code",
-        "token_label": "or paste the whole attestation here",
-        "submit": "Check",
-        "unknown_code": "No attestation has this code, or it has expired.",
-        "bad_code": "A verification code has 16 characters, like K7Q2-9MXD-4HNB-R8TW.",
-        "empty": "Enter a verification code or paste an attestation.",
-        "issuer": "Issuer",
-        "signer": "Signed by",
-        "issued_at": "Issued",
-        "expires_at": "Expires",
-        "purpose": "Purpose",
-        "recipient": "Recipient",
-        "tracking_code": "Tracking code",
-    },
-}
-_OUTCOME_WORDS: dict[str, dict[Lang, str]] = {
-    "passed": {"fa": "تأیید شد", "en": "passed"},
-    "failed": {"fa": "رد شد", "en": "failed"},
-    "skipped": {"fa": "بررسی نشد", "en": "not checked"},
-    "not_reached": {"fa": "نرسید", "en": "not reached"},
-}
-
-
-def _language(value: str | None) -> Lang:
-    return "en" if value == "en" else "fa"
-
-
-def _page(
-    lang: Lang,
-    *,
-    report: Report | None = None,
-    error: str | None = None,
-    code: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    text = _PAGE_TEXT[lang]
-    facts: list[tuple[str, dict[str, str]]] = []
-    about: list[tuple[str, Any]] = []
-    if report is not None and report.claims:
-        facts = [
-            (fact_title(name, lang), {"key": name, "text": format_value(value, lang)})
-            for name, value in report.facts
-        ]
-        summary = report.as_dict()
-        about = [
-            (text[key], summary.get(key))
-            for key in (
-                "issuer",
-                "signer",
-                "issued_at",
-                "expires_at",
-                "purpose",
-                "recipient",
-                "tracking_code",
-            )
-        ]
-    html = _templates.get_template("check.html").render(
-        lang=lang,
-        other_lang="en" if lang == "fa" else "fa",
-        t=text,
-        report=report,
-        facts=facts,
-        about=about,
-        error=error,
-        code=code,
-        stage_titles=STAGE_TITLES,
-        words=_OUTCOME_WORDS,
-    )
-    # Disclosed facts are personal data: never cached, never framed.
-    return HTMLResponse(
-        html,
-        status_code=status_code,
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
-    )
-
-
-def _check(
-    hoviyat: Hoviyat,
-    service: AttestationService,
-    lang: Lang,
-    code: str | None,
-    token: str | None,
-) -> HTMLResponse:
-    text = _PAGE_TEXT[lang]
-    presentation = (token or "").strip()
-    if code and code.strip():
-        canonical = qr.normalise_code(code)
-        if canonical is None:
-            return _page(lang, error=text["bad_code"], code=code, status_code=400)
-        with hoviyat.db.session() as session:
-            opened = sharing.open_share(session, canonical)
-        if opened is None:
-            return _page(lang, error=text["unknown_code"], code=canonical, status_code=404)
-        presentation, code = opened, canonical
-    if not presentation:
-        return _page(lang, error=text["empty"], status_code=400)
-    if len(presentation) > MAX_ATTESTATION_CHARS:
-        return _page(lang, error=text["empty"], status_code=413)
-    report = service.verifier.verify(presentation, check_status=True)
-    _record_check(hoviyat, report, actor_type="clerk", actor_id=None, service=None)
-    return _page(lang, report=report, code=code)
-
-
-@router.get("/attestations/check", response_class=HTMLResponse, include_in_schema=False)
-def check_page(
-    hoviyat: HoviyatDep,
-    service: ServiceDep,
-    code: str | None = None,
-    lang: str | None = None,
-) -> HTMLResponse:
-    language = _language(lang)
-    if not code:
-        return _page(language)
-    return _check(hoviyat, service, language, code, None)
-
-
-@router.post("/attestations/check", response_class=HTMLResponse, include_in_schema=False)
-def check_submit(
-    hoviyat: HoviyatDep,
-    service: ServiceDep,
-    code: Annotated[str, Form()] = "",
-    token: Annotated[str, Form(max_length=MAX_ATTESTATION_CHARS)] = "",
-    lang: Annotated[str, Form()] = "fa",
-) -> HTMLResponse:
-    return _check(hoviyat, service, _language(lang), code, token)
-
-
-@router.get("/attestations/qr/{code}.{kind}", include_in_schema=False)
-def qr_image(
-    code: str,
-    kind: Literal["png", "svg"],
-    hoviyat: HoviyatDep,
-    service: ServiceDep,
-) -> Response:
-    canonical = qr.normalise_code(code)
-    if canonical is None:
-        raise bad_request("invalid-code", "a verification code has 16 characters")
-    with hoviyat.db.session() as session:
-        if sharing.open_share(session, canonical) is None:
-            raise not_found("no attestation has this verification code, or it has expired")
-    url = qr.check_url(service.issuer_url, canonical)
-    if kind == "png":
-        return Response(
-            qr.qr_png(url), media_type="image/png", headers={"Cache-Control": "no-store"}
-        )
-    return Response(
-        qr.qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
     )

@@ -8,6 +8,7 @@ from joserfc.jwk import ECKey
 
 from idp.attestations.claims import PERSON_FACTS, FactSelection
 from idp.attestations.issuer import AttestationIssuer, AttestationRequest, Issued
+from idp.attestations.provision import default_path, load_bundle
 from verifiers.registry.base import LegalEntity, Person, Representative
 
 ISSUER = "https://hoviyat.test"
@@ -66,3 +67,12 @@ def sign(
         issued_at=issued_at,
         entity=entity,
     )
+
+
+def root_of(app):
+    hoviyat = app.state.hoviyat
+    bundle = load_bundle(
+        default_path(hoviyat.settings.data_dir), hoviyat.secrets.key_encryption_key
+    )
+    assert bundle is not None
+    return bundle.root

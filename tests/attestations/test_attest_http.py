@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from attest_helpers import root_of
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
@@ -24,39 +25,9 @@ from idp.attestations.verifier import AttestationVerifier
 from idp.cli.attest import attest_app
 from idp.login.assurance import LOW, SUBSTANTIAL
 from idp.oauth.rfc9068 import issue_access_token
-from idp.pki.service import build_pki
 from idp.storage.models import AuditEntry
 from idp.storage.oidc import OidcGrant
 from idp.tracking import new_tracking_code
-from verifiers.registry.synthetic import SyntheticRegistry
-
-
-@pytest.fixture
-def ca_ready(monkeypatch, hoviyat_app):
-    monkeypatch.setenv("HOVIYAT_CA_PASSPHRASE", "attestation tests only")
-    hoviyat = hoviyat_app.state.hoviyat
-    build_pki(
-        hoviyat.settings, hoviyat.db, hoviyat.registries, hoviyat.secrets.subject_pepper
-    ).hierarchy.init()
-    return hoviyat_app
-
-
-@pytest.fixture
-def representative(synthetic_registry_path):
-    """A living person who currently represents an active entity, from the synthetic registry."""
-    registry = SyntheticRegistry(synthetic_registry_path)
-    today = datetime.now(UTC).date()
-    try:
-        for entity in registry.iter_entities(300):
-            if entity.status != "active":
-                continue
-            for rep in entity.representatives:
-                person = registry.person(rep.national_code)
-                if rep.is_current(today) and person is not None and person.alive:
-                    return person, entity
-    finally:
-        registry.close()
-    pytest.skip("the synthetic registry has no current representative of an active entity")
 
 
 def login_token(app, national_code: str, acr: str = SUBSTANTIAL, service="demo-tax-portal"):
@@ -88,17 +59,6 @@ def login_token(app, national_code: str, acr: str = SUBSTANTIAL, service="demo-t
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def root_of(app):
-    from idp.attestations.provision import load_bundle
-
-    hoviyat = app.state.hoviyat
-    bundle = load_bundle(
-        default_path(hoviyat.settings.data_dir), hoviyat.secrets.key_encryption_key
-    )
-    assert bundle is not None
-    return bundle.root
 
 
 def issue(app_client, token, **body):

@@ -1,0 +1,453 @@
+"""The attestation pages: the clerk's check page, the holder's own page, QR images.
+
+- ``/attestations/check``: a counter clerk types or scans a verification code,
+  or pastes an attestation, and sees exactly the disclosed facts, who issued
+  them, when, and whether they are still valid (Persian first, English).
+- ``/attestations``: a citizen logged in at Hoviyat (the login session cookie,
+  level substantial or higher) chooses facts, purpose and recipient, gets the
+  attestation with its code and QR, and revokes earlier ones. Forms carry the
+  login pages' signed double-submit CSRF token.
+- ``/attestations/qr/{code}.png|.svg``: the QR code of a check URL, for printing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlmodel import col
+
+from idp.attestations import qr, sharing
+from idp.attestations.claims import PERSON_FACTS
+from idp.attestations.issuer import revoke
+from idp.attestations.service import AttestationService
+from idp.attestations.verifier import STAGE_TITLES, Lang, Report, fact_title, format_value
+from idp.audit.log import subject_hash
+from idp.context import Hoviyat
+from idp.http.attestations import (
+    MAX_ATTESTATION_CHARS,
+    AttestationIn,
+    Holder,
+    HoviyatDep,
+    ServiceDep,
+    issue_for,
+    record_check,
+)
+from idp.login import csrf, keys
+from idp.login.assurance import SUBSTANTIAL, rank
+from idp.login.sessions import current_login
+from idp.problems import Problem, bad_request, not_found
+from idp.storage.attestations import Attestation
+from verifiers.digits import translate_digits
+
+router = APIRouter(tags=["attestation pages"], include_in_schema=False)
+_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# --- the clerk's page and QR codes -------------------------------------------------------
+
+_PAGE_TEXT: dict[Lang, dict[str, str]] = {
+    "fa": {
+        "site": "هویت",
+        "switch": "English",
+        "title": "بررسی گواهی هویت",
+        "valid": "این گواهی معتبر است",
+        "invalid": "این گواهی معتبر نیست",
+        "code_label": "کد بررسی",
+        "token_label": "یا متن کامل گواهی را اینجا بچسبانید",
+        "submit": "بررسی",
+        "unknown_code": "کدی با این مشخصات یافت نشد یا منقضی شده است.",
+        "bad_code": "کد بررسی ۱۶ نویسه است، مانند K7Q2-9MXD-4HNB-R8TW.",
+        "empty": "کد بررسی یا متن گواهی را وارد کنید.",
+        "issuer": "صادرکننده",
+        "signer": "امضاکننده",
+        "issued_at": "تاریخ صدور",
+        "expires_at": "تاریخ انقضا",
+        "purpose": "هدف",
+        "recipient": "گیرنده",
+        "tracking_code": "کد پیگیری",
+    },
+    "en": {
+        "site": "Hoviyat",
+        "switch": "فارسی",
+        "title": "Check an identity attestation",
+        "valid": "This attestation is valid",
+        "invalid": "This attestation is NOT valid",
+        "code_label": "Verification code",
+        "token_label": "or paste the whole attestation here",
+        "submit": "Check",
+        "unknown_code": "No attestation has this code, or it has expired.",
+        "bad_code": "A verification code has 16 characters, like K7Q2-9MXD-4HNB-R8TW.",
+        "empty": "Enter a verification code or paste an attestation.",
+        "issuer": "Issuer",
+        "signer": "Signed by",
+        "issued_at": "Issued",
+        "expires_at": "Expires",
+        "purpose": "Purpose",
+        "recipient": "Recipient",
+        "tracking_code": "Tracking code",
+    },
+}
+_OUTCOME_WORDS: dict[str, dict[Lang, str]] = {
+    "passed": {"fa": "تأیید شد", "en": "passed"},
+    "failed": {"fa": "رد شد", "en": "failed"},
+    "skipped": {"fa": "بررسی نشد", "en": "not checked"},
+    "not_reached": {"fa": "نرسید", "en": "not reached"},
+}
+
+
+def _language(value: str | None) -> Lang:
+    return "en" if value == "en" else "fa"
+
+
+def _page(
+    lang: Lang,
+    *,
+    report: Report | None = None,
+    error: str | None = None,
+    code: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    text = _PAGE_TEXT[lang]
+    facts: list[tuple[str, dict[str, str]]] = []
+    about: list[tuple[str, Any]] = []
+    if report is not None and report.claims:
+        facts = [
+            (fact_title(name, lang), {"key": name, "text": format_value(value, lang)})
+            for name, value in report.facts
+        ]
+        summary = report.as_dict()
+        about = [
+            (text[key], summary.get(key))
+            for key in (
+                "issuer",
+                "signer",
+                "issued_at",
+                "expires_at",
+                "purpose",
+                "recipient",
+                "tracking_code",
+            )
+        ]
+    html = _templates.get_template("check.html").render(
+        lang=lang,
+        other_lang="en" if lang == "fa" else "fa",
+        t=text,
+        report=report,
+        facts=facts,
+        about=about,
+        error=error,
+        code=code,
+        stage_titles=STAGE_TITLES,
+        words=_OUTCOME_WORDS,
+    )
+    # Disclosed facts are personal data: never cached, never framed.
+    return HTMLResponse(html, status_code=status_code, headers=_NO_STORE)
+
+
+def _check(
+    hoviyat: Hoviyat,
+    service: AttestationService,
+    lang: Lang,
+    code: str | None,
+    token: str | None,
+) -> HTMLResponse:
+    text = _PAGE_TEXT[lang]
+    presentation = (token or "").strip()
+    if code and code.strip():
+        canonical = qr.normalise_code(code)
+        if canonical is None:
+            return _page(lang, error=text["bad_code"], code=code, status_code=400)
+        with hoviyat.db.session() as session:
+            opened = sharing.open_share(session, canonical)
+        if opened is None:
+            return _page(lang, error=text["unknown_code"], code=canonical, status_code=404)
+        presentation, code = opened, canonical
+    if not presentation:
+        return _page(lang, error=text["empty"], status_code=400)
+    if len(presentation) > MAX_ATTESTATION_CHARS:
+        return _page(lang, error=text["empty"], status_code=413)
+    report = service.verifier.verify(presentation, check_status=True)
+    record_check(hoviyat, report, actor_type="clerk", actor_id=None, service=None)
+    return _page(lang, report=report, code=code)
+
+
+@router.get("/attestations/check", response_class=HTMLResponse)
+def check_page(
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+    code: str | None = None,
+    lang: str | None = None,
+) -> HTMLResponse:
+    language = _language(lang)
+    if not code:
+        return _page(language)
+    return _check(hoviyat, service, language, code, None)
+
+
+@router.post("/attestations/check", response_class=HTMLResponse)
+def check_submit(
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+    code: Annotated[str, Form()] = "",
+    token: Annotated[str, Form(max_length=MAX_ATTESTATION_CHARS)] = "",
+    lang: Annotated[str, Form()] = "fa",
+) -> HTMLResponse:
+    return _check(hoviyat, service, _language(lang), code, token)
+
+
+@router.get("/attestations/qr/{code}.{kind}")
+def qr_image(
+    code: str,
+    kind: Literal["png", "svg"],
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+) -> Response:
+    canonical = qr.normalise_code(code)
+    if canonical is None:
+        raise bad_request("invalid-code", "a verification code has 16 characters")
+    with hoviyat.db.session() as session:
+        if sharing.open_share(session, canonical) is None:
+            raise not_found("no attestation has this verification code, or it has expired")
+    url = qr.check_url(service.issuer_url, canonical)
+    if kind == "png":
+        return Response(
+            qr.qr_png(url), media_type="image/png", headers={"Cache-Control": "no-store"}
+        )
+    return Response(
+        qr.qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
+# --- the holder's own page -----------------------------------------------------------------
+
+_HOLDER_TEXT: dict[Lang, dict[str, str]] = {
+    "fa": {
+        "site": "هویت",
+        "switch": "English",
+        "title": "گواهی هویت به جای کپی مدارک",
+        "not_logged_in": "برای دریافت گواهی، ابتدا از طریق یکی از خدمات با هویت وارد شوید.",
+        "low_level": "برای دریافت گواهی باید با کد یک‌بارمصرف تلفن همراه وارد شده باشید.",
+        "forged": "فرم منقضی شده است؛ صفحه را دوباره باز کنید.",
+        "purpose": "هدف (برای چه کاری؟)",
+        "recipient": "گیرنده (اختیاری)",
+        "facts": "واقعیت‌هایی که در گواهی می‌آید",
+        "age_over": "بالای چند سال؟ (مثلاً ۱۸؛ بدون افشای تاریخ تولد)",
+        "representation": "نمایندگی شخص حقوقی",
+        "validity_days": "اعتبار (روز)",
+        "submit": "صدور گواهی",
+        "issued": "گواهی صادر شد",
+        "code": "کد بررسی برای متصدی",
+        "check": "صفحه بررسی",
+        "jwt": "گواهی (JWT)",
+        "sd_jwt": "گواهی با افشای انتخابی (SD-JWT)",
+        "expires_at": "معتبر تا",
+        "mine": "گواهی‌های من",
+        "revoke": "ابطال",
+        "revoked": "باطل شده",
+        "back": "بازگشت",
+        "none": "هنوز گواهی صادر نشده است.",
+    },
+    "en": {
+        "site": "Hoviyat",
+        "switch": "فارسی",
+        "title": "Identity attestations instead of photocopies",
+        "not_logged_in": "Log in through a service that uses Hoviyat first.",
+        "low_level": "Attestations need a login confirmed with a one-time code to your mobile.",
+        "forged": "This form has expired; open the page again.",
+        "purpose": "Purpose (what is it for?)",
+        "recipient": "Recipient (optional)",
+        "facts": "Facts to include",
+        "age_over": "Over which age? (e.g. 18; the birth date is not disclosed)",
+        "representation": "Representation of the legal entity",
+        "validity_days": "Validity (days)",
+        "submit": "Issue the attestation",
+        "issued": "Attestation issued",
+        "code": "Verification code for the clerk",
+        "check": "Check page",
+        "jwt": "Attestation (JWT)",
+        "sd_jwt": "Attestation with selective disclosure (SD-JWT)",
+        "expires_at": "Valid until",
+        "mine": "My attestations",
+        "revoke": "Revoke",
+        "revoked": "revoked",
+        "back": "Back",
+        "none": "No attestation issued yet.",
+    },
+}
+FormStr = Annotated[str, Form(max_length=500)]
+
+
+def _csrf_key(hoviyat: Hoviyat) -> bytes:
+    return keys.derived_key(hoviyat.secrets, keys.CSRF)
+
+
+def _holder_page(
+    request: Request,
+    hoviyat: Hoviyat,
+    lang: Lang,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    token, new_cookie = csrf.token_for(request, hoviyat.settings, _csrf_key(hoviyat))
+    html = _templates.get_template("holder.html").render(
+        lang=lang,
+        other_lang="en" if lang == "fa" else "fa",
+        t=_HOLDER_TEXT[lang],
+        csrf_token=token,
+        fact_titles=[(name, fact_title(name, lang)) for name in PERSON_FACTS],
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code, headers=_NO_STORE)
+    if new_cookie:
+        csrf.set_cookie(response, hoviyat.settings, new_cookie)
+    return response
+
+
+def _logged_in_holder(request: Request, hoviyat: Hoviyat, lang: Lang) -> Holder | HTMLResponse:
+    with hoviyat.db.session() as db_session:
+        login = current_login(request, db_session)
+    if login is None:
+        return _holder_page(request, hoviyat, lang, status_code=401, message="not_logged_in")
+    if rank(login.acr) < rank(SUBSTANTIAL):
+        return _holder_page(request, hoviyat, lang, status_code=403, message="low_level")
+    return Holder(
+        national_code=login.national_code,
+        acr=login.acr,
+        client_id=None,
+        service_code=None,
+        entity_national_id=login.entity_national_id,
+    )
+
+
+def _my_attestations(hoviyat: Hoviyat, holder: Holder) -> list[Attestation]:
+    holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
+    with hoviyat.db.session() as session:
+        return list(
+            session.execute(
+                select(Attestation)
+                .where(col(Attestation.holder_subject_hash) == holder_hash)
+                .order_by(col(Attestation.issued_at).desc())
+                .limit(50)
+            ).scalars()
+        )
+
+
+def _form_page(
+    request: Request,
+    hoviyat: Hoviyat,
+    holder: Holder,
+    lang: Lang,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return _holder_page(
+        request,
+        hoviyat,
+        lang,
+        status_code=status_code,
+        holder=holder,
+        error=error,
+        attestations=_my_attestations(hoviyat, holder),
+    )
+
+
+@router.get("/attestations", response_class=HTMLResponse)
+def holder_page(request: Request, hoviyat: HoviyatDep, lang: str | None = None) -> Response:
+    language = _language(lang)
+    holder = _logged_in_holder(request, hoviyat, language)
+    if isinstance(holder, HTMLResponse):
+        return holder
+    return _form_page(request, hoviyat, holder, language)
+
+
+def _age_thresholds(text: str) -> list[int]:
+    parts = [p for p in translate_digits(text).replace("،", ",").replace(" ", ",").split(",") if p]
+    if not all(p.isdigit() for p in parts):
+        raise bad_request("invalid-attestation-request", f"age_over must be numbers: {text!r}")
+    return [int(p) for p in parts]
+
+
+@router.post("/attestations/new", response_class=HTMLResponse)
+def holder_issue(
+    request: Request,
+    hoviyat: HoviyatDep,
+    service: ServiceDep,
+    purpose: FormStr = "",
+    recipient: FormStr = "",
+    facts: Annotated[list[str] | None, Form()] = None,
+    age_over: FormStr = "",
+    representation: FormStr = "",
+    validity_days: FormStr = "",
+    csrf_token: FormStr = "",
+    lang: FormStr = "fa",
+) -> Response:
+    language = _language(lang)
+    if not csrf.is_valid(request, hoviyat.settings, _csrf_key(hoviyat), csrf_token):
+        return _holder_page(request, hoviyat, language, status_code=403, message="forged")
+    holder = _logged_in_holder(request, hoviyat, language)
+    if isinstance(holder, HTMLResponse):
+        return holder
+    chosen = list(facts or [])
+    entity = None
+    if representation and holder.entity_national_id:
+        chosen.append("representation")
+        entity = holder.entity_national_id
+    try:
+        days = translate_digits(validity_days).strip()
+        body = AttestationIn(
+            purpose=purpose.strip(),
+            recipient=recipient.strip() or None,
+            facts=chosen,
+            age_over=_age_thresholds(age_over),
+            entity_national_id=entity,
+            validity_days=int(days) if days.isdigit() else None,
+        )
+        answer = issue_for(hoviyat, service, holder, body)
+    except Problem as problem:
+        return _form_page(
+            request, hoviyat, holder, language, error=problem.detail, status_code=problem.status
+        )
+    except ValueError as exc:  # pydantic's own checks of the form (length of purpose...)
+        return _form_page(request, hoviyat, holder, language, error=str(exc), status_code=400)
+    return _holder_page(request, hoviyat, language, holder=holder, issued=answer)
+
+
+@router.post("/attestations/revoke", response_class=HTMLResponse)
+def holder_revoke(
+    request: Request,
+    hoviyat: HoviyatDep,
+    attestation_id: FormStr = "",
+    csrf_token: FormStr = "",
+    lang: FormStr = "fa",
+) -> Response:
+    language = _language(lang)
+    if not csrf.is_valid(request, hoviyat.settings, _csrf_key(hoviyat), csrf_token):
+        return _holder_page(request, hoviyat, language, status_code=403, message="forged")
+    holder = _logged_in_holder(request, hoviyat, language)
+    if isinstance(holder, HTMLResponse):
+        return holder
+    with hoviyat.db.session() as session:
+        row = revoke(
+            session,
+            attestation_id,
+            actor_type="citizen",
+            actor_id=None,
+            reason="holder request",
+            holder_subject_hash=subject_hash(hoviyat.secrets.subject_pepper, holder.national_code),
+        )
+    if row is None:
+        raise not_found(f"no attestation {attestation_id} of yours")
+    return RedirectResponse(f"/attestations?lang={language}", status_code=303)
