@@ -24,6 +24,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
 from ca.rfc6960 import MalformedRequest, ResponseStatus, decode_get_path, error_response
@@ -62,8 +63,12 @@ class StatusServices:
 _build_lock = threading.Lock()
 
 
-def get_status_services(request: Request) -> StatusServices:
-    """The app's CRL publisher and OCSP responder, sharing the PKI's CA hierarchy."""
+async def get_status_services(request: Request) -> StatusServices:
+    """The app's CRL publisher and OCSP responder, sharing the PKI's CA hierarchy.
+
+    Async on purpose: a sync dependency costs a thread-pool hop on every OCSP
+    request, and building the services only opens the key store (no signing).
+    """
     state = request.app.state
     services: StatusServices | None = getattr(state, "hoviyat_status", None)
     if services is None:
@@ -182,7 +187,10 @@ def _malformed() -> Response:
 
 @router.post("/ocsp", tags=["certificate status"], response_class=Response)
 async def ocsp_post(request: Request, services: StatusDep) -> Response:
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        return Response(status_code=400)  # nobody is left to read an answer
     if len(body) > MAX_OCSP_REQUEST_BYTES:
         return _malformed()
     if services.ocsp.ready:

@@ -30,8 +30,6 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import bindparam
-from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from ca import names
@@ -51,7 +49,7 @@ from ca.rfc6960 import (
 )
 from ca.serials import serial_hex
 from idp.pki.status_settings import StatusSettings
-from idp.storage.certificates import CertificateAuthority, CertificateRecord
+from idp.storage.certificates import CertificateAuthority
 from idp.storage.crls import OCSPResponderRecord
 from idp.storage.engine import Database
 
@@ -59,6 +57,12 @@ log = logging.getLogger("hoviyat.ocsp")
 
 _ROW_STATE = tuple[str, datetime | None, str | None]  # status, revoked_at, reason
 _CacheKey = tuple[str, int, str]  # CA key id, serial, CertID hash algorithm
+_STATUS_SQL = {  # by "the driver's placeholder is ?": sqlite3 yes, psycopg no
+    True: "SELECT status, revoked_at, revocation_reason FROM certificates "
+    "WHERE serial_hex = ? AND issuer_key_id = ?",
+    False: "SELECT status, revoked_at, revocation_reason FROM certificates "
+    "WHERE serial_hex = %s AND issuer_key_id = %s",
+}
 
 
 @dataclass(frozen=True)
@@ -105,14 +109,10 @@ class OCSPService:
         self._cache: OrderedDict[_CacheKey, tuple[_ROW_STATE | None, datetime, bytes]] = (
             OrderedDict()
         )
-        self._status_query = sa_select(
-            col(CertificateRecord.status),
-            col(CertificateRecord.revoked_at),
-            col(CertificateRecord.revocation_reason),
-        ).where(
-            col(CertificateRecord.serial_hex) == bindparam("serial"),
-            col(CertificateRecord.issuer_key_id) == bindparam("issuer"),
-        )
+        # Parsed no-nonce requests by their exact bytes: a client asks the same
+        # question again and again, and parsing costs more than the row read.
+        self._parsed: dict[bytes, tuple[_Loaded, CertId]] = {}
+        self._status_sql = _STATUS_SQL[db.engine.dialect.paramstyle == "qmark"]
 
     # -- responders ------------------------------------------------------------
 
@@ -202,19 +202,39 @@ class OCSPService:
         with self._lock:
             self._index = None
             self._cache.clear()
+            self._parsed.clear()
 
     # -- answering -------------------------------------------------------------
 
     def _row_state(self, issuer_key_id: str, serial: int) -> _ROW_STATE | None:
+        """The row's status, read on the driver connection in autocommit.
+
+        Not through a SQLAlchemy transaction: on SQLite that begins with BEGIN
+        IMMEDIATE, which would make every OCSP read queue for the write lock.
+        """
         if serial <= 0 or serial.bit_length() > 160:
             return None
-        with self.db.engine.connect() as connection:
-            row = connection.execute(
-                self._status_query, {"serial": serial_hex(serial), "issuer": issuer_key_id}
-            ).first()
-        return (row[0], row[1], row[2]) if row is not None else None
+        connection = self.db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self._status_sql, (serial_hex(serial), issuer_key_id))
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            connection.close()  # back to the pool, which rolls back what PostgreSQL began
+        if row is None:
+            return None
+        revoked_at = row[1]
+        if isinstance(revoked_at, str):  # SQLite hands back its text form
+            revoked_at = datetime.fromisoformat(revoked_at)
+        return (row[0], _utc(revoked_at) if revoked_at else None, row[2])
 
     def respond(self, request_der: bytes, now: datetime | None = None) -> OCSPAnswer:
+        now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
+        memo = self._parsed.get(request_der)
+        if memo is not None and now < memo[0].renew_after:
+            loaded, cert_id = memo
+            return self._cached_or_signed(loaded, cert_id, now)
         try:
             request = parse_request(request_der)
         except MalformedRequest:
@@ -226,31 +246,41 @@ class OCSPService:
             return OCSPAnswer(error_response(ResponseStatus.try_later))
         if loaded is None or not all(loaded.responder.serves(c) for c in request.cert_ids):
             return OCSPAnswer(error_response(ResponseStatus.unauthorized))
-        now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
+        if request.nonce_extension is None and len(request.cert_ids) == 1:
+            if len(self._parsed) >= self.settings.ocsp_cache_entries:
+                self._parsed.clear()
+            self._parsed[request_der] = (loaded, request.cert_ids[0])
+            return self._cached_or_signed(loaded, request.cert_ids[0], now)
         states = [self._row_state(loaded.key_id, c.serial) for c in request.cert_ids]
-        cacheable = request.nonce_extension is None and len(request.cert_ids) == 1
-        key = (loaded.key_id, request.cert_ids[0].serial, request.cert_ids[0].hash_algorithm)
-        refresh = timedelta(minutes=self.settings.ocsp_refresh_minutes)
-        if cacheable:
-            with self._lock:
-                cached = self._cache.get(key)
-                if cached is not None and cached[0] == states[0] and now - cached[1] < refresh:
-                    self._cache.move_to_end(key)
-                    return self._answer(cached[2], cached[1], cacheable=True)
-        next_update = now + timedelta(minutes=self.settings.ocsp_validity_minutes)
         der = loaded.responder.respond(
             [(c, _status(s)) for c, s in zip(request.cert_ids, states, strict=True)],
             produced_at=now,
-            next_update=next_update,
+            next_update=now + timedelta(minutes=self.settings.ocsp_validity_minutes),
             nonce_extension=request.nonce_extension,
         )
-        if cacheable:
-            with self._lock:
-                self._cache[key] = (states[0], now, der)
+        return self._answer(der, now, cacheable=False)
+
+    def _cached_or_signed(self, loaded: _Loaded, cert_id: CertId, now: datetime) -> OCSPAnswer:
+        """One CertID, no nonce: the cached answer while the row's status is unchanged."""
+        state = self._row_state(loaded.key_id, cert_id.serial)
+        key = (loaded.key_id, cert_id.serial, cert_id.hash_algorithm)
+        refresh = timedelta(minutes=self.settings.ocsp_refresh_minutes)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == state and now - cached[1] < refresh:
                 self._cache.move_to_end(key)
-                while len(self._cache) > self.settings.ocsp_cache_entries:
-                    self._cache.popitem(last=False)
-        return self._answer(der, now, cacheable=cacheable)
+                return self._answer(cached[2], cached[1], cacheable=True)
+        der = loaded.responder.respond(
+            [(cert_id, _status(state))],
+            produced_at=now,
+            next_update=now + timedelta(minutes=self.settings.ocsp_validity_minutes),
+        )
+        with self._lock:
+            self._cache[key] = (state, now, der)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.settings.ocsp_cache_entries:
+                self._cache.popitem(last=False)
+        return self._answer(der, now, cacheable=True)
 
     def _answer(self, der: bytes, produced_at: datetime, *, cacheable: bool) -> OCSPAnswer:
         return OCSPAnswer(
