@@ -8,24 +8,32 @@ for at most about 2·log2(n) rows, whatever the size of the log.
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
 from sqlmodel import Session
 
 from idp.audit import rfc9162
-from idp.storage.audit_log import AuditTreeNode
-
-_nodes = AuditTreeNode.__table__  # type: ignore[attr-defined]
 
 
 def load_nodes(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     if not keys:
         return {}
-    rows = session.connection().execute(
-        select(_nodes.c.level, _nodes.c.node_index, _nodes.c.hash).where(
-            tuple_(_nodes.c.level, _nodes.c.node_index).in_(sorted(keys))
-        )
-    )
-    return {(row.level, row.node_index): bytes(row.hash) for row in rows}
+    by_level: dict[int, list[int]] = {}
+    for level, index in keys:
+        by_level.setdefault(level, []).append(index)
+    # One equality-and-IN term per level: both SQLite (multi-index OR) and
+    # PostgreSQL answer it from the primary key; a row-value IN list makes
+    # SQLite scan the table. Written as driver SQL because building the
+    # expression with SQLAlchemy costs more than the query on this hot path.
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    terms, params = [], []
+    for level, indexes in sorted(by_level.items()):
+        terms.append(f"(level = {mark} AND node_index IN ({', '.join([mark] * len(indexes))}))")
+        params.append(int(level))
+        params.extend(int(i) for i in indexes)
+    # Only placeholders are joined in; every value travels as a parameter.
+    sql = "SELECT level, node_index, hash FROM audit_tree_nodes WHERE " + " OR ".join(terms)  # noqa: S608
+    rows = connection.exec_driver_sql(sql, tuple(params))
+    return {(level, index): bytes(value) for level, index, value in rows}
 
 
 def _check_size(tree_size: int, current_size: int) -> None:
