@@ -32,4 +32,5 @@ class LoginSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_login_settings() -> LoginSettings:
-    return LoginSettings()
+    # Values come from the environment; mypy cannot see pydantic-settings fill them.
+    return LoginSettings()  # type: ignore[call-arg]

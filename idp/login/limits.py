@@ -38,10 +38,10 @@ def take(db_session: Session, allowances: Sequence[Allowance], window_seconds: i
     start = _window(window_seconds, now)
     wait = max(1, start + window_seconds - int(now))
     buckets = [a.bucket for a in allowances]
-    used = dict(
-        db_session.execute(
-            select(LoginCounter.bucket, LoginCounter.count).where(
-                col(LoginCounter.bucket).in_(buckets), LoginCounter.window_start == start
+    used: dict[str, int] = dict(
+        db_session.execute(  # type: ignore[arg-type]
+            select(col(LoginCounter.bucket), col(LoginCounter.count)).where(
+                col(LoginCounter.bucket).in_(buckets), col(LoginCounter.window_start) == start
             )
         ).all()
     )
@@ -57,7 +57,7 @@ def take(db_session: Session, allowances: Sequence[Allowance], window_seconds: i
                 index_elements=["bucket", "window_start"],
                 set_={"count": LoginCounter.count + 1},  # type: ignore[operator]
             )
-            .returning(LoginCounter.count)
+            .returning(col(LoginCounter.count))
         )
         count = db_session.execute(statement).scalar_one()
         # Another worker took the last use between the read above and this upsert.
