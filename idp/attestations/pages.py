@@ -45,7 +45,7 @@ from idp.storage.attestations import Attestation
 from verifiers.digits import translate_digits
 
 router = APIRouter(tags=["attestation pages"], include_in_schema=False)
-_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+_NO_STORE = {"Cache-Control": "no-store"}  # framing is refused app-wide (SecurityHeaders)
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html"]),

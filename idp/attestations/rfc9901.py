@@ -165,6 +165,8 @@ class SdJwt:
     @classmethod
     def parse(cls, text: str) -> SdJwt:
         text = text.strip()
+        if not text.isascii():
+            raise AttestationInvalid("format", "an SD-JWT is ASCII; this text is not")
         parts = text.split(SEPARATOR)
         if len(parts) < 2:
             raise AttestationInvalid("format", "an SD-JWT has at least one '~' after the JWT")

@@ -269,7 +269,7 @@ class AttestationVerifier:
     def _verify_jwt(
         self, text: str, resolve: Callable[[dict[str, Any]], ECKey], at: datetime
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        if text.count(".") != 2:
+        if text.count(".") != 2 or not text.isascii():
             raise AttestationInvalid("format", "neither a JWT nor an SD-JWT")
         header = rfc9901.unverified_header(text)
         if header.get("alg") not in rfc9901.ISSUER_ALGORITHMS:
