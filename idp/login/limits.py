@@ -4,7 +4,7 @@ These limits stop guessing (birth dates, codes, which number a person owns),
 so unlike the API's request-rate limits they allow no overshoot between
 workers: each use is an atomic upsert on ``login_counters`` that returns the new
 count (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``), and a use that
-takes a count past its limit is refused. A refused use is not counted, so
+takes a count past its limit is refused. A use refused up front is not counted, so
 being stopped on one number does not spend the national code's allowance.
 """
 
