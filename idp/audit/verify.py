@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -108,8 +109,11 @@ def _chain_error(
     for child, issuer in itertools.pairwise(path):
         try:
             child.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError) as exc:
-            return f"{child.subject.rfc4514_string()} is not issued by the next certificate: {exc}"
+        except (InvalidSignature, ValueError, TypeError) as exc:
+            reason = str(exc) or "the signature does not verify"
+            return (
+                f"{child.subject.rfc4514_string()} is not issued by the next certificate: {reason}"
+            )
         if not child.not_valid_before_utc <= now <= child.not_valid_after_utc:
             return f"{child.subject.rfc4514_string()} is outside its validity period"
     return None

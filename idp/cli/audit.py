@@ -199,6 +199,33 @@ def checkpoint_command(
         db.dispose()
 
 
+@audit_app.command("certify")
+def certify_command() -> None:
+    """Have the infrastructure CA certify the checkpoint key (service-signing profile)."""
+    from ca.hierarchy import HierarchyError
+    from ca.keys import KeyStoreError
+    from idp.audit.certificate import certify_log_key
+    from idp.context import registry_options
+    from idp.pki.refusals import CertificateRefused
+    from idp.pki.service import build_pki
+    from verifiers.registry.base import open_registries
+
+    settings = get_settings()
+    db, secrets, _ = _open()
+    registries = open_registries(settings.registry_adapter, registry_options(settings))
+    try:
+        pki = build_pki(settings, db, registries, secrets.subject_pepper)
+        key_id, chain = certify_log_key(
+            db, pki, secrets.key_encryption_key, requested_by=getpass.getuser()
+        )
+    except (CertificateRefused, HierarchyError, KeyStoreError) as exc:
+        fail(f"the CA did not certify the audit key: {exc}")
+    finally:
+        registries.close()
+        db.dispose()
+    print_json({"key_id": key_id, "certificate_chain_pem": chain})
+
+
 @audit_app.command("proof")
 def proof_command(
     leaf_index: int | None = typer.Option(None, help="inclusion proof of this entry"),
