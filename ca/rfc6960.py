@@ -290,7 +290,7 @@ def _cert_status(status: CertificateStatus) -> ocsp.CertStatus:
     return ocsp.CertStatus(name="revoked", value=ocsp.RevokedInfo(info))
 
 
-_ERROR_RESPONSES = {
+_ERROR_RESPONSES: dict[ResponseStatus, bytes] = {
     status: ocsp.OCSPResponse({"response_status": status.value}).dump()
     for status in ResponseStatus
     if status is not ResponseStatus.successful

@@ -162,8 +162,8 @@ def crl_command(
             f"{item['issuer_ca']} {kind} #{item['crl_number']} partition {item['partition']}: "
             f"{item['entries']} entries, next update {item['next_update']}"
         )
-    for path in written:
-        console.print(f"written {path}")
+    for written_path in written:
+        console.print(f"written {written_path}")
 
 
 def register(ca_app: typer.Typer) -> None:

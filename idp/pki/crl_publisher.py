@@ -224,7 +224,7 @@ class CRLPublisher:
             entries.append(
                 RevokedEntry(
                     serial,
-                    _utc(revoked_at),
+                    _utc(revoked_at or this_update),  # status "revoked" always has a time
                     reasons[reason] if reason else RevocationReason.unspecified,
                     _utc(invalidity) if invalidity else None,
                 )

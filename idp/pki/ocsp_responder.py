@@ -34,7 +34,7 @@ from sqlmodel import col, select
 
 from ca import names
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
-from ca.keys import KeyStoreError
+from ca.keys import KeyStoreError, Signer
 from ca.responders import issue_ocsp_responder
 from ca.revocation import RevocationReason
 from ca.rfc6960 import (
@@ -141,7 +141,7 @@ class OCSPService:
             certificate.not_valid_after_utc - renew,
         )
 
-    def _issue_responder(self, ca: IssuingCA) -> tuple[x509.Certificate, object]:
+    def _issue_responder(self, ca: IssuingCA) -> tuple[x509.Certificate, Signer]:
         issued, signer = issue_ocsp_responder(
             self.db, self.hierarchy.keys, ca, requested_by="ocsp-responder"
         )
@@ -233,8 +233,7 @@ class OCSPService:
         now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
         memo = self._parsed.get(request_der)
         if memo is not None and now < memo[0].renew_after:
-            loaded, cert_id = memo
-            return self._cached_or_signed(loaded, cert_id, now)
+            return self._cached_or_signed(memo[0], memo[1], now)
         try:
             request = parse_request(request_der)
         except MalformedRequest:

@@ -10,28 +10,34 @@ class StatusSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOVIYAT_", extra="ignore")
 
     crl_validity_hours: int = Field(
-        168, description="full CRL nextUpdate - thisUpdate (7 days, the CA/B Forum maximum is 10)"
+        default=168,
+        description="full CRL nextUpdate - thisUpdate (7 days, the CA/B Forum maximum is 10)",
     )
     crl_refresh_hours: int = Field(
-        84, description="reissue a full CRL this long before its nextUpdate even without news"
+        default=84,
+        description="reissue a full CRL this long before its nextUpdate even without news",
     )
-    delta_crl_validity_hours: int = Field(24, description="delta CRL nextUpdate - thisUpdate")
-    delta_crl_refresh_hours: int = Field(12, description="reissue a delta CRL this long before")
+    delta_crl_validity_hours: int = Field(
+        default=24, description="delta CRL nextUpdate - thisUpdate"
+    )
+    delta_crl_refresh_hours: int = Field(
+        default=12, description="reissue a delta CRL this long before"
+    )
     delta_crls: bool = Field(
-        True, description="publish delta CRLs and point full CRLs at them (Freshest CRL)"
+        default=True, description="publish delta CRLs and point full CRLs at them (Freshest CRL)"
     )
     crl_reissue_on_revocation: bool = Field(
-        True, description="reissue the affected CRLs right after each revocation"
+        default=True, description="reissue the affected CRLs right after each revocation"
     )
     ocsp_validity_minutes: int = Field(
-        720, description="OCSP nextUpdate - thisUpdate (RFC 5019 section 6: hours to days)"
+        default=720, description="OCSP nextUpdate - thisUpdate (RFC 5019 section 6: hours to days)"
     )
     ocsp_refresh_minutes: int = Field(
-        60, description="a cached OCSP answer older than this is signed again"
+        default=60, description="a cached OCSP answer older than this is signed again"
     )
-    ocsp_cache_entries: int = Field(100_000, description="OCSP answers cached per process")
+    ocsp_cache_entries: int = Field(default=100_000, description="OCSP answers cached per process")
     ocsp_responder_renew_days: int = Field(
-        7,
+        default=7,
         description="a responder certificate (profile ocsp-responder: 90 days) with less "
         "left than this is replaced",
     )
