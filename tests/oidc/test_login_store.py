@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
 
 from idp.login import assurance
 from idp.login.assurance import HIGH, SUBSTANTIAL
@@ -70,3 +72,31 @@ def test_required_level_takes_least_demanding_known_value_above_policy_minimum()
     assert assurance.required_level([assurance.LOW], assurance.SUBSTANTIAL) == assurance.SUBSTANTIAL
     assert assurance.satisfies(assurance.SUBSTANTIAL, assurance.LOW)
     assert not assurance.satisfies(assurance.LOW, assurance.SUBSTANTIAL)
+
+
+def test_prune_drops_only_rows_that_can_no_longer_matter(db: Database) -> None:
+    from idp.login.housekeeping import prune
+    from idp.login.limits import Allowance, take
+    from idp.login.otp import issue_code
+    from idp.storage.login import LoginCounter, LoginOtp
+
+    with db.session() as s:
+        old, _ = start_session(
+            s, national_code=NC, acr=assurance.LOW, amr=["kba"], tracking_code="T", ttl_seconds=60
+        )
+        live, _ = start_session(
+            s, national_code=NC, acr=assurance.LOW, amr=["kba"], tracking_code="T", ttl_seconds=600
+        )
+        issue_code(s, key=b"k", session_id=live.id, interaction_id="i", national_code=NC,
+                   mobile="09121234567", ttl_seconds=180, max_attempts=5)  # fmt: skip
+        assert take(s, [Allowance("b", 5)], 3600) is None
+    later = datetime.now(UTC) + timedelta(days=1, minutes=5)
+    with db.session() as s:
+        counts = prune(s, later)
+    assert counts == {"sessions": 1, "codes": 1, "counters": 1}
+    with db.session() as s:
+        assert prune(s) == {"sessions": 0, "codes": 0, "counters": 0}
+        assert s.get(LoginSession, old.id) is None
+        assert s.get(LoginSession, live.id) is not None  # expired under a day before: kept
+        assert s.exec(select(LoginOtp)).first() is None
+        assert s.exec(select(LoginCounter)).first() is None
