@@ -12,25 +12,32 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class LoginSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOVIYAT_", extra="ignore")
 
-    session_ttl_seconds: int = Field(3600, description="absolute lifetime of a login session")
-    otp_ttl_seconds: int = Field(180, description="how long a one-time code can be entered")
-    otp_max_attempts: int = Field(5, description="wrong entries allowed per one-time code")
-    otp_per_mobile_per_hour: int = Field(5, description="codes sent to one mobile number per hour")
+    session_ttl_seconds: int = Field(
+        default=3600, description="absolute lifetime of a login session"
+    )
+    otp_ttl_seconds: int = Field(default=180, description="how long a one-time code can be entered")
+    otp_max_attempts: int = Field(default=5, description="wrong entries allowed per one-time code")
+    otp_per_mobile_per_hour: int = Field(
+        default=5, description="codes sent to one mobile number per hour"
+    )
     otp_per_national_code_per_hour: int = Field(
-        10, description="codes sent for one national code per hour (all numbers together)"
+        default=10, description="codes sent for one national code per hour (all numbers together)"
     )
     login_attempts_per_national_code_per_hour: int = Field(
-        20, description="national code + birth date tries per national code per hour"
+        default=20, description="national code + birth date tries per national code per hour"
     )
     sms_sender: Literal["outbox", "http"] = Field(
-        "outbox", description="outbox keeps texts in the database (development only) | http"
+        default="outbox", description="outbox keeps texts in the database (development only) | http"
     )
-    sms_gateway_url: str = Field("", description="HTTP SMS gateway endpoint (sms_sender=http)")
-    sms_gateway_token: str = Field("", description="bearer token for the SMS gateway")
-    sms_gateway_timeout_seconds: float = Field(3.0, description="per-message gateway timeout")
+    sms_gateway_url: str = Field(
+        default="", description="HTTP SMS gateway endpoint (sms_sender=http)"
+    )
+    sms_gateway_token: str = Field(default="", description="bearer token for the SMS gateway")
+    sms_gateway_timeout_seconds: float = Field(
+        default=3.0, description="per-message gateway timeout"
+    )
 
 
 @lru_cache(maxsize=1)
 def get_login_settings() -> LoginSettings:
-    # Values come from the environment; mypy cannot see pydantic-settings fill them.
-    return LoginSettings()  # type: ignore[call-arg]
+    return LoginSettings()
