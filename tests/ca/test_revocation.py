@@ -235,3 +235,36 @@ def test_partitioned_ca_publishes_one_crl_per_partition(db, tmp_path):
         publisher.resolve("infrastructure")
     with db.session() as session:
         assert len(session.exec(select(CRLRecord)).all()) == 3
+
+
+def test_openssl_checks_the_whole_chain_and_uses_delta_crls(db, hierarchy, tmp_path):
+    """-crl_check_all with the root's CRL too; -use_deltas finds a revocation only on the delta."""
+    publisher = CRLPublisher(db, hierarchy)
+    ca = hierarchy.issuing_ca("persons")
+    certificate = issue_leaf(db, ca)
+    base = publisher.current(publisher.resolve(ca.publication_name))
+    root_crl = publisher.current(publisher.resolve("root"))
+    revoke(db, certificate.serial_number, RevocationReason.keyCompromise, OPERATOR)
+    # only a delta on the old base: the base itself does not list the certificate
+    delta = publisher.publish(publisher.resolve(f"{ca.publication_name}-delta"), delta=True)
+    assert delta.base_crl_number == base.crl_number
+
+    def to_pem(der: bytes) -> bytes:
+        return x509.load_der_x509_crl(der).public_bytes(Encoding.PEM)
+
+    (tmp_path / "root.pem").write_bytes(pem(ca.chain[-1]))
+    (tmp_path / "ca.pem").write_bytes(pem(ca.certificate))
+    (tmp_path / "leaf.pem").write_bytes(pem(certificate))
+    (tmp_path / "base.pem").write_bytes(to_pem(base.der) + to_pem(root_crl.der))
+    (tmp_path / "all.pem").write_bytes(to_pem(base.der) + to_pem(root_crl.der) + to_pem(delta.der))
+    (tmp_path / "root.der").write_bytes(root_crl.der)
+    assert lint("lint_crl", tmp_path / "root.der", "-t", "CRL", "-p", "PKIX").returncode == 0
+    common = ["openssl", "verify", "-crl_check_all", "-CAfile", tmp_path / "root.pem",
+              "-untrusted", tmp_path / "ca.pem"]  # fmt: skip
+    without_delta = run(*common, "-CRLfile", tmp_path / "base.pem", tmp_path / "leaf.pem")
+    assert without_delta.returncode == 0, without_delta.stdout + without_delta.stderr
+    with_delta = run(
+        *common, "-use_deltas", "-CRLfile", tmp_path / "all.pem", tmp_path / "leaf.pem"
+    )
+    assert with_delta.returncode != 0
+    assert "certificate revoked" in with_delta.stdout + with_delta.stderr

@@ -89,3 +89,18 @@ def test_errors_are_one_line_and_non_zero(cli, arguments, message, code):
     assert result.exit_code == code, result.output
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_revoke_with_invalidity_date(cli, db):
+    ca_app, hierarchy = cli
+    certificate = issue_leaf(db, hierarchy.issuing_ca("persons"))
+    result = CliRunner().invoke(
+        ca_app,
+        ["revoke", f"{certificate.serial_number:x}", "--reason", "key_compromise",
+         "--invalidity-date", "2026-01-02T03:04:05", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["reason"] == "keyCompromise"
+    assert document["invalidity_date"] == "2026-01-02T03:04:05+00:00"
+    assert document["key_blocked"] is True
