@@ -213,6 +213,30 @@ def logins(base: str, client_id: str, secret: str, persons: list, duration: int,
 # --- set-up ------------------------------------------------------------------------------
 
 
+def scratch_schema(base_url: str) -> tuple[str, str]:
+    """A fresh PostgreSQL schema for one run: (url that selects it, schema name)."""
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_oidc_{secrets.token_hex(4)}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    separator = "&" if "?" in base_url else "?"
+    return f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}", schema
+
+
+def drop_schema(base_url: str, schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
 def prepare(workdir: Path, database_url: str | None, port: int) -> dict[str, Any]:
     from idp.cli.setup import initialise
     from idp.clients import create_client
@@ -340,15 +364,21 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per load")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--login-processes", type=int, default=4)
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--database-url", default=None, help="PostgreSQL server URL (a scratch schema is made)"
+    )
     parser.add_argument("--skip-peer", action="store_true")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-oidc-"))
     port = free_port()
     server = peer = None
+    schema = None
+    database_url = None
+    if args.database_url:
+        database_url, schema = scratch_schema(args.database_url)
     try:
-        setup = prepare(workdir, args.database_url, port)
+        setup = prepare(workdir, database_url, port)
         settings = setup["settings"]
         base = settings.issuer
         server = start_hoviyat(settings, port, workdir)
@@ -401,6 +431,8 @@ def main() -> None:
     finally:
         stop(server)
         stop(peer)
+        if schema is not None:
+            drop_schema(args.database_url, schema)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

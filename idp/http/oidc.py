@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import or_, update
 from sqlmodel import Session
@@ -236,6 +237,11 @@ def _prompt_none(
 async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
     """OIDC Core §3.1.2: validate, remember the request, send the browser to the login pages."""
     params = await _params(request)
+    # Database work off the event loop: a slow query must not stall other requests.
+    return await run_in_threadpool(_authorize, request, hoviyat, params)
+
+
+def _authorize(request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]) -> Response:
     with hoviyat.db.session() as session:
         try:
             client, authz = validate(params, lambda client_id: session.get(Client, client_id))
@@ -360,27 +366,34 @@ def userinfo(request: Request, hoviyat: HoviyatDep) -> Response:
 async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
     """RFC 7662 §2, client-authenticated like the token endpoint."""
     form = await _oauth_form(request)
-    with hoviyat.db.session() as session:
-        caller = authenticate_client(request, form, hoviyat, session)
-        token = form.get("token")
-        if not token:
-            raise OAuthError("invalid_request", "token is missing")
-        body = rfc7662.introspect(
-            session, hoviyat, caller.client, token, form.get("token_type_hint")
-        )
-    return JSONResponse(body, headers=_NO_STORE)
+
+    def answer() -> dict[str, Any]:
+        with hoviyat.db.session() as session:
+            caller = authenticate_client(request, form, hoviyat, session)
+            token = form.get("token")
+            if not token:
+                raise OAuthError("invalid_request", "token is missing")
+            return rfc7662.introspect(
+                session, hoviyat, caller.client, token, form.get("token_type_hint")
+            )
+
+    return JSONResponse(await run_in_threadpool(answer), headers=_NO_STORE)
 
 
 @router.post("/revoke")
 async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
     """RFC 7009 §2.1: always 200 for tokens the caller may name, known or not."""
     form = await _oauth_form(request)
-    with hoviyat.db.session() as session:
-        caller = authenticate_client(request, form, hoviyat, session)
-        token = form.get("token")
-        if not token:
-            raise OAuthError("invalid_request", "token is missing")
-        rfc7009.revoke(session, hoviyat, caller.client, token)
+
+    def revoke_token() -> None:
+        with hoviyat.db.session() as session:
+            caller = authenticate_client(request, form, hoviyat, session)
+            token = form.get("token")
+            if not token:
+                raise OAuthError("invalid_request", "token is missing")
+            rfc7009.revoke(session, hoviyat, caller.client, token)
+
+    await run_in_threadpool(revoke_token)
     return Response(status_code=200, headers=_NO_STORE)
 
 
@@ -402,6 +415,10 @@ _CONFIRM = """<!doctype html>
 async def logout(request: Request, hoviyat: HoviyatDep) -> Response:
     """RP-Initiated Logout 1.0 §2-§3 (the end_session_endpoint)."""
     params = await _params(request)
+    return await run_in_threadpool(_logout, request, hoviyat, params)
+
+
+def _logout(request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]) -> Response:
     with hoviyat.db.session() as session:
         logout_request = parse_logout(session, hoviyat, params)
         confirmed = request.method == "POST" and params.get("confirm") == ["yes"]

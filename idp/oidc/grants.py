@@ -157,7 +157,12 @@ def _refuse_and_revoke(
     revoke_grant(session, grant_id, reason)
     if grant is not None:
         grant_audit(session, hoviyat, client, grant, "grant_revoked", reason, outcome="refused")
-    # The revocation must outlive the error answer, which rolls the request back.
+    # The revocation must outlive the error answer, whose exception rolls the
+    # request's writes back. The token endpoint runs grants under the group
+    # committer, inside a SAVEPOINT of a shared transaction; SQLAlchemy 2's
+    # commit() commits that outer transaction (the batch's earlier writes had
+    # succeeded and were about to commit anyway) and later writes of the batch
+    # continue in a fresh transaction. Tests cover both replay paths.
     session.commit()
     return OAuthError("invalid_grant", description)
 
