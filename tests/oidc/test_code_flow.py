@@ -13,6 +13,7 @@ import hmac
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.oidc.core import CodeIDToken
 from fastapi import FastAPI
 from jose import jwt as jose_jwt
+from oidc.login_helpers import code_in, follow, last_text, living_with_mobile, submit
 from oidc_support import (
     Login,
     RelyingParty,
@@ -309,3 +311,72 @@ def test_private_key_jwt_client_with_ps256_id_tokens(
             discovery["introspection_endpoint"], data={**form, "client_assertion": bad}
         )
         assert response.status_code == 401
+
+
+def back_to_client(browser: httpx.Client, response: httpx.Response, redirect_uri: str) -> str:
+    """Follow Hoviyat's own redirects until the one that leaves for the client."""
+    while response.headers["location"].startswith("/"):
+        response = browser.get(response.headers["location"])
+    location = response.headers["location"]
+    assert location.startswith(redirect_uri + "?"), location
+    return location
+
+
+def test_authlib_through_the_real_login_pages_at_low_then_substantial(
+    hoviyat_app: FastAPI,
+    browser: httpx.Client,
+    discovery: dict[str, Any],
+    rp: RelyingParty,
+    synthetic_registry_path: Path,
+) -> None:
+    """No interaction row is touched here: the citizen types into the real forms."""
+    person = living_with_mobile(synthetic_registry_path, skip=3)
+    client = oauth_client(rp, "openid profile")
+    jwks = browser.get(discovery["jwks_uri"]).json()
+
+    # Level low: national code and birth date, then the consent screen.
+    verifier = secrets.token_urlsafe(48)
+    url, state = client.create_authorization_url(
+        discovery["authorization_endpoint"], code_verifier=verifier, nonce="n-low"
+    )
+    page = browser.get(browser.get(url).headers["location"])
+    consent = follow(browser, submit(browser, page, "/login/identify",
+                                     national_code=person["national_code"],
+                                     birth_date=person["birth_date"]))  # fmt: skip
+    back = back_to_client(
+        browser, submit(browser, consent, "/login/consent", decision="allow"), rp.redirect_uri
+    )
+    token = client.fetch_token(
+        discovery["token_endpoint"], authorization_response=back, code_verifier=verifier
+    )
+    low = jose_jwt.decode(
+        token["id_token"], jwk_for(token["id_token"], jwks), algorithms=["ES256"],
+        audience=rp.client_id, issuer=discovery["issuer"], access_token=token["access_token"],
+    )  # fmt: skip
+    assert low["acr"] == "http://eidas.europa.eu/LoA/low"
+    assert low["nonce"] == "n-low"
+
+    # Step-up to substantial: only the mobile and its one-time code are asked.
+    verifier = secrets.token_urlsafe(48)
+    url, state = client.create_authorization_url(
+        discovery["authorization_endpoint"],
+        code_verifier=verifier,
+        nonce="n-sub",
+        acr_values="http://eidas.europa.eu/LoA/substantial",
+    )
+    page = browser.get(browser.get(url).headers["location"])
+    otp_page = follow(browser, submit(browser, page, "/login/mobile", mobile=person["mobiles"][0]))
+    entered = submit(browser, otp_page, "/login/otp", otp=code_in(last_text(hoviyat_app).body))
+    back = back_to_client(browser, entered, rp.redirect_uri)
+    assert query_of(back)["state"] == state
+    token = client.fetch_token(
+        discovery["token_endpoint"], authorization_response=back, code_verifier=verifier
+    )
+    high = jose_jwt.decode(
+        token["id_token"], jwk_for(token["id_token"], jwks), algorithms=["ES256"],
+        audience=rp.client_id, issuer=discovery["issuer"], access_token=token["access_token"],
+    )  # fmt: skip
+    assert high["acr"] == "http://eidas.europa.eu/LoA/substantial"
+    assert set(high["amr"]) == {"kba", "sms", "otp"}
+    assert high["sub"] == low["sub"]
+    assert high["auth_time"] >= low["auth_time"]
