@@ -28,20 +28,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, ObjectIdentifier
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from ca.hierarchy import IssuingCA
 from ca.lint import LintFinding, lint_certificate
 from ca.serials import new_serial, serial_hex
 from ca.signing import throwaway_certificate
-from idp.audit.log import AuditEvent, append
+from idp.audit.log import AuditEvent, append_many
 from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
 from policies.certificate_profiles import EXTENDED_KEY_USAGES, KEY_USAGES, CertificateProfile
 
 _BACKDATE = timedelta(minutes=5)
 _SERIAL_ATTEMPTS = 5
+_TABLE = CertificateRecord.__table__  # type: ignore[attr-defined]
+_INTENT = insert(_TABLE)
+_COMPLETE = (
+    update(_TABLE)
+    .where(_TABLE.c.serial_hex == bindparam("b_serial"), _TABLE.c.status == "pending")
+    .values(status="issued", der=bindparam("b_der"), issued_at=bindparam("b_issued_at"))
+)
 _ATTRIBUTE_NAMES = {
     NameOID.SERIAL_NUMBER: "serialNumber",
     NameOID.GIVEN_NAME: "GN",
@@ -76,6 +83,21 @@ class Order:
     request_reason: str | None = None
     actor_type: str = "client"
     audit_detail: dict[str, object] = field(default_factory=dict)
+    _digests: list[object] = field(default_factory=list, repr=False, compare=False)
+
+    def _spki(self) -> tuple[str, bytes]:
+        # SHA-256 of the SPKI (records, blocked keys) and the RFC 5280 method-1 key
+        # identifier (SHA-1 of the key bits), computed once per order.
+        if not self._digests:
+            ski = x509.SubjectKeyIdentifier.from_public_key(self.public_key).digest
+            self._digests.extend((spki_sha256(self.public_key), ski))
+        return self._digests[0], self._digests[1]  # type: ignore[return-value]
+
+    def spki_sha256(self) -> str:
+        return self._spki()[0]
+
+    def key_identifier(self) -> bytes:
+        return self._spki()[1]
 
 
 @dataclass(frozen=True)
@@ -112,34 +134,40 @@ def not_after_of(order: Order, now: datetime) -> datetime:
     )
 
 
-def build(order: Order, serial: int, now: datetime) -> x509.CertificateBuilder:
-    profile, ca = order.profile, order.issuing_ca
-    not_after = not_after_of(order, now)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(order.subject)
-        .issuer_name(ca.certificate.subject)
-        .public_key(order.public_key)
-        .serial_number(serial)
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(profile), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.signer.public_key()),
-            critical=False,
-        )
-    )
-    if profile.subject_key_identifier:
-        builder = builder.add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(order.public_key), critical=False
-        )
+def _extension(value: x509.ExtensionType, critical: bool = False) -> x509.Extension:
+    return x509.Extension(value.oid, critical, value)
+
+
+@dataclass(frozen=True)
+class _Template:
+    """The extensions every certificate of one profile from one CA key shares."""
+
+    head: tuple[x509.Extension, ...]  # before the subject key identifier
+    tail: tuple[x509.Extension, ...]  # after the CRL distribution point
+
+
+_TEMPLATES: dict[tuple[object, ...], _Template] = {}
+
+
+def _template(profile: CertificateProfile, ca: IssuingCA) -> _Template:
+    # Built once per (profile, CA key): making these objects costs more than signing.
+    key = (profile, ca.key_id, ca.issuer_url, ca.generation, ca.crl_partitions)
+    cached = _TEMPLATES.get(key)
+    if cached is not None:
+        return cached
+    head = [
+        _extension(x509.BasicConstraints(ca=False, path_length=None), critical=True),
+        _extension(_key_usage(profile), critical=True),
+        _extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.signer.public_key())),
+    ]
+    tail = []
     if profile.extended_key_usage:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage(
-                [ObjectIdentifier(EXTENDED_KEY_USAGES[u]) for u in profile.extended_key_usage]
-            ),
-            critical=False,
+        tail.append(
+            _extension(
+                x509.ExtendedKeyUsage(
+                    [ObjectIdentifier(EXTENDED_KEY_USAGES[u]) for u in profile.extended_key_usage]
+                )
+            )
         )
     access = []
     if profile.aia_ocsp:
@@ -156,34 +184,69 @@ def build(order: Order, serial: int, now: datetime) -> x509.CertificateBuilder:
             )
         )
     if access:
-        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-    if profile.crl_distribution_point:
+        tail.append(_extension(x509.AuthorityInformationAccess(access)))
+    if profile.certificate_policies:
+        tail.append(
+            _extension(
+                x509.CertificatePolicies(
+                    [
+                        x509.PolicyInformation(ObjectIdentifier(oid), None)
+                        for oid in profile.certificate_policies
+                    ]
+                )
+            )
+        )
+    if profile.ocsp_nocheck:
+        tail.append(_extension(x509.OCSPNoCheck()))
+    template = _Template(tuple(head), tuple(tail))
+    _TEMPLATES[key] = template
+    return template
+
+
+_CDP: dict[str, x509.Extension] = {}
+
+
+def _crl_distribution_point(url: str) -> x509.Extension:
+    cached = _CDP.get(url)
+    if cached is None:
         point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(ca.crl_url_for(serial))],
+            full_name=[x509.UniformResourceIdentifier(url)],
             relative_name=None,
             reasons=None,
             crl_issuer=None,
         )
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    if profile.certificate_policies:
-        builder = builder.add_extension(
-            x509.CertificatePolicies(
-                [
-                    x509.PolicyInformation(ObjectIdentifier(oid), None)
-                    for oid in profile.certificate_policies
-                ]
-            ),
-            critical=False,
-        )
+        cached = _CDP[url] = _extension(x509.CRLDistributionPoints([point]))
+    return cached
+
+
+def build(order: Order, serial: int, now: datetime) -> x509.CertificateBuilder:
+    profile, ca = order.profile, order.issuing_ca
+    template = _template(profile, ca)
+    extensions = list(template.head)
+    if profile.subject_key_identifier:
+        extensions.append(_extension(x509.SubjectKeyIdentifier(order.key_identifier())))
+    if profile.crl_distribution_point:
+        extensions.append(_crl_distribution_point(ca.crl_url_for(serial)))
+    extensions += template.tail
     if order.dns_names:
         # RFC 5280 4.2.1.6: with an empty subject the SAN must be critical.
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in order.dns_names]),
-            critical=len(order.subject) == 0,
+        extensions.append(
+            _extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in order.dns_names]),
+                critical=len(order.subject) == 0,
+            )
         )
-    if profile.ocsp_nocheck:
-        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
-    return builder
+    # One constructor call with every extension: add_extension() copies the list
+    # and rescans it for duplicates each time (the template has none).
+    return x509.CertificateBuilder(
+        issuer_name=ca.certificate.subject,
+        subject_name=order.subject,
+        public_key=order.public_key,
+        serial_number=serial,
+        not_valid_before=now - _BACKDATE,
+        not_valid_after=not_after_of(order, now),
+        extensions=extensions,
+    )
 
 
 def lint_order(order: Order, builder: x509.CertificateBuilder) -> None:
@@ -202,7 +265,7 @@ def _intent_row(order: Order, serial: int, now: datetime) -> dict[str, object]:
         "status": "pending",
         "subject": order.subject.rfc4514_string() or ",".join(f"DNS:{n}" for n in order.dns_names),
         "subject_hash": order.subject_hash,
-        "spki_sha256": spki_sha256(order.public_key),
+        "spki_sha256": order.spki_sha256(),
         "not_before": now - _BACKDATE,
         "not_after": not_after_of(order, now),
         "requested_by": order.requested_by,
@@ -230,9 +293,8 @@ def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None)
     for attempt in range(_SERIAL_ATTEMPTS):
         try:
             with db.session() as session:
-                session.execute(
-                    insert(CertificateRecord),
-                    [_intent_row(order, serial, now) for order, serial, builder in planned],
+                session.connection().execute(
+                    _INTENT, [_intent_row(order, serial, now) for order, serial, _ in planned]
                 )
             break
         except IntegrityError:
@@ -253,23 +315,25 @@ def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None)
 
     issued_at = datetime.now(UTC)
     with db.session() as session:
-        for (order, _, _), result in zip(planned, issued, strict=True):
-            done = session.execute(
-                update(CertificateRecord)
-                .where(
-                    CertificateRecord.serial_hex == result.serial_hex,  # type: ignore[arg-type]
-                    CertificateRecord.status == "pending",  # type: ignore[arg-type]
-                )
-                .values(
-                    status="issued",
-                    der=result.certificate.public_bytes(Encoding.DER),
-                    issued_at=issued_at,
-                )
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
-                raise RuntimeError(f"certificate {result.serial_hex} left pending state elsewhere")
-            append(
-                session,
+        connection = session.connection()
+        result = connection.execute(
+            _COMPLETE,
+            [
+                {
+                    "b_serial": done.serial_hex,
+                    "b_der": done.certificate.public_bytes(Encoding.DER),
+                    "b_issued_at": issued_at,
+                }
+                for done in issued
+            ],
+        )
+        # Only a pending row may become issued: if another process changed one
+        # (it cannot, short of an operator's hand), this transaction rolls back.
+        if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(issued):
+            raise RuntimeError("a certificate left the pending state while being signed")
+        append_many(
+            session,
+            (
                 AuditEvent(
                     tracking_code=order.tracking_code,
                     event_type="certificate_issued",
@@ -280,14 +344,16 @@ def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None)
                     subject_hash=order.subject_hash,
                     outcome="issued",
                     detail={
-                        "serial": result.serial_hex,
+                        "serial": done.serial_hex,
                         "issuer_ca": order.issuing_ca.name,
                         "issuer_key_id": order.issuing_ca.key_id,
                         "profile": order.profile.name,
                         **order.audit_detail,
                     },
-                ),
-            )
+                )
+                for (order, _, _), done in zip(planned, issued, strict=True)
+            ),
+        )
     return issued
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from idp.pki.refusals import CertificateRefused
 from policies.certificate_profiles import CertificateProfile, key_refusal
@@ -18,7 +19,8 @@ from policies.certificate_profiles import CertificateProfile, key_refusal
 MAX_CSR_BYTES = 64 * 1024
 
 
-def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
+def parse_csr(data: bytes | str) -> tuple[x509.CertificateSigningRequest, PublicKeyTypes]:
+    """The request and its public key (decoded once: it costs as much as a signature check)."""
     raw = data.encode() if isinstance(data, str) else data
     if not raw.strip():
         raise CertificateRefused("csr-malformed", "the CSR is empty")
@@ -29,7 +31,7 @@ def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
             csr = x509.load_pem_x509_csr(raw)
         else:
             csr = x509.load_der_x509_csr(raw)
-        csr.public_key()
+        public_key = csr.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise CertificateRefused(
             "csr-malformed",
@@ -46,7 +48,7 @@ def parse_csr(data: bytes | str) -> x509.CertificateSigningRequest:
             "csr-bad-signature",
             "the CSR's self-signature does not verify: it was altered or not signed by its key",
         )
-    return csr
+    return csr, public_key
 
 
 def csr_dns_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str]]:
@@ -68,12 +70,13 @@ def csr_dns_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[
 
 def check_csr(
     csr: x509.CertificateSigningRequest,
+    public_key: PublicKeyTypes,
     profile: CertificateProfile,
     subject: x509.Name,
     dns_names: tuple[str, ...],
 ) -> None:
     """Refuse what ``profile`` does not allow; the subject and SAN used are ours, not the CSR's."""
-    reason = key_refusal(profile, csr.public_key())  # type: ignore[arg-type]
+    reason = key_refusal(profile, public_key)
     if reason:
         raise CertificateRefused("csr-key-refused", reason)
     if profile.csr_subject == "refuse" and len(csr.subject) and csr.subject != subject:

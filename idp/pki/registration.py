@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from cryptography import x509
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
-from ca.issuance import Issued, LintRefused, Order, issue_batch, spki_sha256
+from ca.issuance import Issued, LintRefused, Order, issue_batch
 from idp.audit.log import subject_hash
 from idp.pki.csr import check_csr, parse_csr
 from idp.pki.refusals import CertificateRefused
@@ -25,6 +24,18 @@ from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
 from policies.certificate_profiles import CertificateProfile, load_profiles
 from verifiers.registry.base import Registries
+
+# Built once: constructing a select costs more than running it on an indexed key.
+_BLOCKED = (
+    select(BlockedKey.spki_sha256)
+    .where(col(BlockedKey.spki_sha256).in_(bindparam("digests", expanding=True)))
+    .limit(1)
+)
+_CA_KEYS = (
+    select(CertificateAuthority.key_id)
+    .where(col(CertificateAuthority.key_id).in_(bindparam("key_ids", expanding=True)))
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -84,30 +95,34 @@ class Pki:
         except HierarchyError as exc:
             raise CertificateRefused("issuing-ca-unavailable", str(exc), status=409) from None
 
-    def _key_refusal(self, public_key: Any) -> None:
-        digest = spki_sha256(public_key)
-        key_id = x509.SubjectKeyIdentifier.from_public_key(public_key).digest.hex()
+    def _key_refusals(self, orders: Sequence[Order]) -> None:
+        """Refuse blocked keys and CA keys: one query for a whole batch."""
+        digests = {order.spki_sha256() for order in orders}
+        key_ids = {order.key_identifier().hex() for order in orders}
         with self.db.session() as session:
-            if session.get(BlockedKey, digest) is not None:
+            connection = session.connection()
+            blocked = connection.execute(_BLOCKED, {"digests": sorted(digests)}).first()
+            if blocked is not None:
                 raise CertificateRefused(
                     "csr-key-blocked",
                     "this public key was revoked for key compromise and may never be "
                     "certified again: generate a new key",
                 )
-            if session.get(CertificateAuthority, key_id) is not None:
+            ca_key = connection.execute(_CA_KEYS, {"key_ids": sorted(key_ids)}).first()
+            if ca_key is not None:
                 raise CertificateRefused("csr-key-refused", "this public key belongs to a CA")
 
-    def prepare(self, request: Request, tracking_code: str | None = None) -> Order:
+    def prepare(
+        self, request: Request, tracking_code: str | None = None, check_keys: bool = True
+    ) -> Order:
         """Every decision, no writes: the order ``ca.issuance`` signs, or a refusal."""
         profile = self.profile(request.profile)
-        csr = parse_csr(request.csr)
+        csr, public_key = parse_csr(request.csr)
         decided = decide_subject(
             profile.subject, request.subject, self.registries, profile.max_dns_names
         )
-        check_csr(csr, profile, decided.name, decided.dns_names)
-        public_key = csr.public_key()
-        self._key_refusal(public_key)
-        return Order(
+        check_csr(csr, public_key, profile, decided.name, decided.dns_names)
+        order = Order(
             profile=profile,
             issuing_ca=self.issuing_ca_for(profile, request.issuing_ca),
             public_key=public_key,  # type: ignore[arg-type]
@@ -123,6 +138,16 @@ class Pki:
             tracking_code=tracking_code or new_tracking_code(),
             actor_type=request.actor_type,
         )
+        if check_keys:
+            self._key_refusals([order])
+        return order
+
+    def prepare_many(self, requests: Sequence[Request]) -> list[Order]:
+        """Bulk issuance: every request decided, keys checked in one query; any refusal
+        refuses the batch (the caller resubmits without the offending request)."""
+        orders = [self.prepare(request, check_keys=False) for request in requests]
+        self._key_refusals(orders)
+        return orders
 
     def issue_orders(self, orders: Sequence[Order], lint: bool | None = None) -> list[Issued]:
         try:
