@@ -80,8 +80,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "entity.listed": ("اشخاص حقوقی که شما نماینده آن‌ها هستید", "Entities you represent"),
     "entity.none_listed": (
-        "اداره ثبت اسناد شما را نماینده فعلی هیچ شخص حقوقی فعالی نمی‌داند.",
-        "The deeds registry lists you as a current representative of no active entity.",
+        "اداره ثبت اسناد شما را نماینده هیچ شخص حقوقی نمی‌داند.",
+        "The deeds registry does not list you as a representative of any entity.",
     ),
     "entity.role": (
         "سمت: {role}، حق امضا: {authority}",

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from idp.login import entities, otp, sessions
 from idp.login.config import get_login_settings
 from idp.login.flow import Flow, complete, next_step
-from idp.login.i18n import Language, claim_label, digits_for
+from idp.login.i18n import Language, claim_label, digits_for, translate
 from idp.login.render import hoviyat_of, message, render, see_other
 from idp.storage.login import LoginSession
 
@@ -132,7 +132,7 @@ def entity_form(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    listed: list[dict[str, str]] | None = None
+    listed: list[dict[str, str | None]] | None = None
     deeds = hoviyat_of(request).registries.deeds
     identifiers = entities.listed_entities(deeds, session.national_code)
     if identifiers is not None:
@@ -142,15 +142,25 @@ def entity_form(
             found = entities.assess(
                 national_id, deeds.entity(national_id), session.national_code, today
             )
-            if found.allowed and found.entity and found.representative:
-                listed.append(
-                    {
-                        "national_id": national_id,
-                        "name": found.entity.name,
-                        "role": found.representative.role,
-                        "signing_authority": found.representative.signing_authority,
-                    }
-                )
+            if found.entity is None:
+                continue
+            # Entities the person cannot act for are listed too, with the reason, so
+            # nobody wonders why their company is missing.
+            refusal = None
+            if found.refusal is not None:
+                shown = {k: digits_for(v, language) for k, v in found.refusal_values.items()}
+                refusal = translate(found.refusal, language, **shown)
+            listed.append(
+                {
+                    "national_id": national_id,
+                    "name": found.entity.name,
+                    "role": found.representative.role if found.representative else None,
+                    "signing_authority": (
+                        found.representative.signing_authority if found.representative else None
+                    ),
+                    "refusal": refusal,
+                }
+            )
     return render(
         request,
         "entity.html",
