@@ -207,3 +207,26 @@ def test_only_one_worker_can_claim_a_job(app_client: TestClient) -> None:
     with hoviyat.db.read() as session:
         job = session.get(ReconciliationJob, job_id)
     assert job is not None and job.worker == "worker-a:1" and job.attempts == 1
+
+
+def test_a_file_over_the_upload_limit_is_413_and_leaves_nothing(
+    app_client: TestClient, bank_token: str, legacy_csv: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idp.reconciliation.config import get_reconciliation_settings
+
+    monkeypatch.setenv("HOVIYAT_RECONCILIATION_MAX_UPLOAD_BYTES", str(len(legacy_csv) // 2))
+    get_reconciliation_settings.cache_clear()
+    try:
+        answer = app_client.post(
+            "/v1/reconciliations",
+            content=legacy_csv,
+            headers={**bearer(bank_token), "Content-Type": "text/csv"},
+        )
+    finally:
+        get_reconciliation_settings.cache_clear()
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["tracking_code"]
+    hoviyat = hoviyat_of(app_client)
+    with hoviyat.db.read() as session:
+        assert session.exec(select(ReconciliationJob)).first() is None
+    assert not any((hoviyat.settings.data_dir / "reconciliations").iterdir())
