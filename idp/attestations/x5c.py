@@ -49,10 +49,14 @@ def decode_chain(x5c: object) -> list[x509.Certificate]:
 
 
 def load_roots(path: Path) -> list[x509.Certificate]:
-    """Every certificate of a PEM file (one root or a bundle)."""
-    roots = x509.load_pem_x509_certificates(path.read_bytes())
+    """Every certificate of a PEM file (one root or a bundle), or the one of a DER file."""
+    data = path.read_bytes()
+    if b"-----BEGIN" in data:
+        roots = x509.load_pem_x509_certificates(data)
+    else:
+        roots = [x509.load_der_x509_certificate(data)]
     if not roots:
-        raise ValueError(f"{path} holds no PEM certificate")
+        raise ValueError(f"{path} holds no certificate")
     return roots
 
 

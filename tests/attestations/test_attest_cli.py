@@ -81,3 +81,10 @@ def test_usage_errors_exit_two_with_one_line(args, root_pem):
     result = runner.invoke(attest_app, args)
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_root_given_as_der_works_too(pki, attestation_issuer, tmp_path):
+    der = tmp_path / "root.crt"
+    der.write_bytes(pki.root.public_bytes(serialization.Encoding.DER))
+    result = runner.invoke(attest_app, ["verify", sign(attestation_issuer).jwt, "--root", str(der)])
+    assert result.exit_code == 0, result.output

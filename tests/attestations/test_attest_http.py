@@ -90,6 +90,10 @@ def test_issue_with_ca_certificate_verifies_offline_against_the_root(
         assert facts["representation"]["national_id"] == entity.national_id
         assert report.signer and "Hoviyat attestations" in report.signer
     assert person.national_code not in str(report.claims)
+    # The root a receiver needs is the one the CA publishes.
+    published = app_client.get("/ca/root.crt")
+    assert published.status_code == 200
+    assert published.content == root_of(ca_ready).public_bytes(serialization.Encoding.DER)
 
 
 def test_low_level_login_is_refused(ca_ready, app_client, representative):
