@@ -44,7 +44,7 @@ DELTA_OVERLAP = timedelta(minutes=10)
 committing while the base was being read is on the delta even if not on the base."""
 
 _FILE_NAME = re.compile(
-    r"^(?P<name>[a-z][a-z0-9]*?)(?:-g(?P<generation>\d+))?(?:-p(?P<partition>\d+))?"
+    r"^(?P<name>[a-z][a-z0-9]*?)(?:-g(?P<generation>\d{1,4}))?(?:-p(?P<partition>\d{1,5}))?"
     r"(?P<delta>-delta)?$"
 )
 
