@@ -13,6 +13,8 @@ from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from status_helpers import NOW, lint, make_pki
 
 from ca.crl import KeySigner
@@ -202,3 +204,34 @@ def test_several_cert_ids_get_one_answer_each(pki_and_responder):
         ocsp.OCSPCertStatus.REVOKED,
     ]
     assert isinstance(responses[1].hash_algorithm, hashes.SHA256)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_mutated_requests_parse_or_are_malformed_never_crash(pki_and_responder, data):
+    pki, responder = pki_and_responder
+    if not hasattr(pki, "_fuzz_seed"):
+        pki._fuzz_seed = _request(pki.leaf()[0], pki.ca, nonce=b"\x09" * 16)
+    original = bytearray(pki._fuzz_seed)
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(original) - 1))
+        action = data.draw(st.sampled_from(["flip", "drop", "insert"]))
+        if action == "flip":
+            original[position] = data.draw(st.integers(0, 255))
+        elif action == "drop":
+            del original[position]
+        else:
+            original.insert(position, data.draw(st.integers(0, 255)))
+    try:
+        request = parse_request(bytes(original))
+    except MalformedRequest:
+        return
+    # whatever parsed can be answered (as the status layer would)
+    responder.respond(
+        [(cert_id, CertificateStatus.unknown()) for cert_id in request.cert_ids],
+        produced_at=NOW,
+        next_update=NOW + HOUR,
+        nonce_extension=request.nonce_extension,
+    )
