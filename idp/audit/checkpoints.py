@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from idp.audit import signed_note
 from idp.audit.sequencer import lock_head, sequence_pending
@@ -76,18 +75,13 @@ def make_checkpoint(db: Database, key_encryption_key: bytes, origin: str) -> Che
 
 
 def latest_checkpoint(session: Session) -> CheckpointRecord | None:
-    row = (
-        session.exec(
-            select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)  # type: ignore[union-attr]
-        )
-        .scalars()
-        .first()
-    )
+    query = select(AuditCheckpoint).order_by(col(AuditCheckpoint.id).desc()).limit(1)
+    row = session.exec(query).first()
     return _record(row) if row else None
 
 
 def all_checkpoints(session: Session) -> list[CheckpointRecord]:
-    rows = session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).scalars()
+    rows = session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
     return [_record(row) for row in rows]
 
 

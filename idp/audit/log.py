@@ -62,7 +62,8 @@ def append(session: Session, event: AuditEvent) -> AuditEntry:
     """
     values = _values(event)
     result = session.connection().execute(_INSERT, values)
-    return AuditEntry.model_construct(id=result.inserted_primary_key[0], **values)
+    entry_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    return AuditEntry.model_construct(id=entry_id, **values)
 
 
 def append_many(session: Session, events: Iterable[AuditEvent]) -> int:

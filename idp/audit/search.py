@@ -1,4 +1,4 @@
-"""Finding audit entries: the auditor's filters and the citizen's own history.
+"""Finding audit entries by the auditor's filters.
 
 National codes and national identifiers are never stored; they are turned into
 subject hashes with the pepper at query time (:func:`idp.audit.log.subject_hash`).
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, col, select
 
 from idp.audit.log import subject_hash
 from idp.storage.models import AuditEntry
@@ -75,19 +75,7 @@ def search(session: Session, pepper: bytes, query: AuditQuery) -> Sequence[Audit
     statement = (
         select(AuditEntry)
         .where(*conditions(pepper, query))
-        .order_by(AuditEntry.id)  # type: ignore[arg-type]
+        .order_by(col(AuditEntry.id))
         .limit(limit)
     )
-    return session.exec(statement).scalars().all()  # type: ignore[call-overload]
-
-
-def history_for_subject(
-    session: Session, subject: str, *, limit: int = 200, before_id: int | None = None
-) -> Sequence[AuditEntry]:
-    """A person's entries, newest first (the citizen's access history)."""
-    c = AuditEntry.__table__.c  # type: ignore[attr-defined]
-    statement = select(AuditEntry).where(c.subject_hash == subject)
-    if before_id is not None:
-        statement = statement.where(c.id < before_id)
-    statement = statement.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
-    return session.exec(statement).scalars().all()  # type: ignore[call-overload]
+    return session.exec(statement).all()

@@ -38,6 +38,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
+from sqlmodel import select as sqlmodel_select
 
 from idp.audit import rfc9162
 from idp.audit.canonical import entry_bytes, entry_document
@@ -69,21 +70,18 @@ def _ensure_head(session: Session) -> None:
         "root_hash": rfc9162.EMPTY_ROOT,
         "updated_at": datetime.now(UTC),
     }
-    if dialect == "postgresql":
-        statement = postgresql_insert(table).values(values).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(table).values(values).on_conflict_do_nothing()
-    session.connection().execute(statement)
+    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.connection().execute(insert_for(table).values(values).on_conflict_do_nothing())
 
 
 def lock_head(session: Session) -> AuditTreeHead:
     """The tree head, locked until the session's transaction ends."""
-    query = select(AuditTreeHead).where(AuditTreeHead.id == 1).with_for_update()  # type: ignore[arg-type]
+    query = sqlmodel_select(AuditTreeHead).where(AuditTreeHead.id == 1).with_for_update()
     head = session.exec(query).first()
     if head is None:
         _ensure_head(session)
         head = session.exec(query).one()
-    return head[0]
+    return head
 
 
 def read_head(session: Session) -> TreeHead:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from idp.audit import signed_note
 from idp.audit.sequencer import lock_head
@@ -47,25 +46,13 @@ def _public(row: AuditSigningKey) -> LogKey:
 
 
 def _active(session: Session) -> AuditSigningKey | None:
-    return (
-        session.exec(
-            select(AuditSigningKey).where(AuditSigningKey.state == "active")  # type: ignore[arg-type]
-        )
-        .scalars()
-        .first()
-    )
+    return session.exec(select(AuditSigningKey).where(AuditSigningKey.state == "active")).first()
 
 
 def published_keys(session: Session) -> list[LogKey]:
-    """Every key that has signed checkpoints (active first): what verifiers need."""
-    rows = session.exec(select(AuditSigningKey).order_by(AuditSigningKey.created_at)).scalars()
-    keys = [_public(row) for row in rows]
-    return sorted(keys, key=lambda k: k.key_id != (_active_id(session) or ""))
-
-
-def _active_id(session: Session) -> str | None:
-    row = _active(session)
-    return row.key_id if row else None
+    """Every key that has signed checkpoints, oldest first: what verifiers need."""
+    rows = session.exec(select(AuditSigningKey).order_by(col(AuditSigningKey.created_at)))
+    return [_public(row) for row in rows]
 
 
 def signing_key(

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 import jdatetime
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import and_, or_, select
-from sqlmodel import Session
+from sqlalchemy import and_, or_, true
+from sqlmodel import Session, col
+from sqlmodel import select as sqlmodel_select
 
 from idp.audit import rfc9162, tree
 from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
@@ -289,7 +290,7 @@ def _visible(policies: dict[str, ServicePolicy], now: datetime) -> Any:
     column = AuditEntry.__table__.c  # type: ignore[attr-defined]
     delayed = {code: p.history_delay_days for code, p in policies.items() if p.history_delay_days}
     if not delayed:
-        return True
+        return true()
     return or_(
         column.service_code.is_(None),
         column.service_code.not_in(list(delayed)),
@@ -309,7 +310,7 @@ def access_history(
 ) -> dict[str, Any]:
     column = AuditEntry.__table__.c  # type: ignore[attr-defined]
     wanted = subject_hash(hoviyat.secrets.subject_pepper, national_code)
-    statement = select(AuditEntry).where(
+    statement = sqlmodel_select(AuditEntry).where(
         column.subject_hash == wanted, _visible(hoviyat.policies, datetime.now(UTC))
     )
     with hoviyat.db.session() as session:
@@ -325,11 +326,13 @@ def access_history(
                 )
             )
         statement = statement.order_by(column.created_at.desc(), column.id.desc()).limit(limit)
-        entries = list(session.exec(statement).scalars())  # type: ignore[call-overload]
+        entries = list(session.exec(statement))
         actor_ids = {e.actor_id for e in entries if e.actor_type == "client" and e.actor_id}
         names = {
             c.client_id: c.name
-            for c in session.exec(select(Client).where(Client.client_id.in_(actor_ids))).scalars()  # type: ignore[attr-defined]
+            for c in session.exec(
+                sqlmodel_select(Client).where(col(Client.client_id).in_(actor_ids))
+            )
         }
     return {
         "entries": [_history_item(e, hoviyat.policies, names) for e in entries],
