@@ -32,7 +32,7 @@ from idp.reconciliation.legacy_csv import (
     CLAIM_FIELDS,
     INPUT_FIELDS,
     cell,
-    format_record,
+    format_records,
     legacy_rows,
     open_legacy,
     prepare_output,
@@ -63,20 +63,18 @@ BatchHook = Callable[[Session, RunProgress], None]
 ProgressHook = Callable[[RunProgress], None]
 
 
-def output_record(result: RowResult, tracking_code: str) -> str:
+def output_record(result: RowResult, tracking_code: str) -> list[str]:
     national_code = result.national_code or cell(result.values.get("national_code", ""))
-    return format_record(
-        [
-            str(result.number),
-            national_code,
-            *(cell(result.values.get(name, "")) for name in INPUT_FIELDS[1:]),
-            result.national_code_result,
-            *(result.results[name] for name in CLAIM_FIELDS),
-            *(result.filled.get(name, "") for name in CLAIM_FIELDS),
-            result.needs_review,
-            tracking_code,
-        ]
-    )
+    return [
+        str(result.number),
+        national_code,
+        *(cell(result.values.get(name, "")) for name in INPUT_FIELDS[1:]),
+        result.national_code_result,
+        *(result.results[name] for name in CLAIM_FIELDS),
+        *(result.filled.get(name, "") for name in CLAIM_FIELDS),
+        result.needs_review,
+        tracking_code,
+    ]
 
 
 @dataclass(frozen=True)
@@ -209,7 +207,7 @@ class Reconciler:
             )
             if on_batch:
                 on_batch(session, progress)
-        lines = "".join(output_record(result, code) for result, code in batch).encode()
+        lines = format_records(output_record(result, code) for result, code in batch)
         sink.write(lines)
         sink.flush()
         os.fsync(sink.fileno())
