@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,8 @@ from idp.storage.crls import OCSPResponderRecord
 from idp.storage.engine import Database
 
 log = logging.getLogger("hoviyat.ocsp")
+INDEX_RELOAD_SECONDS = 30.0
+"""An unknown issuer reloads the CA list, at most this often."""
 
 _ROW_STATE = tuple[str, datetime | None, str | None]  # status, revoked_at, reason
 _CacheKey = tuple[str, int, str]  # CA key id, serial, CertID hash algorithm
@@ -106,6 +109,8 @@ class OCSPService:
         self.settings = settings or StatusSettings()
         self._lock = threading.Lock()
         self._index: dict[tuple[str, bytes, bytes], _Loaded] | None = None
+        self._loaded_at = 0.0
+        self.index_reload_seconds = INDEX_RELOAD_SECONDS
         self._cache: OrderedDict[_CacheKey, tuple[_ROW_STATE | None, datetime, bytes]] = (
             OrderedDict()
         )
@@ -181,12 +186,18 @@ class OCSPService:
         return index
 
     def _responder_for(self, cert_id: CertId) -> _Loaded | None:
+        wanted = (cert_id.hash_algorithm, cert_id.issuer_name_hash, cert_id.issuer_key_hash)
         with self._lock:
+            now = time.monotonic()
             if self._index is None:
-                self._index = self._load_index()
-            loaded = self._index.get(
-                (cert_id.hash_algorithm, cert_id.issuer_name_hash, cert_id.issuer_key_hash)
-            )
+                self._index, self._loaded_at = self._load_index(), now
+            loaded = self._index.get(wanted)
+            if loaded is None and now - self._loaded_at >= self.index_reload_seconds:
+                # Maybe a CA generation born since (rollover, another process's
+                # 'ca init'); strangers' CertIDs trigger this at most this often.
+                self.hierarchy.forget()
+                self._index, self._loaded_at = self._load_index(), now
+                loaded = self._index.get(wanted)
             if loaded is not None and datetime.now(UTC) >= loaded.renew_after:
                 self._index = None  # reload with the renewed responder on the next request
                 self.hierarchy.forget()

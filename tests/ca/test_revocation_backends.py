@@ -94,3 +94,38 @@ def test_concurrent_publishers_never_share_a_crl_number(db, hierarchy):
         numbers = [r.crl_number for r in session.exec(select(CRLRecord))]
     assert len(numbers) == len(set(numbers))
     assert sorted(numbers) == list(range(1, len(numbers) + 1))
+
+
+def test_rollover_gives_the_new_generation_its_own_crl_and_responder(db, hierarchy):
+    old_ca = hierarchy.issuing_ca("persons")
+    old_leaf = issue_leaf(db, old_ca)
+    service = OCSPService(db, hierarchy)
+    service.index_reload_seconds = 0  # see a new CA generation at the next unknown issuer
+
+    def status(certificate: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPResponse:
+        request = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA1())
+        der = service.respond(request.build().public_bytes(serialization.Encoding.DER)).der
+        return ocsp.load_der_ocsp_response(der)
+
+    assert status(old_leaf, old_ca.certificate).certificate_status == ocsp.OCSPCertStatus.GOOD
+    new_ca = hierarchy.rollover("persons")
+    assert new_ca.generation == old_ca.generation + 1
+    new_leaf = issue_leaf(db, new_ca)
+    revoke(db, old_leaf.serial_number, RevocationReason.superseded, OPERATOR)
+
+    answer = status(new_leaf, new_ca.certificate)
+    assert answer.certificate_status == ocsp.OCSPCertStatus.GOOD
+    answer.certificates[0].verify_directly_issued_by(new_ca.certificate)
+    old_answer = status(old_leaf, old_ca.certificate)
+    assert old_answer.certificate_status == ocsp.OCSPCertStatus.REVOKED
+    old_answer.certificates[0].verify_directly_issued_by(old_ca.certificate)
+
+    publisher = CRLPublisher(db, hierarchy)
+    old_crl = x509.load_der_x509_crl(publisher.current(publisher.resolve("persons")).der)
+    new_crl = x509.load_der_x509_crl(
+        publisher.current(publisher.resolve(new_ca.publication_name)).der
+    )
+    assert old_crl.is_signature_valid(old_ca.certificate.public_key())  # type: ignore[arg-type]
+    assert new_crl.is_signature_valid(new_ca.certificate.public_key())  # type: ignore[arg-type]
+    assert old_crl.get_revoked_certificate_by_serial_number(old_leaf.serial_number)
+    assert len(new_crl) == 0
