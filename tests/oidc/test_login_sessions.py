@@ -155,3 +155,33 @@ def test_security_headers_on_pages_and_docs(hoviyat_app: FastAPI) -> None:
         docs = client.get("/docs")
         assert "content-security-policy" not in docs.headers
         assert docs.headers["x-content-type-options"] == "nosniff"
+
+
+def test_https_issuer_sets_host_prefixed_secure_cookies(
+    hoviyat_settings: Settings,
+    init_report: dict[str, Any],
+    synthetic_registry_path: Path,
+) -> None:
+    from idp.app import create_app
+
+    settings = hoviyat_settings.model_copy(update={"issuer": "https://id.example.ir"})
+    app = create_app(settings)
+    try:
+        with TestClient(app, base_url="https://id.example.ir") as browser:
+            browser.follow_redirects = False
+            person = living_with_mobile(synthetic_registry_path)
+            interaction = new_interaction(app, make_client(app))
+            page = browser.get(f"/login?interaction={interaction}")
+            csrf_cookie = page.headers["set-cookie"]
+            assert csrf_cookie.startswith("__Host-hoviyat_csrf=")
+            answer = submit(browser, page, "/login/identify",
+                            national_code=person["national_code"],
+                            birth_date=person["birth_date"])  # fmt: skip
+            cookie = answer.headers["set-cookie"]
+            assert cookie.startswith("__Host-hoviyat_session=")
+            attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+            assert {"secure", "httponly", "path", "samesite"} <= attributes
+            assert "domain" not in attributes
+            assert "Path=/" in cookie and "samesite=lax" in cookie.lower()
+    finally:
+        app.state.hoviyat.close()
