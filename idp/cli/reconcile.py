@@ -70,10 +70,12 @@ def reconcile_command(
     try:
         check_header(source)
         secrets = load_secrets(settings.resolved_secrets_file)
-    except (LegacyFormatError, OSError, ValueError) as exc:
-        fail(f"{exc}" if isinstance(exc, LegacyFormatError) else f"cannot start: {exc}")
+        registries = open_registries(settings.registry_adapter, registry_options(settings))
+    except LegacyFormatError as exc:
+        fail(str(exc))
+    except (OSError, ValueError, RegistryUnavailable) as exc:
+        fail(f"cannot start: {exc}; has 'hoviyat init' been run with these settings?")
     database = Database(settings.resolved_database_url)
-    registries = open_registries(settings.registry_adapter, registry_options(settings))
     reconciler = Reconciler(
         db=database,
         civil=registries.civil,

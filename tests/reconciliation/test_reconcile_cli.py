@@ -86,3 +86,13 @@ def test_file_without_header_and_foreign_output_are_refused(
     refused = CliRunner().invoke(cli, [str(legacy_file), "--out", str(precious)])
     assert refused.exit_code != 0 and "not a reconciliation output" in refused.stderr
     assert precious.read_text() == "keep me\n"
+
+
+def test_missing_registry_is_a_one_line_error(
+    environment: Settings, legacy_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOVIYAT_REGISTRY_PATH", str(tmp_path / "no-registry.db"))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, [str(legacy_file), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code != 0
+    assert "cannot start" in result.stderr and len(result.stderr.strip().splitlines()) == 1
