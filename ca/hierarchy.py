@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
@@ -463,7 +464,7 @@ class Hierarchy:
         root_certificate = x509.load_der_x509_certificate(root_row.certificate or b"")
         try:
             issuing.verify_directly_issued_by(root_certificate)
-        except (ValueError, TypeError, x509.InvalidSignature) as exc:
+        except (ValueError, TypeError, InvalidSignature) as exc:
             raise HierarchyError(f"the certificate was not issued by this root: {exc}") from exc
         with self.db.session() as session:
             for old in session.exec(

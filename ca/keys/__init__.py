@@ -19,7 +19,8 @@ from ca.settings import CASettings
 
 CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
 # The hash that matches each curve's strength (RFC 5480 section 4).
-CURVE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+CAHash = hashes.SHA256 | hashes.SHA384
+CURVE_HASHES: dict[str, type[CAHash]] = {
     "P-256": hashes.SHA256,
     "P-384": hashes.SHA384,
 }
@@ -32,13 +33,22 @@ class KeyStoreError(Exception):
 class Signer(Protocol):
     """A CA private key that can sign, wherever it lives."""
 
-    key_ref: str
-    curve: str  # "P-256" | "P-384"
-    private_key: ec.EllipticCurvePrivateKey | None  # None when the key stays in an HSM
+    @property
+    def key_ref(self) -> str: ...
+
+    @property
+    def curve(self) -> str:
+        """ "P-256" or "P-384"."""
+        ...
+
+    @property
+    def private_key(self) -> ec.EllipticCurvePrivateKey | None:
+        """The in-process key, or None when it stays in an HSM."""
+        ...
 
     def public_key(self) -> ec.EllipticCurvePublicKey: ...
 
-    def hash_algorithm(self) -> hashes.HashAlgorithm: ...
+    def hash_algorithm(self) -> CAHash: ...
 
     def sign(self, data: bytes) -> bytes:
         """DER ECDSA signature (RFC 5480 Ecdsa-Sig-Value) of ``data``, :meth:`hash_algorithm`."""

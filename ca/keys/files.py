@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ca.keys import CURVE_HASHES, CURVES, KeyStoreError
+from ca.keys import CURVE_HASHES, CURVES, CAHash, KeyStoreError
 from ca.settings import CASettings, read_secret
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -43,7 +43,7 @@ class FileSigner:
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self.private_key.public_key()
 
-    def hash_algorithm(self) -> hashes.HashAlgorithm:
+    def hash_algorithm(self) -> CAHash:
         return CURVE_HASHES[self.curve]()
 
     def sign(self, data: bytes) -> bytes:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
-from ca.keys import CURVE_HASHES, KeyStoreError
+from ca.keys import CURVE_HASHES, CAHash, KeyStoreError
 from ca.keys.files import check_label, curve_name
 from ca.settings import CASettings, read_secret
 
@@ -38,7 +38,7 @@ class Pkcs11Signer:
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public
 
-    def hash_algorithm(self) -> hashes.HashAlgorithm:
+    def hash_algorithm(self) -> CAHash:
         return CURVE_HASHES[self.curve]()
 
     def sign(self, data: bytes) -> bytes:

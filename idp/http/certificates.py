@@ -44,7 +44,7 @@ class SubjectIn(BaseModel):
 class CertificateRequestIn(BaseModel):
     csr: str = Field(..., max_length=65536, description="PKCS#10 request, PEM")
     profile: str = Field(..., max_length=60)
-    subject: SubjectIn = Field(default_factory=SubjectIn)
+    subject: SubjectIn = Field(default_factory=lambda: SubjectIn())
     issuing_ca: str | None = Field(None, max_length=40)
     reason: str | None = Field(None, max_length=500, description="why; kept in the audit log")
 
