@@ -45,12 +45,14 @@ class RowResult:
     results: dict[str, str]
     filled: dict[str, str] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
+    identified: bool = False
 
     @property
     def outcome(self) -> Outcome:
+        """For the audit entry: was the row looked up, and did what it claims match?"""
         if self.national_code is None:
             return "invalid"
-        return "match" if not self.reasons else "no_match"
+        return "match" if self.identified else "no_match"
 
     @property
     def needs_review(self) -> str:
@@ -147,4 +149,5 @@ def reconcile_row(row: LegacyRow, civil: CivilRegistry, policy: ServicePolicy) -
         results=results,
         filled=filled,
         reasons=tuple(reasons),
+        identified=identified,
     )

@@ -172,7 +172,8 @@ def test_persian_digits_and_arabic_letters_still_match(registry, people, bank) -
 
 def test_deceased_person_needs_review_when_policy_discloses_alive(registry, people, bank) -> None:
     person = next(p for p in people if not p.alive)
-    assert reconcile_row(row_of(person), registry, bank).reasons == ("deceased",)
+    deceased = reconcile_row(row_of(person), registry, bank)
+    assert deceased.reasons == ("deceased",) and deceased.outcome == "match"
     silent = dataclasses.replace(bank, person_disclosure=frozenset({"first_name"}))
     assert reconcile_row(row_of(person), registry, silent).reasons == ()
 
