@@ -34,9 +34,9 @@ from idp.audit.sequencer import read_head, sequence_pending
 from idp.audit.signing_key import published_keys
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_role, token_claims
+from idp.login.sessions import current_login
 from idp.problems import Problem, bad_request, not_found, unauthorized
 from idp.storage.models import AuditEntry, Client
-from idp.storage.oidc import OidcGrant
 from idp.tracking import new_tracking_code
 from policies.service_policy import ServicePolicy
 from verifiers.identifiers import IdentifierError, validate_national_code
@@ -261,28 +261,27 @@ def log_key(hoviyat: Hoviyat = Depends(get_hoviyat)) -> dict[str, Any]:
 
 
 def citizen_national_code(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> str:
-    """The national code of the person an access token speaks for.
+    """The person asking for their own history.
 
-    An OpenID Connect access token names its grant (``gid``): the grant holds
-    the person, and a revoked grant stops working at once. A token minted by
-    Hoviyat for a person directly carries a ``national_code`` claim. Back-office
-    tokens carry neither and are refused.
+    The citizen's own Hoviyat login (the session cookie of the OpenID Connect
+    login pages) names them; so does an access token Hoviyat minted for the
+    person, with a ``national_code`` claim (a citizen app of Hoviyat's own).
+    An agency's OIDC access token is not enough on purpose: it would let one
+    agency read which other agencies looked the person up.
     """
-    claims = token_claims(request, hoviyat)
-    grant_id = claims.get("gid")
-    if isinstance(grant_id, str):
-        with hoviyat.db.session() as session:
-            grant = session.get(OidcGrant, grant_id)
-        if grant is None or grant.revoked_at is not None:
-            raise unauthorized("the access token's grant was revoked")
-        return grant.national_code
-    national_code = claims.get("national_code")
+    with hoviyat.db.session() as session:
+        login = current_login(request, session)
+    if login is not None:
+        return login.national_code
+    if not request.headers.get("authorization"):
+        raise unauthorized("log in at Hoviyat, or send a citizen access token")
+    national_code = token_claims(request, hoviyat).get("national_code")
     if isinstance(national_code, str):
         try:
             return validate_national_code(national_code)
         except IdentifierError:
             raise unauthorized("the access token names no valid person") from None
-    raise unauthorized("access history needs a citizen's token (OpenID Connect login)")
+    raise unauthorized("access history needs the citizen's own login, not a client's token")
 
 
 def _visible(policies: dict[str, ServicePolicy], now: datetime) -> Any:

@@ -87,6 +87,24 @@ def test_citizen_sees_own_lookups_newest_first_with_deferred_ones_hidden(
     assert first["time_jalali"].startswith("14")
 
 
+def test_citizen_logged_in_at_hoviyat_sees_history_by_session_cookie(
+    app_client: TestClient,
+) -> None:
+    from idp.login.sessions import cookie_name, start_session
+
+    code = _record(app_client, PERSON, "demo-bank-kyc", 2)
+    hoviyat = app_client.app.state.hoviyat  # type: ignore[attr-defined]
+    with hoviyat.db.session() as session:
+        _, token = start_session(
+            session, national_code=PERSON, acr="http://eidas.europa.eu/LoA/substantial",
+            amr=["otp"], tracking_code=new_tracking_code(), ttl_seconds=600,
+        )  # fmt: skip
+    app_client.cookies.set(cookie_name(hoviyat.settings), token)
+    response = app_client.get("/v1/me/access-history")
+    assert response.status_code == 200, response.text
+    assert [i["tracking_code"] for i in response.json()["entries"]] == [code]
+
+
 def test_access_history_refuses_back_office_tokens(app_client: TestClient, bank_token: str) -> None:
     response = app_client.get("/v1/me/access-history", headers=_auth(bank_token))
     assert response.status_code == 401
