@@ -168,3 +168,26 @@ def test_sign_issuing_refuses_foreign_subjects(db: Database, fresh_keys: KeyStor
     csr, _ = make_csr(common_name="Evil CA")
     with pytest.raises(HierarchyError, match="not a Hoviyat issuing CA"):
         hierarchy.sign_issuing(x509.load_pem_x509_csr(csr))
+
+
+def test_install_refuses_a_certificate_from_another_root(
+    db: Database, fresh_keys: KeyStore, tmp_path: Path
+) -> None:
+    from ca.keys import open_keystore
+    from ca.settings import CASettings
+    from idp.storage.migrate import upgrade
+
+    server = Hierarchy(db, fresh_keys, ISSUER)
+    server.init(root_only=True)
+    csr = server.issuing_csr("persons")
+
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade(other_url)
+    other_db = Database(other_url)
+    other_keys = open_keystore(CASettings(key_backend="file", passphrase="x"), tmp_path / "o")
+    other = Hierarchy(other_db, other_keys, ISSUER)
+    other.init(root_only=True)
+    foreign = other.sign_issuing(csr)
+    with pytest.raises(HierarchyError, match="not issued by this root"):
+        server.install_issuing([foreign])
+    other_db.dispose()
