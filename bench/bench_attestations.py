@@ -20,11 +20,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "attestations"))
 
+from attest_helpers import CITIZEN
 from attest_pki import build_pki
 
 from idp.attestations.claims import PERSON_FACTS, FactSelection
@@ -33,19 +34,8 @@ from idp.attestations.signing import AttestationSigner
 from idp.attestations.verifier import AttestationVerifier
 from idp.storage.engine import Database
 from idp.storage.migrate import upgrade
-from verifiers.registry.base import Person
 
-PERSON = Person(
-    national_code="0499370899",
-    first_name="زهرا",
-    last_name="رضایی",
-    father_name="علی",
-    birth_date=date(1990, 8, 3),
-    gender="female",
-    alive=True,
-    national_card_serial="1A23456789",
-    postal_code="1193653471",
-)
+PERSON = CITIZEN
 REQUEST = AttestationRequest("bench", FactSelection.of(PERSON_FACTS, age_over=[18]))
 LEVEL = "http://eidas.europa.eu/LoA/substantial"
 

@@ -25,7 +25,14 @@ from idp.attestations import qr, sharing
 from idp.attestations.claims import PERSON_FACTS
 from idp.attestations.issuer import revoke
 from idp.attestations.service import AttestationService
-from idp.attestations.verifier import STAGE_TITLES, Lang, Report, fact_title, format_value
+from idp.attestations.verifier import (
+    STAGE_TITLES,
+    WORDS,
+    Lang,
+    Report,
+    fact_title,
+    format_value,
+)
 from idp.audit.log import subject_hash
 from idp.context import Hoviyat
 from idp.http.attestations import (
@@ -69,13 +76,6 @@ _PAGE_TEXT: dict[Lang, dict[str, str]] = {
         "unknown_code": "کدی با این مشخصات یافت نشد یا منقضی شده است.",
         "bad_code": "کد بررسی ۱۶ نویسه است، مانند K7Q2-9MXD-4HNB-R8TW.",
         "empty": "کد بررسی یا متن گواهی را وارد کنید.",
-        "issuer": "صادرکننده",
-        "signer": "امضاکننده",
-        "issued_at": "تاریخ صدور",
-        "expires_at": "تاریخ انقضا",
-        "purpose": "هدف",
-        "recipient": "گیرنده",
-        "tracking_code": "کد پیگیری",
     },
     "en": {
         "site": "Hoviyat",
@@ -89,20 +89,7 @@ _PAGE_TEXT: dict[Lang, dict[str, str]] = {
         "unknown_code": "No attestation has this code, or it has expired.",
         "bad_code": "A verification code has 16 characters, like K7Q2-9MXD-4HNB-R8TW.",
         "empty": "Enter a verification code or paste an attestation.",
-        "issuer": "Issuer",
-        "signer": "Signed by",
-        "issued_at": "Issued",
-        "expires_at": "Expires",
-        "purpose": "Purpose",
-        "recipient": "Recipient",
-        "tracking_code": "Tracking code",
     },
-}
-_OUTCOME_WORDS: dict[str, dict[Lang, str]] = {
-    "passed": {"fa": "تأیید شد", "en": "passed"},
-    "failed": {"fa": "رد شد", "en": "failed"},
-    "skipped": {"fa": "بررسی نشد", "en": "not checked"},
-    "not_reached": {"fa": "نرسید", "en": "not reached"},
 }
 
 
@@ -128,7 +115,7 @@ def _page(
         ]
         summary = report.as_dict()
         about = [
-            (text[key], summary.get(key))
+            (WORDS[key][lang], summary.get(key))
             for key in (
                 "issuer",
                 "signer",
@@ -149,7 +136,7 @@ def _page(
         error=error,
         code=code,
         stage_titles=STAGE_TITLES,
-        words=_OUTCOME_WORDS,
+        words=WORDS,
     )
     # Disclosed facts are personal data: never cached, never framed.
     return HTMLResponse(html, status_code=status_code, headers=_NO_STORE)
@@ -364,6 +351,15 @@ def _form_page(
     )
 
 
+def _form_sender(
+    request: Request, hoviyat: Hoviyat, lang: Lang, csrf_token: str
+) -> Holder | HTMLResponse:
+    """The holder who sent a form: a valid CSRF token first, then a sufficient login."""
+    if not csrf.is_valid(request, hoviyat.settings, _csrf_key(hoviyat), csrf_token):
+        return _holder_page(request, hoviyat, lang, status_code=403, message="forged")
+    return _logged_in_holder(request, hoviyat, lang)
+
+
 @router.get("/attestations", response_class=HTMLResponse)
 def holder_page(request: Request, hoviyat: HoviyatDep, lang: str | None = None) -> Response:
     language = _language(lang)
@@ -395,9 +391,7 @@ def holder_issue(
     lang: FormStr = "fa",
 ) -> Response:
     language = _language(lang)
-    if not csrf.is_valid(request, hoviyat.settings, _csrf_key(hoviyat), csrf_token):
-        return _holder_page(request, hoviyat, language, status_code=403, message="forged")
-    holder = _logged_in_holder(request, hoviyat, language)
+    holder = _form_sender(request, hoviyat, language, csrf_token)
     if isinstance(holder, HTMLResponse):
         return holder
     chosen = list(facts or [])
@@ -434,9 +428,7 @@ def holder_revoke(
     lang: FormStr = "fa",
 ) -> Response:
     language = _language(lang)
-    if not csrf.is_valid(request, hoviyat.settings, _csrf_key(hoviyat), csrf_token):
-        return _holder_page(request, hoviyat, language, status_code=403, message="forged")
-    holder = _logged_in_holder(request, hoviyat, language)
+    holder = _form_sender(request, hoviyat, language, csrf_token)
     if isinstance(holder, HTMLResponse):
         return holder
     with hoviyat.db.session() as session:

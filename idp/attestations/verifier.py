@@ -58,7 +58,7 @@ STAGE_TITLES: dict[str, dict[Lang, str]] = {
     "key_binding": {"en": "Holder key binding", "fa": "پیوند کلید دارنده"},
     "status": {"en": "Revocation status", "fa": "وضعیت ابطال"},
 }
-_WORDS: dict[str, dict[Lang, str]] = {
+WORDS: dict[str, dict[Lang, str]] = {
     "valid": {"en": "VALID", "fa": "معتبر"},
     "invalid": {"en": "INVALID", "fa": "نامعتبر"},
     "passed": {"en": "passed", "fa": "تأیید شد"},
@@ -139,11 +139,11 @@ class Report:
     def render(self, lang: Lang = "fa") -> str:
         """A plain-text report for a terminal, in Persian or English."""
         lines = [
-            f"{_WORDS['valid' if self.valid else 'invalid'][lang]} ({self.format})",
+            f"{WORDS['valid' if self.valid else 'invalid'][lang]} ({self.format})",
         ]
         for check in self.checks:
             mark = "✔" if check.outcome == "passed" else "✘" if check.outcome == "failed" else "·"
-            line = f"  {mark} {STAGE_TITLES[check.stage][lang]}: {_WORDS[check.outcome][lang]}"
+            line = f"  {mark} {STAGE_TITLES[check.stage][lang]}: {WORDS[check.outcome][lang]}"
             if check.detail:
                 line += f" — {check.detail}"
             lines.append(line)
@@ -151,11 +151,11 @@ class Report:
             summary = self.as_dict()
             for key in ("issuer", "signer", "issued_at", "expires_at", "purpose", "recipient"):
                 if summary.get(key):
-                    lines.append(f"{_WORDS[key][lang]}: {summary[key]}")
+                    lines.append(f"{WORDS[key][lang]}: {summary[key]}")
             if summary.get("tracking_code"):
-                lines.append(f"{_WORDS['tracking_code'][lang]}: {summary['tracking_code']}")
+                lines.append(f"{WORDS['tracking_code'][lang]}: {summary['tracking_code']}")
             if self.facts:
-                lines.append(f"{_WORDS['facts'][lang]}:")
+                lines.append(f"{WORDS['facts'][lang]}:")
                 for name, value in self.facts:
                     lines.append(f"  {fact_title(name, lang)}: {format_value(value, lang)}")
         return "\n".join(lines)
