@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
 
 from idp.attestations.claims import FactSelection, FactSelectionError
+from idp.attestations.errors import AttestationInvalid
 from idp.attestations.issuer import AttestationRequest, AttestationSettings, issue
 from idp.attestations.provision import default_path, pki_source
-from idp.attestations.rfc9901 import KeyBindingPolicy
+from idp.attestations.rfc9901 import KeyBindingPolicy, SdJwt
 from idp.attestations.service import AttestationService, build_service
 from idp.attestations.verifier import AttestationVerifier, http_status_fetcher
 from idp.attestations.x5c import load_roots
@@ -197,3 +201,33 @@ def issue_command(
         print_json(answer)
     else:
         sys.stdout.write(issued.sd_jwt + "\n")
+
+
+@attest_app.command("present")
+def present_command(
+    attestation: Annotated[str, typer.Argument(help="the SD-JWT: FILE, '-' or the text")],
+    claim: Annotated[
+        list[str] | None, typer.Option("--claim", help="a fact to disclose (repeatable)")
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="holder's private key (PEM) for Key Binding")
+    ] = None,
+    audience: Annotated[str | None, typer.Option(help="the receiver, for Key Binding")] = None,
+    nonce: Annotated[str | None, typer.Option(help="the receiver's nonce, for Key Binding")] = None,
+) -> None:
+    """Holder side: keep only the chosen facts (RFC 9901 §7.2), optionally key-bound (§4.3)."""
+    try:
+        presentation = SdJwt.parse(read_attestation(attestation)).select(claim or [])
+    except AttestationInvalid as exc:
+        fail(f"not an SD-JWT: {exc.detail}", 2)
+    if key is not None:
+        if not (audience and nonce):
+            fail("Key Binding (--key) needs --audience and --nonce", 2)
+        try:
+            holder = ECKey.import_key(key.read_bytes())
+        except (OSError, ValueError, JoseError) as exc:
+            fail(f"cannot read the holder key {key}: {exc}", 2)
+        presentation = presentation.bind(
+            holder, audience=audience, nonce=nonce, issued_at=int(time.time())
+        )
+    sys.stdout.write(presentation.serialize() + "\n")

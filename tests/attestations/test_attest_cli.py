@@ -8,6 +8,8 @@ import pytest
 from attest_helpers import NOW, sign
 from attest_pki import build_pki
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc.jwk import ECKey
 from typer.testing import CliRunner
 
 from idp.cli.attest import attest_app
@@ -88,3 +90,51 @@ def test_root_given_as_der_works_too(pki, attestation_issuer, tmp_path):
     der.write_bytes(pki.root.public_bytes(serialization.Encoding.DER))
     result = runner.invoke(attest_app, ["verify", sign(attestation_issuer).jwt, "--root", str(der)])
     assert result.exit_code == 0, result.output
+
+
+def test_holder_presents_a_key_bound_subset(attestation_issuer, root_pem, tmp_path):
+    holder = ec.generate_private_key(ec.SECP256R1())
+    key_file = tmp_path / "holder.pem"
+    key_file.write_bytes(
+        holder.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    holder_jwk = ECKey.import_key(holder.public_key()).as_dict()
+    issued = sign(attestation_issuer, holder=ECKey.import_key(holder_jwk))
+    presented = runner.invoke(
+        attest_app,
+        [
+            "present",
+            issued.sd_jwt,
+            "--claim",
+            "alive",
+            "--key",
+            str(key_file),
+            "--audience",
+            "https://bank.example",
+            "--nonce",
+            "n-1",
+        ],
+    )
+    assert presented.exit_code == 0, presented.output
+    token = presented.output.strip()
+    result = runner.invoke(
+        attest_app,
+        [
+            "verify",
+            token,
+            "--root",
+            str(root_pem),
+            "--json",
+            "--require-key-binding",
+            "--audience",
+            "https://bank.example",
+            "--nonce",
+            "n-1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"facts": {"alive": true}' in result.output
