@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -64,9 +65,14 @@ def signing_key(
         lock_head(session)  # serialises creation across processes
         row = _active(session) or _create(session, key_encryption_key)
     blob = row.private_key_encrypted
-    der = AESGCM(key_encryption_key).decrypt(
-        blob[:12], blob[12:], _AAD_PREFIX + row.key_id.encode()
-    )
+    try:
+        der = AESGCM(key_encryption_key).decrypt(
+            blob[:12], blob[12:], _AAD_PREFIX + row.key_id.encode()
+        )
+    except InvalidTag:
+        raise RuntimeError(
+            f"audit signing key {row.key_id} does not decrypt with this key_encryption_key"
+        ) from None
     private_key = serialization.load_der_private_key(der, password=None)
     if not isinstance(private_key, ec.EllipticCurvePrivateKey):
         raise RuntimeError(f"audit signing key {row.key_id} is not an EC key")
