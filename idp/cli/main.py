@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import typer
 
+from idp.cli.attest import attest_app
+from idp.cli.audit import audit_app
+from idp.cli.ca import ca_app
+from idp.cli.ca_status import register as register_ca_status
 from idp.cli.clients import clients_app
+from idp.cli.dev import dev_app
+from idp.cli.keys import keys_app
 from idp.cli.policies import policies_app
+from idp.cli.reconcile import reconcile_command
+from idp.cli.registry import registry_app
 from idp.cli.setup import db_upgrade, init_command, serve_command
 from idp.settings import get_settings
 
@@ -29,3 +37,11 @@ app.command("serve")(serve_command)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(policies_app, name="policies")
+app.add_typer(registry_app, name="registry")
+app.add_typer(ca_app, name="ca")
+app.add_typer(audit_app, name="audit")
+app.add_typer(dev_app, name="dev")
+app.add_typer(keys_app, name="keys")
+app.add_typer(attest_app, name="attest")
+app.command("reconcile")(reconcile_command)
+register_ca_status(ca_app)
