@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from attest_helpers import ALL_PERSON_FACTS, CITIZEN, NOW, sign
+from attest_helpers import ALL_PERSON_FACTS, CITIZEN, ENTITY, NOW, sign
 from attest_pki import build_pki
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import VerificationError
@@ -19,6 +19,7 @@ from jwcrypto.jws import InvalidJWSSignature
 from sd_jwt.verifier import SDJWTVerifier
 
 import idp.attestations
+from idp.attestations.claims import FactSelection
 from idp.attestations.rfc9901 import SdJwt
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -138,3 +139,20 @@ def test_documented_python_recipe_accepts_ours_and_refuses_others(pki, attestati
 
 def test_documented_node_recipe_is_the_one_the_tests_run():
     assert _recipe("js") == (NODE_DIR / "verify.mjs").read_text()
+
+
+def test_sd_jwt_package_reads_nested_disclosures(pki, attestation_issuer):
+    selection = FactSelection.of(
+        ["alive", "representation"], age_over=[18], entity_national_id=ENTITY.national_id
+    )
+    issued = sign(attestation_issuer, selection, entity=ENTITY)
+    leaf_key = JWK.from_pem(_leaf_pem(pki).encode())
+    payload = SDJWTVerifier(issued.sd_jwt, lambda issuer, header: leaf_key).get_verified_payload()
+    civil, deeds = payload["verified_claims"]
+    assert civil["claims"] == {"alive": True, "age_over_18": True}
+    assert deeds["claims"]["representation"] == {
+        "national_id": ENTITY.national_id,
+        "name": ENTITY.name,
+        "role": "مدیرعامل",
+        "signing_authority": "امضای منفرد",
+    }
