@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -188,8 +189,13 @@ def representations(registry: Path) -> list[tuple[dict[str, Any], dict[str, Any]
     return pairs
 
 
+@lru_cache(maxsize=4)
+def _people_by_code(registry: Path) -> dict[str, dict[str, Any]]:
+    return {p["national_code"]: p for p in persons(registry, 2000)}
+
+
 def person_by_code(registry: Path, national_code: str) -> dict[str, Any]:
-    return next(p for p in persons(registry, 2000) if p["national_code"] == national_code)
+    return _people_by_code(registry)[national_code]
 
 
 def in_force(representative: dict[str, Any], today: date | None = None) -> bool:
