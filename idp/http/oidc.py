@@ -49,7 +49,7 @@ from idp.oidc.grants import (
     refresh_token_grant,
 )
 from idp.oidc.identity import IdentityRefused, policy_for
-from idp.oidc.logout import end_grants, parse_logout
+from idp.oidc.logout import audit_logout, end_grants, parse_logout
 from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
 from idp.problems import Problem, bad_request
 from idp.storage.login import LoginSession
@@ -432,8 +432,8 @@ def _logout(request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]) ->
         ended: set[str] = set()
         browser = current_login(request, session)
         for session_id in {logout_request.session_id, browser.session_id if browser else None}:
-            if session_id is not None:
-                end_session(session, session_id)
+            if session_id is not None and end_session(session, session_id):
+                audit_logout(session, hoviyat, session_id, logout_request.client)
                 ended.add(session_id)
         end_grants(session, hoviyat, ended)
     target = logout_request.redirect_url()

@@ -15,10 +15,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.oidc.authorize import redirect_with
 from idp.oidc.grants import grant_audit, revoke_grant
 from idp.problems import bad_request
+from idp.storage.login import LoginSession
 from idp.storage.models import Client
 from idp.storage.oidc import OidcGrant
 from idp.tokens import TokenError
@@ -96,6 +98,31 @@ def parse_logout(
     return LogoutRequest(client, session_id, redirect_uri, state)
 
 
+def audit_logout(
+    session: Session, hoviyat: Hoviyat, session_id: str, client: Client | None
+) -> None:
+    """One audit entry per ended login session, under the login's own tracking code."""
+    login = session.get(LoginSession, session_id)
+    if login is None:
+        return
+    policy = hoviyat.policies.get(client.service_code) if client is not None else None
+    append(
+        session,
+        AuditEvent(
+            tracking_code=login.tracking_code,
+            event_type="logout",
+            actor_type="client" if client is not None else "person",
+            actor_id=client.client_id if client is not None else None,
+            service_code=client.service_code if client is not None else None,
+            legal_basis=policy.legal_basis if policy is not None else None,
+            operation="rp_initiated_logout",
+            subject_hash=subject_hash(hoviyat.secrets.subject_pepper, login.national_code),
+            outcome="ok",
+            detail={"session_id": session_id},
+        ),
+    )
+
+
 def end_grants(session: Session, hoviyat: Hoviyat, session_ids: set[str]) -> int:
     """Revoke every live grant issued under the ended sessions; audits each."""
     if not session_ids:
@@ -109,5 +136,5 @@ def end_grants(session: Session, hoviyat: Hoviyat, session_ids: set[str]) -> int
     for grant in grants:
         client = session.get(Client, grant.client_id)
         if revoke_grant(session, grant.id, "logout") and client is not None:
-            grant_audit(session, hoviyat, client, grant, "logout", "rp_initiated_logout")
+            grant_audit(session, hoviyat, client, grant, "grant_revoked", "logout")
     return len(grants)
