@@ -122,6 +122,16 @@ def test_discovery_lists_what_is_served(discovery: dict[str, Any], live_server: 
         assurance.HIGH,
     ]
     assert discovery["authorization_response_iss_parameter_supported"] is True
+    # Every advertised endpoint is served (answers, though the calls are empty).
+    assert httpx.get(discovery["authorization_endpoint"]).status_code == 400
+    assert httpx.get(discovery["userinfo_endpoint"]).status_code == 401
+    for endpoint in ("introspection_endpoint", "revocation_endpoint"):
+        assert httpx.post(discovery[endpoint], data={"token": "x"}).status_code == 401
+    assert httpx.get(discovery["end_session_endpoint"]).status_code == 200
+    published = httpx.get(discovery["jwks_uri"]).json()["keys"]
+    assert {key["alg"] for key in published} >= set(
+        discovery["id_token_signing_alg_values_supported"]
+    )
 
 
 def test_code_flow_with_pkce_id_token_userinfo_refresh_introspect_revoke(
