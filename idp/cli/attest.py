@@ -75,7 +75,9 @@ def verify_command(
         False, "--status-online", help="also fetch the status list to see if it was revoked"
     ),
     lang: str = typer.Option("fa", "--lang", help="report language: fa or en"),
-    audience: str | None = typer.Option(None, help="expected KB-JWT aud (with --nonce)"),
+    audience: str | None = typer.Option(
+        None, help="who you are: the aud expected (and in the KB-JWT)"
+    ),
     nonce: str | None = typer.Option(None, help="expected KB-JWT nonce (with --audience)"),
     require_key_binding: bool = typer.Option(
         False, "--require-key-binding", help="reject an SD-JWT presented without Key Binding"
@@ -99,6 +101,7 @@ def verify_command(
         text,
         key_binding=KeyBindingPolicy(required=require_key_binding, audience=audience, nonce=nonce),
         check_status=status_online,
+        audience=audience,
     )
     if json_output:
         print_json(report.as_dict())

@@ -411,7 +411,10 @@ def verify_attestation(
         required=body.require_key_binding, audience=body.audience, nonce=body.nonce
     )
     report = service.verifier.verify(
-        body.attestation, key_binding=policy, check_status=body.check_status
+        body.attestation,
+        key_binding=policy,
+        check_status=body.check_status,
+        audience=body.audience,
     )
     tracking_code = record_check(
         hoviyat,

@@ -138,3 +138,11 @@ def test_holder_presents_a_key_bound_subset(attestation_issuer, root_pem, tmp_pa
     )
     assert result.exit_code == 0, result.output
     assert '"facts": {"alive": true}' in result.output
+
+
+def test_attestation_named_for_someone_else_is_refused(attestation_issuer, root_pem):
+    token = sign(attestation_issuer, recipient="https://bank.example").jwt
+    args = ["verify", token, "--root", str(root_pem), "--json"]
+    assert runner.invoke(attest_app, [*args, "--audience", "https://bank.example"]).exit_code == 0
+    other = runner.invoke(attest_app, [*args, "--audience", "https://shop.example"])
+    assert other.exit_code == 1 and '"failed_check": "audience"' in other.output
