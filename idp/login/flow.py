@@ -192,3 +192,27 @@ def audit(
             detail=detail,
         ),
     )
+
+
+def record(
+    db_session: Session,
+    hoviyat: Hoviyat,
+    flow: Flow,
+    event_type: str,
+    operation: str,
+    outcome: str,
+    national_code: str | None,
+    **detail: Any,
+) -> None:
+    """The audit entry of one step of this login, under the interaction's tracking code."""
+    audit(
+        db_session,
+        hoviyat,
+        tracking_code=flow.interaction.tracking_code,
+        event_type=event_type,
+        operation=operation,
+        outcome=outcome,
+        national_code=national_code,
+        flow=flow,
+        **detail,
+    )

@@ -14,13 +14,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from idp.audit.log import subject_hash
 from idp.login import assurance, entities, keys, otp, sessions
 from idp.login.account import router as account_router
 from idp.login.config import get_login_settings
 from idp.login.consent import remember_consent
-from idp.login.flow import Flow, audit, load_flow, refuse
+from idp.login.flow import Flow, load_flow, record, refuse
 from idp.login.i18n import Language, digits_for, pick_language, translate
 from idp.login.limits import Allowance, take
 from idp.login.render import STATIC, csrf_ok, hoviyat_of, message, page_url, see_other
@@ -77,6 +78,19 @@ def _registry_down(request: Request, language: Language, exc: RegistryUnavailabl
         headers={"Retry-After": str(exc.retry_after)},
         registry=fa if language.code == "fa" else en,
     )
+
+
+def _posted(
+    request: Request, db_session: Session, interaction: str, lang: str, csrf_token: str
+) -> tuple[Flow, Language] | HTMLResponse:
+    """Every login form's first checks: the CSRF token, then a login still in progress."""
+    flow = load_flow(db_session, interaction, hoviyat_of(request).policies)
+    language = _language(lang, flow)
+    if not csrf_ok(request, csrf_token):
+        return _forged(request, language)
+    if flow is None:
+        return _bad_interaction(request, language)
+    return flow, language
 
 
 def _login_url(flow: Flow, language: Language) -> str:
@@ -143,12 +157,10 @@ def identify(
     settings = get_login_settings()
     values = {"national_code": national_code[:20], "birth_date": birth_date[:20]}
     with hoviyat.db.session() as db_session:
-        flow = load_flow(db_session, interaction, hoviyat.policies)
-        language = _language(lang, flow)
-        if not csrf_ok(request, csrf_token):
-            return _forged(request, language)
-        if flow is None:
-            return _bad_interaction(request, language)
+        posted = _posted(request, db_session, interaction, lang, csrf_token)
+        if isinstance(posted, HTMLResponse):
+            return posted
+        flow, language = posted
         errors: dict[str, str] = {}
         code = ""
         born: date | None = None
@@ -187,31 +199,13 @@ def identify(
         matched = overall_match(compare_person(person, PersonClaims(birth_date=born)))
         if not matched or person is None:
             # One message for "unknown" and "wrong birth date" (design notes, API conventions).
-            audit(
-                db_session,
-                hoviyat,
-                tracking_code=tracking_code,
-                event_type="login",
-                operation="identify",
-                outcome="no_match",
-                national_code=code,
-                flow=flow,
-            )
+            record(db_session, hoviyat, flow, "login", "identify", "no_match", code)
             errors["birth_date"] = _error_text(language, "err.no_match")
             return identify_form(
                 request, flow, language, status_code=400, errors=errors, values=values
             )
         if not person.alive:
-            audit(
-                db_session,
-                hoviyat,
-                tracking_code=tracking_code,
-                event_type="login",
-                operation="identify",
-                outcome="refused_deceased",
-                national_code=code,
-                flow=flow,
-            )
+            record(db_session, hoviyat, flow, "login", "identify", "refused_deceased", code)
             errors["national_code"] = _error_text(language, "err.deceased")
             return identify_form(
                 request, flow, language, status_code=403, errors=errors, values=values
@@ -231,15 +225,14 @@ def identify(
         flow.interaction.entity_national_id = None
         flow.interaction.consent_granted = False
         db_session.add(flow.interaction)
-        audit(
+        record(
             db_session,
             hoviyat,
-            tracking_code=tracking_code,
-            event_type="login",
-            operation="identify",
-            outcome="success",
-            national_code=code,
-            flow=flow,
+            flow,
+            "login",
+            "identify",
+            "success",
+            code,
             acr=assurance.LOW,
             session_id=session.id,
         )
@@ -263,12 +256,10 @@ def send_code(
     values = {"mobile": mobile[:20]}
     outgoing: tuple[str, str, str] | None = None
     with hoviyat.db.session() as db_session:
-        flow = load_flow(db_session, interaction, hoviyat.policies)
-        language = _language(lang, flow)
-        if not csrf_ok(request, csrf_token):
-            return _forged(request, language)
-        if flow is None:
-            return _bad_interaction(request, language)
+        posted = _posted(request, db_session, interaction, lang, csrf_token)
+        if isinstance(posted, HTMLResponse):
+            return posted
+        flow, language = posted
         session = sessions.session_row(request, db_session)
         if session is None:
             return see_other(_login_url(flow, language))
@@ -297,16 +288,7 @@ def send_code(
         except RegistryUnavailable as exc:
             return _registry_down(request, language, exc)
         if not owned:
-            audit(
-                db_session,
-                hoviyat,
-                tracking_code=flow.interaction.tracking_code,
-                event_type="login",
-                operation="mobile",
-                outcome="not_owner",
-                national_code=session.national_code,
-                flow=flow,
-            )
+            record(db_session, hoviyat, flow, "login", "mobile", "not_owner", session.national_code)
             errors = {"mobile": _error_text(language, "err.mobile_not_owned")}
             return mobile_form(
                 request, flow, language, status_code=400, errors=errors, values=values
@@ -352,12 +334,10 @@ def check_code(
     hoviyat = hoviyat_of(request)
     settings = get_login_settings()
     with hoviyat.db.session() as db_session:
-        flow = load_flow(db_session, interaction, hoviyat.policies)
-        language = _language(lang, flow)
-        if not csrf_ok(request, csrf_token):
-            return _forged(request, language)
-        if flow is None:
-            return _bad_interaction(request, language)
+        posted = _posted(request, db_session, interaction, lang, csrf_token)
+        if isinstance(posted, HTMLResponse):
+            return posted
+        flow, language = posted
         session = sessions.session_row(request, db_session)
         pending = otp.pending_code(db_session, session.id, flow.interaction.id) if session else None
         if session is None or pending is None:
@@ -368,15 +348,14 @@ def check_code(
             return otp_form(request, flow, language, pending.mobile, status_code=400, errors=errors)
         outcome = otp.check_code(db_session, key=_otp_key(request), otp_id=pending.id, code=code)
         if outcome is not otp.OtpOutcome.ACCEPTED:
-            audit(
+            record(
                 db_session,
                 hoviyat,
-                tracking_code=flow.interaction.tracking_code,
-                event_type="login",
-                operation="otp",
-                outcome=f"otp_{outcome.value}",
-                national_code=session.national_code,
-                flow=flow,
+                flow,
+                "login",
+                "otp",
+                f"otp_{outcome.value}",
+                session.national_code,
             )
             fresh = db_session.get(LoginOtp, pending.id, populate_existing=True)
             left = otp.attempts_left(fresh) if fresh is not None else 0
@@ -395,15 +374,14 @@ def check_code(
             amr=[assurance.AMR_SMS, assurance.AMR_OTP],
             mobile=pending.mobile,
         )
-        audit(
+        record(
             db_session,
             hoviyat,
-            tracking_code=flow.interaction.tracking_code,
-            event_type="login",
-            operation="otp",
-            outcome="success",
-            national_code=session.national_code,
-            flow=flow,
+            flow,
+            "login",
+            "otp",
+            "success",
+            session.national_code,
             acr=assurance.SUBSTANTIAL,
             session_id=session.id,
         )
@@ -434,12 +412,10 @@ def choose_entity(
     values = {"entity_national_id": entity_national_id[:20]}
     try:
         with hoviyat.db.session() as db_session:
-            flow = load_flow(db_session, interaction, hoviyat.policies)
-            language = _language(lang, flow)
-            if not csrf_ok(request, csrf_token):
-                return _forged(request, language)
-            if flow is None:
-                return _bad_interaction(request, language)
+            posted = _posted(request, db_session, interaction, lang, csrf_token)
+            if isinstance(posted, HTMLResponse):
+                return posted
+            flow, language = posted
             session = sessions.session_row(request, db_session)
             if session is None or not flow.wants_entity:
                 return see_other(_login_url(flow, language))
@@ -457,15 +433,14 @@ def choose_entity(
                 date.today(),
             )
             if found.refusal is not None:
-                audit(
+                record(
                     db_session,
                     hoviyat,
-                    tracking_code=flow.interaction.tracking_code,
-                    event_type="login",
-                    operation="entity",
-                    outcome="refused",
-                    national_code=session.national_code,
-                    flow=flow,
+                    flow,
+                    "login",
+                    "entity",
+                    "refused",
+                    session.national_code,
                     reason=found.refusal,
                     entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
                 )
@@ -477,15 +452,14 @@ def choose_entity(
             flow.interaction.entity_national_id = national_id
             db_session.add(flow.interaction)
             sessions.choose_entity(db_session, session.id, national_id)
-            audit(
+            record(
                 db_session,
                 hoviyat,
-                tracking_code=flow.interaction.tracking_code,
-                event_type="login",
-                operation="entity",
-                outcome="success",
-                national_code=session.national_code,
-                flow=flow,
+                flow,
+                "login",
+                "entity",
+                "success",
+                session.national_code,
                 entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
             )
             return see_other(_login_url(flow, language))
@@ -503,41 +477,36 @@ def decide_consent(
 ) -> Response:
     hoviyat = hoviyat_of(request)
     with hoviyat.db.session() as db_session:
-        flow = load_flow(db_session, interaction, hoviyat.policies)
-        language = _language(lang, flow)
-        if not csrf_ok(request, csrf_token):
-            return _forged(request, language)
-        if flow is None:
-            return _bad_interaction(request, language)
+        posted = _posted(request, db_session, interaction, lang, csrf_token)
+        if isinstance(posted, HTMLResponse):
+            return posted
+        flow, language = posted
         session = sessions.session_row(request, db_session)
         if session is None or decision not in ("allow", "deny"):
             return see_other(_login_url(flow, language))
-        tracking_code = flow.interaction.tracking_code
         if decision == "deny":
-            audit(
+            record(
                 db_session,
                 hoviyat,
-                tracking_code=tracking_code,
-                event_type="consent",
-                operation="consent",
-                outcome="denied",
-                national_code=session.national_code,
-                flow=flow,
+                flow,
+                "consent",
+                "consent",
+                "denied",
+                session.national_code,
                 claims=flow.claims,
             )
             return see_other(refuse(db_session, flow))
         remember_consent(db_session, session.national_code, flow.client.client_id, flow.claims)
         flow.interaction.consent_granted = True
         db_session.add(flow.interaction)
-        audit(
+        record(
             db_session,
             hoviyat,
-            tracking_code=tracking_code,
-            event_type="consent",
-            operation="consent",
-            outcome="granted",
-            national_code=session.national_code,
-            flow=flow,
+            flow,
+            "consent",
+            "consent",
+            "granted",
+            session.national_code,
             claims=flow.claims,
         )
         return see_other(_login_url(flow, language))
@@ -552,21 +521,18 @@ def cancel(
 ) -> Response:
     hoviyat = hoviyat_of(request)
     with hoviyat.db.session() as db_session:
-        flow = load_flow(db_session, interaction, hoviyat.policies)
-        language = _language(lang, flow)
-        if not csrf_ok(request, csrf_token):
-            return _forged(request, language)
-        if flow is None:
-            return _bad_interaction(request, language)
+        posted = _posted(request, db_session, interaction, lang, csrf_token)
+        if isinstance(posted, HTMLResponse):
+            return posted
+        flow, _ = posted
         session = sessions.session_row(request, db_session)
-        audit(
+        record(
             db_session,
             hoviyat,
-            tracking_code=flow.interaction.tracking_code,
-            event_type="login",
-            operation="cancel",
-            outcome="cancelled",
-            national_code=session.national_code if session else None,
-            flow=flow,
+            flow,
+            "login",
+            "cancel",
+            "cancelled",
+            session.national_code if session else None,
         )
         return see_other(refuse(db_session, flow))
