@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
-from idp.audit.log import subject_hash
+from idp.audit.log import AuditEvent, append_many, subject_hash
 from idp.storage.models import AuditEntry
 from verifiers.identifiers import validate_national_code, validate_national_id
 
@@ -79,3 +79,32 @@ def search(session: Session, pepper: bytes, query: AuditQuery) -> Sequence[Audit
         .limit(limit)
     )
     return session.exec(statement).all()
+
+
+def record_subject_search(
+    session: Session,
+    hashes: list[str],
+    *,
+    tracking_code: str,
+    actor_type: str,
+    actor_id: str | None,
+    service_code: str | None = None,
+    legal_basis: str | None = None,
+) -> None:
+    """Log a search by person: it is itself an access to their data, shown in their history."""
+    append_many(
+        session,
+        (
+            AuditEvent(
+                tracking_code=tracking_code,
+                event_type="audit_searched",
+                actor_type=actor_type,
+                actor_id=actor_id,
+                service_code=service_code,
+                legal_basis=legal_basis,
+                subject_hash=value,
+                outcome="success",
+            )
+            for value in hashes
+        ),
+    )

@@ -16,7 +16,7 @@ import typer
 from idp.audit import rfc9162, tree
 from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
 from idp.audit.export import export_lines
-from idp.audit.search import AuditQuery, search
+from idp.audit.search import AuditQuery, record_subject_search, search, subject_hashes
 from idp.audit.sequencer import read_head, sequence_pending
 from idp.audit.verify import ExportError, verify_export
 from idp.cli.output import fail, print_json, print_table
@@ -24,6 +24,7 @@ from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import get_settings
 from idp.storage.engine import Database
 from idp.storage.models import AuditEntry
+from idp.tracking import new_tracking_code
 from verifiers.identifiers import IdentifierError
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -85,8 +86,17 @@ def _query(**filters: Any) -> AuditQuery:
 def _search(query: AuditQuery) -> list[AuditEntry]:
     db, secrets, _ = _open()
     try:
+        hashes = subject_hashes(secrets.subject_pepper, query)
         with db.session() as session:
-            return list(search(session, secrets.subject_pepper, query))
+            found = list(search(session, secrets.subject_pepper, query))
+            record_subject_search(
+                session,
+                hashes,
+                tracking_code=new_tracking_code(),
+                actor_type="administrator",
+                actor_id=getpass.getuser(),
+            )
+            return found
     except IdentifierError as exc:
         fail(f"{exc.field}: {exc.message}")
     finally:

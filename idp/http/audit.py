@@ -28,8 +28,8 @@ from idp.audit import rfc9162, tree
 from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
 from idp.audit.export import export_lines
 from idp.audit.labels import EVENT_LABELS, OUTCOME_LABELS, label
-from idp.audit.log import AuditEvent, append, subject_hash
-from idp.audit.search import AuditQuery, search, subject_hashes
+from idp.audit.log import subject_hash
+from idp.audit.search import AuditQuery, record_subject_search, search, subject_hashes
 from idp.audit.sequencer import read_head, sequence_pending
 from idp.audit.signing_key import published_keys
 from idp.context import Hoviyat, get_hoviyat
@@ -92,27 +92,6 @@ def _entry(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def _record_subject_search(
-    session: Session, caller: Caller, hashes: list[str], tracking_code: str
-) -> None:
-    # Looking a person up in the log is itself an access to their data: the
-    # person sees it in their history like any other lookup.
-    for value in hashes:
-        append(
-            session,
-            AuditEvent(
-                tracking_code=tracking_code,
-                event_type="audit_searched",
-                actor_type="auditor",
-                actor_id=caller.client_id,
-                service_code=caller.service_code,
-                legal_basis=caller.policy.legal_basis,
-                subject_hash=value,
-                outcome="success",
-            ),
-        )
-
-
 @router.get("/v1/audit/entries")
 def search_entries(
     query: AuditQuery = Depends(_query),
@@ -127,7 +106,15 @@ def search_entries(
     tracking_code = new_tracking_code()
     with hoviyat.db.session() as session:
         entries = search(session, pepper, query)
-        _record_subject_search(session, caller, hashes, tracking_code)
+        record_subject_search(
+            session,
+            hashes,
+            tracking_code=tracking_code,
+            actor_type="auditor",
+            actor_id=caller.client_id,
+            service_code=caller.service_code,
+            legal_basis=caller.policy.legal_basis,
+        )
     return {
         "tracking_code": tracking_code,
         "entries": [_entry(e) for e in entries],

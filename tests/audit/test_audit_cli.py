@@ -53,15 +53,16 @@ def test_list_search_checkpoint_proof_export_verify(configured: Database, tmp_pa
 
     earlier = tmp_path / "earlier.json"
     run("checkpoint", "--out", str(earlier))
-    assert json.loads(earlier.read_text())["tree_size"] == 6
+    # six events and the search by national code, itself recorded
+    assert json.loads(earlier.read_text())["tree_size"] == 7
     proof = json.loads(run("proof", "--leaf-index", "3"))
-    assert proof["tree_size"] == 6 and len(proof["inclusion_proof"]) == 3
+    assert proof["tree_size"] == 7 and len(proof["inclusion_proof"]) == 3
 
     append_events(db, 3)
     export = tmp_path / "export.jsonl"
     run("export", "--out", str(export))
     out = run("verify", str(export), "--checkpoint", str(earlier))
-    assert out.startswith("OK: 10 entries")
+    assert out.startswith("OK: 11 entries")
 
     with db.session() as session:
         session.execute(text("UPDATE audit_entries SET actor_id = 'someone' WHERE leaf_index = 2"))
