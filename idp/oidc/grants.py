@@ -337,7 +337,7 @@ def refresh_token_grant(
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         first_use = session.execute(
-            select(OidcRefreshToken.rotated_at).where(
+            select(OidcRefreshToken.rotated_at).where(  # type: ignore[call-overload]
                 OidcRefreshToken.token_hash == row.token_hash  # type: ignore[arg-type]
             )
         ).scalar_one()

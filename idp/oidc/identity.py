@@ -77,7 +77,8 @@ def _target(
         released = oidc_claims.select(released, members)
     request = members.get("verified_claims")
     if isinstance(request, dict):
-        wanted = request.get("claims") if isinstance(request.get("claims"), dict) else {}
+        inner = request.get("claims")
+        wanted: list[str] = list(inner) if isinstance(inner, dict) else []
         verified = oidc_claims.verified_claims(person, fields, wanted, verified_at)
         if verified is not None:
             released["verified_claims"] = verified

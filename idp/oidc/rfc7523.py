@@ -75,7 +75,7 @@ def _private_key_jwt(
     if not client.jwks or not client.jwks.get("keys"):
         raise invalid_client("the client has no registered keys")
     try:
-        keys = KeySet.import_key_set(client.jwks)
+        keys = KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
         token = jwt.decode(assertion, keys, algorithms=list(SIGNING_ALGORITHMS))
     except (JoseError, ValueError) as exc:
         raise invalid_client(f"client_assertion signature rejected: {exc}") from None
