@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from fixtures_app import LiveServer
 from oidc.login_helpers import living_with_mobile, make_client, new_interaction
 
+from idp.http.security_headers import SecurityHeaders
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -40,6 +42,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     path = tmp_path / "hoviyat.db"
     path.write_bytes(Path(template).read_bytes())
     return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def live_server(hoviyat_app: FastAPI, server_port: int) -> Iterator[LiveServer]:
+    """The app on loopback behind the security headers, so the CSP the browser sees is real."""
+    with LiveServer(SecurityHeaders(hoviyat_app), server_port) as server:  # type: ignore[arg-type]
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +130,7 @@ def test_login_page_direction_labels_and_screenshot(
     browser_page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert not [m for m in browser_page.console_messages if "Content Security Policy" in m]
 
 
