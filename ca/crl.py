@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from ca.der import SHORT_LENGTHS, generalized_time, integer, tlv, x509_time
 from ca.revocation import RevocationReason
 
 MAX_CRL_BYTES = 10_000_000
@@ -201,47 +202,19 @@ def split_by_partition(
 # --- DER encoding -----------------------------------------------------------
 
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(octets),)) + octets
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(content)) + content
-
-
-def _time(moment: datetime) -> bytes:
-    """RFC 5280 section 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, whole seconds."""
-    moment = moment.astimezone(UTC)
-    if moment.year < 2050:
-        return _tlv(0x17, moment.strftime("%y%m%d%H%M%SZ").encode("ascii"))
-    return _tlv(0x18, moment.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
-
-
-def _generalized_time(moment: datetime) -> bytes:
-    return _tlv(0x18, moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode("ascii"))
-
-
-def _integer(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
-
-
 _OID_REASON = bytes.fromhex("0603551d15")  # id-ce-cRLReasons 2.5.29.21
 _OID_INVALIDITY = bytes.fromhex("0603551d18")  # id-ce-invalidityDate 2.5.29.24
 
 # RFC 5280 section 5.3.1: the reasonCode extension SHOULD be absent rather than
 # say "unspecified", so code 0 has no extension.
 _REASON_EXTENSIONS: dict[RevocationReason, bytes] = {
-    reason: _tlv(0x30, _OID_REASON + _tlv(0x04, _tlv(0x0A, bytes((int(reason),)))))
+    reason: tlv(0x30, _OID_REASON + tlv(0x04, tlv(0x0A, bytes((int(reason),)))))
     for reason in RevocationReason
     if reason is not RevocationReason.unspecified
 }
 
 
 _REASON_TABLE = [_REASON_EXTENSIONS.get(code, b"") for code in range(max(RevocationReason) + 1)]  # type: ignore[call-overload]
-_SHORT_LENGTHS = [bytes((n,)) for n in range(0x80)]
 
 
 class _EntryEncoder:
@@ -260,7 +233,7 @@ class _EntryEncoder:
         if moment.tzinfo is not UTC:
             moment = moment.astimezone(UTC)
         if moment.year >= 2050:
-            return _time(moment)
+            return x509_time(moment)
         day = self._days.get(moment.toordinal())
         if day is None:
             day = self._days[moment.toordinal()] = b"\x17\x0d%02d%02d%02d" % (
@@ -272,20 +245,20 @@ class _EntryEncoder:
 
     @staticmethod
     def _invalidity_extension(moment: datetime) -> bytes:
-        return _tlv(0x30, _OID_INVALIDITY + _tlv(0x04, _generalized_time(moment)))
+        return tlv(0x30, _OID_INVALIDITY + tlv(0x04, generalized_time(moment)))
 
     def encode(self, entry: RevokedEntry) -> bytes:
         serial = entry.serial.to_bytes(entry.serial.bit_length() // 8 + 1, "big", signed=True)
-        body = b"\x02" + _SHORT_LENGTHS[len(serial)] + serial + self._time(entry.revoked_at)
+        body = b"\x02" + SHORT_LENGTHS[len(serial)] + serial + self._time(entry.revoked_at)
         # Indexing by the IntEnum is C-level; a dict lookup would call Enum.__hash__.
         extensions = _REASON_TABLE[entry.reason]
         if entry.invalidity_date is not None:
             extensions += self._invalidity_extension(entry.invalidity_date)
         if extensions:
-            body += b"\x30" + _SHORT_LENGTHS[len(extensions)] + extensions
+            body += b"\x30" + SHORT_LENGTHS[len(extensions)] + extensions
         if len(body) < 0x80:
-            return b"\x30" + _SHORT_LENGTHS[len(body)] + body
-        return _tlv(0x30, body)
+            return b"\x30" + SHORT_LENGTHS[len(body)] + body
+        return tlv(0x30, body)
 
 
 def encode_revoked_entries(entries: Iterable[RevokedEntry]) -> bytes:
@@ -390,15 +363,15 @@ def build_crl(
         raise ValueError("nextUpdate must be later than thisUpdate")
     algorithm = signature_algorithm(signer.public_key()).dump()
     tbs_parts = [
-        _integer(1),  # v2: CRL extensions are present
+        integer(1),  # v2: CRL extensions are present
         algorithm,
         _subject_der(issuer),
-        _time(this_update),
-        _time(next_update),
+        x509_time(this_update),
+        x509_time(next_update),
     ]
     if entries:
         # Section 5.1.2.6: with no revoked certificate the list is absent, not empty.
-        tbs_parts.append(_tlv(0x30, encode_revoked_entries(entries)))
+        tbs_parts.append(tlv(0x30, encode_revoked_entries(entries)))
     extensions = _crl_extensions(
         authority_key_id=key_identifier(issuer),
         crl_number=crl_number,
@@ -406,10 +379,10 @@ def build_crl(
         distribution_point=distribution_point,
         freshest_crl=freshest_crl,
     )
-    tbs_parts.append(_tlv(0xA0, extensions))
-    tbs = _tlv(0x30, b"".join(tbs_parts))
+    tbs_parts.append(tlv(0xA0, extensions))
+    tbs = tlv(0x30, b"".join(tbs_parts))
     signature = signer.sign(tbs)
-    return _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature))
+    return tlv(0x30, tbs + algorithm + tlv(0x03, b"\x00" + signature))
 
 
 def crl_this_update(now: datetime | None = None) -> datetime:
