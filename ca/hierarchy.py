@@ -21,6 +21,7 @@ and a crash mid-way resumes with the key already generated.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +43,7 @@ from idp.storage.engine import Database
 
 ROOT_CURVE = "P-384"
 ISSUING_CURVE = "P-256"
+ACTIVE_CACHE_SECONDS = 60.0
 _BACKDATE = timedelta(minutes=5)  # tolerate relying parties whose clocks run a little slow
 
 
@@ -114,7 +116,7 @@ class Hierarchy:
     db: Database
     keys: KeyStore
     issuer_url: str
-    _cache: dict[tuple[str, str | None], IssuingCA] = field(default_factory=dict)
+    _cache: dict[tuple[str, str | None], tuple[float, IssuingCA]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- reading -----------------------------------------------------------------
@@ -157,8 +159,10 @@ class Hierarchy:
         cache_key = (name, key_id.lower() if key_id else None)
         with self._lock:
             cached = self._cache.get(cache_key)
-        if cached is not None:
-            return cached
+        # A key generation never changes; which one is active does (a rollover in
+        # another process), so that answer is re-read after ACTIVE_CACHE_SECONDS.
+        if cached is not None and (key_id or time.monotonic() - cached[0] < ACTIVE_CACHE_SECONDS):
+            return cached[1]
         row = self._row(name, key_id)
         if row is None or row.certificate is None:
             raise HierarchyError(
@@ -177,7 +181,7 @@ class Hierarchy:
             crl_partitions=row.crl_partitions,
         )
         with self._lock:
-            self._cache[cache_key] = loaded
+            self._cache[cache_key] = (time.monotonic(), loaded)
         return loaded
 
     def certificate_by_publication(self, publication: str) -> bytes | None:

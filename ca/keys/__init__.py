@@ -56,7 +56,10 @@ class Signer(Protocol):
 
 
 class KeyStore(Protocol):
-    backend: str
+    @property
+    def backend(self) -> str:
+        """ "file" or "pkcs11"."""
+        ...
 
     def generate(self, label: str, curve: str) -> Signer:
         """A new key named ``label``; refuses to overwrite an existing one."""

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
 from ca.issuance import Issued, LintRefused, Order, issue_batch
+from ca.keys import KeyStoreError
 from idp.audit.log import subject_hash
 from idp.pki.csr import check_csr, parse_csr
 from idp.pki.refusals import CertificateRefused
@@ -94,6 +95,13 @@ class Pki:
             return self.hierarchy.issuing_ca(name)
         except HierarchyError as exc:
             raise CertificateRefused("issuing-ca-unavailable", str(exc), status=409) from None
+        except KeyStoreError as exc:
+            raise CertificateRefused(
+                "ca-keys-unavailable",
+                f"the CA's keys cannot be used: {exc}",
+                status=503,
+                retry_after=30,
+            ) from None
 
     def _key_refusals(self, orders: Sequence[Order]) -> None:
         """Refuse blocked keys and CA keys: one query for a whole batch."""

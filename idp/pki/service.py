@@ -8,6 +8,7 @@ from fastapi import Request
 
 from ca.hierarchy import Hierarchy
 from ca.keys import KeyStore, open_keystore
+from ca.keys.deferred import DeferredKeyStore
 from ca.settings import CASettings
 from idp.pki.registration import Pki
 from idp.secrets import load_secrets
@@ -28,7 +29,9 @@ def build_pki(
     keys: KeyStore | None = None,
 ) -> Pki:
     pepper = subject_pepper or load_secrets(settings.resolved_secrets_file).subject_pepper
-    hierarchy = Hierarchy(db, keys or open_keys(settings), settings.issuer)
+    hierarchy = Hierarchy(
+        db, keys or DeferredKeyStore(lambda: open_keys(settings)), settings.issuer
+    )
     return Pki.create(db, hierarchy, registries, pepper)
 
 

@@ -142,3 +142,26 @@ def test_unknown_and_malformed_serials(
     assert app_client.get("/v1/certificates/0a1b2c", headers=auth).status_code == 404
     assert app_client.get("/v1/certificates/not-hex", headers=auth).status_code == 400
     assert app_client.get("/ca/nobody.crt").status_code == 404
+
+
+def test_ca_certificates_are_served_without_keys_and_issuance_says_why_not(
+    ca_initialised: Database,
+    app_client: TestClient,
+    admin_token: str,
+    living_person: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The passphrase is gone (say, an operator forgot the secret): reading still works,
+    # signing answers 503 with Retry-After instead of failing with a 500.
+    monkeypatch.delenv("HOVIYAT_CA_PASSPHRASE")
+    published = app_client.get("/ca/persons.crt")
+    assert published.status_code == 200
+    response = app_client.post(
+        "/v1/certificates",
+        json=person_body(living_person),
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert response.status_code == 503, response.text
+    assert response.json()["type"].endswith("/ca-keys-unavailable")
+    assert response.headers["retry-after"] == "30"
+    assert certificate_count(ca_initialised) == 0
