@@ -17,7 +17,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col
 
 from idp.attestations.qr import new_verification_code
 from idp.storage.attestations import AttestationShare
@@ -72,3 +73,13 @@ def open_share(session: Session, code: str, now: datetime | None = None) -> str 
     if (now or datetime.now(UTC)) > expires_at:
         return None
     return unseal(code, row.sealed)
+
+
+def prune_shares(session: Session, now: datetime | None = None) -> int:
+    """Delete sealed presentations past their expiry (personal data kept no longer than useful)."""
+    result = session.execute(
+        delete(AttestationShare).where(
+            col(AttestationShare.expires_at) < (now or datetime.now(UTC))
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from idp.attestations.issuer import AttestationRequest, AttestationSettings, iss
 from idp.attestations.provision import default_path, pki_source
 from idp.attestations.rfc9901 import KeyBindingPolicy, SdJwt
 from idp.attestations.service import AttestationService, build_service
+from idp.attestations.sharing import prune_shares
 from idp.attestations.verifier import AttestationVerifier, http_status_fetcher
 from idp.attestations.x5c import load_roots
 from idp.cli.output import JsonOption, fail, print_json
@@ -31,6 +32,7 @@ from idp.context import Hoviyat, build_hoviyat
 from idp.login.assurance import SUBSTANTIAL
 from idp.pki.service import build_pki
 from idp.settings import get_settings
+from idp.storage.engine import Database
 from verifiers.identifiers import IdentifierError, validate_national_code
 
 attest_app = typer.Typer(
@@ -234,3 +236,18 @@ def present_command(
             holder, audience=audience, nonce=nonce, issued_at=int(time.time())
         )
     sys.stdout.write(presentation.serialize() + "\n")
+
+
+@attest_app.command("prune")
+def prune_command(json_output: bool = JsonOption) -> None:
+    """Delete shared presentations past their expiry (run daily, e.g. from cron)."""
+    database = Database(get_settings().resolved_database_url)
+    try:
+        with database.session() as session:
+            removed = prune_shares(session)
+    finally:
+        database.dispose()
+    if json_output:
+        print_json({"shares_removed": removed})
+    else:
+        sys.stdout.write(f"removed {removed} expired shared presentation(s)\n")

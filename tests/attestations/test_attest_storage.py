@@ -8,11 +8,13 @@ from datetime import timedelta
 from attest_helpers import CITIZEN, SUBSTANTIAL
 from sqlalchemy import select
 
+from idp.attestations import sharing
 from idp.attestations.claims import FactSelection
 from idp.attestations.issuer import AttestationRequest, issue, revoke
 from idp.audit.log import subject_hash
 from idp.storage.attestations import (
     Attestation,
+    AttestationShare,
     allocate_status_index,
     revoked_indexes,
 )
@@ -118,3 +120,46 @@ def test_only_the_holder_revokes_and_only_once(db, attestation_issuer):
             select(AuditEntry).where(AuditEntry.event_type == "attestation.revoked")
         ).all()
         assert len(revocations) == 1
+
+
+def test_shares_open_with_their_code_only_and_expired_ones_are_pruned(db, attestation_issuer):
+    request = AttestationRequest("x", FactSelection.of(["alive"]))
+    with db.session() as session:
+        issued = issue(
+            session, attestation_issuer, CITIZEN, request, level=SUBSTANTIAL, pepper=PEPPER
+        )
+        fresh = sharing.share(session, issued.id, issued.sd_jwt, issued.expires_at)
+        stale = sharing.share(session, issued.id, issued.jwt, issued.issued_at - timedelta(days=1))
+    with db.session() as session:
+        assert sharing.open_share(session, fresh) == issued.sd_jwt
+        assert sharing.open_share(session, stale) is None  # expired
+        wrong = fresh[:-1] + ("0" if fresh[-1] != "0" else "1")
+        assert sharing.open_share(session, wrong) is None
+        sealed = session.get(AttestationShare, sharing.code_digest(fresh)).sealed
+        assert b"alive" not in sealed and issued.sd_jwt.encode()[:40] not in sealed
+    with db.session() as session:
+        assert sharing.prune_shares(session) == 1
+    with db.session() as session:
+        assert sharing.open_share(session, fresh) == issued.sd_jwt
+
+
+def test_prune_command_reports_what_it_removed(db, database_url, attestation_issuer, monkeypatch):
+    from typer.testing import CliRunner
+
+    from idp.cli.attest import attest_app
+    from idp.settings import get_settings
+
+    request = AttestationRequest("x", FactSelection.of(["alive"]))
+    with db.session() as session:
+        issued = issue(
+            session, attestation_issuer, CITIZEN, request, level=SUBSTANTIAL, pepper=PEPPER
+        )
+        sharing.share(session, issued.id, issued.jwt, issued.issued_at - timedelta(days=1))
+    monkeypatch.setenv("HOVIYAT_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(attest_app, ["prune", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert '"shares_removed": 1' in result.output
