@@ -64,13 +64,26 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture
-def browser_page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
-    context = chromium.new_context()
+def _page(chromium: Any, javascript: bool) -> tuple[Any, Any]:
+    context = chromium.new_context(java_script_enabled=javascript)
     messages: list[str] = []
     page = context.new_page()
     page.on("console", lambda m: messages.append(m.text))
     page.console_messages = messages
+    return context, page
+
+
+@pytest.fixture
+def browser_page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
+    context, page = _page(chromium, javascript=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page_without_javascript(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
+    """Server-rendered forms must work for a browser that runs no script at all."""
+    context, page = _page(chromium, javascript=False)
     yield page
     context.close()
 
@@ -134,22 +147,23 @@ def test_login_page_direction_labels_and_screenshot(
     assert not [m for m in browser_page.console_messages if "Content Security Policy" in m]
 
 
-def test_login_works_in_the_browser_and_shows_errors_in_place(
+def test_login_works_without_javascript_and_shows_errors_in_place(
     hoviyat_app: FastAPI,
     live_server: LiveServer,
-    browser_page: Any,
+    page_without_javascript: Any,
     synthetic_registry_path: Path,
 ) -> None:
+    page = page_without_javascript
     person = living_with_mobile(synthetic_registry_path)
     interaction = new_interaction(hoviyat_app, make_client(hoviyat_app))
-    browser_page.goto(f"{live_server.url}/login?interaction={interaction}&lang=en")
-    browser_page.get_by_label("National code").fill(person["national_code"])
-    browser_page.get_by_label("Date of birth").fill("1300/01/01")
-    browser_page.get_by_role("button", name="Continue").click()
-    error = browser_page.locator("#birth_date-error")
+    page.goto(f"{live_server.url}/login?interaction={interaction}&lang=en")
+    page.get_by_label("National code").fill(person["national_code"])
+    page.get_by_label("Date of birth").fill("1300/01/01")
+    page.get_by_role("button", name="Continue").click()
+    error = page.locator("#birth_date-error")
     assert "do not match" in error.inner_text()
-    assert browser_page.get_by_label("Date of birth").get_attribute("aria-invalid") == "true"
-    browser_page.get_by_label("Date of birth").fill(person["birth_date_jalali"])
-    browser_page.get_by_role("button", name="Continue").click()
-    assert browser_page.get_by_role("heading", name="Permission").is_visible()
-    assert "date of birth" in browser_page.locator("ul.claims").inner_text()
+    assert page.get_by_label("Date of birth").get_attribute("aria-invalid") == "true"
+    page.get_by_label("Date of birth").fill(person["birth_date_jalali"])
+    page.get_by_role("button", name="Continue").click()
+    assert page.get_by_role("heading", name="Permission").is_visible()
+    assert "date of birth" in page.locator("ul.claims").inner_text()
