@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -43,14 +43,15 @@ from sqlmodel import select as sqlmodel_select
 from idp.audit import rfc9162
 from idp.audit.canonical import entry_bytes, entry_document
 from idp.audit.tree import load_nodes
-from idp.storage.audit_log import AuditTreeHead, AuditTreeNode
+from idp.storage.audit_log import AuditTreeHead
 from idp.storage.engine import Database
 from idp.storage.models import AuditEntry
 
 BATCH_SIZE = 5000
+_UPDATE_SQL = "UPDATE audit_entries SET leaf_index = ? WHERE id = ?"
+_INSERT_SQL = "INSERT INTO audit_tree_nodes (level, node_index, hash) VALUES (?, ?, ?)"
 
 _entries = AuditEntry.__table__  # type: ignore[attr-defined]
-_nodes = AuditTreeNode.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def sequence_batch(session: Session, limit: int = BATCH_SIZE) -> tuple[TreeHead,
     frontier_keys = rfc9162.perfect_subtrees(0, size)
     stored = load_nodes(session, set(frontier_keys))
     stack = [(level, stored[(level, index)]) for level, index in frontier_keys]
-    new_nodes: list[dict[str, object]] = []
-    assignments: list[dict[str, int]] = []
+    new_nodes: list[tuple[int, int, bytes]] = []
+    assignments: list[tuple[int, int]] = []
     for offset, row in enumerate(rows):
         index = size + offset
         document = entry_document(
@@ -144,22 +145,22 @@ def sequence_batch(session: Session, limit: int = BATCH_SIZE) -> tuple[TreeHead,
         )
         value = rfc9162.leaf_hash(entry_bytes(document))
         level = 0
-        new_nodes.append({"level": 0, "node_index": index, "hash": value})
+        new_nodes.append((0, index, value))
         while stack and stack[-1][0] == level:
             value = rfc9162.node_hash(stack.pop()[1], value)
             level += 1
-            new_nodes.append({"level": level, "node_index": index >> level, "hash": value})
+            new_nodes.append((level, index >> level, value))
         stack.append((level, value))
-        assignments.append({"entry_id": row.id, "new_index": index})
+        assignments.append((index, row.id))
 
+    # Driver-level executemany: SQLAlchemy's per-row parameter processing cost
+    # as much as the writes themselves here.
     connection = session.connection()
-    connection.execute(
-        update(_entries)
-        .where(_entries.c.id == bindparam("entry_id"))
-        .values(leaf_index=bindparam("new_index")),
-        assignments,
-    )
-    connection.execute(insert(_nodes), new_nodes)
+    update_sql, insert_sql = _UPDATE_SQL, _INSERT_SQL
+    if connection.dialect.paramstyle != "qmark":  # psycopg
+        update_sql, insert_sql = update_sql.replace("?", "%s"), insert_sql.replace("?", "%s")
+    connection.exec_driver_sql(update_sql, assignments)
+    connection.exec_driver_sql(insert_sql, new_nodes)
     head.tree_size = size + len(rows)
     head.root_hash = rfc9162.fold_right([h for _, h in stack])
     head.updated_at = datetime.now(UTC)
