@@ -16,11 +16,12 @@ from functools import cache
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import csr as asn1_csr
+from asn1crypto import keys as asn1_keys
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 
 from ca.keys import CURVES, Signer
@@ -103,7 +104,17 @@ def sign_csr(
         return builder.sign(signer.private_key, signer.hash_algorithm())
     draft_csr = builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
     draft = asn1_csr.CertificationRequest.load(draft_csr.public_bytes(Encoding.DER))
-    info = draft["certification_request_info"]
+    # A CSR builder takes the public key from the signing key: put the HSM's key in.
+    info = asn1_csr.CertificationRequestInfo(
+        {
+            "version": draft["certification_request_info"]["version"],
+            "subject": draft["certification_request_info"]["subject"],
+            "subject_pk_info": asn1_keys.PublicKeyInfo.load(
+                signer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            ),
+            "attributes": draft["certification_request_info"]["attributes"],
+        }
+    )
     signed = asn1_csr.CertificationRequest(
         {
             "certification_request_info": info,

@@ -191,3 +191,14 @@ def test_install_refuses_a_certificate_from_another_root(
     with pytest.raises(HierarchyError, match="not issued by this root"):
         server.install_issuing([foreign])
     other_db.dispose()
+
+
+def test_issuing_csr_carries_the_new_key_and_verifies(db: Database, fresh_keys: KeyStore) -> None:
+    hierarchy = Hierarchy(db, fresh_keys, ISSUER)
+    hierarchy.init(root_only=True)
+    csr = hierarchy.issuing_csr("infrastructure")
+    assert csr.is_signature_valid
+    pending = [r for r in hierarchy.rows() if r.name == "infrastructure"]
+    assert len(pending) == 1 and pending[0].certificate is None and not pending[0].active
+    signer = fresh_keys.load(pending[0].key_ref)
+    assert csr.public_key() == signer.public_key()
