@@ -301,7 +301,10 @@ def authorize_complete(request: Request, hoviyat: HoviyatDep, interaction: str =
         row = session.get(OidcInteraction, interaction)
         if row is None:
             raise bad_request("interaction-unknown", "no such login in progress; start again")
-        authz = AuthorizationRequest.from_params(row.params)
+        try:
+            authz = AuthorizationRequest.from_params(row.params, row.client_id)
+        except ValueError as exc:
+            raise bad_request("interaction-invalid", str(exc)) from None
         if not consumed:
             if row.consumed_at is not None:
                 raise bad_request(

@@ -10,7 +10,7 @@ to the client's redirect URI (:class:`AuthorizeRedirectError`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -61,8 +61,22 @@ class AuthorizationRequest:
         return asdict(self)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> AuthorizationRequest:
-        return cls(**params)
+    def from_params(cls, params: Mapping[str, Any], client_id: str) -> AuthorizationRequest:
+        """Rebuild from an interaction row; raises ValueError when the row lacks a member.
+
+        Members are read by name (unknown ones ignored, optional ones defaulted),
+        so a row written by an older version or by hand still reads safely.
+        """
+        names = {member.name for member in fields(cls)}
+        values = {key: value for key, value in params.items() if key in names}
+        values["client_id"] = client_id
+        values["claims"] = values.get("claims") or {}
+        for optional in ("state", "nonce"):
+            values.setdefault(optional, None)
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(f"stored authorization request is incomplete: {exc}") from None
 
 
 def redirect_with(redirect_uri: str, values: Mapping[str, str | None]) -> str:

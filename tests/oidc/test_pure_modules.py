@@ -138,3 +138,17 @@ def test_claims_parameter_must_be_a_json_object_of_objects() -> None:
         with pytest.raises(oidc_claims.ClaimsRequestError):
             oidc_claims.parse_claims_request(bad)
     assert json.loads(json.dumps(oidc_claims.SUPPORTED_CLAIMS))
+
+
+def test_stored_authorization_request_reads_back_and_refuses_incomplete_rows() -> None:
+    from idp.oidc.authorize import AuthorizationRequest
+
+    stored = {"redirect_uri": "https://a.example/cb", "scope": ["openid"], "claims": None,
+              "code_challenge": "c" * 43, "code_challenge_method": "S256", "extra": 1}  # fmt: skip
+    request = AuthorizationRequest.from_params(stored, "app")
+    assert request.client_id == "app"
+    assert request.claims == {}
+    assert request.state is None
+    assert AuthorizationRequest.from_params(request.to_params(), "app") == request
+    with pytest.raises(ValueError, match="incomplete"):
+        AuthorizationRequest.from_params({"scope": ["openid"]}, "app")
