@@ -25,6 +25,7 @@ from idp.settings import Settings, get_settings
 log = logging.getLogger("hoviyat")
 
 ROUTER_MODULES: tuple[str, ...] = (
+    "idp.http.revocation",  # first: routes match in order, and /ocsp is the busiest path
     "idp.http.health",
     "idp.oauth.token_endpoint",
     "idp.oauth.discovery",
@@ -33,7 +34,6 @@ ROUTER_MODULES: tuple[str, ...] = (
     "idp.login.pages",
     "idp.http.oidc",
     "idp.http.certificates",
-    "idp.http.revocation",
     "idp.http.attestations",
     "idp.attestations.pages",
     "idp.http.reconciliations",
