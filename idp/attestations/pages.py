@@ -30,6 +30,7 @@ from idp.attestations.verifier import (
     WORDS,
     Lang,
     Report,
+    display,
     fact_title,
     format_value,
 )
@@ -115,7 +116,7 @@ def _page(
         ]
         summary = report.as_dict()
         about = [
-            (WORDS[key][lang], summary.get(key))
+            (WORDS[key][lang], display(key, summary[key], lang) if summary.get(key) else None)
             for key in (
                 "issuer",
                 "signer",

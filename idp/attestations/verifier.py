@@ -23,6 +23,7 @@ from idp.attestations import rfc9901, status_list
 from idp.attestations.errors import AttestationInvalid
 from idp.attestations.issuer import TYP_JWT, TYP_SD_JWT
 from idp.attestations.x5c import ChainVerifier
+from verifiers.dates import to_jalali
 
 Lang = Literal["fa", "en"]
 STAGES = ("format", "chain", "signature", "validity", "disclosures", "key_binding", "status")
@@ -103,6 +104,7 @@ class Report:
     header: dict[str, Any] = field(default_factory=dict)
     signer: str | None = None
     status: str = "not_checked"
+    key_bound: bool = False
 
     @property
     def facts(self) -> list[tuple[str, Any]]:
@@ -125,6 +127,7 @@ class Report:
                 {"stage": c.stage, "outcome": c.outcome, "detail": c.detail} for c in self.checks
             ],
             "status": self.status,
+            "key_bound": self.key_bound,
             "issuer": self.claims.get("iss"),
             "signer": self.signer,
             "attestation_id": self.claims.get("jti"),
@@ -151,7 +154,7 @@ class Report:
             summary = self.as_dict()
             for key in ("issuer", "signer", "issued_at", "expires_at", "purpose", "recipient"):
                 if summary.get(key):
-                    lines.append(f"{WORDS[key][lang]}: {summary[key]}")
+                    lines.append(f"{WORDS[key][lang]}: {display(key, summary[key], lang)}")
             if summary.get("tracking_code"):
                 lines.append(f"{WORDS['tracking_code'][lang]}: {summary['tracking_code']}")
             if self.facts:
@@ -159,6 +162,14 @@ class Report:
                 for name, value in self.facts:
                     lines.append(f"  {fact_title(name, lang)}: {format_value(value, lang)}")
         return "\n".join(lines)
+
+
+def display(key: str, value: Any, lang: Lang) -> str:
+    """A summary value for people: Persian readers get times in the Jalali calendar too."""
+    if key in ("issued_at", "expires_at") and lang == "fa" and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        return f"{to_jalali(moment.date())} {moment:%H:%M} UTC ({moment.date().isoformat()})"
+    return str(value)
 
 
 def fact_title(name: str, lang: Lang) -> str:
@@ -249,6 +260,7 @@ class AttestationVerifier:
                     leeway_seconds=self.leeway_seconds,
                 )
                 report.header, report.claims = verified.header, verified.claims
+                report.key_bound = verified.key_bound
             else:
                 report.header, report.claims = self._verify_jwt(text, resolve, at)
             _check_required(report.claims, audience)
@@ -257,13 +269,15 @@ class AttestationVerifier:
         except AttestationInvalid as failure:
             stage = _stage(failure.check)
             report.failed_check = failure.check
-            report.checks = _checks_until(stage, failure.detail, form, check_status)
+            report.checks = _checks_until(
+                stage, failure.detail, form, check_status, report.key_bound
+            )
             if signer:
                 report.signer = signer[-1].subject.rfc4514_string()
             return report
         report.valid = True
         report.signer = signer[-1].subject.rfc4514_string() if signer else None
-        report.checks = _checks_until(None, "", form, check_status)
+        report.checks = _checks_until(None, "", form, check_status, report.key_bound)
         return report
 
     def _verify_jwt(
@@ -326,14 +340,17 @@ def _stage(check: str) -> str:
 
 
 def _checks_until(
-    failed_stage: str | None, detail: str, form: str, check_status: bool
+    failed_stage: str | None, detail: str, form: str, check_status: bool, key_bound: bool
 ) -> list[Check]:
     checks: list[Check] = []
     reached_failure = False
     for stage in STAGES:
         if (stage == "disclosures" and form == "jwt") or (stage == "key_binding" and form == "jwt"):
             continue
-        if stage == "status" and not check_status:
+        unchecked = (stage == "status" and not check_status) or (
+            stage == "key_binding" and not key_bound and stage != failed_stage
+        )
+        if unchecked and not reached_failure:
             checks.append(Check(stage, "skipped"))
             continue
         if reached_failure:

@@ -261,3 +261,24 @@ def test_jwt_form_verifies_with_all_facts(attestation_issuer, verifier):
     report = verifier.verify(sign(attestation_issuer, ALL_PERSON_FACTS).jwt)
     assert report.valid and report.format == "jwt"
     assert disclosed_claims(report)["family_name"] == "رضایی"
+
+
+def test_report_says_key_binding_was_not_checked_when_absent(
+    attestation_issuer, verifier, holder_key
+):
+    plain = verifier.verify(sign(attestation_issuer).sd_jwt)
+    assert {c.stage: c.outcome for c in plain.checks}["key_binding"] == "skipped"
+    assert not plain.key_bound
+    bound_report = verifier.verify(
+        bound(attestation_issuer, holder_key).serialize(), key_binding=KB
+    )
+    assert {c.stage: c.outcome for c in bound_report.checks}["key_binding"] == "passed"
+    assert bound_report.key_bound
+
+
+def test_persian_report_gives_jalali_dates(attestation_issuer, verifier):
+    from verifiers.dates import to_jalali
+
+    report = verifier.verify(sign(attestation_issuer).jwt)
+    assert to_jalali(NOW.date()) in report.render("fa")
+    assert to_jalali(NOW.date()) not in report.render("en")
