@@ -6,7 +6,7 @@ Part B (CRL, OCSP) and the issuance code get signing material from here::
     ca = hierarchy.issuing_ca("persons")            # the active generation
     ca = hierarchy.issuing_ca("persons", key_id=aki_hex)  # a given key generation
     ca.certificate, ca.chain, ca.signer, ca.crl_url, ca.ocsp_url ...
-    crl = ca.sign_crl(builder); response = ca.sign_ocsp_response(builder)
+    crl = ca.sign_crl(builder); signature = ca.signer.sign(tbs_bytes)
 
 or in one call ``load_issuing_ca(name, *, db, keys, issuer_url, key_id=None) -> IssuingCA``.
 
@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -37,7 +36,7 @@ from ca import names
 from ca.crl import crl_distribution_point
 from ca.keys import KeyStore, KeyStoreError, Signer
 from ca.serials import new_serial
-from ca.signing import sign_certificate, sign_crl, sign_csr, sign_ocsp_response
+from ca.signing import sign_certificate, sign_crl, sign_csr
 from idp.storage.certificates import CertificateAuthority
 from idp.storage.engine import Database
 
@@ -106,9 +105,6 @@ class IssuingCA:
         self, builder: x509.CertificateRevocationListBuilder
     ) -> x509.CertificateRevocationList:
         return sign_crl(builder, self.signer)
-
-    def sign_ocsp_response(self, builder: ocsp.OCSPResponseBuilder) -> ocsp.OCSPResponse:
-        return sign_ocsp_response(builder, self.signer)
 
 
 @dataclass

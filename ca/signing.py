@@ -1,4 +1,8 @@
-"""Signing X.509 certificates, CRLs and OCSP responses with any :class:`ca.keys.Signer`.
+"""Signing X.509 certificates, CRLs and CSRs with any :class:`ca.keys.Signer`.
+
+(OCSP responses are encoded and signed by ``ca/rfc6960.py`` through ``Signer.sign``:
+``cryptography``'s OCSP builder insists the responder certificate's key is the
+signing key, which a throwaway draft cannot satisfy.)
 
 ``cryptography``'s builders need an in-process private key. A file key is
 one, and is used directly. An HSM key is not: the object is built and signed
@@ -17,12 +21,10 @@ from functools import cache
 from asn1crypto import crl as asn1_crl
 from asn1crypto import csr as asn1_csr
 from asn1crypto import keys as asn1_keys
-from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509 import ocsp
 
 from ca.keys import CURVES, Signer
 
@@ -70,30 +72,6 @@ def sign_crl(
         }
     )
     return x509.load_der_x509_crl(signed.dump())
-
-
-def sign_ocsp_response(builder: ocsp.OCSPResponseBuilder, signer: Signer) -> ocsp.OCSPResponse:
-    if signer.private_key is not None:
-        return builder.sign(signer.private_key, signer.hash_algorithm())
-    draft_response = builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
-    draft = asn1_ocsp.OCSPResponse.load(draft_response.public_bytes(Encoding.DER))
-    basic = draft["response_bytes"]["response"].parsed
-    tbs = basic["tbs_response_data"]
-    signed_basic = asn1_ocsp.BasicOCSPResponse(
-        {
-            "tbs_response_data": tbs,
-            "signature_algorithm": basic["signature_algorithm"],
-            "signature": signer.sign(tbs.dump()),
-            "certs": basic["certs"],
-        }
-    )
-    signed = asn1_ocsp.OCSPResponse(
-        {
-            "response_status": "successful",
-            "response_bytes": {"response_type": "basic_ocsp_response", "response": signed_basic},
-        }
-    )
-    return ocsp.load_der_ocsp_response(signed.dump())
 
 
 def sign_csr(
