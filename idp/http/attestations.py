@@ -433,5 +433,8 @@ def status_list(list_id: int, service: ServiceDep) -> Response:
         raise not_found(f"no status list {list_id}")
     ttl = service.settings.status_list_ttl_seconds
     return Response(
-        token, media_type=STATUS_LIST_MEDIA_TYPE, headers={"Cache-Control": f"max-age={ttl}"}
+        token,
+        media_type=STATUS_LIST_MEDIA_TYPE,
+        # Public and signed: any receiver may cache it for ttl and read it from a browser.
+        headers={"Cache-Control": f"public, max-age={ttl}", "Access-Control-Allow-Origin": "*"},
     )

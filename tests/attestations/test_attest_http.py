@@ -219,6 +219,7 @@ def test_revocation_reaches_the_status_list_and_every_verifier(
     status_uri = f"/v1/attestations/status-lists/{answer['status']['list']}"
     published = app_client.get(status_uri)
     assert published.headers["content-type"] == "application/statuslist+jwt"
+    assert published.headers["access-control-allow-origin"] == "*"
     outside = AttestationVerifier(
         [root_of(ca_ready)], status_fetcher=lambda uri: app_client.get(uri).text
     )
