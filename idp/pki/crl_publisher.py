@@ -15,6 +15,7 @@ after the certificate's expiry).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ca import names
-from ca.crl import RevokedEntry, build_crl, crl_url
+from ca.crl import RevokedEntry, build_crl, crl_url, partitions_needed
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
 from ca.keys import KeyStoreError
 from ca.revocation import RevocationReason
@@ -36,6 +37,8 @@ from idp.storage.certificates import CertificateAuthority, CertificateRecord
 from idp.storage.crls import CRLRecord, CRLRevision
 from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
+
+log = logging.getLogger("hoviyat.crl")
 
 EVENT_PUBLISHED = "crl_published"
 SYSTEM = Actor("system", "crl-publisher", "scheduled or revocation-triggered CRL reissue")
@@ -265,6 +268,18 @@ class CRLPublisher:
                 )
             ).one()
         number = (highest or 0) + 1
+        oversize = not delta and len(entries) > self.settings.crl_max_entries
+        if oversize:
+            # Still published (a too-large CRL beats none), but the operator must
+            # give new CA generations more partitions: existing CDPs cannot move.
+            log.warning(
+                "CRL %s partition %d has %d entries (over %d): roll the CA over with %d partitions",
+                address.ca_name,
+                address.partition,
+                len(entries),
+                self.settings.crl_max_entries,
+                partitions_needed(len(entries) * address.partitions, self.settings.crl_max_entries),
+            )
         der = build_crl(
             issuer=ca.certificate,
             signer=ca.signer,  # type: ignore[arg-type]
@@ -311,6 +326,7 @@ class CRLPublisher:
                             "delta": delta,
                             "base_crl_number": record.base_crl_number,
                             "entries": len(entries),
+                            "oversize": oversize,
                             "next_update": record.next_update.isoformat(),
                         },
                     ),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ca.crl import MAX_ENTRIES_PER_CRL
+
 
 class StatusSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOVIYAT_", extra="ignore")
@@ -25,6 +27,10 @@ class StatusSettings(BaseSettings):
     )
     delta_crls: bool = Field(
         default=True, description="publish delta CRLs and point full CRLs at them (Freshest CRL)"
+    )
+    crl_max_entries: int = Field(
+        default=MAX_ENTRIES_PER_CRL,
+        description="entries above which a CRL is reported oversize (10 MB, ~270,000 entries)",
     )
     crl_reissue_on_revocation: bool = Field(
         default=True, description="reissue the affected CRLs right after each revocation"

@@ -268,3 +268,17 @@ def test_openssl_checks_the_whole_chain_and_uses_delta_crls(db, hierarchy, tmp_p
     )
     assert with_delta.returncode != 0
     assert "certificate revoked" in with_delta.stdout + with_delta.stderr
+
+
+def test_oversize_crl_is_published_and_reported(db, hierarchy, caplog):
+    from idp.pki.status_settings import StatusSettings
+
+    publisher = CRLPublisher(db, hierarchy, StatusSettings(crl_max_entries=2))
+    ca = hierarchy.issuing_ca("persons")
+    for _ in range(3):
+        revoke(db, issue_leaf(db, ca).serial_number, RevocationReason.superseded, OPERATOR)
+    with caplog.at_level("WARNING", logger="hoviyat.crl"):
+        record = publisher.current(publisher.resolve("persons"))
+    assert record.entries == 3
+    assert "roll the CA over with 3 partitions" in caplog.text
+    assert _audit(db, "crl_published")[-1].detail["oversize"] is True
