@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp.context import Hoviyat, build_hoviyat
 from idp.http.middleware import AccessLog, RequestLimits
+from idp.http.security_headers import SecurityHeaders
 from idp.oauth.errors import OAuthError
 from idp.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
 from idp.settings import Settings, get_settings
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
         app.include_router(importlib.import_module(module_name).router)
     _install_error_handlers(app)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=settings.issuer.startswith("https://"))
     app.add_middleware(AccessLog)
 
     return app

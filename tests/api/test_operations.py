@@ -25,6 +25,9 @@ def test_health_ready_and_metrics(app_client: TestClient) -> None:
     assert metrics.status_code == 200
     assert "hoviyat_http_requests_total" in metrics.text
     assert 'route="/readyz"' in metrics.text
+    headers = app_client.get("/healthz").headers
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
 
 
 def test_readiness_fails_when_the_registry_is_down(
