@@ -68,6 +68,14 @@ def entry_document(
     detail: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The version 1 entry as a JSON object (the form exports carry)."""
+    detail = detail or {}
+    if _needs_exact(detail):
+        try:
+            canonicalize(detail)
+        except CanonicalizationError:
+            # A detail JSON cannot carry (NaN, say) must not stop the log: the
+            # entry records its text instead, the same way every time.
+            detail = {"unrepresentable_detail": repr(detail)}
     return {
         "v": ENTRY_VERSION,
         "leaf_index": leaf_index,
@@ -81,7 +89,7 @@ def entry_document(
         "operation": operation,
         "subject_hash": subject_hash,
         "outcome": outcome,
-        "detail": detail or {},
+        "detail": detail,
     }
 
 

@@ -77,7 +77,12 @@ def _ensure_head(session: Session) -> None:
 
 def lock_head(session: Session) -> AuditTreeHead:
     """The tree head, locked until the session's transaction ends."""
-    query = sqlmodel_select(AuditTreeHead).where(AuditTreeHead.id == 1).with_for_update()
+    query = (
+        sqlmodel_select(AuditTreeHead)
+        .where(AuditTreeHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # never a stale copy from this session
+    )
     head = session.exec(query).first()
     if head is None:
         _ensure_head(session)

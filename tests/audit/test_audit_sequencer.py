@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from audit_helpers import append_events
 from sqlalchemy import func, select
 
@@ -79,3 +80,23 @@ def test_two_processes_appending_and_sequencing_make_one_tree(
         assert indexes == list(range(total))
         leaves = [tree.leaf_hash_at(session, i) for i in range(total)]
     assert rfc9162.root_from_leaf_hashes(leaves) == (total, head.root_hash)
+
+
+# PostgreSQL refuses such JSON at insert; SQLite stores it.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_entry_whose_detail_json_cannot_carry_does_not_stop_the_log(db: Database) -> None:
+    from idp.audit.log import AuditEvent, append
+
+    with db.session() as session:
+        append(
+            session,
+            AuditEvent(
+                tracking_code="T1",
+                event_type="verification",
+                actor_type="client",
+                outcome="match",
+                detail={"score": float("nan")},
+            ),
+        )
+    append_events(db, 2)
+    assert sequence_pending(db).tree_size == 3
