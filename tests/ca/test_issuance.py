@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from pki_helpers import make_csr, openssl_verify, pkilint, write_pem
 from sqlmodel import select
@@ -74,8 +75,27 @@ def issue(
     return issued.serial_hex, issued.certificate, issued.chain
 
 
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+FILE_KEYS_ONLY = pytest.mark.parametrize("ca_backend", ["file"], indirect=True)
+
+
+@SQLITE_ONLY
+@FILE_KEYS_ONLY
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_every_profile_verifies_with_openssl_and_is_recorded(
+    pki: Pki, profile: str, living_person: str, active_entity: str, tmp_path: Path
+) -> None:
+    check_issued(pki, profile, living_person, active_entity, tmp_path)
+
+
+@pytest.mark.parametrize("profile", ["person-authentication", "tls-server"])
+def test_issuance_on_every_database_and_key_backend(
+    pki: Pki, profile: str, living_person: str, active_entity: str, tmp_path: Path
+) -> None:
+    check_issued(pki, profile, living_person, active_entity, tmp_path)
+
+
+def check_issued(
     pki: Pki, profile: str, living_person: str, active_entity: str, tmp_path: Path
 ) -> None:
     serial, certificate, chain = issue(pki, profile, living_person, active_entity)
@@ -89,9 +109,7 @@ def test_every_profile_verifies_with_openssl_and_is_recorded(
         record = session.get(CertificateRecord, serial)
         assert record is not None
         assert record.status == "issued"
-        assert record.der == certificate.public_bytes(
-            __import__("cryptography").hazmat.primitives.serialization.Encoding.DER
-        )
+        assert record.der == certificate.public_bytes(Encoding.DER)
         assert record.spki_sha256 == spki_sha256(certificate.public_key())
         assert record.requested_by == "operator-1"
         audit = session.exec(
@@ -101,10 +119,6 @@ def test_every_profile_verifies_with_openssl_and_is_recorded(
         assert audit[0].detail["serial"] == serial
         if PROFILES[profile][0] in ("person", "entity"):
             assert record.subject_hash is not None and audit[0].subject_hash == record.subject_hash
-
-
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-FILE_KEYS_ONLY = pytest.mark.parametrize("ca_backend", ["file"], indirect=True)
 
 
 def lint_all(path: Path, profile: str) -> None:
