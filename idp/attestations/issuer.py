@@ -13,6 +13,7 @@ handed around, and a stable subject would link every copy.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from sqlmodel import Session
 from idp.attestations import rfc9901
 from idp.attestations.claims import FactSelection, plain, verified_claims
 from idp.attestations.signing import AttestationSigner
+from idp.attestations.status_list import scatter
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.storage.attestations import Attestation, allocate_status_index
 from idp.tracking import new_tracking_code
@@ -34,6 +36,7 @@ from verifiers.registry.base import LegalEntity, Person
 TYP_JWT = "hoviyat-attestation+jwt"
 TYP_SD_JWT = "hoviyat-attestation+sd-jwt"
 FORMATS = ("jwt", "sd-jwt")
+_STATUS_INDEX_LABEL = b"hoviyat/attestations/status-index/v1/"
 
 
 class AttestationSettings(BaseSettings):
@@ -172,7 +175,9 @@ def issue(
     issued_at = (now or datetime.now(UTC)).replace(microsecond=0)
     attestation_id = str(uuid.uuid4())
     tracking_code = new_tracking_code()
-    status = allocate_status_index(session)
+    slot = allocate_status_index(session)
+    index_key = hmac.new(pepper, _STATUS_INDEX_LABEL + str(slot.list_id).encode(), "sha256")
+    status = (slot.list_id, scatter(slot.position, slot.size, index_key.digest()))
     issued = issuer.sign(
         person,
         request,

@@ -13,6 +13,7 @@ its own URI, with ``iat``, ``exp``, ``ttl`` and the ``status_list`` claim.
 
 from __future__ import annotations
 
+import hmac
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -86,6 +87,30 @@ class StatusList:
         if bits not in (1, 2, 4, 8):
             raise AttestationInvalid("status_list_malformed", f"status_list bits is {bits}")
         return cls(len(entries) * 8 // bits, bits, entries)
+
+
+def scatter(position: int, size: int, key: bytes) -> int:
+    """The index for the ``position``-th entry handed out: a keyed permutation of 0..size-1.
+
+    Sequential indices would tell anyone comparing two attestations which was
+    issued first and how many came between (the draft's privacy considerations
+    ask issuers to avoid that). A four-round Feistel network over the smallest
+    even number of bits that covers ``size``, with HMAC-SHA256 rounds, is a
+    bijection; cycle-walking keeps it inside ``size``.
+    """
+    if not 0 <= position < size:
+        raise ValueError(f"position {position} outside 0..{size - 1}")
+    half = max(1, ((size - 1).bit_length() + 1) // 2)
+    mask = (1 << half) - 1
+    value = position
+    while True:
+        left, right = value >> half, value & mask
+        for round_number in range(4):
+            mac = hmac.new(key, bytes((round_number,)) + right.to_bytes(4, "big"), "sha256")
+            left, right = right, left ^ (int.from_bytes(mac.digest()[:4], "big") & mask)
+        value = (left << half) | right
+        if value < size:
+            return value
 
 
 def sign_status_list_token(

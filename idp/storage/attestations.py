@@ -8,12 +8,15 @@ from the code itself, which the server does not keep.
 
 Status entries are handed out by :func:`allocate_status_index`: an
 ``UPDATE ... RETURNING`` on the list's counter row, so two processes can never
-get the same entry; the unique constraint on (list, index) backs it up.
+get the same position; the issuer scatters positions over the list with a
+keyed permutation (so an index says nothing about when it was issued), and the
+unique constraint on (list, index) backs both up.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +24,7 @@ from sqlmodel import Field, Session, SQLModel, col
 
 from idp.storage.models import utcnow
 
-STATUS_LIST_SIZE = 131_072  # 16 KiB of 1-bit entries per list, a few hundred bytes compressed
+STATUS_LIST_SIZE = 262_144  # 2^18 one-bit entries: 32 KiB, a few hundred bytes compressed
 
 
 class Attestation(SQLModel, table=True):
@@ -69,8 +72,16 @@ class AttestationShare(SQLModel, table=True):
     expires_at: datetime
 
 
-def allocate_status_index(session: Session, size: int = STATUS_LIST_SIZE) -> tuple[int, int]:
-    """Claim one (list id, index) entry, atomically across processes."""
+class StatusSlot(NamedTuple):
+    """The n-th entry handed out in a list (``position``), and the list's size."""
+
+    list_id: int
+    position: int
+    size: int
+
+
+def allocate_status_index(session: Session, size: int = STATUS_LIST_SIZE) -> StatusSlot:
+    """Claim the next entry of the newest list, atomically across processes."""
     while True:
         current = session.execute(select(func.max(col(StatusListCounter.list_id)))).scalar()
         if current is not None:
@@ -81,17 +92,17 @@ def allocate_status_index(session: Session, size: int = STATUS_LIST_SIZE) -> tup
                     col(StatusListCounter.next_index) < col(StatusListCounter.size),
                 )
                 .values(next_index=col(StatusListCounter.next_index) + 1)
-                .returning(col(StatusListCounter.next_index))
+                .returning(col(StatusListCounter.next_index), col(StatusListCounter.size))
             ).first()
             if claimed is not None:
-                return current, claimed[0] - 1
+                return StatusSlot(current, claimed[0] - 1, claimed[1])
         # The newest list is full (or none exists): open the next one. Another process
         # may open it first; the primary key refuses the second and we claim from theirs.
         new_id = (current or 0) + 1
         try:
             with session.begin_nested():
                 session.add(StatusListCounter(list_id=new_id, size=size, next_index=1))
-            return new_id, 0
+            return StatusSlot(new_id, 0, size)
         except IntegrityError:
             continue
 

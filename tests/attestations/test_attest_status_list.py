@@ -9,7 +9,7 @@ from attest_pki import build_pki
 from idp.attestations import status_list
 from idp.attestations.issuer import status_list_uri
 from idp.attestations.signing import AttestationSigner
-from idp.attestations.status_list import StatusList, sign_status_list_token
+from idp.attestations.status_list import StatusList, scatter, sign_status_list_token
 from idp.attestations.verifier import AttestationVerifier
 
 
@@ -82,3 +82,13 @@ def test_status_list_for_another_uri_is_rejected(pki, signer, attestation_issuer
     verifier = AttestationVerifier([pki.root], status_fetcher={uri: other}.__getitem__)
     report = verifier.verify(sign(attestation_issuer).jwt, check_status=True)
     assert report.failed_check == "status_list_malformed"
+
+
+def test_scatter_is_a_keyed_permutation():
+    for size in (1, 2, 16, 1000, 4096):
+        assert sorted(scatter(i, size, b"k" * 32) for i in range(size)) == list(range(size))
+    first = [scatter(i, 262_144, b"a" * 32) for i in range(8)]
+    assert first != list(range(8))  # issuance order does not show
+    assert first != [scatter(i, 262_144, b"b" * 32) for i in range(8)]  # the key matters
+    with pytest.raises(ValueError):
+        scatter(16, 16, b"k")

@@ -29,7 +29,8 @@ def _allocate_many(url: str, count: int, size: int, queue) -> None:
     claimed = []
     for _ in range(count):
         with database.session() as session:
-            claimed.append(allocate_status_index(session, size=size))
+            slot = allocate_status_index(session, size=size)
+            claimed.append((slot.list_id, slot.position))
     database.dispose()
     queue.put(claimed)
 
