@@ -160,7 +160,8 @@ def verify_export(
             report.problems.append(Problem(f"the earlier checkpoint does not verify: {exc}"))
     latest_root: bytes | None = None
 
-    expected = 0
+    expected = built = 0  # next leaf index due; leaves in the rebuilt tree
+    sizes = {c.tree_size for c in checkpoints}
     stack: list[tuple[int, bytes]] = []
     roots_at: dict[int, bytes] = {}
     for number, raw in enumerate(iterator, start=2):
@@ -177,6 +178,7 @@ def verify_export(
                 report.problems.append(Problem(f"checkpoint on line {number}: {exc}"))
                 continue
             checkpoints.append(checkpoint)
+            sizes.add(checkpoint.tree_size)
             report.checkpoints += 1
             if checkpoint.tree_size == size:
                 latest_root = checkpoint.root_hash
@@ -221,19 +223,22 @@ def verify_export(
                     where if isinstance(where, int) else expected,
                 )
             )
+            if isinstance(index, int) and index > expected:
+                expected = index  # one report per gap, not one per entry after it
         level = 0
         while stack and stack[-1][0] == level:
             value = rfc9162.node_hash(stack.pop()[1], value)
             level += 1
         stack.append((level, value))
         expected += 1
-        if any(c.tree_size == expected for c in checkpoints):
-            roots_at[expected] = rfc9162.fold_right([h for _, h in stack])
+        built += 1
+        if built in sizes:
+            roots_at[built] = rfc9162.fold_right([h for _, h in stack])
 
     if latest_root is None:
         report.problems.append(Problem(f"no verified checkpoint of the export's size {size}"))
     if complete:
-        _check_tree(expected, size, checkpoints, roots_at, report)
+        _check_tree(built, size, checkpoints, roots_at, report)
     return report
 
 

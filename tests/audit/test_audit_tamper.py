@@ -92,6 +92,7 @@ def test_a_deleted_row_is_named(logged) -> None:
     assert not report.ok
     assert report.first_bad.leaf_index == 9
     assert "missing" in report.first_bad.message
+    assert sum("entries are missing" in p.message for p in report.problems) == 1
 
 
 def test_two_reordered_rows_are_named(logged) -> None:
