@@ -113,11 +113,14 @@ def _state(row: CertificateRecord) -> RevokedCertificate:
     )
 
 
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT, which has ON CONFLICT (both PostgreSQL and SQLite do)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def bump_revision(session: Session, issuer_key_id: str, partition: int) -> None:
     """revision += 1 for the CRL partition, atomically across processes (upsert)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(CRLRevision).values(
+    statement = _insert(session)(CRLRevision).values(
         issuer_key_id=issuer_key_id, partition=partition, revision=1
     )
     statement = statement.on_conflict_do_update(
@@ -140,6 +143,7 @@ def _mark_revoked(
     now: datetime,
     actor: Actor,
     tracking_code: str,
+    touched: set[tuple[str, int]],
     cause: str | None = None,
 ) -> None:
     previous = row.revocation_reason
@@ -149,10 +153,8 @@ def _mark_revoked(
     row.invalidity_date = invalidity_date
     session.add(row)
     serial = int(row.serial_hex, 16)
-    bump_revision(
-        session,
-        row.issuer_key_id,
-        crl_partition_for(serial, _partitions_of(session, row.issuer_key_id)),
+    touched.add(
+        (row.issuer_key_id, crl_partition_for(serial, _partitions_of(session, row.issuer_key_id)))
     )
     detail: dict[str, object] = {
         "serial": row.serial_hex,
@@ -188,17 +190,17 @@ def _block_key(
     now: datetime,
     actor: Actor,
     tracking_code: str,
+    touched: set[tuple[str, int]],
 ) -> tuple[str, ...]:
     """Block the SPKI and revoke every other certificate that carries it."""
-    if session.get(BlockedKey, row.spki_sha256) is None:
-        session.add(
-            BlockedKey(
-                spki_sha256=row.spki_sha256,
-                reason=f"keyCompromise reported with certificate {row.serial_hex}",
-                serial_hex=row.serial_hex,
-                blocked_at=now,
-            )
-        )
+    statement = _insert(session)(BlockedKey).values(
+        spki_sha256=row.spki_sha256,
+        reason=f"keyCompromise reported with certificate {row.serial_hex}",
+        serial_hex=row.serial_hex,
+        blocked_at=now,
+    )
+    # Already blocked (another report of the same key): the first block stands.
+    session.execute(statement.on_conflict_do_nothing(index_elements=["spki_sha256"]))
     siblings = session.exec(
         select(CertificateRecord)
         .where(
@@ -217,6 +219,7 @@ def _block_key(
             now,
             actor,
             tracking_code,
+            touched,
             cause=f"same key as {row.serial_hex}",
         )
     held = session.exec(
@@ -235,9 +238,38 @@ def _block_key(
             now,
             actor,
             tracking_code,
+            touched,
             cause=f"same key as {row.serial_hex}",
         )
     return tuple(sorted(s.serial_hex for s in (*siblings, *held)))
+
+
+def _lock(session: Session, serial_text: str, whole_key: bool) -> CertificateRecord | None:
+    """Lock the certificate's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises).
+
+    For key compromise, every row with the same key is locked, in serial order,
+    so two reports about one key queue instead of deadlocking.
+    """
+    row = session.exec(
+        select(CertificateRecord).where(CertificateRecord.serial_hex == serial_text)
+    ).first()
+    if row is None:
+        return None
+    query = select(CertificateRecord).execution_options(populate_existing=True)
+    if whole_key:
+        query = query.where(CertificateRecord.spki_sha256 == row.spki_sha256).order_by(
+            col(CertificateRecord.serial_hex)
+        )
+    else:
+        query = query.where(CertificateRecord.serial_hex == serial_text)
+    session.exec(query.with_for_update()).all()
+    return row
+
+
+def _bump_all(session: Session, touched: set[tuple[str, int]]) -> None:
+    """Bump each touched CRL partition once, in a fixed order (no lock-order deadlock)."""
+    for issuer_key_id, partition in sorted(touched):
+        bump_revision(session, issuer_key_id, partition)
 
 
 def revoke(
@@ -260,12 +292,9 @@ def revoke(
                 "invalidity_date is in the future; it is when the key was (suspected) compromised"
             )
     tracking_code = new_tracking_code()
+    touched: set[tuple[str, int]] = set()
     with db.session() as session:
-        row = session.exec(
-            select(CertificateRecord)
-            .where(CertificateRecord.serial_hex == serial_hex(serial))
-            .with_for_update()
-        ).first()
+        row = _lock(session, serial_hex(serial), blocks_key(reason))
         if row is None or row.status not in REVOCABLE_STATES:
             raise CertificateNotFound(f"no certificate with serial {serial_hex(serial)} was issued")
         already = row.status == "revoked"
@@ -295,14 +324,16 @@ def revoke(
             if blocks_key(reason):
                 # The first reason stands for this certificate, but the report of a
                 # compromised key is acted on: no certificate may keep using it.
-                also = _block_key(session, row, invalidity_date, now, actor, tracking_code)
+                also = _block_key(session, row, invalidity_date, now, actor, tracking_code, touched)
+            _bump_all(session, touched)
             return RevocationOutcome(
                 _state(row), True, tracking_code, key_blocked=blocks_key(reason), also_revoked=also
             )
-        _mark_revoked(session, row, reason, invalidity_date, now, actor, tracking_code)
+        _mark_revoked(session, row, reason, invalidity_date, now, actor, tracking_code, touched)
         also = ()
         if blocks_key(reason):
-            also = _block_key(session, row, invalidity_date, now, actor, tracking_code)
+            also = _block_key(session, row, invalidity_date, now, actor, tracking_code, touched)
+        _bump_all(session, touched)
         session.flush()
         return RevocationOutcome(
             _state(row), False, tracking_code, key_blocked=blocks_key(reason), also_revoked=also

@@ -282,3 +282,39 @@ def test_oversize_crl_is_published_and_reported(db, hierarchy, caplog):
     assert record.entries == 3
     assert "roll the CA over with 3 partitions" in caplog.text
     assert _audit(db, "crl_published")[-1].detail["oversize"] is True
+
+
+def test_simultaneous_key_compromise_reports_for_one_key(db, hierarchy):
+    """Two connections report the same key through two certificates at once: no deadlock."""
+    import threading
+
+    from idp.storage.engine import Database
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = hierarchy.issuing_ca("infrastructure")
+    certificates = [issue_leaf(db, ca, key) for _ in range(4)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def report(certificate: x509.Certificate) -> None:
+        own = Database(db.url)
+        try:
+            barrier.wait()
+            revoke(own, certificate.serial_number, RevocationReason.keyCompromise, OPERATOR)
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=report, args=(c,)) for c in certificates[:2]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with db.session() as session:
+        rows = session.exec(select(CertificateRecord)).all()
+        blocked = session.exec(select(BlockedKey)).all()
+    assert {r.status for r in rows} == {"revoked"}
+    assert {r.revocation_reason for r in rows} == {"keyCompromise"}
+    assert len(blocked) == 1
