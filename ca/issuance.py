@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -83,21 +84,16 @@ class Order:
     request_reason: str | None = None
     actor_type: str = "client"
     audit_detail: dict[str, object] = field(default_factory=dict)
-    _digests: list[object] = field(default_factory=list, repr=False, compare=False)
 
-    def _spki(self) -> tuple[str, bytes]:
-        # SHA-256 of the SPKI (records, blocked keys) and the RFC 5280 method-1 key
-        # identifier (SHA-1 of the key bits), computed once per order.
-        if not self._digests:
-            ski = x509.SubjectKeyIdentifier.from_public_key(self.public_key).digest
-            self._digests.extend((spki_sha256(self.public_key), ski))
-        return self._digests[0], self._digests[1]  # type: ignore[return-value]
-
+    @cached_property
     def spki_sha256(self) -> str:
-        return self._spki()[0]
+        """SHA-256 of the SubjectPublicKeyInfo: the key's name in records and blocked keys."""
+        return spki_sha256(self.public_key)
 
+    @cached_property
     def key_identifier(self) -> bytes:
-        return self._spki()[1]
+        """RFC 5280 4.2.1.2 method 1 (SHA-1 of the key bits): SKI and CA-key checks."""
+        return x509.SubjectKeyIdentifier.from_public_key(self.public_key).digest
 
 
 @dataclass(frozen=True)
@@ -224,7 +220,7 @@ def build(order: Order, serial: int, now: datetime) -> x509.CertificateBuilder:
     template = _template(profile, ca)
     extensions = list(template.head)
     if profile.subject_key_identifier:
-        extensions.append(_extension(x509.SubjectKeyIdentifier(order.key_identifier())))
+        extensions.append(_extension(x509.SubjectKeyIdentifier(order.key_identifier)))
     if profile.crl_distribution_point:
         extensions.append(_crl_distribution_point(ca.crl_url_for(serial)))
     extensions += template.tail
@@ -265,7 +261,7 @@ def _intent_row(order: Order, serial: int, now: datetime) -> dict[str, object]:
         "status": "pending",
         "subject": order.subject.rfc4514_string() or ",".join(f"DNS:{n}" for n in order.dns_names),
         "subject_hash": order.subject_hash,
-        "spki_sha256": order.spki_sha256(),
+        "spki_sha256": order.spki_sha256,
         "not_before": now - _BACKDATE,
         "not_after": not_after_of(order, now),
         "requested_by": order.requested_by,

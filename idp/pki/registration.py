@@ -105,8 +105,8 @@ class Pki:
 
     def _key_refusals(self, orders: Sequence[Order]) -> None:
         """Refuse blocked keys and CA keys: one query for a whole batch."""
-        digests = {order.spki_sha256() for order in orders}
-        key_ids = {order.key_identifier().hex() for order in orders}
+        digests = {order.spki_sha256 for order in orders}
+        key_ids = {order.key_identifier.hex() for order in orders}
         with self.db.session() as session:
             connection = session.connection()
             blocked = connection.execute(_BLOCKED, {"digests": sorted(digests)}).first()
