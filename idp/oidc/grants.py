@@ -20,10 +20,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
@@ -36,7 +36,7 @@ from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.id_token import id_token_claims, sign_id_token
 from idp.oidc.identity import IdentityRefused, identity_for
 from idp.storage.models import Client
-from idp.storage.oidc import OidcAuthorizationCode, OidcGrant, OidcRefreshToken
+from idp.storage.oidc import GrantRecord, OidcAuthorizationCode, OidcGrant, OidcRefreshToken
 from verifiers.registry.base import RegistryUnavailable
 
 CODE_LIFETIME = timedelta(seconds=60)
@@ -50,6 +50,18 @@ def digest(value: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# The token endpoint's hot paths read and write these tables with Core
+# statements: ORM identity-map bookkeeping cost more than the queries did.
+GRANTS = OidcGrant.__table__  # type: ignore[attr-defined]
+CODES = OidcAuthorizationCode.__table__  # type: ignore[attr-defined]
+REFRESH_TOKENS = OidcRefreshToken.__table__  # type: ignore[attr-defined]
+
+
+def load_grant(session: Session, grant_id: str) -> GrantRecord | None:
+    row = session.execute(select(GRANTS).where(GRANTS.c.id == grant_id)).first()
+    return cast(GrantRecord, row) if row is not None else None
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,7 @@ def grant_audit(
     session: Session,
     hoviyat: Hoviyat,
     client: Client,
-    grant: OidcGrant,
+    grant: GrantRecord,
     event_type: str,
     operation: str,
     outcome: str = "ok",
@@ -116,18 +128,19 @@ def issue_code(
         session_id=login.session_id,
         tracking_code=tracking_code,
     )
-    session.add(grant)
-    session.flush()
+    session.execute(insert(GRANTS).values(**grant.model_dump()))
     code = secrets.token_urlsafe(32)
-    session.add(
-        OidcAuthorizationCode(
+    session.execute(
+        insert(CODES).values(
             code_hash=digest(code),
             grant_id=grant.id,
             client_id=client.client_id,
             redirect_uri=request.redirect_uri,
             code_challenge=request.code_challenge,
             nonce=request.nonce,
-            expires_at=_now() + CODE_LIFETIME,
+            created_at=grant.created_at,
+            expires_at=grant.created_at + CODE_LIFETIME,
+            redeemed_at=None,
         )
     )
     grant_audit(session, hoviyat, client, grant, "authorization_code_issued", "oidc.authorize")
@@ -153,7 +166,7 @@ def _refuse_and_revoke(
     reason: str,
     description: str,
 ) -> OAuthError:
-    grant = session.get(OidcGrant, grant_id)
+    grant = load_grant(session, grant_id)
     revoke_grant(session, grant_id, reason)
     if grant is not None:
         grant_audit(session, hoviyat, client, grant, "grant_revoked", reason, outcome="refused")
@@ -171,7 +184,7 @@ def _token_response(
     session: Session,
     hoviyat: Hoviyat,
     client: Client,
-    grant: OidcGrant,
+    grant: GrantRecord,
     *,
     scope: list[str],
     nonce: str | None,
@@ -221,13 +234,16 @@ def _token_response(
     }
     if "refresh_token" in client.grant_types:
         refresh_token = secrets.token_urlsafe(32)
-        session.add(
-            OidcRefreshToken(
+        now = _now()
+        session.execute(
+            insert(REFRESH_TOKENS).values(
                 token_hash=digest(refresh_token),
                 grant_id=grant.id,
                 client_id=client.client_id,
                 parent_hash=parent_hash,
-                expires_at=_now() + REFRESH_TOKEN_LIFETIME,
+                created_at=now,
+                expires_at=now + REFRESH_TOKEN_LIFETIME,
+                rotated_at=None,
             )
         )
         body["refresh_token"] = refresh_token
@@ -247,7 +263,7 @@ def authorization_code_grant(
     code = form.get("code")
     if not code:
         raise OAuthError("invalid_request", "code is missing")
-    row = session.get(OidcAuthorizationCode, digest(code))
+    row = session.execute(select(CODES).where(CODES.c.code_hash == digest(code))).first()
     if row is None:
         raise OAuthError("invalid_grant", "the authorization code is unknown")
     if row.redeemed_at is not None:
@@ -271,9 +287,8 @@ def authorization_code_grant(
     if not rfc7636.verify(form.get("code_verifier"), row.code_challenge):
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
     spent = session.execute(
-        update(OidcAuthorizationCode)
-        .where(OidcAuthorizationCode.code_hash == row.code_hash)  # type: ignore[arg-type]
-        .where(OidcAuthorizationCode.redeemed_at.is_(None))  # type: ignore[union-attr]
+        update(CODES)
+        .where(CODES.c.code_hash == row.code_hash, CODES.c.redeemed_at.is_(None))
         .values(redeemed_at=now)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
@@ -285,7 +300,7 @@ def authorization_code_grant(
             "code_replay",
             "the authorization code was used concurrently; every token issued from it is revoked",
         )
-    grant = session.get(OidcGrant, row.grant_id)
+    grant = load_grant(session, row.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "the grant behind this code was revoked")
     return _token_response(
@@ -312,10 +327,12 @@ def refresh_token_grant(
     token = form.get("refresh_token")
     if not token:
         raise OAuthError("invalid_request", "refresh_token is missing")
-    row = session.get(OidcRefreshToken, digest(token))
+    row = session.execute(
+        select(REFRESH_TOKENS).where(REFRESH_TOKENS.c.token_hash == digest(token))
+    ).first()
     if row is None or row.client_id != client.client_id:
         raise OAuthError("invalid_grant", "the refresh token is unknown")
-    grant = session.get(OidcGrant, row.grant_id)
+    grant = load_grant(session, row.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "the refresh token's grant was revoked")
     now = _now()
@@ -330,16 +347,13 @@ def refresh_token_grant(
             raise OAuthError("invalid_scope", f"not granted originally: {' '.join(extra)}")
         scope = [value for value in grant.scope if value in asked]
     rotated = session.execute(
-        update(OidcRefreshToken)
-        .where(OidcRefreshToken.token_hash == row.token_hash)  # type: ignore[arg-type]
-        .where(OidcRefreshToken.rotated_at.is_(None))  # type: ignore[union-attr]
+        update(REFRESH_TOKENS)
+        .where(REFRESH_TOKENS.c.token_hash == row.token_hash, REFRESH_TOKENS.c.rotated_at.is_(None))
         .values(rotated_at=now)
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         first_use = session.execute(
-            select(OidcRefreshToken.rotated_at).where(  # type: ignore[call-overload]
-                OidcRefreshToken.token_hash == row.token_hash  # type: ignore[arg-type]
-            )
+            select(REFRESH_TOKENS.c.rotated_at).where(REFRESH_TOKENS.c.token_hash == row.token_hash)
         ).scalar_one()
         if first_use is None or now - first_use > REFRESH_GRACE:
             raise _refuse_and_revoke(

@@ -15,7 +15,7 @@ from idp.context import Hoviyat
 from idp.oidc import claims as oidc_claims
 from idp.oidc.pairwise import pairwise_salt, pairwise_subject, sector_of
 from idp.storage.models import Client
-from idp.storage.oidc import OidcGrant
+from idp.storage.oidc import GrantRecord
 from policies.service_policy import ServicePolicy
 
 
@@ -43,7 +43,7 @@ def policy_for(hoviyat: Hoviyat, client: Client) -> ServicePolicy:
 
 
 def _entity_claim(
-    hoviyat: Hoviyat, grant: OidcGrant, policy: ServicePolicy
+    hoviyat: Hoviyat, grant: GrantRecord, policy: ServicePolicy
 ) -> dict[str, Any] | None:
     if grant.entity_national_id is None:
         return None
@@ -59,7 +59,7 @@ def _entity_claim(
 
 def _target(
     target: str,
-    grant: OidcGrant,
+    grant: GrantRecord,
     policy: ServicePolicy,
     person: Any,
     scope: list[str],
@@ -86,7 +86,7 @@ def _target(
 
 
 def identity_for(
-    hoviyat: Hoviyat, client: Client, grant: OidcGrant, scope: list[str] | None = None
+    hoviyat: Hoviyat, client: Client, grant: GrantRecord, scope: list[str] | None = None
 ) -> Identity:
     """Claims for ``grant``; raises :class:`IdentityRefused` or ``RegistryUnavailable``."""
     policy = policy_for(hoviyat, client)

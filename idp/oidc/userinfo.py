@@ -16,11 +16,11 @@ from sqlmodel import Session
 
 from idp.context import Hoviyat
 from idp.oauth.rfc9068 import verify_access_token
+from idp.oidc.grants import load_grant
 from idp.oidc.id_token import sign_id_token
 from idp.oidc.identity import IdentityRefused, identity_for
 from idp.problems import Problem, forbidden, service_unavailable, unauthorized
 from idp.storage.models import Client
-from idp.storage.oidc import OidcGrant
 from idp.tokens import TokenError
 from verifiers.registry.base import RegistryUnavailable
 
@@ -43,7 +43,7 @@ def userinfo_claims(hoviyat: Hoviyat, session: Session, access_token: str) -> tu
             "the access token lacks the openid scope",
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
         )
-    grant = session.get(OidcGrant, grant_id)
+    grant = load_grant(session, grant_id)
     if grant is None or grant.revoked_at is not None:
         raise unauthorized("the access token's grant was revoked")
     client = session.get(Client, grant.client_id)

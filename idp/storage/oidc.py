@@ -13,6 +13,7 @@ consent and ``completed_at`` (or ``error``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
@@ -72,6 +73,24 @@ class OidcGrant(SQLModel, table=True):
     revoked_reason: str | None = Field(default=None, max_length=40)
 
 
+class GrantRecord(Protocol):
+    """A grant as read: the ORM object or a Core row of ``oidc_grants`` (hot paths read rows)."""
+
+    id: str
+    client_id: str
+    national_code: str
+    entity_national_id: str | None
+    phone_number: str | None
+    scope: list[Any]
+    claims_request: dict[str, Any]
+    acr: str
+    amr: list[Any]
+    auth_time: datetime
+    session_id: str | None
+    tracking_code: str
+    revoked_at: datetime | None
+
+
 class OidcAuthorizationCode(SQLModel, table=True):
     __tablename__ = "oidc_authorization_codes"
 
@@ -108,4 +127,3 @@ class OidcClientAssertion(SQLModel, table=True):
     client_id: str = Field(primary_key=True, max_length=64)
     jti: str = Field(primary_key=True, max_length=255)
     expires_at: datetime = Field(index=True)
-
