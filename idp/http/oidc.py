@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, select, update
 from sqlmodel import Session
 
 from idp.context import Hoviyat, get_hoviyat
@@ -67,6 +67,9 @@ INTERACTION_LIFETIME = timedelta(minutes=10)
 # for prompt=login and max_age (clock steps between workers).
 _SKEW = timedelta(seconds=5)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Core statements on the login path (see idp.oidc.grants).
+INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
+LOGIN_SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
 
 register_grant("authorization_code", authorization_code_grant)
 register_grant("refresh_token", refresh_token_grant)
@@ -268,7 +271,7 @@ def _authorize(request: Request, hoviyat: Hoviyat, params: dict[str, list[str]])
             created_at=now,
             expires_at=now + INTERACTION_LIFETIME,
         )
-        session.add(interaction)
+        session.execute(insert(INTERACTIONS).values(**interaction.model_dump()))
     return _redirect(f"/login?interaction={interaction.id}")
 
 
@@ -298,7 +301,7 @@ def authorize_complete(request: Request, hoviyat: HoviyatDep, interaction: str =
         raise bad_request("interaction-unknown", "the interaction parameter is missing or invalid")
     with hoviyat.db.session() as session:
         consumed = _consume_interaction(session, interaction)
-        row = session.get(OidcInteraction, interaction)
+        row = session.execute(select(INTERACTIONS).where(INTERACTIONS.c.id == interaction)).first()
         if row is None:
             raise bad_request("interaction-unknown", "no such login in progress; start again")
         try:
@@ -330,7 +333,13 @@ def authorize_complete(request: Request, hoviyat: HoviyatDep, interaction: str =
             return refuse("unauthorized_client", str(exc))
         if not row.consent_granted:
             return refuse("access_denied", "the user did not consent")
-        login = session.get(LoginSession, row.session_id) if row.session_id else None
+        login = (
+            session.execute(
+                select(LOGIN_SESSIONS).where(LOGIN_SESSIONS.c.id == row.session_id)
+            ).first()
+            if row.session_id
+            else None
+        )
         if login is None or login.ended_at is not None or row.acr is None:
             return refuse("login_required", "the login session has ended")
         auth_time = row.auth_time or login.auth_time
