@@ -66,7 +66,7 @@ WRITER = textwrap.dedent(
 def test_two_processes_appending_and_sequencing_make_one_tree(
     db: Database, database_url: str
 ) -> None:
-    rounds = 12
+    rounds = 8
     writers = [
         subprocess.Popen([sys.executable, "-c", WRITER, database_url, str(rounds), HERE])
         for _ in range(2)
