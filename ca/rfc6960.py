@@ -134,10 +134,137 @@ def _nonce(request: ocsp.TBSRequest) -> bytes | None:
     return None
 
 
+class _Unusual(Exception):
+    """The request is not in the common shape: let asn1crypto judge it."""
+
+
+def _tlv_at(data: bytes, position: int, end: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER element at ``position``."""
+    if position + 2 > end:
+        raise _Unusual
+    tag, first = data[position], data[position + 1]
+    position += 2
+    if first < 0x80:
+        size = first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 3 or position + count > end or data[position] == 0:
+            raise _Unusual
+        size = int.from_bytes(data[position : position + count], "big")
+        if size < 0x80:
+            raise _Unusual  # not the shortest form: DER forbids it
+        position += count
+    if position + size > end:
+        raise _Unusual
+    return tag, position, position + size
+
+
+_HASH_OIDS = {
+    bytes.fromhex("2b0e03021a"): "sha1",
+    bytes.fromhex("608648016503040201"): "sha256",
+    bytes.fromhex("608648016503040202"): "sha384",
+    bytes.fromhex("608648016503040203"): "sha512",
+}
+_NONCE_OID = bytes.fromhex("2b0601050507300102")
+
+
+def _parse_common(der: bytes) -> tuple[list[CertId], bytes | None]:
+    """The shape every client sends (OpenSSL, browsers, Go, Java), read without a library.
+
+    Version absent, no requestor name, no signature, CertIDs with a known hash
+    and no per-request extensions; anything else raises _Unusual and goes to
+    asn1crypto. Reading this shape directly costs a few microseconds.
+    """
+    tag, start, end = _tlv_at(der, 0, len(der))
+    if tag != 0x30 or end != len(der):
+        raise _Unusual
+    tag, start, tbs_end = _tlv_at(der, start, end)
+    if tag != 0x30 or tbs_end != end:
+        raise _Unusual
+    tag, position, list_end = _tlv_at(der, start, tbs_end)
+    if tag != 0x30:
+        raise _Unusual
+    cert_ids = []
+    while position < list_end:
+        tag, request_start, request_end = _tlv_at(der, position, list_end)
+        if tag != 0x30:
+            raise _Unusual
+        tag, cert_start, cert_end = _tlv_at(der, request_start, request_end)
+        if tag != 0x30 or cert_end != request_end:
+            raise _Unusual
+        tag, algorithm_start, algorithm_end = _tlv_at(der, cert_start, cert_end)
+        tag_oid, oid_start, oid_end = _tlv_at(der, algorithm_start, algorithm_end)
+        algorithm = _HASH_OIDS.get(der[oid_start:oid_end])
+        if tag != 0x30 or tag_oid != 0x06 or algorithm is None:
+            raise _Unusual
+        if oid_end != algorithm_end and der[oid_end:algorithm_end] != b"\x05\x00":
+            raise _Unusual
+        tag_name, name_start, name_end = _tlv_at(der, algorithm_end, cert_end)
+        tag_key, key_start, key_end = _tlv_at(der, name_end, cert_end)
+        tag_serial, serial_start, serial_end = _tlv_at(der, key_end, cert_end)
+        if (tag_name, tag_key, tag_serial) != (0x04, 0x04, 0x02) or serial_end != cert_end:
+            raise _Unusual
+        serial = der[serial_start:serial_end]
+        if not serial or (
+            len(serial) > 1 and serial[0] in (0, 0xFF) and (serial[0] ^ serial[1]) < 0x80
+        ):
+            raise _Unusual  # empty or non-minimal INTEGER
+        cert_ids.append(
+            CertId(
+                algorithm,
+                der[name_start:name_end],
+                der[key_start:key_end],
+                int.from_bytes(serial, "big", signed=True),
+                der[request_start:cert_end],
+            )
+        )
+        position = request_end
+    nonce = None
+    if list_end != tbs_end:
+        tag, extensions_start, extensions_end = _tlv_at(der, list_end, tbs_end)
+        if tag != 0xA2 or extensions_end != tbs_end:
+            raise _Unusual
+        tag, position, sequence_end = _tlv_at(der, extensions_start, extensions_end)
+        if tag != 0x30 or sequence_end != extensions_end:
+            raise _Unusual
+        while position < sequence_end:
+            tag, extension_start, extension_end = _tlv_at(der, position, sequence_end)
+            tag_oid, oid_start, oid_end = _tlv_at(der, extension_start, extension_end)
+            tag_value, value_start, value_end = _tlv_at(der, oid_end, extension_end)
+            if tag != 0x30 or tag_oid != 0x06 or tag_value != 0x04 or value_end != extension_end:
+                raise _Unusual  # a critical flag or something odd: asn1crypto decides
+            if der[oid_start:oid_end] == _NONCE_OID and nonce is None:
+                nonce = der[value_start:value_end]
+                tag, inner_start, inner_end = _tlv_at(nonce, 0, len(nonce))
+                if tag != 0x04 or inner_end != len(nonce):
+                    raise _Unusual
+                length = inner_end - inner_start
+                if not MIN_NONCE_OCTETS <= length <= MAX_NONCE_OCTETS:
+                    raise MalformedRequest(
+                        f"nonce of {length} octets; RFC 9654 allows 1 to {MAX_NONCE_OCTETS}"
+                    )
+            position = extension_end
+    return cert_ids, nonce
+
+
 def parse_request(der: bytes) -> OCSPRequest:
     """An OCSPRequest from its DER encoding; MalformedRequest for anything else."""
     if not der:
         raise MalformedRequest("empty OCSP request")
+    try:
+        cert_ids, nonce = _parse_common(der)
+    except _Unusual:
+        cert_ids, nonce = _parse_with_asn1crypto(der)
+    if not cert_ids:
+        raise MalformedRequest("the request lists no certificate")
+    if len(cert_ids) > MAX_CERT_IDS:
+        raise MalformedRequest(
+            f"{len(cert_ids)} certificates in one request; at most {MAX_CERT_IDS}"
+        )
+    return OCSPRequest(tuple(cert_ids), nonce)
+
+
+def _parse_with_asn1crypto(der: bytes) -> tuple[list[CertId], bytes | None]:
     try:
         request = ocsp.OCSPRequest.load(der, strict=True)
         tbs = request["tbs_request"]
@@ -160,13 +287,7 @@ def parse_request(der: bytes) -> OCSPRequest:
         raise
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise MalformedRequest(f"not a DER OCSP request: {exc}") from exc
-    if not cert_ids:
-        raise MalformedRequest("the request lists no certificate")
-    if len(cert_ids) > MAX_CERT_IDS:
-        raise MalformedRequest(
-            f"{len(cert_ids)} certificates in one request; at most {MAX_CERT_IDS}"
-        )
-    return OCSPRequest(tuple(cert_ids), nonce)
+    return cert_ids, nonce
 
 
 # --- responses --------------------------------------------------------------

@@ -206,15 +206,19 @@ def test_several_cert_ids_get_one_answer_each(pki_and_responder):
     assert isinstance(responses[1].hash_algorithm, hashes.SHA256)
 
 
+@pytest.fixture(scope="module")
+def seed_request(pki_and_responder) -> bytes:
+    pki, _ = pki_and_responder
+    return _request(pki.leaf()[0], pki.ca, nonce=b"\x09" * 16)
+
+
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
-def test_mutated_requests_parse_or_are_malformed_never_crash(pki_and_responder, data):
-    pki, responder = pki_and_responder
-    if not hasattr(pki, "_fuzz_seed"):
-        pki._fuzz_seed = _request(pki.leaf()[0], pki.ca, nonce=b"\x09" * 16)
-    original = bytearray(pki._fuzz_seed)
+def test_mutated_requests_parse_or_are_malformed_never_crash(pki_and_responder, seed_request, data):
+    _, responder = pki_and_responder
+    original = bytearray(seed_request)
     for _ in range(data.draw(st.integers(1, 4))):
         position = data.draw(st.integers(0, len(original) - 1))
         action = data.draw(st.sampled_from(["flip", "drop", "insert"]))
@@ -235,3 +239,42 @@ def test_mutated_requests_parse_or_are_malformed_never_crash(pki_and_responder, 
         next_update=NOW + HOUR,
         nonce_extension=request.nonce_extension,
     )
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fast_reader_agrees_with_asn1crypto(seed_request, pki_and_responder, data):
+    """Whatever the direct reader accepts, asn1crypto reads the same way (or both refuse)."""
+    from ca.rfc6960 import _parse_common, _parse_with_asn1crypto, _Unusual
+
+    pki, _ = pki_and_responder
+    seeds = [seed_request, _request(pki.leaf()[0], pki.ca, hashes.SHA256())]
+    original = bytearray(data.draw(st.sampled_from(seeds)))
+    for _ in range(data.draw(st.integers(0, 3))):
+        position = data.draw(st.integers(0, len(original) - 1))
+        original[position] = data.draw(st.integers(0, 255))
+    raw = bytes(original)
+    try:
+        fast = _parse_common(raw)
+    except _Unusual:
+        return
+    except MalformedRequest:
+        with pytest.raises(MalformedRequest):
+            _parse_with_asn1crypto(raw)
+        return
+    assert fast == _parse_with_asn1crypto(raw)
+
+
+def test_fast_reader_takes_what_clients_send(pki_and_responder):
+    from ca.rfc6960 import _parse_common
+
+    pki, _ = pki_and_responder
+    leaf, _ = pki.leaf()
+    for algorithm in (hashes.SHA1(), hashes.SHA256()):
+        for nonce in (None, b"\x05" * 16):
+            raw = _request(leaf, pki.ca, algorithm, nonce)
+            cert_ids, parsed_nonce = _parse_common(raw)
+            assert cert_ids[0].serial == leaf.serial_number
+            assert (parsed_nonce is None) == (nonce is None)
