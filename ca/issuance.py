@@ -7,8 +7,8 @@ a signed certificate, in Boulder's order:
 1. build the certificate with a fresh CSPRNG serial;
 2. if the profile lints, sign it once with a throwaway key and lint that copy
    (a finding refuses the issuance; nothing is written);
-3. record the intent (row ``pending``) and commit: the serial's uniqueness is
-   the primary key's, across every process;
+3. refuse a blocked or CA key and record the intent (row ``pending``) in one
+   transaction: the serial's uniqueness is the primary key's, across every process;
 4. sign with the CA key;
 5. mark the row ``issued`` with its DER, in the same transaction as the audit
    entry (``certificate_issued``).
@@ -29,21 +29,33 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, ObjectIdentifier
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from ca.hierarchy import IssuingCA
 from ca.lint import LintFinding, lint_certificate
 from ca.serials import new_serial, serial_hex
 from ca.signing import throwaway_certificate
 from idp.audit.log import AuditEvent, append_many
-from idp.storage.certificates import CertificateRecord
+from idp.storage.certificates import BlockedKey, CertificateAuthority, CertificateRecord
 from idp.storage.engine import Database
 from policies.certificate_profiles import EXTENDED_KEY_USAGES, KEY_USAGES, CertificateProfile
 
 _BACKDATE = timedelta(minutes=5)
 _SERIAL_ATTEMPTS = 5
 _TABLE = CertificateRecord.__table__  # type: ignore[attr-defined]
+# Built once: constructing a select costs more than running it on an indexed key.
+_BLOCKED = (
+    select(BlockedKey.spki_sha256)
+    .where(col(BlockedKey.spki_sha256).in_(bindparam("digests", expanding=True)))
+    .limit(1)
+)
+_CA_KEYS = (
+    select(CertificateAuthority.key_id)
+    .where(col(CertificateAuthority.key_id).in_(bindparam("key_ids", expanding=True)))
+    .limit(1)
+)
 _INTENT = insert(_TABLE)
 _COMPLETE = (
     update(_TABLE)
@@ -67,6 +79,15 @@ class LintRefused(Exception):
         super().__init__(
             f"profile {profile}: pre-signing lint failed: " + "; ".join(map(str, findings))
         )
+
+
+class KeyRefused(Exception):
+    """The public key may not be certified: blocked after a compromise, or a CA's own key."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason  # "blocked" | "ca-key"
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -271,6 +292,20 @@ def _intent_row(order: Order, serial: int, now: datetime) -> dict[str, object]:
     }
 
 
+def refuse_unusable_keys(connection: Connection, orders: Sequence[Order]) -> None:
+    """Raise :class:`KeyRefused` if any order's key is blocked or belongs to a CA."""
+    digests = sorted({order.spki_sha256 for order in orders})
+    if connection.execute(_BLOCKED, {"digests": digests}).first() is not None:
+        raise KeyRefused(
+            "blocked",
+            "this public key was revoked for key compromise and may never be certified "
+            "again: generate a new key",
+        )
+    key_ids = sorted({order.key_identifier.hex() for order in orders})
+    if connection.execute(_CA_KEYS, {"key_ids": key_ids}).first() is not None:
+        raise KeyRefused("ca-key", "this public key belongs to a CA")
+
+
 def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None) -> list[Issued]:
     """Issue each order; one transaction records all intents, one records all results.
 
@@ -289,7 +324,11 @@ def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None)
     for attempt in range(_SERIAL_ATTEMPTS):
         try:
             with db.session() as session:
-                session.connection().execute(
+                connection = session.connection()
+                # In the same transaction as the intent: a key blocked a moment ago
+                # cannot slip between a check and the signature.
+                refuse_unusable_keys(connection, [order for order, _, _ in planned])
+                connection.execute(
                     _INTENT, [_intent_row(order, serial, now) for order, serial, _ in planned]
                 )
             break

@@ -10,33 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
-from ca.issuance import Issued, LintRefused, Order, issue_batch
+from ca.issuance import Issued, KeyRefused, LintRefused, Order, issue_batch
 from ca.keys import KeyStoreError
 from idp.audit.log import subject_hash
 from idp.pki.csr import check_csr, parse_csr
 from idp.pki.refusals import CertificateRefused
 from idp.pki.subjects import SubjectReference, decide_subject
-from idp.storage.certificates import BlockedKey, CertificateAuthority, CertificateRecord
+from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
 from policies.certificate_profiles import CertificateProfile, load_profiles
 from verifiers.registry.base import Registries
-
-# Built once: constructing a select costs more than running it on an indexed key.
-_BLOCKED = (
-    select(BlockedKey.spki_sha256)
-    .where(col(BlockedKey.spki_sha256).in_(bindparam("digests", expanding=True)))
-    .limit(1)
-)
-_CA_KEYS = (
-    select(CertificateAuthority.key_id)
-    .where(col(CertificateAuthority.key_id).in_(bindparam("key_ids", expanding=True)))
-    .limit(1)
-)
 
 
 @dataclass(frozen=True)
@@ -103,26 +90,7 @@ class Pki:
                 retry_after=30,
             ) from None
 
-    def _key_refusals(self, orders: Sequence[Order]) -> None:
-        """Refuse blocked keys and CA keys: one query for a whole batch."""
-        digests = {order.spki_sha256 for order in orders}
-        key_ids = {order.key_identifier.hex() for order in orders}
-        with self.db.session() as session:
-            connection = session.connection()
-            blocked = connection.execute(_BLOCKED, {"digests": sorted(digests)}).first()
-            if blocked is not None:
-                raise CertificateRefused(
-                    "csr-key-blocked",
-                    "this public key was revoked for key compromise and may never be "
-                    "certified again: generate a new key",
-                )
-            ca_key = connection.execute(_CA_KEYS, {"key_ids": sorted(key_ids)}).first()
-            if ca_key is not None:
-                raise CertificateRefused("csr-key-refused", "this public key belongs to a CA")
-
-    def prepare(
-        self, request: Request, tracking_code: str | None = None, check_keys: bool = True
-    ) -> Order:
+    def prepare(self, request: Request, tracking_code: str | None = None) -> Order:
         """Every decision, no writes: the order ``ca.issuance`` signs, or a refusal."""
         profile = self.profile(request.profile)
         csr, public_key = parse_csr(request.csr)
@@ -146,20 +114,19 @@ class Pki:
             tracking_code=tracking_code or new_tracking_code(),
             actor_type=request.actor_type,
         )
-        if check_keys:
-            self._key_refusals([order])
         return order
 
     def prepare_many(self, requests: Sequence[Request]) -> list[Order]:
-        """Bulk issuance: every request decided, keys checked in one query; any refusal
-        refuses the batch (the caller resubmits without the offending request)."""
-        orders = [self.prepare(request, check_keys=False) for request in requests]
-        self._key_refusals(orders)
-        return orders
+        """Bulk issuance: every request decided; any refusal refuses the batch (the
+        caller resubmits without the offending request)."""
+        return [self.prepare(request) for request in requests]
 
     def issue_orders(self, orders: Sequence[Order], lint: bool | None = None) -> list[Issued]:
         try:
             return issue_batch(self.db, orders, lint)
+        except KeyRefused as exc:
+            slug = "csr-key-blocked" if exc.reason == "blocked" else "csr-key-refused"
+            raise CertificateRefused(slug, exc.detail) from None
         except LintRefused as exc:
             raise CertificateRefused(
                 "lint-failed",
