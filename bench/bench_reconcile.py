@@ -80,10 +80,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--registry-persons", type=int, default=1_000_000)
     parser.add_argument("--sample-persons", type=int, default=200_000)
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL run only")
     args = parser.parse_args()
     registry = cached_registry(args.registry_persons)
     source = legacy_file(registry, args.rows, args.sample_persons)
-    run("sqlite", "", source, registry, args.rows)
+    if not args.skip_sqlite:
+        run("sqlite", "", source, registry, args.rows)
     pg = os.environ.get("HOVIYAT_BENCH_DATABASE_URL")
     if pg:
         run("postgresql", postgres_schema_url(pg, "hoviyat_bench"), source, registry, args.rows)
