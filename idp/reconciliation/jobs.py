@@ -110,9 +110,10 @@ def _counters(progress: RunProgress) -> dict[str, Any]:
     }
 
 
-def _finish(hoviyat: Hoviyat, job_id: str, worker: str, **values: Any) -> None:
+def _finish(hoviyat: Hoviyat, job_id: str, owner: str, **values: Any) -> None:
+    """Set ``values`` on the job if ``owner`` still runs it."""
     with hoviyat.db.session() as session:
-        session.execute(update(_jobs).where(_owned(job_id, worker)).values(**values))
+        session.execute(update(_jobs).where(_owned(job_id, owner)).values(**values))
 
 
 def run_job(hoviyat: Hoviyat, job_id: str, worker: str) -> None:

@@ -230,3 +230,46 @@ def test_a_file_over_the_upload_limit_is_413_and_leaves_nothing(
     with hoviyat.db.read() as session:
         assert session.exec(select(ReconciliationJob)).first() is None
     assert not any((hoviyat.settings.data_dir / "reconciliations").iterdir())
+
+
+def test_a_registry_outage_requeues_the_job_and_a_later_status_resumes_it(
+    app_client: TestClient, bank_token: str, legacy_csv: bytes, registry_server: Any
+) -> None:
+    from verifiers.registry import open_registries
+
+    hoviyat = hoviyat_of(app_client)
+    embedded = hoviyat.registries
+    hoviyat.registries = open_registries(
+        "http", {"url": registry_server.url, "timeout": 1.0, "retries": 0}
+    )
+    try:
+        registry_server.control(error_rate=1.0, error_status=503)
+        created = app_client.post(
+            "/v1/reconciliations",
+            content=legacy_csv,
+            headers={**bearer(bank_token), "Content-Type": "text/csv"},
+        )
+        assert created.status_code == 202
+        job_id = created.json()["id"]
+        deadline = time.monotonic() + 30
+        while True:
+            with hoviyat.db.read() as session:
+                job = session.get(ReconciliationJob, job_id)
+            assert job is not None
+            if (job.state == "queued" and job.error) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert job.state == "queued" and "registry" in (job.error or "")
+        assert job.rows_done == 0
+
+        registry_server.heal()
+        hoviyat.registries.close()
+        hoviyat.registries = open_registries(  # a fresh circuit breaker
+            "http", {"url": registry_server.url, "timeout": 1.0, "retries": 0}
+        )
+        status = wait_until_finished(app_client, bank_token, job_id)
+        assert status["state"] == "completed" and status["rows_done"] == ROWS
+        assert status["error"] is None
+    finally:
+        hoviyat.registries.close()
+        hoviyat.registries = embedded
