@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from status_helpers import issue_leaf, lint, make_pki, pem, run
 
 from ca.hierarchy import Hierarchy
@@ -245,3 +247,42 @@ def test_openssl_ocsp_client_against_uvicorn(hierarchy, live_server, tmp_path: P
     output = answer.stdout + answer.stderr
     assert "Response verify OK" in output, output
     assert "0x1234567890abcdef1234: unknown" in output, output
+
+
+def _plain_segment(text: str) -> bool:
+    """One URL path segment (no slash, not a dot segment the client would collapse)."""
+    return "/" not in text and text not in (".", "..")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    serial=st.text(min_size=1, max_size=50).filter(_plain_segment),
+    body=st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["reason", "invalidity_date", "comment", "other"]),
+            st.one_of(st.text(max_size=30), st.integers(), st.none(), st.booleans()),
+        ),
+    ),
+    crl_name=st.text(min_size=1, max_size=40).filter(
+        lambda s: "/" not in s and s not in (".", "..")
+    ),
+    encoded=st.text(min_size=1, max_size=80),
+)
+def test_status_endpoints_never_answer_500(client, admin_token, serial, body, crl_name, encoded):
+    from urllib.parse import quote
+
+    revoke = client.post(
+        f"/v1/certificates/{quote(serial, safe='')}/revoke", json=body, headers=_auth(admin_token)
+    )
+    assert revoke.status_code in (400, 404, 415, 422), revoke.text
+    crl = client.get(f"/crl/{quote(crl_name, safe='')}.crl")
+    assert crl.status_code in (200, 404), crl.text
+    answer = client.get(f"/ocsp/{quote(encoded, safe='')}")
+    assert answer.status_code == 200
+    assert ocsp.load_der_ocsp_response(answer.content).response_status in (
+        ocsp.OCSPResponseStatus.MALFORMED_REQUEST,
+        ocsp.OCSPResponseStatus.UNAUTHORIZED,
+    )
