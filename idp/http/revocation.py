@@ -10,7 +10,12 @@
   (RFC 5280 section 4.2.1.13, the reverse proxy serves /crl without TLS).
 - ``POST /ocsp`` (DER body) and ``GET /ocsp/{base64}`` (RFC 6960 appendix A),
   ``application/ocsp-response``. OCSP errors are OCSP responses (malformedRequest,
-  unauthorized), not problem documents: OCSP clients read nothing else.
+  unauthorized), not problem documents: OCSP clients read nothing else. POST
+  is a plain Starlette route (left out of the OpenAPI document): it is the
+  busiest path of a CA, and FastAPI's per-request machinery would double its cost.
+
+The router is listed first in ``idp.app.ROUTER_MODULES`` for the same reason:
+routes are matched in order.
 """
 
 from __future__ import annotations
