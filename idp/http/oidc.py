@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import insert, or_, select, update
 from sqlmodel import Session
@@ -240,38 +239,42 @@ def _prompt_none(
 async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
     """OIDC Core §3.1.2: validate, remember the request, send the browser to the login pages."""
     params = await _params(request)
-    # Database work off the event loop: a slow query must not stall other requests.
-    return await run_in_threadpool(_authorize, request, hoviyat, params)
+    # Writes go through the group committer (off the event loop, batched with
+    # other requests' writes, so workers share SQLite's write lock politely).
+    return await hoviyat.committer.run(
+        lambda session: _authorize(session, request, hoviyat, params)
+    )
 
 
-def _authorize(request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]) -> Response:
-    with hoviyat.db.session() as session:
-        try:
-            client, authz = validate(params, lambda client_id: session.get(Client, client_id))
-        except AuthorizeFatal as exc:
-            raise bad_request("authorization-request-invalid", str(exc)) from None
-        except AuthorizeRedirectError as exc:
-            return _error_redirect(hoviyat, exc.redirect_uri, exc.state, exc.error, exc.description)
-        try:
-            policy = policy_for(hoviyat, client)
-        except IdentityRefused as exc:
-            return _error_redirect(
-                hoviyat, authz.redirect_uri, authz.state, "unauthorized_client", str(exc)
-            )
-        requested_claims = oidc_claims.consent_claims(authz.scope, authz.claims, policy)
-        if "none" in authz.prompt:
-            return _prompt_none(request, session, hoviyat, client, policy, authz, requested_claims)
-        now = datetime.now(UTC)
-        interaction = OidcInteraction(
-            id=secrets.token_urlsafe(32),
-            client_id=client.client_id,
-            params=authz.to_params(),
-            requested_claims=requested_claims,
-            tracking_code=new_tracking_code(),
-            created_at=now,
-            expires_at=now + INTERACTION_LIFETIME,
+def _authorize(
+    session: Session, request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]
+) -> Response:
+    try:
+        client, authz = validate(params, lambda client_id: session.get(Client, client_id))
+    except AuthorizeFatal as exc:
+        raise bad_request("authorization-request-invalid", str(exc)) from None
+    except AuthorizeRedirectError as exc:
+        return _error_redirect(hoviyat, exc.redirect_uri, exc.state, exc.error, exc.description)
+    try:
+        policy = policy_for(hoviyat, client)
+    except IdentityRefused as exc:
+        return _error_redirect(
+            hoviyat, authz.redirect_uri, authz.state, "unauthorized_client", str(exc)
         )
-        session.execute(insert(INTERACTIONS).values(**interaction.model_dump()))
+    requested_claims = oidc_claims.consent_claims(authz.scope, authz.claims, policy)
+    if "none" in authz.prompt:
+        return _prompt_none(request, session, hoviyat, client, policy, authz, requested_claims)
+    now = datetime.now(UTC)
+    interaction = OidcInteraction(
+        id=secrets.token_urlsafe(32),
+        client_id=client.client_id,
+        params=authz.to_params(),
+        requested_claims=requested_claims,
+        tracking_code=new_tracking_code(),
+        created_at=now,
+        expires_at=now + INTERACTION_LIFETIME,
+    )
+    session.execute(insert(INTERACTIONS).values(**interaction.model_dump()))
     return _redirect(f"/login?interaction={interaction.id}")
 
 
@@ -295,69 +298,72 @@ def _consume_interaction(session: Session, interaction_id: str) -> bool:
 
 
 @router.get("/authorize/complete")
-def authorize_complete(request: Request, hoviyat: HoviyatDep, interaction: str = "") -> Response:
+async def authorize_complete(
+    request: Request, hoviyat: HoviyatDep, interaction: str = ""
+) -> Response:
     """The login pages are done: turn the interaction into a code (or the error) for the client."""
     if not interaction or len(interaction) > 64:
         raise bad_request("interaction-unknown", "the interaction parameter is missing or invalid")
-    with hoviyat.db.session() as session:
-        consumed = _consume_interaction(session, interaction)
-        row = session.execute(select(INTERACTIONS).where(INTERACTIONS.c.id == interaction)).first()
-        if row is None:
-            raise bad_request("interaction-unknown", "no such login in progress; start again")
-        try:
-            authz = AuthorizationRequest.from_params(row.params, row.client_id)
-        except ValueError as exc:
-            raise bad_request("interaction-invalid", str(exc)) from None
-        if not consumed:
-            if row.consumed_at is not None:
-                raise bad_request(
-                    "interaction-used", "this login was already completed; start again from the app"
-                )
-            if row.expires_at <= datetime.now(UTC):
-                return _error_redirect(
-                    hoviyat, authz.redirect_uri, authz.state, "access_denied", "the login expired"
-                )
-            raise bad_request("interaction-incomplete", "finish logging in before continuing")
+    return await hoviyat.committer.run(lambda session: _complete(session, hoviyat, interaction))
 
-        def refuse(error: str, description: str) -> RedirectResponse:
-            return _error_redirect(hoviyat, authz.redirect_uri, authz.state, error, description)
 
-        if row.error is not None:
-            return refuse(row.error, "the login did not complete")
-        client = session.get(Client, row.client_id)
-        if client is None or client.disabled:
-            raise bad_request("client-disabled", "the client was disabled during the login")
-        try:
-            policy = policy_for(hoviyat, client)
-        except IdentityRefused as exc:
-            return refuse("unauthorized_client", str(exc))
-        if not row.consent_granted:
-            return refuse("access_denied", "the user did not consent")
-        login = (
-            session.execute(
-                select(LOGIN_SESSIONS).where(LOGIN_SESSIONS.c.id == row.session_id)
-            ).first()
-            if row.session_id
-            else None
-        )
-        if login is None or login.ended_at is not None or row.acr is None:
-            return refuse("login_required", "the login session has ended")
-        auth_time = row.auth_time or login.auth_time
-        shortfall = _login_shortfall(authz, policy, row.acr, auth_time, row.created_at)
-        if shortfall is not None:
-            return refuse("login_required", shortfall)
-        if "legal_entity" in authz.scope and row.entity_national_id is None:
-            return refuse("interaction_required", "the user must choose a legal entity")
-        facts = LoginFacts(
-            session_id=login.id,
-            national_code=login.national_code,
-            acr=row.acr,
-            amr=list(row.amr or login.amr),
-            auth_time=auth_time,
-            entity_national_id=row.entity_national_id,
-            mobile=login.mobile,
-        )
-        code = issue_code(session, hoviyat, client, authz, facts, row.tracking_code)
+def _complete(session: Session, hoviyat: Hoviyat, interaction: str) -> Response:
+    consumed = _consume_interaction(session, interaction)
+    row = session.execute(select(INTERACTIONS).where(INTERACTIONS.c.id == interaction)).first()
+    if row is None:
+        raise bad_request("interaction-unknown", "no such login in progress; start again")
+    try:
+        authz = AuthorizationRequest.from_params(row.params, row.client_id)
+    except ValueError as exc:
+        raise bad_request("interaction-invalid", str(exc)) from None
+    if not consumed:
+        if row.consumed_at is not None:
+            raise bad_request(
+                "interaction-used", "this login was already completed; start again from the app"
+            )
+        if row.expires_at <= datetime.now(UTC):
+            return _error_redirect(
+                hoviyat, authz.redirect_uri, authz.state, "access_denied", "the login expired"
+            )
+        raise bad_request("interaction-incomplete", "finish logging in before continuing")
+
+    def refuse(error: str, description: str) -> RedirectResponse:
+        return _error_redirect(hoviyat, authz.redirect_uri, authz.state, error, description)
+
+    if row.error is not None:
+        return refuse(row.error, "the login did not complete")
+    client = session.get(Client, row.client_id)
+    if client is None or client.disabled:
+        raise bad_request("client-disabled", "the client was disabled during the login")
+    try:
+        policy = policy_for(hoviyat, client)
+    except IdentityRefused as exc:
+        return refuse("unauthorized_client", str(exc))
+    if not row.consent_granted:
+        return refuse("access_denied", "the user did not consent")
+    login = (
+        session.execute(select(LOGIN_SESSIONS).where(LOGIN_SESSIONS.c.id == row.session_id)).first()
+        if row.session_id
+        else None
+    )
+    if login is None or login.ended_at is not None or row.acr is None:
+        return refuse("login_required", "the login session has ended")
+    auth_time = row.auth_time or login.auth_time
+    shortfall = _login_shortfall(authz, policy, row.acr, auth_time, row.created_at)
+    if shortfall is not None:
+        return refuse("login_required", shortfall)
+    if "legal_entity" in authz.scope and row.entity_national_id is None:
+        return refuse("interaction_required", "the user must choose a legal entity")
+    facts = LoginFacts(
+        session_id=login.id,
+        national_code=login.national_code,
+        acr=row.acr,
+        amr=list(row.amr or login.amr),
+        auth_time=auth_time,
+        entity_national_id=row.entity_national_id,
+        mobile=login.mobile,
+    )
+    code = issue_code(session, hoviyat, client, authz, facts, row.tracking_code)
     return _code_redirect(hoviyat, authz, code)
 
 
@@ -379,17 +385,16 @@ async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
     """RFC 7662 §2, client-authenticated like the token endpoint."""
     form = await _oauth_form(request)
 
-    def answer() -> dict[str, Any]:
-        with hoviyat.db.session() as session:
-            caller = authenticate_client(request, form, hoviyat, session)
-            token = form.get("token")
-            if not token:
-                raise OAuthError("invalid_request", "token is missing")
-            return rfc7662.introspect(
-                session, hoviyat, caller.client, token, form.get("token_type_hint")
-            )
+    def answer(session: Session) -> dict[str, Any]:
+        caller = authenticate_client(request, form, hoviyat, session)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is missing")
+        return rfc7662.introspect(
+            session, hoviyat, caller.client, token, form.get("token_type_hint")
+        )
 
-    return JSONResponse(await run_in_threadpool(answer), headers=_NO_STORE)
+    return JSONResponse(await hoviyat.committer.run(answer), headers=_NO_STORE)
 
 
 @router.post("/revoke")
@@ -397,15 +402,14 @@ async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
     """RFC 7009 §2.1: always 200 for tokens the caller may name, known or not."""
     form = await _oauth_form(request)
 
-    def revoke_token() -> None:
-        with hoviyat.db.session() as session:
-            caller = authenticate_client(request, form, hoviyat, session)
-            token = form.get("token")
-            if not token:
-                raise OAuthError("invalid_request", "token is missing")
-            rfc7009.revoke(session, hoviyat, caller.client, token)
+    def revoke_token(session: Session) -> None:
+        caller = authenticate_client(request, form, hoviyat, session)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is missing")
+        rfc7009.revoke(session, hoviyat, caller.client, token)
 
-    await run_in_threadpool(revoke_token)
+    await hoviyat.committer.run(revoke_token)
     return Response(status_code=200, headers=_NO_STORE)
 
 
@@ -427,27 +431,28 @@ _CONFIRM = """<!doctype html>
 async def logout(request: Request, hoviyat: HoviyatDep) -> Response:
     """RP-Initiated Logout 1.0 §2-§3 (the end_session_endpoint)."""
     params = await _params(request)
-    return await run_in_threadpool(_logout, request, hoviyat, params)
+    return await hoviyat.committer.run(lambda session: _logout(session, request, hoviyat, params))
 
 
-def _logout(request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]) -> Response:
-    with hoviyat.db.session() as session:
-        logout_request = parse_logout(session, hoviyat, params)
-        confirmed = request.method == "POST" and params.get("confirm") == ["yes"]
-        if not logout_request.confirmed_by_rp and not confirmed:
-            hidden = "".join(
-                f'<input type="hidden" name="{html.escape(key)}" value="{html.escape(values[0])}">'
-                for key, values in params.items()
-                if key in ("post_logout_redirect_uri", "state", "client_id", "ui_locales")
-            )
-            return HTMLResponse(_CONFIRM.format(hidden=hidden), headers=_NO_STORE)
-        ended: set[str] = set()
-        browser = current_login(request, session)
-        for session_id in {logout_request.session_id, browser.session_id if browser else None}:
-            if session_id is not None and end_session(session, session_id):
-                audit_logout(session, hoviyat, session_id, logout_request.client)
-                ended.add(session_id)
-        end_grants(session, hoviyat, ended)
+def _logout(
+    session: Session, request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]
+) -> Response:
+    logout_request = parse_logout(session, hoviyat, params)
+    confirmed = request.method == "POST" and params.get("confirm") == ["yes"]
+    if not logout_request.confirmed_by_rp and not confirmed:
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(key)}" value="{html.escape(values[0])}">'
+            for key, values in params.items()
+            if key in ("post_logout_redirect_uri", "state", "client_id", "ui_locales")
+        )
+        return HTMLResponse(_CONFIRM.format(hidden=hidden), headers=_NO_STORE)
+    ended: set[str] = set()
+    browser = current_login(request, session)
+    for session_id in {logout_request.session_id, browser.session_id if browser else None}:
+        if session_id is not None and end_session(session, session_id):
+            audit_logout(session, hoviyat, session_id, logout_request.client)
+            ended.add(session_id)
+    end_grants(session, hoviyat, ended)
     target = logout_request.redirect_url()
     response: Response = (
         _redirect(target) if target else HTMLResponse(_LOGGED_OUT, headers=_NO_STORE)
