@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, func, select, update
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
@@ -80,24 +80,27 @@ class StatusSlot(NamedTuple):
     size: int
 
 
+# Plain SQL for the hot path (built once): the row lock (PostgreSQL) or the write lock
+# (SQLite) serialises concurrent claims on a list, and a full list matches no row.
+_NEWEST = text("SELECT max(list_id) FROM attestation_status_lists")
+_CLAIM = text(
+    "UPDATE attestation_status_lists SET next_index = next_index + 1 "
+    "WHERE list_id = :list_id AND next_index < size "
+    "RETURNING next_index - 1, size"
+)
+
+
 def allocate_status_index(session: Session, size: int = STATUS_LIST_SIZE) -> StatusSlot:
     """Claim the next entry of the newest list, atomically across processes."""
     while True:
-        current = session.execute(select(func.max(col(StatusListCounter.list_id)))).scalar()
+        current = session.execute(_NEWEST).scalar()
         if current is not None:
-            claimed = session.execute(
-                update(StatusListCounter)
-                .where(
-                    col(StatusListCounter.list_id) == current,
-                    col(StatusListCounter.next_index) < col(StatusListCounter.size),
-                )
-                .values(next_index=col(StatusListCounter.next_index) + 1)
-                .returning(col(StatusListCounter.next_index), col(StatusListCounter.size))
-            ).first()
+            claimed = session.execute(_CLAIM, {"list_id": current}).first()
             if claimed is not None:
-                return StatusSlot(current, claimed[0] - 1, claimed[1])
-        # The newest list is full (or none exists): open the next one. Another process
-        # may open it first; the primary key refuses the second and we claim from theirs.
+                return StatusSlot(current, claimed[0], claimed[1])
+        # The list we found is full (or none exists): open the one after it, and only
+        # that one. Another process may open it first; the primary key refuses the
+        # second insert and we claim from theirs.
         new_id = (current or 0) + 1
         try:
             with session.begin_nested():
