@@ -20,12 +20,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import col
@@ -59,14 +57,7 @@ from verifiers.registry.base import LegalEntity, RegistryUnavailable
 router = APIRouter(tags=["attestations"])
 OPERATION = "attestations.request"
 MAX_ATTESTATION_CHARS = 65_536
-_NO_STORE = {"Cache-Control": "no-store"}
 _build_lock = threading.Lock()
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent.parent / "attestations" / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 def get_attestations(request: Request) -> AttestationService:
