@@ -112,7 +112,17 @@ def _own_job(hoviyat: Hoviyat, caller: Caller, job_id: str) -> ReconciliationJob
     return job
 
 
-@router.post("", status_code=202, response_model=ReconciliationStatus)
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "legacy records: a header naming national_code and any of first_name, "
+        "last_name, father_name, birth_date, postal_code; then one row per record",
+    }
+}
+
+
+@router.post("", status_code=202, response_model=ReconciliationStatus, openapi_extra=CSV_BODY)
 async def create_reconciliation(
     request: Request,
     caller: CallerDep,

@@ -273,3 +273,9 @@ def test_a_registry_outage_requeues_the_job_and_a_later_status_resumes_it(
     finally:
         hoviyat.registries.close()
         hoviyat.registries = embedded
+
+
+def test_openapi_documents_the_csv_body(app_client: TestClient) -> None:
+    operation = app_client.get("/openapi.json").json()["paths"]["/v1/reconciliations"]["post"]
+    assert "text/csv" in operation["requestBody"]["content"]
+    assert "202" in operation["responses"]
