@@ -1,6 +1,7 @@
 """Certificate issuance per second from CSRs, and the same CSRs through cfssl.
 
-Run: ``.venv/bin/python bench/bench_ca.py [--count 3000] [--lint-count 200]``
+Run: ``.venv/bin/python bench/bench_ca.py [--count 3000] [--lint-count 200]
+[--database-url postgresql+psycopg://.../empty_db]``
 
 What is measured (ECDSA P-256 leaves, person-authentication profile, one
 process, SQLite in WAL mode on local disk, CA key in an encrypted file):
@@ -162,11 +163,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--lint-count", type=int, default=200)
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="an empty PostgreSQL database to use instead of a temporary SQLite file",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-ca-") as temp:
         directory = Path(temp)
-        url = f"sqlite:///{directory / 'hoviyat.db'}"
+        url = args.database_url or f"sqlite:///{directory / 'hoviyat.db'}"
         upgrade(url)
         db = Database(url)
         seed(directory / "registry.db", persons=50, entities=5, seed=3)
@@ -206,7 +212,8 @@ def main() -> None:
             for csr in csrs[: args.lint_count]:
                 pki.request_certificate(request(csr), lint=True)
 
-        print(f"Hoviyat issuance, P-256 leaf, SQLite, file key ({Path(url).name})")
+        backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite (WAL)"
+        print(f"Hoviyat issuance, P-256 leaf, {backend}, CA key in an encrypted file")
         single_rate = timed("single, lint off", len(csrs), single)
         batched_rate = timed(f"batched x{BATCH}, lint off", len(csrs), batched)
         timed("single, lint on (pkilint)", args.lint_count, linted)
