@@ -394,3 +394,53 @@ def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None)
 
 def issue(db: Database, order: Order, lint: bool | None = None) -> Issued:
     return issue_batch(db, [order], lint)[0]
+
+
+def fail_stale_intents(db: Database, older_than: timedelta, actor: str) -> list[str]:
+    """Mark ``pending`` rows older than ``older_than`` as ``failed``; their serials.
+
+    A pending row outlives its issuance only when the issuing process died between
+    the intent and the completion: the certificate, if it was signed at all, was
+    never handed out. The serial stays recorded (never reused) and the change is
+    audited. A conditional UPDATE ... RETURNING makes each row fail exactly once,
+    whichever process runs this.
+    """
+    cutoff = datetime.now(UTC) - older_than
+    with db.session() as session:
+        rows = (
+            session.connection()
+            .execute(
+                update(_TABLE)
+                .where(_TABLE.c.status == "pending", _TABLE.c.created_at < cutoff)
+                .values(status="failed")
+                .returning(
+                    _TABLE.c.serial_hex,
+                    _TABLE.c.tracking_code,
+                    _TABLE.c.subject_hash,
+                    _TABLE.c.profile,
+                    _TABLE.c.issuer_ca,
+                )
+            )
+            .all()
+        )
+        append_many(
+            session,
+            (
+                AuditEvent(
+                    tracking_code=row.tracking_code,
+                    event_type="certificate_failed",
+                    actor_type="operator",
+                    actor_id=actor,
+                    operation=row.profile,
+                    subject_hash=row.subject_hash,
+                    outcome="failed",
+                    detail={
+                        "serial": row.serial_hex,
+                        "issuer_ca": row.issuer_ca,
+                        "reason": "issuance intent never completed",
+                    },
+                )
+                for row in rows
+            ),
+        )
+    return sorted(row.serial_hex for row in rows)

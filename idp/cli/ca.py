@@ -266,3 +266,28 @@ def rollover_command(
     with _hierarchy(settings) as hierarchy:
         ca = hierarchy.rollover(issuing)
     console.print(f"{ca.name} generation {ca.generation} active, key id {ca.key_id}")
+
+
+@ca_app.command("fail-pending")
+def fail_pending_command(
+    older_than_minutes: int = typer.Option(10, min=1, help="age of the intents to give up on"),
+    operator: str = typer.Option("cli", "--operator", help="who decides (kept in the audit log)"),
+    json_output: bool = JsonOption,
+) -> None:
+    """Mark issuance intents a crashed process never completed as failed (serials kept)."""
+    from datetime import timedelta
+
+    from ca.issuance import fail_stale_intents
+
+    settings = get_settings()
+    db = Database(settings.resolved_database_url)
+    try:
+        serials = fail_stale_intents(db, timedelta(minutes=older_than_minutes), operator)
+    finally:
+        db.dispose()
+    if json_output:
+        print_json({"failed": serials})
+        return
+    console.print(f"{len(serials)} pending intent(s) marked failed")
+    for serial in serials:
+        console.print(f"  {serial}")

@@ -144,3 +144,9 @@ def test_rollover_and_offline_root_commands(environment: Path, tmp_path: Path) -
     active = {r["name"]: r["generation"] for r in rows if r["active"]}
     assert active == {"root": 1, "persons": 2, "organisations": 2, "infrastructure": 1}
     assert invoke("rollover", "--issuing", "root")[0] == 1
+
+
+def test_fail_pending_reports_what_it_marked(environment: Path) -> None:
+    assert invoke("init")[0] == 0
+    code, out, _ = invoke("fail-pending", "--older-than-minutes", "5", "--json")
+    assert code == 0 and json.loads(out) == {"failed": []}

@@ -163,3 +163,16 @@ def test_a_crash_between_signing_and_storing_leaves_the_intent(
     assert record.status == "pending" and record.der is None
     assert record.requested_by == "crasher" and record.subject_hash is not None
     assert audit == []  # the issuance did not complete, so it was not announced
+    # The operator gives up on it: the serial stays recorded, as failed, once.
+    from datetime import timedelta
+
+    from ca.issuance import fail_stale_intents
+
+    assert fail_stale_intents(hierarchy.db, timedelta(hours=1), "operator-7") == []
+    assert fail_stale_intents(hierarchy.db, timedelta(0), "operator-7") == [record.serial_hex]
+    assert fail_stale_intents(hierarchy.db, timedelta(0), "operator-7") == []
+    with hierarchy.db.session() as session:
+        failed = session.get(CertificateRecord, record.serial_hex)
+        audit = session.exec(select(AuditEntry)).all()
+    assert failed is not None and failed.status == "failed"
+    assert [(a.event_type, a.actor_id) for a in audit] == [("certificate_failed", "operator-7")]
