@@ -5,9 +5,13 @@
 - ``rfc7523``: ``private_key_jwt`` client authentication.
 - ``grants``: the ``authorization_code`` and ``refresh_token`` grants.
 - ``id_token``: ID token claims (OIDC Core §2, §3.1.3.6).
-- ``claims``: identity claims from the registries under the service policy,
-  with OpenID Connect for Identity Assurance ``verified_claims``.
+- ``claims``: which identity claims a request asks for and its service policy
+  allows, with OpenID Connect for Identity Assurance ``verified_claims``;
+  ``identity`` fills them from the registries for a grant.
 - ``pairwise``: pairwise subject identifiers (OIDC Core §8.1).
 - ``userinfo``, ``rfc7662`` (introspection), ``rfc7009`` (revocation),
   ``logout`` (RP-initiated logout 1.0).
+- ``registration``: what ``hoviyat clients create`` accepts for an OIDC client.
+
+The HTTP side is ``idp.http.oidc``; the tables are ``idp.storage.oidc``.
 """
