@@ -222,3 +222,26 @@ def test_completion_enforces_level_freshness_consent_and_reports_errors(
     pending = query_of(response.headers["location"])["interaction"]
     assert complete(asgi_browser, pending).status_code == 400
     assert complete(asgi_browser, "nope").status_code == 400
+
+
+def test_rs256_client_gets_rs256_id_tokens_that_python_jose_verifies(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, citizen: Person
+) -> None:
+    from jose import jwt as jose_jwt
+    from oidc_support import jwk_for
+
+    rs = register_rp(hoviyat_app, "rp-rs256", alg="RS256")
+    verifier, challenge = pkce_pair()
+    login = log_in(hoviyat_app.state.hoviyat.db, citizen.national_code)
+    params = authorization_params(rs, challenge)
+    tokens = exchange(
+        asgi_browser, rs, code_for(hoviyat_app, asgi_browser, params, login), verifier
+    )
+    id_token = tokens.json()["id_token"]
+    jwks = asgi_browser.get("/jwks.json").json()
+    claims = jose_jwt.decode(
+        id_token, jwk_for(id_token, jwks), algorithms=["RS256"], audience=rs.client_id,
+        access_token=tokens.json()["access_token"],
+    )  # fmt: skip
+    assert claims["nonce"] == params["nonce"]
+    assert jose_jwt.get_unverified_header(id_token)["alg"] == "RS256"
