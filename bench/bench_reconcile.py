@@ -51,21 +51,26 @@ def run(label: str, database_url: str, source: Path, registry: Path, rows: int) 
         out = folder / "reconciled.csv"
         started = time.perf_counter()
         log = folder / "stderr.txt"
-        with open(log, "wb") as errors:
+        with open(log, "wb") as errors, open(folder / "summary.json", "wb") as summary_file:
             child = subprocess.Popen(
-                [HOVIYAT, "reconcile", str(source), "--out", str(out), "--json"],
+                [HOVIYAT, "reconcile", str(source), "--out", str(out), "--json", "--no-resume"],
                 env=env,
-                stdout=subprocess.PIPE,
+                stdout=summary_file,
                 stderr=errors,
             )
-            stdout = child.stdout.read()  # type: ignore[union-attr]
-            # wait4: this child's own rusage, not the maximum over every child so far.
-            _pid, status, usage = os.wait4(child.pid, 0)
+            samples = []  # (seconds, resident MB) every half second: is memory flat?
+            while True:
+                # wait4: this child's own rusage, not the maximum over every child so far.
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                if pid:
+                    break
+                samples.append((time.perf_counter() - started, resident_mb(child.pid)))
+                time.sleep(0.5)
         child.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - started
         if child.returncode != 0:
             raise SystemExit(f"hoviyat reconcile failed: {log.read_text()[-500:]}")
-        summary = json.loads(stdout)
+        summary = json.loads((folder / "summary.json").read_text())
         print(f"\n[{label}] hoviyat reconcile, {rows:,} legacy rows")
         print(f"  rows reconciled    {summary['rows']:>12,}")
         print(f"  needing review     {summary['needs_review']:>12,}")
@@ -73,6 +78,18 @@ def run(label: str, database_url: str, source: Path, registry: Path, rows: int) 
         print(f"  rate               {summary['rows'] / elapsed:>12,.0f} rows/s")
         print(f"  peak memory (RSS)  {usage.ru_maxrss / 1024:>12.0f} MB")
         print(f"  CPU (user+sys)     {usage.ru_utime + usage.ru_stime:>12.1f} s")
+        tenths = [samples[len(samples) * k // 10][1] for k in range(1, 10)] if samples else []
+        print("  RSS at 10%..90% of the run (MB): " + " ".join(f"{mb:.0f}" for mb in tenths))
+
+
+def resident_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
 
 
 def main() -> None:
