@@ -1,6 +1,6 @@
 """The CA hierarchy: an ECDSA P-384 root and issuing CAs (P-256) under it.
 
-Part B (CRL, OCSP) and the issuance code get signing material from here::
+The CRL/OCSP side and the issuance code get signing material from here::
 
     hierarchy = Hierarchy(db, keys, issuer_url)
     ca = hierarchy.issuing_ca("persons")            # the active generation

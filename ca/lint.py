@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pkilint import finding_filter, loader
+from pkilint import etsi, finding_filter, loader
 from pkilint.cabf import serverauth
+from pkilint.etsi import etsi_constants
 from pkilint.pkix import certificate, extension, name
 from pkilint.validation import ValidationFindingSeverity
 
@@ -58,6 +59,21 @@ def _serverauth_validator(certificate_type: Any) -> Any:
     )
 
 
+def _etsi_type(name: str) -> Any:
+    try:
+        return etsi_constants.CertificateType.from_option_str(name)
+    except (KeyError, ValueError):
+        raise ValueError(f"unknown ETSI certificate type {name!r} (lint_etsi_cert -h)") from None
+
+
+@cache
+def _etsi_validator(certificate_type: Any) -> Any:
+    return certificate.create_pkix_certificate_validator_container(
+        etsi.create_decoding_validators(certificate_type),
+        etsi.create_validators(certificate_type),
+    )
+
+
 def _findings(linter: str, results: Any) -> list[LintFinding]:
     found: list[LintFinding] = []
     for result in results:
@@ -78,13 +94,14 @@ def _findings(linter: str, results: Any) -> list[LintFinding]:
 def _own_url(finding: LintFinding) -> bool:
     # The CA's own AIA/CDP URLs are the operator's deployment choice (loopback in
     # development), not the subscriber's request; the names in the SAN are still checked.
-    return finding.code == "cabf.internal_domain_name" and (
+    return finding.code.endswith(".internal_domain_name") and (
         "authorityInfoAccessSyntax" in finding.node or "cRLDistributionPoints" in finding.node
     )
 
 
 def lint_certificate(der: bytes, linters: tuple[str, ...]) -> list[LintFinding]:
-    """Findings at WARNING or worse from each named linter ("pkix", "cabf-serverauth")."""
+    """Findings at WARNING or worse from each named linter ("pkix", "cabf-serverauth",
+    "etsi:<TYPE>")."""
     document = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "precertificate")
     findings: list[LintFinding] = []
     for linter in linters:
@@ -97,6 +114,13 @@ def lint_certificate(der: bytes, linters: tuple[str, ...]) -> list[LintFinding]:
                 serverauth.create_serverauth_finding_filters(certificate_type), results
             )
             findings += [f for f in _findings(linter, results) if not _own_url(f)]
-        # "etsi" is checked by the test suite's CLI run; its type detection needs
-        # qualified-certificate statements these profiles do not carry.
+        elif linter.startswith("etsi:"):
+            certificate_type = _etsi_type(linter.removeprefix("etsi:"))
+            results = _etsi_validator(certificate_type).validate(document.root)
+            results, _ = finding_filter.filter_results(
+                etsi.create_etsi_finding_filters(certificate_type), results
+            )
+            findings += [f for f in _findings(linter, results) if not _own_url(f)]
+        else:
+            raise ValueError(f"unknown linter {linter!r}")
     return findings

@@ -25,7 +25,11 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 SubjectSource = Literal["person", "entity", "dns", "service"]
 CsrSubjectRule = Literal["ignore", "refuse"]
 CsrSanRule = Literal["ignore", "refuse", "subset"]
-Linter = Literal["pkix", "cabf-serverauth", "etsi"]
+# Pre-signing linters (pkilint, in-process): "pkix" (RFC 5280), "cabf-serverauth"
+# (CA/B Forum TLS BR, type detected), "etsi:<TYPE>" (ETSI EN 319 412, type named
+# as pkilint's lint_etsi_cert -t option, e.g. etsi:NCP-NATURAL-PERSON-CERTIFICATE).
+Linter = str
+_LINTERS = ("pkix", "cabf-serverauth")
 
 KEY_USAGES = (
     "digital_signature",
@@ -125,7 +129,8 @@ def parse_profile(path: Path) -> CertificateProfile:
     for usage in profile.extended_key_usage:
         _check_choice(path, "extended_key_usage", usage, tuple(EXTENDED_KEY_USAGES))
     for linter in profile.linters:
-        _check_choice(path, "linters", linter, get_args(Linter))
+        if not linter.startswith("etsi:"):
+            _check_choice(path, "linters", linter, _LINTERS)
     if not 1 <= profile.validity_days <= 825:
         raise ProfileError(f"{path.name}: validity_days must be 1..825")
     if profile.subject == "dns" and profile.max_dns_names < 1:

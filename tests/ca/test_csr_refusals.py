@@ -189,3 +189,18 @@ def test_lint_failure_refuses_and_names_the_rule(pki: Pki, living_person: str) -
     refusal = refused(pki, request)
     assert refusal.slug == "lint-failed"
     assert "validity_period" in refusal.detail
+
+
+def test_etsi_lint_refuses_mixed_key_usage(pki: Pki, living_person: str) -> None:
+    from dataclasses import replace
+
+    # ETSI EN 319 412-2 4.3.2: a non-repudiation key is not also an authentication key.
+    profile = replace(
+        pki.profiles["person-signing"], key_usage=("digital_signature", "content_commitment")
+    )
+    pki.profiles = {**pki.profiles, "person-signing": profile}
+    csr, _ = make_csr()
+    refusal = refused(pki, person_request(csr, living_person, profile="person-signing"))
+    assert refusal.slug == "lint-failed"
+    assert "etsi:NCP-NATURAL-PERSON-CERTIFICATE" in refusal.detail
+    assert "mixed_key_usage" in refusal.detail

@@ -63,6 +63,7 @@ def test_key_refusals() -> None:
         ("validity_days = 5000", "validity_days"),
         ('key_types = ["RSA-1024"]', "key_types"),
         ('colour = "blue"', "unknown fields"),
+        ('linters = ["zlint"]', "linters"),
     ],
 )
 def test_malformed_profiles_name_the_field(tmp_path: Path, change: str, message: str) -> None:
