@@ -1,8 +1,9 @@
 """The registration step: a CSR, a profile and a subject reference become an issuance order.
 
-Decides (profile, subject from the registries, CSR acceptable, key not blocked)
-and then has ``ca.issuance`` sign. Refusals raise :class:`CertificateRefused`
-before anything is written.
+Decides (profile, subject from the registries, CSR acceptable) and then has
+``ca.issuance`` sign; that step refuses blocked or CA keys inside the very
+transaction that records the intent. Refusals raise :class:`CertificateRefused`
+and leave nothing written.
 """
 
 from __future__ import annotations
@@ -128,11 +129,7 @@ class Pki:
             slug = "csr-key-blocked" if exc.reason == "blocked" else "csr-key-refused"
             raise CertificateRefused(slug, exc.detail) from None
         except LintRefused as exc:
-            raise CertificateRefused(
-                "lint-failed",
-                str(exc),
-                status=422,
-            ) from None
+            raise CertificateRefused("lint-failed", str(exc), status=422) from None
 
     def request_certificate(self, request: Request, lint: bool | None = None) -> Issued:
         return self.issue_orders([self.prepare(request)], lint)[0]
