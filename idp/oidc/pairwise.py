@@ -12,9 +12,11 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 
+@lru_cache(maxsize=4)
 def pairwise_salt(subject_pepper: bytes) -> bytes:
     # A derived key rather than the pepper itself: the pepper also keys the
     # audit log's subject hashes, and one key should serve one purpose.

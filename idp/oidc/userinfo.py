@@ -10,8 +10,9 @@ same claims signed with its ID token algorithm (§5.3.2), with ``iss`` and
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from idp.context import Hoviyat
@@ -25,6 +26,7 @@ from idp.tokens import TokenError
 from verifiers.registry.base import RegistryUnavailable
 
 JWT_MEDIA_TYPE = "application/jwt"
+CLIENTS = Client.__table__  # type: ignore[attr-defined]
 
 
 def userinfo_claims(hoviyat: Hoviyat, session: Session, access_token: str) -> tuple[Client, dict]:
@@ -46,8 +48,9 @@ def userinfo_claims(hoviyat: Hoviyat, session: Session, access_token: str) -> tu
     grant = load_grant(session, grant_id)
     if grant is None or grant.revoked_at is not None:
         raise unauthorized("the access token's grant was revoked")
-    client = session.get(Client, grant.client_id)
-    if client is None or client.disabled:
+    row = session.execute(select(CLIENTS).where(CLIENTS.c.client_id == grant.client_id)).first()
+    client = cast(Client, row)
+    if row is None or client.disabled:
         raise unauthorized("the client of this access token is disabled")
     try:
         identity = identity_for(hoviyat, client, grant, str(token["scope"]).split())
