@@ -280,7 +280,8 @@ def _intent_row(order: Order, serial: int, now: datetime) -> dict[str, object]:
         "issuer_key_id": order.issuing_ca.key_id,
         "profile": order.profile.name,
         "status": "pending",
-        "subject": order.subject.rfc4514_string() or ",".join(f"DNS:{n}" for n in order.dns_names),
+        "subject": order.subject.rfc4514_string(_ATTRIBUTE_NAMES)
+        or ",".join(f"DNS:{n}" for n in order.dns_names),
         "subject_hash": order.subject_hash,
         "spki_sha256": order.spki_sha256,
         "not_before": now - _BACKDATE,

@@ -216,3 +216,11 @@ def test_lint_off_issues_the_same_kind_of_certificate(pki: Pki, living_person: s
     )
     issued = pki.request_certificate(request, lint=False)
     assert issued.certificate.issuer == pki.hierarchy.issuing_ca("persons").certificate.subject
+
+
+def test_record_subject_is_readable(pki: Pki, living_person: str, active_entity: str) -> None:
+    serial, _, _ = issue(pki, "person-authentication", living_person, active_entity)
+    record = pki.record(serial)
+    assert record is not None
+    assert f"serialNumber=PNOIR-{living_person}" in record.subject
+    assert ",SN=" in record.subject and ",GN=" in record.subject and "2.5.4" not in record.subject
