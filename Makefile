@@ -20,6 +20,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed-run
 	$(BIN)/hoviyat init
+	$(BIN)/hoviyat ca init
 	$(BIN)/hoviyat serve --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed-test
