@@ -35,6 +35,7 @@ from idp.oidc import rfc7636
 from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.id_token import id_token_claims, sign_id_token
 from idp.oidc.identity import IdentityRefused, identity_for
+from idp.storage.group_commit import KeepWrites
 from idp.storage.models import Client
 from idp.storage.oidc import GrantRecord, OidcAuthorizationCode, OidcGrant, OidcRefreshToken
 from verifiers.registry.base import RegistryUnavailable
@@ -165,19 +166,14 @@ def _refuse_and_revoke(
     grant_id: str,
     reason: str,
     description: str,
-) -> OAuthError:
+) -> KeepWrites:
     grant = load_grant(session, grant_id)
     revoke_grant(session, grant_id, reason)
     if grant is not None:
         grant_audit(session, hoviyat, client, grant, "grant_revoked", reason, outcome="refused")
-    # The revocation must outlive the error answer, whose exception rolls the
-    # request's writes back. The token endpoint runs grants under the group
-    # committer, inside a SAVEPOINT of a shared transaction; SQLAlchemy 2's
-    # commit() commits that outer transaction (the batch's earlier writes had
-    # succeeded and were about to commit anyway) and later writes of the batch
-    # continue in a fresh transaction. Tests cover both replay paths.
-    session.commit()
-    return OAuthError("invalid_grant", description)
+    # The revocation must outlive the error answer: the group committer keeps
+    # this write's changes and fails the request with the error.
+    return KeepWrites(OAuthError("invalid_grant", description))
 
 
 def _token_response(

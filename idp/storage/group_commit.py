@@ -31,6 +31,18 @@ _STOP = object()
 log = logging.getLogger("hoviyat.storage")
 
 
+class KeepWrites(Exception):
+    """Raised by a write to fail its caller with ``error`` while keeping what it wrote.
+
+    For refusals that must leave a trace, e.g. a replayed authorization code
+    answers ``invalid_grant`` and the grant it came from stays revoked.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class GroupCommitter:
     def __init__(self, database: Database, max_batch: int = 512) -> None:
         self._database = database
@@ -97,11 +109,18 @@ class GroupCommitter:
                 for write, future in batch:
                     if not future.set_running_or_notify_cancel():
                         continue
+                    savepoint = session.begin_nested()
                     try:
-                        with session.begin_nested():
-                            results.append((future, True, write(session)))
+                        value = write(session)
+                    except KeepWrites as kept:
+                        savepoint.commit()
+                        results.append((future, False, kept.error))
                     except Exception as error:  # noqa: BLE001 - handed to the one caller
+                        savepoint.rollback()
                         results.append((future, False, error))
+                    else:
+                        savepoint.commit()
+                        results.append((future, True, value))
                 for hook in self._after_commit:
                     hook(session)
         except SQLAlchemyError as error:
