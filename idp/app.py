@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp.context import Hoviyat, build_hoviyat
 from idp.http.middleware import AccessLog, RequestLimits
 from idp.http.security_headers import SecurityHeaders
 from idp.oauth.errors import OAuthError
+from idp.reconciliation.config import get_reconciliation_settings
 from idp.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
 from idp.settings import Settings, get_settings
 
@@ -61,7 +63,11 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     _install_error_handlers(app)
-    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        path_limits={"/v1/reconciliations": get_reconciliation_settings().max_upload_bytes},
+    )
     app.add_middleware(SecurityHeaders, hsts=settings.issuer.startswith("https://"))
     app.add_middleware(AccessLog)
 
@@ -109,6 +115,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response
+
+    @app.exception_handler(DataError)
+    async def data_error(_request: Request, _exc: DataError) -> JSONResponse:
+        # The database refused a value the caller sent (a NUL byte, an
+        # out-of-range number); the transaction was rolled back.
+        return _problem(
+            400,
+            "invalid-characters",
+            "Bad request",
+            "a parameter holds a value that cannot be stored (for example a NUL byte)",
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -43,18 +43,30 @@ async def _empty_receive() -> Message:
 class RequestLimits:
     """413 for bodies over the limit (declared or streamed), 415 for non-JSON to ``/v1``."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Larger limits for paths that take files (legacy CSVs for reconciliation).
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = self.path_limits.get(scope["path"].rstrip("/"), self.max_body_bytes)
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _send_problem(send, _too_large(self.max_body_bytes))
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _send_problem(send, _too_large(limit))
+            return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            await _send_problem(
+                send,
+                Problem(400, "invalid-characters", "Bad request", "the query holds a NUL byte"),
+            )
             return
         method = scope["method"]
         if method in ("POST", "PUT", "PATCH") and scope["path"].startswith("/v1/"):
@@ -78,7 +90,7 @@ class RequestLimits:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -92,7 +104,7 @@ class RequestLimits:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_problem(send, _too_large(self.max_body_bytes))
+                await _send_problem(send, _too_large(limit))
 
 
 def _accepted_media_type(path: str, media_type: str) -> bool:

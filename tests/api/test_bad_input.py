@@ -138,3 +138,9 @@ def test_per_subject_rate_limit_answers_429(
 
 def test_unknown_path_is_a_problem(app_client: TestClient) -> None:
     _problem(app_client.get("/v1/nothing-here"), 404, "not-found")
+
+
+def test_nul_bytes_are_a_400_never_a_500(app_client: TestClient, bank_token: str) -> None:
+    _problem(app_client.get("/v1/identifiers/validate", params={"national_code": "\x00"}),
+             400, "invalid-characters")
+    _problem(app_client.get("/authorize", params={"client_id": "\x00"}), 400, "invalid-characters")

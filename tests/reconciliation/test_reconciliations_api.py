@@ -279,3 +279,24 @@ def test_openapi_documents_the_csv_body(app_client: TestClient) -> None:
     operation = app_client.get("/openapi.json").json()["paths"]["/v1/reconciliations"]["post"]
     assert "text/csv" in operation["requestBody"]["content"]
     assert "202" in operation["responses"]
+
+
+def test_a_legacy_file_larger_than_the_api_body_limit_is_accepted(
+    hoviyat_settings: Any, init_report: dict[str, Any], legacy_csv: bytes
+) -> None:
+    """The front door's 1 MB body limit does not apply to legacy files."""
+    from idp.app import create_app
+
+    settings = hoviyat_settings.model_copy(update={"max_body_bytes": len(legacy_csv) // 2})
+    app = create_app(settings)
+    secret = {c["client_id"]: c["client_secret"] for c in init_report["demo_clients"]}
+    with TestClient(app, base_url=settings.issuer) as client:
+        token = client_token(client, "demo-bank", secret["demo-bank"])
+        small = client.post("/v1/persons/verify", content=b"x" * len(legacy_csv),
+                            headers={**bearer(token), "Content-Type": "application/json"})
+        assert small.status_code == 413, "other paths keep the small limit"
+        answer = client.post("/v1/reconciliations", content=legacy_csv,
+                             headers={**bearer(token), "Content-Type": "text/csv"})
+        assert answer.status_code == 202, answer.text
+        assert wait_until_finished(client, token, answer.json()["id"])["state"] == "completed"
+    app.state.hoviyat.close()
