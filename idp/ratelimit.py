@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +23,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from idp.storage.models import RateCounter
+
+
+def _upsert(insert: Any) -> Any:
+    statement = insert(RateCounter)
+    return statement.on_conflict_do_update(
+        index_elements=["bucket", "window_start"],
+        set_={"count": RateCounter.count + statement.excluded.count},  # type: ignore[operator]
+    ).returning(
+        RateCounter.bucket,
+        RateCounter.window_start,
+        RateCounter.count,
+        sort_by_parameter_order=True,
+    )
+
+
+_UPSERTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,7 @@ class RateLimiter:
         self._known: dict[tuple[str, int], int] = {}
         self._pending: Counter[tuple[str, int]] = Counter()
         self._pruned_window = 0
+        self._known_window = 0
 
     def window(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
@@ -65,22 +83,20 @@ class RateLimiter:
         if not pending:
             return
         dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        totals: dict[tuple[str, int], int] = {}
-        for (bucket, window), increment in pending.items():
-            statement = (
-                insert(RateCounter)
-                .values(bucket=bucket, window_start=window, count=increment)
-                .on_conflict_do_update(
-                    index_elements=["bucket", "window_start"],
-                    set_={"count": RateCounter.count + increment},  # type: ignore[operator]
-                )
-                .returning(RateCounter.count)
-            )
-            totals[(bucket, window)] = int(session.execute(statement).scalar_one())
+        # Sorted so two processes upserting the same buckets lock them in the
+        # same order. One constant statement, executed with many parameter
+        # sets, compiles once per process.
+        rows = [
+            {"bucket": bucket, "window_start": window, "count": increment}
+            for (bucket, window), increment in sorted(pending.items())
+        ]
+        result = session.execute(_UPSERTS[dialect], rows)
+        totals = {(bucket, window): int(total) for bucket, window, total in result}
         current = self.window()
         with self._lock:
-            self._known = {k: v for k, v in self._known.items() if k[1] >= current}
+            if self._known_window != current:
+                self._known = {k: v for k, v in self._known.items() if k[1] >= current}
+                self._known_window = current
             self._known.update({k: v for k, v in totals.items() if k[1] >= current})
         if self._pruned_window != current:
             self._pruned_window = current

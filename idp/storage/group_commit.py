@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from idp.audit.log import AuditEvent, append, append_many
 from idp.storage.engine import Database
 
 T = TypeVar("T")
@@ -65,6 +66,10 @@ class GroupCommitter:
     async def run(self, write: Callable[[Session], T]) -> T:
         return await asyncio.wrap_future(self.submit(write))
 
+    async def append_audit(self, event: AuditEvent) -> None:
+        """Record ``event`` alone: such entries of a batch go in one multi-row insert."""
+        await asyncio.wrap_future(self.submit(_AuditOnly(event)))
+
     def run_sync(self, write: Callable[[Session], T]) -> T:
         return self.submit(write).result()
 
@@ -104,28 +109,20 @@ class GroupCommitter:
 
     def _commit(self, batch: list[tuple[Write, Future[Any]]]) -> None:
         results: list[tuple[Future[Any], bool, Any]] = []
+        live = [(write, future) for write, future in batch if future.set_running_or_notify_cancel()]
+        audits = [(write, future) for write, future in live if isinstance(write, _AuditOnly)]
+        others = [(write, future) for write, future in live if not isinstance(write, _AuditOnly)]
         try:
             with self._database.session() as session:
-                for write, future in batch:
-                    if not future.set_running_or_notify_cancel():
-                        continue
-                    savepoint = session.begin_nested()
-                    try:
-                        value = write(session)
-                    except KeepWrites as kept:
-                        savepoint.commit()
-                        results.append((future, False, kept.error))
-                    except Exception as error:  # noqa: BLE001 - handed to the one caller
-                        savepoint.rollback()
-                        results.append((future, False, error))
-                    else:
-                        savepoint.commit()
-                        results.append((future, True, value))
+                if audits:
+                    results += self._insert_audits(session, audits)
+                for write, future in others:
+                    results.append(self._apply(session, write, future))
                 for hook in self._after_commit:
                     hook(session)
         except SQLAlchemyError as error:
             log.error("group commit failed for %d writes: %s", len(batch), type(error).__name__)
-            for _, future in batch:
+            for _, future in live:
                 if not future.done():
                     future.set_exception(error)
             return
@@ -134,3 +131,42 @@ class GroupCommitter:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    def _insert_audits(
+        self, session: Session, audits: list[tuple[Write, Future[Any]]]
+    ) -> list[tuple[Future[Any], bool, Any]]:
+        savepoint = session.begin_nested()
+        try:
+            append_many(session, [write.event for write, _ in audits])  # type: ignore[attr-defined]
+        except SQLAlchemyError:
+            # One bad entry must not fail its neighbours: retry them one by one.
+            savepoint.rollback()
+            return [self._apply(session, write, future) for write, future in audits]
+        savepoint.commit()
+        return [(future, True, None) for _, future in audits]
+
+    @staticmethod
+    def _apply(session: Session, write: Write, future: Future[Any]) -> tuple[Future[Any], bool, Any]:
+        savepoint = session.begin_nested()
+        try:
+            value = write(session)
+        except KeepWrites as kept:
+            savepoint.commit()
+            return future, False, kept.error
+        except Exception as error:  # noqa: BLE001 - handed to the one caller
+            savepoint.rollback()
+            return future, False, error
+        savepoint.commit()
+        return future, True, value
+
+
+class _AuditOnly:
+    """A write that only appends one audit entry (batched by the committer)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: AuditEvent) -> None:
+        self.event = event
+
+    def __call__(self, session: Session) -> None:
+        append(session, self.event)

@@ -35,6 +35,7 @@ SIGNING_ALGORITHMS = ("ES256", "PS256", "RS256")
 DEFAULT_ALGORITHM = "ES256"
 RETIRED_KEY_LIFETIME = timedelta(days=1)
 _RELOAD_SECONDS = 5.0
+_VERIFIED_CACHE_SIZE = 10_000
 
 Key = ECKey | RSAKey
 
@@ -142,6 +143,7 @@ class KeyRing:
         self._jwks: dict[str, Any] = {"keys": []}
         self._kids: set[str] = set()
         self._private_cache: dict[str, Key] = {}
+        self._verified: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
         self._public_cache: dict[str, Key] = {}
 
     def _reload(self) -> None:
@@ -207,7 +209,26 @@ class KeyRing:
         audience: str | None = None,
         leeway: int = 5,
     ) -> dict[str, Any]:
-        """Verify a token this server issued (RFC 8725 §3: fixed algorithms and explicit type)."""
+        """Verify a token this server issued (RFC 8725 §3: fixed algorithms and explicit type).
+
+        A back-office client sends the same access token for minutes; its
+        verified claims are remembered until it expires, so the signature is
+        checked once per token rather than once per request. Revocable tokens
+        are checked against their grant by the caller, after this.
+        """
+        cache_key = (token, typ, issuer, audience)
+        cached = self._verified.get(cache_key)
+        if cached is not None and cached.get("exp", 0) > time.time():
+            return dict(cached)
+        claims = self._verify(token, typ=typ, issuer=issuer, audience=audience, leeway=leeway)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[cache_key] = claims
+        return dict(claims)
+
+    def _verify(
+        self, token: str, *, typ: str, issuer: str, audience: str | None, leeway: int
+    ) -> dict[str, Any]:
         self._fresh()
         try:
             header = extract_compact(token.encode("ascii")).headers()

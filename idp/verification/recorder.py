@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from idp.audit.log import AuditEvent, append, subject_hash
+from idp.audit.log import AuditEvent, subject_hash
 from idp.context import Hoviyat
 from idp.http.auth import Caller
 from idp.problems import Problem, service_unavailable, too_many_requests
@@ -75,8 +75,7 @@ class Verification:
         return items
 
     async def refuse(self, problem: Problem) -> Problem:
-        event = self._event("refused", {"problem": problem.slug})
-        await self.hoviyat.committer.run(lambda session: append(session, event))
+        await self.hoviyat.committer.append_audit(self._event("refused", {"problem": problem.slug}))
         problem.extensions.setdefault("tracking_code", self.tracking_code)
         return problem
 
@@ -94,14 +93,8 @@ class Verification:
                 outcome, answer = self._decide(decide)
         except Problem as problem:
             raise await self.refuse(problem) from None
-        limits = self._limits()
-        event = self._event(outcome, {})
-
-        def write(session: Any) -> None:
-            append(session, event)
-
-        self.hoviyat.rate_limiter.count(limits)
-        await self.hoviyat.committer.run(write)
+        self.hoviyat.rate_limiter.count(self._limits())
+        await self.hoviyat.committer.append_audit(self._event(outcome, {}))
         return answer
 
     def _decide(self, decide: Callable[[Verification], tuple[str, T]]) -> tuple[str, T]:
