@@ -40,6 +40,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "idp.http.attestations",
     "idp.attestations.pages",
     "idp.http.reconciliations",
+    "idp.http.admin_clients",
 )
 
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -71,6 +72,20 @@ def create_client(
     )
     session.add(client)
     return NewClient(client=client, client_secret=client_secret)
+
+
+def client_summary(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "service_code": client.service_code,
+        "roles": client.roles,
+        "grant_types": client.grant_types,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": client.redirect_uris,
+        "disabled": client.disabled,
+        "created_at": client.created_at.isoformat(),
+    }
 
 
 def sync_policies(session: Session, policies: dict[str, ServicePolicy]) -> list[str]:

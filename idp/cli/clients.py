@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
-from idp.clients import ClientError, create_client, list_clients
+from idp.clients import ClientError, client_summary, create_client, list_clients
 from idp.oidc.registration import RegistrationError, oidc_attributes
 from idp.secrets import load_secrets
 from idp.settings import get_settings
@@ -16,20 +16,6 @@ from idp.storage.engine import Database
 from idp.storage.models import Client
 
 clients_app = typer.Typer(help="OAuth clients (agency apps and back-office systems).")
-
-
-def client_summary(client: Client) -> dict[str, Any]:
-    return {
-        "client_id": client.client_id,
-        "name": client.name,
-        "service_code": client.service_code,
-        "roles": client.roles,
-        "grant_types": client.grant_types,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "redirect_uris": client.redirect_uris,
-        "disabled": client.disabled,
-        "created_at": client.created_at.isoformat(),
-    }
 
 
 def _database() -> Database:

@@ -69,7 +69,8 @@ class RequestLimits:
             )
             return
         method = scope["method"]
-        if method in ("POST", "PUT", "PATCH") and scope["path"].startswith("/v1/"):
+        has_body = (declared not in (None, "0")) or "transfer-encoding" in headers
+        if method in ("POST", "PUT", "PATCH") and has_body and scope["path"].startswith("/v1/"):
             media_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if not _accepted_media_type(scope["path"], media_type):
                 await _send_problem(

@@ -41,6 +41,10 @@ def load_jwks(path: Path) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RegistrationError(f"cannot read JWKS file {path}: {exc}") from None
+    return check_jwks(document, str(path))
+
+
+def check_jwks(document: Any, path: str = "jwks") -> dict[str, Any]:
     keys = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(keys, list) or not keys:
         raise RegistrationError(f"{path} is not a JWKS: it needs a non-empty 'keys' list")
@@ -60,7 +64,8 @@ def oidc_attributes(
     auth_method: str,
     id_token_alg: str,
     sector_identifier: str | None,
-    jwks_file: Path | None,
+    jwks_file: Path | None = None,
+    jwks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Client columns for this registration, or :class:`RegistrationError`."""
     grants = list(grant_types) or (
@@ -77,7 +82,10 @@ def oidc_attributes(
         raise RegistrationError(f"unknown auth method {auth_method!r}; use {supported_methods()}")
     if id_token_alg not in SIGNING_ALGORITHMS:
         raise RegistrationError(f"id token algorithm must be one of {list(SIGNING_ALGORITHMS)}")
-    jwks = load_jwks(jwks_file) if jwks_file is not None else None
+    if jwks_file is not None:
+        jwks = load_jwks(jwks_file)
+    elif jwks is not None:
+        jwks = check_jwks(jwks)
     if auth_method == PRIVATE_KEY_JWT and jwks is None:
         raise RegistrationError("private_key_jwt needs --jwks-file with the client's public keys")
     if sector_identifier is not None:

@@ -1,0 +1,145 @@
+"""Admin API for OAuth clients: what ``hoviyat clients`` does, over HTTP.
+
+Only a client holding the ``admin`` role may call it. Every change writes a
+``client_changed`` audit entry in the same transaction; a new client's secret
+is in the creation answer and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from idp.audit.log import AuditEvent, append
+from idp.clients import ClientError, client_summary, create_client, list_clients
+from idp.context import Hoviyat, get_hoviyat
+from idp.http.auth import Caller, require_role
+from idp.oidc.registration import RegistrationError, oidc_attributes
+from idp.problems import Problem, not_found
+from idp.storage.models import Client
+from idp.tracking import new_tracking_code
+
+router = APIRouter(prefix="/v1/admin/clients", tags=["administration"])
+require_admin = require_role("admin")
+
+
+class ClientRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    service_code: str = Field(max_length=64)
+    roles: list[str] = Field(default_factory=list, max_length=10)
+    redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    grant_types: list[str] = Field(default_factory=list, max_length=3)
+    token_endpoint_auth_method: str = "client_secret_basic"
+    id_token_signed_response_alg: str = "ES256"
+    sector_identifier: str | None = Field(default=None, max_length=255)
+    jwks: dict[str, Any] | None = None
+
+
+def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
+    append(
+        session,
+        AuditEvent(
+            tracking_code=new_tracking_code(),
+            event_type="client_changed",
+            actor_type="administrator",
+            actor_id=caller.client_id,
+            service_code=caller.service_code,
+            legal_basis=caller.policy.legal_basis,
+            operation=operation,
+            outcome="ok",
+            detail={"client_id": client_id},
+        ),
+    )
+
+
+def _invalid(error: Exception) -> Problem:
+    return Problem(422, "invalid-client-registration", "Invalid client registration", str(error))
+
+
+@router.get("")
+def list_all(
+    _caller: Caller = Depends(require_admin), hoviyat: Hoviyat = Depends(get_hoviyat)
+) -> list[dict[str, Any]]:
+    with hoviyat.db.read() as session:
+        return [client_summary(client) for client in list_clients(session)]
+
+
+@router.post("", status_code=201)
+async def create(
+    body: ClientRegistration,
+    caller: Caller = Depends(require_admin),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> JSONResponse:
+    try:
+        attributes = oidc_attributes(
+            redirect_uris=body.redirect_uris,
+            post_logout_redirect_uris=body.post_logout_redirect_uris,
+            grant_types=body.grant_types,
+            auth_method=body.token_endpoint_auth_method,
+            id_token_alg=body.id_token_signed_response_alg,
+            sector_identifier=body.sector_identifier,
+            jwks=body.jwks,
+        )
+    except RegistrationError as error:
+        raise _invalid(error) from None
+
+    def write(session: Session) -> dict[str, Any]:
+        created = create_client(
+            session,
+            hoviyat.secrets.client_secret_key,
+            name=body.name,
+            service_code=body.service_code,
+            roles=body.roles,
+            with_secret=body.token_endpoint_auth_method != "private_key_jwt",
+            **attributes,
+        )
+        _audit(session, caller, created.client.client_id, "create")
+        return {**client_summary(created.client), "client_secret": created.client_secret}
+
+    try:
+        answer = await hoviyat.committer.run(write)
+    except ClientError as error:
+        raise _invalid(error) from None
+    return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{client_id}")
+def read(
+    client_id: str,
+    _caller: Caller = Depends(require_admin),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> dict[str, Any]:
+    with hoviyat.db.read() as session:
+        client = session.get(Client, client_id)
+        if client is None:
+            raise not_found(f"no client {client_id!r}")
+        return client_summary(client)
+
+
+@router.post("/{client_id}/disable")
+async def disable(
+    client_id: str,
+    caller: Caller = Depends(require_admin),
+    hoviyat: Hoviyat = Depends(get_hoviyat),
+) -> dict[str, Any]:
+    """Stop the client: no new tokens; tokens it holds lapse within their short lifetime."""
+
+    def write(session: Session) -> dict[str, Any]:
+        client = session.get(Client, client_id)
+        if client is None:
+            raise not_found(f"no client {client_id!r}")
+        if not client.disabled:
+            client.disabled = True
+            session.add(client)
+            session.flush()
+            _audit(session, caller, client_id, "disable")
+        return client_summary(client)
+
+    return await hoviyat.committer.run(write)
