@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,27 @@ def test_exposure_is_low(tmp_path: Path) -> None:
     found = re.search(r"Overall exposure level for hoviyat.service: ([0-9.]+)", result.stdout)
     assert found, result.stdout + result.stderr
     assert float(found.group(1)) <= 2.0
+
+
+def test_maintenance_timer_runs_commands_hoviyat_has(tmp_path: Path) -> None:
+    service = REPO / "deploy" / "hoviyat-maintenance.service"
+    timer = REPO / "deploy" / "hoviyat-maintenance.timer"
+    commands = re.findall(r"^ExecStart=/opt/hoviyat/.venv/bin/hoviyat (.+)$",
+                          service.read_text(), re.MULTILINE)
+    assert any(c.startswith("audit checkpoint") for c in commands)
+    for command in commands:
+        words = [w for w in command.split() if not w.startswith("--")][:2]
+        help_run = subprocess.run(
+            [sys.executable, "-m", "idp.cli", *words, "--help"], capture_output=True, text=True
+        )
+        assert help_run.returncode == 0, f"hoviyat {command}: {help_run.stderr}"
+    (tmp_path / service.name).write_text(
+        service.read_text().replace("/opt/hoviyat/.venv/bin/hoviyat", "/bin/true")
+    )
+    (tmp_path / timer.name).write_text(timer.read_text())
+    result = subprocess.run(
+        [str(ANALYZE), "verify", "--man=no", str(tmp_path / service.name),
+         str(tmp_path / timer.name)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
