@@ -21,8 +21,8 @@ from idp.context import Hoviyat, build_hoviyat
 from idp.http.middleware import AccessLog, RequestLimits
 from idp.http.security_headers import SecurityHeaders
 from idp.oauth.errors import OAuthError
-from idp.reconciliation.config import get_reconciliation_settings
 from idp.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
+from idp.reconciliation.config import get_reconciliation_settings
 from idp.settings import Settings, get_settings
 
 log = logging.getLogger("hoviyat")
@@ -47,6 +47,7 @@ ROUTER_MODULES: tuple[str, ...] = (
 def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None) -> FastAPI:
     settings = settings or get_settings()
     hoviyat = hoviyat or build_hoviyat(settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield

@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import Request
 
+from idp.ratelimit import RateLimiter
 from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import Settings
-from idp.ratelimit import RateLimiter
 from idp.storage.engine import Database
 from idp.storage.group_commit import GroupCommitter
 from idp.tokens import KeyRing

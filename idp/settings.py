@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     secrets_file: Path | None = Field(
         None, description="JSON file with the server secrets; default <data_dir>/secrets.json"
     )
-    registry_adapter: str = Field("synthetic", description="registry adapter name: synthetic | http")
+    registry_adapter: str = Field(
+        "synthetic", description="registry adapter name: synthetic | http"
+    )
     registry_path: Path | None = Field(
         None, description="synthetic registry SQLite file; default <data_dir>/registry.db"
     )

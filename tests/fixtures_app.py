@@ -73,8 +73,9 @@ def app_client(hoviyat_app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
-def client_token(client: TestClient | httpx.Client, client_id: str, secret: str,
-                 scope: str | None = None) -> str:
+def client_token(
+    client: TestClient | httpx.Client, client_id: str, secret: str, scope: str | None = None
+) -> str:
     data = {"grant_type": "client_credentials"}
     if scope:
         data["scope"] = scope
@@ -96,8 +97,9 @@ def admin_token(app_client: TestClient, demo_clients: dict[str, str]) -> str:
 class LiveServer:
     def __init__(self, app: FastAPI, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

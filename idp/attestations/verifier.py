@@ -232,7 +232,7 @@ class AttestationVerifier:
         text: str,
         *,
         now: datetime | None = None,
-        key_binding: rfc9901.KeyBindingPolicy = rfc9901.KeyBindingPolicy(),  # noqa: B008
+        key_binding: rfc9901.KeyBindingPolicy = rfc9901.KeyBindingPolicy(),
         check_status: bool = False,
         audience: str | None = None,
     ) -> Report:

@@ -1,7 +1,5 @@
 """``hoviyat audit ...``: the auditor's and operator's view of the tamper-evident log."""
 
-# ruff: noqa: B008  (typer declares options as argument defaults)
-
 from __future__ import annotations
 
 import getpass

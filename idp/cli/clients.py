@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -13,7 +12,6 @@ from idp.oidc.registration import RegistrationError, oidc_attributes
 from idp.secrets import load_secrets
 from idp.settings import get_settings
 from idp.storage.engine import Database
-from idp.storage.models import Client
 
 clients_app = typer.Typer(help="OAuth clients (agency apps and back-office systems).")
 

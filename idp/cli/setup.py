@@ -21,10 +21,17 @@ from policies.service_policy import load_service_policies
 
 DEMO_CLIENTS = (
     {"client_id": "demo-bank", "name": "Demo bank back office", "service_code": "demo-bank-kyc"},
-    {"client_id": "demo-registry", "name": "Demo match-only registry",
-     "service_code": "demo-match-only"},
-    {"client_id": "demo-admin", "name": "Demo administrator", "service_code": "hoviyat-admin",
-     "roles": ["admin", "ca_operator", "auditor"]},
+    {
+        "client_id": "demo-registry",
+        "name": "Demo match-only registry",
+        "service_code": "demo-match-only",
+    },
+    {
+        "client_id": "demo-admin",
+        "name": "Demo administrator",
+        "service_code": "hoviyat-admin",
+        "roles": ["admin", "ca_operator", "auditor"],
+    },
 )
 DEFAULT_PERSONS, DEFAULT_ENTITIES, DEFAULT_SEED = 10_000, 1_000, 1
 
@@ -53,8 +60,13 @@ def _ensure_demo_clients(settings: Settings, database: Database, key: bytes) -> 
                     session.flush()
                 created = create_client(session, key, **spec)  # type: ignore[arg-type]
                 saved[client_id] = created.client_secret or ""
-            shown.append({"client_id": client_id, "client_secret": saved[client_id],
-                          "service_code": spec["service_code"]})
+            shown.append(
+                {
+                    "client_id": client_id,
+                    "client_secret": saved[client_id],
+                    "service_code": spec["service_code"],
+                }
+            )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(saved, handle)
@@ -94,7 +106,7 @@ def initialise(settings: Settings, *, seed_registry: bool = True) -> dict[str, A
 
 
 def init_command(json_output: bool = typer.Option(False, "--json", help="print only JSON")) -> None:
-    """Create the embedded default (idempotent): database, registry, policies, keys, demo clients."""
+    """Create the embedded default (idempotent): database, registry, keys, demo clients."""
     report = initialise(get_settings())
     if json_output:
         print_json(report)

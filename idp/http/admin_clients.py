@@ -36,8 +36,8 @@ class ClientRegistration(BaseModel):
     redirect_uris: list[str] = Field(default_factory=list, max_length=20)
     post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=20)
     grant_types: list[str] = Field(default_factory=list, max_length=3)
-    token_endpoint_auth_method: str = "client_secret_basic"
-    id_token_signed_response_alg: str = "ES256"
+    token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105
+    id_token_signed_response_alg: str = "ES256"  # noqa: S105
     sector_identifier: str | None = Field(default=None, max_length=255)
     jwks: dict[str, Any] | None = None
 
@@ -97,7 +97,7 @@ async def create(
             name=body.name,
             service_code=body.service_code,
             roles=body.roles,
-            with_secret=body.token_endpoint_auth_method != "private_key_jwt",
+            with_secret=body.token_endpoint_auth_method != "private_key_jwt",  # noqa: S105
             **attributes,
         )
         _audit(session, caller, created.client.client_id, "create")

@@ -9,8 +9,6 @@
 - ``GET  /v1/me/access-history`` (the citizen): who looked them up, newest first.
 """
 
-# ruff: noqa: B008  (FastAPI declares dependencies and parameters as argument defaults)
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

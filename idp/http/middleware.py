@@ -121,9 +121,7 @@ def _accepted_media_type(path: str, media_type: str) -> bool:
 
 
 def _too_large(limit: int) -> Problem:
-    return Problem(
-        413, "body-too-large", "Request body too large", f"send at most {limit} bytes"
-    )
+    return Problem(413, "body-too-large", "Request body too large", f"send at most {limit} bytes")
 
 
 class AccessLog:

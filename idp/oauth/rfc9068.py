@@ -16,7 +16,7 @@ from typing import Any
 
 from idp.tokens import KeyRing
 
-ACCESS_TOKEN_TYPE = "at+jwt"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 
 
 def api_audience(issuer: str) -> str:
@@ -49,4 +49,6 @@ def issue_access_token(
 
 
 def verify_access_token(keyring: KeyRing, token: str, *, issuer: str) -> dict[str, Any]:
-    return keyring.verify(token, typ=ACCESS_TOKEN_TYPE, issuer=issuer, audience=api_audience(issuer))
+    return keyring.verify(
+        token, typ=ACCESS_TOKEN_TYPE, issuer=issuer, audience=api_audience(issuer)
+    )

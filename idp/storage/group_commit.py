@@ -146,14 +146,16 @@ class GroupCommitter:
         return [(future, True, None) for _, future in audits]
 
     @staticmethod
-    def _apply(session: Session, write: Write, future: Future[Any]) -> tuple[Future[Any], bool, Any]:
+    def _apply(
+        session: Session, write: Write, future: Future[Any]
+    ) -> tuple[Future[Any], bool, Any]:
         savepoint = session.begin_nested()
         try:
             value = write(session)
         except KeepWrites as kept:
             savepoint.commit()
             return future, False, kept.error
-        except Exception as error:  # noqa: BLE001 - handed to the one caller
+        except Exception as error:
             savepoint.rollback()
             return future, False, error
         savepoint.commit()

@@ -5,11 +5,13 @@ revision on its own branch (``down_revision = "0001"``, its own
 ``branch_labels``); ``hoviyat db upgrade`` applies all heads.
 """
 
-from idp.storage import models  # noqa: F401
-from idp.storage import login  # noqa: F401
-from idp.storage import certificates  # noqa: F401
-from idp.storage import crls  # noqa: F401
-from idp.storage import oidc  # noqa: F401
-from idp.storage import audit_log  # noqa: F401
-from idp.storage import attestations  # noqa: F401
-from idp.storage import reconciliations  # noqa: F401
+from idp.storage import (
+    attestations,  # noqa: F401
+    audit_log,  # noqa: F401
+    certificates,  # noqa: F401
+    crls,  # noqa: F401
+    login,  # noqa: F401
+    models,  # noqa: F401
+    oidc,  # noqa: F401
+    reconciliations,  # noqa: F401
+)

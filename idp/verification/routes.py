@@ -52,7 +52,9 @@ def _json_value(value: Any) -> Any:
 
 
 def disclosed_person(person: Person, policy: ServicePolicy) -> dict[str, Any]:
-    fields = {name: getattr(person, name) for name in policy.person_disclosure if hasattr(person, name)}
+    fields = {
+        name: getattr(person, name) for name in policy.person_disclosure if hasattr(person, name)
+    }
     if "birth_date" in fields:
         fields["birth_date_jalali"] = to_jalali(person.birth_date)
     return {name: _json_value(value) for name, value in sorted(fields.items())}

@@ -17,7 +17,8 @@ def active_entity(registry_path: Path) -> dict[str, Any]:
     today = __import__("datetime").date.today().isoformat()
     for entity in export(registry_path, "entities", 300):
         current = [
-            r for r in entity["representatives"]
+            r
+            for r in entity["representatives"]
             if r["valid_from"] <= today and (r["valid_until"] is None or r["valid_until"] >= today)
         ]
         if entity["status"] == "active" and current:

@@ -17,8 +17,11 @@ def test_admin_creates_an_oidc_client_that_can_then_be_disabled(
 ) -> None:
     created = app_client.post(
         "/v1/admin/clients",
-        json={"name": "Tax portal", "service_code": "demo-tax-portal",
-              "redirect_uris": ["https://tax.example/callback"]},
+        json={
+            "name": "Tax portal",
+            "service_code": "demo-tax-portal",
+            "redirect_uris": ["https://tax.example/callback"],
+        },
         headers=_auth(admin_token),
     )
     assert created.status_code == 201, created.text
@@ -33,13 +36,16 @@ def test_admin_creates_an_oidc_client_that_can_then_be_disabled(
     listed = app_client.get("/v1/admin/clients", headers=_auth(admin_token)).json()
     assert client_id in {c["client_id"] for c in listed}
 
-    disabled = app_client.post(f"/v1/admin/clients/{client_id}/disable",
-                               headers=_auth(admin_token))
+    disabled = app_client.post(f"/v1/admin/clients/{client_id}/disable", headers=_auth(admin_token))
     assert disabled.status_code == 200, disabled.text
     assert disabled.json()["disabled"] is True
     with app_client.app.state.hoviyat.db.read() as session:  # type: ignore[attr-defined]
-        operations = [e.operation for e in session.exec(
-            select(AuditEntry).where(AuditEntry.event_type == "client_changed"))]
+        operations = [
+            e.operation
+            for e in session.exec(
+                select(AuditEntry).where(AuditEntry.event_type == "client_changed")
+            )
+        ]
     assert operations == ["create", "disable"]
 
 
@@ -48,14 +54,18 @@ def test_bad_registrations_and_non_admins_are_refused(
 ) -> None:
     plain_http = app_client.post(
         "/v1/admin/clients",
-        json={"name": "x", "service_code": "demo-tax-portal",
-              "redirect_uris": ["http://evil.example/cb"]},
+        json={
+            "name": "x",
+            "service_code": "demo-tax-portal",
+            "redirect_uris": ["http://evil.example/cb"],
+        },
         headers=_auth(admin_token),
     )
     assert plain_http.status_code == 422
     assert plain_http.json()["type"].endswith("/invalid-client-registration")
     unknown_service = app_client.post(
-        "/v1/admin/clients", json={"name": "x", "service_code": "nope"},
+        "/v1/admin/clients",
+        json={"name": "x", "service_code": "nope"},
         headers=_auth(admin_token),
     )
     assert unknown_service.status_code == 422 and "nope" in unknown_service.json()["detail"]

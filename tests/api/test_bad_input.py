@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
+from api.helpers import living_person
 from fastapi.testclient import TestClient
+from fixtures_app import client_token
 from sqlmodel import select
 
-from api.helpers import living_person
-from fixtures_app import client_token
 from idp.oauth.rfc9068 import issue_access_token
 from idp.storage.models import AuditEntry
 
@@ -32,9 +32,11 @@ def _problem(response, status: int, slug: str) -> dict:  # type: ignore[no-untyp
 
 def test_bad_checksum_names_the_rule(app_client: TestClient, bank_token: str) -> None:
     body = _problem(
-        app_client.post("/v1/persons/verify", json={"national_code": "0499370898"},
-                        headers=_auth(bank_token)),
-        422, "invalid-identifier",
+        app_client.post(
+            "/v1/persons/verify", json={"national_code": "0499370898"}, headers=_auth(bank_token)
+        ),
+        422,
+        "invalid-identifier",
     )
     assert body["field"] == "national_code" and body["rule"] == "checksum"
     assert body["tracking_code"]
@@ -42,49 +44,94 @@ def test_bad_checksum_names_the_rule(app_client: TestClient, bank_token: str) ->
 
 def test_malformed_json_oversized_and_wrong_type(app_client: TestClient, bank_token: str) -> None:
     headers = {**_auth(bank_token), "content-type": "application/json"}
-    _problem(app_client.post("/v1/persons/verify", content=b"{nope", headers=headers),
-             400, "malformed-json")
+    _problem(
+        app_client.post("/v1/persons/verify", content=b"{nope", headers=headers),
+        400,
+        "malformed-json",
+    )
     big = b'{"national_code": "' + b"1" * 2_000_000 + b'"}'
-    _problem(app_client.post("/v1/persons/verify", content=big, headers=headers),
-             413, "body-too-large")
-    _problem(app_client.post("/v1/persons/verify", content=b"national_code=1",
-                             headers={**_auth(bank_token), "content-type": "text/plain"}),
-             415, "unsupported-media-type")
-    _problem(app_client.post("/v1/persons/verify", json={"national_code": 12, "x": 1},
-                             headers=_auth(bank_token)),
-             422, "invalid-request")
+    _problem(
+        app_client.post("/v1/persons/verify", content=big, headers=headers), 413, "body-too-large"
+    )
+    _problem(
+        app_client.post(
+            "/v1/persons/verify",
+            content=b"national_code=1",
+            headers={**_auth(bank_token), "content-type": "text/plain"},
+        ),
+        415,
+        "unsupported-media-type",
+    )
+    _problem(
+        app_client.post(
+            "/v1/persons/verify", json={"national_code": 12, "x": 1}, headers=_auth(bank_token)
+        ),
+        422,
+        "invalid-request",
+    )
 
 
 def test_missing_expired_and_foreign_tokens(app_client: TestClient) -> None:
-    _problem(app_client.post("/v1/persons/verify", json={"national_code": "0499370899"}),
-             401, "unauthorized")
+    _problem(
+        app_client.post("/v1/persons/verify", json={"national_code": "0499370899"}),
+        401,
+        "unauthorized",
+    )
     hoviyat = app_client.app.state.hoviyat  # type: ignore[attr-defined]
     expired = issue_access_token(
-        hoviyat.keyring, issuer=hoviyat.settings.issuer, client_id="demo-bank",
-        subject="demo-bank", scope=["persons.verify"], lifetime=-60,
+        hoviyat.keyring,
+        issuer=hoviyat.settings.issuer,
+        client_id="demo-bank",
+        subject="demo-bank",
+        scope=["persons.verify"],
+        lifetime=-60,
         extra_claims={"service_code": "demo-bank-kyc", "roles": []},
     )
-    _problem(app_client.post("/v1/persons/verify", json={"national_code": "0499370899"},
-                             headers=_auth(expired)), 401, "unauthorized")
+    _problem(
+        app_client.post(
+            "/v1/persons/verify", json={"national_code": "0499370899"}, headers=_auth(expired)
+        ),
+        401,
+        "unauthorized",
+    )
     foreign = issue_access_token(
-        hoviyat.keyring, issuer="https://elsewhere.example", client_id="demo-bank",
-        subject="demo-bank", scope=["persons.verify"], lifetime=60,
+        hoviyat.keyring,
+        issuer="https://elsewhere.example",
+        client_id="demo-bank",
+        subject="demo-bank",
+        scope=["persons.verify"],
+        lifetime=60,
         extra_claims={"service_code": "demo-bank-kyc", "roles": []},
     )
-    _problem(app_client.post("/v1/persons/verify", json={"national_code": "0499370899"},
-                             headers=_auth(foreign)), 401, "unauthorized")
+    _problem(
+        app_client.post(
+            "/v1/persons/verify", json={"national_code": "0499370899"}, headers=_auth(foreign)
+        ),
+        401,
+        "unauthorized",
+    )
     from joserfc import jwt
     from joserfc.jwk import ECKey
 
     stranger_key = ECKey.generate_key("P-256", auto_kid=True)
     forged = jwt.encode(
         {"alg": "ES256", "typ": "at+jwt", "kid": stranger_key.kid},
-        {"iss": hoviyat.settings.issuer, "aud": hoviyat.settings.issuer + "/v1",
-         "exp": int(time.time()) + 60, "service_code": "demo-bank-kyc", "client_id": "x"},
+        {
+            "iss": hoviyat.settings.issuer,
+            "aud": hoviyat.settings.issuer + "/v1",
+            "exp": int(time.time()) + 60,
+            "service_code": "demo-bank-kyc",
+            "client_id": "x",
+        },
         stranger_key,
     )
-    _problem(app_client.post("/v1/persons/verify", json={"national_code": "0499370899"},
-                             headers=_auth(forged)), 401, "unauthorized")
+    _problem(
+        app_client.post(
+            "/v1/persons/verify", json={"national_code": "0499370899"}, headers=_auth(forged)
+        ),
+        401,
+        "unauthorized",
+    )
 
 
 def test_operation_outside_policy_is_403_and_recorded(
@@ -92,9 +139,11 @@ def test_operation_outside_policy_is_403_and_recorded(
 ) -> None:
     token = client_token(app_client, "demo-registry", demo_clients["demo-registry"])
     body = _problem(
-        app_client.post("/v1/legal-entities/verify", json={"national_id": "10380284790"},
-                        headers=_auth(token)),
-        403, "operation-not-allowed",
+        app_client.post(
+            "/v1/legal-entities/verify", json={"national_id": "10380284790"}, headers=_auth(token)
+        ),
+        403,
+        "operation-not-allowed",
     )
     assert body["service_code"] == "demo-match-only"
     assert body["operation"] == "legal_entities.verify"
@@ -106,11 +155,18 @@ def test_operation_outside_policy_is_403_and_recorded(
 
 
 def test_identifier_validation_endpoint(app_client: TestClient) -> None:
-    ok = app_client.get("/v1/identifiers/validate",
-                        params={"national_code": "۰۴۹۹۳۷۰۸۹۹", "national_id": "10380284790"})
+    ok = app_client.get(
+        "/v1/identifiers/validate",
+        params={"national_code": "۰۴۹۹۳۷۰۸۹۹", "national_id": "10380284790"},
+    )
     assert ok.status_code == 200
-    assert ok.json()["national_code"] == {"valid": True, "value": "0499370899", "rule": None,
-                                          "message": None, "warnings": []}
+    assert ok.json()["national_code"] == {
+        "valid": True,
+        "value": "0499370899",
+        "rule": None,
+        "message": None,
+        "warnings": [],
+    }
     bad = app_client.get("/v1/identifiers/validate", params={"national_code": "1111111111"})
     assert bad.json()["national_code"]["valid"] is False
     _problem(app_client.get("/v1/identifiers/validate"), 400, "missing-identifier")
@@ -141,6 +197,9 @@ def test_unknown_path_is_a_problem(app_client: TestClient) -> None:
 
 
 def test_nul_bytes_are_a_400_never_a_500(app_client: TestClient, bank_token: str) -> None:
-    _problem(app_client.get("/v1/identifiers/validate", params={"national_code": "\x00"}),
-             400, "invalid-characters")
+    _problem(
+        app_client.get("/v1/identifiers/validate", params={"national_code": "\x00"}),
+        400,
+        "invalid-characters",
+    )
     _problem(app_client.get("/authorize", params={"client_id": "\x00"}), 400, "invalid-characters")

@@ -95,6 +95,7 @@ def test_token_verifies_with_python_jose(app_client: TestClient, bank_token: str
 
     keys = app_client.get("/jwks.json").json()
     issuer = str(app_client.base_url).rstrip("/")
-    claims = jose_jwt.decode(bank_token, keys, algorithms=["ES256"], audience=issuer + "/v1",
-                             issuer=issuer)
+    claims = jose_jwt.decode(
+        bank_token, keys, algorithms=["ES256"], audience=issuer + "/v1", issuer=issuer
+    )
     assert claims["client_id"] == "demo-bank"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from fixtures_app import free_port
+
 from idp.app import create_app
 from idp.logging import JsonFormatter
 from idp.settings import Settings
@@ -34,8 +34,11 @@ def test_readiness_fails_when_the_registry_is_down(
     hoviyat_settings: Settings, init_report: dict[str, Any]
 ) -> None:
     settings = hoviyat_settings.model_copy(
-        update={"registry_adapter": "http", "registry_url": f"http://127.0.0.1:{free_port()}",
-                "registry_timeout_seconds": 0.5}
+        update={
+            "registry_adapter": "http",
+            "registry_url": f"http://127.0.0.1:{free_port()}",
+            "registry_timeout_seconds": 0.5,
+        }
     )
     app = create_app(settings)
     with TestClient(app) as client:
@@ -50,16 +53,25 @@ def test_registry_outage_is_503_never_a_no_match(
     hoviyat_settings: Settings, init_report: dict[str, Any], synthetic_registry_path: Path
 ) -> None:
     settings = hoviyat_settings.model_copy(
-        update={"registry_adapter": "http", "registry_url": f"http://127.0.0.1:{free_port()}",
-                "registry_timeout_seconds": 0.5}
+        update={
+            "registry_adapter": "http",
+            "registry_url": f"http://127.0.0.1:{free_port()}",
+            "registry_timeout_seconds": 0.5,
+        }
     )
     app = create_app(settings)
     secret = {c["client_id"]: c["client_secret"] for c in init_report["demo_clients"]}
     with TestClient(app, base_url=settings.issuer) as client:
-        token = client.post("/token", data={"grant_type": "client_credentials"},
-                            auth=("demo-bank", secret["demo-bank"])).json()["access_token"]
-        response = client.post("/v1/persons/verify", json={"national_code": "0499370899"},
-                               headers={"Authorization": f"Bearer {token}"})
+        token = client.post(
+            "/token",
+            data={"grant_type": "client_credentials"},
+            auth=("demo-bank", secret["demo-bank"]),
+        ).json()["access_token"]
+        response = client.post(
+            "/v1/persons/verify",
+            json={"national_code": "0499370899"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     app.state.hoviyat.close()
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+from api.helpers import active_entity, living_person
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from api.helpers import active_entity, living_person
 from idp.storage.models import AuditEntry
 
 
@@ -27,8 +27,11 @@ def test_match_and_mismatch_each_get_a_recorded_tracking_code(
     person = living_person(synthetic_registry_path)
     good = app_client.post(
         "/v1/persons/verify",
-        json={"national_code": person["national_code"], "birth_date": person["birth_date"],
-              "first_name": person["first_name"]},
+        json={
+            "national_code": person["national_code"],
+            "birth_date": person["birth_date"],
+            "first_name": person["first_name"],
+        },
         headers=_auth(bank_token),
     )
     assert good.status_code == 200, good.text
@@ -64,7 +67,8 @@ def test_jalali_date_in_persian_digits_matches(
     persian = person["birth_date_jalali"].translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
     code = person["national_code"].translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     response = app_client.post(
-        "/v1/persons/verify", json={"national_code": code, "birth_date": persian},
+        "/v1/persons/verify",
+        json={"national_code": code, "birth_date": persian},
         headers=_auth(bank_token),
     )
     assert response.status_code == 200, response.text

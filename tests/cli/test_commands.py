@@ -45,8 +45,10 @@ def test_init_is_idempotent_and_json_only(cli_env: dict[str, str]) -> None:
 def test_clients_and_policies(cli_env: dict[str, str]) -> None:
     run(["init", "--json"], cli_env)
     created = json.loads(
-        run(["clients", "create", "--name", "Tax office", "--service", "demo-tax-portal",
-             "--json"], cli_env).stdout
+        run(
+            ["clients", "create", "--name", "Tax office", "--service", "demo-tax-portal", "--json"],
+            cli_env,
+        ).stdout
     )
     assert len(created["client_secret"]) >= 43, "at least 256 bits of secret"
     listed = json.loads(run(["clients", "list", "--json"], cli_env).stdout)
@@ -55,8 +57,9 @@ def test_clients_and_policies(cli_env: dict[str, str]) -> None:
     policies = json.loads(run(["policies", "list", "--json"], cli_env).stdout)
     assert {"demo-bank-kyc", "demo-tax-portal"} <= {p["service_code"] for p in policies}
 
-    refused = run(["clients", "create", "--name", "x", "--service", "no-such", "--json"],
-                  cli_env, check=False)
+    refused = run(
+        ["clients", "create", "--name", "x", "--service", "no-such", "--json"], cli_env, check=False
+    )
     assert refused.returncode != 0
     assert refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and "no-such" in refused.stderr

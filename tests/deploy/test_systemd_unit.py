@@ -56,8 +56,9 @@ def test_exposure_is_low(tmp_path: Path) -> None:
 def test_maintenance_timer_runs_commands_hoviyat_has(tmp_path: Path) -> None:
     service = REPO / "deploy" / "hoviyat-maintenance.service"
     timer = REPO / "deploy" / "hoviyat-maintenance.timer"
-    commands = re.findall(r"^ExecStart=/opt/hoviyat/.venv/bin/hoviyat (.+)$",
-                          service.read_text(), re.MULTILINE)
+    commands = re.findall(
+        r"^ExecStart=/opt/hoviyat/.venv/bin/hoviyat (.+)$", service.read_text(), re.MULTILINE
+    )
     assert any(c.startswith("audit checkpoint") for c in commands)
     for command in commands:
         words = [w for w in command.split() if not w.startswith("--")][:2]
@@ -70,8 +71,14 @@ def test_maintenance_timer_runs_commands_hoviyat_has(tmp_path: Path) -> None:
     )
     (tmp_path / timer.name).write_text(timer.read_text())
     result = subprocess.run(
-        [str(ANALYZE), "verify", "--man=no", str(tmp_path / service.name),
-         str(tmp_path / timer.name)],
-        capture_output=True, text=True,
+        [
+            str(ANALYZE),
+            "verify",
+            "--man=no",
+            str(tmp_path / service.name),
+            str(tmp_path / timer.name),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr

@@ -292,11 +292,17 @@ def test_a_legacy_file_larger_than_the_api_body_limit_is_accepted(
     secret = {c["client_id"]: c["client_secret"] for c in init_report["demo_clients"]}
     with TestClient(app, base_url=settings.issuer) as client:
         token = client_token(client, "demo-bank", secret["demo-bank"])
-        small = client.post("/v1/persons/verify", content=b"x" * len(legacy_csv),
-                            headers={**bearer(token), "Content-Type": "application/json"})
+        small = client.post(
+            "/v1/persons/verify",
+            content=b"x" * len(legacy_csv),
+            headers={**bearer(token), "Content-Type": "application/json"},
+        )
         assert small.status_code == 413, "other paths keep the small limit"
-        answer = client.post("/v1/reconciliations", content=legacy_csv,
-                             headers={**bearer(token), "Content-Type": "text/csv"})
+        answer = client.post(
+            "/v1/reconciliations",
+            content=legacy_csv,
+            headers={**bearer(token), "Content-Type": "text/csv"},
+        )
         assert answer.status_code == 202, answer.text
         assert wait_until_finished(client, token, answer.json()["id"])["state"] == "completed"
     app.state.hoviyat.close()

@@ -119,5 +119,5 @@ def open_registries(name: str, options: Mapping[str, Any]) -> Registries:
 
 def _load_builtin_adapters() -> None:
     # Imported for their register_adapter() side effect.
-    import verifiers.registry.http_adapter  # noqa: F401
+    import verifiers.registry.http_adapter
     import verifiers.registry.synthetic  # noqa: F401
