@@ -10,6 +10,7 @@ import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
     return app
 
 
-def _problem(status: int, slug: str, title: str, detail: str, **extra: object) -> JSONResponse:
+def _problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     return Problem(status, slug, title, detail, **extra).response()
 
 

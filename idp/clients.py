@@ -51,7 +51,7 @@ def create_client(
     roles: list[str] | None = None,
     client_id: str | None = None,
     with_secret: bool = True,
-    **attributes: object,
+    **attributes: Any,
 ) -> NewClient:
     if session.get(ServicePolicyRow, service_code) is None:
         raise ClientError(f"unknown service code {service_code!r}: see 'hoviyat policies list'")

@@ -19,7 +19,7 @@ from idp.storage.models import Client
 from idp.tokens.keyring import ensure_signing_keys
 from policies.service_policy import load_service_policies
 
-DEMO_CLIENTS = (
+DEMO_CLIENTS: tuple[dict[str, Any], ...] = (
     {"client_id": "demo-bank", "name": "Demo bank back office", "service_code": "demo-bank-kyc"},
     {
         "client_id": "demo-registry",
@@ -52,13 +52,13 @@ def _ensure_demo_clients(settings: Settings, database: Database, key: bytes) -> 
     shown = []
     with database.session() as session:
         for spec in DEMO_CLIENTS:
-            client_id = spec["client_id"]
+            client_id = str(spec["client_id"])
             if session.get(Client, client_id) is None or client_id not in saved:
                 existing = session.get(Client, client_id)
                 if existing is not None:
                     session.delete(existing)
                     session.flush()
-                created = create_client(session, key, **spec)  # type: ignore[arg-type]
+                created = create_client(session, key, **spec)
                 saved[client_id] = created.client_secret or ""
             shown.append(
                 {

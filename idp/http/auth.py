@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ async def require_client(request: Request, hoviyat: Hoviyat = Depends(get_hoviya
     )
 
 
-def require_role(*roles: str) -> Callable[..., Caller]:
+def require_role(*roles: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that admits a client holding any of ``roles``."""
     wanted = frozenset(roles)
 

@@ -164,6 +164,6 @@ class AccessLog:
                 )
 
 
-def _route_of(scope: dict[str, Any]) -> str:
+def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"

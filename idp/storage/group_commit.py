@@ -133,11 +133,11 @@ class GroupCommitter:
                 future.set_exception(value)
 
     def _insert_audits(
-        self, session: Session, audits: list[tuple[Write, Future[Any]]]
+        self, session: Session, audits: list[tuple[_AuditOnly, Future[Any]]]
     ) -> list[tuple[Future[Any], bool, Any]]:
         savepoint = session.begin_nested()
         try:
-            append_many(session, [write.event for write, _ in audits])  # type: ignore[attr-defined]
+            append_many(session, [write.event for write, _ in audits])
         except SQLAlchemyError:
             # One bad entry must not fail its neighbours: retry them one by one.
             savepoint.rollback()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -22,5 +23,5 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
 
 
-def revision(url: str, message: str, **kwargs: object) -> None:
+def revision(url: str, message: str, **kwargs: Any) -> None:
     command.revision(alembic_config(url), message=message, autogenerate=True, **kwargs)

@@ -154,7 +154,7 @@ class KeyRing:
                 )
             ).all()
         active: dict[str, Key] = {}
-        public_keys: list[Key] = []
+        public_keys: list[Any] = []
         for row in rows:
             if row.state == "active":
                 # Importing an RSA private key costs milliseconds: import each once.
