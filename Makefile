@@ -24,6 +24,8 @@ run: $(VENV)/.installed-run
 	$(BIN)/hoviyat serve --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check idp ca verifiers policies tests bench deploy
+	$(BIN)/mypy idp ca verifiers policies
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
