@@ -147,55 +147,30 @@ def test_assess_rules() -> None:
     )
 
 
-class _ListingDeeds:
-    """The synthetic deeds registry plus the optional reverse lookup an adapter may offer."""
-
-    def __init__(self, deeds: Any, registry: Path) -> None:
-        self.deeds = deeds
-        self.index: dict[str, list[str]] = {}
-        for entity, representative in representations(registry):
-            self.index.setdefault(representative["national_code"], []).append(entity["national_id"])
-
-    def entity(self, national_id: str) -> LegalEntity | None:
-        return self.deeds.entity(national_id)
-
-    def entities_represented_by(self, national_code: str) -> list[str]:
-        return self.index.get(national_code, [])
-
-
 def test_entities_listed_when_the_registry_can_list_them(
     hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
 ) -> None:
-    import dataclasses
+    """The embedded deeds registry answers the reverse lookup, so the page offers choices."""
+    entity, person = _pick(synthetic_registry_path, "active", True)
+    interaction, page = _entity_page(browser, hoviyat_app, person, lang="en")
+    assert "Entities you represent" in page.text
+    assert entity["name"] in page.text
+    listed = [f for f in Forms(page.text).forms if f["action"] == "/login/entity"]
+    choice = next(
+        f["fields"] for f in listed
+        if f["fields"].get("entity_national_id") == entity["national_id"]
+    )  # fmt: skip
+    chosen = browser.post("/login/entity", data=choice)
+    assert chosen.status_code == 303
+    assert interaction_row(hoviyat_app, interaction).entity_national_id == entity["national_id"]
 
-    hoviyat = hoviyat_app.state.hoviyat
-    working = hoviyat.registries
-    hoviyat.registries = dataclasses.replace(
-        working, deeds=_ListingDeeds(working.deeds, synthetic_registry_path)
-    )
-    try:
-        entity, person = _pick(synthetic_registry_path, "active", True)
-        interaction, page = _entity_page(browser, hoviyat_app, person, lang="en")
-        assert "Entities you represent" in page.text
-        assert entity["name"] in page.text
-        listed = [f for f in Forms(page.text).forms if f["action"] == "/login/entity"]
-        choice = next(
-            f["fields"] for f in listed
-            if f["fields"].get("entity_national_id") == entity["national_id"]
-        )  # fmt: skip
-        chosen = browser.post("/login/entity", data=choice)
-        assert chosen.status_code == 303
-        assert interaction_row(hoviyat_app, interaction).entity_national_id == entity["national_id"]
-
-        # A representation that ended is listed with its reason, and without a button.
-        ended, former = _pick(synthetic_registry_path, "active", False)
-        browser.cookies.clear()
-        _interaction, page = _entity_page(browser, hoviyat_app, former, lang="en")
-        assert ended["name"] in page.text and "ended on" in page.text
-        buttons = [
-            f for f in Forms(page.text).forms
-            if f["fields"].get("entity_national_id") == ended["national_id"]
-        ]  # fmt: skip
-        assert buttons == []
-    finally:
-        hoviyat.registries = working
+    # A representation that ended is listed with its reason, and without a button.
+    ended, former = _pick(synthetic_registry_path, "active", False)
+    browser.cookies.clear()
+    _interaction, page = _entity_page(browser, hoviyat_app, former, lang="en")
+    assert ended["name"] in page.text and "ended on" in page.text
+    buttons = [
+        f for f in Forms(page.text).forms
+        if f["fields"].get("entity_national_id") == ended["national_id"]
+    ]  # fmt: skip
+    assert buttons == []

@@ -292,3 +292,19 @@ def test_server_contract_shapes(registry_server: Any, people: list[dict]) -> Non
         f"{registry_server.url}/civil/persons/{people[0]['national_code']}"
     ).json()
     assert found["birth_date"] == people[0]["birth_date"]
+
+
+def test_entities_a_person_represents_agree_with_the_embedded_registry(
+    adapter: Registries, synthetic_registry_path: Path, companies: list[dict]
+) -> None:
+    embedded = SyntheticRegistry(synthetic_registry_path)
+    representative = companies[0]["representatives"][0]["national_code"]
+    listed = embedded.entities_represented_by(representative)
+    assert companies[0]["national_id"] in listed
+    assert adapter.deeds.entities_represented_by(representative) == listed
+    assert adapter.deeds.entities_represented_by("0499370899") == []
+    for national_id in listed:
+        entity = embedded.entity(national_id)
+        assert entity is not None
+        assert representative in {r.national_code for r in entity.representatives}
+    embedded.close()

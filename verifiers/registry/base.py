@@ -83,6 +83,14 @@ class MobileRegistry(Protocol):
 class DeedsRegistry(Protocol):
     def entity(self, national_id: str) -> LegalEntity | None: ...
 
+    def entities_represented_by(self, national_code: str) -> list[str]:
+        """National identifiers of the entities listing this person as a representative.
+
+        Any listing, current or not: whether the person may act now is read
+        from the entity itself (status, validity dates).
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class Registries:

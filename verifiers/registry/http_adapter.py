@@ -206,6 +206,14 @@ class HttpDeedsRegistry:
             raise RegistryUnavailable("deeds", str(exc)) from None
 
 
+    def entities_represented_by(self, national_code: str) -> list[str]:
+        body = self.endpoint.get(f"/deeds/representatives/{_segment(national_code)}/entities")
+        national_ids = body.get("national_ids") if body is not None else None
+        if not isinstance(national_ids, list) or not all(isinstance(i, str) for i in national_ids):
+            raise RegistryUnavailable("deeds", "answer without a 'national_ids' list")
+        return national_ids
+
+
 def open_http_registries(options: Mapping[str, Any]) -> Registries:
     """Build the three HTTP registries from adapter ``options`` (see the module docstring)."""
     url = str(options["url"])

@@ -16,6 +16,9 @@ are those of :mod:`verifiers.registry.wire`):
 ``GET /deeds/entities/{national_id}``
     200 with the entity record and its representatives, or 404
     ``{"error": "not_found"}``.
+``GET /deeds/representatives/{national_code}/entities``
+    200 ``{"national_ids": [...]}``: the entities that list the person as a
+    representative (possibly none).
 ``GET /healthz``
     200 ``{"status": "ok", "persons": N, "entities": M}``.
 
@@ -124,6 +127,12 @@ def create_registry_app(
             return _json({"error": "not_found"}, 404)
         return _json(entity_to_json(entity))
 
+    async def deeds_represented(request: Request) -> Response:
+        if failure := await inject():
+            return failure
+        national_ids = registry.entities_represented_by(request.path_params["national_code"])
+        return _json({"national_ids": national_ids})
+
     async def control_state(request: Request) -> Response:
         if request.method == "POST":
             try:
@@ -153,6 +162,7 @@ def create_registry_app(
         Route("/civil/persons/{national_code}", civil_person),
         Route("/mobile/owners/{mobile}", mobile_owner),
         Route("/deeds/entities/{national_id}", deeds_entity),
+        Route("/deeds/representatives/{national_code}/entities", deeds_represented),
     ]
     if control:
         routes.append(Route("/_control", control_state, methods=["GET", "POST"]))

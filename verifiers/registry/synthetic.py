@@ -81,6 +81,7 @@ _INDEXES = """
 CREATE UNIQUE INDEX persons_national_code ON persons (national_code);
 CREATE UNIQUE INDEX entities_national_id ON entities (national_id);
 CREATE INDEX representatives_entity ON representatives (entity_idx);
+CREATE INDEX representatives_person ON representatives (national_code);
 """
 
 
@@ -274,6 +275,15 @@ class SyntheticRegistry:
         if not rows:
             return None
         return self._entity(rows[0])
+
+    def entities_represented_by(self, national_code: str) -> list[str]:
+        rows = self._query(
+            "SELECT DISTINCT e.national_id FROM representatives r "
+            "JOIN entities e ON e.idx = r.entity_idx WHERE r.national_code = ? "
+            "ORDER BY e.national_id",
+            (national_code,),
+        )
+        return [row[0] for row in rows]
 
     def _entity(self, row: tuple[Any, ...]) -> LegalEntity:
         representatives = self._query(
