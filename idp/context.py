@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 
+from idp.clients import ClientDirectory
 from idp.ratelimit import RateLimiter
 from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import Settings
@@ -27,6 +28,7 @@ class Hoviyat:
     keyring: KeyRing
     committer: GroupCommitter
     rate_limiter: RateLimiter
+    client_directory: ClientDirectory = field(default_factory=ClientDirectory)
 
     def close(self) -> None:
         self.committer.close()

@@ -142,4 +142,6 @@ async def disable(
             _audit(session, caller, client_id, "disable")
         return client_summary(client)
 
-    return await hoviyat.committer.run(write)
+    summary = await hoviyat.committer.run(write)
+    hoviyat.client_directory.forget(client_id)
+    return summary

@@ -32,17 +32,35 @@ Authenticator = Callable[[Request, Mapping[str, str], Hoviyat, Session], Authent
 _METHODS: dict[str, Authenticator] = {}
 
 
-def register_method(name: str, authenticator: Authenticator) -> None:
-    """An authenticator returns None when the request does not use its method."""
+RequestPredicate = Callable[[Request, Mapping[str, str]], bool]
+_WRITING_METHODS: dict[str, RequestPredicate] = {}
+
+
+def register_method(
+    name: str, authenticator: Authenticator, *, writes_when: RequestPredicate | None = None
+) -> None:
+    """An authenticator returns None when the request does not use its method.
+
+    A method that must write to authenticate (``private_key_jwt`` spends each
+    assertion's ``jti``) gives ``writes_when``: whether a request uses it.
+    """
     _METHODS[name] = authenticator
+    if writes_when is not None:
+        _WRITING_METHODS[name] = writes_when
+
+
+def authentication_writes(request: Request, form: Mapping[str, str]) -> bool:
+    return any(uses(request, form) for uses in _WRITING_METHODS.values())
 
 
 def supported_methods() -> list[str]:
     return sorted(_METHODS)
 
 
-def _load_client(session: Session, client_id: str, method: str, basic: bool) -> Client:
-    client = session.get(Client, client_id)
+def _load_client(
+    hoviyat: Hoviyat, session: Session, client_id: str, method: str, basic: bool
+) -> Client:
+    client = hoviyat.client_directory.get(session, client_id)
     if client is None or client.disabled:
         raise invalid_client("unknown or disabled client", basic=basic)
     if client.token_endpoint_auth_method != method:
@@ -65,7 +83,7 @@ def _client_secret_basic(
         raise invalid_client("malformed Basic credentials", basic=True) from None
     # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
     client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-    client = _load_client(session, client_id, "client_secret_basic", True)
+    client = _load_client(hoviyat, session, client_id, "client_secret_basic", True)
     if not secret_matches(hoviyat.secrets.client_secret_key, secret, client.secret_digest):
         raise invalid_client("client authentication failed", basic=True)
     return AuthenticatedClient(client, "client_secret_basic")
@@ -77,7 +95,7 @@ def _client_secret_post(
     if "client_secret" not in form:
         return None
     client_id = form.get("client_id", "")
-    client = _load_client(session, client_id, "client_secret_post", False)
+    client = _load_client(hoviyat, session, client_id, "client_secret_post", False)
     if not secret_matches(
         hoviyat.secrets.client_secret_key, form["client_secret"], client.secret_digest
     ):

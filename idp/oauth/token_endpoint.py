@@ -21,7 +21,11 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append
 from idp.context import Hoviyat, get_hoviyat
-from idp.oauth.client_auth import AuthenticatedClient, authenticate_client
+from idp.oauth.client_auth import (
+    AuthenticatedClient,
+    authenticate_client,
+    authentication_writes,
+)
 from idp.oauth.errors import OAuthError
 from idp.oauth.rfc9068 import issue_access_token
 from idp.tracking import new_tracking_code
@@ -32,8 +36,37 @@ GrantHandler = Callable[[Request, Mapping[str, str], AuthenticatedClient, Hoviya
 _GRANTS: dict[str, GrantHandler] = {}
 
 
+ReadOnlyGrant = Callable[
+    [Request, Mapping[str, str], AuthenticatedClient, Hoviyat], tuple[dict, AuditEvent]
+]
+_READ_ONLY_GRANTS: dict[str, ReadOnlyGrant] = {}
+
+
 def register_grant(grant_type: str, handler: GrantHandler) -> None:
     _GRANTS[grant_type] = handler
+
+
+def register_read_only_grant(grant_type: str, handler: ReadOnlyGrant) -> None:
+    """A grant that changes nothing but its audit entry (client credentials).
+
+    It is checked and signed outside the shared write transaction; only its
+    audit entry joins a batch. That keeps the signature out of the time the
+    database's write lock is held.
+    """
+    _READ_ONLY_GRANTS[grant_type] = handler
+
+    def in_transaction(
+        request: Request,
+        form: Mapping[str, str],
+        caller: AuthenticatedClient,
+        hoviyat: Hoviyat,
+        session: Session,
+    ) -> dict:
+        body, event = handler(request, form, caller, hoviyat)
+        append(session, event)
+        return body
+
+    _GRANTS[grant_type] = in_transaction
 
 
 def supported_grants() -> list[str]:
@@ -45,8 +78,7 @@ def _client_credentials(
     form: Mapping[str, str],
     caller: AuthenticatedClient,
     hoviyat: Hoviyat,
-    session: Session,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], AuditEvent]:
     client = caller.client
     policy = hoviyat.policies.get(client.service_code)
     if policy is None:
@@ -67,28 +99,26 @@ def _client_credentials(
         lifetime=lifetime,
         extra_claims={"service_code": client.service_code, "roles": list(client.roles)},
     )
-    append(
-        session,
-        AuditEvent(
-            tracking_code=new_tracking_code(),
-            event_type="token_issued",
-            actor_type="client",
-            actor_id=client.client_id,
-            service_code=client.service_code,
-            legal_basis=policy.legal_basis,
-            operation="client_credentials",
-            outcome="ok",
-        ),
+    event = AuditEvent(
+        tracking_code=new_tracking_code(),
+        event_type="token_issued",
+        actor_type="client",
+        actor_id=client.client_id,
+        service_code=client.service_code,
+        legal_basis=policy.legal_basis,
+        operation="client_credentials",
+        outcome="ok",
     )
-    return {
+    body = {
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": lifetime,
         "scope": " ".join(scope),
     }
+    return body, event
 
 
-register_grant("client_credentials", _client_credentials)
+register_read_only_grant("client_credentials", _client_credentials)
 
 
 @router.post("/token")
@@ -111,6 +141,15 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JS
     handler = _GRANTS.get(grant_type)
     if handler is None:
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+    read_only = _READ_ONLY_GRANTS.get(grant_type)
+    if read_only is not None and not authentication_writes(request, form):
+        with hoviyat.db.read() as session:
+            caller = authenticate_client(request, form, hoviyat, session)
+        if grant_type not in caller.client.grant_types:
+            raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
+        body, event = read_only(request, form, caller, hoviyat)
+        await hoviyat.committer.append_audit(event)
+        return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def grant(session: Session) -> dict:
         caller = authenticate_client(request, form, hoviyat, session)

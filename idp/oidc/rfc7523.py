@@ -118,4 +118,6 @@ def _private_key_jwt(
     return AuthenticatedClient(client, METHOD)
 
 
-register_method(METHOD, _private_key_jwt)
+register_method(
+    METHOD, _private_key_jwt, writes_when=lambda _request, form: "client_assertion" in form
+)

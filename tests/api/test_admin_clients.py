@@ -38,6 +38,7 @@ def test_admin_creates_an_oidc_client_that_can_then_be_disabled(
 
     disabled = app_client.post(f"/v1/admin/clients/{client_id}/disable", headers=_auth(admin_token))
     assert disabled.status_code == 200, disabled.text
+
     assert disabled.json()["disabled"] is True
     with app_client.app.state.hoviyat.db.read() as session:  # type: ignore[attr-defined]
         operations = [
@@ -71,3 +72,17 @@ def test_bad_registrations_and_non_admins_are_refused(
     assert unknown_service.status_code == 422 and "nope" in unknown_service.json()["detail"]
     assert app_client.get("/v1/admin/clients", headers=_auth(bank_token)).status_code == 403
     assert app_client.get("/v1/admin/clients/ghost", headers=_auth(admin_token)).status_code == 404
+
+
+def test_a_disabled_client_gets_no_more_tokens(app_client: TestClient, admin_token: str) -> None:
+    created = app_client.post(
+        "/v1/admin/clients",
+        json={"name": "Back office", "service_code": "demo-match-only"},
+        headers=_auth(admin_token),
+    ).json()
+    credentials = (created["client_id"], created["client_secret"])
+    grant = {"grant_type": "client_credentials"}
+    assert app_client.post("/token", data=grant, auth=credentials).status_code == 200
+    app_client.post(f"/v1/admin/clients/{created['client_id']}/disable", headers=_auth(admin_token))
+    refused = app_client.post("/token", data=grant, auth=credentials)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
