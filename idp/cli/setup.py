@@ -27,6 +27,14 @@ DEMO_CLIENTS: tuple[dict[str, Any], ...] = (
         "service_code": "demo-match-only",
     },
     {
+        "client_id": "demo-portal",
+        "name": "Demo tax portal (OpenID Connect)",
+        "service_code": "demo-tax-portal",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": ["http://127.0.0.1:9000/callback"],
+        "post_logout_redirect_uris": ["http://127.0.0.1:9000/"],
+    },
+    {
         "client_id": "demo-admin",
         "name": "Demo administrator",
         "service_code": "hoviyat-admin",
