@@ -118,7 +118,7 @@ def test_entities_are_realistic(entities: list[dict], persons: list[dict]) -> No
     for e in entities:
         assert validate_national_id(e["national_id"]) == e["national_id"]
         assert e["name"].startswith(("شرکت", "موسسه"))
-        assert 1 <= len(e["representatives"]) <= 4
+        assert len(e["representatives"]) in range(1, 5)
         assert {r["national_code"] for r in e["representatives"]} <= known
         assert parse_date(e["registration_date_jalali"]).isoformat() == e["registration_date"]
         for r in e["representatives"]:
