@@ -11,6 +11,7 @@ import typer
 
 from idp.cli.output import console, print_json
 from idp.clients import create_client, sync_policies
+from idp.logging import configure_logging
 from idp.secrets import ensure_secrets
 from idp.settings import Settings, get_settings
 from idp.storage.engine import Database
@@ -137,6 +138,8 @@ def serve_command(
     import uvicorn
 
     settings = get_settings()
+    # The supervisor's own errors (a port in use) go to the same JSON log.
+    configure_logging(settings.log_level)
     if workers > 1:
         metrics_dir = settings.data_dir / "metrics"
         metrics_dir.mkdir(parents=True, exist_ok=True)
