@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -147,8 +149,8 @@ class AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(route).observe(elapsed)
+            _counter(scope["method"], route, status).inc()
+            _histogram(route).observe(elapsed)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
@@ -161,6 +163,17 @@ class AccessLog:
                         }
                     },
                 )
+
+
+@lru_cache(maxsize=4096)
+def _counter(method: str, route: str, status: int) -> Any:
+    # labels() hashes and locks on every call; the children are few and fixed.
+    return REQUESTS.labels(method, route, str(status))
+
+
+@lru_cache(maxsize=1024)
+def _histogram(route: str) -> Any:
+    return LATENCY.labels(route)
 
 
 def _route_of(scope: Scope) -> str:

@@ -9,7 +9,10 @@ never by process-local locks.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,8 +21,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+log = logging.getLogger("hoviyat.storage")
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+
+def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
@@ -28,6 +33,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         in_memory = parsed.database in (None, "", ":memory:")
         lock_path = None if in_memory else f"{parsed.database}.writelock"
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not autocheckpoint:
+            event.listen(engine, "connect", _no_autocheckpoint)
         event.listen(engine, "begin", _sqlite_begin(lock_path))
         event.listen(engine, "commit", _end_transaction("COMMIT"))
         event.listen(engine, "rollback", _end_transaction("ROLLBACK"))
@@ -49,6 +56,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    # A checkpoint run by whichever write happens to cross the threshold stalls
+    # that request (and every request queued behind the write lock) for tens of
+    # milliseconds; the Database's own thread checkpoints instead.
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_begin(lock_path: str | None) -> Any:
@@ -113,10 +127,41 @@ def is_postgres(engine: Engine) -> bool:
 class Database:
     """The engine plus the one way to open a transaction."""
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(self, url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> None:
+        """``background_checkpoints``: a SQLite server process copies the WAL into the
+        database from a thread of its own, every second, instead of during requests."""
         self.url = url
-        self.engine = make_engine(url, **kwargs)
+        parsed = make_url(url)
+        sqlite_file = (
+            parsed.database
+            if parsed.get_backend_name() == "sqlite"
+            and parsed.database not in (None, "", ":memory:")
+            else None
+        )
+        checkpointing = background_checkpoints and sqlite_file is not None
+        self.engine = make_engine(url, autocheckpoint=not checkpointing, **kwargs)
         self._read_engine = self.engine.execution_options(hoviyat_read_only=True)
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if checkpointing:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop,
+                args=(sqlite_file,),
+                daemon=True,
+                name="hoviyat-wal-checkpoint",
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, path: str) -> None:
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(1.0):
+                # PASSIVE never waits for, nor blocks, readers and writers.
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            log.warning("WAL checkpoints stopped for %s", path)
+        finally:
+            connection.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -138,4 +183,8 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
+            self._checkpointer = None
         self.engine.dispose()

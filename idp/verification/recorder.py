@@ -44,6 +44,7 @@ class Verification:
     operation: str
     tracking_code: str = field(default_factory=new_tracking_code)
     subject: str | None = None
+    _hashed: tuple[str, str] | None = field(default=None, repr=False)
 
     def _event(self, outcome: str, detail: dict[str, Any]) -> AuditEvent:
         return AuditEvent(
@@ -62,7 +63,13 @@ class Verification:
     def _subject_hash(self) -> str | None:
         if not self.subject:
             return None
-        return subject_hash(self.hoviyat.secrets.subject_pepper, self.subject)
+        # Asked for by the rate check, the limits and the record: hash once.
+        if self._hashed is None or self._hashed[0] != self.subject:
+            self._hashed = (
+                self.subject,
+                subject_hash(self.hoviyat.secrets.subject_pepper, self.subject),
+            )
+        return self._hashed[1]
 
     def _limits(self) -> list[Limit]:
         limits = self.caller.policy.rate_limits
