@@ -120,10 +120,6 @@ def _release_write_lock(connection: Any) -> None:
         fcntl.flock(info["write_lock_fd"], fcntl.LOCK_UN)
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 class Database:
     """The engine plus the one way to open a transaction."""
 

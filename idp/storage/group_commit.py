@@ -70,9 +70,6 @@ class GroupCommitter:
         """Record ``event`` alone: such entries of a batch go in one multi-row insert."""
         await asyncio.wrap_future(self.submit(_AuditOnly(event)))
 
-    def run_sync(self, write: Callable[[Session], T]) -> T:
-        return self.submit(write).result()
-
     def close(self) -> None:
         if self._thread is not None:
             self._queue.put(_STOP)
