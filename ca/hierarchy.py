@@ -101,6 +101,10 @@ class IssuingCA:
     def sign_certificate(self, builder: x509.CertificateBuilder) -> x509.Certificate:
         return sign_certificate(builder, self.signer)
 
+    def sign_tbs(self, tbs_certificate: bytes) -> bytes:
+        """The DER signature of a TBSCertificate assembled by ``ca.rfc5280`` (file key or HSM)."""
+        return self.signer.sign(tbs_certificate)
+
     def sign_crl(
         self, builder: x509.CertificateRevocationListBuilder
     ) -> x509.CertificateRevocationList:

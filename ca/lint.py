@@ -1,7 +1,7 @@
 """Pre-signing lint with pkilint, as Boulder lints before the real signature.
 
 The certificate to lint is the real one signed by a throwaway key
-(:func:`ca.signing.throwaway_certificate`): every byte but the signature is
+(:func:`ca.signing.throwaway_signature`): every byte but the signature is
 what will be issued. Findings at WARNING or worse refuse the issuance, and the
 refusal names each rule (pkilint's finding code) and where it fired.
 Validators are built once per process; building them costs far more than a lint.

@@ -11,7 +11,9 @@ identifier is already right), then its to-be-signed bytes are signed by the
 HSM and the signature value is replaced (asn1crypto re-assembles the DER).
 The throwaway signature never leaves this module.
 
-The same throwaway trick gives the pre-signing lint copy (:func:`throwaway_certificate`).
+End-entity certificates are assembled as DER by ``ca.rfc5280`` and their
+to-be-signed bytes signed directly (``IssuingCA.sign_tbs``); their pre-signing
+lint copy carries a throwaway key's signature (:func:`throwaway_signature`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ def _throwaway_key(curve: str) -> ec.EllipticCurvePrivateKey:
 def throwaway_certificate(builder: x509.CertificateBuilder, signer: Signer) -> x509.Certificate:
     """The certificate as it will be, but signed by a throwaway key: for linting only."""
     return builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
+
+
+def throwaway_signature(data: bytes, signer: Signer) -> bytes:
+    """A signature of ``data`` by a throwaway key of the signer's curve and hash: for linting."""
+    return _throwaway_key(signer.curve).sign(data, ec.ECDSA(signer.hash_algorithm()))
 
 
 def sign_certificate(builder: x509.CertificateBuilder, signer: Signer) -> x509.Certificate:

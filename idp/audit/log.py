@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlmodel import Session
 
 from idp.storage.models import AuditEntry, utcnow
@@ -68,9 +68,14 @@ def append(session: Session, event: AuditEvent) -> AuditEntry:
 
 def append_many(session: Session, events: Iterable[AuditEvent]) -> int:
     """Insert many events in one statement (batch jobs); returns how many."""
+    return insert_events(session.connection(), events)
+
+
+def insert_events(connection: Connection, events: Iterable[AuditEvent]) -> int:
+    """:func:`append_many` for a caller that holds a Core connection, not a session."""
     rows = [_values(event) for event in events]
     if rows:
-        session.connection().execute(_INSERT, rows)
+        connection.execute(_INSERT, rows)
     return len(rows)
 
 

@@ -7,13 +7,20 @@ does not control: ``openssl verify`` and pkilint's command-line linters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.x509.oid import (
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    NameOID,
+    SignatureAlgorithmOID,
+)
 from pki_helpers import make_csr, openssl_verify, pkilint, write_pem
 from sqlmodel import select
 
@@ -224,3 +231,66 @@ def test_record_subject_is_readable(pki: Pki, living_person: str, active_entity:
     assert record is not None
     assert f"serialNumber=PNOIR-{living_person}" in record.subject
     assert ",SN=" in record.subject and ",GN=" in record.subject and "2.5.4" not in record.subject
+
+
+def builder_tbs(certificate: x509.Certificate, issuer: x509.Certificate) -> bytes:
+    """What ``cryptography``'s own builder encodes from the certificate's parsed contents."""
+    builder = x509.CertificateBuilder(
+        issuer_name=issuer.subject,
+        subject_name=certificate.subject,
+        public_key=certificate.public_key(),  # type: ignore[arg-type]
+        serial_number=certificate.serial_number,
+        not_valid_before=certificate.not_valid_before_utc,
+        not_valid_after=certificate.not_valid_after_utc,
+        extensions=list(certificate.extensions),
+    )
+    return builder.sign(
+        ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()
+    ).tbs_certificate_bytes
+
+
+@SQLITE_ONLY
+@FILE_KEYS_ONLY
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_hand_assembled_der_is_what_cryptography_builds(
+    pki: Pki, profile: str, living_person: str, active_entity: str
+) -> None:
+    """Byte for byte, so the DER is canonical and every extension is where the builder put it."""
+    _, certificate, chain = issue(pki, profile, living_person, active_entity)
+    assert certificate.tbs_certificate_bytes == builder_tbs(certificate, chain[0])
+    # P-256 issuing CAs sign with SHA-256 (RFC 5480 section 4), whatever the root used.
+    assert certificate.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256
+    certificate.verify_directly_issued_by(chain[0])
+    if profile != "tls-server":  # the BR discourage an SKI in subscriber certificates
+        ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        assert ski == x509.SubjectKeyIdentifier.from_public_key(certificate.public_key())  # type: ignore[arg-type]
+
+
+@SQLITE_ONLY
+@FILE_KEYS_ONLY
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(lambda: rsa.generate_private_key(65537, 2048), id="rsa-2048"),
+        pytest.param(lambda: ec.generate_private_key(ec.SECP384R1()), id="p-384"),
+        pytest.param(ed25519.Ed25519PrivateKey.generate, id="ed25519"),
+    ],
+)
+def test_every_key_type_gets_the_builders_encoding_and_key_identifier(
+    pki: Pki, key: Callable[[], object], living_person: str
+) -> None:
+    profile = "service-signing" if "ed25519" in type(key()).__name__.lower() else "person-signing"
+    subject = (
+        SubjectReference(service_name="Hoviyat audit signing")
+        if profile == "service-signing"
+        else SubjectReference(national_code=living_person)
+    )
+    csr, _ = make_csr(key())
+    issued = pki.request_certificate(
+        Request(csr=csr, profile=profile, subject=subject, requested_by="t"), lint=False
+    )
+    certificate = issued.certificate
+    assert issued.der == certificate.public_bytes(Encoding.DER)
+    assert certificate.tbs_certificate_bytes == builder_tbs(certificate, issued.chain[0])
+    ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert ski == x509.SubjectKeyIdentifier.from_public_key(certificate.public_key())  # type: ignore[arg-type]

@@ -106,7 +106,9 @@ CRASHING_CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path[:0] = [{tests!r}]
     from pki_helpers import ISSUER, PEPPER, make_csr
+    from cryptography import x509
     from ca import hierarchy as hierarchy_module
+    from ca import rfc5280 as ca_rfc5280
     from ca.hierarchy import Hierarchy
     from ca.keys import open_keystore
     from ca.settings import CASettings
@@ -120,14 +122,15 @@ CRASHING_CHILD = textwrap.dedent(
                                     key_dir=Path({key_dir!r})), Path({key_dir!r}))
     pki = Pki.create(db, Hierarchy(db, keys, ISSUER),
                      SyntheticRegistry(Path({registry!r})).registries(), PEPPER)
-    sign = hierarchy_module.IssuingCA.sign_certificate
+    sign = hierarchy_module.IssuingCA.sign_tbs
 
-    def sign_then_hang(self, builder):
-        certificate = sign(self, builder)
-        print(format(certificate.serial_number, "x"), flush=True)
+    def sign_then_hang(self, tbs):
+        algorithm = ca_rfc5280.signature_algorithm(self.signer.hash_algorithm())
+        der = ca_rfc5280.certificate(tbs, algorithm, sign(self, tbs))
+        print(format(x509.load_der_x509_certificate(der).serial_number, "x"), flush=True)
         time.sleep(120)  # the parent kills us here: signed, not yet stored
 
-    hierarchy_module.IssuingCA.sign_certificate = sign_then_hang
+    hierarchy_module.IssuingCA.sign_tbs = sign_then_hang
     csr, _ = make_csr()
     pki.request_certificate(Request(csr=csr, profile="person-authentication",
         subject=SubjectReference(national_code={code!r}), requested_by="crasher"))
