@@ -10,13 +10,21 @@ a subject or SAN the profile forbids (``csr-subject-refused``, ``csr-san-refused
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from idp.pki.refusals import CertificateRefused
 from policies.certificate_profiles import CertificateProfile, key_refusal
 
 MAX_CSR_BYTES = 64 * 1024
+_ECDSA_HASHES: dict[x509.ObjectIdentifier, hashes.HashAlgorithm] = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: hashes.SHA256(),
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: hashes.SHA384(),
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512: hashes.SHA512(),
+}
 
 
 def parse_csr(data: bytes | str) -> tuple[x509.CertificateSigningRequest, PublicKeyTypes]:
@@ -38,7 +46,7 @@ def parse_csr(data: bytes | str) -> tuple[x509.CertificateSigningRequest, Public
             f"not a PKCS#10 certificate request (expected PEM 'CERTIFICATE REQUEST' or DER): {exc}",
         ) from None
     try:
-        valid = csr.is_signature_valid
+        valid = _signature_valid(csr, public_key)
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise CertificateRefused(
             "csr-bad-signature", f"CSR signature cannot be checked: {exc}"
@@ -49,6 +57,24 @@ def parse_csr(data: bytes | str) -> tuple[x509.CertificateSigningRequest, Public
             "the CSR's self-signature does not verify: it was altered or not signed by its key",
         )
     return csr, public_key
+
+
+def _signature_valid(csr: x509.CertificateSigningRequest, public_key: PublicKeyTypes) -> bool:
+    """The CSR's self-signature (RFC 2986 section 3) checked with the key already decoded.
+
+    ``is_signature_valid`` decodes the key a second time; for the ECDSA requests
+    of bulk issuance that is a tenth of the check, so they are verified here
+    directly, under the hash their signature algorithm names (RFC 5758 3.2).
+    Every other algorithm goes to ``cryptography``'s own check.
+    """
+    hash_algorithm = _ECDSA_HASHES.get(csr.signature_algorithm_oid)
+    if hash_algorithm is None or not isinstance(public_key, ec.EllipticCurvePublicKey):
+        return csr.is_signature_valid
+    try:
+        public_key.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(hash_algorithm))
+    except InvalidSignature:
+        return False
+    return True
 
 
 def csr_dns_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str]]:

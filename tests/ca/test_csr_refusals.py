@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from asn1crypto import csr as asn1_csr
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from pki_helpers import make_csr
@@ -55,6 +57,35 @@ def tampered(csr_pem: bytes) -> bytes:
     return bytes(der)
 
 
+def signed_by_another_key(digest: hashes.HashAlgorithm) -> bytes:
+    """A CSR naming one ECDSA key whose signature (well formed) was made by another."""
+    named = x509.load_pem_x509_csr(make_csr()[0])
+    other = ec.generate_private_key(ec.SECP256R1())
+    signature = other.sign(named.tbs_certrequest_bytes, ec.ECDSA(digest))
+    request = asn1_csr.CertificationRequest.load(named.public_bytes(Encoding.DER))
+    return asn1_csr.CertificationRequest(
+        {
+            "certification_request_info": request["certification_request_info"],
+            "signature_algorithm": request["signature_algorithm"],
+            "signature": signature,
+        }
+    ).dump()
+
+
+def hash_swapped(csr_pem: bytes) -> bytes:
+    """A valid ECDSA-with-SHA256 signature presented as ECDSA-with-SHA384."""
+    request = asn1_csr.CertificationRequest.load(
+        x509.load_pem_x509_csr(csr_pem).public_bytes(Encoding.DER)
+    )
+    return asn1_csr.CertificationRequest(
+        {
+            "certification_request_info": request["certification_request_info"],
+            "signature_algorithm": {"algorithm": "sha384_ecdsa"},
+            "signature": request["signature"],
+        }
+    ).dump()
+
+
 CASES: dict[str, tuple[Callable[[], bytes | str], str]] = {
     "garbage": (lambda: b"\x00\x01garbage that is not a CSR", "csr-malformed"),
     "empty": (lambda: b"", "csr-malformed"),
@@ -63,6 +94,15 @@ CASES: dict[str, tuple[Callable[[], bytes | str], str]] = {
         "csr-malformed",
     ),
     "bad-signature": (lambda: tampered(make_csr()[0]), "csr-bad-signature"),
+    "ecdsa-signed-by-another-key": (
+        lambda: signed_by_another_key(hashes.SHA256()),
+        "csr-bad-signature",
+    ),
+    "ecdsa-hash-swapped": (lambda: hash_swapped(make_csr()[0]), "csr-bad-signature"),
+    "rsa-bad-signature": (
+        lambda: tampered(make_csr(rsa.generate_private_key(65537, 2048))[0]),
+        "csr-bad-signature",
+    ),
     "rsa-1024": (lambda: make_csr(rsa.generate_private_key(65537, 1024))[0], "csr-key-refused"),
     "secp256k1": (lambda: make_csr(ec.generate_private_key(ec.SECP256K1()))[0], "csr-key-refused"),
     "ed25519-not-in-person-profile": (
