@@ -21,10 +21,11 @@ subject and the key: never a signed certificate the database has not heard of.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -44,6 +45,7 @@ from idp.storage.certificates import BlockedKey, CertificateAuthority, Certifica
 from idp.storage.engine import Database
 from policies.certificate_profiles import EXTENDED_KEY_USAGES, KEY_USAGES, CertificateProfile
 
+T = TypeVar("T")
 _BACKDATE = timedelta(minutes=5)
 _SERIAL_ATTEMPTS = 5
 _TABLE = CertificateRecord.__table__  # type: ignore[attr-defined]
@@ -362,12 +364,41 @@ def _sign(planned: _Plan) -> Issued:
     return Issued(serial_hex(planned.serial), x509.load_der_x509_certificate(der), ca.chain, der)
 
 
-def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None) -> list[Issued]:
+Write = Callable[[Connection], T]
+# Runs a write in a transaction and returns once it is committed.
+Committer = Callable[[Write[Any]], Any]
+
+
+def committing(db: Database) -> Committer:
+    """A transaction of its own per write, on a Core connection.
+
+    Not an ORM session: nothing here needs the unit of work, and on the
+    one-certificate path its bookkeeping costs as much as the signature. The
+    engine's begin/commit hooks (SQLite's write lock) fire all the same.
+    """
+
+    def run(write: Write[Any]) -> Any:
+        with db.engine.begin() as connection:
+            return write(connection)
+
+    return run
+
+
+def issue_batch(
+    db: Database,
+    orders: Sequence[Order],
+    lint: bool | None = None,
+    commit: Committer | None = None,
+) -> list[Issued]:
     """Issue each order; one transaction records all intents, one records all results.
 
     ``lint`` overrides the profile's switch (None: as the profile says). Any
     lint finding refuses the whole batch before anything is written.
+    ``commit`` runs each of the two writes and returns once it is committed
+    (default: a transaction of its own); a group committer shares the commits
+    with concurrent requests, and the intent is still durable before the signature.
     """
+    run = commit or committing(db)
     now = datetime.now(UTC).replace(microsecond=0)
     linting = [order.profile.lint if lint is None else lint for order in orders]
     plans = [plan(order, new_serial(), now) for order in orders]
@@ -376,15 +407,7 @@ def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None)
             if lints:
                 lint_plan(planned)
         try:
-            # A Core connection, not an ORM session: nothing here needs the unit of
-            # work, and on the one-certificate path its bookkeeping costs as much as
-            # the signature. The engine's begin/commit hooks (SQLite's write lock)
-            # fire all the same.
-            with db.engine.begin() as connection:
-                # In the same transaction as the intent: a key blocked a moment ago
-                # cannot slip between a check and the signature.
-                refuse_unusable_keys(connection, orders)
-                connection.execute(_INTENT, [_intent_row(planned, now) for planned in plans])
+            run(partial(_record_intents, plans=plans, now=now))
             break
         except IntegrityError:
             # A serial collided with one already recorded: draw again (and lint
@@ -395,48 +418,61 @@ def issue_batch(db: Database, orders: Sequence[Order], lint: bool | None = None)
             plans = [plan(order, new_serial(), now) for order in orders]
 
     issued = [_sign(planned) for planned in plans]
-
-    issued_at = datetime.now(UTC)
-    with db.engine.begin() as connection:
-        result = connection.execute(
-            _COMPLETE,
-            [
-                {"b_serial": done.serial_hex, "b_der": done.der, "b_issued_at": issued_at}
-                for done in issued
-            ],
-        )
-        # Only a pending row may become issued: if another process changed one
-        # (it cannot, short of an operator's hand), this transaction rolls back.
-        if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(issued):
-            raise RuntimeError("a certificate left the pending state while being signed")
-        insert_events(
-            connection,
-            (
-                AuditEvent(
-                    tracking_code=order.tracking_code,
-                    event_type="certificate_issued",
-                    actor_type=order.actor_type,
-                    actor_id=order.requested_by,
-                    legal_basis=order.request_reason,
-                    operation=order.profile.name,
-                    subject_hash=order.subject_hash,
-                    outcome="issued",
-                    detail={
-                        "serial": done.serial_hex,
-                        "issuer_ca": order.issuing_ca.name,
-                        "issuer_key_id": order.issuing_ca.key_id,
-                        "profile": order.profile.name,
-                        **order.audit_detail,
-                    },
-                )
-                for order, done in zip(orders, issued, strict=True)
-            ),
-        )
+    run(partial(_record_issued, orders=orders, issued=issued, issued_at=datetime.now(UTC)))
     return issued
 
 
-def issue(db: Database, order: Order, lint: bool | None = None) -> Issued:
-    return issue_batch(db, [order], lint)[0]
+def _record_intents(connection: Connection, plans: Sequence[_Plan], now: datetime) -> None:
+    orders = [planned.order for planned in plans]
+    # In the same transaction as the intent: a key blocked a moment ago
+    # cannot slip between a check and the signature.
+    refuse_unusable_keys(connection, orders)
+    connection.execute(_INTENT, [_intent_row(planned, now) for planned in plans])
+
+
+def _record_issued(
+    connection: Connection, orders: Sequence[Order], issued: Sequence[Issued], issued_at: datetime
+) -> None:
+    result = connection.execute(
+        _COMPLETE,
+        [
+            {"b_serial": done.serial_hex, "b_der": done.der, "b_issued_at": issued_at}
+            for done in issued
+        ],
+    )
+    # Only a pending row may become issued: if another process changed one
+    # (it cannot, short of an operator's hand), this transaction rolls back.
+    if connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(issued):
+        raise RuntimeError("a certificate left the pending state while being signed")
+    insert_events(
+        connection,
+        (
+            AuditEvent(
+                tracking_code=order.tracking_code,
+                event_type="certificate_issued",
+                actor_type=order.actor_type,
+                actor_id=order.requested_by,
+                legal_basis=order.request_reason,
+                operation=order.profile.name,
+                subject_hash=order.subject_hash,
+                outcome="issued",
+                detail={
+                    "serial": done.serial_hex,
+                    "issuer_ca": order.issuing_ca.name,
+                    "issuer_key_id": order.issuing_ca.key_id,
+                    "profile": order.profile.name,
+                    **order.audit_detail,
+                },
+            )
+            for order, done in zip(orders, issued, strict=True)
+        ),
+    )
+
+
+def issue(
+    db: Database, order: Order, lint: bool | None = None, commit: Committer | None = None
+) -> Issued:
+    return issue_batch(db, [order], lint, commit)[0]
 
 
 def fail_stale_intents(db: Database, older_than: timedelta, actor: str) -> list[str]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import col, select
 
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
-from ca.issuance import Issued, KeyRefused, LintRefused, Order, issue_batch
+from ca.issuance import Committer, Issued, KeyRefused, LintRefused, Order, Write, issue_batch
 from ca.keys import KeyStoreError
 from idp.audit.log import subject_hash
 from idp.pki.csr import check_csr, parse_csr
@@ -22,6 +23,7 @@ from idp.pki.refusals import CertificateRefused
 from idp.pki.subjects import SubjectReference, decide_subject
 from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
+from idp.storage.group_commit import GroupCommitter
 from idp.tracking import new_tracking_code
 from policies.certificate_profiles import CertificateProfile, load_profiles
 from verifiers.registry.base import Registries
@@ -40,6 +42,20 @@ class Request:
     issuing_ca: str | None = None  # only for profiles that serve any CA (OCSP responders)
 
 
+def through_group_commit(committer: GroupCommitter) -> Committer:
+    """Each write under its own savepoint in the committer's shared transaction.
+
+    The answer (or the write's own error: a refused key, a serial collision)
+    comes back only after that transaction committed, so an intent is durable
+    before the signature it announces.
+    """
+
+    def run(write: Write[Any]) -> Any:
+        return committer.submit(lambda session: write(session.connection())).result()
+
+    return run
+
+
 @dataclass
 class Pki:
     db: Database
@@ -47,12 +63,21 @@ class Pki:
     registries: Registries
     subject_pepper: bytes
     profiles: dict[str, CertificateProfile]
+    # The server's group committer: concurrent requests share the intent and the
+    # result commits. None (the CLI, batch jobs): each write commits on its own.
+    commit: Committer | None = None
 
     @classmethod
     def create(
-        cls, db: Database, hierarchy: Hierarchy, registries: Registries, subject_pepper: bytes
+        cls,
+        db: Database,
+        hierarchy: Hierarchy,
+        registries: Registries,
+        subject_pepper: bytes,
+        committer: GroupCommitter | None = None,
     ) -> Pki:
-        return cls(db, hierarchy, registries, subject_pepper, load_profiles())
+        commit = through_group_commit(committer) if committer else None
+        return cls(db, hierarchy, registries, subject_pepper, load_profiles(), commit)
 
     def profile(self, name: str) -> CertificateProfile:
         try:
@@ -124,7 +149,7 @@ class Pki:
 
     def issue_orders(self, orders: Sequence[Order], lint: bool | None = None) -> list[Issued]:
         try:
-            return issue_batch(self.db, orders, lint)
+            return issue_batch(self.db, orders, lint, self.commit)
         except KeyRefused as exc:
             slug = "csr-key-blocked" if exc.reason == "blocked" else "csr-key-refused"
             raise CertificateRefused(slug, exc.detail) from None
