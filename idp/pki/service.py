@@ -14,7 +14,6 @@ from idp.pki.registration import Pki
 from idp.secrets import load_secrets
 from idp.settings import Settings
 from idp.storage.engine import Database
-from idp.storage.group_commit import GroupCommitter
 from verifiers.registry.base import Registries
 
 
@@ -28,13 +27,12 @@ def build_pki(
     registries: Registries,
     subject_pepper: bytes | None = None,
     keys: KeyStore | None = None,
-    committer: GroupCommitter | None = None,
 ) -> Pki:
     pepper = subject_pepper or load_secrets(settings.resolved_secrets_file).subject_pepper
     hierarchy = Hierarchy(
         db, keys or DeferredKeyStore(lambda: open_keys(settings)), settings.issuer
     )
-    return Pki.create(db, hierarchy, registries, pepper, committer)
+    return Pki.create(db, hierarchy, registries, pepper)
 
 
 _build_lock = threading.Lock()
@@ -55,7 +53,6 @@ def get_pki(request: Request) -> Pki:
                     hoviyat.db,
                     hoviyat.registries,
                     hoviyat.secrets.subject_pepper,
-                    committer=hoviyat.committer,
                 )
                 state.hoviyat_pki = pki
     return pki
