@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp.context import Hoviyat, build_hoviyat
+from idp.http.direct import DirectRoutes
 from idp.http.middleware import AccessLog, RequestLimits
 from idp.http.security_headers import SecurityHeaders
 from idp.oauth.errors import OAuthError
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     _install_error_handlers(app)
+    app.add_middleware(DirectRoutes, fastapi=app)
     app.add_middleware(
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,

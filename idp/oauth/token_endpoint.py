@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append
 from idp.context import Hoviyat, get_hoviyat
+from idp.http.direct import direct_route
 from idp.oauth.client_auth import (
     AuthenticatedClient,
     authenticate_client,
@@ -161,3 +162,9 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JS
     # entry commit together, batched with other requests' writes.
     body = await hoviyat.committer.run(grant)
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+@direct_route("POST", "/token")
+async def token_direct(request: Request) -> JSONResponse:
+    """Every grant is answered through here (idp.http.direct); ``token`` documents it."""
+    return await token(request, request.app.state.hoviyat)

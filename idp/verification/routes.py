@@ -11,12 +11,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_client
+from idp.http.direct import direct_route, json_body
 from idp.problems import bad_request
 from idp.verification.recorder import Verification
 from idp.verification.schemas import (
@@ -220,3 +221,21 @@ def validate_identifiers(
             "missing-identifier", "give at least one of national_code, national_id, postal_code"
         )
     return answer
+
+
+def _direct(path: str, model: type[BaseModel], endpoint: Any) -> None:
+    """Answer ``path`` directly (idp.http.direct): same checks, in the same order."""
+
+    async def handler(request: Request) -> Response:
+        hoviyat: Hoviyat = request.app.state.hoviyat
+        caller = await require_client(request, hoviyat)
+        body = await json_body(request, model)
+        response: Response = await endpoint(body=body, caller=caller, hoviyat=hoviyat)
+        return response
+
+    direct_route("POST", router.prefix + path)(handler)
+
+
+_direct("/persons/verify", PersonVerifyRequest, verify_person)
+_direct("/mobile/verify", MobileVerifyRequest, verify_mobile)
+_direct("/legal-entities/verify", EntityVerifyRequest, verify_entity)

@@ -1,0 +1,93 @@
+"""Direct routes: the busiest exact paths answered without FastAPI's router.
+
+FastAPI spends more CPU routing a request, solving its dependencies and
+passing it through its exception layers than a verification costs itself
+(about half of a worker's main-thread time at load). The few paths that
+back-office systems call thousands of times a second are therefore looked up
+in a dictionary here and handed straight to their handler. They stay declared
+as FastAPI routes too, so the OpenAPI document describes them, and their
+errors go through the application's own exception handlers, so an answer
+cannot tell which way it came.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+_HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def direct_route(method: str, path: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as the direct answer to ``method path`` (an exact path)."""
+
+    def register(handler: Handler) -> Handler:
+        _HANDLERS[(method, path)] = handler
+        return handler
+
+    return register
+
+
+async def json_body(request: Request, model: type[M]) -> M:
+    """The body validated as ``model``, failing exactly as a FastAPI body parameter does."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        errors: list[Any] = [
+            {**detail, "loc": ("body", *detail["loc"])}
+            for detail in error.errors(include_url=False)
+        ]
+        raise RequestValidationError(errors, body=raw) from None
+
+
+class DirectRoutes:
+    """ASGI middleware: a registered exact path goes to its handler, the rest to FastAPI."""
+
+    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+        self.app = app
+        self.fastapi = fastapi
+        routes = {
+            (method, route.path): route
+            for route in fastapi.routes
+            for method in getattr(route, "methods", None) or ()
+            if hasattr(route, "path")
+        }
+        # The FastAPI route is kept in the scope for the access log and metrics labels.
+        self.table: dict[tuple[str, str], tuple[Handler, BaseRoute | None]] = {
+            key: (handler, routes.get(key)) for key, handler in _HANDLERS.items()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        entry = self.table.get((scope.get("method", ""), scope.get("path", "")))
+        if entry is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        handler, route = entry
+        scope["route"] = route
+        request = Request(scope, receive)
+        try:
+            response = await handler(request)
+        except Exception as error:  # answered as FastAPI's handlers answer it
+            response = await self._handled(request, error)
+        await response(scope, receive, send)
+
+    async def _handled(self, request: Request, error: Exception) -> Response:
+        for kind in type(error).__mro__:
+            handler = self.fastapi.exception_handlers.get(kind)
+            if handler is not None and kind is not Exception:
+                # Hoviyat's handlers are all coroutines (idp.app).
+                response = handler(request, error)
+                return await response if inspect.isawaitable(response) else response
+        raise error
