@@ -30,12 +30,7 @@ def _upsert(insert: Any) -> Any:
     return statement.on_conflict_do_update(
         index_elements=["bucket", "window_start"],
         set_={"count": RateCounter.count + statement.excluded.count},  # type: ignore[operator]
-    ).returning(
-        RateCounter.bucket,
-        RateCounter.window_start,
-        RateCounter.count,
-        sort_by_parameter_order=True,
-    )
+    ).returning(RateCounter.bucket, RateCounter.window_start, RateCounter.count)
 
 
 _UPSERTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
@@ -84,13 +79,14 @@ class RateLimiter:
             return
         dialect = session.get_bind().dialect.name
         # Sorted so two processes upserting the same buckets lock them in the
-        # same order. One constant statement, executed with many parameter
-        # sets, compiles once per process.
+        # same order. One constant Core statement, executed with many parameter
+        # sets, compiles once per process and goes out as one multi-row
+        # INSERT; the totals come back keyed by bucket, so their order is moot.
         rows = [
             {"bucket": bucket, "window_start": window, "count": increment}
             for (bucket, window), increment in sorted(pending.items())
         ]
-        result = session.execute(_UPSERTS[dialect], rows)
+        result = session.connection().execute(_UPSERTS[dialect], rows)
         totals = {(bucket, window): int(total) for bucket, window, total in result}
         current = self.window()
         with self._lock:
