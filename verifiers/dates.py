@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 import jdatetime
 
@@ -45,7 +46,7 @@ def parse_date(value: str, *, field: str = "birth_date") -> date:
     year, month, day = int(match[1]), int(match[3]), int(match[4])
     if year < JALALI_YEAR_LIMIT:
         try:
-            return jdatetime.date(year, month, day).togregorian()
+            return _jalali_to_gregorian(year, month, day)
         except ValueError:
             raise IdentifierError(
                 field,
@@ -62,6 +63,17 @@ def parse_date(value: str, *, field: str = "birth_date") -> date:
         ) from None
 
 
+# Birth dates span a century or so: a few tens of thousands of days, each
+# converted once per process instead of on every request that names it.
+@lru_cache(maxsize=1 << 16)
+def _jalali_to_gregorian(year: int, month: int, day: int) -> date:
+    gregorian: date = jdatetime.date(year, month, day).togregorian()
+    return gregorian
+
+
+@lru_cache(maxsize=1 << 16)
 def to_jalali(d: date) -> str:
     """The Jalali form ``YYYY/MM/DD`` with ASCII digits, e.g. ``'1370/05/12'``."""
-    return jdatetime.date.fromgregorian(date=d).strftime("%Y/%m/%d")
+    # From the fields, not strftime: jdatetime's strftime consults the locale.
+    jalali = jdatetime.date.fromgregorian(date=d)
+    return f"{jalali.year:04d}/{jalali.month:02d}/{jalali.day:02d}"
