@@ -8,6 +8,10 @@ own SAVEPOINT: one write that fails is rolled back alone and its caller gets
 the error, the others commit. Fewer, larger transactions are what lets several
 worker processes share SQLite's single write lock, and they save PostgreSQL a
 WAL flush per request.
+
+Requests waiting on an event loop are woken once per batch and loop (one
+``call_soon_threadsafe``), not once each: a wake-up is a write to the loop's
+self-pipe, and at load a batch holds tens of requests.
 """
 
 from __future__ import annotations
@@ -58,17 +62,22 @@ class GroupCommitter:
         self._after_commit.append(hook)
 
     def submit(self, write: Callable[[Session], T]) -> Future[T]:
+        """Queue ``write`` from any thread; the future settles after the commit."""
         self._ensure_started()
         future: Future[T] = Future()
         self._queue.put((write, future))
         return future
 
     async def run(self, write: Callable[[Session], T]) -> T:
-        return await asyncio.wrap_future(self.submit(write))
+        self._ensure_started()
+        waiter = _LoopWaiter(asyncio.get_running_loop())
+        self._queue.put((write, waiter))
+        result: T = await waiter.future
+        return result
 
     async def append_audit(self, event: AuditEvent) -> None:
         """Record ``event`` alone: such entries of a batch go in one multi-row insert."""
-        await asyncio.wrap_future(self.submit(_AuditOnly(event)))
+        await self.run(_AuditOnly(event))
 
     def close(self) -> None:
         if self._thread is not None:
@@ -104,9 +113,9 @@ class GroupCommitter:
                 batch.append(item)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Write, Future[Any]]]) -> None:
-        results: list[tuple[Future[Any], bool, Any]] = []
-        live = [(write, future) for write, future in batch if future.set_running_or_notify_cancel()]
+    def _commit(self, batch: list[tuple[Write, Waiter]]) -> None:
+        results: list[tuple[Waiter, bool, Any]] = []
+        live = [(write, waiter) for write, waiter in batch if _claim(waiter)]
         audits = [(write, future) for write, future in live if isinstance(write, _AuditOnly)]
         others = [(write, future) for write, future in live if not isinstance(write, _AuditOnly)]
         try:
@@ -119,19 +128,12 @@ class GroupCommitter:
                     hook(session)
         except SQLAlchemyError as error:
             log.error("group commit failed for %d writes: %s", len(batch), type(error).__name__)
-            for _, future in live:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for future, ok, value in results:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            results = [(waiter, False, error) for _, waiter in live]
+        _settle(results)
 
     def _insert_audits(
-        self, session: Session, audits: list[tuple[_AuditOnly, Future[Any]]]
-    ) -> list[tuple[Future[Any], bool, Any]]:
+        self, session: Session, audits: list[tuple[_AuditOnly, Waiter]]
+    ) -> list[tuple[Waiter, bool, Any]]:
         savepoint = session.begin_nested()
         try:
             append_many(session, [write.event for write, _ in audits])
@@ -143,9 +145,7 @@ class GroupCommitter:
         return [(future, True, None) for _, future in audits]
 
     @staticmethod
-    def _apply(
-        session: Session, write: Write, future: Future[Any]
-    ) -> tuple[Future[Any], bool, Any]:
+    def _apply(session: Session, write: Write, future: Waiter) -> tuple[Waiter, bool, Any]:
         savepoint = session.begin_nested()
         try:
             value = write(session)
@@ -157,6 +157,52 @@ class GroupCommitter:
             return future, False, error
         savepoint.commit()
         return future, True, value
+
+
+class _LoopWaiter:
+    """A request waiting on an event loop for its write's commit."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+
+Waiter = Future[Any] | _LoopWaiter
+
+
+def _claim(waiter: Waiter) -> bool:
+    """False if the caller gave up before its write started: the write is skipped."""
+    if isinstance(waiter, _LoopWaiter):
+        return not waiter.future.cancelled()
+    return waiter.set_running_or_notify_cancel()
+
+
+def _settle(results: list[tuple[Waiter, bool, Any]]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for waiter, ok, value in results:
+        if isinstance(waiter, _LoopWaiter):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, ok, value))
+        elif ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, settled)
+        except RuntimeError:
+            pass  # the loop has closed: nobody is waiting any more
+
+
+def _settle_on_loop(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class _AuditOnly:
