@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
         description="Identity verification and PKI for e-government (هویت)",
         docs_url="/docs",
         redoc_url=None,
+        # Hoviyat exports its own Prometheus metrics and JSON logs; FastAPI's
+        # OpenTelemetry layer would otherwise look up providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.hoviyat = hoviyat
     for module_name in ROUTER_MODULES:
