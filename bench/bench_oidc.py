@@ -9,7 +9,9 @@ Prints, each with p99 latency:
 - client-credentials grants/s (``wrk`` POSTing ``/token``);
 - full logins/s: ``/authorize`` → login page → national code + birth date
   (level low) → consent remembered → ``/authorize/complete`` → code exchange
-  at ``/token``; driven by Python processes (a new browser per login);
+  at ``/token``; driven by wrk running ``bench/login_flow.lua`` (one connection
+  per wrk thread, a new browser per login), or with ``--login-driver python``
+  by Python httpx processes, which spend the same 2 cores as the server;
 - refresh grants/s (``wrk``, each request spending a distinct refresh token);
 - userinfo/s (``wrk``, one access token);
 - the same client-credentials load against node ``oidc-provider`` (npm,
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import multiprocessing
 import os
 import re
@@ -95,8 +98,10 @@ def wrk(url: str, script: str, duration: int, connections: int, workdir: Path) -
     p99 = _millis(re.search(r"99%\s+([\d.]+\w+)", output).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
+    requests = re.search(r"(\d+) requests in", output)
     return {
         "rate": rate,
+        "count": float(requests.group(1)) if requests else 0.0,
         "p99_ms": p99,
         "non_2xx": float(bad.group(1)) if bad else 0.0,
         "socket_errors": 1.0 if errors else 0.0,
@@ -164,8 +169,9 @@ def one_login(browser: httpx.Client, client_id: str, secret: str, person: tuple[
         "scope": SCOPE, "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
         "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256",
     }  # fmt: skip
-    response = browser.get("/authorize", params=params)
-    page = browser.get(response.headers["location"])
+    page = browser.get("/authorize", params=params)
+    while page.headers.get("location", "").startswith("/"):
+        page = browser.get(page.headers["location"])
     form = dict(HIDDEN.findall(page.text))
     form.update({"national_code": person[0], "birth_date": person[1]})
     response = browser.post("/login/identify", data=form)
@@ -196,6 +202,64 @@ def login_worker(args: tuple[str, str, str, list[tuple[str, str]], float, int]) 
             latencies.append(time.perf_counter() - started)
             index += 7
     return latencies
+
+
+LOGIN_LUA = ROOT / "bench" / "login_flow.lua"
+
+
+def server_pids(server: subprocess.Popen[bytes]) -> list[int]:
+    """The uvicorn supervisor and its workers (their CPU time is the server's cost)."""
+    found = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
+    return [server.pid, *(int(pid) for pid in found.stdout.split())]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def wrk_logins(
+    base: str, client_id: str, secret: str, persons: list, duration: int, connections: int,
+    workdir: Path,
+) -> dict[str, float]:  # fmt: skip
+    """Full logins from wrk (bench/login_flow.lua): one connection per wrk thread, one
+    browser per login, a PKCE pair of its own per login (made here: Lua has no SHA-256)."""
+    lines = []
+    for index in range(max(20_000, duration * 1_500)):
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        code, born = persons[(index * 7) % len(persons)]
+        lines.append(f"{verifier} {challenge} {code} {born}")
+    inputs = workdir / "logins.txt"
+    inputs.write_text("\n".join(lines) + "\n")
+    output = subprocess.run(
+        ["wrk", f"-t{connections}", f"-c{connections}", f"-d{duration}s", "-s", str(LOGIN_LUA),
+         base, "--", str(inputs), client_id, basic(client_id, secret), REDIRECT_URI, SCOPE,
+         str(connections)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(
+        r"LOGINS (\d+) FAILED (\d+) SECONDS ([\d.]+) P50_MS ([\d.]+) P99_MS ([\d.]+) "
+        r"REQUESTS (\d+)",
+        output,
+    )
+    if found is None:
+        raise RuntimeError(f"wrk login driver printed no figures:\n{output}")
+    count, failed, seconds, _, p99, requests = (float(value) for value in found.groups())
+    for reason in re.findall(r"FAILED_AT (.+)", output):
+        print(f"  login failures at {reason}")
+    return {
+        "rate": count / seconds, "p99_ms": p99, "count": count, "non_2xx": failed,
+        "requests_per_login": requests / count if count else float("nan"),
+    }  # fmt: skip
 
 
 def logins(base: str, client_id: str, secret: str, persons: list, duration: int, procs: int):
@@ -352,6 +416,33 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
             process.kill()
 
 
+def run_logins(args: Any, base: str, setup: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    rp_id, rp_secret = setup["rp"]
+    if args.login_driver == "wrk":
+        figures: dict[str, Any] = wrk_logins(
+            base, rp_id, rp_secret, setup["persons"], args.duration, args.login_connections,
+            workdir,
+        )  # fmt: skip
+        figures["driver"] = f"wrk + bench/login_flow.lua, {args.login_connections} browsers"
+        return figures
+    figures = logins(base, rp_id, rp_secret, setup["persons"], args.duration, args.login_processes)
+    figures["driver"] = f"{args.login_processes} Python httpx processes"
+    figures["requests_per_login"] = float("nan")
+    return figures
+
+
+def measured(pids: list[int], load: Any) -> tuple[dict[str, Any], float]:
+    """Run ``load``; return its figures and the server's CPU seconds meanwhile."""
+    before = cpu_seconds(pids)
+    figures = load()
+    return figures, cpu_seconds(pids) - before
+
+
+def cpu_per(cpu: float, figures: dict[str, Any]) -> str:
+    count = figures.get("count") or figures["rate"] * figures.get("seconds", 0)
+    return f"{cpu / count * 1000:.2f}" if count else "n/a"
+
+
 def show(name: str, figures: dict[str, float]) -> None:
     extra = ""
     if figures.get("non_2xx"):
@@ -363,11 +454,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--login-processes", type=int, default=4)
+    parser.add_argument(
+        "--login-driver", choices=("wrk", "python"), default="wrk",
+        help="wrk with bench/login_flow.lua (cheap), or Python httpx processes (fallback)",
+    )  # fmt: skip
+    parser.add_argument("--login-connections", type=int, default=32, help="wrk login browsers")
+    parser.add_argument("--login-processes", type=int, default=4, help="Python driver processes")
     parser.add_argument(
         "--database-url", default=None, help="PostgreSQL server URL (a scratch schema is made)"
     )
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument(
+        "--loads", default="cc,logins,refresh,userinfo",
+        help="comma-separated subset of cc,logins,refresh,userinfo",
+    )  # fmt: skip
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-oidc-"))
@@ -387,32 +487,43 @@ def main() -> None:
         )
         print(f"Hoviyat: 2 uvicorn workers, {backend}; wrk -t2 -c{args.connections}, "
               f"{args.duration} s per load")  # fmt: skip
+        print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+              f"on {os.cpu_count()} cores")  # fmt: skip
         rp_id, rp_secret = setup["rp"]
         with httpx.Client(base_url=base, timeout=30) as browser:
             warm = one_login(browser, rp_id, rp_secret, setup["persons"][0])
+        loads = set(args.loads.split(","))
         cc_auth = basic(*setup["cc"])
         cc_body = "grant_type=client_credentials"
-        wrk(base, post_script("/token", cc_body, cc_auth), 2, args.connections, workdir)
-        cc = wrk(base, post_script("/token", cc_body, cc_auth), args.duration,
-                 args.connections, workdir)  # fmt: skip
-        show("client-credentials grants", cc)
+        cc = None
+        if "cc" in loads:
+            wrk(base, post_script("/token", cc_body, cc_auth), 2, args.connections, workdir)
+            cc = wrk(base, post_script("/token", cc_body, cc_auth), args.duration,
+                     args.connections, workdir)  # fmt: skip
+            show("client-credentials grants", cc)
 
-        login = logins(base, rp_id, rp_secret, setup["persons"], args.duration,
-                       args.login_processes)  # fmt: skip
-        show(f"full logins ({args.login_processes} procs)", login)
-
-        import json
+        pids = server_pids(server)
+        if "logins" in loads:
+            login, cpu = measured(pids, lambda: run_logins(args, base, setup, workdir))
+            show(f"full logins ({args.login_driver})", login)
+            print(f"  driver: {login['driver']}; server CPU {cpu_per(cpu, login)} ms per login, "
+                  f"{login['requests_per_login']:.1f} HTTP requests per login")  # fmt: skip
 
         claims = json.loads(base64.urlsafe_b64decode(warm["access_token"].split(".")[1] + "=="))
-        tokens_file = workdir / "refresh.txt"
-        refresh_tokens(settings, claims["gid"], 60_000, tokens_file)
-        refresh = wrk(base, refresh_script(tokens_file, basic(rp_id, rp_secret)),
-                      args.duration, args.connections, workdir)  # fmt: skip
-        show("refresh grants", refresh)
-
-        info = wrk(base, get_script("/userinfo", f"Bearer {warm['access_token']}"),
-                   args.duration, args.connections, workdir)  # fmt: skip
-        show("userinfo", info)
+        if "refresh" in loads:
+            tokens_file = workdir / "refresh.txt"
+            refresh_tokens(settings, claims["gid"], 60_000, tokens_file)
+            refresh, cpu = measured(pids, lambda: wrk(
+                base, refresh_script(tokens_file, basic(rp_id, rp_secret)), args.duration,
+                args.connections, workdir))  # fmt: skip
+            show("refresh grants", refresh)
+            print(f"  server CPU {cpu_per(cpu, refresh)} ms per refresh grant")
+        if "userinfo" in loads:
+            info, cpu = measured(pids, lambda: wrk(
+                base, get_script("/userinfo", f"Bearer {warm['access_token']}"),
+                args.duration, args.connections, workdir))  # fmt: skip
+            show("userinfo", info)
+            print(f"  server CPU {cpu_per(cpu, info)} ms per userinfo")
         stop(server)
         server = None
 
@@ -427,10 +538,13 @@ def main() -> None:
                 node = wrk(peer_url, post_script("/token", cc_body, peer_auth), args.duration,
                            args.connections, workdir)  # fmt: skip
                 show("node oidc-provider client-cred.", node)
-                print(f"{'ratio Hoviyat / oidc-provider':34s} {cc['rate'] / node['rate']:9.2f}")
+                if cc is not None:
+                    ratio = cc["rate"] / node["rate"]
+                    print(f"{'ratio Hoviyat / oidc-provider':34s} {ratio:9.2f}")
     finally:
         stop(server)
         stop(peer)
+        print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         if schema is not None:
             drop_schema(args.database_url, schema)
         shutil.rmtree(workdir, ignore_errors=True)
