@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 PROBLEM_BASE = "https://hoviyat.ir/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -98,3 +99,40 @@ def service_unavailable(detail: str, retry_after: int = 5) -> Problem:
         headers={"Retry-After": str(retry_after)},
         retry_after=retry_after,
     )
+
+
+class ProblemDocument(BaseModel):
+    """The problem document as the OpenAPI description shows it (RFC 9457 §3)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+_STATUS_MEANINGS = {
+    400: "Malformed request (JSON, characters)",
+    401: "Missing, expired or foreign access token",
+    403: "Operation outside the client's service policy",
+    413: "Body too large",
+    415: "Body is not JSON",
+    422: "Invalid field or identifier (the problem names the field and the rule)",
+    429: "Rate limit of the service policy reached (see Retry-After)",
+    503: "A registry cannot answer now (see Retry-After)",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries saying that ``statuses`` answer with a problem."""
+    schema = {"$ref": "#/components/schemas/ProblemDocument"}
+    return {
+        status: {
+            "model": ProblemDocument,
+            "description": _STATUS_MEANINGS.get(status, "Problem"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
+        }
+        for status in statuses
+    }

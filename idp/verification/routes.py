@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_client
 from idp.http.direct import direct_route, json_body
-from idp.problems import bad_request
+from idp.problems import bad_request, problem_responses
 from idp.verification.recorder import Verification
 from idp.verification.schemas import (
     EntityAnswer,
@@ -48,7 +48,11 @@ from verifiers.matching import (
 from verifiers.mobile import normalize_mobile
 from verifiers.registry import LegalEntity, Person
 
-router = APIRouter(prefix="/v1", tags=["verification"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["verification"],
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+)
 
 
 def _json_value(value: Any) -> Any:
