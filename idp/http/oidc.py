@@ -16,20 +16,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import bearer_token
-from idp.login.assurance import LEVELS, required_level, satisfies
+from idp.login.assurance import LEVELS
 from idp.login.consent import has_consent
-from idp.login.sessions import clear_session_cookie, current_login, end_session
+from idp.login.flow import Flow
+from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
+from idp.login.steps import first_page
 from idp.oauth import discovery
 from idp.oauth.client_auth import authenticate_client, supported_methods
 from idp.oauth.errors import OAuthError
 from idp.oauth.token_endpoint import register_grant
 from idp.oidc import claims as oidc_claims
-from idp.oidc import rfc7009, rfc7523, rfc7662
+from idp.oidc import completion, rfc7009, rfc7523, rfc7662
 from idp.oidc.authorize import (
     PROMPT_VALUES,
     RESPONSE_MODES,
@@ -38,7 +40,6 @@ from idp.oidc.authorize import (
     AuthorizationRequest,
     AuthorizeFatal,
     AuthorizeRedirectError,
-    redirect_with,
     validate,
 )
 from idp.oidc.grants import (
@@ -51,7 +52,6 @@ from idp.oidc.identity import IdentityRefused, policy_for
 from idp.oidc.logout import audit_logout, end_grants, parse_logout
 from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
 from idp.problems import Problem, bad_request
-from idp.storage.login import LoginSession
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
 from idp.tokens import SIGNING_ALGORITHMS
@@ -62,13 +62,9 @@ router = APIRouter(tags=["openid-connect"])
 HoviyatDep = Annotated[Hoviyat, Depends(get_hoviyat)]
 
 INTERACTION_LIFETIME = timedelta(minutes=10)
-# A login finished this long before the request started still counts as "now"
-# for prompt=login and max_age (clock steps between workers).
-_SKEW = timedelta(seconds=5)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-# Core statements on the login path (see idp.oidc.grants).
+# A Core insert on the login path (see idp.oidc.grants).
 INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
-LOGIN_SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
 
 register_grant("authorization_code", authorization_code_grant)
 register_grant("refresh_token", refresh_token_grant)
@@ -155,46 +151,7 @@ def _redirect(url: str) -> RedirectResponse:
 def _error_redirect(
     hoviyat: Hoviyat, redirect_uri: str, state: str | None, error: str, description: str
 ) -> RedirectResponse:
-    return _redirect(
-        redirect_with(
-            redirect_uri,
-            {
-                "error": error,
-                "error_description": description,
-                "state": state,
-                "iss": hoviyat.settings.issuer,
-            },
-        )
-    )
-
-
-def _code_redirect(hoviyat: Hoviyat, authz: AuthorizationRequest, code: str) -> RedirectResponse:
-    # RFC 9207: iss in every authorization response defends against mix-up attacks.
-    return _redirect(
-        redirect_with(
-            authz.redirect_uri,
-            {"code": code, "state": authz.state, "iss": hoviyat.settings.issuer},
-        )
-    )
-
-
-def _login_shortfall(
-    authz: AuthorizationRequest,
-    policy: ServicePolicy,
-    acr: str,
-    auth_time: datetime,
-    requested_at: datetime,
-) -> str | None:
-    """Why a login does not satisfy the request (acr, max_age, prompt=login), or None."""
-    wanted = required_level(authz.acr_values, policy.min_acr)
-    if not satisfies(acr, wanted):
-        return f"the login is below the requested level {wanted}"
-    now = datetime.now(UTC)
-    if authz.max_age is not None and now - auth_time > timedelta(seconds=authz.max_age) + _SKEW:
-        return "the login is older than max_age"
-    if "login" in authz.prompt and auth_time + _SKEW < requested_at:
-        return "prompt=login needs a fresh login"
-    return None
+    return _redirect(completion.error_url(hoviyat, redirect_uri, state, error, description))
 
 
 def _prompt_none(
@@ -214,7 +171,9 @@ def _prompt_none(
     login = current_login(request, session)
     if login is None:
         return refuse("login_required", "no login session in this browser")
-    shortfall = _login_shortfall(authz, policy, login.acr, login.auth_time, login.auth_time)
+    shortfall = completion.login_shortfall(
+        authz, policy, login.acr, login.auth_time, login.auth_time
+    )
     if shortfall is not None:
         return refuse("login_required", shortfall)
     if "legal_entity" in authz.scope and login.entity_national_id is None:
@@ -232,23 +191,46 @@ def _prompt_none(
     )
     tracking_code = login.tracking_code or new_tracking_code()
     code = issue_code(session, hoviyat, client, authz, facts, tracking_code)
-    return _code_redirect(hoviyat, authz, code)
+    return _redirect(completion.code_url(hoviyat, authz, code))
 
 
 @router.api_route("/authorize", methods=["GET", "POST"])
 async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
     """OIDC Core §3.1.2: validate, remember the request, send the browser to the login pages."""
     params = await _params(request)
-    # Writes go through the group committer (off the event loop, batched with
-    # other requests' writes, so workers share SQLite's write lock politely).
-    return await hoviyat.committer.run(
-        lambda session: _authorize(session, request, hoviyat, params)
+    # Checked on a read-only transaction: only the interaction's insert takes
+    # the write lock, batched with other requests' writes by the group committer.
+    with hoviyat.db.read() as session:
+        checked = _check(session, hoviyat, params)
+    if isinstance(checked, Response):
+        return checked
+    client, policy, authz, requested_claims = checked
+    if "none" in authz.prompt:
+        return await hoviyat.committer.run(
+            lambda session: _prompt_none(
+                request, session, hoviyat, client, policy, authz, requested_claims
+            )
+        )
+    now = datetime.now(UTC)
+    interaction = OidcInteraction(
+        id=secrets.token_urlsafe(32),
+        client_id=client.client_id,
+        params=authz.to_params(),
+        requested_claims=requested_claims,
+        tracking_code=new_tracking_code(),
+        created_at=now,
+        expires_at=now + INTERACTION_LIFETIME,
     )
+    row = insert(INTERACTIONS).values(**interaction.model_dump())
+    await hoviyat.committer.run(lambda session: session.execute(row))
+    if request.cookies.get(cookie_name(hoviyat.settings)) is None:
+        return first_page(request, Flow(interaction=interaction, client=client, policy=policy))
+    return _redirect(f"/login?interaction={interaction.id}")
 
 
-def _authorize(
-    session: Session, request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]
-) -> Response:
+def _check(
+    session: Session, hoviyat: Hoviyat, params: dict[str, list[str]]
+) -> tuple[Client, ServicePolicy, AuthorizationRequest, list[str]] | Response:
     try:
         client, authz = validate(params, lambda client_id: session.get(Client, client_id))
     except AuthorizeFatal as exc:
@@ -261,40 +243,7 @@ def _authorize(
         return _error_redirect(
             hoviyat, authz.redirect_uri, authz.state, "unauthorized_client", str(exc)
         )
-    requested_claims = oidc_claims.consent_claims(authz.scope, authz.claims, policy)
-    if "none" in authz.prompt:
-        return _prompt_none(request, session, hoviyat, client, policy, authz, requested_claims)
-    now = datetime.now(UTC)
-    interaction = OidcInteraction(
-        id=secrets.token_urlsafe(32),
-        client_id=client.client_id,
-        params=authz.to_params(),
-        requested_claims=requested_claims,
-        tracking_code=new_tracking_code(),
-        created_at=now,
-        expires_at=now + INTERACTION_LIFETIME,
-    )
-    session.execute(insert(INTERACTIONS).values(**interaction.model_dump()))
-    return _redirect(f"/login?interaction={interaction.id}")
-
-
-def _consume_interaction(session: Session, interaction_id: str) -> bool:
-    """Mark a finished interaction used, once across all workers; True if this call did."""
-    now = datetime.now(UTC)
-    result = session.execute(
-        update(OidcInteraction)
-        .where(OidcInteraction.id == interaction_id)  # type: ignore[arg-type]
-        .where(OidcInteraction.consumed_at.is_(None))  # type: ignore[union-attr]
-        .where(OidcInteraction.expires_at > now)  # type: ignore[arg-type]
-        .where(
-            or_(
-                OidcInteraction.completed_at.is_not(None),  # type: ignore[union-attr]
-                OidcInteraction.error.is_not(None),  # type: ignore[union-attr]
-            )
-        )
-        .values(consumed_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return client, policy, authz, oidc_claims.consent_claims(authz.scope, authz.claims, policy)
 
 
 @router.get("/authorize/complete")
@@ -308,63 +257,8 @@ async def authorize_complete(
 
 
 def _complete(session: Session, hoviyat: Hoviyat, interaction: str) -> Response:
-    consumed = _consume_interaction(session, interaction)
-    row = session.execute(select(INTERACTIONS).where(INTERACTIONS.c.id == interaction)).first()
-    if row is None:
-        raise bad_request("interaction-unknown", "no such login in progress; start again")
-    try:
-        authz = AuthorizationRequest.from_params(row.params, row.client_id)
-    except ValueError as exc:
-        raise bad_request("interaction-invalid", str(exc)) from None
-    if not consumed:
-        if row.consumed_at is not None:
-            raise bad_request(
-                "interaction-used", "this login was already completed; start again from the app"
-            )
-        if row.expires_at <= datetime.now(UTC):
-            return _error_redirect(
-                hoviyat, authz.redirect_uri, authz.state, "access_denied", "the login expired"
-            )
-        raise bad_request("interaction-incomplete", "finish logging in before continuing")
-
-    def refuse(error: str, description: str) -> RedirectResponse:
-        return _error_redirect(hoviyat, authz.redirect_uri, authz.state, error, description)
-
-    if row.error is not None:
-        return refuse(row.error, "the login did not complete")
-    client = session.get(Client, row.client_id)
-    if client is None or client.disabled:
-        raise bad_request("client-disabled", "the client was disabled during the login")
-    try:
-        policy = policy_for(hoviyat, client)
-    except IdentityRefused as exc:
-        return refuse("unauthorized_client", str(exc))
-    if not row.consent_granted:
-        return refuse("access_denied", "the user did not consent")
-    login = (
-        session.execute(select(LOGIN_SESSIONS).where(LOGIN_SESSIONS.c.id == row.session_id)).first()
-        if row.session_id
-        else None
-    )
-    if login is None or login.ended_at is not None or row.acr is None:
-        return refuse("login_required", "the login session has ended")
-    auth_time = row.auth_time or login.auth_time
-    shortfall = _login_shortfall(authz, policy, row.acr, auth_time, row.created_at)
-    if shortfall is not None:
-        return refuse("login_required", shortfall)
-    if "legal_entity" in authz.scope and row.entity_national_id is None:
-        return refuse("interaction_required", "the user must choose a legal entity")
-    facts = LoginFacts(
-        session_id=login.id,
-        national_code=login.national_code,
-        acr=row.acr,
-        amr=list(row.amr or login.amr),
-        auth_time=auth_time,
-        entity_national_id=row.entity_national_id,
-        mobile=login.mobile,
-    )
-    code = issue_code(session, hoviyat, client, authz, facts, row.tracking_code)
-    return _code_redirect(hoviyat, authz, code)
+    consumed = completion.consume(session, interaction)
+    return _redirect(completion.answer(session, hoviyat, interaction, consumed))
 
 
 @router.api_route("/userinfo", methods=["GET", "POST"])

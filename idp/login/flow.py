@@ -3,7 +3,8 @@
 The state lives in two rows only: the ``oidc_interactions`` row (what the app
 asked; entity chosen, consent given, outcome) and the ``login_sessions`` row
 named by the cookie (who, at which level, since when). :func:`next_step` is a
-pure function of them, so any worker can continue any login.
+pure function of them (it only reads), so any worker can continue any login,
+and a page that has nothing to write never takes the write lock.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import update
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.login import assurance
 from idp.login.consent import has_consent
+from idp.oidc.completion import FinishedLogin
 from idp.storage.login import LoginSession
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
@@ -27,6 +30,7 @@ from policies.service_policy import ServicePolicy
 Step = Literal["identify", "mobile", "otp", "entity", "consent", "unavailable", "complete"]
 
 COMPLETE_PATH = "/authorize/complete"
+INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -133,21 +137,29 @@ def next_step(
         )
         if not remembered:
             return "consent"
-        flow.interaction.consent_granted = True
-        db_session.add(flow.interaction)
+    # Reads only: the caller closes the interaction (consent included) in one write.
     return "complete"
 
 
-def complete(db_session: Session, flow: Flow, session: LoginSession) -> str:
-    """Hand the interaction back to /authorize with who logged in and how; returns its URL."""
-    interaction = flow.interaction
-    interaction.session_id = session.id
-    interaction.acr = session.acr
-    interaction.amr = list(session.amr)
-    interaction.auth_time = session.auth_time
-    interaction.completed_at = datetime.now(UTC)
-    db_session.add(interaction)
-    return f"{COMPLETE_PATH}?interaction={interaction.id}"
+def finished(flow: Flow, session: LoginSession) -> FinishedLogin:
+    """Who logged in and how, for closing the interaction (:mod:`idp.oidc.completion`)."""
+    return FinishedLogin(
+        session_id=session.id,
+        acr=session.acr,
+        amr=list(session.amr),
+        auth_time=session.auth_time,
+        entity_national_id=flow.interaction.entity_national_id,
+    )
+
+
+def reset_choices(db_session: Session, interaction_id: str) -> None:
+    """A new login in this interaction: the entity and consent chosen for whoever came before go."""
+    db_session.execute(
+        update(INTERACTIONS)
+        .where(INTERACTIONS.c.id == interaction_id)
+        .where(INTERACTIONS.c.completed_at.is_(None))
+        .values(entity_national_id=None, consent_granted=False)
+    )
 
 
 def refuse(db_session: Session, flow: Flow, error: str = "access_denied") -> str:

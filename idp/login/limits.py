@@ -32,11 +32,16 @@ def _window(window_seconds: int, now: float) -> int:
     return int(now // window_seconds) * window_seconds
 
 
-def take(db_session: Session, allowances: Sequence[Allowance], window_seconds: int) -> int | None:
-    """Count one use against every allowance: None if allowed, else seconds to wait."""
+def exhausted(
+    db_session: Session, allowances: Sequence[Allowance], window_seconds: int
+) -> int | None:
+    """Seconds to wait if an allowance is used up already, else None. Reads only.
+
+    A cheap early refusal (e.g. before asking a registry); it counts nothing,
+    so only :func:`take` decides whether a use is allowed.
+    """
     now = time.time()
     start = _window(window_seconds, now)
-    wait = max(1, start + window_seconds - int(now))
     buckets = [a.bucket for a in allowances]
     used: dict[str, int] = dict(
         db_session.execute(  # type: ignore[arg-type]
@@ -46,6 +51,27 @@ def take(db_session: Session, allowances: Sequence[Allowance], window_seconds: i
         ).all()
     )
     if any(used.get(a.bucket, 0) >= a.limit for a in allowances):
+        return max(1, start + window_seconds - int(now))
+    return None
+
+
+def take(
+    db_session: Session,
+    allowances: Sequence[Allowance],
+    window_seconds: int,
+    *,
+    checked: bool = False,
+) -> int | None:
+    """Count one use against every allowance: None if allowed, else seconds to wait.
+
+    ``checked``: the caller asked :func:`exhausted` moments ago, so the upsert
+    alone decides (a use that loses a race to the last allowance is counted,
+    and refused all the same).
+    """
+    now = time.time()
+    start = _window(window_seconds, now)
+    wait = max(1, start + window_seconds - int(now))
+    if not checked and exhausted(db_session, allowances, window_seconds) is not None:
         return wait
     insert = pg_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
     over = False

@@ -9,6 +9,7 @@ in their language (403). Registry outages answer 503 with ``Retry-After``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -21,20 +22,26 @@ from idp.login import assurance, entities, keys, otp, sessions
 from idp.login.account import router as account_router
 from idp.login.config import get_login_settings
 from idp.login.consent import remember_consent
-from idp.login.flow import Flow, load_flow, record, refuse
+from idp.login.flow import Flow, finished, load_flow, next_step, record, refuse, reset_choices
 from idp.login.i18n import Language, digits_for, pick_language, translate
-from idp.login.limits import Allowance, take
+from idp.login.limits import Allowance, exhausted, take
 from idp.login.render import STATIC, csrf_ok, hoviyat_of, message, page_url, see_other
 from idp.login.sms import OutboxForbidden, SmsSender, SmsUnavailable, build_sender
 from idp.login.steps import (
     client_name,
+    close_login,
     entity_form,
     identify_form,
     mobile_form,
     otp_form,
     show_step,
 )
-from idp.storage.login import LoginOtp
+from idp.oidc import completion
+from idp.oidc.authorize import AuthorizationRequest
+from idp.oidc.completion import FinishedLogin
+from idp.oidc.grants import LoginFacts
+from idp.problems import Problem
+from idp.storage.login import LoginOtp, LoginSession
 from verifiers.dates import parse_date
 from verifiers.identifiers import IdentifierError, validate_national_code, validate_national_id
 from verifiers.matching import PersonClaims, compare_person, overall_match
@@ -134,14 +141,30 @@ def stylesheet() -> FileResponse:
 def login_page(request: Request, interaction: str = "", lang: str | None = None) -> Response:
     hoviyat = hoviyat_of(request)
     try:
-        with hoviyat.db.session() as db_session:
+        with hoviyat.db.read() as db_session:
             flow = load_flow(db_session, interaction, hoviyat.policies)
             language = _language(lang, flow)
             if flow is None:
                 return _bad_interaction(request, language)
-            return show_step(request, db_session, flow, language)
+            shown = show_step(request, db_session, flow, language)
     except RegistryUnavailable as exc:
         return _registry_down(request, pick_language(lang, None), exc)
+    if isinstance(shown, FinishedLogin):
+        return close_login(request, flow, language, shown)
+    return shown
+
+
+@dataclass(frozen=True)
+class _Identified:
+    """What the identify step's write decided: a refusal (field, message key, status) or a login."""
+
+    status: int
+    field: str = ""
+    error: str = ""
+    wait: int = 0
+    token: str = ""
+    location: str = ""
+    outcome: str = ""
 
 
 @router.post("/login/identify")
@@ -153,10 +176,17 @@ def identify(
     national_code: FormStr = "",
     birth_date: FormStr = "",
 ) -> Response:
+    """Level low: national code and birth date against the civil registry.
+
+    The checks and the registry question need no write lock; everything the
+    step changes (the attempt counted, the session, the audit entry and, when
+    nothing else is left to ask, the closed interaction with its code) is one
+    write through the group committer.
+    """
     hoviyat = hoviyat_of(request)
     settings = get_login_settings()
     values = {"national_code": national_code[:20], "birth_date": birth_date[:20]}
-    with hoviyat.db.session() as db_session:
+    with hoviyat.db.read() as db_session:
         posted = _posted(request, db_session, interaction, lang, csrf_token)
         if isinstance(posted, HTMLResponse):
             return posted
@@ -182,65 +212,148 @@ def identify(
             return identify_form(
                 request, flow, language, status_code=400, errors=errors, values=values
             )
-        tracking_code = flow.interaction.tracking_code
         bucket = f"login:nc:{subject_hash(hoviyat.secrets.subject_pepper, code)}"
         limits = [Allowance(bucket, settings.login_attempts_per_national_code_per_hour)]
-        wait = take(db_session, limits, HOUR)
-        if wait is not None:
-            minutes = digits_for(str(max(1, wait // 60)), language)
-            errors["national_code"] = _error_text(language, "err.too_many_logins", minutes=minutes)
-            return identify_form(
-                request, flow, language, status_code=429, errors=errors, values=values
+        # Refused early without asking the registry; the write below decides for sure.
+        early = exhausted(db_session, limits, HOUR)
+        outcome = _Identified(429, wait=early) if early is not None else None
+        if outcome is None:
+            try:
+                person = hoviyat.registries.civil.person(code)
+            except RegistryUnavailable as exc:
+                return _registry_down(request, language, exc)
+            matched = person is not None and overall_match(
+                compare_person(person, PersonClaims(birth_date=born))
             )
+            alive = person is not None and person.alive
+            plan = _plan(request, db_session, flow, code) if matched and alive else None
+            refusal = None
+            if not matched:
+                # One message for "unknown" and "wrong birth date" (design notes, API conventions).
+                refusal = _Identified(400, "birth_date", "err.no_match", outcome="no_match")
+            elif not alive:
+                refusal = _Identified(
+                    403, "national_code", "err.deceased", outcome="refused_deceased"
+                )
+    if outcome is None:
+
+        def write(db_session: Session) -> _Identified:
+            return _identified(request, db_session, flow, language, code, limits, refusal, plan)
+
+        outcome = hoviyat.committer.submit(write).result()
+    if outcome.wait:
+        minutes = digits_for(str(max(1, outcome.wait // 60)), language)
+        errors["national_code"] = _error_text(language, "err.too_many_logins", minutes=minutes)
+        return identify_form(request, flow, language, status_code=429, errors=errors, values=values)
+    if outcome.field:
+        errors[outcome.field] = _error_text(language, outcome.error)
+        return identify_form(
+            request, flow, language, status_code=outcome.status, errors=errors, values=values
+        )
+    response = see_other(outcome.location)
+    sessions.set_session_cookie(
+        response, hoviyat.settings, outcome.token, max_age=settings.session_ttl_seconds
+    )
+    return response
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A login about to be written: its session, and the code to issue if nothing is left to ask."""
+
+    session: LoginSession
+    token: str
+    authz: AuthorizationRequest | None
+
+
+def _plan(request: Request, db_session: Session, flow: Flow, code: str) -> _Plan:
+    """Decide on a read-only transaction what the identify step will write."""
+    session, token = sessions.new_session(
+        national_code=code,
+        acr=assurance.LOW,
+        amr=[assurance.AMR_KNOWLEDGE],
+        tracking_code=flow.interaction.tracking_code,
+        ttl_seconds=get_login_settings().session_ttl_seconds,
+    )
+    # A different person may have logged in: choices made for the earlier one do not carry.
+    flow.interaction.entity_national_id = None
+    flow.interaction.consent_granted = False
+    authz = None
+    if next_step(db_session, flow, session, otp_pending=False) == "complete":
         try:
-            person = hoviyat.registries.civil.person(code)
-        except RegistryUnavailable as exc:
-            return _registry_down(request, language, exc)
-        matched = overall_match(compare_person(person, PersonClaims(birth_date=born)))
-        if not matched or person is None:
-            # One message for "unknown" and "wrong birth date" (design notes, API conventions).
-            record(db_session, hoviyat, flow, "login", "identify", "no_match", code)
-            errors["birth_date"] = _error_text(language, "err.no_match")
-            return identify_form(
-                request, flow, language, status_code=400, errors=errors, values=values
-            )
-        if not person.alive:
-            record(db_session, hoviyat, flow, "login", "identify", "refused_deceased", code)
-            errors["national_code"] = _error_text(language, "err.deceased")
-            return identify_form(
-                request, flow, language, status_code=403, errors=errors, values=values
-            )
-        previous = sessions.session_row(request, db_session)
-        if previous is not None:
-            sessions.end_session(db_session, previous.id)
-        session, token = sessions.start_session(
-            db_session,
-            national_code=code,
-            acr=assurance.LOW,
-            amr=[assurance.AMR_KNOWLEDGE],
-            tracking_code=tracking_code,
-            ttl_seconds=settings.session_ttl_seconds,
-        )
-        # A different person may have logged in: choices made for the earlier one do not carry.
-        flow.interaction.entity_national_id = None
-        flow.interaction.consent_granted = False
-        db_session.add(flow.interaction)
-        record(
-            db_session,
-            hoviyat,
-            flow,
-            "login",
-            "identify",
-            "success",
-            code,
-            acr=assurance.LOW,
-            session_id=session.id,
-        )
-        response = see_other(_login_url(flow, language))
-        sessions.set_session_cookie(
-            response, hoviyat.settings, token, max_age=settings.session_ttl_seconds
-        )
-        return response
+            authz = AuthorizationRequest.from_params(flow.params, flow.client.client_id)
+        except ValueError:
+            authz = None  # /login shows why
+    return _Plan(session, token, authz)
+
+
+def _identified(
+    request: Request,
+    db_session: Session,
+    flow: Flow,
+    language: Language,
+    code: str,
+    limits: list[Allowance],
+    refusal: _Identified | None,
+    plan: _Plan | None,
+) -> _Identified:
+    """The identify step's write: count the attempt; record the refusal, or log in."""
+    hoviyat = hoviyat_of(request)
+    # The read-only check ran just before; only a race with another worker remains.
+    wait = take(db_session, limits, HOUR, checked=True)
+    if wait is not None:
+        return _Identified(429, wait=wait)
+    if refusal is not None or plan is None:
+        refusal = refusal or _Identified(403, "national_code", "err.deceased")
+        record(db_session, hoviyat, flow, "login", "identify", refusal.outcome, code)
+        return refusal
+    previous = sessions.session_row(request, db_session)
+    if previous is not None:
+        sessions.end_session(db_session, previous.id)
+    session = plan.session
+    sessions.store_session(db_session, session)
+    record(
+        db_session,
+        hoviyat,
+        flow,
+        "login",
+        "identify",
+        "success",
+        code,
+        acr=assurance.LOW,
+        session_id=session.id,
+    )
+    if plan.authz is not None:
+        closing = db_session.begin_nested()
+        try:
+            login = finished(flow, session)
+            if completion.close_and_consume(db_session, flow.interaction.id, login):
+                location = completion.issue(
+                    db_session,
+                    hoviyat,
+                    plan.authz,
+                    client=flow.client,
+                    consent_granted=True,
+                    login=LoginFacts(
+                        session_id=session.id,
+                        national_code=session.national_code,
+                        acr=session.acr,
+                        amr=list(session.amr),
+                        auth_time=session.auth_time,
+                        entity_national_id=None,
+                        mobile=None,
+                    ),
+                    requested_at=flow.interaction.created_at,
+                    tracking_code=flow.interaction.tracking_code,
+                )
+                closing.commit()
+                return _Identified(303, token=plan.token, location=location)
+        except Problem:
+            pass
+        # Closed by another request meanwhile, or not answerable: the login page says which.
+        closing.rollback()
+    reset_choices(db_session, flow.interaction.id)
+    return _Identified(303, token=plan.token, location=_login_url(flow, language))
 
 
 @router.post("/login/mobile")

@@ -41,6 +41,13 @@ def page_url(path: str, language: Language, interaction_id: str | None = None) -
     return f"{path}?{urlencode(query)}"
 
 
+def _page_path(request: Request) -> str:
+    # The first page may be served by /authorize itself; its language switch
+    # leads to the same step at /login.
+    path = request.url.path
+    return path if path.startswith("/login") else "/login"
+
+
 def render(
     request: Request,
     template: str,
@@ -65,7 +72,7 @@ def render(
         title=translate(title_key, language),
         csrf_token=token,
         interaction_id=interaction_id,
-        switch_url=page_url(request.url.path, other, interaction_id),
+        switch_url=page_url(_page_path(request), other, interaction_id),
         errors=errors or {},
         values=values or {},
         **context,

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from idp.settings import Settings
 from idp.storage.login import LoginSession
 
+SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
 SECURE_COOKIE = "__Host-hoviyat_session"
 PLAIN_COOKIE = "hoviyat_session"
 
@@ -107,6 +109,21 @@ def start_session(
     ttl_seconds: int,
 ) -> tuple[LoginSession, str]:
     """A fresh session (always a new id: logging in never reuses a token the browser had)."""
+    row, token = new_session(
+        national_code=national_code,
+        acr=acr,
+        amr=amr,
+        tracking_code=tracking_code,
+        ttl_seconds=ttl_seconds,
+    )
+    store_session(db_session, row)
+    return row, token
+
+
+def new_session(
+    *, national_code: str, acr: str, amr: list[str], tracking_code: str, ttl_seconds: int
+) -> tuple[LoginSession, str]:
+    """A session and its cookie token, not stored yet (what comes next is decided first)."""
     token = secrets.token_urlsafe(32)
     now = _now()
     row = LoginSession(
@@ -120,9 +137,16 @@ def start_session(
         created_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
-    db_session.add(row)
-    db_session.flush()
     return row, token
+
+
+def store_session(db_session: Session, row: LoginSession) -> None:
+    # A Core insert (the ORM's unit of work cost more than the insert); the
+    # object then counts as stored, so a later step-up updates it in place.
+    db_session.execute(
+        insert(SESSIONS).values({column.name: getattr(row, column.name) for column in SESSIONS.c})
+    )
+    make_transient_to_detached(row)
 
 
 def raise_level(

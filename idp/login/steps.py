@@ -10,9 +10,11 @@ from sqlmodel import Session
 
 from idp.login import entities, otp, sessions
 from idp.login.config import get_login_settings
-from idp.login.flow import Flow, complete, next_step
-from idp.login.i18n import Language, claim_label, digits_for, translate
+from idp.login.flow import Flow, finished, next_step
+from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
 from idp.login.render import hoviyat_of, message, render, see_other
+from idp.oidc import completion
+from idp.oidc.completion import FinishedLogin
 from idp.storage.login import LoginSession
 
 
@@ -26,7 +28,8 @@ def mask(mobile: str) -> str:
 
 def show_step(
     request: Request, db_session: Session, flow: Flow, language: Language
-) -> HTMLResponse | RedirectResponse:
+) -> HTMLResponse | FinishedLogin:
+    """The page of the step this login is at; when none is left, who logged in (to close it)."""
     session = sessions.session_row(request, db_session)
     pending = (
         otp.pending_code(db_session, session.id, flow.interaction.id)
@@ -48,7 +51,41 @@ def show_step(
         return entity_form(request, flow, language, session)
     if step == "consent":
         return consent_form(request, flow, language)
-    return see_other(complete(db_session, flow, session))
+    return finished(flow, session)
+
+
+def close_login(
+    request: Request, flow: Flow, language: Language, login: FinishedLogin
+) -> HTMLResponse | RedirectResponse:
+    """The last step is done: close the interaction and answer the client in one write.
+
+    Through the group committer, so the code, its grant and their audit entry
+    commit with other requests' writes. A login closed meanwhile by another
+    request (second tab, other worker) is told it is over.
+    """
+    hoviyat = hoviyat_of(request)
+    interaction_id = flow.interaction.id
+
+    def close(db_session: Session) -> str | None:
+        if not completion.close_and_consume(db_session, interaction_id, login):
+            return None
+        return completion.answer(db_session, hoviyat, interaction_id, consumed=True)
+
+    url = hoviyat.committer.submit(close).result()
+    if url is None:
+        return message(request, language, "err.interaction", 400)
+    return see_other(url)
+
+
+def first_page(request: Request, flow: Flow) -> HTMLResponse:
+    """The identify form, answered by /authorize itself to a browser that has no session.
+
+    Keycloak does the same: the browser is spared a redirect and a request
+    (the form still posts to /login/identify, carrying the interaction id).
+    A browser with a session cookie goes through /login, which works out
+    what is left to do (step-up, entity, consent, or nothing).
+    """
+    return identify_form(request, flow, pick_language(None, flow.ui_locales))
 
 
 def identify_form(

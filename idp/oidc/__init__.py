@@ -1,6 +1,7 @@
 """OpenID Connect provider: one module per spec, as Authlib lays out its folders.
 
 - ``authorize``: the authorization endpoint (OIDC Core §3.1.2, RFC 9700 §2.1).
+- ``completion``: closing an interaction once and answering the client (§3.1.2.5-6).
 - ``rfc7636``: PKCE (S256 only).
 - ``rfc7523``: ``private_key_jwt`` client authentication.
 - ``grants``: the ``authorization_code`` and ``refresh_token`` grants.

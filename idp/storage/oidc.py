@@ -42,7 +42,7 @@ class OidcInteraction(SQLModel, table=True):
     consent_granted: bool = Field(default=False)
     completed_at: datetime | None = None
     error: str | None = Field(default=None, max_length=40)
-    # Set once, atomically, when /authorize/complete turns it into a code.
+    # Set once, atomically, when it is turned into a code (idp.oidc.completion).
     consumed_at: datetime | None = None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -128,11 +129,26 @@ def query_of(url: str) -> dict[str, str]:
 
 def start(browser: httpx.Client, authorization_url: str) -> str:
     """GET the authorization URL; returns the interaction id the login pages receive."""
-    response = browser.get(authorization_url)
+    return interaction_of(browser.get(authorization_url))
+
+
+def interaction_of(response: httpx.Response) -> str:
+    """The interaction of /authorize's answer: a browser without a session gets the
+    identify form from /authorize itself, one with a session a redirect to /login."""
+    if response.status_code == 200:
+        found = re.search(r'name="interaction" value="([^"]+)"', response.text)
+        assert found is not None, response.text
+        return found.group(1)
     assert response.status_code == 302, response.text
     location = response.headers["location"]
     assert location.startswith("/login?interaction="), location
     return query_of(location)["interaction"]
+
+
+def login_page(browser: Any, response: httpx.Response) -> httpx.Response:
+    """The first login page after /authorize answered ``response``."""
+    interaction_of(response)
+    return response if response.status_code == 200 else browser.get(response.headers["location"])
 
 
 def complete(browser: httpx.Client, interaction_id: str) -> httpx.Response:
@@ -178,9 +194,9 @@ def code_for(
     app: FastAPI, browser: httpx.Client, params: dict, login: Login, **finish: object
 ) -> str:
     """Authorize, log in, complete; returns the code sent back to the client."""
-    response = browser.get("/authorize", params=params)
-    assert response.status_code == 302, response.text
-    interaction_id = query_of(response.headers["location"])["interaction"]
+    interaction_id = start(
+        browser, str(browser.build_request("GET", "/authorize", params=params).url)
+    )
     finish_interaction(app.state.hoviyat.db, interaction_id, login, **finish)  # type: ignore[arg-type]
     back = complete(browser, interaction_id)
     assert back.status_code == 302, back.text

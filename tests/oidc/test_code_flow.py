@@ -30,6 +30,7 @@ from oidc_support import (
     jwk_for,
     log_in,
     log_in_and_return,
+    login_page,
     query_of,
     register_rp,
 )
@@ -349,7 +350,7 @@ def test_authlib_through_the_real_login_pages_at_low_then_substantial(
     url, state = client.create_authorization_url(
         discovery["authorization_endpoint"], code_verifier=verifier, nonce="n-low"
     )
-    page = browser.get(browser.get(url).headers["location"])
+    page = login_page(browser, browser.get(url))
     consent = follow(browser, submit(browser, page, "/login/identify",
                                      national_code=person["national_code"],
                                      birth_date=person["birth_date"]))  # fmt: skip
@@ -374,7 +375,7 @@ def test_authlib_through_the_real_login_pages_at_low_then_substantial(
         nonce="n-sub",
         acr_values="http://eidas.europa.eu/LoA/substantial",
     )
-    page = browser.get(browser.get(url).headers["location"])
+    page = login_page(browser, browser.get(url))
     otp_page = follow(browser, submit(browser, page, "/login/mobile", mobile=person["mobiles"][0]))
     entered = submit(browser, otp_page, "/login/otp", otp=code_in(last_text(hoviyat_app).body))
     back = back_to_client(browser, entered, rp.redirect_uri)

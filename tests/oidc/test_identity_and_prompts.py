@@ -16,6 +16,7 @@ from oidc_support import (
     complete,
     exchange,
     finish_interaction,
+    interaction_of,
     log_in,
     pkce_pair,
     query_of,
@@ -62,7 +63,7 @@ def test_representative_at_substantial_gets_entity_phone_and_verified_claims(
         claims=json.dumps(claims_request),
     )
     response = asgi_browser.get("/authorize", params=params)
-    interaction_id = query_of(response.headers["location"])["interaction"]
+    interaction_id = interaction_of(response)
     with db.read() as session:
         interaction = session.get(OidcInteraction, interaction_id)
         assert interaction is not None
@@ -191,7 +192,7 @@ def test_completion_enforces_level_freshness_consent_and_reports_errors(
 
     def outcome(params: dict[str, str], **finish: Any) -> dict[str, str]:
         response = asgi_browser.get("/authorize", params=params)
-        interaction_id = query_of(response.headers["location"])["interaction"]
+        interaction_id = interaction_of(response)
         finish_interaction(db, interaction_id, login, **finish)
         if "auth_time" in finish:
             pass
@@ -207,7 +208,7 @@ def test_completion_enforces_level_freshness_consent_and_reports_errors(
     response = asgi_browser.get(
         "/authorize", params=authorization_params(rp, challenge, prompt="login")
     )
-    interaction_id = query_of(response.headers["location"])["interaction"]
+    interaction_id = interaction_of(response)
     finish_interaction(db, interaction_id, login)
     with db.session() as session:
         row = session.get(OidcInteraction, interaction_id)
@@ -219,7 +220,7 @@ def test_completion_enforces_level_freshness_consent_and_reports_errors(
 
     # An unfinished interaction cannot be completed; an unknown one is a page, not a redirect.
     response = asgi_browser.get("/authorize", params=base)
-    pending = query_of(response.headers["location"])["interaction"]
+    pending = interaction_of(response)
     assert complete(asgi_browser, pending).status_code == 400
     assert complete(asgi_browser, "nope").status_code == 400
 

@@ -25,7 +25,14 @@ from oidc.login_helpers import (
     representations,
     submit,
 )
-from oidc_support import authorization_params, exchange, pkce_pair, query_of, register_rp
+from oidc_support import (
+    authorization_params,
+    exchange,
+    login_page,
+    pkce_pair,
+    query_of,
+    register_rp,
+)
 
 
 @pytest.fixture
@@ -40,10 +47,7 @@ def _claims(id_token: str) -> dict[str, Any]:
 
 
 def _to_login(browser: TestClient, params: dict[str, str]) -> Any:
-    started = browser.get("/authorize", params=params)
-    assert started.status_code == 302, started.text
-    assert started.headers["location"].startswith("/login?interaction=")
-    return browser.get(started.headers["location"])
+    return login_page(browser, browser.get("/authorize", params=params))
 
 
 def _back_to_client(browser: TestClient, response: Any, state: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from oidc.login_helpers import (
+    REDIRECT_URI,
     SUBSTANTIAL,
     Forms,
     code_in,
@@ -105,8 +106,8 @@ def test_step_up_asks_only_for_the_mobile_code(
     accepted = submit(browser, otp_page, "/login/otp", otp=persian)
     assert accepted.status_code == 303
     assert browser.cookies.get("hoviyat_session") != low_cookie  # token rotated on step-up
-    # Consent for these facts was given at the first login: straight back to /authorize.
-    assert follow(browser, accepted).headers["location"].endswith(second)
+    # Consent for these facts was given at the first login: straight back to the client.
+    assert follow(browser, accepted).headers["location"].startswith(REDIRECT_URI + "?code=")
     row = interaction_row(hoviyat_app, second)
     assert row.acr == SUBSTANTIAL
     assert set(row.amr or []) == {"kba", "sms", "otp"}

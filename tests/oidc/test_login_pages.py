@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from oidc.login_helpers import (
+    REDIRECT_URI,
     Forms,
     deceased,
     follow,
@@ -75,7 +76,8 @@ def test_login_low_then_consent_then_back_to_authorize(
     assert done.status_code == 303
     final = follow(browser, done)
     assert final.status_code == 303
-    assert final.headers["location"] == COMPLETE + interaction
+    # The last step answers the client itself (no hop through /authorize/complete).
+    assert final.headers["location"].startswith(REDIRECT_URI + "?code=")
 
     row = interaction_row(hoviyat_app, interaction)
     assert row.completed_at is not None and row.error is None
@@ -94,7 +96,10 @@ def test_login_low_then_consent_then_back_to_authorize(
     again = new_interaction(hoviyat_app, client_id)
     straight = browser.get(f"/login?interaction={again}")
     assert straight.status_code == 303
-    assert straight.headers["location"] == COMPLETE + again
+    assert straight.headers["location"].startswith(REDIRECT_URI + "?code=")
+    # Answered once: the interaction is consumed with the code it produced.
+    assert browser.get(COMPLETE + again).status_code == 400
+    assert browser.get(f"/login?interaction={again}").status_code == 400
     assert interaction_row(hoviyat_app, again).consent_granted is True
 
     # prompt=consent asks again even though it is remembered.

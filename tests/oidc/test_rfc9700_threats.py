@@ -19,6 +19,7 @@ from oidc_support import (
     authorization_params,
     code_for,
     exchange,
+    interaction_of,
     log_in,
     pkce_pair,
     query_of,
@@ -231,7 +232,7 @@ def test_state_is_echoed_exactly_and_nonce_is_bound_to_its_own_code(
     params_a = authorization_params(rp, challenge_a, state=state, nonce="nonce-A")
     params_b = authorization_params(rp, challenge_b, nonce="nonce-B")
     response = asgi_browser.get("/authorize", params=params_a)
-    interaction_a = query_of(response.headers["location"])["interaction"]
+    interaction_a = interaction_of(response)
     from oidc_support import complete, finish_interaction
 
     finish_interaction(hoviyat_app.state.hoviyat.db, interaction_a, login)

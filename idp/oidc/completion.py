@@ -1,0 +1,223 @@
+"""Closing an interaction: the authorization response (OIDC Core §3.1.2.5-6, RFC 6749 §4.1.2).
+
+An interaction is answered once across all workers: ``consumed_at`` is set by
+a conditional UPDATE and only the call that set it issues a code. Two callers
+do it: ``/authorize/complete`` (after the login pages closed the interaction,
+or refused it), and the login pages themselves when the step a citizen just
+took was the last one. The latter close and consume in the same UPDATE and
+redirect straight to the client with 303 (RFC 9700 §4.11: never 307 after a
+POST that carried credentials), which saves the browser two round trips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlmodel import Session
+
+from idp.context import Hoviyat
+from idp.login.assurance import required_level, satisfies
+from idp.oidc.authorize import AuthorizationRequest, redirect_with
+from idp.oidc.grants import LoginFacts, issue_code
+from idp.oidc.identity import IdentityRefused, policy_for
+from idp.problems import bad_request
+from idp.storage.login import LoginSession
+from idp.storage.models import Client
+from idp.storage.oidc import OidcInteraction
+from policies.service_policy import ServicePolicy
+
+# A login finished this long before the request started still counts as "now"
+# for prompt=login and max_age (clock steps between workers).
+SKEW = timedelta(seconds=5)
+INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
+LOGIN_SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
+
+
+def error_url(
+    hoviyat: Hoviyat, redirect_uri: str, state: str | None, error: str, description: str
+) -> str:
+    return redirect_with(
+        redirect_uri,
+        {
+            "error": error,
+            "error_description": description,
+            "state": state,
+            "iss": hoviyat.settings.issuer,
+        },
+    )
+
+
+def code_url(hoviyat: Hoviyat, authz: AuthorizationRequest, code: str) -> str:
+    # RFC 9207: iss in every authorization response defends against mix-up attacks.
+    return redirect_with(
+        authz.redirect_uri, {"code": code, "state": authz.state, "iss": hoviyat.settings.issuer}
+    )
+
+
+def login_shortfall(
+    authz: AuthorizationRequest,
+    policy: ServicePolicy,
+    acr: str,
+    auth_time: datetime,
+    requested_at: datetime,
+) -> str | None:
+    """Why a login does not satisfy the request (acr, max_age, prompt=login), or None."""
+    wanted = required_level(authz.acr_values, policy.min_acr)
+    if not satisfies(acr, wanted):
+        return f"the login is below the requested level {wanted}"
+    now = datetime.now(UTC)
+    if authz.max_age is not None and now - auth_time > timedelta(seconds=authz.max_age) + SKEW:
+        return "the login is older than max_age"
+    if "login" in authz.prompt and auth_time + SKEW < requested_at:
+        return "prompt=login needs a fresh login"
+    return None
+
+
+def consume(session: Session, interaction_id: str) -> bool:
+    """Mark a finished interaction used, once across all workers; True if this call did."""
+    now = datetime.now(UTC)
+    result = session.execute(
+        update(INTERACTIONS)
+        .where(INTERACTIONS.c.id == interaction_id)
+        .where(INTERACTIONS.c.consumed_at.is_(None))
+        .where(INTERACTIONS.c.expires_at > now)
+        .where(or_(INTERACTIONS.c.completed_at.is_not(None), INTERACTIONS.c.error.is_not(None)))
+        .values(consumed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class FinishedLogin:
+    """What the login pages know when the citizen has taken the last step."""
+
+    session_id: str
+    acr: str
+    amr: list[str]
+    auth_time: datetime
+    entity_national_id: str | None
+
+
+def close_and_consume(session: Session, interaction_id: str, login: FinishedLogin) -> bool:
+    """The login pages' last step: record who logged in and consume the interaction at once.
+
+    True if this call did; False when another request (another worker, a
+    second tab) closed it first or it expired meanwhile.
+    """
+    now = datetime.now(UTC)
+    result = session.execute(
+        update(INTERACTIONS)
+        .where(INTERACTIONS.c.id == interaction_id)
+        .where(INTERACTIONS.c.completed_at.is_(None))
+        .where(INTERACTIONS.c.consumed_at.is_(None))
+        .where(INTERACTIONS.c.error.is_(None))
+        .where(INTERACTIONS.c.expires_at > now)
+        .values(
+            session_id=login.session_id,
+            acr=login.acr,
+            amr=list(login.amr),
+            auth_time=login.auth_time,
+            entity_national_id=login.entity_national_id,
+            consent_granted=True,
+            completed_at=now,
+            consumed_at=now,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bool) -> str:
+    """The client's redirect URL for an interaction: a code, or the error (§3.1.2.6).
+
+    ``consumed`` says whether this request consumed it; raises a 400 Problem
+    when there is nothing safe to redirect to (unknown, used, incomplete).
+    """
+    row = session.execute(select(INTERACTIONS).where(INTERACTIONS.c.id == interaction_id)).first()
+    if row is None:
+        raise bad_request("interaction-unknown", "no such login in progress; start again")
+    try:
+        authz = AuthorizationRequest.from_params(row.params, row.client_id)
+    except ValueError as exc:
+        raise bad_request("interaction-invalid", str(exc)) from None
+    if not consumed:
+        if row.consumed_at is not None:
+            raise bad_request(
+                "interaction-used", "this login was already completed; start again from the app"
+            )
+        if row.expires_at <= datetime.now(UTC):
+            return error_url(
+                hoviyat, authz.redirect_uri, authz.state, "access_denied", "the login expired"
+            )
+        raise bad_request("interaction-incomplete", "finish logging in before continuing")
+
+    if row.error is not None:
+        return error_url(
+            hoviyat, authz.redirect_uri, authz.state, row.error, "the login did not complete"
+        )
+    login = (
+        session.execute(select(LOGIN_SESSIONS).where(LOGIN_SESSIONS.c.id == row.session_id)).first()
+        if row.session_id
+        else None
+    )
+    if login is None or login.ended_at is not None or row.acr is None:
+        facts = None
+    else:
+        facts = LoginFacts(
+            session_id=login.id,
+            national_code=login.national_code,
+            acr=row.acr,
+            amr=list(row.amr or login.amr),
+            auth_time=row.auth_time or login.auth_time,
+            entity_national_id=row.entity_national_id,
+            mobile=login.mobile,
+        )
+    return issue(
+        session,
+        hoviyat,
+        authz,
+        client=session.get(Client, row.client_id),
+        consent_granted=row.consent_granted,
+        login=facts,
+        requested_at=row.created_at,
+        tracking_code=row.tracking_code,
+    )
+
+
+def issue(
+    session: Session,
+    hoviyat: Hoviyat,
+    authz: AuthorizationRequest,
+    *,
+    client: Client | None,
+    consent_granted: bool,
+    login: LoginFacts | None,
+    requested_at: datetime,
+    tracking_code: str,
+) -> str:
+    """The last checks of a consumed interaction, then its code; returns the redirect URL.
+
+    ``login`` is None when the login session has ended meanwhile.
+    """
+
+    def refuse(error: str, description: str) -> str:
+        return error_url(hoviyat, authz.redirect_uri, authz.state, error, description)
+
+    if client is None or client.disabled:
+        raise bad_request("client-disabled", "the client was disabled during the login")
+    try:
+        policy = policy_for(hoviyat, client)
+    except IdentityRefused as exc:
+        return refuse("unauthorized_client", str(exc))
+    if not consent_granted:
+        return refuse("access_denied", "the user did not consent")
+    if login is None:
+        return refuse("login_required", "the login session has ended")
+    shortfall = login_shortfall(authz, policy, login.acr, login.auth_time, requested_at)
+    if shortfall is not None:
+        return refuse("login_required", shortfall)
+    if "legal_entity" in authz.scope and login.entity_national_id is None:
+        return refuse("interaction_required", "the user must choose a legal entity")
+    code = issue_code(session, hoviyat, client, authz, login, tracking_code)
+    return code_url(hoviyat, authz, code)
