@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append
@@ -122,18 +124,31 @@ def _client_credentials(
 register_read_only_grant("client_credentials", _client_credentials)
 
 
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+
+
+async def _form_fields(request: Request) -> list[tuple[str, str]]:
+    """The urlencoded body's fields (the standard library's parser: no multipart here)."""
+    try:
+        text = (await request.body()).decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthError("invalid_request", "the body is not a UTF-8 form") from None
+
+
+def _token_response(body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=_NO_STORE)
+
+
 @router.post("/token")
-async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JSONResponse:
+async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError(
             "invalid_request", "the token endpoint takes application/x-www-form-urlencoded"
         )
-    raw_form = await request.form()
     form: dict[str, str] = {}
-    for key, value in raw_form.multi_items():
-        if not isinstance(value, str):
-            raise OAuthError("invalid_request", f"parameter {key} must be text")
+    for key, value in await _form_fields(request):
         if key in form:
             # RFC 6749 §3.2: request parameters MUST NOT be included more than once.
             raise OAuthError("invalid_request", f"parameter {key} is repeated")
@@ -150,7 +165,7 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JS
             raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
         body, event = read_only(request, form, caller, hoviyat)
         await hoviyat.committer.append_audit(event)
-        return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return _token_response(body)
 
     def grant(session: Session) -> dict:
         caller = authenticate_client(request, form, hoviyat, session)
@@ -161,10 +176,10 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JS
     # Through the group committer: the grant's state changes and its audit
     # entry commit together, batched with other requests' writes.
     body = await hoviyat.committer.run(grant)
-    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return _token_response(body)
 
 
 @direct_route("POST", "/token")
-async def token_direct(request: Request) -> JSONResponse:
+async def token_direct(request: Request) -> Response:
     """Every grant is answered through here (idp.http.direct); ``token`` documents it."""
     return await token(request, request.app.state.hoviyat)
