@@ -1,7 +1,7 @@
 """Verification API throughput: POST /v1/persons/verify under wrk, 2 uvicorn workers, loopback.
 
     .venv/bin/python bench/bench_verification.py [--persons 100000] [--duration 15]
-        [--connections 8,32,64] [--workers 2] [--profile]
+        [--connections 8,16,32,64] [--workers 2] [--profile]
 
 Seeds (once, cached) a synthetic registry, makes a temporary data directory
 with ``hoviyat init``, serves it with ``hoviyat serve --workers 2``, gets a
@@ -11,8 +11,6 @@ wrong birth date. Prints requests/s and p50/p90/p99 latency per concurrency
 level. Runs on SQLite, and also on PostgreSQL when HOVIYAT_BENCH_DATABASE_URL
 is set. ``--profile`` records one worker with py-spy during the middle level.
 The last column, server CPU time per request (all workers), does not depend on
-how busy the machine is: 2 cores give at most 2000 / (that figure + wrk's own
-share) requests/s. The last column, server CPU time per request (all workers), does not depend on
 how busy the machine is: 2 cores give at most 2000 / (that figure + wrk's own
 share) requests/s. Target: >= 2,000 requests/s with p99 < 25 ms on a 2-core machine.
 """
@@ -211,7 +209,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--bodies", type=int, default=5_000)
     parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--connections", default="8,32,64")
+    parser.add_argument("--connections", default="8,16,32,64")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
