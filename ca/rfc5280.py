@@ -13,6 +13,7 @@ check the bytes against ``cryptography``'s builder for every profile.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from asn1crypto.core import ObjectIdentifier
 from cryptography import x509
@@ -50,6 +51,12 @@ def subject_key_identifier(key_id: bytes) -> bytes:
     return _SKI_PREFIX + key_id
 
 
+@lru_cache(maxsize=64)
+def validity(not_before: datetime, not_after: datetime) -> bytes:
+    """Validity (4.1.2.5); a batch's certificates of one profile share theirs."""
+    return tlv(0x30, x509_time(not_before) + x509_time(not_after))
+
+
 def tbs_certificate(
     *,
     serial: int,
@@ -62,14 +69,13 @@ def tbs_certificate(
     extensions: bytes,
 ) -> bytes:
     """TBSCertificate (4.1.2) from DER parts; ``extensions`` is the concatenated Extension list."""
-    validity = tlv(0x30, x509_time(not_before) + x509_time(not_after))
     body = b"".join(
         (
             VERSION_3,
             integer(serial),
             signature,
             issuer,
-            validity,
+            validity(not_before, not_after),
             subject,
             spki,
             tlv(0xA3, tlv(0x30, extensions)) if extensions else b"",

@@ -20,10 +20,10 @@ from idp.pki.refusals import CertificateRefused
 from policies.certificate_profiles import CertificateProfile, key_refusal
 
 MAX_CSR_BYTES = 64 * 1024
-_ECDSA_HASHES: dict[x509.ObjectIdentifier, hashes.HashAlgorithm] = {
-    SignatureAlgorithmOID.ECDSA_WITH_SHA256: hashes.SHA256(),
-    SignatureAlgorithmOID.ECDSA_WITH_SHA384: hashes.SHA384(),
-    SignatureAlgorithmOID.ECDSA_WITH_SHA512: hashes.SHA512(),
+_ECDSA: dict[x509.ObjectIdentifier, ec.ECDSA] = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: ec.ECDSA(hashes.SHA256()),
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: ec.ECDSA(hashes.SHA384()),
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512: ec.ECDSA(hashes.SHA512()),
 }
 
 
@@ -67,11 +67,11 @@ def _signature_valid(csr: x509.CertificateSigningRequest, public_key: PublicKeyT
     directly, under the hash their signature algorithm names (RFC 5758 3.2).
     Every other algorithm goes to ``cryptography``'s own check.
     """
-    hash_algorithm = _ECDSA_HASHES.get(csr.signature_algorithm_oid)
-    if hash_algorithm is None or not isinstance(public_key, ec.EllipticCurvePublicKey):
+    algorithm = _ECDSA.get(csr.signature_algorithm_oid)
+    if algorithm is None or not isinstance(public_key, ec.EllipticCurvePublicKey):
         return csr.is_signature_valid
     try:
-        public_key.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(hash_algorithm))
+        public_key.verify(csr.signature, csr.tbs_certrequest_bytes, algorithm)
     except InvalidSignature:
         return False
     return True
