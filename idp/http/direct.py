@@ -13,7 +13,7 @@ cannot tell which way it came.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
@@ -42,6 +42,10 @@ def direct_route(method: str, path: str) -> Callable[[Handler], Handler]:
 async def json_body(request: Request, model: type[M]) -> M:
     """The body validated as ``model``, failing exactly as a FastAPI body parameter does."""
     raw = await request.body()
+    if not raw:
+        # FastAPI reads an empty body as a missing one, not as malformed JSON.
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        raise RequestValidationError([missing], body=raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
@@ -60,7 +64,7 @@ class DirectRoutes:
         self.fastapi = fastapi
         routes = {
             (method, route.path): route
-            for route in fastapi.routes
+            for route in _declared_routes(fastapi.routes)
             for method in getattr(route, "methods", None) or ()
             if hasattr(route, "path")
         }
@@ -70,7 +74,7 @@ class DirectRoutes:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry = self.table.get((scope.get("method", ""), scope.get("path", "")))
+        entry = self.table.get((scope.get("method", ""), _route_path(scope)))
         if entry is None or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -91,3 +95,21 @@ class DirectRoutes:
                 response = handler(request, error)
                 return await response if inspect.isawaitable(response) else response
         raise error
+
+
+def _route_path(scope: Scope) -> str:
+    """The path as the router matches it: without the ``root_path`` a proxy mounted us at."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _declared_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    # FastAPI keeps an included router as a branch holding the original router;
+    # Hoviyat's routers carry their prefix in each route's own path.
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _declared_routes(included.routes)
+        else:
+            yield route
