@@ -6,13 +6,17 @@ a barrier releases them together.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from idp.login.limits import Allowance, take
 from idp.login.otp import OtpOutcome, check_code, issue_code
+from idp.oidc.completion import FinishedLogin, close_and_consume, consume
 from idp.storage.engine import Database
+from idp.storage.oidc import OidcInteraction
 
 KEY = b"k" * 32
 T = TypeVar("T")
@@ -89,3 +93,44 @@ def test_hard_limit_holds_under_concurrent_takes(db: Database) -> None:
 
     results = _together(10, use)
     assert results.count(True) == 4
+
+
+def test_hard_limit_holds_when_the_write_only_upserts(db: Database) -> None:
+    # The identify step checks the counter on a read-only transaction first,
+    # then counts in its write with the upsert alone (checked=True).
+    allowance = [Allowance("login:nc:race", 4)]
+
+    def use() -> bool:
+        with db.session() as session:
+            return take(session, allowance, 3600, checked=True) is None
+
+    results = _together(10, use)
+    assert results.count(True) == 4
+
+
+def test_an_interaction_is_closed_and_consumed_once_however_many_race(db: Database) -> None:
+    interaction_id = secrets.token_urlsafe(24)
+    now = datetime.now(UTC)
+    with db.session() as session:
+        session.add(
+            OidcInteraction(
+                id=interaction_id,
+                client_id="c1",
+                params={},
+                requested_claims=[],
+                tracking_code="t1",
+                created_at=now,
+                expires_at=now + timedelta(minutes=10),
+            )
+        )
+    login = FinishedLogin(
+        session_id="s1", acr="low", amr=["kba"], auth_time=now, entity_national_id=None
+    )
+
+    def close() -> bool:
+        with db.session() as session:
+            return close_and_consume(session, interaction_id, login)
+
+    assert _together(6, close).count(True) == 1
+    with db.session() as session:
+        assert consume(session, interaction_id) is False  # /authorize/complete finds it used
