@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from oidc.login_helpers import (
     SUBSTANTIAL,
+    Forms,
     code_in,
     follow,
     in_force,
@@ -72,8 +73,13 @@ def test_low_then_step_up_to_substantial_then_prompt_none(
 
     verifier, challenge = pkce_pair()
     params = authorization_params(rp, challenge, ui_locales="en")
-    page = _to_login(browser, params)
-    assert 'lang="en"' in page.text
+    page = browser.get("/authorize", params=params)
+    # No session yet: /authorize answers with the identify form itself, whose
+    # language switch leads to the same step at /login.
+    assert page.status_code == 200 and 'lang="en"' in page.text
+    interaction = Forms(page.text).form("/login/identify")["interaction"]
+    assert f'href="/login?interaction={interaction}&amp;lang=fa"' in page.text
+    assert browser.cookies.get("hoviyat_csrf")
     consent = follow(browser, submit(browser, page, "/login/identify",
                                      national_code=person["national_code"],
                                      birth_date=person["birth_date"]))  # fmt: skip
