@@ -231,8 +231,12 @@ async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
 def _check(
     session: Session, hoviyat: Hoviyat, params: dict[str, list[str]]
 ) -> tuple[Client, ServicePolicy, AuthorizationRequest, list[str]] | Response:
+    # The few-second client directory the token endpoint uses too: a client
+    # disabled meanwhile may still see the login form, but the login pages
+    # read the client afresh and never close an interaction for it.
+    directory = hoviyat.client_directory
     try:
-        client, authz = validate(params, lambda client_id: session.get(Client, client_id))
+        client, authz = validate(params, lambda client_id: directory.get(session, client_id))
     except AuthorizeFatal as exc:
         raise bad_request("authorization-request-invalid", str(exc)) from None
     except AuthorizeRedirectError as exc:
