@@ -65,6 +65,7 @@ INTERACTION_LIFETIME = timedelta(minutes=10)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # A Core insert on the login path (see idp.oidc.grants).
 INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
+_INSERT_INTERACTION = insert(INTERACTIONS)
 
 register_grant("authorization_code", authorization_code_grant)
 register_grant("refresh_token", refresh_token_grant)
@@ -221,8 +222,8 @@ async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
         created_at=now,
         expires_at=now + INTERACTION_LIFETIME,
     )
-    row = insert(INTERACTIONS).values(**interaction.model_dump())
-    await hoviyat.committer.run(lambda session: session.execute(row))
+    values = interaction.model_dump()
+    await hoviyat.committer.run(lambda session: session.execute(_INSERT_INTERACTION, values))
     if request.cookies.get(cookie_name(hoviyat.settings)) is None:
         return first_page(request, Flow(interaction=interaction, client=client, policy=policy))
     return _redirect(f"/login?interaction={interaction.id}")

@@ -27,6 +27,7 @@ from idp.settings import Settings
 from idp.storage.login import LoginSession
 
 SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
+_INSERT_SESSION = insert(SESSIONS)
 SECURE_COOKIE = "__Host-hoviyat_session"
 PLAIN_COOKIE = "hoviyat_session"
 
@@ -144,7 +145,7 @@ def store_session(db_session: Session, row: LoginSession) -> None:
     # A Core insert (the ORM's unit of work cost more than the insert); the
     # object then counts as stored, so a later step-up updates it in place.
     db_session.execute(
-        insert(SESSIONS).values({column.name: getattr(row, column.name) for column in SESSIONS.c})
+        _INSERT_SESSION, {column.name: getattr(row, column.name) for column in SESSIONS.c}
     )
     make_transient_to_detached(row)
 

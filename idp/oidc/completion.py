@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
 from idp.context import Hoviyat
@@ -89,6 +89,27 @@ def consume(session: Session, interaction_id: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+# Built once (the statement is run by the shared writer on every login).
+_CLOSE_AND_CONSUME = (
+    update(INTERACTIONS)
+    .where(INTERACTIONS.c.id == bindparam("interaction_id"))
+    .where(INTERACTIONS.c.completed_at.is_(None))
+    .where(INTERACTIONS.c.consumed_at.is_(None))
+    .where(INTERACTIONS.c.error.is_(None))
+    .where(INTERACTIONS.c.expires_at > bindparam("now"))
+    .values(
+        session_id=bindparam("session_id"),
+        acr=bindparam("acr"),
+        amr=bindparam("amr", type_=INTERACTIONS.c.amr.type),
+        auth_time=bindparam("auth_time", type_=INTERACTIONS.c.auth_time.type),
+        entity_national_id=bindparam("entity_national_id"),
+        consent_granted=True,
+        completed_at=bindparam("now", type_=INTERACTIONS.c.completed_at.type),
+        consumed_at=bindparam("now", type_=INTERACTIONS.c.consumed_at.type),
+    )
+)
+
+
 @dataclass(frozen=True)
 class FinishedLogin:
     """What the login pages know when the citizen has taken the last step."""
@@ -108,22 +129,16 @@ def close_and_consume(session: Session, interaction_id: str, login: FinishedLogi
     """
     now = datetime.now(UTC)
     result = session.execute(
-        update(INTERACTIONS)
-        .where(INTERACTIONS.c.id == interaction_id)
-        .where(INTERACTIONS.c.completed_at.is_(None))
-        .where(INTERACTIONS.c.consumed_at.is_(None))
-        .where(INTERACTIONS.c.error.is_(None))
-        .where(INTERACTIONS.c.expires_at > now)
-        .values(
-            session_id=login.session_id,
-            acr=login.acr,
-            amr=list(login.amr),
-            auth_time=login.auth_time,
-            entity_national_id=login.entity_national_id,
-            consent_granted=True,
-            completed_at=now,
-            consumed_at=now,
-        )
+        _CLOSE_AND_CONSUME,
+        {
+            "interaction_id": interaction_id,
+            "now": now,
+            "session_id": login.session_id,
+            "acr": login.acr,
+            "amr": list(login.amr),
+            "auth_time": login.auth_time,
+            "entity_national_id": login.entity_national_id,
+        },
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

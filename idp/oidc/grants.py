@@ -73,6 +73,11 @@ def _with_grant(table: Any, key: Any) -> Any:
 
 
 _CODE_WITH_GRANT = _with_grant(CODES, CODES.c.code_hash)
+# Built once and given their values at execution: statements built per
+# request cost the writer as much as running them.
+_INSERT_GRANT = insert(GRANTS)
+_INSERT_CODE = insert(CODES)
+_INSERT_REFRESH_TOKEN = insert(REFRESH_TOKENS)
 _REFRESH_WITH_GRANT = _with_grant(REFRESH_TOKENS, REFRESH_TOKENS.c.token_hash)
 
 
@@ -160,21 +165,22 @@ def issue_code(
         "revoked_at": None,
         "revoked_reason": None,
     }
-    session.execute(insert(GRANTS).values(**values))
+    session.execute(_INSERT_GRANT, values)
     grant = cast(GrantRecord, SimpleNamespace(**values))
     code = secrets.token_urlsafe(32)
     session.execute(
-        insert(CODES).values(
-            code_hash=digest(code),
-            grant_id=grant.id,
-            client_id=client.client_id,
-            redirect_uri=request.redirect_uri,
-            code_challenge=request.code_challenge,
-            nonce=request.nonce,
-            created_at=now,
-            expires_at=now + CODE_LIFETIME,
-            redeemed_at=None,
-        )
+        _INSERT_CODE,
+        {
+            "code_hash": digest(code),
+            "grant_id": grant.id,
+            "client_id": client.client_id,
+            "redirect_uri": request.redirect_uri,
+            "code_challenge": request.code_challenge,
+            "nonce": request.nonce,
+            "created_at": now,
+            "expires_at": now + CODE_LIFETIME,
+            "redeemed_at": None,
+        },
     )
     grant_audit(session, hoviyat, client, grant, "authorization_code_issued", "oidc.authorize")
     return code
@@ -264,15 +270,16 @@ def _token_response(
         refresh_token = secrets.token_urlsafe(32)
         now = _now()
         session.execute(
-            insert(REFRESH_TOKENS).values(
-                token_hash=digest(refresh_token),
-                grant_id=grant.id,
-                client_id=client.client_id,
-                parent_hash=parent_hash,
-                created_at=now,
-                expires_at=now + REFRESH_TOKEN_LIFETIME,
-                rotated_at=None,
-            )
+            _INSERT_REFRESH_TOKEN,
+            {
+                "token_hash": digest(refresh_token),
+                "grant_id": grant.id,
+                "client_id": client.client_id,
+                "parent_hash": parent_hash,
+                "created_at": now,
+                "expires_at": now + REFRESH_TOKEN_LIFETIME,
+                "rotated_at": None,
+            },
         )
         body["refresh_token"] = refresh_token
     grant_audit(session, hoviyat, client, grant, "token_issued", operation)
