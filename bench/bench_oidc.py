@@ -15,8 +15,10 @@ Prints, each with p99 latency:
 - refresh grants/s (``wrk``, each request spending a distinct refresh token);
 - userinfo/s (``wrk``, one access token);
 - the same client-credentials load against node ``oidc-provider`` (npm,
-  installed into ``bench/.peers/``, in-memory store, one process), and
-  Hoviyat's rate as a ratio of it.
+  installed into ``bench/.peers/``, in-memory store, one process) issuing the
+  same kind of token as Hoviyat (ES256 JWT, RFC 9068), and Hoviyat's rate as a
+  ratio of it; then again with the peer's default opaque, unsigned tokens, for
+  reference.
 
 Targets (issue 4): 1,500 client-credentials grants/s, ratio >= 1.0, 300 full
 logins/s on this 2-core machine.
@@ -53,13 +55,32 @@ REDIRECT_URI = "https://rp.bench.example/callback"
 SCOPE = "openid profile"
 HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"')
 
+# The peer issues what Hoviyat issues: ES256-signed RFC 9068 JWT access tokens
+# (oidc-provider does that for a resource server whose accessTokenFormat is
+# 'jwt'). With TOKEN_FORMAT=opaque it keeps its default: random handles kept in
+# memory, no signature at all -- printed for reference, not compared.
 PEER_SCRIPT = """
 import Provider from 'oidc-provider';
+import { generateKeyPairSync } from 'node:crypto';
 const port = Number(process.env.PORT);
+const jwt = process.env.TOKEN_FORMAT !== 'opaque';
+const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+const features = { clientCredentials: { enabled: true }, devInteractions: { enabled: false } };
+if (jwt) {
+  features.resourceIndicators = {
+    enabled: true,
+    defaultResource: () => 'urn:bench:api',
+    useGrantedResource: () => true,
+    getResourceServerInfo: () => ({ scope: 'api', audience: 'urn:bench:api', accessTokenTTL: 300,
+                                    accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }),
+  };
+}
 const provider = new Provider(`http://127.0.0.1:${port}`, {
+  jwks: { keys: [{ ...key, kid: 'bench', alg: 'ES256', use: 'sig' }] },
   clients: [{ client_id: 'bench', client_secret: 'bench-secret-bench-secret-bench-secret',
-              grant_types: ['client_credentials'], redirect_uris: [], response_types: [] }],
-  features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
+              grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
+              id_token_signed_response_alg: 'ES256' }],
+  features,
 });
 provider.listen(port, '127.0.0.1', () => console.log('ready'));
 """
@@ -393,14 +414,15 @@ def start_hoviyat(settings: Any, port: int, workdir: Path) -> subprocess.Popen[b
     return process
 
 
-def start_peer(port: int) -> subprocess.Popen[bytes] | None:
+def start_peer(port: int, token_format: str = "jwt") -> subprocess.Popen[bytes] | None:
     if not (PEERS / "node_modules" / "oidc-provider").exists():
         print("node oidc-provider not installed: cd bench/.peers/oidc-provider && "
               "npm init -y && npm install oidc-provider@8")  # fmt: skip
         return None
     (PEERS / "peer.mjs").write_text(PEER_SCRIPT)
     process = subprocess.Popen(
-        ["node", "peer.mjs"], cwd=PEERS, env={**os.environ, "PORT": str(port)},
+        ["node", "peer.mjs"], cwd=PEERS,
+        env={**os.environ, "PORT": str(port), "TOKEN_FORMAT": token_format},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     wait_http(f"http://127.0.0.1:{port}/.well-known/openid-configuration", process, "node")
@@ -447,7 +469,7 @@ def show(name: str, figures: dict[str, float]) -> None:
     extra = ""
     if figures.get("non_2xx"):
         extra = f"  ({int(figures['non_2xx'])} non-2xx: figure invalid)"
-    print(f"{name:34s} {figures['rate']:9.1f}/s   p99 {figures['p99_ms']:8.1f} ms{extra}")
+    print(f"{name:38s} {figures['rate']:9.1f}/s   p99 {figures['p99_ms']:8.1f} ms{extra}")
 
 
 def main() -> None:
@@ -528,19 +550,24 @@ def main() -> None:
         server = None
 
         if not args.skip_peer:
-            peer_port = free_port()
-            peer = start_peer(peer_port)
-            if peer is not None:
+            for token_format in ("jwt", "opaque"):
+                peer_port = free_port()
+                peer = start_peer(peer_port, token_format)
+                if peer is None:
+                    break
                 peer_url = f"http://127.0.0.1:{peer_port}"
                 peer_auth = basic("bench", "bench-secret-bench-secret-bench-secret")
                 wrk(peer_url, post_script("/token", cc_body, peer_auth), 2,
                     args.connections, workdir)  # fmt: skip
                 node = wrk(peer_url, post_script("/token", cc_body, peer_auth), args.duration,
                            args.connections, workdir)  # fmt: skip
-                show("node oidc-provider client-cred.", node)
+                stop(peer)
+                peer = None
+                label = "ES256 JWT" if token_format == "jwt" else "opaque, unsigned"
+                show(f"node oidc-provider ({label})", node)
                 if cc is not None:
                     ratio = cc["rate"] / node["rate"]
-                    print(f"{'ratio Hoviyat / oidc-provider':34s} {ratio:9.2f}")
+                    print(f"{'  ratio Hoviyat / oidc-provider':38s} {ratio:9.2f}")
     finally:
         stop(server)
         stop(peer)
