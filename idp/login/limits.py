@@ -13,8 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -73,19 +75,26 @@ def take(
     wait = max(1, start + window_seconds - int(now))
     if not checked and exhausted(db_session, allowances, window_seconds) is not None:
         return wait
-    insert = pg_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = _upsert(db_session.get_bind().dialect.name)
     over = False
     for allowance in allowances:
-        statement = (
-            insert(LoginCounter)
-            .values(bucket=allowance.bucket, window_start=start, count=1)
-            .on_conflict_do_update(
-                index_elements=["bucket", "window_start"],
-                set_={"count": LoginCounter.count + 1},  # type: ignore[operator]
-            )
-            .returning(col(LoginCounter.count))
-        )
-        count = db_session.execute(statement).scalar_one()
+        values = {"bucket": allowance.bucket, "window_start": start}
+        count = db_session.execute(statement, values).scalar_one()
         # Another worker took the last use between the read above and this upsert.
         over = over or count > allowance.limit
     return wait if over else None
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """One use counted, the new count returned; built once per dialect (the writer runs it)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(LoginCounter)
+        .values(bucket=bindparam("bucket"), window_start=bindparam("window_start"), count=1)
+        .on_conflict_do_update(
+            index_elements=["bucket", "window_start"],
+            set_={"count": LoginCounter.count + 1},  # type: ignore[operator]
+        )
+        .returning(col(LoginCounter.count))
+    )
