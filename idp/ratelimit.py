@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
 
 from idp.storage.models import RateCounter
 
@@ -71,13 +70,13 @@ class RateLimiter:
             for item in limits:
                 self._pending[(item.bucket, window)] += 1
 
-    def flush(self, session: Session) -> None:
+    def flush(self, connection: Connection) -> None:
         """Fold this process's counts into the shared rows (inside a commit batch)."""
         with self._lock:
             pending, self._pending = self._pending, Counter()
         if not pending:
             return
-        dialect = session.get_bind().dialect.name
+        dialect = connection.dialect.name
         # Sorted so two processes upserting the same buckets lock them in the
         # same order. One constant Core statement, executed with many parameter
         # sets, compiles once per process and goes out as one multi-row
@@ -86,7 +85,7 @@ class RateLimiter:
             {"bucket": bucket, "window_start": window, "count": increment}
             for (bucket, window), increment in sorted(pending.items())
         ]
-        result = session.connection().execute(_UPSERTS[dialect], rows)
+        result = connection.execute(_UPSERTS[dialect], rows)
         totals = {(bucket, window): int(total) for bucket, window, total in result}
         current = self.window()
         with self._lock:
@@ -96,7 +95,7 @@ class RateLimiter:
             self._known.update({k: v for k, v in totals.items() if k[1] >= current})
         if self._pruned_window != current:
             self._pruned_window = current
-            session.execute(
+            connection.execute(
                 delete(RateCounter).where(
                     RateCounter.window_start < current - self.window_seconds  # type: ignore[arg-type]
                 )

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from idp.audit.log import AuditEvent, append, append_many
+from idp.audit.log import AuditEvent, append, insert_events
 from idp.storage.engine import Database
 
 T = TypeVar("T")
@@ -55,10 +56,10 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._after_commit: list[Callable[[Session], None]] = []
+        self._after_commit: list[Callable[[Connection], None]] = []
 
-    def after_commit(self, hook: Callable[[Session], None]) -> None:
-        """Run ``hook(session)`` in every batch, after its writes, before the commit."""
+    def after_commit(self, hook: Callable[[Connection], None]) -> None:
+        """Run ``hook(connection)`` in every batch, after its writes, before the commit."""
         self._after_commit.append(hook)
 
     def submit(self, write: Callable[[Session], T]) -> Future[T]:
@@ -116,47 +117,76 @@ class GroupCommitter:
     def _commit(self, batch: list[tuple[Write, Waiter]]) -> None:
         results: list[tuple[Waiter, bool, Any]] = []
         live = [(write, waiter) for write, waiter in batch if _claim(waiter)]
-        audits = [(write, future) for write, future in live if isinstance(write, _AuditOnly)]
-        others = [(write, future) for write, future in live if not isinstance(write, _AuditOnly)]
+        audits = [(write, waiter) for write, waiter in live if isinstance(write, _AuditOnly)]
+        others = [(write, waiter) for write, waiter in live if not isinstance(write, _AuditOnly)]
         try:
-            with self._database.session() as session:
+            # A Core transaction: most batches hold only audit entries and rate
+            # counts, and an ORM session would cost more than their inserts.
+            with self._database.engine.begin() as connection:
                 if audits:
-                    results += self._insert_audits(session, audits)
-                for write, future in others:
-                    results.append(self._apply(session, write, future))
+                    results += _insert_audits(connection, audits)
+                if others:
+                    results += _apply_all(connection, others)
                 for hook in self._after_commit:
-                    hook(session)
+                    hook(connection)
         except SQLAlchemyError as error:
             log.error("group commit failed for %d writes: %s", len(batch), type(error).__name__)
             results = [(waiter, False, error) for _, waiter in live]
         _settle(results)
 
-    def _insert_audits(
-        self, session: Session, audits: list[tuple[_AuditOnly, Waiter]]
-    ) -> list[tuple[Waiter, bool, Any]]:
-        savepoint = session.begin_nested()
-        try:
-            append_many(session, [write.event for write, _ in audits])
-        except SQLAlchemyError:
-            # One bad entry must not fail its neighbours: retry them one by one.
-            savepoint.rollback()
-            return [self._apply(session, write, future) for write, future in audits]
-        savepoint.commit()
-        return [(future, True, None) for _, future in audits]
 
-    @staticmethod
-    def _apply(session: Session, write: Write, future: Waiter) -> tuple[Waiter, bool, Any]:
-        savepoint = session.begin_nested()
-        try:
-            value = write(session)
-        except KeepWrites as kept:
-            savepoint.commit()
-            return future, False, kept.error
-        except Exception as error:
-            savepoint.rollback()
-            return future, False, error
+
+def _insert_audits(
+    connection: Connection, audits: list[tuple[_AuditOnly, Waiter]]
+) -> list[tuple[Waiter, bool, Any]]:
+    savepoint = connection.begin_nested()
+    try:
+        insert_events(connection, [write.event for write, _ in audits])
+    except SQLAlchemyError:
+        savepoint.rollback()
+        # One bad entry must not fail its neighbours: retry them one by one.
+        return [_insert_alone(connection, write.event, waiter) for write, waiter in audits]
+    savepoint.commit()
+    return [(waiter, True, None) for _, waiter in audits]
+
+
+def _insert_alone(
+    connection: Connection, event: AuditEvent, waiter: Waiter
+) -> tuple[Waiter, bool, Any]:
+    savepoint = connection.begin_nested()
+    try:
+        insert_events(connection, [event])
+    except SQLAlchemyError as error:
+        savepoint.rollback()
+        return waiter, False, error
+    savepoint.commit()
+    return waiter, True, None
+
+
+def _apply_all(
+    connection: Connection, writes: list[tuple[Write, Waiter]]
+) -> list[tuple[Waiter, bool, Any]]:
+    """ORM writes, each under its own SAVEPOINT, in a session joined to the batch's transaction."""
+    with Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        results = [_apply(session, write, waiter) for write, waiter in writes]
+        session.commit()  # releases the session's own SAVEPOINT into the batch
+    return results
+
+
+def _apply(session: Session, write: Write, waiter: Waiter) -> tuple[Waiter, bool, Any]:
+    savepoint = session.begin_nested()
+    try:
+        value = write(session)
+    except KeepWrites as kept:
         savepoint.commit()
-        return future, True, value
+        return waiter, False, kept.error
+    except Exception as error:
+        savepoint.rollback()
+        return waiter, False, error
+    savepoint.commit()
+    return waiter, True, value
 
 
 class _LoopWaiter:
