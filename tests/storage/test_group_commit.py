@@ -1,0 +1,115 @@
+"""The group committer: each write all-or-nothing, neighbours unharmed, callers woken once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection
+from sqlmodel import Session, func, select
+
+from idp.audit.log import AuditEvent, append
+from idp.storage.engine import Database
+from idp.storage.group_commit import GroupCommitter, KeepWrites
+from idp.storage.models import AuditEntry
+
+
+def _event(code: str, outcome: Any = "ok") -> AuditEvent:
+    return AuditEvent(tracking_code=code, event_type="test", actor_type="test", outcome=outcome)
+
+
+def _codes(db: Database) -> list[str]:
+    with db.read() as session:
+        return list(session.exec(select(AuditEntry.tracking_code)).all())
+
+
+def _held(committer: GroupCommitter) -> threading.Event:
+    """Occupy the writer so that whatever is queued next shares one batch."""
+    release = threading.Event()
+
+    def hold(_session: Session) -> None:
+        release.wait(5)
+
+    committer.submit(hold)
+    return release
+
+
+def test_a_bad_audit_entry_fails_alone_in_its_batch(db: Database) -> None:
+    committer = GroupCommitter(db)
+    release = _held(committer)
+
+    async def batch() -> list[Any]:
+        calls = [
+            committer.append_audit(_event("GOOD-1")),
+            committer.append_audit(_event("BAD", outcome=None)),  # NOT NULL refuses it
+            committer.append_audit(_event("GOOD-2")),
+        ]
+        waiting = asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.sleep(0.05)
+        release.set()
+        return await waiting
+
+    try:
+        results = asyncio.run(batch())
+    finally:
+        committer.close()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Exception)
+    codes = _codes(db)
+    # Once each: the failed multi-row insert left nothing behind before the retries.
+    assert codes.count("GOOD-1") == 1 and codes.count("GOOD-2") == 1
+    assert "BAD" not in codes
+
+
+def test_orm_writes_roll_back_alone_and_keep_writes_keeps(db: Database) -> None:
+    committer = GroupCommitter(db)
+    release = _held(committer)
+
+    def writes(code: str, fail: BaseException | None = None) -> Any:
+        def write(session: Session) -> str:
+            append(session, _event(code))
+            if fail is not None:
+                raise fail
+            return code
+
+        return write
+
+    futures = [
+        committer.submit(writes("KEPT-OK")),
+        committer.submit(writes("ROLLED-BACK", ValueError("refused"))),
+        committer.submit(writes("KEPT-REFUSED", KeepWrites(PermissionError("traced")))),
+    ]
+    release.set()
+    try:
+        assert futures[0].result(5) == "KEPT-OK"
+        with pytest.raises(ValueError):
+            futures[1].result(5)
+        with pytest.raises(PermissionError):
+            futures[2].result(5)
+    finally:
+        committer.close()
+    codes = _codes(db)
+    assert codes.count("KEPT-OK") == 1 and codes.count("KEPT-REFUSED") == 1
+    assert "ROLLED-BACK" not in codes
+
+
+def test_hooks_run_in_every_batch_on_its_connection(db: Database) -> None:
+    committer = GroupCommitter(db)
+    seen: list[int] = []
+
+    def count_entries(connection: Connection) -> None:
+        seen.append(connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
+
+    committer.after_commit(count_entries)
+
+    async def one() -> None:
+        await committer.append_audit(_event("HOOKED"))
+
+    try:
+        asyncio.run(one())
+    finally:
+        committer.close()
+    # The hook ran inside the batch, after the batch's own insert.
+    assert seen and seen[-1] >= 1
