@@ -101,7 +101,8 @@ class RateCounter(SQLModel, table=True):
     __tablename__ = "rate_counters"
 
     bucket: str = Field(primary_key=True, max_length=200)
-    window_start: int = Field(primary_key=True)
+    # Indexed for pruning: expired windows are found and deleted in chunks.
+    window_start: int = Field(primary_key=True, index=True)
     count: int = Field(default=0)
 
 
