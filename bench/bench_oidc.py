@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 PEERS = ROOT / "bench" / ".peers" / "oidc-provider"
 
 import httpx  # noqa: E402
+from common import cpu_seconds  # noqa: E402
 
 REDIRECT_URI = "https://rp.bench.example/callback"
 SCOPE = "openid profile"
@@ -232,18 +233,6 @@ def server_pids(server: subprocess.Popen[bytes]) -> list[int]:
     """The uvicorn supervisor and its workers (their CPU time is the server's cost)."""
     found = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
     return [server.pid, *(int(pid) for pid in found.stdout.split())]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
 
 
 def wrk_logins(

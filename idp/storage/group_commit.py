@@ -135,7 +135,6 @@ class GroupCommitter:
         _settle(results)
 
 
-
 def _insert_audits(
     connection: Connection, audits: list[tuple[_AuditOnly, Waiter]]
 ) -> list[tuple[Waiter, bool, Any]]:

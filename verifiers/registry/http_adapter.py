@@ -205,7 +205,6 @@ class HttpDeedsRegistry:
         except ValueError as exc:
             raise RegistryUnavailable("deeds", str(exc)) from None
 
-
     def entities_represented_by(self, national_code: str) -> list[str]:
         body = self.endpoint.get(f"/deeds/representatives/{_segment(national_code)}/entities")
         national_ids = body.get("national_ids") if body is not None else None
