@@ -29,6 +29,7 @@ def test_the_busy_paths_are_in_the_direct_table(hoviyat_app: FastAPI) -> None:
         stack = stack.app  # type: ignore[attr-defined]
     assert {
         ("POST", "/token"),
+        ("POST", "/ocsp"),
         ("POST", "/v1/persons/verify"),
         ("POST", "/v1/mobile/verify"),
         ("POST", "/v1/legal-entities/verify"),
