@@ -507,13 +507,15 @@ def main() -> None:
         cc_auth = basic(*setup["cc"])
         cc_body = "grant_type=client_credentials"
         cc = None
+        pids = server_pids(server)
         if "cc" in loads:
             wrk(base, post_script("/token", cc_body, cc_auth), 2, args.connections, workdir)
-            cc = wrk(base, post_script("/token", cc_body, cc_auth), args.duration,
-                     args.connections, workdir)  # fmt: skip
+            cc, cpu = measured(pids, lambda: wrk(
+                base, post_script("/token", cc_body, cc_auth), args.duration,
+                args.connections, workdir))  # fmt: skip
             show("client-credentials grants", cc)
+            print(f"  server CPU {cpu_per(cpu, cc)} ms per grant")
 
-        pids = server_pids(server)
         if "logins" in loads:
             login, cpu = measured(pids, lambda: run_logins(args, base, setup, workdir))
             show(f"full logins ({args.login_driver})", login)
