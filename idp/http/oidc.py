@@ -29,6 +29,7 @@ from idp.login.steps import first_page
 from idp.oauth import discovery
 from idp.oauth.client_auth import authenticate_client, supported_methods
 from idp.oauth.errors import OAuthError
+from idp.oauth.form import oauth_form
 from idp.oauth.token_endpoint import register_grant
 from idp.oidc import claims as oidc_claims
 from idp.oidc import completion, rfc7009, rfc7523, rfc7662
@@ -51,7 +52,7 @@ from idp.oidc.grants import (
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.oidc.logout import audit_logout, end_grants, parse_logout
 from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
-from idp.problems import Problem, bad_request
+from idp.problems import bad_request
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
 from idp.tokens import SIGNING_ALGORITHMS
@@ -129,20 +130,6 @@ async def _params(request: Request) -> dict[str, list[str]]:
     for key, value in request.query_params.multi_items():
         params.setdefault(key, []).append(value)
     return params
-
-
-async def _oauth_form(request: Request) -> dict[str, str]:
-    """An OAuth endpoint's form (RFC 6749 §3.2: no parameter twice), errors in OAuth's format."""
-    try:
-        params = await _params(request) if request.method == "POST" else {}
-    except Problem as exc:  # re-shaped: OAuth clients parse RFC 6749 §5.2 errors
-        raise OAuthError("invalid_request", exc.detail) from None
-    form: dict[str, str] = {}
-    for key, values in params.items():
-        if len(values) > 1:
-            raise OAuthError("invalid_request", f"parameter {key} is repeated")
-        form[key] = values[0]
-    return form
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -282,7 +269,7 @@ def userinfo(request: Request, hoviyat: HoviyatDep) -> Response:
 @router.post("/introspect")
 async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
     """RFC 7662 §2, client-authenticated like the token endpoint."""
-    form = await _oauth_form(request)
+    form = await oauth_form(request)
 
     def answer(session: Session) -> dict[str, Any]:
         caller = authenticate_client(request, form, hoviyat, session)
@@ -299,7 +286,7 @@ async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
 @router.post("/revoke")
 async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
     """RFC 7009 §2.1: always 200 for tokens the caller may name, known or not."""
-    form = await _oauth_form(request)
+    form = await oauth_form(request)
 
     def revoke_token(session: Session) -> None:
         caller = authenticate_client(request, form, hoviyat, session)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -30,6 +29,7 @@ from idp.oauth.client_auth import (
     authentication_writes,
 )
 from idp.oauth.errors import OAuthError
+from idp.oauth.form import oauth_form
 from idp.oauth.rfc9068 import issue_access_token
 from idp.tracking import new_tracking_code
 
@@ -127,32 +127,13 @@ register_read_only_grant("client_credentials", _client_credentials)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 
 
-async def _form_fields(request: Request) -> list[tuple[str, str]]:
-    """The urlencoded body's fields (the standard library's parser: no multipart here)."""
-    try:
-        text = (await request.body()).decode("utf-8")
-        return parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=64)
-    except (UnicodeDecodeError, ValueError):
-        raise OAuthError("invalid_request", "the body is not a UTF-8 form") from None
-
-
 def _token_response(body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json", headers=_NO_STORE)
 
 
 @router.post("/token")
 async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Response:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise OAuthError(
-            "invalid_request", "the token endpoint takes application/x-www-form-urlencoded"
-        )
-    form: dict[str, str] = {}
-    for key, value in await _form_fields(request):
-        if key in form:
-            # RFC 6749 §3.2: request parameters MUST NOT be included more than once.
-            raise OAuthError("invalid_request", f"parameter {key} is repeated")
-        form[key] = value
+    form = await oauth_form(request)
     grant_type = form.get("grant_type", "")
     handler = _GRANTS.get(grant_type)
     if handler is None:

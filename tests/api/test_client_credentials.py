@@ -99,3 +99,26 @@ def test_token_verifies_with_python_jose(app_client: TestClient, bank_token: str
         bank_token, keys, algorithms=["ES256"], audience=issuer + "/v1", issuer=issuer
     )
     assert claims["client_id"] == "demo-bank"
+
+
+def test_malformed_forms_are_oauth_invalid_requests(
+    app_client: TestClient, demo_clients: dict[str, str]
+) -> None:
+    auth = ("demo-bank", demo_clients["demo-bank"])
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    cases = [
+        (b"grant_type=client_credentials&grant_type=client_credentials", form, "repeated"),
+        (b"grant_type=client_%ff", form, "not UTF-8"),
+        (b"grant_type=client_credentials\xff", form, "not UTF-8"),
+        (b"&".join(b"p%d=1" % i for i in range(65)), form, "at most 64"),
+        (b'{"grant_type": "client_credentials"}', {"Content-Type": "application/json"},
+         "x-www-form-urlencoded"),
+    ]  # fmt: skip
+    for body, headers, says in cases:
+        answer = app_client.post("/token", content=body, headers=headers, auth=auth)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json()["error"] == "invalid_request"
+        assert says in answer.json()["error_description"], answer.text
+    # The same parser answers /revoke and /introspect.
+    revoke = app_client.post("/revoke", content=b"token=a&token=b", headers=form, auth=auth)
+    assert revoke.status_code == 400 and "repeated" in revoke.json()["error_description"]
