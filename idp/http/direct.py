@@ -74,8 +74,12 @@ class DirectRoutes:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry = self.table.get((scope.get("method", ""), _route_path(scope)))
-        if entry is None or scope["type"] != "http":
+        entry = (
+            self.table.get((scope["method"], _route_path(scope)))
+            if scope["type"] == "http"
+            else None
+        )
+        if entry is None:
             await self.app(scope, receive, send)
             return
         handler, route = entry
@@ -90,8 +94,9 @@ class DirectRoutes:
     async def _handled(self, request: Request, error: Exception) -> Response:
         for kind in type(error).__mro__:
             handler = self.fastapi.exception_handlers.get(kind)
+            # Unexpected errors go on to Starlette's ServerErrorMiddleware, which
+            # logs them and answers with the application's 500 problem.
             if handler is not None and kind is not Exception:
-                # Hoviyat's handlers are all coroutines (idp.app).
                 response = handler(request, error)
                 return await response if inspect.isawaitable(response) else response
         raise error
