@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -30,6 +32,7 @@ from sqlmodel import Session, select
 
 from idp.storage.engine import Database
 from idp.storage.models import TokenSigningKey
+from idp.tokens.rfc7515 import CompactSigner
 
 SIGNING_ALGORITHMS = ("ES256", "PS256", "RS256")
 DEFAULT_ALGORITHM = "ES256"
@@ -138,11 +141,11 @@ class KeyRing:
         self._kek = kek
         self._lock = threading.Lock()
         self._loaded_at = 0.0
-        self._active: dict[str, Key] = {}
+        self._signers: dict[str, CompactSigner] = {}
         self._public = KeySet([])
         self._jwks: dict[str, Any] = {"keys": []}
         self._kids: set[str] = set()
-        self._private_cache: dict[str, Key] = {}
+        self._private_cache: dict[str, CompactSigner] = {}
         self._verified: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
         self._public_cache: dict[str, Key] = {}
 
@@ -153,25 +156,27 @@ class KeyRing:
                     TokenSigningKey.state.in_(("next", "active", "retired"))  # type: ignore[attr-defined]
                 )
             ).all()
-        active: dict[str, Key] = {}
+        signers: dict[str, CompactSigner] = {}
         public_keys: list[Any] = []
         for row in rows:
             if row.state == "active":
                 # Importing an RSA private key costs milliseconds: import each once.
-                private = self._private_cache.get(row.kid)
-                if private is None:
+                signer = self._private_cache.get(row.kid)
+                if signer is None:
                     pem = _decrypt(self._kek, row.kid, row.private_key_encrypted)
-                    key_cls = ECKey if row.alg == "ES256" else RSAKey
-                    private = key_cls.import_key(pem, {"kid": row.kid})
-                    self._private_cache[row.kid] = private
-                active[row.alg] = private
+                    private = serialization.load_pem_private_key(pem, password=None)
+                    if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+                        raise TypeError(f"signing key {row.kid} is neither EC nor RSA")
+                    signer = CompactSigner(row.kid, row.alg, private)
+                    self._private_cache[row.kid] = signer
+                signers[row.alg] = signer
             public = self._public_cache.get(row.kid)
             if public is None:
                 key_cls = ECKey if row.public_jwk["kty"] == "EC" else RSAKey
                 public = key_cls.import_key(row.public_jwk)
                 self._public_cache[row.kid] = public
             public_keys.append(public)
-        self._active = active
+        self._signers = signers
         self._public = KeySet(public_keys)
         self._jwks = {"keys": [dict(row.public_jwk) for row in rows]}
         self._kids = {row.kid for row in rows}
@@ -191,14 +196,13 @@ class KeyRing:
         self, claims: Mapping[str, Any], *, alg: str = DEFAULT_ALGORITHM, typ: str = "JWT"
     ) -> str:
         self._fresh()
-        key = self._active.get(alg)
-        if key is None:
+        signer = self._signers.get(alg)
+        if signer is None:
             self._fresh(force=True)
-            key = self._active.get(alg)
-            if key is None:
+            signer = self._signers.get(alg)
+            if signer is None:
                 raise RuntimeError(f"no active {alg} signing key: run 'hoviyat init'")
-        header = {"alg": alg, "typ": typ, "kid": key.kid}
-        return jwt.encode(header, dict(claims), key, algorithms=[alg])
+        return signer.sign(claims, typ=typ)
 
     def verify(
         self,
