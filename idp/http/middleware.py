@@ -56,7 +56,7 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _framing_headers(scope["headers"])
         limit = self.path_limits.get(scope["path"].rstrip("/"), self.max_body_bytes)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -107,6 +107,18 @@ class RequestLimits:
         except _TooLarge:
             if not started:
                 await _send_problem(send, _too_large(limit))
+
+
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"content-type"))
+
+
+def _framing_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The few headers the limits look at (decoding every header cost more than the checks)."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in ((name.lower(), value) for name, value in raw)
+        if name in _FRAMING
+    }
 
 
 def _accepted_media_type(path: str, media_type: str) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -45,6 +44,10 @@ class SecurityHeaders:
         self.csp_exempt = frozenset(csp_exempt_paths)
         # HSTS only when served over https (a development http issuer must not pin it).
         self.hsts = hsts
+        # Encoded once: every response of the server gets them.
+        common = list(HEADERS) + ([("Strict-Transport-Security", "max-age=31536000")] * hsts)
+        self._common = [(name.lower().encode(), value.encode()) for name, value in common]
+        self._csp = (b"content-security-policy", csp.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,14 +57,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if with_csp and "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = self.csp
-                for name, value in HEADERS:
-                    if name.lower() not in headers:
-                        headers[name] = value
-                if self.hsts and "strict-transport-security" not in headers:
-                    headers["Strict-Transport-Security"] = "max-age=31536000"
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                if with_csp and self._csp[0] not in present:
+                    headers.append(self._csp)
+                headers += [pair for pair in self._common if pair[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
