@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="root log level")
     rate_limit_window_seconds: int = Field(60, description="fixed window for rate limits")
+    commit_linger_ms: float = Field(
+        4.0,
+        ge=0,
+        le=50,
+        description="how long the group committer waits for more writes once requests "
+        "arrive together (0: never waits)",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -113,3 +113,50 @@ def test_hooks_run_in_every_batch_on_its_connection(db: Database) -> None:
         committer.close()
     # The hook ran inside the batch, after the batch's own insert.
     assert seen and seen[-1] >= 1
+
+
+def _batch_sizes(committer: GroupCommitter) -> list[int]:
+    sizes: list[int] = []
+    committer.after_commit(
+        lambda connection: sizes.append(
+            connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+        )
+    )
+    return sizes
+
+
+def test_after_a_shared_batch_the_writer_lingers_for_followers(db: Database) -> None:
+    committer = GroupCommitter(db, linger_seconds=1.0)
+    totals = _batch_sizes(committer)
+
+    async def arrivals() -> None:
+        release = _held(committer)
+        pair = asyncio.gather(*(committer.append_audit(_event(f"PAIR-{n}")) for n in range(2)))
+        await asyncio.sleep(0.05)
+        release.set()
+        await pair  # a batch of three (hold + pair): requests are arriving together
+        first = asyncio.ensure_future(committer.append_audit(_event("EARLY")))
+        await asyncio.sleep(0.2)  # well inside the linger
+        await asyncio.gather(first, committer.append_audit(_event("LATE")))
+
+    try:
+        asyncio.run(arrivals())
+    finally:
+        committer.close()
+    # EARLY waited for LATE: both rows appeared in one commit.
+    assert totals[-1] - totals[-2] == 2
+
+
+def test_a_lone_write_is_not_delayed_by_the_linger(db: Database) -> None:
+    committer = GroupCommitter(db, linger_seconds=30.0)
+
+    async def alone() -> None:
+        await committer.append_audit(_event("FIRST"))
+        # The previous batch held one write: nobody else is arriving, no wait.
+        await asyncio.wait_for(committer.append_audit(_event("SECOND")), timeout=10)
+
+    try:
+        asyncio.run(alone())
+    finally:
+        committer.close()
+    assert {"FIRST", "SECOND"} <= set(_codes(db))
