@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
@@ -31,6 +32,17 @@ Step = Literal["identify", "mobile", "otp", "entity", "consent", "unavailable", 
 
 COMPLETE_PATH = "/authorize/complete"
 INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
+CLIENTS = Client.__table__  # type: ignore[attr-defined]
+
+# Every login page loads its interaction and client: one Core query for both
+# (two ORM lookups cost several times the queries). The client's columns are
+# labelled, since both tables have client_id and created_at.
+_CLIENT_LABELS = {column.name: f"client_{column.name}" for column in CLIENTS.c}
+_LOAD_FLOW = (
+    select(INTERACTIONS, *(column.label(_CLIENT_LABELS[column.name]) for column in CLIENTS.c))
+    .join_from(INTERACTIONS, CLIENTS, CLIENTS.c.client_id == INTERACTIONS.c.client_id)
+    .where(INTERACTIONS.c.id == bindparam("interaction_id"))
+)
 
 
 @dataclass
@@ -87,17 +99,33 @@ def load_flow(
     """The interaction if it is still waiting for the user, else None (unknown, expired, done)."""
     if not interaction_id or len(interaction_id) > 64:
         return None
-    interaction = db_session.get(OidcInteraction, interaction_id)
-    if interaction is None or interaction.completed_at is not None:
+    row = (
+        db_session.connection()
+        .execute(_LOAD_FLOW, {"interaction_id": interaction_id})
+        .mappings()
+        .first()
+    )
+    # No row: no such interaction, or its client was deleted.
+    if row is None or row["completed_at"] is not None or row["consumed_at"] is not None:
         return None
-    if interaction.consumed_at is not None:
+    if _aware(row["expires_at"]) <= datetime.now(UTC):
         return None
-    if _aware(interaction.expires_at) <= datetime.now(UTC):
+    if row[_CLIENT_LABELS["disabled"]]:
         return None
-    client = db_session.get(Client, interaction.client_id)
-    if client is None or client.disabled:
-        return None
+    interaction = _detached(OidcInteraction, {c.name: row[c.name] for c in INTERACTIONS.c})
+    client = _detached(Client, {name: row[label] for name, label in _CLIENT_LABELS.items()})
     return Flow(interaction=interaction, client=client, policy=policies.get(client.service_code))
+
+
+def _detached(model: Any, values: dict[str, Any]) -> Any:
+    """A model object for a row read with Core, as if loaded by a session that has closed.
+
+    A step that changes the interaction adds it to its write session, which
+    then UPDATEs the changed columns (not an INSERT).
+    """
+    instance = model(**values)
+    make_transient_to_detached(instance)
+    return instance
 
 
 def needs_fresh_login(flow: Flow, session: LoginSession | None, now: datetime) -> bool:
