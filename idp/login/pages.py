@@ -16,8 +16,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from idp.audit.log import subject_hash
+from idp.http.direct import direct_route
 from idp.login import assurance, entities, keys, otp, sessions
 from idp.login.account import router as account_router
 from idp.login.config import get_login_settings
@@ -167,8 +169,11 @@ class _Identified:
     outcome: str = ""
 
 
+_IDENTIFY_FIELDS = ("interaction", "lang", "csrf_token", "national_code", "birth_date")
+
+
 @router.post("/login/identify")
-def identify(
+async def identify(
     request: Request,
     interaction: FormStr = "",
     lang: FormStr = "",
@@ -181,13 +186,102 @@ def identify(
     The checks and the registry question need no write lock; everything the
     step changes (the attempt counted, the session, the audit entry and, when
     nothing else is left to ask, the closed interaction with its code) is one
-    write through the group committer.
+    write through the group committer. Every login posts this form, so it is
+    answered by :func:`identify_direct` (the same code without FastAPI's router).
     """
+    fields = {
+        "interaction": interaction,
+        "lang": lang,
+        "csrf_token": csrf_token,
+        "national_code": national_code,
+        "birth_date": birth_date,
+    }
+    return await _identify(request, fields)
+
+
+@direct_route("POST", "/login/identify")
+async def identify_direct(request: Request) -> Response:
+    return await _identify(request, await _form_fields(request, _IDENTIFY_FIELDS))
+
+
+async def _form_fields(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+    """The named text fields of a posted form, "" when absent (as the FastAPI route's defaults)."""
+    async with request.form() as form:
+        fields = {}
+        for name in names:
+            value = form.get(name, "")
+            # A file sent in a text field's place counts as nothing typed.
+            fields[name] = value if isinstance(value, str) else ""
+    return fields
+
+
+@dataclass(frozen=True)
+class _IdentifyRead:
+    """What the identify step's read phase decided, for its write."""
+
+    flow: Flow
+    language: Language
+    code: str
+    values: dict[str, str]
+    limits: list[Allowance]
+    refusal: _Identified | None
+    plan: _Plan | None
+
+
+async def _identify(request: Request, fields: dict[str, str]) -> Response:
+    hoviyat = hoviyat_of(request)
+    # On the event loop when the registry answers in-process: the reads take
+    # less time than the hop to a worker thread and back.
+    if hoviyat.registries.blocking:
+        read = await run_in_threadpool(_identify_read, request, fields)
+    else:
+        read = _identify_read(request, fields)
+    if isinstance(read, Response):
+        return read
+    flow, language, values = read.flow, read.language, read.values
+
+    def write(db_session: Session) -> _Identified:
+        return _identified(
+            request, db_session, flow, language, read.code, read.limits, read.refusal, read.plan
+        )
+
+    outcome = await hoviyat.committer.run(write)
+    errors: dict[str, str] = {}
+    if outcome.wait:
+        return _too_many_logins(request, flow, language, values, outcome.wait)
+    if outcome.field:
+        errors[outcome.field] = _error_text(language, outcome.error)
+        return identify_form(
+            request, flow, language, status_code=outcome.status, errors=errors, values=values
+        )
+    response = see_other(outcome.location)
+    sessions.set_session_cookie(
+        response,
+        hoviyat.settings,
+        outcome.token,
+        max_age=get_login_settings().session_ttl_seconds,
+    )
+    return response
+
+
+def _too_many_logins(
+    request: Request, flow: Flow, language: Language, values: dict[str, str], wait: int
+) -> HTMLResponse:
+    minutes = digits_for(str(max(1, wait // 60)), language)
+    errors = {"national_code": _error_text(language, "err.too_many_logins", minutes=minutes)}
+    return identify_form(request, flow, language, status_code=429, errors=errors, values=values)
+
+
+def _identify_read(request: Request, fields: dict[str, str]) -> _IdentifyRead | Response:
+    """The identify step up to its write: CSRF, the input, the attempt limit, the registry."""
     hoviyat = hoviyat_of(request)
     settings = get_login_settings()
+    national_code, birth_date = fields["national_code"], fields["birth_date"]
     values = {"national_code": national_code[:20], "birth_date": birth_date[:20]}
     with hoviyat.db.read() as db_session:
-        posted = _posted(request, db_session, interaction, lang, csrf_token)
+        posted = _posted(
+            request, db_session, fields["interaction"], fields["lang"], fields["csrf_token"]
+        )
         if isinstance(posted, HTMLResponse):
             return posted
         flow, language = posted
@@ -214,47 +308,26 @@ def identify(
             )
         bucket = f"login:nc:{subject_hash(hoviyat.secrets.subject_pepper, code)}"
         limits = [Allowance(bucket, settings.login_attempts_per_national_code_per_hour)]
-        # Refused early without asking the registry; the write below decides for sure.
+        # Refused early without asking the registry; the write decides for sure.
         early = exhausted(db_session, limits, HOUR)
-        outcome = _Identified(429, wait=early) if early is not None else None
-        if outcome is None:
-            try:
-                person = hoviyat.registries.civil.person(code)
-            except RegistryUnavailable as exc:
-                return _registry_down(request, language, exc)
-            matched = person is not None and overall_match(
-                compare_person(person, PersonClaims(birth_date=born))
-            )
-            alive = person is not None and person.alive
-            plan = _plan(request, db_session, flow, code) if matched and alive else None
-            refusal = None
-            if not matched:
-                # One message for "unknown" and "wrong birth date" (design notes, API conventions).
-                refusal = _Identified(400, "birth_date", "err.no_match", outcome="no_match")
-            elif not alive:
-                refusal = _Identified(
-                    403, "national_code", "err.deceased", outcome="refused_deceased"
-                )
-    if outcome is None:
-
-        def write(db_session: Session) -> _Identified:
-            return _identified(request, db_session, flow, language, code, limits, refusal, plan)
-
-        outcome = hoviyat.committer.submit(write).result()
-    if outcome.wait:
-        minutes = digits_for(str(max(1, outcome.wait // 60)), language)
-        errors["national_code"] = _error_text(language, "err.too_many_logins", minutes=minutes)
-        return identify_form(request, flow, language, status_code=429, errors=errors, values=values)
-    if outcome.field:
-        errors[outcome.field] = _error_text(language, outcome.error)
-        return identify_form(
-            request, flow, language, status_code=outcome.status, errors=errors, values=values
+        if early is not None:
+            return _too_many_logins(request, flow, language, values, early)
+        try:
+            person = hoviyat.registries.civil.person(code)
+        except RegistryUnavailable as exc:
+            return _registry_down(request, language, exc)
+        matched = person is not None and overall_match(
+            compare_person(person, PersonClaims(birth_date=born))
         )
-    response = see_other(outcome.location)
-    sessions.set_session_cookie(
-        response, hoviyat.settings, outcome.token, max_age=settings.session_ttl_seconds
-    )
-    return response
+        alive = person is not None and person.alive
+        plan = _plan(request, db_session, flow, code) if matched and alive else None
+        refusal = None
+        if not matched:
+            # One message for "unknown" and "wrong birth date" (design notes, API conventions).
+            refusal = _Identified(400, "birth_date", "err.no_match", outcome="no_match")
+        elif not alive:
+            refusal = _Identified(403, "national_code", "err.deceased", outcome="refused_deceased")
+    return _IdentifyRead(flow, language, code, values, limits, refusal, plan)
 
 
 @dataclass(frozen=True)
