@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.login import assurance
 from idp.login.consent import has_consent
+from idp.login.rows import detached
 from idp.oidc.completion import FinishedLogin
 from idp.storage.login import LoginSession
 from idp.storage.models import Client
@@ -112,20 +112,11 @@ def load_flow(
         return None
     if row[_CLIENT_LABELS["disabled"]]:
         return None
-    interaction = _detached(OidcInteraction, {c.name: row[c.name] for c in INTERACTIONS.c})
-    client = _detached(Client, {name: row[label] for name, label in _CLIENT_LABELS.items()})
+    # Detached objects: a step that changes the interaction adds it to its
+    # write session, which then UPDATEs the changed columns.
+    interaction = detached(OidcInteraction, {c.name: row[c.name] for c in INTERACTIONS.c})
+    client = detached(Client, {name: row[label] for name, label in _CLIENT_LABELS.items()})
     return Flow(interaction=interaction, client=client, policy=policies.get(client.service_code))
-
-
-def _detached(model: Any, values: dict[str, Any]) -> Any:
-    """A model object for a row read with Core, as if loaded by a session that has closed.
-
-    A step that changes the interaction adds it to its write session, which
-    then UPDATEs the changed columns (not an INSERT).
-    """
-    instance = model(**values)
-    make_transient_to_detached(instance)
-    return instance
 
 
 def needs_fresh_login(flow: Flow, session: LoginSession | None, now: datetime) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
+from idp.login.rows import transient
 from idp.settings import Settings
 from idp.storage.login import LoginSession
 
@@ -127,16 +128,23 @@ def new_session(
     """A session and its cookie token, not stored yet (what comes next is decided first)."""
     token = secrets.token_urlsafe(32)
     now = _now()
-    row = LoginSession(
-        id=secrets.token_urlsafe(18),
-        token_digest=token_digest(token),
-        national_code=national_code,
-        acr=acr,
-        amr=amr,
-        auth_time=now,
-        tracking_code=tracking_code,
-        created_at=now,
-        expires_at=now + timedelta(seconds=ttl_seconds),
+    # Built without the model's constructor (see idp.login.rows): every login makes one.
+    row = transient(
+        LoginSession,
+        {
+            "id": secrets.token_urlsafe(18),
+            "token_digest": token_digest(token),
+            "national_code": national_code,
+            "acr": acr,
+            "amr": amr,
+            "auth_time": now,
+            "mobile": None,
+            "entity_national_id": None,
+            "tracking_code": tracking_code,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl_seconds),
+            "ended_at": None,
+        },
     )
     return row, token
 
