@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +24,8 @@ _environment = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # The templates ship with the code: no file-system check on every page.
+    auto_reload=False,
 )
 
 # Login pages show personal data and one-time state: never cached, never framed.
@@ -44,8 +48,68 @@ def page_url(path: str, language: Language, interaction_id: str | None = None) -
 def _page_path(request: Request) -> str:
     # The first page may be served by /authorize itself; its language switch
     # leads to the same step at /login.
-    path = request.url.path
+    path: str = request.scope["path"]
     return path if path.startswith("/login") else "/login"
+
+
+def _body(
+    template: str,
+    language: Language,
+    title_key: str,
+    path: str,
+    csrf_token: str,
+    interaction_id: str | None,
+    errors: dict[str, str] | None,
+    values: dict[str, str] | None,
+    context: dict[str, Any],
+) -> str:
+    other = Language(language.other, "", language.code)
+    return _environment.get_template(template).render(
+        lang=language,
+        t=lambda key, **values_: translate(key, language, **values_),
+        title=translate(title_key, language),
+        csrf_token=csrf_token,
+        interaction_id=interaction_id,
+        switch_url=page_url(path, other, interaction_id),
+        errors=errors or {},
+        values=values or {},
+        **context,
+    )
+
+
+# A blank form differs from one visitor to the next only by its CSRF token and
+# interaction id, yet rendering it cost about 240 µs (dozens of escapes and
+# macro calls) and every login shows one. Such a page is rendered once with
+# these marks in their place and the real values are put in by replacement.
+# The marks are random per process, so no page text can contain one, and are
+# made of characters that neither HTML escaping nor URL encoding changes; only
+# values of the same characters are put in (tokens and ids always are).
+_MARK = secrets.token_hex(16)
+_CSRF_MARK = f"csrf{_MARK}"
+_INTERACTION_MARK = f"interaction{_MARK}"
+_UNCHANGED_BY_ESCAPING = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_BLANK_FORMS: dict[tuple[Any, ...], str] = {}
+
+
+def _blank_form(
+    template: str,
+    language: Language,
+    title_key: str,
+    path: str,
+    interaction: bool,
+    context: dict[str, str],
+) -> str:
+    key = (template, language, title_key, path, interaction, tuple(sorted(context.items())))
+    body = _BLANK_FORMS.get(key)
+    if body is None:
+        interaction_id = _INTERACTION_MARK if interaction else None
+        body = _body(
+            template, language, title_key, path, _CSRF_MARK, interaction_id, None, None, context
+        )
+        if len(_BLANK_FORMS) > 1000:  # one per client, language and page: never near
+            _BLANK_FORMS.clear()
+        _BLANK_FORMS[key] = body
+    return body
 
 
 def render(
@@ -59,24 +123,33 @@ def render(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    blank: bool = False,
     **context: Any,
 ) -> HTMLResponse:
+    """A login page; ``blank``: a form with nothing typed in and no error, whose
+    other ``context`` values are strings that say nothing about the visitor
+    (such a page is rendered once per client and language, see _blank_form)."""
     hoviyat = hoviyat_of(request)
     token, new_cookie = csrf.token_for(
         request, hoviyat.settings, keys.derived_key(hoviyat.secrets, keys.CSRF)
     )
-    other = Language(language.other, "", language.code)
-    body = _environment.get_template(template).render(
-        lang=language,
-        t=lambda key, **values_: translate(key, language, **values_),
-        title=translate(title_key, language),
-        csrf_token=token,
-        interaction_id=interaction_id,
-        switch_url=page_url(_page_path(request), other, interaction_id),
-        errors=errors or {},
-        values=values or {},
-        **context,
-    )
+    path = _page_path(request)
+    if (
+        blank
+        and not errors
+        and not values
+        and _UNCHANGED_BY_ESCAPING.fullmatch(token)
+        and (interaction_id is None or _UNCHANGED_BY_ESCAPING.fullmatch(interaction_id))
+    ):
+        body = _blank_form(
+            template, language, title_key, path, interaction_id is not None, context
+        ).replace(_CSRF_MARK, token)
+        if interaction_id is not None:
+            body = body.replace(_INTERACTION_MARK, interaction_id)
+    else:
+        body = _body(
+            template, language, title_key, path, token, interaction_id, errors, values, context
+        )
     response = HTMLResponse(body, status_code=status_code, headers={**NO_STORE, **(headers or {})})
     if new_cookie is not None:
         csrf.set_cookie(response, hoviyat.settings, new_cookie)

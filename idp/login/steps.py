@@ -109,6 +109,7 @@ def identify_form(
         interaction_id=flow.interaction.id,
         errors=errors,
         values=values,
+        blank=not errors and not values,
         client_name=client_name(flow),
     )
 
