@@ -203,25 +203,47 @@ def audit(
     **detail: Any,
 ) -> None:
     """One audit entry in the transaction of the action it records."""
-    if flow is not None:
-        detail = {"client_id": flow.client.client_id, "interaction": flow.interaction.id, **detail}
     append(
         db_session,
-        AuditEvent(
+        person_event(
+            hoviyat,
             tracking_code=tracking_code,
             event_type=event_type,
-            actor_type="person",
-            outcome=outcome,
-            service_code=flow.client.service_code if flow is not None else None,
-            legal_basis=flow.policy.legal_basis if flow and flow.policy else None,
             operation=operation,
-            subject_hash=(
-                subject_hash(hoviyat.secrets.subject_pepper, national_code)
-                if national_code
-                else None
-            ),
-            detail=detail,
+            outcome=outcome,
+            national_code=national_code,
+            flow=flow,
+            **detail,
         ),
+    )
+
+
+def person_event(
+    hoviyat: Hoviyat,
+    *,
+    tracking_code: str,
+    event_type: str,
+    operation: str,
+    outcome: str,
+    national_code: str | None,
+    flow: Flow | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """The audit entry of something a person did (see :func:`audit`)."""
+    if flow is not None:
+        detail = {"client_id": flow.client.client_id, "interaction": flow.interaction.id, **detail}
+    return AuditEvent(
+        tracking_code=tracking_code,
+        event_type=event_type,
+        actor_type="person",
+        outcome=outcome,
+        service_code=flow.client.service_code if flow is not None else None,
+        legal_basis=flow.policy.legal_basis if flow and flow.policy else None,
+        operation=operation,
+        subject_hash=(
+            subject_hash(hoviyat.secrets.subject_pepper, national_code) if national_code else None
+        ),
+        detail=detail,
     )
 
 
@@ -236,8 +258,23 @@ def record(
     **detail: Any,
 ) -> None:
     """The audit entry of one step of this login, under the interaction's tracking code."""
-    audit(
+    append(
         db_session,
+        step_event(hoviyat, flow, event_type, operation, outcome, national_code, **detail),
+    )
+
+
+def step_event(
+    hoviyat: Hoviyat,
+    flow: Flow,
+    event_type: str,
+    operation: str,
+    outcome: str,
+    national_code: str | None,
+    **detail: Any,
+) -> AuditEvent:
+    """What :func:`record` appends, for a caller that inserts several entries at once."""
+    return person_event(
         hoviyat,
         tracking_code=flow.interaction.tracking_code,
         event_type=event_type,

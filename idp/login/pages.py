@@ -18,13 +18,22 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from idp.audit.log import subject_hash
+from idp.audit.log import append_many, subject_hash
 from idp.http.direct import direct_route
 from idp.login import assurance, entities, keys, otp, sessions
 from idp.login.account import router as account_router
 from idp.login.config import get_login_settings
 from idp.login.consent import remember_consent
-from idp.login.flow import Flow, finished, load_flow, next_step, record, refuse, reset_choices
+from idp.login.flow import (
+    Flow,
+    finished,
+    load_flow,
+    next_step,
+    record,
+    refuse,
+    reset_choices,
+    step_event,
+)
 from idp.login.i18n import Language, digits_for, pick_language, translate
 from idp.login.limits import Allowance, exhausted, take
 from idp.login.render import STATIC, csrf_ok, hoviyat_of, message, page_url, see_other
@@ -42,7 +51,6 @@ from idp.oidc import completion
 from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.completion import FinishedLogin
 from idp.oidc.grants import LoginFacts
-from idp.problems import Problem
 from idp.storage.login import LoginOtp, LoginSession
 from verifiers.dates import parse_date
 from verifiers.identifiers import IdentifierError, validate_national_code, validate_national_id
@@ -385,48 +393,51 @@ def _identified(
         sessions.end_session(db_session, previous.id)
     session = plan.session
     sessions.store_session(db_session, session)
-    record(
-        db_session,
-        hoviyat,
-        flow,
-        "login",
-        "identify",
-        "success",
-        code,
-        acr=assurance.LOW,
-        session_id=session.id,
-    )
-    if plan.authz is not None:
-        closing = db_session.begin_nested()
-        try:
-            login = finished(flow, session)
-            if completion.close_and_consume(db_session, flow.interaction.id, login):
-                location = completion.issue(
-                    db_session,
-                    hoviyat,
-                    plan.authz,
-                    client=flow.client,
-                    consent_granted=True,
-                    login=LoginFacts(
-                        session_id=session.id,
-                        national_code=session.national_code,
-                        acr=session.acr,
-                        amr=list(session.amr),
-                        auth_time=session.auth_time,
-                        entity_national_id=None,
-                        mobile=None,
-                    ),
-                    requested_at=flow.interaction.created_at,
-                    tracking_code=flow.interaction.tracking_code,
-                )
-                closing.commit()
-                return _Identified(303, token=plan.token, location=location)
-        except Problem:
-            pass
-        # Closed by another request meanwhile, or not answerable: the login page says which.
-        closing.rollback()
-    reset_choices(db_session, flow.interaction.id)
-    return _Identified(303, token=plan.token, location=_login_url(flow, language))
+    # The step's audit entries go in as one insert, after what they record.
+    events = [
+        step_event(
+            hoviyat,
+            flow,
+            "login",
+            "identify",
+            "success",
+            code,
+            acr=assurance.LOW,
+            session_id=session.id,
+        )
+    ]
+    location = _login_url(flow, language)
+    login = finished(flow, session)
+    if plan.authz is not None and completion.close_and_consume(
+        db_session, flow.interaction.id, login
+    ):
+        # No savepoint is needed around closing and issuing: issue() raises only
+        # for a client that is gone or disabled, and flow.client was read
+        # enabled by this request (a raise would roll the whole write back).
+        location = completion.issue(
+            db_session,
+            hoviyat,
+            plan.authz,
+            client=flow.client,
+            consent_granted=True,
+            login=LoginFacts(
+                session_id=session.id,
+                national_code=session.national_code,
+                acr=session.acr,
+                amr=list(session.amr),
+                auth_time=session.auth_time,
+                entity_national_id=None,
+                mobile=None,
+            ),
+            requested_at=flow.interaction.created_at,
+            tracking_code=flow.interaction.tracking_code,
+            audit=events,
+        )
+    else:
+        # More to ask, or closed by another request meanwhile (the login page says which).
+        reset_choices(db_session, flow.interaction.id)
+    append_many(db_session, events)
+    return _Identified(303, token=plan.token, location=location)
 
 
 @router.post("/login/mobile")

@@ -10,7 +10,7 @@ to the client's redirect URI (:class:`AuthorizeRedirectError`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -58,7 +58,13 @@ class AuthorizationRequest:
 
     def to_params(self) -> dict[str, Any]:
         """The JSON stored in the interaction's ``params`` column (the login pages read it)."""
-        return asdict(self)
+        # Not dataclasses.asdict: its recursive deep copy cost more than the rest of
+        # building an interaction. The values are strings, numbers, lists of
+        # strings and the parsed claims request, which nothing changes in place.
+        params = {name: getattr(self, name) for name in _PARAM_NAMES}
+        for name in ("scope", "acr_values", "prompt", "ui_locales"):
+            params[name] = list(params[name])
+        return params
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], client_id: str) -> AuthorizationRequest:
@@ -77,6 +83,9 @@ class AuthorizationRequest:
             return cls(**values)
         except TypeError as exc:
             raise ValueError(f"stored authorization request is incomplete: {exc}") from None
+
+
+_PARAM_NAMES = tuple(member.name for member in fields(AuthorizationRequest))
 
 
 def redirect_with(redirect_uri: str, values: Mapping[str, str | None]) -> str:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
+from idp.audit.log import AuditEvent
 from idp.context import Hoviyat
 from idp.login.assurance import required_level, satisfies
 from idp.oidc.authorize import AuthorizationRequest, redirect_with
@@ -210,10 +211,12 @@ def issue(
     login: LoginFacts | None,
     requested_at: datetime,
     tracking_code: str,
+    audit: list[AuditEvent] | None = None,
 ) -> str:
     """The last checks of a consumed interaction, then its code; returns the redirect URL.
 
-    ``login`` is None when the login session has ended meanwhile.
+    ``login`` is None when the login session has ended meanwhile; ``audit``
+    collects the code's audit entry instead of inserting it (see issue_code).
     """
 
     def refuse(error: str, description: str) -> str:
@@ -234,5 +237,5 @@ def issue(
         return refuse("login_required", shortfall)
     if "legal_entity" in authz.scope and login.entity_national_id is None:
         return refuse("interaction_required", "the user must choose a legal entity")
-    code = issue_code(session, hoviyat, client, authz, login, tracking_code)
+    code = issue_code(session, hoviyat, client, authz, login, tracking_code, audit)
     return code_url(hoviyat, authz, code)

@@ -79,6 +79,20 @@ _INSERT_GRANT = insert(GRANTS)
 _INSERT_CODE = insert(CODES)
 _INSERT_REFRESH_TOKEN = insert(REFRESH_TOKENS)
 _REFRESH_WITH_GRANT = _with_grant(REFRESH_TOKENS, REFRESH_TOKENS.c.token_hash)
+# Single use (RFC 6749 §4.1.2, RFC 9700 §4.14.2): the row count tells the one winner.
+_SPEND_CODE = (
+    update(CODES)
+    .where(CODES.c.code_hash == bindparam("spent_code_hash"), CODES.c.redeemed_at.is_(None))
+    .values(redeemed_at=bindparam("now", type_=CODES.c.redeemed_at.type))
+)
+_ROTATE_REFRESH_TOKEN = (
+    update(REFRESH_TOKENS)
+    .where(
+        REFRESH_TOKENS.c.token_hash == bindparam("rotated_token_hash"),
+        REFRESH_TOKENS.c.rotated_at.is_(None),
+    )
+    .values(rotated_at=bindparam("now", type_=REFRESH_TOKENS.c.rotated_at.type))
+)
 
 
 def _load_with_grant(
@@ -119,21 +133,31 @@ def grant_audit(
     outcome: str = "ok",
     **detail: Any,
 ) -> None:
+    append(session, grant_event(hoviyat, client, grant, event_type, operation, outcome, **detail))
+
+
+def grant_event(
+    hoviyat: Hoviyat,
+    client: Client,
+    grant: GrantRecord,
+    event_type: str,
+    operation: str,
+    outcome: str = "ok",
+    **detail: Any,
+) -> AuditEvent:
+    """What :func:`grant_audit` appends, for a caller that inserts several entries at once."""
     policy = hoviyat.policies.get(client.service_code)
-    append(
-        session,
-        AuditEvent(
-            tracking_code=grant.tracking_code,
-            event_type=event_type,
-            actor_type="client",
-            actor_id=client.client_id,
-            service_code=client.service_code,
-            legal_basis=policy.legal_basis if policy else None,
-            operation=operation,
-            subject_hash=subject_hash(hoviyat.secrets.subject_pepper, grant.national_code),
-            outcome=outcome,
-            detail={"grant_id": grant.id, "acr": grant.acr, **detail},
-        ),
+    return AuditEvent(
+        tracking_code=grant.tracking_code,
+        event_type=event_type,
+        actor_type="client",
+        actor_id=client.client_id,
+        service_code=client.service_code,
+        legal_basis=policy.legal_basis if policy else None,
+        operation=operation,
+        subject_hash=subject_hash(hoviyat.secrets.subject_pepper, grant.national_code),
+        outcome=outcome,
+        detail={"grant_id": grant.id, "acr": grant.acr, **detail},
     )
 
 
@@ -144,8 +168,13 @@ def issue_code(
     request: AuthorizationRequest,
     login: LoginFacts,
     tracking_code: str,
+    audit: list[AuditEvent] | None = None,
 ) -> str:
-    """Create the grant and its one authorization code; returns the code."""
+    """Create the grant and its one authorization code; returns the code.
+
+    The audit entry is appended to ``audit`` when given, for the caller to
+    insert in the same transaction with its own entries (one statement).
+    """
     # Plain values, not an OidcGrant: building the model cost more than its insert.
     now = _now()
     values: dict[str, Any] = {
@@ -182,7 +211,11 @@ def issue_code(
             "redeemed_at": None,
         },
     )
-    grant_audit(session, hoviyat, client, grant, "authorization_code_issued", "oidc.authorize")
+    event = grant_event(hoviyat, client, grant, "authorization_code_issued", "oidc.authorize")
+    if audit is None:
+        append(session, event)
+    else:
+        audit.append(event)
     return code
 
 
@@ -322,11 +355,7 @@ def authorization_code_grant(
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's")
     if not rfc7636.verify(form.get("code_verifier"), row.code_challenge):
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
-    spent = session.execute(
-        update(CODES)
-        .where(CODES.c.code_hash == row.code_hash, CODES.c.redeemed_at.is_(None))
-        .values(redeemed_at=now)
-    )
+    spent = session.execute(_SPEND_CODE, {"spent_code_hash": row.code_hash, "now": now})
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise _refuse_and_revoke(
             session,
@@ -380,9 +409,7 @@ def refresh_token_grant(
             raise OAuthError("invalid_scope", f"not granted originally: {' '.join(extra)}")
         scope = [value for value in grant.scope if value in asked]
     rotated = session.execute(
-        update(REFRESH_TOKENS)
-        .where(REFRESH_TOKENS.c.token_hash == row.token_hash, REFRESH_TOKENS.c.rotated_at.is_(None))
-        .values(rotated_at=now)
+        _ROTATE_REFRESH_TOKEN, {"rotated_token_hash": row.token_hash, "now": now}
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         first_use = session.execute(
