@@ -230,7 +230,7 @@ LOGIN_LUA = ROOT / "bench" / "login_flow.lua"
 
 
 def server_pids(server: subprocess.Popen[bytes]) -> list[int]:
-    """The uvicorn supervisor and its workers (their CPU time is the server's cost)."""
+    """The ``hoviyat serve`` supervisor and its workers (their CPU time is the server's cost)."""
     found = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
     return [server.pid, *(int(pid) for pid in found.stdout.split())]
 
@@ -394,9 +394,11 @@ def start_hoviyat(settings: Any, port: int, workdir: Path) -> subprocess.Popen[b
         "HOVIYAT_LOG_LEVEL": "WARNING",
         "HOVIYAT_LOGIN_ATTEMPTS_PER_NATIONAL_CODE_PER_HOUR": "1000000",
     }
+    # The product's own command: two uvicorn workers, each on its own
+    # SO_REUSEPORT socket (idp.serving), with multi-process metrics.
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "idp.asgi:app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning"],
+        [sys.executable, "-m", "idp.cli", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2"],
         env=env, stdout=(workdir / "uvicorn.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     wait_http(f"http://127.0.0.1:{port}/.well-known/openid-configuration", process, "uvicorn")
@@ -496,7 +498,7 @@ def main() -> None:
         backend = (
             "PostgreSQL" if settings.resolved_database_url.startswith("postgres") else "SQLite"
         )
-        print(f"Hoviyat: 2 uvicorn workers, {backend}; wrk -t2 -c{args.connections}, "
+        print(f"Hoviyat: hoviyat serve --workers 2, {backend}; wrk -t2 -c{args.connections}, "
               f"{args.duration} s per load")  # fmt: skip
         print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
               f"on {os.cpu_count()} cores")  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from idp.cli.output import console, print_json
+from idp.cli.output import console, fail, print_json
 from idp.clients import create_client, sync_policies
 from idp.logging import configure_logging
 from idp.secrets import ensure_secrets
@@ -135,7 +135,7 @@ def serve_command(
     workers: int = typer.Option(1, min=1, help="worker processes"),
 ) -> None:
     """Serve the API, OpenID Connect provider and pages with uvicorn."""
-    import uvicorn
+    from idp.serving import ServeOptions, serve
 
     settings = get_settings()
     # The supervisor's own errors (a port in use) go to the same JSON log.
@@ -146,15 +146,8 @@ def serve_command(
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.resolve()))
-    trusted = ",".join(settings.trusted_proxies)
-    uvicorn.run(
-        "idp.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or None,
-        access_log=False,
-        server_header=False,
-        log_config=None,
-    )
+    options = ServeOptions(host, port, workers, tuple(settings.trusted_proxies))
+    try:
+        serve(options)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
