@@ -35,6 +35,7 @@ from idp.storage.engine import Database
 T = TypeVar("T")
 Write = Callable[[Session], Any]
 _STOP = object()
+_IDLE_SECONDS = 1.0
 log = logging.getLogger("hoviyat.storage")
 
 
@@ -103,13 +104,32 @@ class GroupCommitter:
                     self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = self._gather(first)
-            self._last_batch_size = len(batch)
-            self._commit(batch)
+        connection: Connection | None = None
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=_IDLE_SECONDS)
+                except queue.Empty:
+                    if connection is not None:
+                        # Idle: hand the connection back, so that the pool
+                        # checks it (pre-ping) before the next batch.
+                        connection.close()
+                        connection = None
+                    first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch = self._gather(first)
+                self._last_batch_size = len(batch)
+                if connection is None or connection.invalidated:
+                    if connection is not None:
+                        connection.close()
+                    # Held from batch to batch while writes keep coming: a pool
+                    # checkout and its reset cost as much as a small batch's SQL.
+                    connection = self._database.engine.connect()
+                self._commit(connection, batch)
+        finally:
+            if connection is not None:
+                connection.close()
 
     def _gather(self, first: Any) -> list[Any]:
         """The first write and whatever follows it within the linger time.
@@ -144,25 +164,52 @@ class GroupCommitter:
             batch.append(item)
         return batch
 
-    def _commit(self, batch: list[tuple[Write, Waiter]]) -> None:
-        results: list[tuple[Waiter, bool, Any]] = []
+    def _commit(self, connection: Connection, batch: list[tuple[Write, Waiter]]) -> None:
         live = [(write, waiter) for write, waiter in batch if _claim(waiter)]
         audits = [(write, waiter) for write, waiter in live if isinstance(write, _AuditOnly)]
         others = [(write, waiter) for write, waiter in live if not isinstance(write, _AuditOnly)]
         try:
-            # A Core transaction: most batches hold only audit entries and rate
-            # counts, and an ORM session would cost more than their inserts.
-            with self._database.engine.begin() as connection:
-                if audits:
-                    results += _insert_audits(connection, audits)
-                if others:
-                    results += _apply_all(connection, others)
-                for hook in self._after_commit:
-                    hook(connection)
+            try:
+                results = self._transaction(connection, audits, others, isolate_audits=False)
+            except _AuditInsertFailed:
+                # Rolled back whole, nothing else had run: again, each entry alone.
+                results = self._transaction(connection, audits, others, isolate_audits=True)
         except SQLAlchemyError as error:
             log.error("group commit failed for %d writes: %s", len(batch), type(error).__name__)
             results = [(waiter, False, error) for _, waiter in live]
         _settle(results)
+
+    def _transaction(
+        self,
+        connection: Connection,
+        audits: list[tuple[_AuditOnly, Waiter]],
+        others: list[tuple[Write, Waiter]],
+        *,
+        isolate_audits: bool,
+    ) -> list[tuple[Waiter, bool, Any]]:
+        results: list[tuple[Waiter, bool, Any]] = []
+        # A Core transaction: most batches hold only audit entries and rate
+        # counts, and an ORM session would cost more than their inserts.
+        with connection.begin():
+            if audits and isolate_audits:
+                results += _insert_audits(connection, audits)
+            elif audits:
+                # One multi-row insert with no SAVEPOINT around it: entries
+                # that fail are a bug, and then the batch is redone.
+                try:
+                    insert_events(connection, [write.event for write, _ in audits])
+                except SQLAlchemyError as error:
+                    raise _AuditInsertFailed from error
+                results += [(waiter, True, None) for _, waiter in audits]
+            if others:
+                results += _apply_all(connection, others)
+            for hook in self._after_commit:
+                hook(connection)
+        return results
+
+
+class _AuditInsertFailed(Exception):
+    """The batch's multi-row audit insert failed; its transaction is rolled back."""
 
 
 def _insert_audits(

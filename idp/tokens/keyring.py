@@ -164,7 +164,10 @@ class KeyRing:
                 signer = self._private_cache.get(row.kid)
                 if signer is None:
                     pem = _decrypt(self._kek, row.kid, row.private_key_encrypted)
-                    private = serialization.load_pem_private_key(pem, password=None)
+                    # Our own keys, authenticated by AES-GCM: the slow RSA checks add nothing.
+                    private = serialization.load_pem_private_key(
+                        pem, password=None, unsafe_skip_rsa_key_validation=True
+                    )
                     if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
                         raise TypeError(f"signing key {row.kid} is neither EC nor RSA")
                     signer = CompactSigner(row.kid, row.alg, private)
