@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from idp.storage.engine import Database
 from idp.storage.models import Client, ServicePolicyRow
 from policies.service_policy import ServicePolicy
 
@@ -113,6 +114,14 @@ class ClientDirectory:
             self._entries.clear()
         self._entries[client_id] = (now, client)
         return client
+
+    def lookup(self, database: Database, client_id: str) -> Client | None:
+        """:meth:`get` that opens a read session only when the client is not remembered."""
+        entry = self._entries.get(client_id)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl_seconds:
+            return entry[1]
+        with database.read() as session:
+            return self.get(session, client_id)
 
     def forget(self, client_id: str) -> None:
         self._entries.pop(client_id, None)

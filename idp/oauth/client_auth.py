@@ -28,7 +28,11 @@ class AuthenticatedClient:
     method: str
 
 
-Authenticator = Callable[[Request, Mapping[str, str], Hoviyat, Session], AuthenticatedClient | None]
+# The session is None where the caller only reads: a method that needs one
+# then opens its own (most requests find their client in the directory).
+Authenticator = Callable[
+    [Request, Mapping[str, str], Hoviyat, Session | None], AuthenticatedClient | None
+]
 _METHODS: dict[str, Authenticator] = {}
 
 
@@ -58,9 +62,14 @@ def supported_methods() -> list[str]:
 
 
 def _load_client(
-    hoviyat: Hoviyat, session: Session, client_id: str, method: str, basic: bool
+    hoviyat: Hoviyat, session: Session | None, client_id: str, method: str, basic: bool
 ) -> Client:
-    client = hoviyat.client_directory.get(session, client_id)
+    directory = hoviyat.client_directory
+    client = (
+        directory.lookup(hoviyat.db, client_id)
+        if session is None
+        else directory.get(session, client_id)
+    )
     if client is None or client.disabled:
         raise invalid_client("unknown or disabled client", basic=basic)
     if client.token_endpoint_auth_method != method:
@@ -71,7 +80,7 @@ def _load_client(
 
 
 def _client_secret_basic(
-    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session | None
 ) -> AuthenticatedClient | None:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("basic "):
@@ -90,7 +99,7 @@ def _client_secret_basic(
 
 
 def _client_secret_post(
-    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session | None
 ) -> AuthenticatedClient | None:
     if "client_secret" not in form:
         return None
@@ -108,7 +117,7 @@ register_method("client_secret_post", _client_secret_post)
 
 
 def authenticate_client(
-    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session | None
 ) -> AuthenticatedClient:
     found = [
         result

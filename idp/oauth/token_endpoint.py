@@ -140,8 +140,7 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Re
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
     read_only = _READ_ONLY_GRANTS.get(grant_type)
     if read_only is not None and not authentication_writes(request, form):
-        with hoviyat.db.read() as session:
-            caller = authenticate_client(request, form, hoviyat, session)
+        caller = authenticate_client(request, form, hoviyat, None)
         if grant_type not in caller.client.grant_types:
             raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
         body, event = read_only(request, form, caller, hoviyat)

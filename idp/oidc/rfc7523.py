@@ -57,10 +57,12 @@ def _client_id_of(assertion: str) -> str:
 
 
 def _private_key_jwt(
-    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session | None
 ) -> AuthenticatedClient | None:
     if "client_assertion" not in form and "client_assertion_type" not in form:
         return None
+    if session is None:  # registered with writes_when: callers pass their write session
+        raise RuntimeError("private_key_jwt needs the request's write session")
     if form.get("client_assertion_type") != ASSERTION_TYPE:
         raise invalid_client(f"client_assertion_type must be {ASSERTION_TYPE}")
     assertion = form.get("client_assertion", "")
