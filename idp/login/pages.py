@@ -148,7 +148,31 @@ def stylesheet() -> FileResponse:
 
 
 @router.get("/login")
-def login_page(request: Request, interaction: str = "", lang: str | None = None) -> Response:
+async def login_page(request: Request, interaction: str = "", lang: str | None = None) -> Response:
+    """The step a login is at; a browser already logged in often has none left (SSO).
+
+    On the event loop when the registries answer in-process (see _identify),
+    and the closing write is awaited through the group committer.
+    """
+    hoviyat = hoviyat_of(request)
+    if hoviyat.registries.blocking:
+        shown = await run_in_threadpool(_login_step, request, interaction, lang)
+    else:
+        shown = _login_step(request, interaction, lang)
+    if isinstance(shown, Response):
+        return shown
+    return await close_login(request, *shown)
+
+
+@direct_route("GET", "/login")
+async def login_page_direct(request: Request) -> Response:
+    query = request.query_params
+    return await login_page(request, query.get("interaction", ""), query.get("lang"))
+
+
+def _login_step(
+    request: Request, interaction: str, lang: str | None
+) -> Response | tuple[Flow, Language, FinishedLogin]:
     hoviyat = hoviyat_of(request)
     try:
         with hoviyat.db.read() as db_session:
@@ -160,7 +184,7 @@ def login_page(request: Request, interaction: str = "", lang: str | None = None)
     except RegistryUnavailable as exc:
         return _registry_down(request, pick_language(lang, None), exc)
     if isinstance(shown, FinishedLogin):
-        return close_login(request, flow, language, shown)
+        return flow, language, shown
     return shown
 
 

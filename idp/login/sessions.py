@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from idp.login.rows import transient
+from idp.login.rows import detached, transient
 from idp.settings import Settings
 from idp.storage.login import LoginSession
 
 SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
 _INSERT_SESSION = insert(SESSIONS)
+_BY_TOKEN_DIGEST = select(SESSIONS).where(SESSIONS.c.token_digest == bindparam("token_digest"))
 SECURE_COOKIE = "__Host-hoviyat_session"
 PLAIN_COOKIE = "hoviyat_session"
 
@@ -73,12 +74,18 @@ def session_row(request: Request, db_session: Session) -> LoginSession | None:
     token = request.cookies.get(cookie_name(_settings_of(request)))
     if not token or len(token) > 100:
         return None
-    row = db_session.exec(
-        select(LoginSession).where(LoginSession.token_digest == token_digest(token))
-    ).first()
-    if row is None or row.ended_at is not None or row.expires_at <= _now():
+    # A Core query and a detached object (idp.login.rows): every step of a
+    # returning browser reads its session, and the ORM's select cost several
+    # times the query. A step-up adds the object to its write session.
+    row = (
+        db_session.connection()
+        .execute(_BY_TOKEN_DIGEST, {"token_digest": token_digest(token)})
+        .mappings()
+        .first()
+    )
+    if row is None or row["ended_at"] is not None or row["expires_at"] <= _now():
         return None
-    return row
+    return detached(LoginSession, {column.name: row[column.name] for column in SESSIONS.c})
 
 
 def state_of(row: LoginSession) -> LoginState:

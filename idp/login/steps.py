@@ -54,7 +54,7 @@ def show_step(
     return finished(flow, session)
 
 
-def close_login(
+async def close_login(
     request: Request, flow: Flow, language: Language, login: FinishedLogin
 ) -> HTMLResponse | RedirectResponse:
     """The last step is done: close the interaction and answer the client in one write.
@@ -71,7 +71,7 @@ def close_login(
             return None
         return completion.answer(db_session, hoviyat, interaction_id, consumed=True)
 
-    url = hoviyat.committer.submit(close).result()
+    url = await hoviyat.committer.run(close)
     if url is None:
         return message(request, language, "err.interaction", 400)
     return see_other(url)
