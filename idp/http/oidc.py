@@ -21,9 +21,11 @@ from sqlmodel import Session
 
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import bearer_token
+from idp.http.direct import direct_route
 from idp.login.assurance import LEVELS
 from idp.login.consent import has_consent
 from idp.login.flow import Flow
+from idp.login.rows import transient
 from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
 from idp.login.steps import first_page
 from idp.oauth import discovery
@@ -67,6 +69,18 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # A Core insert on the login path (see idp.oidc.grants).
 INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
 _INSERT_INTERACTION = insert(INTERACTIONS)
+# The columns the login pages fill in later, as a new interaction holds them.
+_NEW_INTERACTION = {
+    "session_id": None,
+    "acr": None,
+    "amr": None,
+    "auth_time": None,
+    "entity_national_id": None,
+    "consent_granted": False,
+    "completed_at": None,
+    "error": None,
+    "consumed_at": None,
+}
 
 register_grant("authorization_code", authorization_code_grant)
 register_grant("refresh_token", refresh_token_grant)
@@ -186,10 +200,9 @@ def _prompt_none(
 async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
     """OIDC Core §3.1.2: validate, remember the request, send the browser to the login pages."""
     params = await _params(request)
-    # Checked on a read-only transaction: only the interaction's insert takes
-    # the write lock, batched with other requests' writes by the group committer.
-    with hoviyat.db.read() as session:
-        checked = _check(session, hoviyat, params)
+    # Checked without the write lock: only the interaction's insert takes it,
+    # batched with other requests' writes by the group committer.
+    checked = _check(hoviyat, params)
     if isinstance(checked, Response):
         return checked
     client, policy, authz, requested_claims = checked
@@ -200,31 +213,39 @@ async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
             )
         )
     now = datetime.now(UTC)
-    interaction = OidcInteraction(
-        id=secrets.token_urlsafe(32),
-        client_id=client.client_id,
-        params=authz.to_params(),
-        requested_claims=requested_claims,
-        tracking_code=new_tracking_code(),
-        created_at=now,
-        expires_at=now + INTERACTION_LIFETIME,
-    )
-    values = interaction.model_dump()
+    values = {
+        **_NEW_INTERACTION,
+        "id": secrets.token_urlsafe(32),
+        "client_id": client.client_id,
+        "params": authz.to_params(),
+        "requested_claims": requested_claims,
+        "tracking_code": new_tracking_code(),
+        "created_at": now,
+        "expires_at": now + INTERACTION_LIFETIME,
+    }
     await hoviyat.committer.run(lambda session: session.execute(_INSERT_INTERACTION, values))
     if request.cookies.get(cookie_name(hoviyat.settings)) is None:
+        interaction = transient(OidcInteraction, values)
         return first_page(request, Flow(interaction=interaction, client=client, policy=policy))
-    return _redirect(f"/login?interaction={interaction.id}")
+    return _redirect(f"/login?interaction={values['id']}")
+
+
+@direct_route("GET", "/authorize")
+@direct_route("POST", "/authorize")
+async def authorize_direct(request: Request) -> Response:
+    """Every authorization request is answered through here (idp.http.direct)."""
+    return await authorize(request, request.app.state.hoviyat)
 
 
 def _check(
-    session: Session, hoviyat: Hoviyat, params: dict[str, list[str]]
+    hoviyat: Hoviyat, params: dict[str, list[str]]
 ) -> tuple[Client, ServicePolicy, AuthorizationRequest, list[str]] | Response:
     # The few-second client directory the token endpoint uses too: a client
     # disabled meanwhile may still see the login form, but the login pages
     # read the client afresh and never close an interaction for it.
     directory = hoviyat.client_directory
     try:
-        client, authz = validate(params, lambda client_id: directory.get(session, client_id))
+        client, authz = validate(params, lambda client_id: directory.lookup(hoviyat.db, client_id))
     except AuthorizeFatal as exc:
         raise bad_request("authorization-request-invalid", str(exc)) from None
     except AuthorizeRedirectError as exc:
