@@ -138,8 +138,9 @@ class GroupCommitter:
         writes each touched page to the WAL once per transaction), so when the
         previous batch showed that requests are arriving together, the writer
         waits up to ``linger_seconds`` for more, as PostgreSQL's
-        ``commit_delay`` does when ``commit_siblings`` are active. A lone
-        request is never delayed.
+        ``commit_delay`` does when ``commit_siblings`` are active, and stops
+        waiting once as many have come as last time. A lone request is never
+        delayed.
         """
         batch = [first]
         deadline = None
@@ -147,7 +148,9 @@ class GroupCommitter:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                if self._last_batch_size < 2:
+                # Waiting ends once as many writes have come as last time:
+                # under steady load those are the same clients coming back.
+                if len(batch) >= self._last_batch_size:
                     break
                 now = time.monotonic()
                 if deadline is None:

@@ -160,3 +160,24 @@ def test_a_lone_write_is_not_delayed_by_the_linger(db: Database) -> None:
     finally:
         committer.close()
     assert {"FIRST", "SECOND"} <= set(_codes(db))
+
+
+def test_the_linger_ends_once_as_many_writes_as_last_time_have_come(db: Database) -> None:
+    committer = GroupCommitter(db, linger_seconds=30.0)
+    totals = _batch_sizes(committer)
+
+    async def steady() -> None:
+        release = _held(committer)
+        pair = asyncio.gather(*(committer.append_audit(_event(f"FIRST-{n}")) for n in range(2)))
+        await asyncio.sleep(0.05)
+        release.set()
+        await pair  # a batch of three
+        again = (committer.append_audit(_event(f"AGAIN-{n}")) for n in range(3))
+        # Three came back: committed at once, not after the 30 s linger.
+        await asyncio.wait_for(asyncio.gather(*again), timeout=10)
+
+    try:
+        asyncio.run(steady())
+    finally:
+        committer.close()
+    assert totals[-1] - totals[-2] == 3
