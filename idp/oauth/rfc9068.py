@@ -9,11 +9,11 @@ token expires.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from idp import randomness
 from idp.tokens import KeyRing
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
@@ -41,7 +41,7 @@ def issue_access_token(
         "client_id": client_id,
         "iat": now,
         "exp": now + lifetime,
-        "jti": secrets.token_urlsafe(16),
+        "jti": randomness.token_urlsafe(16),
         "scope": " ".join(scope),
     }
     claims.update(extra_claims or {})

@@ -25,7 +25,7 @@ def _decode(code: str) -> int:
 def test_a_code_is_48_bits_of_time_then_80_random_bits(millis: int, random: int) -> None:
     with (
         mock.patch.object(tracking.time, "time", return_value=millis / 1000),
-        mock.patch.object(tracking.secrets, "randbits", return_value=random),
+        mock.patch.object(tracking.randomness, "randbits", return_value=random),
     ):
         code = new_tracking_code()
     assert len(code) == 26 and set(code) <= set(CROCKFORD)
