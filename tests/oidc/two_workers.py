@@ -1,4 +1,4 @@
-"""Hoviyat served by ``uvicorn --workers 2`` in a subprocess, on the test's database."""
+"""Hoviyat served by ``hoviyat serve --workers 2`` in a subprocess, on the test's database."""
 
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ class TwoWorkers:
             "HOVIYAT_ISSUER": settings.issuer,
             "HOVIYAT_LOG_LEVEL": "WARNING",
         }
+        # The product's own command: two uvicorn workers, a socket each (idp.serving).
         self.command = [
-            sys.executable, "-m", "uvicorn", "idp.asgi:app", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", "2", "--no-access-log",
+            sys.executable, "-m", "idp.cli", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "2",
         ]  # fmt: skip
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -45,7 +46,7 @@ class TwoWorkers:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.__exit__()
-                raise RuntimeError(f"uvicorn did not start: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"hoviyat serve did not start: {self.log.read_text()[-2000:]}")
             time.sleep(0.2)
 
     def __exit__(self, *_exc: object) -> None:
