@@ -84,6 +84,12 @@ class RequestLimits:
                     ),
                 )
                 return
+        if "transfer-encoding" not in headers:
+            # Without Transfer-Encoding a request's body is exactly its
+            # Content-Length, or empty (RFC 9112 §6.3), and that length was
+            # checked above: nothing to count as it streams in.
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 

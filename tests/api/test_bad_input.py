@@ -203,3 +203,17 @@ def test_nul_bytes_are_a_400_never_a_500(app_client: TestClient, bank_token: str
         "invalid-characters",
     )
     _problem(app_client.get("/authorize", params={"client_id": "\x00"}), 400, "invalid-characters")
+
+
+def test_an_oversized_chunked_body_is_refused_as_it_streams(
+    app_client: TestClient, bank_token: str
+) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"national_code": "'
+        for _ in range(40):
+            yield b"1" * 65_536  # 2.6 MB in all, with no Content-Length to check up front
+        yield b'"}'
+
+    headers = {**_auth(bank_token), "content-type": "application/json"}
+    response = app_client.post("/v1/persons/verify", content=chunks(), headers=headers)
+    _problem(response, 413, "body-too-large")
