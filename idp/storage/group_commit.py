@@ -250,8 +250,9 @@ def _apply_all(
     The SAVEPOINTs go to the driver directly: through SQLAlchemy each one was
     compiled afresh (a new name every time) and they were a third of the
     writer's statements per login. The session only flushes into the batch's
-    transaction ("rollback_only": it never commits it), and a write that fails
-    takes its session with it, so no half-flushed state reaches the next write.
+    transaction ("rollback_only": it never commits it), and a write that did
+    not succeed takes its session with it, so nothing it left in the session
+    reaches the next write.
     """
     driver = connection.connection.driver_connection
     results = []
@@ -260,26 +261,16 @@ def _apply_all(
         for write, waiter in writes:
             outcome = _apply(session, driver, write, waiter)
             results.append(outcome)
-            if not outcome[1] and not isinstance(outcome[2], _Kept):
+            if not outcome[1]:
                 session.close()
                 session = _joined_session(connection)
     finally:
         session.close()
-    return [(waiter, ok, value.error if isinstance(value, _Kept) else value)
-            for waiter, ok, value in results]  # fmt: skip
+    return results
 
 
 def _joined_session(connection: Connection) -> Session:
     return Session(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False)
-
-
-class _Kept:
-    """A KeepWrites refusal: its writes stay, its caller gets ``error``."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
 
 
 def _apply(session: Session, driver: Any, write: Write, waiter: Waiter) -> tuple[Waiter, bool, Any]:
@@ -288,8 +279,8 @@ def _apply(session: Session, driver: Any, write: Write, waiter: Waiter) -> tuple
         try:
             value = write(session)
         except KeepWrites as kept:
-            session.flush()
-            outcome: tuple[Waiter, bool, Any] = (waiter, False, _Kept(kept.error))
+            session.flush()  # its writes stay; its caller gets the error
+            outcome: tuple[Waiter, bool, Any] = (waiter, False, kept.error)
         else:
             session.flush()
             outcome = (waiter, True, value)
