@@ -103,25 +103,31 @@ class ClientDirectory:
         self._entries: dict[str, tuple[float, Client | None]] = {}
 
     def get(self, session: Session, client_id: str) -> Client | None:
-        now = time.monotonic()
-        entry = self._entries.get(client_id)
-        if entry is not None and now - entry[0] < self.ttl_seconds:
+        entry = self._remembered(client_id)
+        return entry[1] if entry is not None else self._load(session, client_id)
+
+    def lookup(self, database: Database, client_id: str) -> Client | None:
+        """:meth:`get` that opens a read session only when the client is not remembered."""
+        entry = self._remembered(client_id)
+        if entry is not None:
             return entry[1]
+        with database.read() as session:
+            return self._load(session, client_id)
+
+    def _remembered(self, client_id: str) -> tuple[float, Client | None] | None:
+        entry = self._entries.get(client_id)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl_seconds:
+            return entry
+        return None
+
+    def _load(self, session: Session, client_id: str) -> Client | None:
         client = session.get(Client, client_id)
         if client is not None:
             session.expunge(client)
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[client_id] = (now, client)
+        self._entries[client_id] = (time.monotonic(), client)
         return client
-
-    def lookup(self, database: Database, client_id: str) -> Client | None:
-        """:meth:`get` that opens a read session only when the client is not remembered."""
-        entry = self._entries.get(client_id)
-        if entry is not None and time.monotonic() - entry[0] < self.ttl_seconds:
-            return entry[1]
-        with database.read() as session:
-            return self.get(session, client_id)
 
     def forget(self, client_id: str) -> None:
         self._entries.pop(client_id, None)
