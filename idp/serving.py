@@ -17,10 +17,11 @@ import multiprocessing
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -39,26 +40,25 @@ class ServeOptions:
     trusted_proxies: tuple[str, ...] = ()
     backlog: int = 2048
 
-    def uvicorn_config(self, **extra: object) -> uvicorn.Config:
+    def uvicorn_options(self) -> dict[str, Any]:
         trusted = ",".join(self.trusted_proxies)
-        return uvicorn.Config(
-            APP,
-            host=self.host,
-            port=self.port,
-            proxy_headers=bool(trusted),
-            forwarded_allow_ips=trusted or None,
-            access_log=False,
-            server_header=False,
-            log_config=None,
-            backlog=self.backlog,
-            **extra,  # type: ignore[arg-type]
-        )
+        return {
+            "host": self.host,
+            "port": self.port,
+            "proxy_headers": bool(trusted),
+            "forwarded_allow_ips": trusted or None,
+            "access_log": False,
+            "server_header": False,
+            "log_config": None,
+            "backlog": self.backlog,
+        }
 
 
 def serve(options: ServeOptions) -> None:
     """Serve until SIGINT or SIGTERM; raises OSError if the address cannot be bound."""
     if options.workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.Server(options.uvicorn_config(workers=options.workers)).run()
+        # One process, or a system without the option: uvicorn's own supervisor.
+        uvicorn.run(APP, workers=options.workers, **options.uvicorn_options())
         return
     # Bound without SO_REUSEPORT, never listening: fails if anything holds
     # the port, another Hoviyat's reuse-port group included (which would
@@ -66,7 +66,7 @@ def serve(options: ServeOptions) -> None:
     # every worker then binds.
     with _socket(options.host, options.port, reuse_port=False) as probe:
         port = probe.getsockname()[1]
-    _Supervisor(ServeOptions(**{**options.__dict__, "port": port})).run()
+    _Supervisor(replace(options, port=port)).run()
 
 
 def _socket(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
@@ -86,7 +86,7 @@ def _socket(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
 def _worker(options: ServeOptions) -> None:
     sock = _socket(options.host, options.port)
     sock.listen(options.backlog)
-    uvicorn.Server(options.uvicorn_config()).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(APP, **options.uvicorn_options())).run(sockets=[sock])
 
 
 class _Supervisor:
