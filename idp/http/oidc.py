@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic_core import PydanticUndefined
 from sqlalchemy import insert
 from sqlmodel import Session
 
@@ -69,17 +70,12 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # A Core insert on the login path (see idp.oidc.grants).
 INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
 _INSERT_INTERACTION = insert(INTERACTIONS)
-# The columns the login pages fill in later, as a new interaction holds them.
+# The columns the login pages fill in later, as a new interaction holds them
+# (the model's plain defaults; the rest is set by /authorize).
 _NEW_INTERACTION = {
-    "session_id": None,
-    "acr": None,
-    "amr": None,
-    "auth_time": None,
-    "entity_national_id": None,
-    "consent_granted": False,
-    "completed_at": None,
-    "error": None,
-    "consumed_at": None,
+    name: field.default
+    for name, field in OidcInteraction.model_fields.items()
+    if field.default is not PydanticUndefined and field.default_factory is None
 }
 
 register_grant("authorization_code", authorization_code_grant)
