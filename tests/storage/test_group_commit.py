@@ -115,26 +115,32 @@ def test_hooks_run_in_every_batch_on_its_connection(db: Database) -> None:
     assert seen and seen[-1] >= 1
 
 
-def _batch_sizes(committer: GroupCommitter) -> list[int]:
-    sizes: list[int] = []
+def _totals_per_commit(committer: GroupCommitter) -> list[int]:
+    """How many audit entries the table holds at each commit (the differences are batches)."""
+    totals: list[int] = []
     committer.after_commit(
-        lambda connection: sizes.append(
+        lambda connection: totals.append(
             connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
         )
     )
-    return sizes
+    return totals
+
+
+async def _a_batch_of_three(committer: GroupCommitter) -> None:
+    """Requests arriving together: a held write and two entries commit as one batch."""
+    release = _held(committer)
+    pair = asyncio.gather(*(committer.append_audit(_event(f"PAIR-{n}")) for n in range(2)))
+    await asyncio.sleep(0.05)
+    release.set()
+    await pair
 
 
 def test_after_a_shared_batch_the_writer_lingers_for_followers(db: Database) -> None:
     committer = GroupCommitter(db, linger_seconds=1.0)
-    totals = _batch_sizes(committer)
+    totals = _totals_per_commit(committer)
 
     async def arrivals() -> None:
-        release = _held(committer)
-        pair = asyncio.gather(*(committer.append_audit(_event(f"PAIR-{n}")) for n in range(2)))
-        await asyncio.sleep(0.05)
-        release.set()
-        await pair  # a batch of three (hold + pair): requests are arriving together
+        await _a_batch_of_three(committer)
         first = asyncio.ensure_future(committer.append_audit(_event("EARLY")))
         await asyncio.sleep(0.2)  # well inside the linger
         await asyncio.gather(first, committer.append_audit(_event("LATE")))
@@ -164,14 +170,10 @@ def test_a_lone_write_is_not_delayed_by_the_linger(db: Database) -> None:
 
 def test_the_linger_ends_once_as_many_writes_as_last_time_have_come(db: Database) -> None:
     committer = GroupCommitter(db, linger_seconds=30.0)
-    totals = _batch_sizes(committer)
+    totals = _totals_per_commit(committer)
 
     async def steady() -> None:
-        release = _held(committer)
-        pair = asyncio.gather(*(committer.append_audit(_event(f"FIRST-{n}")) for n in range(2)))
-        await asyncio.sleep(0.05)
-        release.set()
-        await pair  # a batch of three
+        await _a_batch_of_three(committer)
         again = (committer.append_audit(_event(f"AGAIN-{n}")) for n in range(3))
         # Three came back: committed at once, not after the 30 s linger.
         await asyncio.wait_for(asyncio.gather(*again), timeout=10)
