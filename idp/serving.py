@@ -25,6 +25,8 @@ from typing import Any
 
 import uvicorn
 
+from idp.http.write_coalescing import CoalescingHttpToolsProtocol
+
 log = logging.getLogger("hoviyat.serve")
 
 APP = "idp.asgi:app"
@@ -51,6 +53,7 @@ class ServeOptions:
             "server_header": False,
             "log_config": None,
             "backlog": self.backlog,
+            "http": CoalescingHttpToolsProtocol,
         }
 
 
