@@ -11,7 +11,10 @@ WAL flush per request.
 
 Requests waiting on an event loop are woken once per batch and loop (one
 ``call_soon_threadsafe``), not once each: a wake-up is a write to the loop's
-self-pipe, and at load a batch holds tens of requests.
+self-pipe, and at load a batch holds tens of requests. The other way round,
+the writes an event loop queues during one turn reach the writer together
+(one ``put``), so the writer is not woken, and the GIL not handed over, once
+per request.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._after_commit: list[Callable[[Connection], None]] = []
+        # Writes queued on an event loop during its current turn, per loop.
+        self._outboxes: dict[asyncio.AbstractEventLoop, list[tuple[Write, _LoopWaiter]]] = {}
 
     def after_commit(self, hook: Callable[[Connection], None]) -> None:
         """Run ``hook(connection)`` in every batch, after its writes, before the commit."""
@@ -77,10 +82,19 @@ class GroupCommitter:
 
     async def run(self, write: Callable[[Session], T]) -> T:
         self._ensure_started()
-        waiter = _LoopWaiter(asyncio.get_running_loop())
-        self._queue.put((write, waiter))
+        loop = asyncio.get_running_loop()
+        waiter = _LoopWaiter(loop)
+        outbox = self._outboxes.get(loop)
+        if outbox is None:
+            # Sent to the writer once this turn of the loop is over.
+            outbox = self._outboxes[loop] = []
+            loop.call_soon(self._send_outbox, loop)
+        outbox.append((write, waiter))
         result: T = await waiter.future
         return result
+
+    def _send_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put(_Outbox(self._outboxes.pop(loop)))
 
     async def append_audit(self, event: AuditEvent) -> None:
         """Record ``event`` alone: such entries of a batch go in one multi-row insert."""
@@ -118,7 +132,7 @@ class GroupCommitter:
                     first = self._queue.get()
                 if first is _STOP:
                     return
-                batch = self._gather(first)
+                batch = self._gather(_writes(first))
                 self._last_batch_size = len(batch)
                 if connection is None or connection.invalidated:
                     if connection is not None:
@@ -131,8 +145,8 @@ class GroupCommitter:
             if connection is not None:
                 connection.close()
 
-    def _gather(self, first: Any) -> list[Any]:
-        """The first write and whatever follows it within the linger time.
+    def _gather(self, batch: list[Any]) -> list[Any]:
+        """The first writes and whatever follows them within the linger time.
 
         A commit costs about the same for one write as for fifty (SQLite
         writes each touched page to the WAL once per transaction), so when the
@@ -142,7 +156,6 @@ class GroupCommitter:
         waiting once as many have come as last time. A lone request is never
         delayed.
         """
-        batch = [first]
         deadline = None
         while len(batch) < self._max_batch:
             try:
@@ -164,7 +177,7 @@ class GroupCommitter:
             if item is _STOP:
                 self._queue.put(_STOP)
                 break
-            batch.append(item)
+            batch += _writes(item)
         return batch
 
     def _commit(self, connection: Connection, batch: list[tuple[Write, Waiter]]) -> None:
@@ -209,6 +222,14 @@ class GroupCommitter:
             for hook in self._after_commit:
                 hook(connection)
         return results
+
+
+class _Outbox(list):  # type: ignore[type-arg]
+    """The writes one event loop queued during one of its turns."""
+
+
+def _writes(item: Any) -> list[Any]:
+    return list(item) if isinstance(item, _Outbox) else [item]
 
 
 class _AuditInsertFailed(Exception):
