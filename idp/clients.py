@@ -8,7 +8,6 @@ the keyed digest means a stolen table alone cannot be used to test guesses.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -29,7 +28,8 @@ class ClientError(ValueError):
 
 
 def secret_digest(key: bytes, secret: str) -> str:
-    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than hmac.new.
+    return hmac.digest(key, secret.encode(), "sha256").hex()
 
 
 def secret_matches(key: bytes, secret: str, digest: str | None) -> bool:
