@@ -22,11 +22,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
 _HANDLERS: dict[tuple[str, str], Handler] = {}
+_HANDLER_KEY = "hoviyat.direct_handler"
 
 
 def direct_route(method: str, path: str) -> Callable[[Handler], Handler]:
@@ -57,10 +58,17 @@ async def json_body(request: Request, model: type[M]) -> M:
 
 
 class DirectRoutes:
-    """ASGI middleware: a registered exact path goes to its handler, the rest to FastAPI."""
+    """The direct paths' table, and the middleware chain their answers pass through.
 
-    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
-        self.app = app
+    ``wrap`` puts Hoviyat's own middleware (access log, security headers,
+    request limits) around the handler dispatch, exactly as around FastAPI's
+    router; Starlette's and FastAPI's outer layers (error page, telemetry,
+    body-size bookkeeping, ten coroutine frames that every suspension walks
+    twice) are left out, and their one duty that applies, a 500 problem for an
+    unexpected error, is done in :meth:`answer`.
+    """
+
+    def __init__(self, fastapi: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
         self.fastapi = fastapi
         routes = {
             (method, route.path): route
@@ -72,21 +80,38 @@ class DirectRoutes:
         self.table: dict[tuple[str, str], tuple[Handler, BaseRoute | None]] = {
             key: (handler, routes.get(key)) for key, handler in _HANDLERS.items()
         }
+        self.app = wrap(self._dispatch)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry = (
-            self.table.get((scope["method"], _route_path(scope)))
-            if scope["type"] == "http"
-            else None
-        )
-        if entry is None:
-            await self.app(scope, receive, send)
-            return
-        handler, route = entry
-        scope["route"] = route
+    def lookup(self, scope: Scope) -> tuple[Handler, BaseRoute | None] | None:
+        return self.table.get((scope["method"], _route_path(scope)))
+
+    async def answer(
+        self, entry: tuple[Handler, BaseRoute | None], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        scope["app"] = self.fastapi
+        scope["route"] = entry[1]
+        scope[_HANDLER_KEY] = entry[0]
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            # What Starlette's ServerErrorMiddleware does around FastAPI's stack.
+            if started:
+                raise  # the server closes the connection
+            unexpected = self.fastapi.exception_handlers[Exception]
+            response = await _answered(unexpected, Request(scope, receive), error)
+            await response(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            response = await handler(request)
+            response = await scope[_HANDLER_KEY](request)
         except Exception as error:  # answered as FastAPI's handlers answer it
             response = await self._handled(request, error)
         await response(scope, receive, send)
@@ -94,12 +119,30 @@ class DirectRoutes:
     async def _handled(self, request: Request, error: Exception) -> Response:
         for kind in type(error).__mro__:
             handler = self.fastapi.exception_handlers.get(kind)
-            # Unexpected errors go on to Starlette's ServerErrorMiddleware, which
-            # logs them and answers with the application's 500 problem.
+            # Anything else goes on, through the middleware (RequestLimits
+            # turns its own into a 413), to the 500 problem in answer().
             if handler is not None and kind is not Exception:
-                response = handler(request, error)
-                return await response if inspect.isawaitable(response) else response
+                return await _answered(handler, request, error)
         raise error
+
+
+async def _answered(handler: Callable[..., Any], request: Request, error: Exception) -> Response:
+    response = handler(request, error)
+    return await response if inspect.isawaitable(response) else response  # type: ignore[no-any-return]
+
+
+class DirectFastAPI(FastAPI):
+    """FastAPI whose direct paths are answered before its own middleware stack."""
+
+    direct: DirectRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.direct is not None:
+            entry = self.direct.lookup(scope)
+            if entry is not None:
+                await self.direct.answer(entry, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _route_path(scope: Scope) -> str:
