@@ -17,12 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp
 
 from idp.context import Hoviyat, build_hoviyat
 from idp.http.direct import DirectFastAPI, DirectRoutes
-from idp.http.middleware import AccessLog, RequestLimits
+from idp.http.middleware import FrontDoor, RequestLimits
 from idp.http.security_headers import SecurityHeaders
 from idp.oauth.errors import OAuthError
 from idp.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
@@ -72,26 +70,18 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     _install_error_handlers(app)
-    # Outermost first. The direct routes get the same middleware, around their
-    # own dispatch instead of FastAPI's router (idp.http.direct).
-    middleware = [
-        Middleware(AccessLog),
-        Middleware(SecurityHeaders, hsts=settings.issuer.startswith("https://")),
-        Middleware(
-            RequestLimits,
-            max_body_bytes=settings.max_body_bytes,
-            path_limits={"/v1/reconciliations": get_reconciliation_settings().max_upload_bytes},
-        ),
-    ]
-    for layer in reversed(middleware):
-        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
-    app.direct = DirectRoutes(app, lambda inner: _wrapped(inner, middleware))
-    return app
-
-
-def _wrapped(app: ASGIApp, middleware: list[Middleware]) -> ASGIApp:
-    for layer in reversed(middleware):
-        app = layer.cls(app, *layer.args, **layer.kwargs)
+    limits = RequestLimits(
+        max_body_bytes=settings.max_body_bytes,
+        path_limits={"/v1/reconciliations": get_reconciliation_settings().max_upload_bytes},
+    )
+    headers = SecurityHeaders(hsts=settings.issuer.startswith("https://"))
+    app.add_middleware(FrontDoor, limits=limits, headers=headers)
+    # The direct routes pass the same front door, around their own dispatch
+    # instead of FastAPI's router (idp.http.direct).
+    unexpected = app.exception_handlers[Exception]
+    app.direct = DirectRoutes(
+        app, lambda inner: FrontDoor(inner, limits, headers, unexpected=unexpected)
+    )
     return app
 
 

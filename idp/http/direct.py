@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -60,12 +60,12 @@ async def json_body(request: Request, model: type[M]) -> M:
 class DirectRoutes:
     """The direct paths' table, and the middleware chain their answers pass through.
 
-    ``wrap`` puts Hoviyat's own middleware (access log, security headers,
-    request limits) around the handler dispatch, exactly as around FastAPI's
+    ``wrap`` puts Hoviyat's front door (request limits, security headers,
+    access log) around the handler dispatch, as it sits around FastAPI's
     router; Starlette's and FastAPI's outer layers (error page, telemetry,
-    body-size bookkeeping, ten coroutine frames that every suspension walks
-    twice) are left out, and their one duty that applies, a 500 problem for an
-    unexpected error, is done in :meth:`answer`.
+    body-size bookkeeping: coroutine frames that every suspension walks twice)
+    are left out. Their one duty that applies, a 500 problem for an unexpected
+    error, is the wrapper's too.
     """
 
     def __init__(self, fastapi: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
@@ -91,22 +91,7 @@ class DirectRoutes:
         scope["app"] = self.fastapi
         scope["route"] = entry[1]
         scope[_HANDLER_KEY] = entry[0]
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as error:
-            # What Starlette's ServerErrorMiddleware does around FastAPI's stack.
-            if started:
-                raise  # the server closes the connection
-            unexpected = self.fastapi.exception_handlers[Exception]
-            response = await _answered(unexpected, Request(scope, receive), error)
-            await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -119,8 +104,8 @@ class DirectRoutes:
     async def _handled(self, request: Request, error: Exception) -> Response:
         for kind in type(error).__mro__:
             handler = self.fastapi.exception_handlers.get(kind)
-            # Anything else goes on, through the middleware (RequestLimits
-            # turns its own into a 413), to the 500 problem in answer().
+            # Anything else goes on to the front door: a 413 if the body
+            # outgrew its limit, else the 500 problem (``wrap``'s duty).
             if handler is not None and kind is not Exception:
                 return await _answered(handler, request, error)
         raise error

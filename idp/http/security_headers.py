@@ -1,4 +1,4 @@
-"""Security headers on every response (a plain ASGI middleware, Starlette style).
+"""Security headers on every response.
 
 - ``Content-Security-Policy``: pages load only our own stylesheet; no script,
   no plugin, no base-URI change, and ``frame-ancestors 'none'`` so no site can
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; "
@@ -32,37 +32,25 @@ HEADERS: tuple[tuple[str, str], ...] = (
 
 
 class SecurityHeaders:
+    """The headers, encoded once; :class:`idp.http.middleware.FrontDoor` adds them."""
+
     def __init__(
         self,
-        app: ASGIApp,
         csp: str = CONTENT_SECURITY_POLICY,
         csp_exempt_paths: Iterable[str] = ("/docs", "/docs/oauth2-redirect"),
         hsts: bool = False,
     ) -> None:
-        self.app = app
-        self.csp = csp
         self.csp_exempt = frozenset(csp_exempt_paths)
         # HSTS only when served over https (a development http issuer must not pin it).
-        self.hsts = hsts
-        # Encoded once: every response of the server gets them.
         common = list(HEADERS) + ([("Strict-Transport-Security", "max-age=31536000")] * hsts)
         self._common = [(name.lower().encode(), value.encode()) for name, value in common]
         self._csp = (b"content-security-policy", csp.encode())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        with_csp = scope.get("path", "") not in self.csp_exempt
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                if with_csp and self._csp[0] not in present:
-                    headers.append(self._csp)
-                headers += [pair for pair in self._common if pair[0] not in present]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def add_to(self, start: Message, path: str) -> None:
+        """Add to an ``http.response.start`` message the headers its route did not set."""
+        headers = list(start.get("headers", ()))
+        present = {name.lower() for name, _ in headers}
+        if path not in self.csp_exempt and self._csp[0] not in present:
+            headers.append(self._csp)
+        headers += [pair for pair in self._common if pair[0] not in present]
+        start["headers"] = headers

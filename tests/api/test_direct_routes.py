@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message
 
-from idp.http.direct import DirectFastAPI, DirectRoutes
+from idp.http.direct import DirectFastAPI
 
 BODY_PROBLEMS = [
     (b"{not json", 400, "malformed-json"),
@@ -120,15 +120,10 @@ def test_an_unexpected_error_is_the_applications_500_problem(hoviyat_app: FastAP
     async def broken(_request: Request) -> Response:
         raise RuntimeError("a bug")
 
-    direct = DirectRoutes(hoviyat_app, wrap=lambda inner: inner)
-    direct.table[("GET", "/broken")] = (broken, None)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        entry = direct.lookup(scope)
-        assert entry is not None
-        await direct.answer(entry, scope, receive, send)
-
-    start, body = _call(app, "GET", "/broken", "", [])
+    assert isinstance(hoviyat_app, DirectFastAPI) and hoviyat_app.direct is not None
+    hoviyat_app.direct.table[("GET", "/broken")] = (broken, None)
+    start, body = _call(hoviyat_app, "GET", "/broken", "", [])
     assert start["status"] == 500
     assert (b"content-type", b"application/problem+json") in start["headers"]
+    assert (b"x-content-type-options", b"nosniff") in start["headers"]
     assert json.loads(body["body"])["type"].endswith("internal-error")

@@ -18,8 +18,6 @@ from fastapi import FastAPI
 from fixtures_app import LiveServer
 from oidc.login_helpers import living_with_mobile, make_client, new_interaction
 
-from idp.http.security_headers import SecurityHeaders
-
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -46,8 +44,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def live_server(hoviyat_app: FastAPI, server_port: int) -> Iterator[LiveServer]:
-    """The app on loopback behind the security headers, so the CSP the browser sees is real."""
-    with LiveServer(SecurityHeaders(hoviyat_app), server_port) as server:  # type: ignore[arg-type]
+    """The app on loopback, with the security headers the browser must obey."""
+    with LiveServer(hoviyat_app, server_port) as server:
         yield server
 
 

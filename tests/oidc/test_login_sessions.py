@@ -20,7 +20,6 @@ from oidc.login_helpers import (
 from sqlalchemy import update
 from sqlmodel import select
 
-from idp.http.security_headers import SecurityHeaders
 from idp.login.consent import has_consent
 from idp.login.sessions import cookie_name, current_login
 from idp.settings import Settings
@@ -146,7 +145,7 @@ def test_cookie_is_host_prefixed_and_secure_for_an_https_issuer(tmp_path: Path) 
 
 
 def test_security_headers_on_pages_and_docs(hoviyat_app: FastAPI) -> None:
-    with TestClient(SecurityHeaders(hoviyat_app), base_url="http://127.0.0.1") as client:
+    with TestClient(hoviyat_app, base_url="http://127.0.0.1") as client:
         page = client.get("/login?interaction=unknown")
         csp = page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
