@@ -13,7 +13,7 @@ transaction as whatever state the grant changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -124,11 +124,21 @@ def _client_credentials(
 register_read_only_grant("client_credentials", _client_credentials)
 
 
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+class _TokenResponse(Response):
+    """RFC 6749 §5.1: JSON that no cache keeps, its fixed headers encoded once."""
 
+    _HEADERS: ClassVar[tuple[tuple[bytes, bytes], ...]] = (
+        (b"cache-control", b"no-store"),
+        (b"pragma", b"no-cache"),
+        (b"content-type", b"application/json"),
+    )
 
-def _token_response(body: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json", headers=_NO_STORE)
+    def __init__(self, body: dict[str, Any]) -> None:
+        # Starlette's constructor re-encodes the same headers on every answer.
+        self.status_code = 200
+        self.background = None
+        self.body = orjson.dumps(body)
+        self.raw_headers = [*self._HEADERS, (b"content-length", b"%d" % len(self.body))]
 
 
 @router.post("/token")
@@ -145,7 +155,7 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Re
             raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
         body, event = read_only(request, form, caller, hoviyat)
         await hoviyat.committer.append_audit(event)
-        return _token_response(body)
+        return _TokenResponse(body)
 
     def grant(session: Session) -> dict:
         caller = authenticate_client(request, form, hoviyat, session)
@@ -156,7 +166,7 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Re
     # Through the group committer: the grant's state changes and its audit
     # entry commit together, batched with other requests' writes.
     body = await hoviyat.committer.run(grant)
-    return _token_response(body)
+    return _TokenResponse(body)
 
 
 @direct_route("POST", "/token")

@@ -23,6 +23,9 @@ def test_basic_and_post_authentication_issue_at_jwt(
     )
     assert basic.status_code == 200, basic.text
     assert basic.headers["cache-control"] == "no-store"
+    assert basic.headers["pragma"] == "no-cache"  # RFC 6749 §5.1
+    assert basic.headers["content-type"] == "application/json"
+    assert int(basic.headers["content-length"]) == len(basic.content)
     body = basic.json()
     assert body["token_type"] == "Bearer"
     header = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[0] + "=="))
