@@ -259,7 +259,7 @@ def _token_response(
     operation: str,
 ) -> dict[str, Any]:
     try:
-        identity = identity_for(hoviyat, client, grant, scope)
+        identity = identity_for(hoviyat, client, grant, scope, target="id_token")
     except IdentityRefused as exc:
         raise OAuthError("invalid_grant", str(exc)) from None
     except RegistryUnavailable as exc:
@@ -290,7 +290,7 @@ def _token_response(
         nonce=nonce,
         session_id=grant.session_id,
         access_token=access_token,
-        identity=identity.id_token,
+        identity=identity.claims,
     )
     body: dict[str, Any] = {
         "access_token": access_token,

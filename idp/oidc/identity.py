@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from idp.context import Hoviyat
 from idp.oidc import claims as oidc_claims
@@ -17,17 +17,22 @@ from idp.oidc.pairwise import pairwise_salt, pairwise_subject, sector_of
 from idp.storage.models import Client
 from idp.storage.oidc import GrantRecord
 from policies.service_policy import ServicePolicy
+from verifiers.registry.base import Person
 
 
 class IdentityRefused(ValueError):
     """The person or entity may no longer log in or act (the message says why)."""
 
 
+Target = Literal["userinfo", "id_token"]
+
+
 @dataclass(frozen=True)
 class Identity:
+    """The pairwise subject and the claim set of one target (``userinfo`` holds ``sub``)."""
+
     subject: str
-    userinfo: dict[str, Any]
-    id_token: dict[str, Any]
+    claims: dict[str, Any]
 
 
 def subject_for(hoviyat: Hoviyat, client: Client, national_code: str) -> str:
@@ -58,10 +63,10 @@ def _entity_claim(
 
 
 def _target(
-    target: str,
+    target: Target,
     grant: GrantRecord,
     policy: ServicePolicy,
-    person: Any,
+    person: Person,
     scope: list[str],
     verified_at: datetime,
 ) -> dict[str, Any]:
@@ -85,22 +90,31 @@ def _target(
     return released
 
 
-def identity_for(
-    hoviyat: Hoviyat, client: Client, grant: GrantRecord, scope: list[str] | None = None
-) -> Identity:
-    """Claims for ``grant``; raises :class:`IdentityRefused` or ``RegistryUnavailable``."""
-    policy = policy_for(hoviyat, client)
+def _living_person(hoviyat: Hoviyat, grant: GrantRecord) -> Person:
     person = hoviyat.registries.civil.person(grant.national_code)
     if person is None or not person.alive:
         raise IdentityRefused("the civil registry no longer lists this person as living")
-    verified_at = datetime.now(UTC)
+    return person
+
+
+def identity_for(
+    hoviyat: Hoviyat,
+    client: Client,
+    grant: GrantRecord,
+    scope: list[str] | None = None,
+    *,
+    target: Target,
+) -> Identity:
+    """The ``target`` claims for ``grant``; raises :class:`IdentityRefused` or
+    ``RegistryUnavailable``. Every check runs whichever set is asked for."""
+    policy = policy_for(hoviyat, client)
+    person = _living_person(hoviyat, grant)
     effective_scope = list(scope if scope is not None else grant.scope)
-    userinfo = _target("userinfo", grant, policy, person, effective_scope, verified_at)
-    id_token = _target("id_token", grant, policy, person, effective_scope, verified_at)
+    claims = _target(target, grant, policy, person, effective_scope, datetime.now(UTC))
     entity = _entity_claim(hoviyat, grant, policy)
     if entity is not None:
-        userinfo["legal_entity"] = entity
-        id_token["legal_entity"] = entity
+        claims["legal_entity"] = entity
     subject = subject_for(hoviyat, client, grant.national_code)
-    userinfo["sub"] = subject
-    return Identity(subject=subject, userinfo=userinfo, id_token=id_token)
+    if target == "userinfo":
+        claims["sub"] = subject
+    return Identity(subject=subject, claims=claims)

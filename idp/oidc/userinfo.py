@@ -52,15 +52,16 @@ def userinfo_claims(hoviyat: Hoviyat, session: Session, access_token: str) -> tu
     client = cast(Client, row)
     if row is None or client.disabled:
         raise unauthorized("the client of this access token is disabled")
+    scope = str(token["scope"]).split()
     try:
-        identity = identity_for(hoviyat, client, grant, str(token["scope"]).split())
+        identity = identity_for(hoviyat, client, grant, scope, target="userinfo")
     except IdentityRefused as exc:
         raise forbidden("identity-refused", str(exc)) from None
     except RegistryUnavailable as exc:
         raise service_unavailable(
             f"the {exc.registry} registry cannot answer now", exc.retry_after
         ) from None
-    return client, identity.userinfo
+    return client, identity.claims
 
 
 def signed_userinfo(hoviyat: Hoviyat, client: Client, claims: dict[str, Any]) -> str:
