@@ -123,19 +123,6 @@ class LoginFacts:
     mobile: str | None
 
 
-def grant_audit(
-    session: Session,
-    hoviyat: Hoviyat,
-    client: Client,
-    grant: GrantRecord,
-    event_type: str,
-    operation: str,
-    outcome: str = "ok",
-    **detail: Any,
-) -> None:
-    append(session, grant_event(hoviyat, client, grant, event_type, operation, outcome, **detail))
-
-
 def grant_event(
     hoviyat: Hoviyat,
     client: Client,
@@ -145,7 +132,11 @@ def grant_event(
     outcome: str = "ok",
     **detail: Any,
 ) -> AuditEvent:
-    """What :func:`grant_audit` appends, for a caller that inserts several entries at once."""
+    """The audit entry of something a client did with ``grant``.
+
+    Insert it with :func:`idp.audit.log.append`, or collect several and insert
+    them at once.
+    """
     policy = hoviyat.policies.get(client.service_code)
     return AuditEvent(
         tracking_code=grant.tracking_code,
@@ -241,7 +232,8 @@ def _refuse_and_revoke(
     grant = load_grant(session, grant_id)
     revoke_grant(session, grant_id, reason)
     if grant is not None:
-        grant_audit(session, hoviyat, client, grant, "grant_revoked", reason, outcome="refused")
+        event = grant_event(hoviyat, client, grant, "grant_revoked", reason, outcome="refused")
+        append(session, event)
     # The revocation must outlive the error answer: the group committer keeps
     # this write's changes and fails the request with the error.
     return KeepWrites(OAuthError("invalid_grant", description))
@@ -315,7 +307,7 @@ def _token_response(
             },
         )
         body["refresh_token"] = refresh_token
-    grant_audit(session, hoviyat, client, grant, "token_issued", operation)
+    append(session, grant_event(hoviyat, client, grant, "token_issued", operation))
     return body
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.oidc.authorize import redirect_with
-from idp.oidc.grants import grant_audit, revoke_grant
+from idp.oidc.grants import grant_event, revoke_grant
 from idp.problems import bad_request
 from idp.storage.login import LoginSession
 from idp.storage.models import Client
@@ -136,5 +136,5 @@ def end_grants(session: Session, hoviyat: Hoviyat, session_ids: set[str]) -> int
     for grant in grants:
         client = session.get(Client, grant.client_id)
         if revoke_grant(session, grant.id, "logout") and client is not None:
-            grant_audit(session, hoviyat, client, grant, "grant_revoked", "logout")
+            append(session, grant_event(hoviyat, client, grant, "grant_revoked", "logout"))
     return len(grants)

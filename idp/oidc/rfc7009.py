@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from idp.audit.log import append
 from idp.context import Hoviyat
 from idp.oauth.errors import OAuthError
 from idp.oauth.rfc9068 import verify_access_token
-from idp.oidc.grants import digest, grant_audit, revoke_grant
+from idp.oidc.grants import digest, grant_event, revoke_grant
 from idp.storage.models import Client
 from idp.storage.oidc import OidcGrant, OidcRefreshToken
 from idp.tokens import TokenError
@@ -46,4 +47,4 @@ def revoke(session: Session, hoviyat: Hoviyat, caller: Client, token: str) -> No
         return
     grant = session.get(OidcGrant, grant_id)
     if grant is not None and revoke_grant(session, grant_id, "revoked_by_client"):
-        grant_audit(session, hoviyat, caller, grant, "token_revoked", "rfc7009")
+        append(session, grant_event(hoviyat, caller, grant, "token_revoked", "rfc7009"))
