@@ -12,9 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from idp.audit.log import append
 from idp.login import sessions
 from idp.login.consent import list_consents, revoke_consent
-from idp.login.flow import audit
+from idp.login.flow import person_event
 from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
 from idp.login.render import csrf_ok, hoviyat_of, message, page_url, render, see_other
 from idp.storage.models import Client
@@ -90,8 +91,7 @@ def revoke(
         if consent_id.isdigit() and revoke_consent(
             db_session, session.national_code, int(consent_id)
         ):
-            audit(
-                db_session,
+            event = person_event(
                 hoviyat,
                 tracking_code=new_tracking_code(),
                 event_type="consent",
@@ -100,6 +100,7 @@ def revoke(
                 national_code=session.national_code,
                 consent_id=int(consent_id),
             )
+            append(db_session, event)
     return see_other(page_url("/login/consents", language))
 
 
@@ -112,8 +113,7 @@ def logout(request: Request, lang: FormStr = "", csrf_token: FormStr = "") -> Re
     with hoviyat.db.session() as db_session:
         session = sessions.session_row(request, db_session)
         if session is not None and sessions.end_session(db_session, session.id):
-            audit(
-                db_session,
+            event = person_event(
                 hoviyat,
                 tracking_code=session.tracking_code,
                 event_type="logout",
@@ -122,6 +122,7 @@ def logout(request: Request, lang: FormStr = "", csrf_token: FormStr = "") -> Re
                 national_code=session.national_code,
                 session_id=session.id,
             )
+            append(db_session, event)
     response = message(request, language, "logged_out", 200)
     sessions.clear_session_cookie(response, hoviyat.settings)
     return response

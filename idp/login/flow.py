@@ -190,34 +190,6 @@ def refuse(db_session: Session, flow: Flow, error: str = "access_denied") -> str
     return f"{COMPLETE_PATH}?interaction={interaction.id}"
 
 
-def audit(
-    db_session: Session,
-    hoviyat: Hoviyat,
-    *,
-    tracking_code: str,
-    event_type: str,
-    operation: str,
-    outcome: str,
-    national_code: str | None,
-    flow: Flow | None = None,
-    **detail: Any,
-) -> None:
-    """One audit entry in the transaction of the action it records."""
-    append(
-        db_session,
-        person_event(
-            hoviyat,
-            tracking_code=tracking_code,
-            event_type=event_type,
-            operation=operation,
-            outcome=outcome,
-            national_code=national_code,
-            flow=flow,
-            **detail,
-        ),
-    )
-
-
 def person_event(
     hoviyat: Hoviyat,
     *,
@@ -229,7 +201,11 @@ def person_event(
     flow: Flow | None = None,
     **detail: Any,
 ) -> AuditEvent:
-    """The audit entry of something a person did (see :func:`audit`)."""
+    """The audit entry of something a person did.
+
+    Insert it with :func:`idp.audit.log.append` in the transaction of the
+    action it records, or collect several and insert them at once.
+    """
     if flow is not None:
         detail = {"client_id": flow.client.client_id, "interaction": flow.interaction.id, **detail}
     return AuditEvent(
