@@ -30,6 +30,8 @@ def test_the_busy_paths_are_in_the_direct_table(hoviyat_app: FastAPI) -> None:
     assert stack is not None
     assert {
         ("POST", "/token"),
+        ("GET", "/userinfo"),
+        ("POST", "/userinfo"),
         ("POST", "/ocsp"),
         ("POST", "/v1/persons/verify"),
         ("POST", "/v1/mobile/verify"),

@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api.helpers import living_person
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from oidc.oidc_support import (
+    authorization_params,
+    code_for,
+    exchange,
+    log_in,
+    pkce_pair,
+    register_rp,
+)
 
 from idp.settings import Settings
 from verifiers.registry.synthetic import export
@@ -63,3 +73,31 @@ def test_registry_outage_is_a_503_problem_not_a_no_match(
     again = _verify(app_client, bank_token, person)
     assert again.status_code == 200, again.text
     assert again.json()["match"] is True
+
+
+def test_userinfo_over_the_http_registry_answers_then_503s_in_an_outage(
+    hoviyat_app: FastAPI, registry_server: Any, synthetic_registry_path: Path
+) -> None:
+    """userinfo reads the registry from a worker thread here: the adapter blocks."""
+    assert hoviyat_app.state.hoviyat.registries.blocking
+    rp = register_rp(hoviyat_app, "rp-outage")
+    person = living_person(synthetic_registry_path)
+    login = log_in(hoviyat_app.state.hoviyat.db, person["national_code"])
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    with TestClient(hoviyat_app, base_url=issuer, follow_redirects=False) as browser:
+        verifier, challenge = pkce_pair()
+        code = code_for(hoviyat_app, browser, authorization_params(rp, challenge), login)
+        tokens = exchange(browser, rp, code, verifier)
+        assert tokens.status_code == 200, tokens.text
+        bearer = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        healthy = browser.get("/userinfo", headers=bearer)
+        assert healthy.status_code == 200, healthy.text
+        assert healthy.json()["sub"]
+
+        registry_server.control(error_rate=1)
+        down = browser.post("/userinfo", headers=bearer)
+        assert down.status_code == 503, down.text
+        assert down.headers["content-type"].startswith("application/problem+json")
+        assert int(down.headers["retry-after"]) >= 1
+        registry_server.heal()
+        assert browser.get("/userinfo", headers=bearer).status_code == 200
