@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
-from idp.audit.log import AuditEvent, append, subject_hash
+from idp.audit.log import AuditEvent, subject_hash
 from idp.context import Hoviyat
 from idp.login import assurance
 from idp.login.consent import has_consent
@@ -223,23 +223,6 @@ def person_event(
     )
 
 
-def record(
-    db_session: Session,
-    hoviyat: Hoviyat,
-    flow: Flow,
-    event_type: str,
-    operation: str,
-    outcome: str,
-    national_code: str | None,
-    **detail: Any,
-) -> None:
-    """The audit entry of one step of this login, under the interaction's tracking code."""
-    append(
-        db_session,
-        step_event(hoviyat, flow, event_type, operation, outcome, national_code, **detail),
-    )
-
-
 def step_event(
     hoviyat: Hoviyat,
     flow: Flow,
@@ -249,7 +232,7 @@ def step_event(
     national_code: str | None,
     **detail: Any,
 ) -> AuditEvent:
-    """What :func:`record` appends, for a caller that inserts several entries at once."""
+    """The audit entry of one step of this login, under the interaction's tracking code."""
     return person_event(
         hoviyat,
         tracking_code=flow.interaction.tracking_code,

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from idp.audit.log import append_many, subject_hash
+from idp.audit.log import append, append_many, subject_hash
 from idp.http.direct import direct_route
 from idp.login import assurance, entities, keys, otp, sessions
 from idp.login.account import router as account_router
@@ -29,7 +29,6 @@ from idp.login.flow import (
     finished,
     load_flow,
     next_step,
-    record,
     refuse,
     reset_choices,
     step_event,
@@ -410,7 +409,7 @@ def _identified(
         return _Identified(429, wait=wait)
     if refusal is not None or plan is None:
         refusal = refusal or _Identified(403, "national_code", "err.deceased")
-        record(db_session, hoviyat, flow, "login", "identify", refusal.outcome, code)
+        append(db_session, step_event(hoviyat, flow, "login", "identify", refusal.outcome, code))
         return refusal
     previous = sessions.session_row(request, db_session)
     if previous is not None:
@@ -509,7 +508,8 @@ def send_code(
         except RegistryUnavailable as exc:
             return _registry_down(request, language, exc)
         if not owned:
-            record(db_session, hoviyat, flow, "login", "mobile", "not_owner", session.national_code)
+            event = step_event(hoviyat, flow, "login", "mobile", "not_owner", session.national_code)
+            append(db_session, event)
             errors = {"mobile": _error_text(language, "err.mobile_not_owned")}
             return mobile_form(
                 request, flow, language, status_code=400, errors=errors, values=values
@@ -569,14 +569,16 @@ def check_code(
             return otp_form(request, flow, language, pending.mobile, status_code=400, errors=errors)
         outcome = otp.check_code(db_session, key=_otp_key(request), otp_id=pending.id, code=code)
         if outcome is not otp.OtpOutcome.ACCEPTED:
-            record(
+            append(
                 db_session,
-                hoviyat,
-                flow,
-                "login",
-                "otp",
-                f"otp_{outcome.value}",
-                session.national_code,
+                step_event(
+                    hoviyat,
+                    flow,
+                    "login",
+                    "otp",
+                    f"otp_{outcome.value}",
+                    session.national_code,
+                ),
             )
             fresh = db_session.get(LoginOtp, pending.id, populate_existing=True)
             left = otp.attempts_left(fresh) if fresh is not None else 0
@@ -595,16 +597,18 @@ def check_code(
             amr=[assurance.AMR_SMS, assurance.AMR_OTP],
             mobile=pending.mobile,
         )
-        record(
+        append(
             db_session,
-            hoviyat,
-            flow,
-            "login",
-            "otp",
-            "success",
-            session.national_code,
-            acr=assurance.SUBSTANTIAL,
-            session_id=session.id,
+            step_event(
+                hoviyat,
+                flow,
+                "login",
+                "otp",
+                "success",
+                session.national_code,
+                acr=assurance.SUBSTANTIAL,
+                session_id=session.id,
+            ),
         )
         response = see_other(_login_url(flow, language))
         remaining = int((_aware(session.expires_at) - datetime.now(UTC)).total_seconds())
@@ -654,16 +658,18 @@ def choose_entity(
                 date.today(),
             )
             if found.refusal is not None:
-                record(
+                append(
                     db_session,
-                    hoviyat,
-                    flow,
-                    "login",
-                    "entity",
-                    "refused",
-                    session.national_code,
-                    reason=found.refusal,
-                    entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
+                    step_event(
+                        hoviyat,
+                        flow,
+                        "login",
+                        "entity",
+                        "refused",
+                        session.national_code,
+                        reason=found.refusal,
+                        entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
+                    ),
                 )
                 shown = {k: digits_for(v, language) for k, v in found.refusal_values.items()}
                 errors = {"entity_national_id": _error_text(language, found.refusal, **shown)}
@@ -673,15 +679,17 @@ def choose_entity(
             flow.interaction.entity_national_id = national_id
             db_session.add(flow.interaction)
             sessions.choose_entity(db_session, session.id, national_id)
-            record(
+            append(
                 db_session,
-                hoviyat,
-                flow,
-                "login",
-                "entity",
-                "success",
-                session.national_code,
-                entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
+                step_event(
+                    hoviyat,
+                    flow,
+                    "login",
+                    "entity",
+                    "success",
+                    session.national_code,
+                    entity_hash=subject_hash(hoviyat.secrets.subject_pepper, national_id),
+                ),
             )
             return see_other(_login_url(flow, language))
     except RegistryUnavailable as exc:
@@ -706,29 +714,33 @@ def decide_consent(
         if session is None or decision not in ("allow", "deny"):
             return see_other(_login_url(flow, language))
         if decision == "deny":
-            record(
+            append(
                 db_session,
-                hoviyat,
-                flow,
-                "consent",
-                "consent",
-                "denied",
-                session.national_code,
-                claims=flow.claims,
+                step_event(
+                    hoviyat,
+                    flow,
+                    "consent",
+                    "consent",
+                    "denied",
+                    session.national_code,
+                    claims=flow.claims,
+                ),
             )
             return see_other(refuse(db_session, flow))
         remember_consent(db_session, session.national_code, flow.client.client_id, flow.claims)
         flow.interaction.consent_granted = True
         db_session.add(flow.interaction)
-        record(
+        append(
             db_session,
-            hoviyat,
-            flow,
-            "consent",
-            "consent",
-            "granted",
-            session.national_code,
-            claims=flow.claims,
+            step_event(
+                hoviyat,
+                flow,
+                "consent",
+                "consent",
+                "granted",
+                session.national_code,
+                claims=flow.claims,
+            ),
         )
         return see_other(_login_url(flow, language))
 
@@ -747,13 +759,15 @@ def cancel(
             return posted
         flow, _ = posted
         session = sessions.session_row(request, db_session)
-        record(
+        append(
             db_session,
-            hoviyat,
-            flow,
-            "login",
-            "cancel",
-            "cancelled",
-            session.national_code if session else None,
+            step_event(
+                hoviyat,
+                flow,
+                "login",
+                "cancel",
+                "cancelled",
+                session.national_code if session else None,
+            ),
         )
         return see_other(refuse(db_session, flow))
