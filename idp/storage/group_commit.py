@@ -229,7 +229,7 @@ class _Outbox(list):  # type: ignore[type-arg]
 
 
 def _writes(item: Any) -> list[Any]:
-    return list(item) if isinstance(item, _Outbox) else [item]
+    return item if isinstance(item, _Outbox) else [item]
 
 
 class _AuditInsertFailed(Exception):
