@@ -4,18 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint audit lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# requirements.lock pins what production runs (see `make lock`); installs follow it.
+$(VENV)/.installed-run: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -31,6 +32,19 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check idp ca verifiers policies tests bench
 	$(BIN)/mypy idp ca verifiers policies
+
+# pip-audit over requirements.lock and bandit over the server code; findings not
+# excepted with a reason in .ci/security-exceptions.toml fail.
+audit: $(VENV)/.installed-test
+	$(BIN)/python .ci/security_audit.py
+
+# Re-pin requirements.lock to the newest releases, from a clean runtime install
+# (no build tools, no test extras).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q .
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^hoviyat' > requirements.lock
+	rm -rf .lock-venv
 
 bench: $(VENV)/.installed-test
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
