@@ -288,7 +288,7 @@ def key_identifier(certificate: x509.Certificate) -> bytes:
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-        return hashlib.sha1(spki["public_key"].contents[1:]).digest()  # noqa: S324
+        return hashlib.sha1(spki["public_key"].contents[1:], usedforsecurity=False).digest()
 
 
 def _uri(url: str) -> asn1_x509.GeneralName:

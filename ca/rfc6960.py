@@ -323,7 +323,7 @@ class Responder:
             for algorithm in HASH_ALGORITHMS
         }
         # responderID byKey [2] EXPLICIT KeyHash: SHA-1 of the responder's key (section 4.2.1)
-        key_hash = hashlib.sha1(_key_bits(certificate)).digest()  # noqa: S324
+        key_hash = hashlib.sha1(_key_bits(certificate), usedforsecurity=False).digest()
         self._responder_id = tlv(0xA2, tlv(0x04, key_hash))
         # certs [0] EXPLICIT SEQUENCE OF Certificate: the responder's own certificate
         self._certs = tlv(0xA0, tlv(0x30, certificate.public_bytes(serialization.Encoding.DER)))
