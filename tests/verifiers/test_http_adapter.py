@@ -282,16 +282,32 @@ def test_control_rejects_bad_settings(registry_server: Any, changes: dict) -> No
 
 
 def test_server_contract_shapes(registry_server: Any, people: list[dict]) -> None:
-    missing = registry_server.client.get(f"{registry_server.url}/civil/persons/0499370899")
+    url = registry_server.url
+    missing = registry_server.client.post(
+        f"{url}/civil/persons/lookup", json={"national_code": "0499370899"}
+    )
     assert (missing.status_code, missing.json()) == (404, {"error": "not_found"})
-    no_code = registry_server.client.get(f"{registry_server.url}/mobile/owners/09121234567")
+    no_code = registry_server.client.post(
+        f"{url}/mobile/owners/lookup", json={"mobile": "09121234567"}
+    )
     assert no_code.status_code == 400
-    health = registry_server.client.get(f"{registry_server.url}/healthz").json()
+    not_json = registry_server.client.post(f"{url}/civil/persons/lookup", content=b"[")
+    assert not_json.status_code == 400
+    health = registry_server.client.get(f"{url}/healthz").json()
     assert health == {"status": "ok", "persons": 2000, "entities": 300}
-    found = registry_server.client.get(
-        f"{registry_server.url}/civil/persons/{people[0]['national_code']}"
+    found = registry_server.client.post(
+        f"{url}/civil/persons/lookup", json={"national_code": people[0]["national_code"]}
     ).json()
     assert found["birth_date"] == people[0]["birth_date"]
+
+
+def test_attack_identifiers_in_registry_urls_no_lookup_path_carries_one(
+    registry_server: Any, people: list[dict]
+) -> None:
+    """Request lines are logged by proxies and clients: the old GET paths are gone."""
+    code = people[0]["national_code"]
+    for path in (f"/civil/persons/{code}", f"/deeds/representatives/{code}/entities"):
+        assert registry_server.client.get(registry_server.url + path).status_code in (404, 405)
 
 
 def test_entities_a_person_represents_agree_with_the_embedded_registry(

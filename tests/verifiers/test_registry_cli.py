@@ -125,7 +125,9 @@ def test_serve_answers_the_contract(synthetic_registry_path: Path) -> None:
                 time.sleep(0.1)
         assert health.json()["persons"] == 2000
         person = generator.person(7, 11)
-        answer = httpx.get(f"{url}/civil/persons/{person.national_code}").json()
+        answer = httpx.post(
+            f"{url}/civil/persons/lookup", json={"national_code": person.national_code}
+        ).json()
         assert answer["first_name"] == person.first_name
     finally:
         process.send_signal(signal.SIGINT)

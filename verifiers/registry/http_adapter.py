@@ -8,7 +8,10 @@ into a "no match" for a citizen.
 
 - One pooled ``httpx.Client`` per adapter (keep-alive connections reused
   across threads), with connect/read timeouts of ``timeout`` seconds.
-- Retries: all calls are idempotent GETs. Up to ``retries`` more attempts,
+- Identifiers go in POST bodies, never in URLs (see the contract): a URL is
+  what access logs, proxies and httpx's own request log record.
+- Retries: every call is a lookup that changes nothing, so repeating it is
+  safe although it is a POST. Up to ``retries`` more attempts,
   with full-jitter exponential backoff (``backoff_seconds`` × 2ⁿ), after a
   connection failure (refused, connect timeout, a pooled connection the
   server closed) or a 5xx. Read timeouts are not retried: the registry is
@@ -29,7 +32,6 @@ import random
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -82,7 +84,7 @@ class RegistryEndpoint:
         self._retries = retries
         self._backoff = backoff_seconds
 
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    def lookup(self, path: str, query: Mapping[str, str]) -> dict[str, Any] | None:
         """The JSON body of a 200, ``None`` for a contract 404; anything else raises."""
         try:
             self.breaker.before_call()
@@ -91,7 +93,7 @@ class RegistryEndpoint:
                 self.name, "circuit open after repeated failures", math.ceil(exc.retry_after)
             ) from None
         try:
-            body = self._with_retries(path, params)
+            body = self._with_retries(path, query)
         except _Failure as failure:
             self.breaker.record_failure()
             retry_after = failure.retry_after or self.breaker.retry_after_seconds()
@@ -104,11 +106,11 @@ class RegistryEndpoint:
         self.breaker.record_success()
         return body
 
-    def _with_retries(self, path: str, params: Mapping[str, str] | None) -> dict[str, Any] | None:
+    def _with_retries(self, path: str, query: Mapping[str, str]) -> dict[str, Any] | None:
         attempt = 0
         while True:
             try:
-                return self._attempt(path, params)
+                return self._attempt(path, query)
             except _Failure as failure:
                 if not failure.retryable or attempt >= self._retries:
                     raise
@@ -116,9 +118,9 @@ class RegistryEndpoint:
             ceiling = min(_MAX_BACKOFF_SECONDS, self._backoff * 2 ** (attempt - 1))
             time.sleep(random.uniform(0, ceiling))  # jitter, not a secret
 
-    def _attempt(self, path: str, params: Mapping[str, str] | None) -> dict[str, Any] | None:
+    def _attempt(self, path: str, query: Mapping[str, str]) -> dict[str, Any] | None:
         try:
-            response = self._client.get(self.base_url + path, params=params)
+            response = self._client.post(self.base_url + path, json=dict(query))
         except _RETRYABLE_ERRORS as exc:
             raise _Failure(f"connection failed: {type(exc).__name__}", retryable=True) from None
         except httpx.TimeoutException as exc:
@@ -159,16 +161,12 @@ class RegistryEndpoint:
             )
 
 
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
 class HttpCivilRegistry:
     def __init__(self, endpoint: RegistryEndpoint) -> None:
         self.endpoint = endpoint
 
     def person(self, national_code: str) -> Person | None:
-        body = self.endpoint.get(f"/civil/persons/{_segment(national_code)}")
+        body = self.endpoint.lookup("/civil/persons/lookup", {"national_code": national_code})
         if body is None:
             return None
         try:
@@ -182,8 +180,8 @@ class HttpMobileRegistry:
         self.endpoint = endpoint
 
     def owns(self, national_code: str, mobile: str) -> bool:
-        body = self.endpoint.get(
-            f"/mobile/owners/{_segment(mobile)}", params={"national_code": national_code}
+        body = self.endpoint.lookup(
+            "/mobile/owners/lookup", {"mobile": mobile, "national_code": national_code}
         )
         owns = body.get("owns") if body is not None else None
         if not isinstance(owns, bool):
@@ -197,7 +195,7 @@ class HttpDeedsRegistry:
         self.endpoint = endpoint
 
     def entity(self, national_id: str) -> LegalEntity | None:
-        body = self.endpoint.get(f"/deeds/entities/{_segment(national_id)}")
+        body = self.endpoint.lookup("/deeds/entities/lookup", {"national_id": national_id})
         if body is None:
             return None
         try:
@@ -206,7 +204,9 @@ class HttpDeedsRegistry:
             raise RegistryUnavailable("deeds", str(exc)) from None
 
     def entities_represented_by(self, national_code: str) -> list[str]:
-        body = self.endpoint.get(f"/deeds/representatives/{_segment(national_code)}/entities")
+        body = self.endpoint.lookup(
+            "/deeds/representatives/lookup", {"national_code": national_code}
+        )
         national_ids = body.get("national_ids") if body is not None else None
         if not isinstance(national_ids, list) or not all(isinstance(i, str) for i in national_ids):
             raise RegistryUnavailable("deeds", "answer without a 'national_ids' list")

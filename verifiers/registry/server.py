@@ -6,22 +6,26 @@ server on loopback, and so a deployment can run its registry as a separate
 process (``hoviyat registry serve``).
 
 HTTP contract (JSON bodies, UTF-8; dates ISO ``YYYY-MM-DD``; the record shapes
-are those of :mod:`verifiers.registry.wire`):
+are those of :mod:`verifiers.registry.wire`). Identifiers travel in POST bodies,
+never in URLs: request lines end up in access logs, proxy logs and client
+debug logs, and a national code there undoes the hashed audit subjects. The
+lookups change nothing, so a client may repeat them.
 
-``GET /civil/persons/{national_code}``
+``POST /civil/persons/lookup`` ``{"national_code": ...}``
     200 with the person record, or 404 ``{"error": "not_found"}``.
-``GET /mobile/owners/{mobile}?national_code=NNNNNNNNNN``
-    200 ``{"mobile": ..., "national_code": ..., "owns": true|false}``; 400
-    ``{"error": "bad_request"}`` without ``national_code``.
-``GET /deeds/entities/{national_id}``
+``POST /mobile/owners/lookup`` ``{"mobile": ..., "national_code": ...}``
+    200 ``{"mobile": ..., "national_code": ..., "owns": true|false}``.
+``POST /deeds/entities/lookup`` ``{"national_id": ...}``
     200 with the entity record and its representatives, or 404
     ``{"error": "not_found"}``.
-``GET /deeds/representatives/{national_code}/entities``
+``POST /deeds/representatives/lookup`` ``{"national_code": ...}``
     200 ``{"national_ids": [...]}``: the entities that list the person as a
     representative (possibly none).
 ``GET /healthz``
     200 ``{"status": "ok", "persons": N, "entities": M}``.
 
+A body that is not a JSON object with the named string members is a 400
+``{"error": "bad_request"}``.
 A 404 means "no such record" only with the body ``{"error": "not_found"}``:
 any other 404 (a wrong base URL, a proxy's error page) is a broken contract,
 and the adapter reports the registry unavailable rather than answer "no match".
@@ -101,10 +105,24 @@ def create_registry_app(
             {"status": "ok", "persons": int(meta["persons"]), "entities": int(meta["entities"])}
         )
 
+    async def lookup(request: Request, *names: str) -> dict[str, str] | Response:
+        """The request's identifiers, or the 400 that says which are missing."""
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not all(isinstance(body.get(n), str) for n in names):
+            detail = f"expected a JSON object with string members {', '.join(names)}"
+            return _json({"error": "bad_request", "detail": detail}, 400)
+        return {name: body[name] for name in names}
+
     async def civil_person(request: Request) -> Response:
         if failure := await inject():
             return failure
-        person = registry.person(request.path_params["national_code"])
+        asked = await lookup(request, "national_code")
+        if isinstance(asked, Response):
+            return asked
+        person = registry.person(asked["national_code"])
         if person is None:
             return _json({"error": "not_found"}, 404)
         return _json(person_to_json(person))
@@ -112,17 +130,19 @@ def create_registry_app(
     async def mobile_owner(request: Request) -> Response:
         if failure := await inject():
             return failure
-        national_code = request.query_params.get("national_code")
-        mobile = request.path_params["mobile"]
-        if not national_code:
-            return _json({"error": "bad_request", "detail": "national_code is required"}, 400)
-        owns = registry.owns(national_code, mobile)
-        return _json({"mobile": mobile, "national_code": national_code, "owns": owns})
+        asked = await lookup(request, "mobile", "national_code")
+        if isinstance(asked, Response):
+            return asked
+        owns = registry.owns(asked["national_code"], asked["mobile"])
+        return _json({**asked, "owns": owns})
 
     async def deeds_entity(request: Request) -> Response:
         if failure := await inject():
             return failure
-        entity = registry.entity(request.path_params["national_id"])
+        asked = await lookup(request, "national_id")
+        if isinstance(asked, Response):
+            return asked
+        entity = registry.entity(asked["national_id"])
         if entity is None:
             return _json({"error": "not_found"}, 404)
         return _json(entity_to_json(entity))
@@ -130,7 +150,10 @@ def create_registry_app(
     async def deeds_represented(request: Request) -> Response:
         if failure := await inject():
             return failure
-        national_ids = registry.entities_represented_by(request.path_params["national_code"])
+        asked = await lookup(request, "national_code")
+        if isinstance(asked, Response):
+            return asked
+        national_ids = registry.entities_represented_by(asked["national_code"])
         return _json({"national_ids": national_ids})
 
     async def control_state(request: Request) -> Response:
@@ -159,10 +182,10 @@ def create_registry_app(
 
     routes = [
         Route("/healthz", healthz),
-        Route("/civil/persons/{national_code}", civil_person),
-        Route("/mobile/owners/{mobile}", mobile_owner),
-        Route("/deeds/entities/{national_id}", deeds_entity),
-        Route("/deeds/representatives/{national_code}/entities", deeds_represented),
+        Route("/civil/persons/lookup", civil_person, methods=["POST"]),
+        Route("/mobile/owners/lookup", mobile_owner, methods=["POST"]),
+        Route("/deeds/entities/lookup", deeds_entity, methods=["POST"]),
+        Route("/deeds/representatives/lookup", deeds_represented, methods=["POST"]),
     ]
     if control:
         routes.append(Route("/_control", control_state, methods=["GET", "POST"]))
