@@ -135,7 +135,7 @@ def serve_command(
     workers: int = typer.Option(1, min=1, help="worker processes"),
 ) -> None:
     """Serve the API, OpenID Connect provider and pages with uvicorn."""
-    from idp.serving import ServeOptions, serve
+    from idp.serving import ServeOptions, WorkersFailed, serve
 
     settings = get_settings()
     # The supervisor's own errors (a port in use) go to the same JSON log.
@@ -151,3 +151,5 @@ def serve_command(
         serve(options)
     except OSError as error:
         fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+    except WorkersFailed as error:
+        fail(str(error))
