@@ -112,9 +112,7 @@ def serve(env: dict[str, str], workers: int = 2) -> Iterator[Served]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [*HOVIYAT, "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(
-        command, env={**env, "HOVIYAT_ISSUER": url}, stderr=subprocess.PIPE
-    )
+    process = subprocess.Popen(command, env={**env, "HOVIYAT_ISSUER": url}, stderr=subprocess.PIPE)
     try:
         yield Served(url, port, process)
     finally:

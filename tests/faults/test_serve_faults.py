@@ -165,7 +165,10 @@ def test_sigterm_under_load_stops_within_the_bound_leaving_a_verifiable_log(
     _assert_each_acknowledged_answer_recorded_once(load, database_url)
     export = tmp_path / "audit.jsonl"
     subprocess.run(
-        [*HOVIYAT, "audit", "export", "--out", str(export)], env=env, check=True, capture_output=True
+        [*HOVIYAT, "audit", "export", "--out", str(export)],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     report = verify_export(export.read_bytes().splitlines())
     assert not report.problems, report.problems
