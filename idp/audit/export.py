@@ -12,7 +12,8 @@ Line 1, the header::
 then every checkpoint the log has signed up to the latest (one made for the
 export, ``tree_size`` n), oldest first::
 
-    {"type": "checkpoint", "tree_size", "root_hash", "signed_at", "key_id", "note"}
+    {"type": "checkpoint", "tree_size", "root_hash", "signed_at", "key_id", "note",
+     "consistency_proof": [hex, ...]}  (filtered exports: RFC 9162 proof to size n)
 
 then the entries in leaf order::
 
@@ -108,7 +109,12 @@ def export_lines(
         }
     )
     for checkpoint in checkpoints:
-        yield _line({"type": "checkpoint", **checkpoint.to_json()})
+        line = {"type": "checkpoint", **checkpoint.to_json()}
+        if query is not None:
+            # A filtered export cannot rebuild the tree: each checkpoint carries its
+            # RFC 9162 §2.1.4 consistency proof to the head instead.
+            line["consistency_proof"] = _consistency(db, checkpoint.tree_size, size)
+        yield _line(line)
     yield from _entry_lines(db, pepper, size, query)
 
 
@@ -154,6 +160,14 @@ def _entry_lines(
             if query is not None:
                 line["inclusion_proof"] = _proof(session, row.leaf_index, size, current)
             yield _line(line)
+
+
+def _consistency(db: Database, old_size: int, size: int) -> list[str]:
+    if old_size in (0, size):
+        return []
+    with db.session() as session:
+        current = read_head(session).tree_size
+        return [h.hex() for h in tree.consistency_proof(session, old_size, size, current)]
 
 
 def _proof(session: Session, index: int, size: int, current: int) -> list[str]:

@@ -85,7 +85,12 @@ def open_checkpoint(note: str, name: str, public_key: ec.EllipticCurvePublicKey)
             public_key.verify(raw[4:], text.encode("utf-8"), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature as exc:
             raise NoteError(f"the signature of {name} does not verify") from exc
-        return parse_checkpoint(text)
+        checkpoint = parse_checkpoint(text)
+        # c2sp.org/tlog-checkpoint: the origin line names the log; a note signed for
+        # another log by the same key is not this log's checkpoint.
+        if checkpoint.origin != name:
+            raise NoteError(f"the checkpoint is for the log {checkpoint.origin!r}, not {name!r}")
+        return checkpoint
     raise NoteError(f"the note carries no signature by {name} (key id {wanted.hex()})")
 
 
@@ -94,7 +99,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(lines) < 5 or lines[-1] != "":
         raise NoteError("a checkpoint has origin, size, root hash and time lines")
     origin, size, root, stamp = lines[0], lines[1], lines[2], lines[3]
-    if not size.isdigit() or (size != "0" and size.startswith("0")):
+    if not (size.isascii() and size.isdigit()) or (size != "0" and size.startswith("0")):
         raise NoteError(f"tree size {size!r} is not a decimal number")
     try:
         root_hash = base64.b64decode(root, validate=True)

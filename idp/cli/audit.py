@@ -16,7 +16,7 @@ from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
 from idp.audit.export import export_lines
 from idp.audit.search import AuditQuery, record_subject_search, search, subject_hashes
 from idp.audit.sequencer import read_head, sequence_pending
-from idp.audit.verify import ExportError, verify_export
+from idp.audit.verify import verify_export
 from idp.cli.output import fail, print_json, print_table
 from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import get_settings
@@ -274,6 +274,11 @@ def proof_command(
     print_json(result)
 
 
+def _one_line(message: str) -> str:
+    """Problems quote the export's own text: its control characters must not forge lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 @audit_app.command("verify")
 def verify_command(
     export: Path = typer.Argument(..., help="a file from 'hoviyat audit export'"),
@@ -283,16 +288,18 @@ def verify_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="print only JSON"),
 ) -> None:
-    """Verify an export offline; exits non-zero and names the first bad entry on failure."""
+    """Verify an export offline; exit 1 names the first bad entry, exit 2 refuses a non-export."""
     try:
         root_pem = root.read_bytes() if root else None
         earlier = json.loads(checkpoint.read_text()) if checkpoint else None
+        if checkpoint and not isinstance(earlier, dict):
+            fail(f"refused: {checkpoint} is not a checkpoint (JSON with a note)", 2)
         with export.open("rb") as handle:
             report = verify_export(handle, root_pem=root_pem, earlier_checkpoint=earlier)
     except OSError as exc:
-        fail(f"cannot read {exc.filename}: {exc.strerror}")
-    except (ExportError, ValueError) as exc:
-        fail(str(exc))
+        fail(f"cannot read {exc.filename}: {exc.strerror}", 2)
+    except ValueError as exc:  # ExportError, or a --checkpoint file that is not JSON
+        fail(f"refused: {exc}", 2)
     first_bad = report.first_bad
     if as_json:
         print_json(
@@ -313,7 +320,7 @@ def verify_command(
         )
     if first_bad is not None:
         if not as_json:
-            typer.echo(f"FAILED: {first_bad.message}", err=True)
+            typer.echo(f"FAILED: {_one_line(first_bad.message)}", err=True)
             if len(report.problems) > 1:
                 typer.echo(f"({len(report.problems) - 1} further problems)", err=True)
         raise typer.Exit(1)

@@ -74,11 +74,11 @@ def test_list_search_checkpoint_proof_export_verify(configured: Database, tmp_pa
 
 def test_errors_are_one_line_and_exit_non_zero(configured: Database, tmp_path: Path) -> None:
     result = runner.invoke(audit_app, ["verify", str(tmp_path / "missing.jsonl")])
-    assert result.exit_code == 1 and result.stderr.startswith("hoviyat: error: cannot read")
+    assert result.exit_code == 2 and result.stderr.startswith("hoviyat: error: cannot read")
     result = runner.invoke(audit_app, ["search", "--national-code", "12"])
     assert result.exit_code == 1 and "national_code" in result.stderr
     result = runner.invoke(audit_app, ["proof", "--leaf-index", "5", "--tree-size", "3"])
     assert result.exit_code == 1 and "beyond the log" in result.stderr
     (tmp_path / "junk.jsonl").write_text("not json\n")
     result = runner.invoke(audit_app, ["verify", str(tmp_path / "junk.jsonl")])
-    assert result.exit_code == 1 and "export header" in result.stderr
+    assert result.exit_code == 2 and "export header" in result.stderr
