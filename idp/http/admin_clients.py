@@ -11,13 +11,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append
 from idp.clients import ClientError, client_summary, create_client, list_clients
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_role
+from idp.http.schema import StrictModel
 from idp.oidc.registration import RegistrationError, oidc_attributes
 from idp.problems import Problem, not_found
 from idp.storage.models import Client
@@ -27,9 +28,7 @@ router = APIRouter(prefix="/v1/admin/clients", tags=["administration"])
 require_admin = require_role("admin")
 
 
-class ClientRegistration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ClientRegistration(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     service_code: str = Field(max_length=64)
     roles: list[str] = Field(default_factory=list, max_length=10)

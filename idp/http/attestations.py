@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -38,6 +38,7 @@ from idp.attestations.verifier import Report
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_client, token_claims
+from idp.http.schema import INT64_MAX, StrictModel
 from idp.login.assurance import SUBSTANTIAL, rank
 from idp.pki.service import get_pki
 from idp.problems import (
@@ -147,14 +148,16 @@ CallerDep = Annotated[Caller, Depends(require_client)]
 # --- issuing ----------------------------------------------------------------------
 
 
-class AttestationIn(BaseModel):
+class AttestationIn(StrictModel):
     purpose: str = Field(min_length=3, max_length=500, description="what it is for")
     recipient: str | None = Field(None, max_length=500, description="who it is for (aud)")
     facts: list[str] = Field(default_factory=list, max_length=16)
-    age_over: list[int] = Field(default_factory=list, max_length=8)
+    age_over: list[Annotated[int, Field(ge=1, le=150)]] = Field(default_factory=list, max_length=8)
     entity_national_id: str | None = Field(None, max_length=32)
     holder_jwk: dict[str, Any] | None = Field(None, description="public key for Key Binding")
-    validity_days: int | None = Field(None, ge=1, description="default and maximum by policy")
+    validity_days: int | None = Field(
+        None, ge=1, le=36500, description="default and maximum by policy"
+    )
     verification_code: bool = Field(True, description="also make a code and QR for a clerk")
 
 
@@ -284,7 +287,7 @@ def list_attestations(holder: HolderDep, hoviyat: HoviyatDep) -> dict[str, Any]:
         return {"attestations": [_row_dict(row) for row in rows]}
 
 
-class RevokeIn(BaseModel):
+class RevokeIn(StrictModel):
     reason: str = Field("holder request", min_length=1, max_length=200)
 
 
@@ -321,7 +324,7 @@ def revoke_attestation(
         return _row_dict(row)
 
 
-class ShareIn(BaseModel):
+class ShareIn(StrictModel):
     presentation: str = Field(min_length=10, max_length=MAX_ATTESTATION_CHARS)
 
 
@@ -351,7 +354,7 @@ def share_presentation(
 # --- verifying ----------------------------------------------------------------------
 
 
-class VerifyIn(BaseModel):
+class VerifyIn(StrictModel):
     attestation: str = Field(min_length=10, max_length=MAX_ATTESTATION_CHARS)
     check_status: bool = True
     require_key_binding: bool = False
@@ -418,7 +421,7 @@ def verify_attestation(
 
 
 @router.get("/v1/attestations/status-lists/{list_id}")
-def status_list(list_id: int, service: ServiceDep) -> Response:
+def status_list(list_id: Annotated[int, Path(ge=0, le=INT64_MAX)], service: ServiceDep) -> Response:
     token = service.status_list_token(list_id)
     if token is None:
         raise not_found(f"no status list {list_id}")

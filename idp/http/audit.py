@@ -32,6 +32,7 @@ from idp.audit.sequencer import read_head
 from idp.audit.signing_key import published_keys
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_role, token_claims
+from idp.http.schema import INT64_MAX, DateTimeParam
 from idp.login.sessions import current_login
 from idp.problems import Problem, bad_request, not_found, unauthorized
 from idp.storage.models import AuditEntry, Client
@@ -53,8 +54,8 @@ def _identifier_problem(error: IdentifierError) -> Problem:
 
 
 def _query(
-    since: datetime | None = Query(None, description="from this time, inclusive (ISO 8601)"),
-    until: datetime | None = Query(None, description="before this time (ISO 8601)"),
+    since: DateTimeParam | None = Query(None, description="from this time, inclusive (RFC 3339)"),
+    until: DateTimeParam | None = Query(None, description="before this time (RFC 3339)"),
     event_type: str | None = Query(None, max_length=40),
     client: str | None = Query(None, max_length=200, description="actor id"),
     service_code: str | None = Query(None, max_length=64),
@@ -62,7 +63,9 @@ def _query(
     outcome: str | None = Query(None, max_length=40),
     national_code: str | None = Query(None, max_length=40),
     national_id: str | None = Query(None, max_length=40),
-    after: int | None = Query(None, ge=0, description="cursor: next_cursor of the last page"),
+    after: int | None = Query(
+        None, ge=0, le=INT64_MAX, description="cursor: next_cursor of the last page"
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> AuditQuery:
     return AuditQuery(
@@ -156,8 +159,10 @@ def export(
 
 @router.get("/v1/audit/proofs/inclusion")
 def inclusion_proof(
-    leaf_index: int = Query(..., ge=0),
-    tree_size: int | None = Query(None, ge=1, description="default: the latest checkpoint's"),
+    leaf_index: int = Query(..., ge=0, le=INT64_MAX),
+    tree_size: int | None = Query(
+        None, ge=1, le=INT64_MAX, description="default: the latest checkpoint's"
+    ),
     _caller: Caller = Depends(auditor),
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> dict[str, Any]:
@@ -189,7 +194,7 @@ def _latest_size(session: Session) -> int:
 
 @router.get("/v1/audit/proofs/consistency")
 def consistency_proof(
-    first: int = Query(..., ge=1), second: int = Query(..., ge=1),
+    first: int = Query(..., ge=1, le=INT64_MAX), second: int = Query(..., ge=1, le=INT64_MAX),
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> dict[str, Any]:  # fmt: skip
     with hoviyat.db.session() as session:
@@ -288,7 +293,9 @@ def _visible(policies: dict[str, ServicePolicy], now: datetime) -> Any:
 @router.get("/v1/me/access-history")
 def access_history(
     limit: int = Query(50, ge=1, le=200),
-    before: int | None = Query(None, ge=0, description="cursor: next_cursor of the last page"),
+    before: int | None = Query(
+        None, ge=0, le=INT64_MAX, description="cursor: next_cursor of the last page"
+    ),
     national_code: str = Depends(citizen_national_code),
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> dict[str, Any]:

@@ -6,12 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from idp.http.schema import StrictModel
+
 FieldResult = Literal["match", "mismatch", "not_checked"]
 Text = Field(default=None, max_length=200)
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Strict(StrictModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
 class PersonVerifyRequest(Strict):
