@@ -337,6 +337,17 @@ def _checkpoint_line(
     except signed_note.NoteError as exc:
         report.problems.append(Problem(f"checkpoint on line {number}: {exc}"))
         return None
+    # The plain fields are for people reading the file: they must say what the note signs.
+    plain = {"tree_size": checkpoint.tree_size, "root_hash": checkpoint.root_hash.hex()}
+    plain["signed_at"] = checkpoint.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    differing = [name for name, value in plain.items() if line.get(name, value) != value]
+    if differing:
+        report.problems.append(
+            Problem(
+                f"checkpoint on line {number}: {', '.join(differing)} differ from its signed note"
+            )
+        )
+        return None
     return _Signed(checkpoint, f"the checkpoint on line {number}", proof)
 
 
