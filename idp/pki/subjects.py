@@ -12,18 +12,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from ca import names
 from ca.names import COUNTRY, ORGANIZATION
 from idp.pki.refusals import CertificateRefused
 from verifiers.identifiers import IdentifierError, validate_national_code, validate_national_id
 from verifiers.registry.base import LegalEntity, Person, Registries, RegistryUnavailable
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 MAX_NAME_LENGTH = 64  # RFC 5280 upper bounds (ub-common-name, ub-organization-name)
 
 
@@ -84,22 +83,11 @@ def service_subject(service_name: str) -> x509.Name:
 
 
 def check_dns_name(name: str) -> str:
-    """A lowercase ASCII (A-label) host name, optionally with one leading ``*.`` label."""
-    host = name.strip().lower().rstrip(".")
-    body = host[2:] if host.startswith("*.") else host
-    labels = body.split(".")
-    if (
-        len(host) > 253
-        or len(labels) < 2
-        or not all(_LABEL.match(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
-        raise CertificateRefused(
-            "dns-name-invalid",
-            f"{name!r} is not a fully qualified DNS name (letters, digits and hyphens in "
-            "dot-separated labels; IDNs as xn-- A-labels; no IP addresses)",
-        )
-    return host
+    """A name the CA may put in a dNSName (:func:`ca.names.check_dns_name`), or a refusal."""
+    try:
+        return names.check_dns_name(name)
+    except names.InvalidDNSName as exc:
+        raise CertificateRefused("dns-name-invalid", str(exc)) from None
 
 
 def _service_name(reference: SubjectReference) -> str:
