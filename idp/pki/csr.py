@@ -1,7 +1,10 @@
 """PKCS#10 certificate requests (RFC 2986): parse and check against a profile.
 
-What a CSR can be refused for, each with its own slug: not a CSR at all
-(``csr-malformed``), a self-signature that does not verify (``csr-bad-signature``),
+What a CSR can be refused for, each with its own slug: not a CSR at all, or one
+whose subject or extensions do not decode or repeat an extension
+(``csr-malformed``), a signature algorithm that is not accepted, such as SHA-1
+(``csr-signature-algorithm-refused``), a self-signature that does not verify
+(``csr-bad-signature``),
 a key the profile does not allow (``csr-key-refused``), a key blocked after a
 compromise (``csr-key-blocked``, checked by the caller against the database),
 a subject or SAN the profile forbids (``csr-subject-refused``, ``csr-san-refused``).
@@ -25,6 +28,28 @@ _ECDSA: dict[x509.ObjectIdentifier, ec.ECDSA] = {
     SignatureAlgorithmOID.ECDSA_WITH_SHA384: ec.ECDSA(hashes.SHA384()),
     SignatureAlgorithmOID.ECDSA_WITH_SHA512: ec.ECDSA(hashes.SHA512()),
 }
+# Signature algorithms a CSR's proof of possession may use: SHA-2 with ECDSA
+# (RFC 5758 3.2), RSA PKCS#1 v1.5 or PSS (RFC 4055), and Ed25519/Ed448 (RFC 8410).
+# SHA-1 is refused as the CA/B Forum BR 7.1.3.2 refuse it: a collision could pass
+# off a request never signed by the key.
+_ACCEPTED_SIGNATURES = frozenset(
+    {
+        *_ECDSA,
+        SignatureAlgorithmOID.RSA_WITH_SHA256,
+        SignatureAlgorithmOID.RSA_WITH_SHA384,
+        SignatureAlgorithmOID.RSA_WITH_SHA512,
+        SignatureAlgorithmOID.RSASSA_PSS,
+        SignatureAlgorithmOID.ED25519,
+        SignatureAlgorithmOID.ED448,
+    }
+)
+# Exceptions cryptography raises while decoding the parts of a request it parses lazily.
+_DECODE_ERRORS = (
+    ValueError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 
 def parse_csr(data: bytes | str) -> tuple[x509.CertificateSigningRequest, PublicKeyTypes]:
@@ -39,17 +64,19 @@ def parse_csr(data: bytes | str) -> tuple[x509.CertificateSigningRequest, Public
             csr = x509.load_pem_x509_csr(raw)
         else:
             csr = x509.load_der_x509_csr(raw)
-        public_key = csr.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except _DECODE_ERRORS as exc:
         raise CertificateRefused(
             "csr-malformed",
-            f"not a PKCS#10 certificate request (expected PEM 'CERTIFICATE REQUEST' or DER): {exc}",
+            "not a PKCS#10 certificate request (expected PEM 'CERTIFICATE REQUEST' or DER): "
+            + _one_line(exc),
         ) from None
+    _check_signature_algorithm(csr)
+    public_key = _decoded_parts(csr)
     try:
         valid = _signature_valid(csr, public_key)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (*_DECODE_ERRORS, TypeError) as exc:
         raise CertificateRefused(
-            "csr-bad-signature", f"CSR signature cannot be checked: {exc}"
+            "csr-bad-signature", f"CSR signature cannot be checked: {_one_line(exc)}"
         ) from None
     if not valid:
         raise CertificateRefused(
@@ -57,6 +84,63 @@ def parse_csr(data: bytes | str) -> tuple[x509.CertificateSigningRequest, Public
             "the CSR's self-signature does not verify: it was altered or not signed by its key",
         )
     return csr, public_key
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _check_signature_algorithm(csr: x509.CertificateSigningRequest) -> None:
+    oid = csr.signature_algorithm_oid
+    if oid in _ACCEPTED_SIGNATURES:
+        return
+    name = getattr(oid, "_name", "") or "an unknown algorithm"
+    hint = "; SHA-1 is not accepted" if "sha1" in name.lower() else ""
+    raise CertificateRefused(
+        "csr-signature-algorithm-refused",
+        f"the CSR is signed with {name} ({oid.dotted_string}){hint}: sign it with SHA-256 or "
+        "stronger (ECDSA, RSA or RSA-PSS) or with Ed25519",
+    )
+
+
+def _decoded_parts(csr: x509.CertificateSigningRequest) -> PublicKeyTypes:
+    """The public key, after decoding every part :func:`check_csr` reads.
+
+    ``cryptography`` decodes the subject and extensions on first use; doing it
+    here turns a repeated extension or an undecodable name into a refusal
+    before any decision is made on them (RFC 5280 4.2: one instance of each).
+    """
+    try:
+        public_key = csr.public_key()
+    except _DECODE_ERRORS as exc:
+        raise CertificateRefused(
+            "csr-malformed", f"the CSR's public key does not decode: {_one_line(exc)}"
+        ) from None
+    try:
+        len(csr.subject)
+    except _DECODE_ERRORS as exc:
+        raise CertificateRefused(
+            "csr-malformed", f"the CSR's subject does not decode: {_one_line(exc)}"
+        ) from None
+    try:
+        for extension in csr.extensions:
+            extension.value  # noqa: B018 - decoded now, not in the middle of a decision
+    except x509.DuplicateExtension as exc:
+        raise CertificateRefused(
+            "csr-malformed",
+            f"the CSR requests the extension {_extension_name(exc.oid)} more than once; "
+            "each extension may appear once (RFC 5280 section 4.2)",
+        ) from None
+    except _DECODE_ERRORS as exc:
+        raise CertificateRefused(
+            "csr-malformed", f"the CSR's requested extensions do not decode: {_one_line(exc)}"
+        ) from None
+    return public_key
+
+
+def _extension_name(oid: x509.ObjectIdentifier) -> str:
+    name = getattr(oid, "_name", "")
+    return f"{name} ({oid.dotted_string})" if name else oid.dotted_string
 
 
 def _signature_valid(csr: x509.CertificateSigningRequest, public_key: PublicKeyTypes) -> bool:
@@ -83,9 +167,9 @@ def csr_dns_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return [], []
-    except ValueError as exc:
+    except _DECODE_ERRORS as exc:
         raise CertificateRefused(
-            "csr-malformed", f"the CSR's extensions do not parse: {exc}"
+            "csr-malformed", f"the CSR's extensions do not parse: {_one_line(exc)}"
         ) from None
     dns = [name.value.lower() for name in san if isinstance(name, x509.DNSName)]
     other = [
