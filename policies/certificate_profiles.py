@@ -7,6 +7,12 @@ certificate policies, AIA/CDP/ocsp-nocheck, what the subject is made from
 operator approved; ``service``: a name the operator gives) and what happens to
 the CSR's own subject and SAN (``ignore``, ``refuse``, or for TLS ``subset``).
 ``lint = false`` switches the pre-signing lint off for bulk issuance.
+
+``issuance = "ceremony"`` marks a profile that confers CA-side power (an OCSP
+responder's id-kp-OCSPSigning with ocsp-nocheck, the service's own signing keys
+for attestations and the audit log): only the CA's own ceremony commands issue
+it, never the operator API. A profile that could sign status answers cannot be
+loaded as anything else.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 SubjectSource = Literal["person", "entity", "dns", "service"]
 CsrSubjectRule = Literal["ignore", "refuse"]
 CsrSanRule = Literal["ignore", "refuse", "subset"]
+# "operator": POST /v1/certificates and `hoviyat ca issue` may ask for it;
+# "ceremony": only the CA's own commands (idp.pki.registration.Pki.ceremony_certificate).
+Issuance = Literal["operator", "ceremony"]
 # Pre-signing linters (pkilint, in-process): "pkix" (RFC 5280), "cabf-serverauth"
 # (CA/B Forum TLS BR, type detected), "etsi:<TYPE>" (ETSI EN 319 412, type named
 # as pkilint's lint_etsi_cert -t option, e.g. etsi:NCP-NATURAL-PERSON-CERTIFICATE).
@@ -75,6 +84,11 @@ class CertificateProfile:
     max_dns_names: int = 0
     lint: bool = True
     linters: tuple[Linter, ...] = ("pkix",)
+    issuance: Issuance = "operator"
+
+    @property
+    def ceremony_only(self) -> bool:
+        return self.issuance == "ceremony"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -95,6 +109,7 @@ class CertificateProfile:
             "subject_key_identifier": self.subject_key_identifier,
             "lint": self.lint,
             "linters": list(self.linters),
+            "issuance": self.issuance,
         }
 
 
@@ -122,6 +137,16 @@ def parse_profile(path: Path) -> CertificateProfile:
     _check_choice(path, "subject", profile.subject, get_args(SubjectSource))
     _check_choice(path, "csr_subject", profile.csr_subject, get_args(CsrSubjectRule))
     _check_choice(path, "csr_san", profile.csr_san, get_args(CsrSanRule))
+    _check_choice(path, "issuance", profile.issuance, get_args(Issuance))
+    # RFC 6960 4.2.2.2: an id-kp-OCSPSigning certificate from a CA speaks for that
+    # CA's revocation status; with ocsp-nocheck nobody can even check it.
+    if (profile.ocsp_nocheck or "ocsp_signing" in profile.extended_key_usage) and (
+        not profile.ceremony_only
+    ):
+        raise ProfileError(
+            f"{path.name}: a profile with ocsp_signing or ocsp_nocheck confers CA-side "
+            'power and needs issuance = "ceremony"'
+        )
     for key_type in profile.key_types:
         _check_choice(path, "key_types", key_type, KEY_TYPES)
     for usage in profile.key_usage:

@@ -114,7 +114,7 @@ def pki_source(pki: Pki) -> CertificateSource:
     """A :data:`CertificateSource` backed by ``idp.pki`` (the registration step, then ``ca/``)."""
 
     def issue(csr_pem: bytes) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
-        issued = pki.request_certificate(
+        issued = pki.ceremony_certificate(
             Request(
                 csr=csr_pem,
                 profile=PROFILE,

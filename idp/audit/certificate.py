@@ -35,7 +35,7 @@ def certify_log_key(
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVICE_NAME)]))
         .sign(private_key, hashes.SHA256())
     )
-    issued = pki.request_certificate(
+    issued = pki.ceremony_certificate(
         Request(
             csr=csr.public_bytes(Encoding.PEM),
             profile=PROFILE,

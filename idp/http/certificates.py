@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ca.serials import parse_serial, serial_hex
 from idp.http.auth import Caller, require_role
@@ -35,6 +35,10 @@ PkiDep = Annotated[Pki, Depends(get_pki)]
 
 
 class SubjectIn(BaseModel):
+    # An unknown field (validity_days, extensions...) is a request the CA would
+    # otherwise silently not honour: refused with 422, never ignored.
+    model_config = ConfigDict(extra="forbid")
+
     national_code: str | None = Field(None, max_length=40)
     national_id: str | None = Field(None, max_length=40)
     dns_names: list[str] = Field(default_factory=list, max_length=100)
@@ -42,6 +46,8 @@ class SubjectIn(BaseModel):
 
 
 class CertificateRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     csr: str = Field(..., max_length=65536, description="PKCS#10 request, PEM")
     profile: str = Field(..., max_length=60)
     subject: SubjectIn = Field(default_factory=lambda: SubjectIn())
@@ -51,7 +57,12 @@ class CertificateRequestIn(BaseModel):
 
 def _problem(refusal: CertificateRefused) -> Problem:
     headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
-    titles = {400: "Certificate request refused", 409: "Conflict", 422: "Lint failed"}
+    titles = {
+        400: "Certificate request refused",
+        403: "Profile not issued through this API",
+        409: "Conflict",
+        422: "Lint failed",
+    }
     return Problem(
         refusal.status,
         refusal.slug,

@@ -3,21 +3,25 @@
 Decides (profile, subject from the registries, CSR acceptable) and then has
 ``ca.issuance`` sign; that step refuses blocked or CA keys inside the very
 transaction that records the intent. Refusals raise :class:`CertificateRefused`
-and leave nothing written.
+and leave nothing written, except one: asking the operator API for a profile
+that confers CA-side power (``issuance = "ceremony"``) is refused with 403 and
+that refusal is audited, since it is what an attacker forging revocation status
+would try first. The CA's own ceremony commands issue those profiles through
+:meth:`Pki.ceremony_certificate`, audited as ``"issuance": "ceremony"``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlmodel import col, select
 
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
 from ca.issuance import Committer, Issued, KeyRefused, LintRefused, Order, Write, issue_batch
 from ca.keys import KeyStoreError
-from idp.audit.log import subject_hash
+from idp.audit.log import AuditEvent, append, subject_hash
 from idp.pki.csr import check_csr, parse_csr
 from idp.pki.refusals import CertificateRefused
 from idp.pki.subjects import SubjectReference, decide_subject
@@ -117,9 +121,46 @@ class Pki:
                 retry_after=30,
             ) from None
 
-    def prepare(self, request: Request, tracking_code: str | None = None) -> Order:
-        """Every decision, no writes: the order ``ca.issuance`` signs, or a refusal."""
+    def refuse_ceremony_profile(self, request: Request, profile: CertificateProfile) -> NoReturn:
+        """Audit, then refuse, an operator-API request for a ceremony-only profile."""
+        tracking_code = new_tracking_code()
+        with self.db.session() as session:
+            append(
+                session,
+                AuditEvent(
+                    tracking_code=tracking_code,
+                    event_type="certificate_refused",
+                    actor_type=request.actor_type,
+                    actor_id=request.requested_by,
+                    legal_basis=request.request_reason,
+                    operation=profile.name,
+                    outcome="refused",
+                    detail={
+                        "reason": "profile-ceremony-only",
+                        "profile": profile.name,
+                        "issuing_ca": request.issuing_ca or profile.issuing_ca,
+                    },
+                ),
+            )
+        raise CertificateRefused(
+            "profile-ceremony-only",
+            f"profile {profile.name} confers CA-side power and is issued only by the CA's "
+            f"own ceremony commands, never through the operator API (refusal recorded as "
+            f"{tracking_code})",
+            status=403,
+        )
+
+    def prepare(
+        self, request: Request, tracking_code: str | None = None, *, ceremony: bool = False
+    ) -> Order:
+        """Every decision, no writes: the order ``ca.issuance`` signs, or a refusal.
+
+        ``ceremony`` is for the CA's own commands only (:meth:`ceremony_certificate`);
+        the operator API never sets it.
+        """
         profile = self.profile(request.profile)
+        if profile.ceremony_only and not ceremony:
+            self.refuse_ceremony_profile(request, profile)
         csr, public_key = parse_csr(request.csr)
         decided = decide_subject(
             profile.subject, request.subject, self.registries, profile.max_dns_names
@@ -140,6 +181,7 @@ class Pki:
             request_reason=request.request_reason,
             tracking_code=tracking_code or new_tracking_code(),
             actor_type=request.actor_type,
+            audit_detail={"issuance": "ceremony"} if ceremony else {},
         )
         return order
 
@@ -158,7 +200,17 @@ class Pki:
             raise CertificateRefused("lint-failed", str(exc), status=422) from None
 
     def request_certificate(self, request: Request, lint: bool | None = None) -> Issued:
+        """The operator path (HTTP ``POST /v1/certificates``, ``hoviyat ca issue``)."""
         return self.issue_orders([self.prepare(request)], lint)[0]
+
+    def ceremony_certificate(self, request: Request, lint: bool | None = None) -> Issued:
+        """The CA's own ceremony path: the only way to a ``issuance = "ceremony"`` profile.
+
+        For CA commands run by the CA's administrators (responder, attestation and
+        audit-log signing keys); never reachable from the operator API. The
+        ``certificate_issued`` audit entry says ``"issuance": "ceremony"``.
+        """
+        return self.issue_orders([self.prepare(request, ceremony=True)], lint)[0]
 
     # -- reading --------------------------------------------------------------
 

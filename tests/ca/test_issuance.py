@@ -69,7 +69,11 @@ def issue(
     kind = PROFILES[profile][0]
     dns = ("www.agency.gov.ir",) if kind == "dns" else ()
     csr, _ = make_csr(dns=dns)
-    issued = pki.request_certificate(
+    # Responder and service-signing certificates come only from the CA's ceremony path.
+    by = (
+        pki.ceremony_certificate if pki.profiles[profile].ceremony_only else pki.request_certificate
+    )
+    issued = by(
         Request(
             csr=csr,
             profile=profile,
@@ -286,9 +290,10 @@ def test_every_key_type_gets_the_builders_encoding_and_key_identifier(
         else SubjectReference(national_code=living_person)
     )
     csr, _ = make_csr(key())
-    issued = pki.request_certificate(
-        Request(csr=csr, profile=profile, subject=subject, requested_by="t"), lint=False
+    by = (
+        pki.ceremony_certificate if pki.profiles[profile].ceremony_only else pki.request_certificate
     )
+    issued = by(Request(csr=csr, profile=profile, subject=subject, requested_by="t"), lint=False)
     certificate = issued.certificate
     assert issued.der == certificate.public_bytes(Encoding.DER)
     assert certificate.tbs_certificate_bytes == builder_tbs(certificate, issued.chain[0])
