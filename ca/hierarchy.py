@@ -387,6 +387,9 @@ class Hierarchy:
                 critical=False,
             )
         )
+        extended_key_usage = names.issuing_ca_extended_key_usage(name)
+        if extended_key_usage is not None:
+            builder = builder.add_extension(extended_key_usage, critical=False)
         return sign_certificate(builder, root.signer)
 
     # -- rollover and the offline root ---------------------------------------------
