@@ -23,7 +23,13 @@ from idp.http.direct import DirectFastAPI, DirectRoutes
 from idp.http.middleware import FrontDoor, RequestLimits
 from idp.http.security_headers import SecurityHeaders
 from idp.oauth.errors import OAuthError
-from idp.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
+from idp.problems import (
+    PROBLEM_BASE,
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    is_too_deep,
+    json_too_deep,
+)
 from idp.reconciliation.config import get_reconciliation_settings
 from idp.settings import Settings, get_settings
 
@@ -108,6 +114,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         malformed = any(error.get("type") == "json_invalid" for error in exc.errors())
+        if any(is_too_deep(error) for error in exc.errors()):
+            return json_too_deep().response()
         if malformed:
             return _problem(400, "malformed-json", "Malformed JSON", "the body is not valid JSON")
         first = errors[0] if errors else {"location": "body", "message": "invalid"}
@@ -121,6 +129,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if is_too_deep(exc.__cause__):  # FastAPI's json.loads ran out of stack
+            return json_too_deep().response()
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         response = _problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
         for key, value in (exc.headers or {}).items():

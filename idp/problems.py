@@ -61,13 +61,54 @@ def bad_request(slug: str, detail: str, **extensions: Any) -> Problem:
     return Problem(400, slug, "Bad request", detail, **extensions)
 
 
+BEARER_REALM = "hoviyat"
+
+
+# pydantic's JSON parser (jiter) stops at this depth; Python's json module at the
+# interpreter's recursion limit, which is deeper still.
+MAX_JSON_DEPTH = 200
+
+
+def json_too_deep() -> Problem:
+    """Well-formed JSON the parser refused for its depth: say so, not "not valid JSON"."""
+    return Problem(
+        400,
+        "json-too-deep",
+        "JSON nested too deep",
+        f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects; "
+        "a request needs only a flat object",
+        max_depth=MAX_JSON_DEPTH,
+    )
+
+
+def is_too_deep(error: BaseException | dict[str, Any] | None) -> bool:
+    """Whether a parse failure was the depth limit (``json_invalid`` or a RecursionError)."""
+    if isinstance(error, RecursionError):
+        return True
+    if isinstance(error, dict) and error.get("type") == "json_invalid":
+        return "recursion limit" in str(error.get("msg", "")) + str(error.get("ctx", ""))
+    return False
+
+
 def unauthorized(detail: str) -> Problem:
+    """A token was sent and is not acceptable (RFC 6750 §3.1 ``invalid_token``)."""
     return Problem(
         401,
         "unauthorized",
         "Authentication required",
         detail,
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        headers={"WWW-Authenticate": f'Bearer realm="{BEARER_REALM}", error="invalid_token"'},
+    )
+
+
+def credentials_required(detail: str) -> Problem:
+    """No bearer token at all: RFC 6750 §3.1 says the challenge then carries no error code."""
+    return Problem(
+        401,
+        "unauthorized",
+        "Authentication required",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer realm="{BEARER_REALM}"'},
     )
 
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from idp.context import Hoviyat, get_hoviyat
 from idp.oauth.rfc9068 import verify_access_token
-from idp.problems import Problem, forbidden, unauthorized
+from idp.problems import Problem, credentials_required, forbidden, unauthorized
 from idp.tokens import TokenError
 from policies.service_policy import ServicePolicy
 
@@ -40,7 +40,10 @@ def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("send an access token from /token as 'Authorization: Bearer <token>'")
+        # No token (or another scheme): a bare challenge, RFC 6750 §3.1.
+        raise credentials_required(
+            "send an access token from /token as 'Authorization: Bearer <token>'"
+        )
     return token.strip()
 
 

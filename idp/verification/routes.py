@@ -212,8 +212,15 @@ def validate_identifiers(
     national_code: str | None = None,
     national_id: str | None = None,
     postal_code: str | None = None,
+    caller: Caller = Depends(require_client),
 ) -> dict[str, IdentifierCheck]:
-    """Format checks only: no registry is asked and nothing is recorded."""
+    """Format checks only: no registry is asked and nothing is recorded.
+
+    Still a back-office operation like the others (the OpenAPI document
+    promises 401/403): a client whose service policy lacks
+    ``identifiers.validate`` is refused.
+    """
+    caller.require_operation("identifiers.validate")
     checks = {
         "national_code": _check(validate_national_code, national_code),
         "national_id": _check(validate_national_id, national_id),

@@ -154,7 +154,8 @@ def test_operation_outside_policy_is_403_and_recorded(
     assert entry.outcome == "refused" and entry.detail == {"problem": "operation-not-allowed"}
 
 
-def test_identifier_validation_endpoint(app_client: TestClient) -> None:
+def test_identifier_validation_endpoint(app_client: TestClient, bank_token: str) -> None:
+    app_client.headers["Authorization"] = f"Bearer {bank_token}"
     ok = app_client.get(
         "/v1/identifiers/validate",
         params={"national_code": "۰۴۹۹۳۷۰۸۹۹", "national_id": "10380284790"},
