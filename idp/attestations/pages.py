@@ -73,6 +73,7 @@ _PAGE_TEXT: dict[Lang, dict[str, str]] = {
         "invalid": "این گواهی معتبر نیست",
         "code_label": "کد بررسی",
         "token_label": "یا متن کامل گواهی را اینجا بچسبانید",
+        "audience_label": "گیرنده: اگر گواهی برای گیرنده‌ای صادر شده، شناسه خودتان",
         "submit": "بررسی",
         "unknown_code": "کدی با این مشخصات یافت نشد یا منقضی شده است.",
         "bad_code": "کد بررسی ۱۶ نویسه است، مانند K7Q2-9MXD-4HNB-R8TW.",
@@ -86,6 +87,7 @@ _PAGE_TEXT: dict[Lang, dict[str, str]] = {
         "invalid": "This attestation is NOT valid",
         "code_label": "Verification code",
         "token_label": "or paste the whole attestation here",
+        "audience_label": "Recipient: if the attestation names one, your identifier",
         "submit": "Check",
         "unknown_code": "No attestation has this code, or it has expired.",
         "bad_code": "A verification code has 16 characters, like K7Q2-9MXD-4HNB-R8TW.",
@@ -104,6 +106,7 @@ def _page(
     report: Report | None = None,
     error: str | None = None,
     code: str | None = None,
+    audience: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     text = _PAGE_TEXT[lang]
@@ -136,6 +139,7 @@ def _page(
         about=about,
         error=error,
         code=code,
+        audience=audience,
         stage_titles=STAGE_TITLES,
         words=WORDS,
     )
@@ -149,6 +153,7 @@ def _check(
     lang: Lang,
     code: str | None,
     token: str | None,
+    audience: str | None,
 ) -> HTMLResponse:
     text = _PAGE_TEXT[lang]
     presentation = (token or "").strip()
@@ -165,9 +170,12 @@ def _check(
         return _page(lang, error=text["empty"], status_code=400)
     if len(presentation) > MAX_ATTESTATION_CHARS:
         return _page(lang, error=text["empty"], status_code=413)
-    report = service.verifier.verify(presentation, check_status=True)
+    # RFC 7519 §4.1.3: an attestation naming a recipient verifies only for that recipient.
+    report = service.verifier.verify(
+        presentation, check_status=True, audience=(audience or "").strip() or None
+    )
     record_check(hoviyat, report, actor_type="clerk", actor_id=None, service=None)
-    return _page(lang, report=report, code=code)
+    return _page(lang, report=report, code=code, audience=audience)
 
 
 @router.get("/attestations/check", response_class=HTMLResponse)
@@ -180,7 +188,7 @@ def check_page(
     language = _language(lang)
     if not code:
         return _page(language)
-    return _check(hoviyat, service, language, code, None)
+    return _check(hoviyat, service, language, code, None, None)
 
 
 @router.post("/attestations/check", response_class=HTMLResponse)
@@ -190,8 +198,9 @@ def check_submit(
     code: Annotated[str, Form()] = "",
     token: Annotated[str, Form(max_length=MAX_ATTESTATION_CHARS)] = "",
     lang: Annotated[str, Form()] = "fa",
+    audience: Annotated[str, Form(max_length=500)] = "",
 ) -> HTMLResponse:
-    return _check(hoviyat, service, _language(lang), code, token)
+    return _check(hoviyat, service, _language(lang), code, token, audience)
 
 
 @router.get("/attestations/qr/{code}.{kind}")

@@ -2,9 +2,10 @@
 
 Either form is accepted: the JWT (``hoviyat-attestation+jwt``) or the SD-JWT
 (``hoviyat-attestation+sd-jwt``, RFC 9901, with or without Key Binding).
-Checks run in a fixed order (format, chain, signature, validity,
-disclosures, key binding, status); the first failure stops the run and the
-report says which check failed and which were not reached. Status is checked
+Checks run in order (format, chain, signature, time claims, disclosures, key
+binding, then the required claims and audience, status); the first failure
+stops the run. The report marks a stage passed only when it ran to its end,
+names the one that failed, and every other stage not reached or not asked for. Status is checked
 only when asked (it needs the network, or the issuer's own database).
 """
 
@@ -49,6 +50,13 @@ _STAGE_OF = {
     "digest_duplicate": "disclosures",
     "claim_name_reserved": "disclosures",
     "claim_name_duplicate": "disclosures",
+}
+# What a failed status check means for ``Report.status`` ("not_checked": never ran).
+_STATUS_OF = {
+    "revoked": "revoked",
+    "suspended": "suspended",
+    "status_unknown": "unknown",
+    "status_missing": "unknown",
 }
 STAGE_TITLES: dict[str, dict[Lang, str]] = {
     "format": {"en": "Format", "fa": "قالب"},
@@ -235,62 +243,75 @@ class AttestationVerifier:
         key_binding: rfc9901.KeyBindingPolicy = rfc9901.KeyBindingPolicy(),
         check_status: bool = False,
         audience: str | None = None,
+        any_audience: bool = False,
     ) -> Report:
+        """The report of every check that ran, in order, up to the first failure.
+
+        ``audience`` names the receiver. An attestation carrying ``aud`` is refused
+        unless it names the receiver (RFC 7519 §4.1.3); ``any_audience`` waives that
+        only for the holder checking their own attestation, who is no receiver.
+        """
         at = now or datetime.now(UTC)
         text = text.strip()
         form = "sd-jwt" if rfc9901.SEPARATOR in text else "jwt"
         report = Report(valid=False, format=form, checks=[])
-        signer: list[x509.Certificate] = []
-
-        def resolve(header: dict[str, Any], _payload: dict[str, Any] | None = None) -> ECKey:
+        # Only a stage that ran to its end is reported passed.
+        passed: list[str] = []
+        kb_expected = key_binding.required
+        try:
+            if form == "sd-jwt":
+                parsed = rfc9901.SdJwt.parse(text)
+                kb_expected = kb_expected or parsed.kb_jwt is not None
+                jwt = parsed.jwt
+            else:
+                if text.count(".") != 2 or not text.isascii():
+                    raise AttestationInvalid("format", "neither a JWT nor an SD-JWT")
+                jwt = text
+            header = rfc9901.unverified_header(jwt)
             expected = TYP_SD_JWT if form == "sd-jwt" else TYP_JWT
             if header.get("typ") != expected:
                 raise AttestationInvalid("typ", f"typ is {header.get('typ')!r}, not {expected!r}")
+            passed.append("format")
             validated = self.chains.validate(header.get("x5c"), at)
-            signer.append(validated.leaf)
-            return validated.key
-
-        try:
+            report.signer = validated.leaf.subject.rfc4514_string()
+            passed.append("chain")
             if form == "sd-jwt":
                 verified = rfc9901.verify(
                     text,
-                    resolve,
+                    lambda _header, _payload: validated.key,
                     now=int(at.timestamp()),
                     key_binding=key_binding,
                     leeway_seconds=self.leeway_seconds,
+                    progress=passed.append,
                 )
                 report.header, report.claims = verified.header, verified.claims
                 report.key_bound = verified.key_bound
             else:
-                report.header, report.claims = self._verify_jwt(text, resolve, at)
-            _check_required(report.claims, audience)
+                report.header, report.claims = self._verify_jwt(jwt, validated.key, at)
+                passed.append("signature")
+            _check_required(report.claims, audience, any_audience)
+            passed.append("validity")
             if check_status:
                 report.status = self._status(report.claims, at)
+                passed.append("status")
         except AttestationInvalid as failure:
-            stage = _stage(failure.check)
             report.failed_check = failure.check
-            report.checks = _checks_until(
-                stage, failure.detail, form, check_status, report.key_bound
-            )
-            if signer:
-                report.signer = signer[-1].subject.rfc4514_string()
+            stage = _stage(failure.check)
+            if stage == "status":
+                report.status = _STATUS_OF.get(failure.check, "unavailable")
+            report.checks = _checks(passed, stage, failure.detail, form, check_status, kb_expected)
             return report
         report.valid = True
-        report.signer = signer[-1].subject.rfc4514_string() if signer else None
-        report.checks = _checks_until(None, "", form, check_status, report.key_bound)
+        report.checks = _checks(passed, None, "", form, check_status, kb_expected)
         return report
 
     def _verify_jwt(
-        self, text: str, resolve: Callable[[dict[str, Any]], ECKey], at: datetime
+        self, jwt: str, key: ECKey, at: datetime
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        if text.count(".") != 2 or not text.isascii():
-            raise AttestationInvalid("format", "neither a JWT nor an SD-JWT")
-        header = rfc9901.unverified_header(text)
+        header = rfc9901.unverified_header(jwt)
         if header.get("alg") not in rfc9901.ISSUER_ALGORITHMS:
             raise AttestationInvalid("alg_not_allowed", f"alg {header.get('alg')!r} not allowed")
-        header, claims = rfc9901.verify_jws(
-            text, resolve(header), rfc9901.ISSUER_ALGORITHMS, "issuer"
-        )
+        header, claims = rfc9901.verify_jws(jwt, key, rfc9901.ISSUER_ALGORITHMS, "issuer")
         rfc9901.check_time_claims(claims, int(at.timestamp()), self.leeway_seconds, "attestation")
         return header, claims
 
@@ -321,43 +342,55 @@ class AttestationVerifier:
         return "valid"
 
 
-def _check_required(claims: dict[str, Any], audience: str | None) -> None:
+def _check_required(claims: dict[str, Any], audience: str | None, any_audience: bool) -> None:
     missing = [
         name for name in ("iss", "iat", "exp", "jti", "verified_claims") if name not in claims
     ]
     if missing:
         raise AttestationInvalid("claims_missing", f"the attestation lacks {', '.join(missing)}")
-    if audience is not None and claims.get("aud") not in (None, audience):
-        raise AttestationInvalid("audience", f"issued for {claims.get('aud')!r}, not {audience!r}")
+    if "aud" not in claims or any_audience:
+        return
+    # RFC 7519 §4.1.3: a receiver that does not identify itself with a value in
+    # ``aud`` must reject the token, and one that names no audience identifies with none.
+    aud = claims["aud"]
+    recipients = aud if isinstance(aud, list) else [aud]
+    if audience is None:
+        raise AttestationInvalid(
+            "audience", f"issued for {aud!r}: the receiver must name itself as the audience"
+        )
+    if audience not in recipients:
+        raise AttestationInvalid("audience", f"issued for {aud!r}, not {audience!r}")
 
 
 def _stage(check: str) -> str:
     if check in _STAGE_OF:
         return _STAGE_OF[check]
-    if check.startswith("kb_") or check == "kb_signature":
+    if check.startswith("kb_"):
         return "key_binding"
     return "status"
 
 
-def _checks_until(
-    failed_stage: str | None, detail: str, form: str, check_status: bool, key_bound: bool
+def _checks(
+    passed: Sequence[str],
+    failed_stage: str | None,
+    detail: str,
+    form: str,
+    check_status: bool,
+    kb_expected: bool,
 ) -> list[Check]:
+    """Every stage as it went: passed only if it ran to its end, never by position."""
     checks: list[Check] = []
-    reached_failure = False
     for stage in STAGES:
-        if (stage == "disclosures" and form == "jwt") or (stage == "key_binding" and form == "jwt"):
+        if form == "jwt" and stage in ("disclosures", "key_binding"):
             continue
-        unchecked = (stage == "status" and not check_status) or (
-            stage == "key_binding" and not key_bound and stage != failed_stage
-        )
-        if unchecked and not reached_failure:
-            checks.append(Check(stage, "skipped"))
-            continue
-        if reached_failure:
-            checks.append(Check(stage, "not_reached"))
+        if stage in passed:
+            checks.append(Check(stage, "passed"))
         elif stage == failed_stage:
             checks.append(Check(stage, "failed", detail))
-            reached_failure = True
+        elif (stage == "status" and not check_status) or (
+            stage == "key_binding" and not kb_expected
+        ):
+            checks.append(Check(stage, "skipped"))
         else:
-            checks.append(Check(stage, "passed"))
+            checks.append(Check(stage, "not_reached"))
     return checks
