@@ -91,14 +91,17 @@ def client_summary(client: Client) -> dict[str, Any]:
 
 
 class ClientDirectory:
-    """Clients by id, each remembered for a few seconds.
+    """Clients by id, each remembered for a second.
 
-    Every token request looks its client up; the ORM lookup cost a fifth of
-    a worker's time at the token endpoint. A client disabled or re-keyed by
-    an administrator is seen by every worker within ``ttl_seconds``.
+    Every token request and every API request with an access token looks its
+    client up; the ORM lookup cost a fifth of a worker's time at the token
+    endpoint. A client disabled, re-keyed or given other roles or another
+    policy by an administrator, on any worker or host, is seen by every other
+    worker within ``ttl_seconds`` (1 s): each keeps a row at most that long
+    before it reads it again. The worker that made the change forgets it at once.
     """
 
-    def __init__(self, ttl_seconds: float = 5.0) -> None:
+    def __init__(self, ttl_seconds: float = 1.0) -> None:
         self.ttl_seconds = ttl_seconds
         self._entries: dict[str, tuple[float, Client | None]] = {}
 

@@ -128,7 +128,7 @@ async def disable(
     caller: Caller = Depends(require_admin),
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> dict[str, Any]:
-    """Stop the client: no new tokens; tokens it holds lapse within their short lifetime."""
+    """Stop the client: no new tokens, and the tokens it holds are refused within 1 s."""
 
     def write(session: Session) -> dict[str, Any]:
         client = session.get(Client, client_id)

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from idp.context import Hoviyat, get_hoviyat
 from idp.oauth.rfc9068 import verify_access_token
 from idp.problems import Problem, credentials_required, forbidden, unauthorized
+from idp.storage.models import Client
 from idp.tokens import TokenError
 from policies.service_policy import ServicePolicy
 
@@ -48,26 +49,50 @@ def bearer_token(request: Request) -> str:
 
 
 def token_claims(request: Request, hoviyat: Hoviyat) -> dict[str, Any]:
+    return _verified(request, hoviyat)[0]
+
+
+def _verified(request: Request, hoviyat: Hoviyat) -> tuple[dict[str, Any], Client]:
+    """The token's claims and its client as the store has it now.
+
+    A signed token proves who it was issued to, not that the client may still
+    act: a client disabled by an administrator is refused on its next request,
+    on every worker and host, within ``ClientDirectory.ttl_seconds`` (the
+    directory re-reads the row at most that long after it cached it).
+    """
     try:
-        return verify_access_token(
+        claims = verify_access_token(
             hoviyat.keyring, bearer_token(request), issuer=hoviyat.settings.issuer
         )
     except TokenError as exc:
         raise unauthorized(f"access token rejected: {exc}") from None
+    client_id = claims.get("client_id")  # RFC 9068 §2.2: always present
+    client = (
+        hoviyat.client_directory.lookup(hoviyat.db, client_id)
+        if isinstance(client_id, str)
+        else None
+    )
+    if client is None or client.disabled:
+        raise unauthorized("the client this access token was issued to is disabled or unknown")
+    return claims, client
 
 
 async def require_client(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Caller:
-    claims = token_claims(request, hoviyat)
-    service_code = claims.get("service_code")
-    policy = hoviyat.policies.get(service_code) if isinstance(service_code, str) else None
-    if policy is None:
+    claims, client = _verified(request, hoviyat)
+    # The claim marks a client-credentials token (an OIDC login's token has
+    # none); the policy and roles in force are the client's current ones, so a
+    # change by an administrator applies to tokens already issued.
+    if not isinstance(claims.get("service_code"), str):
         raise unauthorized("this token was not issued to a back-office client")
+    policy = hoviyat.policies.get(client.service_code)
+    if policy is None:
+        raise unauthorized(f"service policy {client.service_code!r} of this client is gone")
     return Caller(
-        client_id=str(claims.get("client_id")),
+        client_id=client.client_id,
         service_code=policy.service_code,
         policy=policy,
         scopes=frozenset(str(claims.get("scope", "")).split()),
-        roles=frozenset(claims.get("roles") or []),
+        roles=frozenset(client.roles),
         claims=claims,
     )
 
@@ -87,4 +112,5 @@ def require_role(*roles: str) -> Callable[..., Awaitable[Caller]]:
             )
         return caller
 
+    dependency.required_roles = wanted  # type: ignore[attr-defined]  # read by idp.http.openapi
     return dependency
