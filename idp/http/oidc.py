@@ -31,7 +31,11 @@ from idp.login.rows import transient
 from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
 from idp.login.steps import first_page
 from idp.oauth import discovery
-from idp.oauth.client_auth import authenticate_client, supported_methods
+from idp.oauth.client_auth import (
+    AuthenticatedClient,
+    as_authenticated_client,
+    supported_methods,
+)
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
 from idp.oauth.token_endpoint import register_grant
@@ -170,8 +174,10 @@ def _prompt_none(
     login = current_login(request, session)
     if login is None:
         return refuse("login_required", "no login session in this browser")
+    # The request is made now: a login of this browser session is never one
+    # made during it, so max_age is measured against the clock (§3.1.2.1).
     shortfall = completion.login_shortfall(
-        authz, policy, login.acr, login.auth_time, login.auth_time
+        authz, policy, login.acr, login.auth_time, datetime.now(UTC)
     )
     if shortfall is not None:
         return refuse("login_required", shortfall)
@@ -304,13 +310,17 @@ async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
     """RFC 7662 §2, client-authenticated like the token endpoint."""
     form = await oauth_form(request)
 
-    def answer(session: Session) -> dict[str, Any]:
-        caller = authenticate_client(request, form, hoviyat, session)
+    def introspected(caller: AuthenticatedClient, session: Session) -> dict[str, Any]:
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is missing")
         return rfc7662.introspect(
             session, hoviyat, caller.client, token, form.get("token_type_hint")
+        )
+
+    def answer(session: Session) -> dict[str, Any]:
+        return as_authenticated_client(
+            request, form, hoviyat, session, lambda caller: introspected(caller, session)
         )
 
     return JSONResponse(await hoviyat.committer.run(answer), headers=_NO_STORE)
@@ -321,12 +331,16 @@ async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
     """RFC 7009 §2.1: always 200 for tokens the caller may name, known or not."""
     form = await oauth_form(request)
 
-    def revoke_token(session: Session) -> None:
-        caller = authenticate_client(request, form, hoviyat, session)
+    def revoked(caller: AuthenticatedClient, session: Session) -> None:
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is missing")
         rfc7009.revoke(session, hoviyat, caller.client, token)
+
+    def revoke_token(session: Session) -> None:
+        as_authenticated_client(
+            request, form, hoviyat, session, lambda caller: revoked(caller, session)
+        )
 
     await hoviyat.committer.run(revoke_token)
     return Response(status_code=200, headers=_NO_STORE)

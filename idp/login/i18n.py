@@ -9,8 +9,11 @@ Core §3.1.2.1), else Persian.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from markupsafe import Markup, escape
 
 LANGUAGES = ("fa", "en")
 DEFAULT = "fa"
@@ -27,9 +30,12 @@ FA = Language("fa", "rtl", "en")
 EN = Language("en", "ltr", "fa")
 
 
-def pick_language(explicit: str | None, ui_locales: Iterable[str] | None) -> Language:
+def pick_language(
+    explicit: str | None, ui_locales: Iterable[str] | None, accept_language: str | None = None
+) -> Language:
     candidates = [explicit] if explicit else []
     candidates += list(ui_locales or ())
+    candidates += _accepted_languages(accept_language or "")
     for tag in candidates:
         primary = (tag or "").split("-")[0].lower()
         if primary == "fa":
@@ -37,6 +43,39 @@ def pick_language(explicit: str | None, ui_locales: Iterable[str] | None) -> Lan
         if primary == "en":
             return EN
     return FA
+
+
+def _accepted_languages(header: str) -> list[str]:
+    """RFC 9110 §12.5.4: the tags of Accept-Language, most preferred first."""
+    weighted: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")[:20]):
+        tag, _, parameters = item.strip().partition(";")
+        quality = 1.0
+        name, _, value = parameters.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                quality = 0.0
+        if tag and quality > 0:
+            weighted.append((-quality, position, tag.strip()))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+# Numbers with separators inside (a Gregorian date, a masked mobile number):
+# in right-to-left text the bidi algorithm lays their parts out right to left
+# (0901***2444 reads 2444***0901), so they are isolated as left-to-right.
+_LTR_RUN = re.compile(r"\+?[0-9۰-۹]+(?:[-/*.:]+[0-9۰-۹]+)+")
+
+
+def isolate_latin(text: str, language: Language) -> Markup:
+    """``text`` escaped for HTML, with such numbers in ``<bdi dir="ltr">`` on RTL pages."""
+    escaped = str(escape(text))
+    if language.direction != "rtl":
+        return Markup(escaped)  # noqa: S704 (escaped above)
+    return Markup(  # noqa: S704 (escaped above; the runs hold only digits and separators)
+        _LTR_RUN.sub(lambda run: f'<bdi dir="ltr">{run.group(0)}</bdi>', escaped)
+    )
 
 
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -227,6 +266,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "سامانه {registry} اکنون پاسخ نمی‌دهد. یک دقیقه دیگر دوباره امتحان کنید.",
         "The {registry} registry is not answering. Please try again in a minute.",
     ),
+    "err.otp_used": (
+        "این کد قبلاً استفاده شده یا کد تازه‌تری جای آن را گرفته است. آخرین کدی را که پیامک شد وارد کنید یا کد تازه‌ای بخواهید.",
+        "This code was already used, or a newer one replaced it. Enter the latest code texted to you or ask for a new one.",
+    ),
+    "otp.already_accepted": (
+        "این کد پیش‌تر پذیرفته شد و شماره همراه شما تأیید شده است (احتمالاً فرم دو بار ارسال شد). ادامه دهید.",
+        "This code was already accepted and your mobile number is confirmed (the form was probably sent twice). Please continue.",
+    ),
+    "err.authorize.client": (
+        "برنامه‌ای که شما را به اینجا فرستاده ثبت نشده یا غیرفعال است. به آن برنامه برگردید و به پشتیبانی آن خبر دهید.",
+        "The app that sent you here is not registered or is disabled. Go back to the app and tell its support.",
+    ),
+    "err.authorize.redirect_uri": (
+        "نشانی بازگشتی که برنامه خواسته برای آن ثبت نشده است؛ برای امنیت شما به آنجا فرستاده نشدید. به برنامه برگردید و دوباره امتحان کنید.",
+        "The return address the app asked for is not registered for it, so for your safety you were not sent there. Go back to the app and try again.",
+    ),
+    "err.authorize.request": (
+        "درخواست ورودی که برنامه فرستاده ناقص یا نادرست است. به برنامه برگردید و دوباره امتحان کنید.",
+        "The login request the app sent is incomplete or malformed. Go back to the app and try again.",
+    ),
+    "logout.title": ("خروج", "Log out"),
+    "logout.question": ("آیا می‌خواهید از حساب خود خارج شوید؟", "Do you want to log out?"),
+    "logout.done": ("از حساب خود خارج شدید.", "You have logged out."),
     "err.client": (
         "برنامه‌ای که شما را به اینجا فرستاده ثبت نشده یا غیرفعال است.",
         "The app that sent you here is not registered or is disabled.",

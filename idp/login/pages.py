@@ -580,6 +580,8 @@ def check_code(
                     session.national_code,
                 ),
             )
+            if outcome is otp.OtpOutcome.USED:
+                return _otp_already_used(request, db_session, flow, language, session, pending)
             fresh = db_session.get(LoginOtp, pending.id, populate_existing=True)
             left = otp.attempts_left(fresh) if fresh is not None else 0
             key = {
@@ -619,6 +621,37 @@ def check_code(
             max_age=max(1, min(remaining, settings.session_ttl_seconds)),
         )
         return response
+
+
+def _otp_already_used(
+    request: Request,
+    db_session: Session,
+    flow: Flow,
+    language: Language,
+    session: LoginSession,
+    pending: LoginOtp,
+) -> Response:
+    """The code was accepted (or replaced) by another submission, typically the
+    same browser's double click or a second tab: say so, never "wrong too many
+    times". The session row, read after the code's conditional UPDATE waited
+    for that other submission to commit, tells whether the step is done."""
+    latest = db_session.get(LoginSession, session.id, populate_existing=True)
+    done = (
+        latest is not None
+        and latest.ended_at is None
+        and assurance.satisfies(latest.acr, assurance.SUBSTANTIAL)
+        and latest.mobile == pending.mobile
+    )
+    if done:
+        return message(
+            request,
+            language,
+            "otp.already_accepted",
+            409,
+            continue_url=_login_url(flow, language),
+        )
+    errors = {"otp": _error_text(language, "err.otp_used")}
+    return otp_form(request, flow, language, pending.mobile, status_code=409, errors=errors)
 
 
 def _aware(moment: datetime) -> datetime:

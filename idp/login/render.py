@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from idp.context import Hoviyat
 from idp.login import csrf, keys
-from idp.login.i18n import Language, translate
+from idp.login.i18n import Language, isolate_latin, translate
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -66,12 +66,12 @@ def _body(
     other = Language(language.other, "", language.code)
     return _environment.get_template(template).render(
         lang=language,
-        t=lambda key, **values_: translate(key, language, **values_),
+        t=lambda key, **values_: isolate_latin(translate(key, language, **values_), language),
         title=translate(title_key, language),
         csrf_token=csrf_token,
         interaction_id=interaction_id,
         switch_url=page_url(path, other, interaction_id),
-        errors=errors or {},
+        errors={name: isolate_latin(text, language) for name, text in (errors or {}).items()},
         values=values or {},
         **context,
     )
@@ -164,9 +164,11 @@ def message(
     *,
     headers: dict[str, str] | None = None,
     interaction_id: str | None = None,
+    continue_url: str | None = None,
     **values: Any,
 ) -> HTMLResponse:
-    """A page that only tells something; with ``interaction_id`` it offers to go back to the app."""
+    """A page that only tells something; with ``interaction_id`` it offers to go back
+    to the app, with ``continue_url`` to go on with the login."""
     return render(
         request,
         "message.html",
@@ -175,7 +177,8 @@ def message(
         status_code=status_code,
         headers=headers,
         interaction_id=interaction_id,
-        message=translate(message_key, language, **values),
+        continue_url=continue_url,
+        message=isolate_latin(translate(message_key, language, **values), language),
     )
 
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote_plus
 
 from fastapi import Request
@@ -19,7 +20,10 @@ from sqlmodel import Session
 from idp.clients import secret_matches
 from idp.context import Hoviyat
 from idp.oauth.errors import OAuthError, invalid_client
+from idp.storage.group_commit import KeepWrites
 from idp.storage.models import Client
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,3 +133,35 @@ def authenticate_client(
     if len(found) > 1:
         raise OAuthError("invalid_request", "use exactly one client authentication method")
     return found[0]
+
+
+def as_authenticated_client(
+    request: Request,
+    form: Mapping[str, str],
+    hoviyat: Hoviyat,
+    session: Session,
+    action: Callable[[AuthenticatedClient], T],
+) -> T:
+    """Authenticate, then ``action``; what authentication wrote outlives a failing action.
+
+    ``private_key_jwt`` spends the assertion's ``jti`` (RFC 7523 §3 item 7) as
+    it authenticates. Were that write rolled back with a grant that then
+    failed, the same assertion would authenticate again and again. So the
+    action runs under its own SAVEPOINT: on failure only its own writes are
+    undone and the error reaches the caller through :class:`KeepWrites`, so the
+    group committer commits the spent ``jti`` anyway.
+    """
+    caller = authenticate_client(request, form, hoviyat, session)
+    if caller.method not in _WRITING_METHODS:
+        return action(caller)
+    savepoint = session.begin_nested()
+    try:
+        result = action(caller)
+    except KeepWrites:
+        savepoint.commit()  # the action keeps its own writes too (e.g. a revocation)
+        raise
+    except Exception as error:
+        savepoint.rollback()
+        raise KeepWrites(error) from error
+    savepoint.commit()
+    return result

@@ -25,6 +25,7 @@ from idp.context import Hoviyat, get_hoviyat
 from idp.http.direct import direct_route
 from idp.oauth.client_auth import (
     AuthenticatedClient,
+    as_authenticated_client,
     authenticate_client,
     authentication_writes,
 )
@@ -158,10 +159,12 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Re
         return _TokenResponse(body)
 
     def grant(session: Session) -> dict:
-        caller = authenticate_client(request, form, hoviyat, session)
-        if grant_type not in caller.client.grant_types:
-            raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
-        return handler(request, form, caller, hoviyat, session)
+        def granted(caller: AuthenticatedClient) -> dict:
+            if grant_type not in caller.client.grant_types:
+                raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
+            return handler(request, form, caller, hoviyat, session)
+
+        return as_authenticated_client(request, form, hoviyat, session, granted)
 
     # Through the group committer: the grant's state changes and its audit
     # entry commit together, batched with other requests' writes.

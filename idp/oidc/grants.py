@@ -3,10 +3,15 @@
 - A code is single use, lives 60 s and is bound to the client, redirect URI,
   PKCE challenge and nonce. Presenting a spent code again revokes the grant,
   and with it every token issued from the code (RFC 6749 §4.1.2).
-- A refresh token rotates on every use. The old one stays good for
-  :data:`REFRESH_GRACE` after its first use, so a client whose first response
-  was lost (or that raced itself) can retry; any later use is reuse of a
-  stolen token and revokes the whole grant (RFC 9700 §4.14.2).
+- A refresh token rotates on every use, and a used one never yields a second
+  successor: that would fork the grant into two chains that both keep
+  rotating, so a thief's copy would never be noticed. Within
+  :data:`REFRESH_GRACE` of its first use it is refused (``invalid_grant``)
+  without revoking anything: a client that raced itself keeps the successor
+  its first request got. Returning that same successor again would need its
+  plaintext, which is never stored. Any later use is reuse of a stolen token
+  and revokes the whole grant, every refresh and access token issued under it
+  (RFC 9700 §4.14.2).
 
 Single use is enforced by the database: ``UPDATE ... WHERE redeemed_at IS
 NULL`` (or ``rotated_at IS NULL``) and the row count, so two workers racing on
@@ -52,6 +57,11 @@ def digest(value: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # The token endpoint's hot paths read and write these tables with Core
@@ -404,18 +414,29 @@ def refresh_token_grant(
         _ROTATE_REFRESH_TOKEN, {"rotated_token_hash": row.token_hash, "now": now}
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
+        # Already rotated, by this client's own retry or by a thief. The row's
+        # rotated_at, read after the conditional UPDATE (which waited for any
+        # concurrent rotation to commit), is the one truth every worker shares.
         first_use = session.execute(
             select(REFRESH_TOKENS.c.rotated_at).where(REFRESH_TOKENS.c.token_hash == row.token_hash)
         ).scalar_one()
-        if first_use is None or now - first_use > REFRESH_GRACE:
-            raise _refuse_and_revoke(
-                session,
-                hoviyat,
-                client,
-                grant.id,
-                "refresh_reuse",
-                "the refresh token was already used; the whole grant is revoked",
+        if first_use is not None and now - _aware(first_use) <= REFRESH_GRACE:
+            # RFC 9700 §4.14.2: a second successor would fork the grant into two
+            # chains that both keep rotating. Only the plaintext of the one
+            # successor could be returned again, and it is never stored, so a
+            # retry inside the window is refused without revoking anything.
+            raise OAuthError(
+                "invalid_grant",
+                "the refresh token was just used; use the refresh token issued then",
             )
+        raise _refuse_and_revoke(
+            session,
+            hoviyat,
+            client,
+            grant.id,
+            "refresh_reuse",
+            "the refresh token was already used; the whole grant is revoked",
+        )
     return _token_response(
         session,
         hoviyat,

@@ -3,9 +3,12 @@
 The client signs a short JWT with a key from its registered JWKS. Checked here:
 the algorithm is an asymmetric one we advertise (never ``none`` or HS256, so a
 public key cannot be used as an HMAC secret), ``iss`` and ``sub`` are the
-client id, ``aud`` names this server (issuer or the endpoint), ``exp`` is near,
+client id, ``aud`` is this server's issuer or token endpoint as one string,
+``exp`` is at most :data:`MAX_LIFETIME` ahead, ``iat`` is not in the future,
 and the ``jti`` has not been seen before: it is stored until the assertion
 expires, under a primary key, so two workers cannot both accept one assertion.
+The ``jti`` stays spent even when what the client asked for then fails
+(:func:`idp.oauth.client_auth.as_authenticated_client`).
 """
 
 from __future__ import annotations
@@ -33,14 +36,23 @@ from idp.tokens import SIGNING_ALGORITHMS
 
 METHOD = "private_key_jwt"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Authlib and most client libraries sign for an hour; the jti is kept that long.
-MAX_LIFETIME = 3600
+# RFC 7523 §3 item 4 asks for a "reasonable" exp; FAPI 2.0 §5.3.2.1 and the
+# OpenID Foundation's 2025 audience advisory want assertions short-lived. At
+# most 5 minutes ahead (plus the clock skew below), and the jti is kept as long.
+MAX_LIFETIME = 300
+# Clock skew allowed between the client and us, for exp, iat and nbf.
 LEEWAY = 30
 
 
-def accepted_audiences(issuer: str, endpoint_url: str) -> set[str]:
-    base = issuer.rstrip("/")
-    return {issuer, base, f"{base}/token", endpoint_url}
+def token_endpoint_url(issuer: str) -> str:
+    return issuer.rstrip("/") + "/token"
+
+
+def accepted_audience(audience: object, issuer: str) -> bool:
+    """RFC 7523 §3 item 3 with FAPI 2.0 §5.3.2.1: ``aud`` is one string, the
+    issuer or the token endpoint URL. An array is refused: an assertion that
+    names several servers can be replayed by any one of them at another."""
+    return isinstance(audience, str) and audience in (issuer, token_endpoint_url(issuer))
 
 
 def _client_id_of(assertion: str) -> str:
@@ -84,17 +96,21 @@ def _private_key_jwt(
     claims = token.claims
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise invalid_client("client_assertion iss and sub must both be the client id")
-    audience = claims.get("aud")
-    audiences = {audience} if isinstance(audience, str) else set(audience or [])
-    endpoint_url = hoviyat.settings.issuer.rstrip("/") + request.url.path
-    if not audiences & accepted_audiences(hoviyat.settings.issuer, endpoint_url):
-        raise invalid_client("client_assertion aud must be the issuer or the token endpoint")
+    if not accepted_audience(claims.get("aud"), hoviyat.settings.issuer):
+        raise invalid_client(
+            "client_assertion aud must be one string: the issuer or the token endpoint URL"
+        )
     now = int(time.time())
     exp = claims.get("exp")
-    if not isinstance(exp, int) or exp + LEEWAY < now:
+    if not isinstance(exp, int) or isinstance(exp, bool) or exp + LEEWAY < now:
         raise invalid_client("client_assertion is expired or has no exp")
-    if exp > now + MAX_LIFETIME:
+    if exp > now + MAX_LIFETIME + LEEWAY:
         raise invalid_client(f"client_assertion must expire within {MAX_LIFETIME} s")
+    iat = claims.get("iat")
+    if iat is not None and (not isinstance(iat, int) or isinstance(iat, bool)):
+        raise invalid_client("client_assertion iat must be a number of seconds")
+    if isinstance(iat, int) and iat > now + LEEWAY:
+        raise invalid_client("client_assertion iat is in the future")
     nbf = claims.get("nbf")
     if isinstance(nbf, int) and nbf > now + LEEWAY:
         raise invalid_client("client_assertion is not valid yet")

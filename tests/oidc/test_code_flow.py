@@ -237,6 +237,24 @@ def hmac_with_public_key(claims: dict[str, Any], public_pem: bytes) -> str:
     return f"{signing_input}.{b64(mac)}"
 
 
+def _short_lived_private_key_jwt() -> type:
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
+
+    class ShortLived(PrivateKeyJWT):  # type: ignore[misc]
+        """Authlib signs assertions for an hour by default; Hoviyat takes at most 5 minutes."""
+
+        def sign(self, auth: Any, token_endpoint: str) -> Any:
+            return private_key_jwt_sign(
+                auth.client_secret,
+                client_id=auth.client_id,
+                token_endpoint=token_endpoint,
+                alg=self.alg,
+                expires_in=120,
+            )
+
+    return ShortLived
+
+
 def test_private_key_jwt_client_with_ps256_id_tokens(
     hoviyat_app: FastAPI,
     browser: httpx.Client,
@@ -244,7 +262,7 @@ def test_private_key_jwt_client_with_ps256_id_tokens(
     citizen: Person,
 ) -> None:
     """Authlib signs RFC 7523 assertions; the ID token comes back in the client's PS256."""
-    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    ShortLivedPrivateKeyJWT = _short_lived_private_key_jwt()
     from joserfc import jwt as joserfc_jwt
     from joserfc.jwk import RSAKey
 
@@ -260,7 +278,7 @@ def test_private_key_jwt_client_with_ps256_id_tokens(
         code_challenge_method="S256",
         token_endpoint_auth_method="private_key_jwt",
     )
-    client.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="PS256"))
+    client.register_client_auth_method(ShortLivedPrivateKeyJWT(token_endpoint, alg="PS256"))
     db = hoviyat_app.state.hoviyat.db
     token, nonce = run_login(
         hoviyat_app, browser, discovery, client, log_in(db, citizen.national_code)

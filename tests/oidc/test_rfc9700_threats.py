@@ -274,9 +274,13 @@ def test_refresh_reuse_after_the_grace_window_revokes_the_grant(
 
     second = refresh(issued["refresh_token"])
     assert second.status_code == 200
-    # A retry inside the grace window (a lost response) still works...
+    # A retry inside the grace window gets no second successor (no fork), and
+    # revokes nothing: the first successor keeps working...
     retry = refresh(issued["refresh_token"])
-    assert retry.status_code == 200
+    assert retry.status_code == 400
+    assert retry.json()["error"] == "invalid_grant"
+    alive = {"Authorization": f"Bearer {second.json()['access_token']}"}
+    assert asgi_browser.get("/userinfo", headers=alive).status_code == 200
     # ...but once the window has passed, the old token is a stolen one.
     from idp.oidc.grants import digest
 

@@ -1,0 +1,320 @@
+"""Issue #12 "Trust under attack", OpenID Connect: each promise tested from the attacker's side.
+
+Over the app's ASGI transport or a live uvicorn, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from joserfc import jwt as joserfc_jwt
+from joserfc.jwk import ECKey
+from oidc.login_helpers import (
+    SUBSTANTIAL,
+    Forms,
+    code_in,
+    follow,
+    last_text,
+    living_with_mobile,
+    make_client,
+    new_interaction,
+    submit,
+)
+from oidc_support import (
+    RelyingParty,
+    authorization_params,
+    code_for,
+    exchange,
+    log_in,
+    pkce_pair,
+    query_of,
+    register_rp,
+    session_cookie,
+)
+from sqlalchemy import select, update
+
+from idp.login.consent import remember_consent
+from idp.oidc.grants import digest
+from idp.storage.login import LoginSession
+from idp.storage.oidc import OidcClientAssertion, OidcRefreshToken
+from verifiers.registry.base import Person
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+PROFILE_CLAIMS = ["family_name", "given_name", "name", "birthdate", "father_name", "gender"]
+
+
+def _tokens(app: FastAPI, browser: TestClient, rp: RelyingParty, citizen: Person) -> Any:
+    verifier, challenge = pkce_pair()
+    login = log_in(app.state.hoviyat.db, citizen.national_code)
+    code = code_for(app, browser, authorization_params(rp, challenge), login)
+    answer = exchange(browser, rp, code, verifier)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+# --- refresh tokens (RFC 9700 §4.14.2) ---------------------------------------------------------
+
+
+def test_attack_stolen_refresh_token_replayed_in_grace_window_does_not_fork_the_grant(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> None:
+    db = hoviyat_app.state.hoviyat.db
+    issued = _tokens(hoviyat_app, asgi_browser, rp, citizen)
+    auth = (rp.client_id, rp.client_secret or "")
+
+    def refresh(token: str) -> httpx.Response:
+        return asgi_browser.post(
+            "/token", data={"grant_type": "refresh_token", "refresh_token": token}, auth=auth
+        )
+
+    rightful = refresh(issued["refresh_token"])
+    assert rightful.status_code == 200
+    # The thief presents the rotated-out token a moment later: no second chain.
+    stolen = refresh(issued["refresh_token"])
+    assert stolen.status_code == 400, stolen.text
+    assert stolen.json()["error"] == "invalid_grant"
+    assert "refresh_token" not in stolen.json()
+    with db.read() as session:
+        children = session.execute(
+            select(OidcRefreshToken.token_hash).where(
+                OidcRefreshToken.parent_hash == digest(issued["refresh_token"])  # type: ignore[arg-type]
+            )
+        ).all()
+    assert len(children) == 1  # one successor in the database, never two
+    # Refusing inside the window revoked nothing: the rightful chain goes on.
+    onward = refresh(rightful.json()["refresh_token"])
+    assert onward.status_code == 200
+    # After the window the same replay is reuse: the whole family is revoked.
+    with db.session() as session:
+        session.execute(
+            update(OidcRefreshToken)
+            .where(OidcRefreshToken.token_hash == digest(issued["refresh_token"]))  # type: ignore[arg-type]
+            .values(rotated_at=datetime.now(UTC) - timedelta(seconds=11))
+        )
+    assert refresh(issued["refresh_token"]).json()["error"] == "invalid_grant"
+    assert refresh(onward.json()["refresh_token"]).json()["error"] == "invalid_grant"
+    bearer = {"Authorization": f"Bearer {onward.json()['access_token']}"}
+    assert asgi_browser.get("/userinfo", headers=bearer).status_code == 401
+
+
+# --- private_key_jwt (RFC 7523 §3, FAPI 2.0 §5.3.2.1) ------------------------------------------
+
+
+@pytest.fixture
+def key_client(hoviyat_app: FastAPI) -> tuple[RelyingParty, ECKey]:
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    rp = register_rp(
+        hoviyat_app,
+        "rp-assertions",
+        auth_method="private_key_jwt",
+        jwks={"keys": [key.as_dict(private=False)]},
+    )
+    return rp, key
+
+
+def _assertion(key: ECKey, client_id: str, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": claims.pop("aud"),
+        "iat": now,
+        "exp": now + 60,
+        "jti": secrets.token_urlsafe(16),
+        **claims,
+    }
+    return joserfc_jwt.encode({"alg": "ES256", "kid": key.kid}, payload, key, algorithms=["ES256"])
+
+
+def test_attack_client_assertion_replayed_after_a_failed_grant_is_refused(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, key_client: tuple[RelyingParty, ECKey]
+) -> None:
+    rp, key = key_client
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    assertion = _assertion(key, rp.client_id, aud=issuer)
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": "not-a-refresh-token",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+    }
+    # Authentication succeeds, then the grant fails...
+    first = asgi_browser.post("/token", data=form)
+    assert first.status_code == 400, first.text
+    assert first.json()["error"] == "invalid_grant"
+    # ...and the jti stays spent: the captured assertion authenticates no more.
+    for endpoint, data in (("/token", form), ("/introspect", {"token": "x"})):
+        replay = asgi_browser.post(
+            endpoint,
+            data={**data, "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion},
+        )
+        assert replay.status_code == 401, replay.text
+        assert replay.json()["error"] == "invalid_client"
+        assert "jti" in replay.json()["error_description"]
+    with hoviyat_app.state.hoviyat.db.read() as session:
+        spent = session.execute(
+            select(OidcClientAssertion).where(OidcClientAssertion.client_id == rp.client_id)  # type: ignore[arg-type]
+        ).all()
+    assert len(spent) == 1
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        ({"aud": ["{issuer}", "https://other-as.example"]}, "aud"),
+        ({"aud": ["{issuer}"]}, "aud"),
+        ({"aud": "{issuer}/introspect"}, "aud"),
+        ({"aud": "https://other-as.example/token"}, "aud"),
+        ({"aud": "{issuer}", "exp": "+3600"}, "expire"),
+        ({"aud": "{issuer}", "exp": "+400"}, "expire"),
+        ({"aud": "{issuer}", "iat": "+600", "exp": "+120"}, "iat"),
+        ({"aud": "{issuer}", "exp": "-120"}, "expired"),
+    ],
+)
+def test_attack_client_assertion_with_foreign_audience_or_long_life_is_refused(
+    hoviyat_app: FastAPI,
+    asgi_browser: TestClient,
+    key_client: tuple[RelyingParty, ECKey],
+    claims: dict[str, Any],
+    why: str,
+) -> None:
+    rp, key = key_client
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    now = int(time.time())
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, list):
+            return [resolve(item) for item in value]
+        if isinstance(value, str) and value[:1] in "+-":
+            return now + int(value)
+        return value.format(issuer=issuer) if isinstance(value, str) else value
+
+    assertion = _assertion(key, rp.client_id, **{name: resolve(v) for name, v in claims.items()})
+    answer = asgi_browser.post(
+        "/introspect",
+        data={"token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion},
+    )
+    assert answer.status_code == 401, answer.text
+    assert why in answer.json()["error_description"]
+
+
+@pytest.mark.parametrize("audience", ["{issuer}", "{issuer}/token"])
+def test_client_assertion_naming_the_issuer_or_token_endpoint_is_accepted(
+    hoviyat_app: FastAPI,
+    asgi_browser: TestClient,
+    key_client: tuple[RelyingParty, ECKey],
+    audience: str,
+) -> None:
+    rp, key = key_client
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    now = int(time.time())
+    assertion = _assertion(
+        key, rp.client_id, aud=audience.format(issuer=issuer), exp=now + 300, iat=now + 20
+    )
+    answer = asgi_browser.post(
+        "/introspect",
+        data={"token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"active": False}
+
+
+# --- max_age (OIDC Core §3.1.2.1) ---------------------------------------------------------------
+
+
+def test_attack_silent_login_two_seconds_old_under_max_age_one_gets_no_code(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> None:
+    db = hoviyat_app.state.hoviyat.db
+    login = log_in(db, citizen.national_code)
+    with db.session() as session:
+        remember_consent(session, citizen.national_code, rp.client_id, PROFILE_CLAIMS)
+        session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == login.session_id)  # type: ignore[arg-type]
+            .values(auth_time=datetime.now(UTC) - timedelta(seconds=2))
+        )
+    cookies = session_cookie(hoviyat_app, login)
+    _, challenge = pkce_pair()
+    stale = asgi_browser.get(
+        "/authorize",
+        params=authorization_params(rp, challenge, prompt="none", max_age="1"),
+        cookies=cookies,
+    )
+    assert query_of(stale.headers["location"]).get("error") == "login_required", stale.headers
+    fresh_enough = asgi_browser.get(
+        "/authorize",
+        params=authorization_params(rp, challenge, prompt="none", max_age="3"),
+        cookies=cookies,
+    )
+    assert "code" in query_of(fresh_enough.headers["location"])
+
+
+# --- one-time codes under concurrency (issue #18) ----------------------------------------------
+
+
+def test_right_code_submitted_ten_times_at_once_is_never_called_wrong_too_many_times(
+    hoviyat_app: FastAPI, live_server: Any, synthetic_registry_path: Any
+) -> None:
+    person = living_with_mobile(synthetic_registry_path)
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    with TestClient(hoviyat_app, base_url=issuer, follow_redirects=False) as browser:
+        interaction = new_interaction(
+            hoviyat_app, make_client(hoviyat_app), acr_values=[SUBSTANTIAL]
+        )
+        page = browser.get(f"/login?interaction={interaction}")
+        answer = submit(
+            browser,
+            page,
+            "/login/identify",
+            national_code=person["national_code"],
+            birth_date=person["birth_date"],
+        )
+        mobile_page = follow(browser, answer)
+        sent = submit(browser, mobile_page, "/login/mobile", mobile=person["mobiles"][0])
+        otp_page = follow(browser, sent)
+        code = code_in(last_text(hoviyat_app).body)
+        data = {**Forms(otp_page.text).form("/login/otp"), "otp": code}
+        cookies = dict(browser.cookies)
+
+    count = 10
+    barrier = threading.Barrier(count)
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def enter() -> None:
+        with httpx.Client(base_url=live_server.url, cookies=cookies, timeout=60) as tab:
+            barrier.wait()
+            result = tab.post("/login/otp", data=data, follow_redirects=False)
+        with lock:
+            answers.append(result)
+
+    threads = [threading.Thread(target=enter) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(answers) == count
+    # One submission stepped up (it alone carries the new session cookie); the
+    # others are told the truth: the step is done (a redirect onwards) or the
+    # code was already accepted. Never "entered wrong too many times".
+    accepted = [a for a in answers if "hoviyat_session=" in a.headers.get("set-cookie", "")]
+    assert len(accepted) == 1, [(a.status_code, a.text[-300:]) for a in answers]
+    assert accepted[0].status_code == 303
+    for other in answers:
+        assert "بیش از حد اشتباه" not in other.text  # "entered wrong too many times"
+        if other is accepted[0]:
+            continue
+        if other.status_code == 303:
+            assert other.headers["location"].startswith("/login?interaction="), other.headers
+        else:
+            assert other.status_code == 409, other.text
+            assert "پذیرفته شد" in other.text  # "already accepted"
