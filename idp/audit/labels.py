@@ -1,7 +1,9 @@
 """Persian and English names of audit event types and outcomes, for people reading them.
 
-Unknown values are shown as they are stored: a new event type appears in a
-citizen's history before anyone has translated it, never disappears from it.
+This is the registry of every value the code appends: tests/audit/test_audit_labels.py
+enumerates them from the source and fails on one missing here. Values no
+longer appended stay, for the entries that carry them. An unknown value (an
+entry older or newer than this table) is still shown as stored, never hidden.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "crl_published": ("انتشار فهرست ابطال", "Revocation list published"),
     "attestation.issued": ("صدور گواهی‌نامه", "Attestation issued"),
     "attestation.revoked": ("ابطال گواهی‌نامه", "Attestation revoked"),
+    "attestation.verified": ("بررسی گواهی‌نامه", "Attestation checked"),
+    "authorization_code_issued": ("صدور کد ورود برای سامانه", "Sign-in code issued to an app"),
+    "certificate_refused": ("رد درخواست گواهی", "Certificate request refused"),
+    "certificate_failed": ("خطا در صدور گواهی", "Certificate issuance failed"),
+    "ca_lifecycle": ("عملیات مرکز صدور گواهی", "Certificate authority operation"),
+    "reconciliation": ("تطبیق دسته‌ای سوابق", "Batch reconciliation of records"),
     "client_changed": ("تغییر کارخواه", "Client changed"),
     "policy_changed": ("تغییر سیاست خدمت", "Service policy changed"),
     "key_rotated": ("چرخش کلید", "Key rotated"),
@@ -36,6 +44,29 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "issued": ("صادر شد", "Issued"),
     "revoked": ("ابطال شد", "Revoked"),
     "failed": ("ناموفق", "Failed"),
+    "valid": ("معتبر", "Valid"),
+    "invalid": ("نامعتبر", "Invalid"),
+    "granted": ("اجازه داده شد", "Permission granted"),
+    "denied": ("اجازه داده نشد", "Permission denied"),
+    "cancelled": ("لغو شد", "Cancelled"),
+    "not_owner": ("شماره همراه به نام شما نیست", "Mobile number is not yours"),
+    "refused_deceased": ("رد شد: فوت ثبت شده است", "Refused: recorded as deceased"),
+    "otp_accepted": ("رمز یک‌بارمصرف پذیرفته شد", "One-time code accepted"),
+    "otp_wrong": ("رمز یک‌بارمصرف نادرست بود", "Wrong one-time code"),
+    "otp_expired": ("رمز یک‌بارمصرف منقضی شده بود", "One-time code expired"),
+    "otp_exhausted": ("تلاش‌های مجاز رمز یک‌بارمصرف تمام شد", "One-time code attempts used up"),
+    "otp_used": ("رمز یک‌بارمصرف پیش‌تر به کار رفته بود", "One-time code already used"),
+    "already_revoked": ("پیش‌تر ابطال شده بود", "Already revoked"),
+    "published": ("منتشر شد", "Published"),
+    "accepted": ("پذیرفته شد", "Accepted"),
+    "started": ("آغاز شد", "Started"),
+    "resumed": ("از سر گرفته شد", "Resumed"),
+    "completed": ("انجام شد", "Completed"),
+    "result_retrieved": ("نتیجه دریافت شد", "Result retrieved"),
+    "requested": ("درخواست شد", "Requested"),
+    "created": ("ایجاد شد", "Created"),
+    "installed": ("نصب شد", "Installed"),
+    "root_installed": ("گواهی ریشه نصب شد", "Root certificate installed"),
 }
 
 
