@@ -46,6 +46,31 @@ ENTITY_FIELDS = frozenset(
 )
 SERVICE_TYPES = frozenset({"sovereign", "support", "enterprise"})
 
+# Which operations can disclose each grantable field. A field granted to a
+# policy none of whose operations can disclose it is a policy that promises
+# what it never does: refused at load. The registry's person record has no
+# mobile number, so ``phone_number`` is the number the mobile-ownership
+# registry confirmed (mobile.verify) or the login verified (oidc.login).
+PERSON_FIELD_DOORS: dict[str, frozenset[str]] = {
+    "first_name": frozenset({"persons.verify", "oidc.login", "reconciliations.create"}),
+    "last_name": frozenset({"persons.verify", "oidc.login", "reconciliations.create"}),
+    "father_name": frozenset({"persons.verify", "oidc.login", "reconciliations.create"}),
+    "birth_date": frozenset({"persons.verify", "oidc.login", "reconciliations.create"}),
+    "postal_code": frozenset({"persons.verify", "oidc.login", "reconciliations.create"}),
+    "gender": frozenset({"persons.verify", "oidc.login"}),
+    "national_code": frozenset({"persons.verify", "oidc.login"}),
+    "alive": frozenset({"persons.verify", "reconciliations.create"}),
+    "national_card_serial": frozenset({"persons.verify"}),
+    "phone_number": frozenset({"mobile.verify", "oidc.login"}),
+}
+ENTITY_FIELD_DOORS: dict[str, frozenset[str]] = {
+    "name": frozenset({"legal_entities.verify", "oidc.login"}),
+    "registration_number": frozenset({"legal_entities.verify"}),
+    "registration_date": frozenset({"legal_entities.verify"}),
+    "registering_body": frozenset({"legal_entities.verify"}),
+    "status": frozenset({"legal_entities.verify"}),
+}
+
 
 class PolicyError(ValueError):
     """A policy file that does not describe a valid service card."""
@@ -114,6 +139,8 @@ def parse_policy(document: Mapping[str, Any], source: str = "<memory>") -> Servi
         raise PolicyError(f"{source}: unknown person fields {sorted(person - PERSON_FIELDS)}")
     if entity - ENTITY_FIELDS:
         raise PolicyError(f"{source}: unknown entity fields {sorted(entity - ENTITY_FIELDS)}")
+    _check_disclosable(person, PERSON_FIELD_DOORS, operations, "person", source)
+    _check_disclosable(entity, ENTITY_FIELD_DOORS, operations, "entity", source)
     limits = document.get("rate_limits", {})
     return ServicePolicy(
         service_code=str(need("service_code")),
@@ -130,6 +157,21 @@ def parse_policy(document: Mapping[str, Any], source: str = "<memory>") -> Servi
         history_delay_days=int(document.get("history_delay_days", 0)),
         min_acr=str(document.get("min_acr", "http://eidas.europa.eu/LoA/low")),
     )
+
+
+def _check_disclosable(
+    granted: frozenset[str],
+    doors: Mapping[str, frozenset[str]],
+    operations: frozenset[str],
+    kind: str,
+    source: str,
+) -> None:
+    for name in sorted(granted):
+        if not doors[name] & operations:
+            raise PolicyError(
+                f"{source}: {kind} field {name!r} is granted but none of the policy's "
+                f"operations discloses it; add one of {sorted(doors[name])} or drop the field"
+            )
 
 
 def load_policy_files(paths: Iterable[Path]) -> dict[str, ServicePolicy]:

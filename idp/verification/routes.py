@@ -131,6 +131,10 @@ async def verify_mobile(
             match=owns,
             fields={"mobile": "match" if owns else "mismatch"},
         )
+        if owns and caller.policy.discloses_person("phone_number"):
+            # The number the registry confirmed, in the E.164 form of the OIDC
+            # phone_number claim (OIDC Core §5.1).
+            answer.disclosed = {"phone_number": "+98" + mobile[1:]}
         return ("match" if owns else "no_match"), answer
 
     return _json(await Verification(hoviyat, caller, "mobile.verify").run(decide))

@@ -354,3 +354,141 @@ def test_attack_fuzzed_raw_bodies_get_a_verdict_or_a_4xx(
     assert answer.status_code in VERDICT_OR_PROBLEM, answer.text
     if answer.status_code != 200:
         assert answer.headers["content-type"].startswith(PROBLEM)
+
+
+# --- grants that never disclose ---------------------------------------------------------------
+
+WALK_POLICY = "walk-every-field"
+_API_DOORS = ("persons.verify", "mobile.verify", "legal_entities.verify")
+
+
+@pytest.fixture
+def hoviyat_settings(
+    tmp_path: Path, database_url: str, synthetic_registry_path: Path, server_port: int
+) -> Any:
+    """The default app, plus a policy granting every field of the schema to the API doors."""
+    from idp.settings import Settings
+    from policies.service_policy import ENTITY_FIELDS, PERSON_FIELDS
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / f"{WALK_POLICY}.toml").write_text(
+        f'service_code = "{WALK_POLICY}"\n'
+        'title_fa = "همه فیلدها"\ntitle_en = "Every field"\nlegal_basis = "test"\n'
+        'type = "enterprise"\n'
+        f"operations = {json.dumps(list(_API_DOORS))}\n"
+        "[disclosure]\n"
+        f"person = {json.dumps(sorted(PERSON_FIELDS))}\n"
+        f"entity = {json.dumps(sorted(ENTITY_FIELDS))}\n",
+        encoding="utf-8",
+    )
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        registry_adapter="synthetic",
+        registry_path=synthetic_registry_path,
+        policies_dir=policies,
+        issuer=f"http://127.0.0.1:{server_port}",
+    )
+
+
+def test_attack_policy_granting_a_field_no_operation_of_it_discloses_is_refused_at_load() -> None:
+    from policies.service_policy import (
+        ENTITY_FIELD_DOORS,
+        ENTITY_FIELDS,
+        OPERATIONS,
+        PERSON_FIELD_DOORS,
+        PERSON_FIELDS,
+        PolicyError,
+        parse_policy,
+    )
+
+    assert set(PERSON_FIELD_DOORS) == PERSON_FIELDS
+    assert set(ENTITY_FIELD_DOORS) == ENTITY_FIELDS
+    base = {"service_code": "x", "title_fa": "x", "title_en": "x", "legal_basis": "x",
+            "type": "enterprise"}  # fmt: skip
+    for kind, doors in (("person", PERSON_FIELD_DOORS), ("entity", ENTITY_FIELD_DOORS)):
+        for name, disclosing in doors.items():
+            grant = {"disclosure": {kind: [name]}}
+            with pytest.raises(PolicyError, match=name):
+                parse_policy({**base, **grant, "operations": sorted(OPERATIONS - disclosing)})
+            for door in disclosing:
+                assert parse_policy({**base, **grant, "operations": [door]})
+
+
+def test_attack_every_grantable_field_is_really_disclosed_by_each_door_that_claims_it(
+    app_client: TestClient, synthetic_registry_path: Path
+) -> None:
+    """Walk the policy schema: each (field, door) pair the policy module names discloses."""
+    from idp.oidc import claims as oidc_claims
+    from idp.reconciliation.legacy_csv import LegacyRow
+    from idp.reconciliation.rows import reconcile_row
+    from policies.service_policy import ENTITY_FIELD_DOORS, PERSON_FIELD_DOORS
+    from verifiers.registry.synthetic import SyntheticRegistry
+
+    token = _client_of(app_client, "walker", WALK_POLICY)
+    person = living_person(synthetic_registry_path)
+    entity = active_entity(synthetic_registry_path)
+    hoviyat = app_client.app.state.hoviyat  # type: ignore[attr-defined]
+    policy = hoviyat.policies[WALK_POLICY]
+    registry = SyntheticRegistry(synthetic_registry_path)
+    record = registry.person(person["national_code"])
+    company = registry.entity(entity["national_id"])
+    assert record is not None and company is not None
+    dead = next(p for p, _m in registry.iter_persons(2000) if not p.alive)
+
+    verified = app_client.post(
+        "/v1/persons/verify",
+        json={"national_code": person["national_code"], "birth_date": person["birth_date"]},
+        headers=_auth(token),
+    ).json()
+    mobile = app_client.post(
+        "/v1/mobile/verify",
+        json={"national_code": person["national_code"], "mobile": person["mobiles"][0]},
+        headers=_auth(token),
+    ).json()
+    registered = app_client.post(
+        "/v1/legal-entities/verify", json={"national_id": entity["national_id"]},
+        headers=_auth(token),
+    ).json()  # fmt: skip
+    assert verified["match"] and mobile["match"] and registered["match"]
+
+    def reconciled(name: str) -> bool:
+        subject = dead if name == "alive" else record
+        known = "last_name" if name == "first_name" else "first_name"
+        row = LegacyRow(1, {"national_code": subject.national_code,
+                            known: getattr(subject, known)})  # fmt: skip
+        result = reconcile_row(row, registry, policy)
+        return name in result.filled or (name == "alive" and "deceased" in result.reasons)
+
+    person_doors = {
+        "persons.verify": lambda name: name in verified["disclosed"],
+        "mobile.verify": lambda name: name in mobile["disclosed"],
+        "oidc.login": lambda name: bool(
+            oidc_claims.person_claims(record, {name}, "+98" + person["mobiles"][0][1:])
+        ),
+        "reconciliations.create": reconciled,
+    }
+    entity_doors = {
+        "legal_entities.verify": lambda name: (
+            name in registered["disclosed"]
+            or (name == "status" and registered["status"] == entity["status"])
+        ),
+        "oidc.login": lambda name: (
+            name in oidc_claims.entity_claim(company, company.representatives[0], policy)
+        ),
+    }
+    silent = [
+        (name, door)
+        for name, doors in PERSON_FIELD_DOORS.items()
+        for door in doors
+        if not person_doors[door](name)
+    ] + [
+        (name, door)
+        for name, doors in ENTITY_FIELD_DOORS.items()
+        for door in doors
+        if not entity_doors[door](name)
+    ]
+    registry.close()
+    assert silent == []
+    assert mobile["disclosed"] == {"phone_number": "+98" + person["mobiles"][0][1:]}
