@@ -9,13 +9,13 @@ that is not served.
 
 from __future__ import annotations
 
-import html
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic_core import PydanticUndefined
 from sqlalchemy import insert
 from sqlmodel import Session
@@ -27,6 +27,8 @@ from idp.http.direct import direct_route
 from idp.login.assurance import LEVELS
 from idp.login.consent import has_consent
 from idp.login.flow import Flow
+from idp.login.i18n import Language, pick_language
+from idp.login.render import csrf_ok, message, render
 from idp.login.rows import transient
 from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
 from idp.login.steps import first_page
@@ -205,7 +207,10 @@ async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
     params = await _params(request)
     # Checked without the write lock: only the interaction's insert takes it,
     # batched with other requests' writes by the group committer.
-    checked = _check(hoviyat, params)
+    try:
+        checked = _check(hoviyat, params)
+    except AuthorizeFatal as exc:
+        return _fatal(request, params, exc)
     if isinstance(checked, Response):
         return checked
     client, policy, authz, requested_claims = checked
@@ -240,6 +245,22 @@ async def authorize_direct(request: Request) -> Response:
     return await authorize(request, request.app.state.hoviyat)
 
 
+def _wants_json(request: Request) -> bool:
+    """A program that asks for JSON (and not HTML) gets the problem document."""
+    accept = request.headers.get("accept", "").lower()
+    return "json" in accept and "text/html" not in accept
+
+
+def _fatal(request: Request, params: dict[str, list[str]], exc: AuthorizeFatal) -> Response:
+    """OIDC Core §3.1.2.6 / RFC 6749 §4.1.2.1: with no redirect URI it is safe to
+    use, the error is shown to the citizen, in their language (Persian first),
+    never sent on; a program asking for JSON gets RFC 9457 problem JSON."""
+    if _wants_json(request):
+        return bad_request("authorization-request-invalid", str(exc)).response()
+    language = _language(request, params)
+    return message(request, language, f"err.authorize.{exc.kind}", 400)
+
+
 def _check(
     hoviyat: Hoviyat, params: dict[str, list[str]]
 ) -> tuple[Client, ServicePolicy, AuthorizationRequest, list[str]] | Response:
@@ -249,8 +270,6 @@ def _check(
     directory = hoviyat.client_directory
     try:
         client, authz = validate(params, lambda client_id: directory.lookup(hoviyat.db, client_id))
-    except AuthorizeFatal as exc:
-        raise bad_request("authorization-request-invalid", str(exc)) from None
     except AuthorizeRedirectError as exc:
         return _error_redirect(hoviyat, exc.redirect_uri, exc.state, exc.error, exc.description)
     try:
@@ -346,18 +365,29 @@ async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
     return Response(status_code=200, headers=_NO_STORE)
 
 
-_LOGGED_OUT = """<!doctype html>
-<html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>خروج / Logged out</title></head>
-<body><main><h1>از حساب خود خارج شدید.</h1>
-<p lang="en" dir="ltr">You have logged out.</p></main></body></html>"""
+# The parameters the confirmation form carries to its POST (RP-Initiated Logout §2).
+_CARRIED = ("post_logout_redirect_uri", "state", "client_id", "ui_locales")
 
-_CONFIRM = """<!doctype html>
-<html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>خروج / Log out</title></head>
-<body><main><h1>آیا می‌خواهید خارج شوید؟</h1>
-<p lang="en" dir="ltr">Do you want to log out?</p>
-<form method="post" action="/logout">{hidden}
-<input type="hidden" name="confirm" value="yes">
-<button type="submit">خروج / Log out</button></form></main></body></html>"""
+
+def _language(request: Request, params: dict[str, list[str]]) -> Language:
+    """The page's language: ``lang``, then ``ui_locales`` (OIDC Core §3.1.2.1), then
+    the browser's Accept-Language, Persian first."""
+    lang = (params.get("lang") or [""])[0]
+    ui_locales = " ".join(params.get("ui_locales") or []).split()
+    return pick_language(lang, ui_locales, request.headers.get("accept-language"))
+
+
+def _same_origin(request: Request, issuer: str) -> bool:
+    """A cross-site form POST carries the attacker's Origin (or ``null``) and
+    ``Sec-Fetch-Site: cross-site``; a request without either header still needs
+    the CSRF token (OWASP CSRF Prevention: verifying origin with standard headers)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = urlsplit(issuer)
+    return origin == f"{own.scheme}://{own.netloc}"
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
@@ -371,14 +401,27 @@ def _logout(
     session: Session, request: Request, hoviyat: Hoviyat, params: dict[str, list[str]]
 ) -> Response:
     logout_request = parse_logout(session, hoviyat, params)
+    language = _language(request, params)
     confirmed = request.method == "POST" and params.get("confirm") == ["yes"]
     if not logout_request.confirmed_by_rp and not confirmed:
-        hidden = "".join(
-            f'<input type="hidden" name="{html.escape(key)}" value="{html.escape(values[0])}">'
-            for key, values in params.items()
-            if key in ("post_logout_redirect_uri", "state", "client_id", "ui_locales")
+        carried = [(key, values[0]) for key, values in params.items() if key in _CARRIED]
+        other = pick_language(language.other, None)
+        switch = "/logout?" + urlencode([*carried, ("lang", other.code)])
+        return render(
+            request,
+            "logout.html",
+            language,
+            title_key="logout.title",
+            switch_url=switch,
+            carried=carried,
         )
-        return HTMLResponse(_CONFIRM.format(hidden=hidden), headers=_NO_STORE)
+    if not logout_request.confirmed_by_rp:
+        # The user's own confirmation, so it must come from our own page: the
+        # signed double-submit token and the Origin, or a cross-site page could
+        # log the citizen out (login CSRF's twin). Nothing is ended otherwise.
+        token = (params.get("csrf_token") or [""])[0]
+        if not _same_origin(request, hoviyat.settings.issuer) or not csrf_ok(request, token):
+            return message(request, language, "err.csrf", 403)
     ended: set[str] = set()
     browser = current_login(request, session)
     for session_id in {logout_request.session_id, browser.session_id if browser else None}:
@@ -388,7 +431,7 @@ def _logout(
     end_grants(session, hoviyat, ended)
     target = logout_request.redirect_url()
     response: Response = (
-        _redirect(target) if target else HTMLResponse(_LOGGED_OUT, headers=_NO_STORE)
+        _redirect(target) if target else message(request, language, "logout.done", 200)
     )
     clear_session_cookie(response, hoviyat.settings)
     return response

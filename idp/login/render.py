@@ -64,13 +64,13 @@ def _body(
     context: dict[str, Any],
 ) -> str:
     other = Language(language.other, "", language.code)
+    context.setdefault("switch_url", page_url(path, other, interaction_id))
     return _environment.get_template(template).render(
         lang=language,
         t=lambda key, **values_: isolate_latin(translate(key, language, **values_), language),
         title=translate(title_key, language),
         csrf_token=csrf_token,
         interaction_id=interaction_id,
-        switch_url=page_url(path, other, interaction_id),
         errors={name: isolate_latin(text, language) for name, text in (errors or {}).items()},
         values=values or {},
         **context,
@@ -124,6 +124,7 @@ def render(
     values: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     blank: bool = False,
+    switch_url: str | None = None,
     **context: Any,
 ) -> HTMLResponse:
     """A login page; ``blank``: a form with nothing typed in and no error, whose
@@ -134,6 +135,8 @@ def render(
         request, hoviyat.settings, keys.derived_key(hoviyat.secrets, keys.CSRF)
     )
     path = _page_path(request)
+    if switch_url is not None:
+        context["switch_url"] = switch_url
     if (
         blank
         and not errors

@@ -27,7 +27,15 @@ _MAX_PARAM = 2000
 
 
 class AuthorizeFatal(ValueError):
-    """An error shown to the user: there is no redirect URI it is safe to send them to."""
+    """An error shown to the user: there is no redirect URI it is safe to send them to.
+
+    ``kind`` says what to tell the citizen: ``client`` (unknown, disabled or not
+    for this flow), ``redirect_uri`` (missing or not registered) or ``request``.
+    """
+
+    def __init__(self, description: str, kind: str = "request") -> None:
+        super().__init__(description)
+        self.kind = kind
 
 
 @dataclass
@@ -120,15 +128,17 @@ def validate(
         raise AuthorizeFatal("client_id is missing")
     client = find_client(client_id)
     if client is None or client.disabled:
-        raise AuthorizeFatal(f"client {client_id!r} is unknown or disabled")
+        raise AuthorizeFatal(f"client {client_id!r} is unknown or disabled", "client")
     if "authorization_code" not in client.grant_types:
-        raise AuthorizeFatal(f"client {client_id!r} is not registered for the code flow")
+        raise AuthorizeFatal(f"client {client_id!r} is not registered for the code flow", "client")
     if not redirect_uri:
         # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, even with one registered URI.
-        raise AuthorizeFatal("redirect_uri is missing")
+        raise AuthorizeFatal("redirect_uri is missing", "redirect_uri")
     # RFC 9700 §4.1.3 / §2.1: exact string comparison, no prefix or pattern.
     if redirect_uri not in client.redirect_uris:
-        raise AuthorizeFatal("redirect_uri does not exactly match one registered for this client")
+        raise AuthorizeFatal(
+            "redirect_uri does not exactly match one registered for this client", "redirect_uri"
+        )
 
     def fail(error: str, description: str, state: str | None) -> AuthorizeRedirectError:
         return AuthorizeRedirectError(error, description, redirect_uri, state)

@@ -318,3 +318,86 @@ def test_right_code_submitted_ten_times_at_once_is_never_called_wrong_too_many_t
         else:
             assert other.status_code == 409, other.text
             assert "پذیرفته شد" in other.text  # "already accepted"
+
+
+# --- logout CSRF (RP-Initiated Logout §2, OWASP CSRF Prevention) --------------------------------
+
+
+def test_attack_cross_site_logout_post_is_refused(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> None:
+    db = hoviyat_app.state.hoviyat.db
+    login = log_in(db, citizen.national_code)
+    asgi_browser.cookies.update(session_cookie(hoviyat_app, login))
+    asked = asgi_browser.get("/logout")
+    assert asked.status_code == 200
+    form = Forms(asked.text).form("/logout")
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+
+    def ended() -> bool:
+        with db.read() as session:
+            row = session.get(LoginSession, login.session_id)
+            return row is not None and row.ended_at is not None
+
+    forged = [
+        # evil.example's auto-submitting form: the browser sends the cookies, not the token.
+        ({"confirm": "yes"}, {"Origin": "https://evil.example"}),
+        ({"confirm": "yes"}, {}),
+        # Even a token somehow learnt does not make a cross-site POST ours.
+        (form, {"Origin": "https://evil.example"}),
+        (form, {"Origin": "null"}),
+        (form, {"Sec-Fetch-Site": "cross-site"}),
+    ]
+    for data, headers in forged:
+        refused = asgi_browser.post("/logout", data=data, headers=headers)
+        assert refused.status_code == 403, (data, headers, refused.text)
+        assert not ended()
+    done = asgi_browser.post(
+        "/logout", data=form, headers={"Origin": issuer, "Sec-Fetch-Site": "same-origin"}
+    )
+    assert done.status_code == 200, done.text
+    assert ended()
+
+
+# --- /authorize errors with nowhere safe to redirect (OIDC Core §3.1.2.6) -----------------------
+
+
+def test_attack_unregistered_redirect_uri_is_shown_to_the_citizen_in_persian_not_followed(
+    asgi_browser: TestClient, rp: RelyingParty
+) -> None:
+    _, challenge = pkce_pair()
+    params = authorization_params(rp, challenge, redirect_uri="https://evil.example/cb")
+    shown = asgi_browser.get("/authorize", params=params, headers={"Accept": "text/html"})
+    assert shown.status_code == 400
+    assert "location" not in shown.headers
+    assert shown.headers["content-type"].startswith("text/html")
+    page = Forms(shown.text)
+    assert page.html_attrs["lang"] == "fa" and page.html_attrs["dir"] == "rtl"
+    assert "نشانی بازگشتی" in shown.text  # "the return address"
+    assert "evil.example" not in shown.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "extra", "lang", "words"),
+    [
+        ({"Accept-Language": "en-GB,en;q=0.9"}, {}, "en", "not registered"),
+        ({"Accept-Language": "de, en;q=0.5, fa;q=0.8"}, {}, "fa", "ثبت نشده"),
+        ({"Accept-Language": "fa"}, {"ui_locales": "en"}, "en", "not registered"),
+        ({}, {}, "fa", "ثبت نشده"),
+    ],
+)
+def test_attack_unknown_client_gets_an_error_page_in_the_citizens_language(
+    asgi_browser: TestClient,
+    rp: RelyingParty,
+    headers: dict[str, str],
+    extra: dict[str, str],
+    lang: str,
+    words: str,
+) -> None:
+    _, challenge = pkce_pair()
+    params = authorization_params(rp, challenge, client_id="no-such-app", **extra)
+    shown = asgi_browser.get("/authorize", params=params, headers=headers)
+    assert shown.status_code == 400
+    assert shown.headers["content-type"].startswith("text/html")
+    assert Forms(shown.text).html_attrs["lang"] == lang
+    assert words in shown.text

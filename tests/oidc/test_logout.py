@@ -6,6 +6,7 @@ import time
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from oidc.login_helpers import Forms
 from oidc_support import (
     RelyingParty,
     authorization_params,
@@ -39,7 +40,10 @@ def test_logout_without_hint_asks_then_ends_the_browser_session(
     with db.read() as session:
         assert session.get(LoginSession, login.session_id).ended_at is None  # type: ignore[union-attr]
 
-    done = asgi_browser.post("/logout", data={"confirm": "yes"}, cookies=cookies)
+    # The confirmation form, with its CSRF token (and the cookie it is bound to).
+    form = Forms(asked.text).form("/logout")
+    assert form["confirm"] == "yes" and form["csrf_token"]
+    done = asgi_browser.post("/logout", data=form, cookies=cookies)
     assert done.status_code == 200
     with db.read() as session:
         assert session.get(LoginSession, login.session_id).ended_at is not None  # type: ignore[union-attr]

@@ -53,6 +53,11 @@ def hs256_with_public_key(claims: dict[str, Any], public_jwk: dict[str, Any], ty
     return f"{header}.{payload}.{b64(signature)}"
 
 
+# A program's request: /authorize shows browsers an HTML page in their language
+# instead (tests/oidc/test_attacks_oidc.py).
+ASKS_FOR_JSON = {"Accept": "application/problem+json"}
+
+
 def is_problem_page(response: Any) -> bool:
     return (
         response.status_code == 400
@@ -78,7 +83,9 @@ def test_mismatched_or_extended_redirect_uri_is_shown_not_followed(
 ) -> None:
     _, challenge = pkce_pair()
     response = asgi_browser.get(
-        "/authorize", params=authorization_params(rp, challenge, redirect_uri=redirect_uri)
+        "/authorize",
+        params=authorization_params(rp, challenge, redirect_uri=redirect_uri),
+        headers=ASKS_FOR_JSON,
     )
     assert is_problem_page(response), response.text
     assert "redirect_uri" in response.json()["detail"]
@@ -90,7 +97,9 @@ def test_unknown_client_and_missing_redirect_uri_never_redirect(
     _, challenge = pkce_pair()
     for overrides in ({"client_id": "nobody"}, {"redirect_uri": None}, {"client_id": None}):
         response = asgi_browser.get(
-            "/authorize", params=authorization_params(rp, challenge, **overrides)
+            "/authorize",
+            params=authorization_params(rp, challenge, **overrides),
+            headers=ASKS_FOR_JSON,
         )
         assert is_problem_page(response), overrides
 
