@@ -301,6 +301,12 @@ IssuerKeyResolver = Callable[[dict[str, Any], dict[str, Any]], ECKey]
 
 def verify_jws(token: str, key: JWSKey, algorithms: Sequence[str], what: str) -> tuple[dict, dict]:
     """Signature check with an allow-list of algorithms; returns (header, payload object)."""
+    # RFC 7515 §4.1.11: a JWS whose crit names extensions the recipient does not
+    # understand is invalid, and we understand none (joserfc also trips over a non-list).
+    if "crit" in unverified_header(token):
+        raise AttestationInvalid(
+            f"{what}_signature", f"{what} JWS lists critical extensions this verifier lacks"
+        )
     try:
         signature = jws.deserialize_compact(token, key, registry=jws_registry(algorithms))
     except JoseError as exc:

@@ -297,6 +297,9 @@ class AttestationVerifier:
         except AttestationInvalid as failure:
             report.failed_check = failure.check
             stage = _stage(failure.check)
+            if stage in passed:
+                # e.g. a payload that is not JSON, found by a later stage: that one failed.
+                stage = next(s for s in _order(form, kb_expected) if s not in passed)
             if stage == "status":
                 report.status = _STATUS_OF.get(failure.check, "unavailable")
             report.checks = _checks(passed, stage, failure.detail, form, check_status, kb_expected)
@@ -360,6 +363,17 @@ def _check_required(claims: dict[str, Any], audience: str | None, any_audience: 
         )
     if audience not in recipients:
         raise AttestationInvalid("audience", f"issued for {aud!r}, not {audience!r}")
+
+
+def _order(form: str, kb_expected: bool) -> list[str]:
+    """The stages in the order :meth:`AttestationVerifier.verify` completes them."""
+    if form == "jwt":
+        return ["format", "chain", "signature", "validity", "status"]
+    return (
+        ["format", "chain", "signature", "disclosures"]
+        + (["key_binding"] if kb_expected else [])
+        + ["validity", "status"]
+    )
 
 
 def _stage(check: str) -> str:

@@ -17,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.jwk import ECKey
 from typer.testing import CliRunner
@@ -304,3 +306,142 @@ def test_attack_array_disclosure_in_place_of_an_object_one_is_malformed(
     jwt = jws.serialize_compact(header, orjson.dumps(payload), signer.jwk)
     report = verifier.verify(SdJwt(jwt, (*issued.disclosures, element), None).serialize())
     assert report.failed_check == "disclosure_malformed"
+
+
+# --- fuzzing the JWS, JWT and SD-JWT parsers ----------------------------------------------
+
+OUTCOMES = {"passed", "failed", "skipped", "not_reached"}
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+b64_segments = st.one_of(
+    st.binary(max_size=40).map(b64url),
+    json_values.map(lambda v: b64url(orjson.dumps(v))),
+    st.text(alphabet="AZaz09-_=+/.~ ", max_size=30),
+)
+
+
+def assert_consistent(report: Report) -> None:
+    """A verdict a receiver can rely on: one failure at most, only known words."""
+    stages = [check.stage for check in report.checks]
+    assert len(stages) == len(set(stages))
+    assert {check.outcome for check in report.checks} <= OUTCOMES
+    failed = [check.stage for check in report.checks if check.outcome == "failed"]
+    if report.valid:
+        assert not failed and report.failed_check is None
+    else:
+        assert report.failed_check and len(failed) == 1
+    report.as_dict()
+    report.render("fa")
+    report.render("en")
+
+
+@st.composite
+def structured_tokens(draw: st.DrawFn, genuine: list[str]) -> str:
+    header = draw(st.dictionaries(st.sampled_from(["kid", "cty", "crit", "jku"]), json_values))
+    alg = draw(st.sampled_from(["ES256", "none", "HS256", "RS256", "EdDSA", None]))
+    if alg is not None:
+        header["alg"] = alg
+    header["typ"] = draw(st.sampled_from([TYP_JWT, TYP_SD_JWT, "JWT", "kb+jwt", None]))
+    header["x5c"] = draw(st.sampled_from([genuine, genuine[:1], [], None, ["AAAA"], genuine[::-1]]))
+    payload = draw(st.dictionaries(st.sampled_from(
+        ["iss", "iat", "exp", "nbf", "jti", "aud", "_sd", "_sd_alg", "cnf", "verified_claims",
+         "status"]), json_values) | json_values)  # fmt: skip
+    jwt = ".".join(
+        [b64url(orjson.dumps(header)), b64url(orjson.dumps(payload)), draw(b64_segments)]
+    )
+    if draw(st.booleans()):
+        return jwt
+    disclosures = draw(st.lists(b64_segments, max_size=3))
+    kb = draw(
+        st.sampled_from(["", jwt, "a.b.c"])
+        | st.lists(b64_segments, min_size=3, max_size=3).map(".".join)
+    )
+    return "~".join([jwt, *disclosures, kb])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzz_structured_jws_jwt_and_sd_jwt_get_a_consistent_verdict(
+    attestation_issuer, verifier, data: st.DataObject
+) -> None:
+    genuine = parts(sign(attestation_issuer).jwt)[0]["x5c"]
+    text = data.draw(structured_tokens(genuine))
+    policy = data.draw(
+        st.sampled_from(
+            [KeyBindingPolicy(), KeyBindingPolicy(required=True, audience="a", nonce="n")]
+        )
+    )
+    report = verifier.verify(
+        text, key_binding=policy, check_status=data.draw(st.booleans()), audience=RECEIVER
+    )
+    assert not report.valid  # nothing here is signed by the issuer
+    assert_consistent(report)
+
+
+def _decoded(text: str) -> tuple[bytes, ...] | None:
+    """The bytes a token's parts decode to; None when a part does not decode."""
+    try:
+        pieces = text.strip().split("~")
+        jwt = pieces[0].split(".")
+        return (*(b64url_decode(p) for p in jwt), *(p.encode() for p in pieces[1:]))
+    except (ValueError, UnicodeEncodeError):
+        return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzz_mutated_real_attestation_is_refused_unless_its_bytes_are_unchanged(
+    attestation_issuer, verifier, holder_key, data: st.DataObject
+) -> None:
+    issued = sign(attestation_issuer, holder=holder_key)
+    original = data.draw(
+        st.sampled_from(
+            [
+                issued.jwt,
+                issued.sd_jwt,
+                SdJwt.parse(issued.sd_jwt)
+                .bind(holder_key, audience="a", nonce="n", issued_at=int(NOW.timestamp()))
+                .serialize(),
+            ]
+        )
+    )
+    text = original
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, len(text)))
+        action = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+        char = data.draw(st.sampled_from("AQgw_-.~=+/ é\x00") | st.characters())
+        if action == "replace" and position < len(text):
+            text = text[:position] + char + text[position + 1 :]
+        elif action == "insert":
+            text = text[:position] + char + text[position:]
+        else:
+            text = text[:position] + text[position + 1 :]
+    report = verifier.verify(text, audience=RECEIVER)
+    assert_consistent(report)
+    if report.valid:
+        # Only an encoding that decodes to the very same bytes (base64 padding bits) may pass.
+        assert _decoded(text) == _decoded(original), (original, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200) | st.text(alphabet="AZaz09-_.~=", max_size=200))
+def test_fuzz_rfc9901_parsers_only_raise_attestation_invalid(text: str) -> None:
+    from idp.attestations.errors import AttestationInvalid
+    from idp.attestations.x5c import decode_chain
+
+    for parse in (
+        SdJwt.parse,
+        rfc9901.unverified_header,
+        rfc9901._decode_disclosure,
+        lambda t: decode_chain([t]),
+        lambda t: rfc9901.verify(t, lambda h, p: pytest.fail("no key for a random token"), now=0),
+    ):
+        try:
+            parse(text)
+        except AttestationInvalid as failure:
+            assert failure.check
