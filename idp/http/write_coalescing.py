@@ -18,7 +18,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from idp.http.connection_guard import GuardedHttpToolsProtocol
 
 # Past this a write goes out at once, so a large body is not copied again.
 _FLUSH_BYTES = 64 * 1024
@@ -70,8 +71,9 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
-class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each response with one system call."""
+class CoalescingHttpToolsProtocol(GuardedHttpToolsProtocol):
+    """uvicorn's httptools protocol, writing each response with one system call, with
+    the head and timing limits of :mod:`idp.http.connection_guard`."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing = CoalescingTransport(transport, self.loop)

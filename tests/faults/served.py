@@ -81,6 +81,29 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+class PeakRss:
+    """The largest summed RSS of ``pids`` seen while the block runs (sampled every 5 ms)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, sum(rss_mb(pid) for pid in self.pids))
+            time.sleep(0.005)
+
+
 @dataclass
 class Served:
     url: str
@@ -90,12 +113,14 @@ class Served:
     def workers(self) -> list[int]:
         return children(self.process.pid)
 
-    def ready_workers(self, count: int = 2, timeout: float = 60) -> list[int]:
-        """Wait until ``count`` workers listen; their pids."""
+    def ready_workers(
+        self, count: int = 2, timeout: float = 60, without: int | None = None
+    ) -> list[int]:
+        """Wait until ``count`` workers listen (``without`` not among them); their pids."""
         deadline = time.monotonic() + timeout
         while True:
             assert self.process.poll() is None, f"hoviyat serve exited: {self.stderr()}"
-            ready = [pid for pid in self.workers() if listening(pid, self.port)]
+            ready = [pid for pid in self.workers() if pid != without and listening(pid, self.port)]
             if len(ready) >= count:
                 return ready
             assert time.monotonic() < deadline, f"{count} listening workers never appeared"
