@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="proxy addresses whose X-Forwarded-For/-Proto headers are believed",
     )
+    sector_identifier_allow_http_loopback: bool = Field(
+        False,
+        description="accept sector identifier documents over http from loopback "
+        "(tests only; OIDC Core §8.1 wants https)",
+    )
     log_level: str = Field("INFO", description="root log level")
     rate_limit_window_seconds: int = Field(60, description="fixed window for rate limits")
     commit_linger_ms: float = Field(

@@ -44,6 +44,7 @@ def create(
                 redirect_uris=redirect_uri, post_logout_redirect_uris=post_logout_uri,
                 grant_types=grant_type, auth_method=auth_method, id_token_alg=id_token_alg,
                 sector_identifier=sector_identifier, jwks_file=jwks_file,
+                allow_http_loopback_sector=settings.sector_identifier_allow_http_loopback,
             )  # fmt: skip
             created = create_client(
                 session, secrets.client_secret_key, name=name, service_code=service, roles=role,

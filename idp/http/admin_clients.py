@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from idp.audit.log import AuditEvent, append
 from idp.clients import ClientError, client_summary, create_client, list_clients
@@ -77,7 +78,9 @@ async def create(
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> JSONResponse:
     try:
-        attributes = oidc_attributes(
+        # In a worker thread: a sector identifier document is fetched over the network.
+        attributes = await run_in_threadpool(
+            oidc_attributes,
             redirect_uris=body.redirect_uris,
             post_logout_redirect_uris=body.post_logout_redirect_uris,
             grant_types=body.grant_types,
@@ -85,6 +88,7 @@ async def create(
             id_token_alg=body.id_token_signed_response_alg,
             sector_identifier=body.sector_identifier,
             jwks=body.jwks,
+            allow_http_loopback_sector=hoviyat.settings.sector_identifier_allow_http_loopback,
         )
     except RegistrationError as error:
         raise _invalid(error) from None

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from idp.oauth.client_auth import supported_methods
 from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
+from idp.oidc.sector import SectorIdentifierError, check_sector_identifier
 from idp.tokens import SIGNING_ALGORITHMS
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -66,8 +67,12 @@ def oidc_attributes(
     sector_identifier: str | None,
     jwks_file: Path | None = None,
     jwks: dict[str, Any] | None = None,
+    allow_http_loopback_sector: bool = False,
 ) -> dict[str, Any]:
-    """The Client columns for this registration, or :class:`RegistrationError`."""
+    """The Client columns for this registration, or :class:`RegistrationError`.
+
+    With a ``sector_identifier`` its document is fetched (a blocking call of at
+    most a few seconds, see :mod:`idp.oidc.sector`)."""
     grants = list(grant_types) or (
         ["authorization_code", "refresh_token"] if redirect_uris else ["client_credentials"]
     )
@@ -88,10 +93,17 @@ def oidc_attributes(
         jwks = check_jwks(jwks)
     if auth_method == PRIVATE_KEY_JWT and jwks is None:
         raise RegistrationError("private_key_jwt needs --jwks-file with the client's public keys")
+    redirects = [_check_uri(uri, "redirect URI") for uri in redirect_uris]
     if sector_identifier is not None:
         _check_uri(sector_identifier, "sector identifier")
+        try:
+            check_sector_identifier(
+                sector_identifier, redirects, allow_http_loopback=allow_http_loopback_sector
+            )
+        except SectorIdentifierError as exc:
+            raise RegistrationError(str(exc)) from None
     return {
-        "redirect_uris": [_check_uri(uri, "redirect URI") for uri in redirect_uris],
+        "redirect_uris": redirects,
         "post_logout_redirect_uris": [
             _check_uri(uri, "post-logout redirect URI") for uri in post_logout_redirect_uris
         ],

@@ -5,6 +5,7 @@ Over the app's ASGI transport or a live uvicorn, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -39,15 +40,27 @@ from oidc_support import (
     register_rp,
     session_cookie,
 )
+from sector_server import SectorServer
 from sqlalchemy import select, update
 
 from idp.login.consent import remember_consent
 from idp.oidc.grants import digest
+from idp.oidc.sector import MAX_BYTES, SectorIdentifierError, check_sector_identifier
+from idp.settings import Settings
 from idp.storage.login import LoginSession
 from idp.storage.oidc import OidcClientAssertion, OidcRefreshToken
 from verifiers.registry.base import Person
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+@pytest.fixture
+def hoviyat_settings(hoviyat_settings: Settings) -> Settings:
+    # Sector identifier documents come from a loopback http server here (OIDC
+    # Core §8.1 wants https; the setting exists for tests only).
+    return hoviyat_settings.model_copy(update={"sector_identifier_allow_http_loopback": True})
+
+
 PROFILE_CLAIMS = ["family_name", "given_name", "name", "birthdate", "father_name", "gender"]
 
 
@@ -401,3 +414,67 @@ def test_attack_unknown_client_gets_an_error_page_in_the_citizens_language(
     assert shown.headers["content-type"].startswith("text/html")
     assert Forms(shown.text).html_attrs["lang"] == lang
     assert words in shown.text
+
+
+# --- pairwise subjects and sector identifiers (OIDC Core §8.1) ----------------------------------
+
+
+def test_attack_pairwise_correlation_via_a_foreign_sector_identifier_is_refused(
+    app_client: TestClient, admin_token: str
+) -> None:
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    bank_sector = json.dumps(["https://bank.example/cb", "https://m.bank.example/cb"]).encode()
+
+    def register(redirect_uri: str, sector: str) -> httpx.Response:
+        return app_client.post(
+            "/v1/admin/clients",
+            json={
+                "name": "Some app",
+                "service_code": "demo-tax-portal",
+                "redirect_uris": [redirect_uri],
+                "sector_identifier": sector,
+            },
+            headers=admin,
+        )
+
+    with SectorServer(bank_sector) as sector:
+        # An app that names the bank's sector to get the bank's subjects.
+        refused = register("https://evil.example/cb", sector.url)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        detail = refused.json()["detail"]
+        assert "https://evil.example/cb" in detail and "§8.1" in detail
+        # The bank's own app, listed by its sector, registers.
+        assert register("https://m.bank.example/cb", sector.url).status_code == 201
+    with app_client.app.state.hoviyat.db.read() as session:  # type: ignore[attr-defined]
+        from idp.storage.models import Client
+
+        names = [c.redirect_uris for c in session.execute(select(Client)).scalars()]
+    assert ["https://evil.example/cb"] not in names
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "delay", "why"),
+    [
+        (b'{"redirect_uris": ["https://a.example/cb"]}', 200, 0.0, "JSON array"),
+        (b"<html>not json</html>", 200, 0.0, "JSON array"),
+        (b'["https://a.example/cb"]', 404, 0.0, "HTTP 404"),
+        (b'["https://a.example/cb"' + b', "x"' * (MAX_BYTES // 5) + b"]", 200, 0.0, "larger"),
+        (b'["https://a.example/cb"]', 200, 2.0, "within"),
+    ],
+)
+def test_attack_unusable_sector_identifier_document_is_refused(
+    body: bytes, status: int, delay: float, why: str
+) -> None:
+    with SectorServer(body, status=status, delay=delay) as sector:
+        with pytest.raises(SectorIdentifierError, match=why):
+            check_sector_identifier(
+                sector.url, ["https://a.example/cb"], allow_http_loopback=True, timeout=0.5
+            )
+
+
+def test_attack_sector_identifier_over_plain_http_is_refused_outside_tests() -> None:
+    with SectorServer(b'["https://a.example/cb"]') as sector:
+        with pytest.raises(SectorIdentifierError, match="https"):
+            check_sector_identifier(sector.url, ["https://a.example/cb"])
+        check_sector_identifier(sector.url, ["https://a.example/cb"], allow_http_loopback=True)

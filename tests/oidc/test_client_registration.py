@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from joserfc.jwk import ECKey
+from sector_server import SectorServer
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -44,14 +45,18 @@ def test_clients_create_registers_an_oidc_client(
     key = ECKey.generate_key("P-256", auto_kid=True)
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
-    created = hoviyat(
-        ["clients", "create", "--name", "Tax app", "--service", "demo-tax-portal",
-         "--redirect-uri", "https://tax.example/cb", "--redirect-uri", "https://tax.example/cb2",
-         "--post-logout-redirect-uri", "https://tax.example/bye",
-         "--auth-method", "private_key_jwt", "--jwks-file", str(jwks_file),
-         "--id-token-alg", "RS256", "--sector-identifier", "https://tax.example", "--json"],
-        cli_env,
-    )  # fmt: skip
+    # The sector's document lists both redirect URIs (OIDC Core §8.1).
+    sector_doc = json.dumps(["https://tax.example/cb", "https://tax.example/cb2"]).encode()
+    env = {**cli_env, "HOVIYAT_SECTOR_IDENTIFIER_ALLOW_HTTP_LOOPBACK": "true"}
+    with SectorServer(sector_doc) as sector:
+        created = hoviyat(
+            ["clients", "create", "--name", "Tax app", "--service", "demo-tax-portal",
+             "--redirect-uri", "https://tax.example/cb", "--redirect-uri", "https://tax.example/cb2",
+             "--post-logout-redirect-uri", "https://tax.example/bye",
+             "--auth-method", "private_key_jwt", "--jwks-file", str(jwks_file),
+             "--id-token-alg", "RS256", "--sector-identifier", sector.url, "--json"],
+            env,
+        )  # fmt: skip
     assert created.returncode == 0, created.stderr
     client_id = json.loads(created.stdout)["client_id"]
     database = Database(database_url)
@@ -66,7 +71,7 @@ def test_clients_create_registers_an_oidc_client(
     assert client.token_endpoint_auth_method == "private_key_jwt"
     assert client.secret_digest is None  # no secret for a key-authenticated client
     assert client.id_token_signed_response_alg == "RS256"
-    assert client.sector_identifier == "https://tax.example"
+    assert client.sector_identifier == sector.url
     assert client.jwks is not None and client.jwks["keys"][0]["kid"] == key.kid
 
 
