@@ -11,22 +11,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import jdatetime
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import and_, or_, true
-from sqlmodel import Session, col
-from sqlmodel import select as sqlmodel_select
+from sqlmodel import Session
 
 from idp.audit import rfc9162, tree
 from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
 from idp.audit.export import export_lines
-from idp.audit.labels import EVENT_LABELS, OUTCOME_LABELS, label
-from idp.audit.log import subject_hash
+from idp.audit.history import BadCursor, citizen_history
 from idp.audit.search import AuditQuery, record_subject_search, search, subject_hashes
 from idp.audit.sequencer import read_head
 from idp.audit.signing_key import published_keys
@@ -35,15 +30,13 @@ from idp.http.auth import Caller, require_role, token_claims
 from idp.http.schema import INT64_MAX, DateTimeParam
 from idp.login.sessions import current_login
 from idp.problems import Problem, bad_request, not_found, unauthorized
-from idp.storage.models import AuditEntry, Client
+from idp.storage.models import AuditEntry
 from idp.tracking import new_tracking_code
-from policies.service_policy import ServicePolicy
 from verifiers.identifiers import IdentifierError, validate_national_code
 
 router = APIRouter(tags=["audit"])
 auditor = require_role("auditor")
 JSON_LINES = "application/jsonl"
-TEHRAN = ZoneInfo("Asia/Tehran")  # citizens read times on Iran's clock
 
 
 def _identifier_problem(error: IdentifierError) -> Problem:
@@ -274,22 +267,6 @@ def citizen_national_code(request: Request, hoviyat: Hoviyat = Depends(get_hoviy
     raise unauthorized("access history needs the citizen's own login, not a client's token")
 
 
-def _visible(policies: dict[str, ServicePolicy], now: datetime) -> Any:
-    """Policy-deferred lookups stay hidden until ``history_delay_days`` have passed."""
-    column = AuditEntry.__table__.c  # type: ignore[attr-defined]
-    delayed = {code: p.history_delay_days for code, p in policies.items() if p.history_delay_days}
-    if not delayed:
-        return true()
-    return or_(
-        column.service_code.is_(None),
-        column.service_code.not_in(list(delayed)),
-        *[
-            and_(column.service_code == code, column.created_at <= now - timedelta(days=days))
-            for code, days in delayed.items()
-        ],
-    )
-
-
 @router.get("/v1/me/access-history")
 def access_history(
     limit: int = Query(50, ge=1, le=200),
@@ -299,55 +276,16 @@ def access_history(
     national_code: str = Depends(citizen_national_code),
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> dict[str, Any]:
-    column = AuditEntry.__table__.c  # type: ignore[attr-defined]
-    wanted = subject_hash(hoviyat.secrets.subject_pepper, national_code)
-    statement = sqlmodel_select(AuditEntry).where(
-        column.subject_hash == wanted, _visible(hoviyat.policies, datetime.now(UTC))
-    )
     with hoviyat.db.session() as session:
-        if before is not None:
-            # The cursor is the last entry shown; paging follows (time, id) order.
-            last = session.get(AuditEntry, before)
-            if last is None or last.subject_hash != wanted:
-                raise bad_request("bad-cursor", "'before' must be a next_cursor of this history")
-            statement = statement.where(
-                or_(
-                    column.created_at < last.created_at,
-                    and_(column.created_at == last.created_at, column.id < last.id),
-                )
+        try:
+            page = citizen_history(
+                session,
+                pepper=hoviyat.secrets.subject_pepper,
+                policies=hoviyat.policies,
+                national_code=national_code,
+                limit=limit,
+                before=before,
             )
-        statement = statement.order_by(column.created_at.desc(), column.id.desc()).limit(limit)
-        entries = list(session.exec(statement))
-        actor_ids = {e.actor_id for e in entries if e.actor_type == "client" and e.actor_id}
-        names = {
-            c.client_id: c.name
-            for c in session.exec(
-                sqlmodel_select(Client).where(col(Client.client_id).in_(actor_ids))
-            )
-        }
-    return {
-        "entries": [_history_item(e, hoviyat.policies, names) for e in entries],
-        "next_cursor": entries[-1].id if len(entries) == limit else None,
-    }
-
-
-def _history_item(
-    entry: AuditEntry, policies: dict[str, ServicePolicy], names: dict[str, str]
-) -> dict[str, Any]:
-    policy = policies.get(entry.service_code or "")
-    moment = entry.created_at if entry.created_at.tzinfo else entry.created_at.replace(tzinfo=UTC)
-    tehran = moment.astimezone(TEHRAN)
-    return {
-        "time": moment.isoformat(),
-        "time_jalali": jdatetime.datetime.fromgregorian(datetime=tehran).strftime("%Y/%m/%d %H:%M"),
-        "event": {"type": entry.event_type, **label(EVENT_LABELS, entry.event_type)},
-        "service": {
-            "code": entry.service_code,
-            "fa": policy.title_fa if policy else entry.service_code,
-            "en": policy.title_en if policy else entry.service_code,
-        },
-        "agency": names.get(entry.actor_id or "", entry.actor_id),
-        "legal_basis": entry.legal_basis,
-        "tracking_code": entry.tracking_code,
-        "outcome": {"code": entry.outcome, **label(OUTCOME_LABELS, entry.outcome)},
-    }
+        except BadCursor as exc:
+            raise bad_request("bad-cursor", str(exc)) from None
+    return {"entries": page.items, "next_cursor": page.next_cursor}

@@ -1,4 +1,5 @@
-"""The citizen's own pages: the permissions they gave (with withdrawal) and logout.
+"""The citizen's own pages: the permissions they gave (with withdrawal), who looked
+them up (their access history), and logout.
 
 Reached with the session cookie alone, outside any app's login; every change
 is CSRF-checked and audited (``consent``/``revoked``, ``logout``).
@@ -7,11 +8,13 @@ is CSRF-checked and audited (``consent``/``revoked``, ``logout``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from idp.audit.history import TEHRAN, BadCursor, citizen_history
 from idp.audit.log import append
 from idp.login import sessions
 from idp.login.consent import list_consents, revoke_consent
@@ -65,6 +68,65 @@ def my_consents(request: Request, lang: str | None = None) -> Response:
                 "logged_in_as", language, code=digits_for(session.national_code, language)
             ),
         )
+
+
+HISTORY_PAGE = 50
+
+
+@router.get("/login/history")
+def my_history(request: Request, lang: str | None = None, before: str | None = None) -> Response:
+    """Who looked the citizen up, newest first, every event and outcome in words."""
+    hoviyat = hoviyat_of(request)
+    language = pick_language(lang, None)
+    with hoviyat.db.session() as db_session:
+        session = sessions.session_row(request, db_session)
+        if session is None:
+            return message(request, language, "not_logged_in", 401)
+        cursor = int(before) if before and before.isdigit() and len(before) <= 18 else None
+        if before and cursor is None:
+            return message(request, language, "history.bad_cursor", 400)
+        try:
+            page = citizen_history(
+                db_session,
+                pepper=hoviyat.secrets.subject_pepper,
+                policies=hoviyat.policies,
+                national_code=session.national_code,
+                limit=HISTORY_PAGE,
+                before=cursor,
+            )
+        except BadCursor:
+            return message(request, language, "history.bad_cursor", 400)
+        national_code = session.national_code
+    older = None
+    if page.next_cursor is not None:
+        older = "/login/history?" + urlencode({"before": page.next_cursor, "lang": language.code})
+    return render(
+        request,
+        "history.html",
+        language,
+        title_key="history.title",
+        entries=[_history_row(item, language) for item in page.items],
+        older_url=older,
+        consents_url=page_url("/login/consents", language),
+        logged_in_as=translate("logged_in_as", language, code=digits_for(national_code, language)),
+    )
+
+
+def _history_row(item: dict[str, Any], language: Language) -> dict[str, str]:
+    code = language.code
+    if code == "fa":
+        when = digits_for(item["time_jalali"], language)
+    else:
+        when = datetime.fromisoformat(item["time"]).astimezone(TEHRAN).strftime("%Y-%m-%d %H:%M")
+    return {
+        "when": when,
+        "event": item["event"][code],
+        "agency": item["agency"] or "—",
+        "service": item["service"][code] or "—",
+        "legal_basis": item["legal_basis"] or "—",
+        "outcome": item["outcome"][code],
+        "tracking_code": item["tracking_code"],
+    }
 
 
 def _local_date(moment: datetime, language: Language) -> str:

@@ -165,3 +165,70 @@ def test_every_appended_value_has_a_persian_and_an_english_label(field: str, val
     labels = label(table, value)
     assert PERSIAN.search(labels["fa"]), labels
     assert labels["en"] and labels["en"] != value and not PERSIAN.search(labels["en"]), labels
+
+
+# --- the citizen's page ---------------------------------------------------------------------
+
+CITIZEN = "0499370899"
+
+
+@pytest.fixture
+def citizen_browser(hoviyat_app, app_client):
+    """A browser holding the citizen's Hoviyat login, with lookups of them in the log."""
+    from idp.audit.log import AuditEvent, append, subject_hash
+    from idp.login.sessions import cookie_name, start_session
+    from idp.tracking import new_tracking_code
+
+    hoviyat = hoviyat_app.state.hoviyat
+    pepper = hoviyat.secrets.subject_pepper
+    with hoviyat.db.session() as session:
+        for event_type, outcome in [
+            ("authorization_code_issued", "ok"),
+            ("consent", "granted"),
+            ("attestation.verified", "invalid"),
+            ("login", "otp_wrong"),
+        ]:
+            append(
+                session,
+                AuditEvent(
+                    tracking_code=new_tracking_code(),
+                    event_type=event_type,
+                    actor_type="client",
+                    actor_id="demo-bank",
+                    outcome=outcome,
+                    subject_hash=subject_hash(pepper, CITIZEN),
+                ),
+            )
+        _, token = start_session(
+            session,
+            national_code=CITIZEN,
+            acr="http://eidas.europa.eu/LoA/substantial",
+            amr=["kba", "sms"],
+            tracking_code=new_tracking_code(),
+            ttl_seconds=600,
+        )
+    app_client.cookies.set(cookie_name(hoviyat.settings), token)
+    return app_client
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_citizen_history_page_names_every_event_and_outcome_in_words(
+    citizen_browser, lang: str
+) -> None:
+    page = citizen_browser.get("/login/history", params={"lang": lang})
+    assert page.status_code == 200, page.text
+    for raw in ("authorization_code_issued", "attestation.verified", "granted", "invalid"):
+        assert f">{raw}<" not in page.text
+    for event_type in ("authorization_code_issued", "consent", "attestation.verified", "login"):
+        assert label(EVENT_LABELS, event_type)[lang] in page.text
+    for outcome in ("ok", "granted", "invalid", "otp_wrong"):
+        assert label(OUTCOME_LABELS, outcome)[lang] in page.text
+
+
+def test_citizen_history_page_needs_the_citizen_login_and_a_real_cursor(
+    app_client, citizen_browser
+) -> None:
+    assert citizen_browser.get("/login/history", params={"before": "x1"}).status_code == 400
+    assert citizen_browser.get("/login/history", params={"before": "999999"}).status_code == 400
+    citizen_browser.cookies.clear()
+    assert citizen_browser.get("/login/history").status_code == 401
