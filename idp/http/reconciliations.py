@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from idp.audit.log import AuditEvent, append
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_client
+from idp.private_files import open_private, private_folder
 from idp.problems import Problem, not_found
 from idp.reconciliation import jobs
 from idp.reconciliation.config import get_reconciliation_settings
@@ -117,7 +118,10 @@ CSV_BODY = {
         "required": True,
         "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
         "description": "legacy records: a header naming national_code and any of first_name, "
-        "last_name, father_name, birth_date, postal_code; then one row per record",
+        "last_name, father_name, birth_date, postal_code; then one row per record. UTF-8 "
+        "(byte-order mark optional) or UTF-16 with a byte-order mark. Only the first "
+        "HOVIYAT_RECONCILIATION_MAX_ROWS_PER_SUBJECT rows (default 10) naming one national "
+        "code are looked up; later ones are marked duplicate-subject",
     }
 }
 
@@ -144,11 +148,11 @@ async def create_reconciliation(
     limit = get_reconciliation_settings().max_upload_bytes
     job_id = new_tracking_code()
     source, _output = jobs.job_files(hoviyat.settings.data_dir, job_id)
-    source.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(source.parent)
     partial = source.with_suffix(".part")
     received = 0
     try:
-        with open(partial, "wb") as handle:
+        with os.fdopen(open_private(partial), "wb") as handle:
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > limit:

@@ -24,6 +24,13 @@ class ReconciliationSettings(BaseSettings):
     batch_size: int = Field(
         500, description="rows per audit transaction and per fsync of the output"
     )
+    max_rows_per_subject: int = Field(
+        10,
+        ge=1,
+        le=254,
+        description="rows of one legacy file that may name the same national code; "
+        "later ones are not looked up and are marked duplicate-subject",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, append_many, subject_hash
+from idp.reconciliation.config import get_reconciliation_settings
 from idp.reconciliation.legacy_csv import (
     CLAIM_FIELDS,
     INPUT_FIELDS,
@@ -37,7 +38,8 @@ from idp.reconciliation.legacy_csv import (
     open_legacy,
     prepare_output,
 )
-from idp.reconciliation.rows import RowResult, reconcile_row
+from idp.reconciliation.quota import SubjectQuota
+from idp.reconciliation.rows import RowResult, reconcile_row, subject_of
 from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
 from policies.service_policy import ServicePolicy
@@ -88,6 +90,9 @@ class Reconciler:
     actor_type: str
     actor_id: str
     batch_size: int = 500
+    max_rows_per_subject: int = field(
+        default_factory=lambda: get_reconciliation_settings().max_rows_per_subject
+    )
 
     def _event(
         self,
@@ -147,10 +152,15 @@ class Reconciler:
         counter, text = open_legacy(source)
         with text, open(output, "ab") as sink:
             batch: list[tuple[RowResult, str]] = []
+            quota = SubjectQuota(self.max_rows_per_subject)
             for row in legacy_rows(text):
                 if row.number <= state.last_row:
+                    # Done by an earlier run, but still counted against its subject.
+                    if (done := subject_of(row)) is not None:
+                        quota.admit(done)
                     continue
-                batch.append((reconcile_row(row, self.civil, self.policy), new_tracking_code()))
+                result = reconcile_row(row, self.civil, self.policy, quota)
+                batch.append((result, new_tracking_code()))
                 if len(batch) >= self.batch_size:
                     progress.bytes_read = counter.bytes_read
                     self._commit(batch, sink, progress, on_batch)

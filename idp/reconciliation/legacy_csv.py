@@ -1,8 +1,11 @@
 """The legacy-record CSV going in and the reconciled CSV coming out.
 
-Input: a header row naming some of :data:`INPUT_FIELDS` (``national_code`` is
-required; case, spaces and a UTF-8 BOM are ignored, unknown columns are
-skipped), then one record per legacy row. Rows are numbered from 1 after the
+Input: UTF-8 (with or without a byte-order mark) or UTF-16 (little or big
+endian, told apart by its byte-order mark, as spreadsheet programs write
+"Unicode text"); UTF-32 and UTF-16 without a BOM are refused by name. A header
+row naming some of :data:`INPUT_FIELDS` (``national_code`` is required; case
+and spaces are ignored, unknown columns are skipped), then one record per
+legacy row. Rows are numbered from 1 after the
 header, counting every record, so a number always points at the same input
 row across runs. A record the CSV parser rejects, or with a wrong number of
 columns, becomes a :class:`LegacyRow` carrying a ``problem``: it is reported,
@@ -15,6 +18,7 @@ reading the file's tail and cut off a half-written line.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -22,6 +26,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from idp.private_files import FILE_MODE, open_private, private_folder
 
 INPUT_FIELDS = (
     "national_code",
@@ -80,22 +86,50 @@ class CountingReader(io.RawIOBase):
         super().close()
 
 
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16"}
+
+
+def detect_encoding(head: bytes) -> str:
+    """The codec for a file starting with ``head``, by its byte-order mark (UTF-8 without one)."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise LegacyFormatError("the file is UTF-32; save it as UTF-8 (or UTF-16 with a BOM)")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the codec reads the BOM and drops it
+    if b"\x00" in head and not head.startswith(codecs.BOM_UTF8):
+        raise LegacyFormatError(
+            "the file holds NUL bytes: it looks like UTF-16 without a byte-order mark; "
+            "save it as UTF-8, or as UTF-16 with a byte-order mark"
+        )
+    return "utf-8-sig"  # drops a UTF-8 BOM if there is one
+
+
 def open_legacy(path: Path) -> tuple[CountingReader, io.TextIOWrapper]:
-    """The input as text; bytes that are not UTF-8 become U+FFFD and make the row invalid."""
+    """The input as text; undecodable bytes become U+FFFD and make their row invalid."""
     counter = CountingReader(open(path, "rb"))
-    text = io.TextIOWrapper(
-        io.BufferedReader(counter), encoding="utf-8-sig", errors="replace", newline=""
-    )
+    buffered = io.BufferedReader(counter)
+    try:
+        encoding = detect_encoding(buffered.peek(512)[:512])
+    except LegacyFormatError:
+        buffered.close()
+        raise
+    text = io.TextIOWrapper(buffered, encoding=encoding, errors="replace", newline="")
     return counter, text
 
 
-def _column_map(header: list[str]) -> dict[str, int]:
+def encoding_name(text: io.TextIOBase) -> str:
+    encoding = getattr(text, "encoding", None) or "utf-8-sig"
+    return _ENCODING_NAMES.get(encoding, encoding)
+
+
+def _column_map(header: list[str], encoding: str = "UTF-8") -> dict[str, int]:
     names = [name.strip().lstrip("\ufeff").lower() for name in header]
     columns = {name: index for index, name in enumerate(names) if name in INPUT_FIELDS}
     if "national_code" not in columns:
+        # The row itself is not echoed: without a header it is a citizen's record.
         raise LegacyFormatError(
             "the first row must be a header naming the columns, with at least national_code; "
-            f"known columns: {', '.join(INPUT_FIELDS)}"
+            f"its {len(header)} column(s), read as {encoding}, name none of the known columns "
+            f"({', '.join(INPUT_FIELDS)})"
         )
     return columns
 
@@ -104,23 +138,27 @@ def check_header(path: Path) -> None:
     """Raise :class:`LegacyFormatError` unless the file starts with a usable header."""
     _counter, text = open_legacy(path)
     with text:
-        try:
-            header = next(csv.reader(text))
-        except (StopIteration, csv.Error) as exc:
-            raise LegacyFormatError(f"no readable header row: {exc or 'empty file'}") from None
-    _column_map(header)
+        _column_map(_header(csv.reader(text)), encoding_name(text))
+
+
+def _header(reader: Iterator[list[str]]) -> list[str]:
+    try:
+        return next(reader)
+    except StopIteration:
+        raise LegacyFormatError(
+            "the file is empty; it needs a header row naming the columns, "
+            "with at least national_code"
+        ) from None
+    except csv.Error as exc:
+        raise LegacyFormatError(f"the header row is not valid CSV: {exc}") from None
 
 
 def legacy_rows(text: io.TextIOBase) -> Iterator[LegacyRow]:
     """Every record after the header, numbered; blank lines are counted but not yielded."""
     reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise LegacyFormatError("the file is empty; it needs a header row") from None
-    except csv.Error as exc:
-        raise LegacyFormatError(f"the header row is not valid CSV: {exc}") from None
-    columns = _column_map(header)
+    header = _header(reader)
+    encoding = encoding_name(text)
+    columns = _column_map(header, encoding)
     width = len(header)
     number = 0
     while True:
@@ -141,7 +179,7 @@ def legacy_rows(text: io.TextIOBase) -> Iterator[LegacyRow]:
         if len(record) != width:
             yield LegacyRow(number, values, f"column-count: expected {width}, got {len(record)}")
         elif any("\ufffd" in value for value in values.values()):
-            yield LegacyRow(number, values, "encoding: bytes that are not UTF-8")
+            yield LegacyRow(number, values, f"encoding: bytes that are not {encoding}")
         else:
             yield LegacyRow(number, values)
 
@@ -183,6 +221,7 @@ def prepare_output(path: Path, *, resume: bool) -> OutputState:
         _write_header(path)
         return OutputState()
     with open(path, "rb+") as handle:
+        os.fchmod(handle.fileno(), FILE_MODE)  # one an earlier version left readable
         if handle.readline().decode("utf-8", "replace") != OUTPUT_HEADER:
             raise LegacyFormatError(
                 f"{path} exists but is not a reconciliation output; "
@@ -208,8 +247,9 @@ def prepare_output(path: Path, *, resume: bool) -> OutputState:
 
 
 def _write_header(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
+    private_folder(path.parent)
+    # National codes and match results: readable by Hoviyat's user alone.
+    with os.fdopen(open_private(path), "wb") as handle:
         handle.write(OUTPUT_HEADER.encode())
         handle.flush()
         os.fsync(handle.fileno())

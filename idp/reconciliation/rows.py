@@ -14,6 +14,9 @@ has no value), ``invalid`` (the value is not a date or postal code at all) or
 - An unknown national code gives the same per-field answer as wrong
   attributes (every given field a ``mismatch``) unless the policy may
   distinguish them, as in the verification API.
+- A national code named by more rows than the quota allows
+  (:mod:`idp.reconciliation.quota`) is looked up for the first rows only; the
+  later ones are ``not_checked`` with ``duplicate-subject``.
 - ``needs_review`` lists, ``; ``-separated, why a person must look: the row
   is malformed, the national code is invalid, a field mismatched or is
   invalid and could not be filled, nothing could be compared, or the person
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from idp.reconciliation.legacy_csv import CLAIM_FIELDS, LegacyRow
+from idp.reconciliation.quota import SubjectQuota
 from policies.service_policy import ServicePolicy
 from verifiers.dates import parse_date
 from verifiers.digits import normalize_digits
@@ -99,7 +103,23 @@ def _registry_value(person: Person, name: str) -> str:
     return value.isoformat() if name == "birth_date" else str(value)
 
 
-def reconcile_row(row: LegacyRow, civil: CivilRegistry, policy: ServicePolicy) -> RowResult:
+def subject_of(row: LegacyRow) -> str | None:
+    """The national code a well-formed row names, as :func:`reconcile_row` reads it."""
+    raw_code = row.values.get("national_code", "")
+    if row.problem or not raw_code:
+        return None
+    try:
+        return validate_national_code(raw_code, pad=True)
+    except IdentifierError:
+        return None
+
+
+def reconcile_row(
+    row: LegacyRow,
+    civil: CivilRegistry,
+    policy: ServicePolicy,
+    quota: SubjectQuota | None = None,
+) -> RowResult:
     """Raises :class:`verifiers.registry.RegistryUnavailable`; never a wrong "no match"."""
     raw_code = row.values.get("national_code", "")
     if row.problem:
@@ -110,6 +130,9 @@ def reconcile_row(row: LegacyRow, civil: CivilRegistry, policy: ServicePolicy) -
         code = validate_national_code(raw_code, pad=True)
     except IdentifierError as error:
         return _not_checked(row, "invalid", f"invalid:national_code:{error.rule}", None)
+    if quota is not None and not quota.admit(code):
+        reason = f"duplicate-subject: more than {quota.limit} rows name this national code"
+        return _not_checked(row, "not_checked", reason, None)
     code_result = "padded" if len(normalize_digits(raw_code)) < len(code) else "valid"
     claims, invalid = _claims(row.values)
     person = civil.person(code)
