@@ -44,9 +44,15 @@ attest_app = typer.Typer(
 def read_attestation(value: str) -> str:
     """``-`` is stdin; an existing file is read; anything else must be the attestation itself."""
     if value == "-":
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError:
+            fail("stdin is not text: an attestation is ASCII", 2)
     elif _is_file(value):
-        text = Path(value).read_text(encoding="ascii", errors="replace")
+        try:
+            text = Path(value).read_text(encoding="ascii", errors="replace")
+        except OSError as exc:
+            fail(f"cannot read {value}: {exc.strerror}", 2)
     elif _COMPACT.match(value):
         text = value
     else:

@@ -445,3 +445,30 @@ def test_fuzz_rfc9901_parsers_only_raise_attestation_invalid(text: str) -> None:
             parse(text)
         except AttestationInvalid as failure:
             assert failure.check
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_fuzz_cli_answers_any_file_with_a_verdict_or_a_refusal(pki, tmp_path_factory, data) -> None:
+    folder = tmp_path_factory.mktemp("cli")
+    root, attestation = folder / "root.pem", folder / "attestation"
+    root.write_bytes(pki.root.public_bytes(serialization.Encoding.PEM))
+    attestation.write_bytes(data)
+    result = runner.invoke(attest_app, ["verify", str(attestation), "--root", str(root), "--json"])
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+
+
+def test_attack_binary_stdin_or_unreadable_file_is_a_one_line_refusal(pki, tmp_path) -> None:
+    root = tmp_path / "root.pem"
+    root.write_bytes(pki.root.public_bytes(serialization.Encoding.PEM))
+    binary = runner.invoke(attest_app, ["verify", "-", "--root", str(root)], input=b"\xff\xfe")
+    assert binary.exit_code == 2, binary.output
+    assert isinstance(binary.exception, SystemExit | None)
+    unreadable = tmp_path / "attestation"
+    unreadable.write_text("a.b.c")
+    unreadable.chmod(0)
+    result = runner.invoke(attest_app, ["verify", str(unreadable), "--root", str(root)])
+    if result.exit_code == 1:
+        pytest.skip("running as a user who reads any file (root)")
+    assert result.exit_code == 2 and "cannot read" in result.stderr
