@@ -5,7 +5,10 @@ The stored and spoken form of a reason is its RFC 5280 ASN.1 name
 ``removeFromCRL`` (8) is not a revocation reason: it only appears in a delta
 CRL to take a held certificate off the list, so a request to revoke with it is
 refused. ``certificateHold`` (6) is the one reversible state: a held
-certificate may later be revoked for good with another reason.
+certificate may later be revoked for good with another reason. And
+keyCompromise (1) always wins: a certificate already revoked for another
+reason is re-recorded as keyCompromise when its key is reported compromised
+(CA/B BR 4.9.1.1 and 7.2.2), so the CRL, OCSP and the blocked key agree.
 """
 
 from __future__ import annotations
@@ -61,8 +64,13 @@ def replaces(existing: RevocationReason, requested: RevocationReason) -> bool:
     """Whether a second revocation may change the recorded reason.
 
     Revocation is final and keeps its first reason, except that a hold may be
-    turned into a permanent revocation (RFC 5280 section 5.3.1, certificateHold).
+    turned into a permanent revocation (RFC 5280 section 5.3.1, certificateHold),
+    and that a later key compromise report replaces any other reason: CA/B BR
+    7.2.2 lets the CA update a CRL entry's reasonCode to keyCompromise, and the
+    key is blocked for it (BR 4.9.1.1), so the published reason must say so.
     """
+    if requested is RevocationReason.keyCompromise:
+        return existing is not RevocationReason.keyCompromise
     return (
         existing is RevocationReason.certificateHold
         and requested is not RevocationReason.certificateHold

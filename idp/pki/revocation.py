@@ -7,11 +7,13 @@ Rules (issue 3, RFC 5280 section 5.3.1):
   been compromised).
 - Revoking twice keeps the first reason and answers with the state already
   recorded (``already_revoked``): the HTTP API says 200, not 409, so a retried
-  request is harmless. The one exception is a hold, which a later revocation
-  with a final reason replaces.
+  request is harmless. Two exceptions: a hold, which a later revocation with a
+  final reason replaces; and keyCompromise, which replaces any other reason
+  (CA/B BR 4.9.1.1, 7.2.2), keeping the first revocation date, so that what
+  the CRL and OCSP say agrees with the key being blocked.
 - keyCompromise blocks the public key (``blocked_keys``, refused by issuance)
   and revokes every other certificate that carries the same key, whatever
-  CA issued it; those keep their first reason if already revoked.
+  CA issued it; those already revoked for another reason become keyCompromise.
 - An unknown serial, or one whose issuance failed before signing, is
   ``CertificateNotFound`` (HTTP 404).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -148,9 +151,13 @@ def _mark_revoked(
 ) -> None:
     previous = row.revocation_reason
     row.status = "revoked"
-    row.revoked_at = now
+    if previous is None or previous == RevocationReason.certificateHold.name:
+        row.revoked_at = now
+    # else a final revocation upgraded to keyCompromise: BR 7.2.2 lets the CA
+    # change the reasonCode, and the revocation date only to an earlier one.
+    if invalidity_date is not None or previous is None:
+        row.invalidity_date = invalidity_date
     row.revocation_reason = reason.name
-    row.invalidity_date = invalidity_date
     session.add(row)
     serial = int(row.serial_hex, 16)
     touched.add(
@@ -201,12 +208,18 @@ def _block_key(
     )
     # Already blocked (another report of the same key): the first block stands.
     session.execute(statement.on_conflict_do_nothing(index_elements=["spki_sha256"]))
+    # Unrevoked, held, or revoked for another reason: each one's published
+    # reason must say keyCompromise, as the blocked key does.
     siblings = session.exec(
         select(CertificateRecord)
         .where(
             CertificateRecord.spki_sha256 == row.spki_sha256,
             CertificateRecord.serial_hex != row.serial_hex,
-            col(CertificateRecord.status).in_(("issued", "pending")),
+            col(CertificateRecord.status).in_(REVOCABLE_STATES),
+            or_(
+                col(CertificateRecord.revocation_reason).is_(None),
+                CertificateRecord.revocation_reason != RevocationReason.keyCompromise.name,
+            ),
         )
         .with_for_update()
     ).all()
@@ -222,26 +235,7 @@ def _block_key(
             touched,
             cause=f"same key as {row.serial_hex}",
         )
-    held = session.exec(
-        select(CertificateRecord).where(
-            CertificateRecord.spki_sha256 == row.spki_sha256,
-            CertificateRecord.serial_hex != row.serial_hex,
-            CertificateRecord.revocation_reason == RevocationReason.certificateHold.name,
-        )
-    ).all()
-    for sibling in held:
-        _mark_revoked(
-            session,
-            sibling,
-            RevocationReason.keyCompromise,
-            invalidity_date,
-            now,
-            actor,
-            tracking_code,
-            touched,
-            cause=f"same key as {row.serial_hex}",
-        )
-    return tuple(sorted(s.serial_hex for s in (*siblings, *held)))
+    return tuple(sorted(s.serial_hex for s in siblings))
 
 
 def _lock(session: Session, serial_text: str, whole_key: bool) -> CertificateRecord | None:

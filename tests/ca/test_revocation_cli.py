@@ -50,7 +50,7 @@ def test_revoke_then_crl_out(cli, db, tmp_path: Path):
     assert document["already_revoked"] is False
 
     again = runner.invoke(
-        ca_app, ["revoke", f"{certificate.serial_number:x}", "--reason", "keyCompromise"]
+        ca_app, ["revoke", f"{certificate.serial_number:x}", "--reason", "cessationOfOperation"]
     )
     assert again.exit_code == 0
     assert "the first reason stands" in again.stdout
