@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,8 +54,6 @@ from idp.storage.crls import OCSPResponderRecord
 from idp.storage.engine import Database
 
 log = logging.getLogger("hoviyat.ocsp")
-INDEX_RELOAD_SECONDS = 30.0
-"""An unknown issuer reloads the CA list, at most this often."""
 
 _ROW_STATE = tuple[str, datetime | None, str | None]  # status, revoked_at, reason
 _CacheKey = tuple[str, int, str]  # CA key id, serial, CertID hash algorithm
@@ -109,8 +106,7 @@ class OCSPService:
         self.settings = settings or StatusSettings()
         self._lock = threading.Lock()
         self._index: dict[tuple[str, bytes, bytes], _Loaded] | None = None
-        self._loaded_at = 0.0
-        self.index_reload_seconds = INDEX_RELOAD_SECONDS
+        self._index_generations: frozenset[str] = frozenset()
         self._cache: OrderedDict[_CacheKey, tuple[_ROW_STATE | None, datetime, bytes]] = (
             OrderedDict()
         )
@@ -162,6 +158,18 @@ class OCSPService:
             )
         return issued.certificate, signer
 
+    def _generations(self) -> frozenset[str]:
+        """The key ids of the certified issuing CA generations in the store, now."""
+        with self.db.session() as session:
+            return frozenset(
+                session.exec(
+                    select(CertificateAuthority.key_id).where(
+                        CertificateAuthority.name != names.ROOT,
+                        col(CertificateAuthority.certificate).is_not(None),
+                    )
+                ).all()
+            )
+
     def _load_index(self) -> dict[tuple[str, bytes, bytes], _Loaded]:
         index: dict[tuple[str, bytes, bytes], _Loaded] = {}
         with self.db.session() as session:
@@ -171,6 +179,7 @@ class OCSPService:
                     col(CertificateAuthority.certificate).is_not(None),
                 )
             ).all()
+        self._index_generations = frozenset(row.key_id for row in rows)
         now = datetime.now(UTC)
         for row in rows:
             try:
@@ -188,15 +197,16 @@ class OCSPService:
     def _responder_for(self, cert_id: CertId) -> _Loaded | None:
         wanted = (cert_id.hash_algorithm, cert_id.issuer_name_hash, cert_id.issuer_key_hash)
         with self._lock:
-            now = time.monotonic()
             if self._index is None:
-                self._index, self._loaded_at = self._load_index(), now
+                self._index = self._load_index()
             loaded = self._index.get(wanted)
-            if loaded is None and now - self._loaded_at >= self.index_reload_seconds:
-                # Maybe a CA generation born since (rollover, another process's
-                # 'ca init'); strangers' CertIDs trigger this at most this often.
+            if loaded is None and self._generations() != self._index_generations:
+                # A CA generation born since ('ca rollover', 'ca install-issuing' in
+                # any process): its certificates are answered from the moment it
+                # is in the store. A stranger's CertID costs one read of the small
+                # CA table, and a reload only when that table has changed.
                 self.hierarchy.forget()
-                self._index, self._loaded_at = self._load_index(), now
+                self._index = self._load_index()
                 loaded = self._index.get(wanted)
             if loaded is not None and datetime.now(UTC) >= loaded.renew_after:
                 self._index = None  # reload with the renewed responder on the next request
