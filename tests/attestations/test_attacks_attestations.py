@@ -7,6 +7,7 @@ claim a check passed that never ran, and must say what the status check found.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import timedelta
 
 import orjson
@@ -472,3 +473,34 @@ def test_attack_binary_stdin_or_unreadable_file_is_a_one_line_refusal(pki, tmp_p
     if result.exit_code == 1:
         pytest.skip("running as a user who reads any file (root)")
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+def test_attack_clerk_of_another_receiver_cannot_check_an_attestation_named_for_a_bank(
+    ca_ready, app_client, representative
+) -> None:
+    from test_attest_pages import csrf_of, log_in
+
+    person, _ = representative
+    log_in(ca_ready, app_client, person.national_code)
+    form = app_client.get("/attestations")
+    issued = app_client.post(
+        "/attestations/new",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "lang": "en",
+            "purpose": "opening an account",
+            "facts": ["alive"],
+            "recipient": RECEIVER,
+        },
+    )
+    assert issued.status_code == 200, issued.text
+    code = re.search(r'id="code" dir="ltr">([A-Z0-9-]+)<', issued.text).group(1)
+    anyone = app_client.get("/attestations/check", params={"code": code, "lang": "en"})
+    assert 'data-valid="false"' in anyone.text
+    assert 'data-stage="validity" data-outcome="failed"' in anyone.text
+    other = app_client.post(
+        "/attestations/check", data={"code": code, "audience": "https://shop.example"}
+    )
+    assert 'data-valid="false"' in other.text
+    bank = app_client.post("/attestations/check", data={"code": code, "audience": RECEIVER})
+    assert 'data-valid="true"' in bank.text, bank.text
