@@ -26,7 +26,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from cryptography import x509
@@ -86,7 +86,7 @@ class _Signed:
         return self.checkpoint.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
