@@ -15,6 +15,7 @@ from idp.cli.policies import policies_app
 from idp.cli.reconcile import reconcile_command
 from idp.cli.registry import registry_app
 from idp.cli.setup import db_upgrade, init_command, serve_command
+from idp.private_files import restrict_umask
 from idp.settings import get_settings
 
 app = typer.Typer(
@@ -24,6 +25,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema.")
+
+
+@app.callback()
+def _before_every_command() -> None:
+    # Before anything is written: databases, keys, exports and reconciliation
+    # outputs hold personal data and secrets (see idp.private_files).
+    restrict_umask()
 
 
 @db_app.command("upgrade")

@@ -12,6 +12,7 @@ import typer
 from idp.cli.output import console, fail, print_json
 from idp.clients import create_client, sync_policies
 from idp.logging import configure_logging
+from idp.private_files import private_folder, tighten_sqlite, tighten_tree
 from idp.secrets import ensure_secrets
 from idp.settings import Settings, get_settings
 from idp.storage.engine import Database
@@ -46,8 +47,9 @@ DEFAULT_PERSONS, DEFAULT_ENTITIES, DEFAULT_SEED = 10_000, 1_000, 1
 
 
 def db_upgrade(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.data_dir)
     upgrade(settings.resolved_database_url)
+    tighten_sqlite(settings.resolved_database_url)
 
 
 def _demo_credentials_file(settings: Settings) -> Path:
@@ -85,7 +87,7 @@ def _ensure_demo_clients(settings: Settings, database: Database, key: bytes) -> 
 def initialise(settings: Settings, *, seed_registry: bool = True) -> dict[str, Any]:
     """Idempotent: creates only what is missing and reports what exists."""
     report: dict[str, Any] = {"data_dir": str(settings.data_dir.resolve())}
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.data_dir)
     secrets = ensure_secrets(settings.resolved_secrets_file)
     db_upgrade(settings)
     report["database"] = settings.resolved_database_url.split("@")[-1]
@@ -111,6 +113,9 @@ def initialise(settings: Settings, *, seed_registry: bool = True) -> dict[str, A
             )
     finally:
         database.dispose()
+    # What this run made, and what an earlier version left readable by all.
+    tighten_tree(settings.data_dir)
+    tighten_sqlite(settings.resolved_database_url)
     return report
 
 
@@ -140,9 +145,10 @@ def serve_command(
     settings = get_settings()
     # The supervisor's own errors (a port in use) go to the same JSON log.
     configure_logging(settings.log_level)
+    tighten_tree(settings.data_dir)
+    tighten_sqlite(settings.resolved_database_url)
     if workers > 1:
-        metrics_dir = settings.data_dir / "metrics"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
+        metrics_dir = private_folder(settings.data_dir / "metrics")
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.resolve()))
