@@ -14,13 +14,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp.context import Hoviyat, build_hoviyat
 from idp.http.direct import DirectFastAPI, DirectRoutes
 from idp.http.middleware import FrontDoor, RequestLimits
+from idp.http.openapi import declared_routes
+from idp.http.openapi import install as install_openapi
 from idp.http.security_headers import SecurityHeaders
 from idp.oauth.errors import OAuthError
 from idp.problems import (
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
     _install_error_handlers(app)
+    install_openapi(app)
     limits = RequestLimits(
         max_body_bytes=settings.max_body_bytes,
         path_limits={"/v1/reconciliations": get_reconciliation_settings().max_upload_bytes},
@@ -89,6 +92,22 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
         app, lambda inner: FrontDoor(inner, limits, headers, unexpected=unexpected)
     )
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path``, OPTIONS included."""
+    methods = {"OPTIONS"}
+    for route in declared_routes(app.routes):
+        if route.path_regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
+def _route_path(request: Request) -> str:
+    """The path as routes match it: without the ``root_path`` a proxy mounted us at."""
+    path: str = request.scope.get("path", "")
+    root: str = request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -128,12 +147,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_handler(request: Request, exc: StarletteHTTPException) -> Response:
         if is_too_deep(exc.__cause__):  # FastAPI's json.loads ran out of stack
             return json_too_deep().response()
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route on the path;
+            # RFC 9110 §10.2.1 wants every method the resource serves.
+            headers["Allow"] = ", ".join(allowed_methods(app, _route_path(request)))
+            if request.method == "OPTIONS":
+                # RFC 9110 §9.3.7: the methods the resource serves, no body.
+                return Response(status_code=204, headers=headers)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         response = _problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
-        for key, value in (exc.headers or {}).items():
+        for key, value in headers.items():
             response.headers[key] = value
         return response
 
