@@ -504,3 +504,22 @@ def test_attack_clerk_of_another_receiver_cannot_check_an_attestation_named_for_
     assert 'data-valid="false"' in other.text
     bank = app_client.post("/attestations/check", data={"code": code, "audience": RECEIVER})
     assert 'data-valid="true"' in bank.text, bank.text
+
+
+def test_attack_documented_recipes_refuse_a_token_for_a_named_receiver_without_audience(
+    pki, attestation_issuer, tmp_path
+) -> None:
+    from test_attest_interop import _node_ready, _node_verify, _recipe
+
+    namespace: dict = {}
+    exec(compile(_recipe("python"), "RECEIVERS.md", "exec"), namespace)
+    root_pem = pki.root.public_bytes(serialization.Encoding.PEM)
+    issued = sign(attestation_issuer, recipient=RECEIVER)
+    with pytest.raises(Exception, match="audience"):
+        namespace["verify_attestation"](issued.jwt, root_pem)
+    node = _node_ready()
+    root_path = tmp_path / "root.pem"
+    root_path.write_bytes(root_pem)
+    refused = _node_verify(node, root_path, issued.jwt)
+    assert refused.returncode != 0 and "audience" in refused.stderr
+    assert _node_verify(node, root_path, issued.jwt, RECEIVER).returncode == 0

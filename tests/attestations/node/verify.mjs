@@ -31,4 +31,6 @@ const { payload } = await jwtVerify(token, path[0].publicKey, {
   typ: "hoviyat-attestation+jwt",
   ...(audience ? { audience } : {}),
 });
+// RFC 7519 §4.1.3: jose checks aud only when asked; a token for a named receiver needs one.
+if (!audience && payload.aud !== undefined) throw new Error("issued for a named receiver: pass your audience");
 process.stdout.write(JSON.stringify(payload));
