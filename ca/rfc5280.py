@@ -90,7 +90,12 @@ def certificate(tbs: bytes, signature_algorithm: bytes, signature: bytes) -> byt
 
 
 def _header(data: bytes, offset: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the TLV at ``offset`` (X.690 8.1, definite form)."""
+    """(tag, content start, content end) of the TLV at ``offset`` (X.690 8.1, definite form).
+
+    ValueError, never IndexError, for anything that is not a whole TLV there.
+    """
+    if offset + 2 > len(data):
+        raise ValueError("truncated DER")
     tag = data[offset]
     first = data[offset + 1]
     start = offset + 2
@@ -98,6 +103,9 @@ def _header(data: bytes, offset: int) -> tuple[int, int, int]:
         size = first
     else:
         count = first & 0x7F
+        # X.690 8.1.3.5: 0x80 is the indefinite form (not DER), 0xFF is reserved.
+        if count == 0 or count == 0x7F or start + count > len(data):
+            raise ValueError("not a definite DER length")
         size = int.from_bytes(data[start : start + count], "big")
         start += count
     end = start + size
@@ -116,6 +124,6 @@ def subject_public_key(spki: bytes) -> bytes:
         raise ValueError("not a SubjectPublicKeyInfo")
     _, _, algorithm_end = _header(spki, start)
     tag, bits_start, bits_end = _header(spki, algorithm_end)
-    if tag != 0x03 or spki[bits_start] != 0:
+    if tag != 0x03 or bits_start == bits_end or spki[bits_start] != 0:
         raise ValueError("subjectPublicKey is not a whole-octet BIT STRING")
     return spki[bits_start + 1 : bits_end]

@@ -286,7 +286,8 @@ def _parse_with_asn1crypto(der: bytes) -> tuple[list[CertId], bytes | None]:
     except MalformedRequest:
         raise
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
-        raise MalformedRequest(f"not a DER OCSP request: {exc}") from exc
+        # asn1crypto's messages span lines ("while parsing ..."): logs get one line.
+        raise MalformedRequest(f"not a DER OCSP request: {' '.join(str(exc).split())}") from exc
     return cert_ids, nonce
 
 
