@@ -59,9 +59,20 @@ def _client_id_of(assertion: str) -> str:
     # The verification key depends on the client, so the payload is read once
     # unverified to find the client; nothing in it is trusted before verification.
     try:
-        claims = json.loads(extract_compact(assertion.encode("ascii")).payload)
-    except (JoseError, ValueError, UnicodeError):
+        compact = extract_compact(assertion.encode("ascii"))
+        header = compact.protected
+        claims = json.loads(compact.payload)
+    except (JoseError, ValueError, UnicodeError, TypeError):
         raise invalid_client("client_assertion is not a compact JWS") from None
+    # RFC 7515 §4.1.1 and §4.1.11: a header we can act on names one of our
+    # algorithms and no critical extension (we understand none). Checked here,
+    # before the JOSE library meets header values of unexpected types.
+    if not isinstance(header, dict) or header.get("alg") not in SIGNING_ALGORITHMS:
+        raise invalid_client(f"client_assertion alg must be one of {list(SIGNING_ALGORITHMS)}")
+    if "crit" in header:
+        raise invalid_client("client_assertion has critical header parameters we do not support")
+    if not isinstance(header.get("kid", ""), str):
+        raise invalid_client("client_assertion kid must be a string")
     subject = claims.get("sub") if isinstance(claims, dict) else None
     if not isinstance(subject, str) or not subject:
         raise invalid_client("client_assertion has no sub")
@@ -93,6 +104,9 @@ def _private_key_jwt(
         token = jwt.decode(assertion, keys, algorithms=list(SIGNING_ALGORITHMS))
     except (JoseError, ValueError) as exc:
         raise invalid_client(f"client_assertion signature rejected: {exc}") from None
+    except (TypeError, KeyError, AttributeError):
+        # The JOSE library on header members of unexpected types (seen by fuzzing).
+        raise invalid_client("client_assertion is malformed") from None
     claims = token.claims
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise invalid_client("client_assertion iss and sub must both be the client id")

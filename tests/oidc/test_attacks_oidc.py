@@ -5,6 +5,7 @@ Over the app's ASGI transport or a live uvicorn, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -16,6 +17,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import ECKey
 from oidc.login_helpers import (
@@ -478,3 +481,103 @@ def test_attack_sector_identifier_over_plain_http_is_refused_outside_tests() -> 
         with pytest.raises(SectorIdentifierError, match="https"):
             check_sector_identifier(sector.url, ["https://a.example/cb"])
         check_sector_identifier(sector.url, ["https://a.example/cb"], allow_http_loopback=True)
+
+
+# --- fuzzing: the client-assertion JWT parser and the OAuth form parser (never a 500) -----------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+CLAIM_NAMES = st.sampled_from(["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "x"])
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segment(value: Any) -> str:
+    return _b64(json.dumps(value).encode())
+
+
+@pytest.mark.slow
+def test_attack_fuzzed_client_assertions_never_cause_a_server_error(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, key_client: tuple[RelyingParty, ECKey]
+) -> None:
+    rp, key = key_client
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    # Assertions that pass the signature check carry fuzzed claims: the claim
+    # checks then meet every JSON type where a number or a string belongs.
+    signed = st.dictionaries(CLAIM_NAMES, JSON_VALUES, max_size=7).map(
+        lambda claims: joserfc_jwt.encode(
+            {"alg": "ES256", "kid": key.kid},
+            {"iss": rp.client_id, "sub": rp.client_id, "aud": issuer, **claims},
+            key,
+            algorithms=["ES256"],
+        )
+    )
+    # Unsigned or forged ones: fuzzed headers and payloads, any alg.
+    forged = st.tuples(
+        st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jwk"]), JSON_VALUES),
+        st.one_of(JSON_VALUES, st.just({"sub": rp.client_id})),
+        st.binary(max_size=80),
+    ).map(lambda parts: f"{_segment(parts[0])}.{_segment(parts[1])}.{_b64(parts[2])}")
+    garbage = st.text(max_size=200)
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.one_of(signed, forged, garbage), st.sampled_from(["/token", "/introspect"]))
+    def check(assertion: str, endpoint: str) -> None:
+        data = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}
+        data.update({"grant_type": "refresh_token", "refresh_token": "x", "token": "x"})
+        answer = asgi_browser.post(endpoint, data=data)
+        assert answer.status_code < 500, (assertion, answer.text)
+        assert answer.status_code in (200, 400, 401), (assertion, answer.text)
+        if answer.status_code != 200:
+            assert answer.json()["error"] in ("invalid_client", "invalid_grant", "invalid_request")
+
+    check()
+
+
+@pytest.mark.slow
+def test_attack_fuzzed_form_bodies_never_cause_a_server_error(
+    asgi_browser: TestClient, rp: RelyingParty
+) -> None:
+    pieces = st.one_of(
+        st.binary(max_size=40),
+        st.sampled_from([b"&", b"=", b"%", b"%ff", b"%C3%28", b"+", b"grant_type=", b"code=",
+                         b"client_id=", b"client_secret=", b"refresh_token", b"&&==", b"%00",
+                         b"client_assertion=", b"token="]),
+    )  # fmt: skip
+    bodies = st.lists(pieces, max_size=12).map(b"".join)
+    content_types = st.sampled_from([
+        "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
+        "application/json", "multipart/form-data; boundary=x", "", "text/plain",
+    ])  # fmt: skip
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(bodies, content_types, st.sampled_from(["/token", "/introspect", "/revoke"]))
+    def check(body: bytes, content_type: str, endpoint: str) -> None:
+        headers = {"Content-Type": content_type} if content_type else {}
+        answer = asgi_browser.post(
+            endpoint, content=body, headers=headers, auth=(rp.client_id, rp.client_secret or "")
+        )
+        assert answer.status_code < 500, (body, content_type, answer.text)
+        if answer.status_code >= 400:
+            assert "error" in answer.json(), answer.text
+
+    check()
