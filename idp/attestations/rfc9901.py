@@ -322,18 +322,26 @@ def verify_jws(token: str, key: JWSKey, algorithms: Sequence[str], what: str) ->
     return signature.headers(), payload
 
 
-def check_time_claims(payload: Mapping[str, Any], now: int, leeway: int, what: str) -> None:
-    """RFC 7519 §4.1.4/§4.1.5, as §7.1 step 2c asks: ``exp`` and ``nbf`` when present."""
+def check_time_claims(
+    payload: Mapping[str, Any], now: int, leeway: int, what: str, prefix: str = ""
+) -> None:
+    """RFC 7519 §4.1.4/§4.1.5, as §7.1 step 2c asks: ``exp`` and ``nbf`` when present.
+
+    ``prefix`` (``kb_`` for the KB-JWT) keeps the check names of one token apart
+    from another's, so a report blames the right stage.
+    """
     for name in ("exp", "nbf", "iat"):
         if name in payload and (
             not isinstance(payload[name], int | float) or isinstance(payload[name], bool)
         ):
-            raise AttestationInvalid("format", f"{what} claim {name!r} is not a number")
+            raise AttestationInvalid(
+                f"{prefix}time_claim_malformed", f"{what} claim {name!r} is not a number"
+            )
     if "exp" in payload and now > payload["exp"] + leeway:
-        raise AttestationInvalid("expired", f"{what} expired at {int(payload['exp'])}")
+        raise AttestationInvalid(f"{prefix}expired", f"{what} expired at {int(payload['exp'])}")
     if "nbf" in payload and now + leeway < payload["nbf"]:
         raise AttestationInvalid(
-            "not_yet_valid", f"{what} is not valid before {int(payload['nbf'])}"
+            f"{prefix}not_yet_valid", f"{what} is not valid before {int(payload['nbf'])}"
         )
 
 
@@ -507,7 +515,7 @@ def _verify_key_binding(
         )
     if kb.get("sd_hash") != digest(sd_jwt.presented):
         raise AttestationInvalid("kb_sd_hash", "KB-JWT sd_hash does not cover the presented SD-JWT")
-    check_time_claims(kb, now, policy.leeway_seconds, "KB-JWT")
+    check_time_claims(kb, now, policy.leeway_seconds, "KB-JWT", prefix="kb_")
     return kb
 
 

@@ -41,6 +41,7 @@ _STAGE_OF = {
     "issuer_signature": "signature",
     "expired": "validity",
     "not_yet_valid": "validity",
+    "time_claim_malformed": "validity",
     "claims_missing": "validity",
     "audience": "validity",
     "sd_alg_unsupported": "disclosures",

@@ -523,3 +523,42 @@ def test_attack_documented_recipes_refuse_a_token_for_a_named_receiver_without_a
     refused = _node_verify(node, root_path, issued.jwt)
     assert refused.returncode != 0 and "audience" in refused.stderr
     assert _node_verify(node, root_path, issued.jwt, RECEIVER).returncode == 0
+
+
+def test_attack_time_claim_that_is_not_a_number_is_blamed_on_validity(
+    attestation_issuer, signer, verifier
+) -> None:
+    """A malicious or buggy issuer: the failure lands on the stage that found it."""
+    issued = SdJwt.parse(sign(attestation_issuer).sd_jwt)
+    header, payload = parts(issued.jwt)
+    payload["exp"] = "tomorrow"
+    jwt = jws.serialize_compact(header, orjson.dumps(payload), signer.jwk)
+    report = verifier.verify(SdJwt(jwt, issued.disclosures, None).serialize())
+    assert report.failed_check == "time_claim_malformed"
+    seen = outcomes(report)
+    assert seen["signature"] == "passed" and seen["validity"] == "failed"
+    assert seen["disclosures"] == "not_reached"
+
+
+def test_attack_expired_key_binding_is_blamed_on_key_binding(
+    attestation_issuer, verifier, holder_key
+) -> None:
+    issued = SdJwt.parse(sign(attestation_issuer, holder=holder_key).sd_jwt)
+    presented = issued.select(["alive"])
+    payload = {
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) - 3600,
+        "aud": RECEIVER,
+        "nonce": "n",
+        "sd_hash": rfc9901.digest(presented.presented),
+    }
+    kb = jws.serialize_compact(
+        {"alg": "ES256", "typ": "kb+jwt"}, orjson.dumps(payload), holder_key, algorithms=["ES256"]
+    )
+    policy = KeyBindingPolicy(required=True, audience=RECEIVER, nonce="n")
+    report = verifier.verify(
+        SdJwt(presented.jwt, presented.disclosures, kb).serialize(), key_binding=policy
+    )
+    assert report.failed_check == "kb_expired"
+    assert outcomes(report)["key_binding"] == "failed"
+    assert outcomes(report)["validity"] == "not_reached"
