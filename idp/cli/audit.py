@@ -307,6 +307,7 @@ def verify_command(
                 "ok": report.ok,
                 "tree_size": report.tree_size,
                 "entries": report.entries,
+                "complete": report.complete,
                 "checkpoints": report.checkpoints,
                 "trusted_by": report.trusted_by,
                 "first_bad": first_bad.message if first_bad else None,
@@ -314,9 +315,11 @@ def verify_command(
             }
         )
     elif report.ok:
+        # A filtered export proves what it holds, not that nothing was left out: say so.
+        scope = "" if report.complete else " (a filtered export: other entries are not shown)"
         typer.echo(
             f"OK: {report.entries} entries, tree size {report.tree_size}, "
-            f"{report.checkpoints} checkpoints verified against {report.trusted_by}"
+            f"{report.checkpoints} checkpoints verified against {report.trusted_by}{scope}"
         )
     if first_bad is not None:
         if not as_json:

@@ -389,3 +389,14 @@ def test_attack_newlines_in_an_entry_cannot_forge_cli_output_lines(logged, tmp_p
     assert (
         json.loads(runner.invoke(audit_app, ["verify", "--json", str(path)]).stdout)["ok"] is False
     )
+
+
+def test_attack_filtered_export_cannot_pass_for_the_whole_log(logged, tmp_path: Path) -> None:
+    """Anyone holding the log can prove a chosen subset: the verdict must say it is one."""
+    db, _ = logged
+    path = tmp_path / "subset.jsonl"
+    path.write_bytes(blob(export(db, AuditQuery(actor_id="client-1"))))
+    result = runner.invoke(audit_app, ["verify", str(path)])
+    assert result.exit_code == 0 and "filtered export" in result.stdout
+    as_json = json.loads(runner.invoke(audit_app, ["verify", "--json", str(path)]).stdout)
+    assert as_json["ok"] is True and as_json["complete"] is False
