@@ -218,7 +218,7 @@ def _block_key(
             col(CertificateRecord.status).in_(REVOCABLE_STATES),
             or_(
                 col(CertificateRecord.revocation_reason).is_(None),
-                CertificateRecord.revocation_reason != RevocationReason.keyCompromise.name,
+                col(CertificateRecord.revocation_reason) != RevocationReason.keyCompromise.name,
             ),
         )
         .with_for_update()
