@@ -16,38 +16,124 @@ CA's signing rate. The root signs rarely and keeps the stronger curve.
 
 Everything here is idempotent: ``init`` twice creates nothing the second time,
 and a crash mid-way resumes with the key already generated.
+
+Every lifecycle operation (init, rollover, csr, sign-issuing, install-issuing)
+writes a ``ca_lifecycle`` audit entry in the transaction that makes the change,
+and every refusal of one writes an entry of its own (CA/B BR 5.4.1: key
+generation, certification of CA keys and CA events are recorded).
+
+The offline root (``ca sign-issuing`` on the root's machine) certifies only
+ECDSA P-256/P-384 keys (CA/B BR 6.1.5; the key stores sign with nothing else),
+with AIA and CDP on the *online* machine's public URL, where the root's
+certificate and CRL are served; ``install-issuing`` on the online machine
+refuses a certificate whose key is not the pending one or whose AIA/CDP do
+not name this machine's URLs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from ca import names
 from ca.crl import crl_distribution_point
 from ca.keys import KeyStore, KeyStoreError, Signer
-from ca.serials import new_serial
+from ca.serials import new_serial, serial_hex
 from ca.signing import sign_certificate, sign_crl, sign_csr
-from idp.storage.certificates import CertificateAuthority
+from idp.audit.log import AuditEvent, append
+from idp.storage.certificates import CertificateAuthority, CertificateRecord
 from idp.storage.engine import Database
+from idp.tracking import new_tracking_code
 
 ROOT_CURVE = "P-384"
 ISSUING_CURVE = "P-256"
 ACTIVE_CACHE_SECONDS = 60.0
 _BACKDATE = timedelta(minutes=5)  # tolerate relying parties whose clocks run a little slow
+EVENT_LIFECYCLE = "ca_lifecycle"
+ISSUING_CA_PROFILE = "issuing-ca"  # the root's certificates for issuing CAs, as recorded
+MIN_RSA_BITS = 2048  # CA/B BR 6.1.5
+_ISSUING_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
 
 
 class HierarchyError(Exception):
     """The operation does not fit the hierarchy's state; the message says what to do."""
+
+
+def check_issuing_ca_key(public_key: object) -> None:
+    """Refuse a key the root must not certify as an issuing CA (CA/B BR 6.1.5).
+
+    The BR floor is RSA 2048 (modulus a multiple of 8) and ECDSA P-256, P-384
+    or P-521; a Hoviyat issuing CA signs from a key store that holds ECDSA
+    P-256 and P-384 only, so anything else could never sign and is refused too.
+    """
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name in _ISSUING_CURVES:
+            return
+        raise HierarchyError(
+            f"the CSR's key is on curve {public_key.curve.name}: issuing CA keys are "
+            "ECDSA P-256 or P-384 (CA/B BR 6.1.5)"
+        )
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < MIN_RSA_BITS or public_key.key_size % 8:
+            raise HierarchyError(
+                f"the CSR's key is RSA-{public_key.key_size}: CA/B BR 6.1.5 requires at "
+                f"least {MIN_RSA_BITS} bits (a multiple of 8); issuing CA keys are ECDSA "
+                "P-256 or P-384"
+            )
+        raise HierarchyError(
+            f"the CSR's key is RSA-{public_key.key_size}: Hoviyat issuing CA keys are "
+            "ECDSA P-256 or P-384 ('hoviyat ca csr' makes one)"
+        )
+    raise HierarchyError(
+        f"the CSR's key is {type(public_key).__name__}: issuing CA keys are ECDSA "
+        "P-256 or P-384 (CA/B BR 6.1.5)"
+    )
+
+
+def check_public_url(url: str) -> str:
+    """The online machine's public base URL, as AIA and CDP will carry it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise HierarchyError(
+            f"{url!r} is not the online machine's public base URL (http(s)://host[/path])"
+        )
+    return url.strip().rstrip("/")
+
+
+def _uris(certificate: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(AIA caIssuers URIs, CDP full-name URIs) of a certificate."""
+    ca_issuers: list[str] = []
+    cdps: list[str] = []
+    try:
+        aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
+        ca_issuers = [
+            str(d.access_location.value)
+            for d in aia.value
+            if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+        ]
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+        cdps = [str(n.value) for p in points.value for n in (p.full_name or [])]
+    except x509.ExtensionNotFound:
+        pass
+    return ca_issuers, cdps
 
 
 def key_id_of(certificate_or_key: x509.Certificate | Signer) -> str:
@@ -116,6 +202,10 @@ class Hierarchy:
     db: Database
     keys: KeyStore
     issuer_url: str
+    crl_partitions: int = 1
+    """CRL partitions of issuing CA generations created from now on (HOVIYAT_CA_CRL_PARTITIONS)."""
+    operator: str = "system"
+    """Who runs the lifecycle operations, for their audit entries."""
     _cache: dict[tuple[str, str | None], tuple[float, IssuingCA]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -197,10 +287,52 @@ class Hierarchy:
         with self._lock:
             self._cache.clear()
 
+    # -- the audit trail of lifecycle operations ------------------------------------
+
+    def _audit(
+        self, session: Session, operation: str, outcome: str, detail: dict[str, object]
+    ) -> None:
+        append(
+            session,
+            AuditEvent(
+                tracking_code=new_tracking_code(),
+                event_type=EVENT_LIFECYCLE,
+                actor_type="operator",
+                actor_id=self.operator,
+                operation=operation,
+                outcome=outcome,
+                detail=detail,
+            ),
+        )
+
+    @contextmanager
+    def _refusals_audited(self, operation: str) -> Iterator[None]:
+        """A refused lifecycle operation leaves an audit entry (and nothing else)."""
+        try:
+            yield
+        except HierarchyError as exc:
+            with self.db.session() as session:
+                self._audit(session, operation, "refused", {"reason": str(exc)})
+            raise
+
+    @staticmethod
+    def _detail(row: CertificateAuthority) -> dict[str, object]:
+        return {
+            "ca": row.name,
+            "generation": row.generation,
+            "key_id": row.key_id,
+            "key_ref": row.key_ref,
+            "crl_partitions": row.crl_partitions,
+        }
+
     # -- building ----------------------------------------------------------------
 
     def init(self, root_only: bool = False) -> list[str]:
         """Create what is missing of root + issuing CAs; returns what was created."""
+        with self._refusals_audited("init"):
+            return self._init(root_only)
+
+    def _init(self, root_only: bool) -> list[str]:
         created: list[str] = []
         root_row = self._row(names.ROOT, None)
         if root_row is None:
@@ -218,7 +350,7 @@ class Hierarchy:
             )
         for name in names.ISSUING_CAS:
             if self._row(name, None) is None and not self._pending_row(name):
-                self._create_issuing(name, generation=self._next_generation(name))
+                self._create_issuing(name, self._next_generation(name), "init")
                 created.append(name)
         return created
 
@@ -251,7 +383,11 @@ class Hierarchy:
             return self.keys.load(self.keys.ref_for(label))
         return self.keys.generate(label, curve)
 
-    def _store(self, row: CertificateAuthority, deactivate: str | None = None) -> None:
+    def _store(
+        self, row: CertificateAuthority, operation: str, deactivate: str | None = None
+    ) -> None:
+        """Add ``row`` (and retire the active generation of ``deactivate``), audited together."""
+        detail = self._detail(row)
         try:
             with self.db.session() as session:
                 if deactivate is not None:
@@ -263,7 +399,11 @@ class Hierarchy:
                     ):
                         old.active = False
                         session.add(old)
+                        detail["replaces_key_id"] = old.key_id
                 session.add(row)
+                self._audit(
+                    session, operation, "created" if row.certificate else "requested", detail
+                )
         except IntegrityError:
             # Another process created the same generation first: theirs stands.
             pass
@@ -297,10 +437,11 @@ class Hierarchy:
                 certificate=certificate.public_bytes(Encoding.DER),
                 key_ref=signer.key_ref,
                 active=True,
-            )
+            ),
+            "init",
         )
 
-    def _create_issuing(self, name: str, generation: int) -> None:
+    def _create_issuing(self, name: str, generation: int, operation: str) -> None:
         signer = self._key(f"{name}-g{generation}", ISSUING_CURVE)
         root = self.issuing_ca(names.ROOT)
         certificate = self.certify_issuing(
@@ -315,7 +456,9 @@ class Hierarchy:
                 certificate=certificate.public_bytes(Encoding.DER),
                 key_ref=signer.key_ref,
                 active=True,
+                crl_partitions=self.crl_partitions,
             ),
+            operation,
             deactivate=name,
         )
 
@@ -396,15 +539,30 @@ class Hierarchy:
 
     def rollover(self, name: str) -> IssuingCA:
         """A new key generation for issuing CA ``name``; the old one stays valid, inactive."""
-        if name not in names.ISSUING_CAS:
-            raise HierarchyError(f"{name!r} is not an issuing CA ({', '.join(names.ISSUING_CAS)})")
-        if self._row(name, None) is None:
-            raise HierarchyError(f"issuing CA {name!r} does not exist yet: run 'hoviyat ca init'")
-        self._create_issuing(name, self._next_generation(name))
-        return self.issuing_ca(name)
+        with self._refusals_audited("rollover"):
+            if name not in names.ISSUING_CAS:
+                raise HierarchyError(
+                    f"{name!r} is not an issuing CA ({', '.join(names.ISSUING_CAS)})"
+                )
+            if self._row(name, None) is None:
+                raise HierarchyError(
+                    f"issuing CA {name!r} does not exist yet: run 'hoviyat ca init'"
+                )
+            root_row = self._row(names.ROOT, None)
+            if root_row is None or not self.keys_available(root_row):
+                raise HierarchyError(
+                    "the root key is offline: roll over with 'hoviyat ca csr --issuing "
+                    f"{name}', 'ca sign-issuing' on the root's machine, 'ca install-issuing'"
+                )
+            self._create_issuing(name, self._next_generation(name), "rollover")
+            return self.issuing_ca(name)
 
     def issuing_csr(self, name: str) -> x509.CertificateSigningRequest:
         """A CSR for a new generation of ``name``, for an offline root to sign."""
+        with self._refusals_audited("csr"):
+            return self._issuing_csr(name)
+
+    def _issuing_csr(self, name: str) -> x509.CertificateSigningRequest:
         if name not in names.ISSUING_CAS:
             raise HierarchyError(f"{name!r} is not an issuing CA ({', '.join(names.ISSUING_CAS)})")
         pending = self._pending_row(name)
@@ -423,43 +581,144 @@ class Hierarchy:
                     certificate=None,
                     key_ref=signer.key_ref,
                     active=False,
-                )
+                    crl_partitions=self.crl_partitions,
+                ),
+                "csr",
             )
         builder = x509.CertificateSigningRequestBuilder().subject_name(
             names.ca_subject(name, generation)
         )
         return sign_csr(builder, signer)
 
-    def sign_issuing(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
-        """On the root's machine: certify the issuing CA key of ``csr``."""
-        if not csr.is_signature_valid:
-            raise HierarchyError("the CSR's signature does not verify")
-        subject_cn = csr.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-        cn = str(subject_cn[0].value) if subject_cn else ""
-        for name in names.ISSUING_CAS:
-            for generation in range(1, 100):
-                if names.ca_subject(name, generation) == csr.subject:
-                    root = self.issuing_ca(names.ROOT)
-                    return self.certify_issuing(
-                        root, csr.public_key(), name, generation, self.issuer_url
-                    )
-        raise HierarchyError(f"CSR subject {cn!r} is not a Hoviyat issuing CA name")
+    def sign_issuing(
+        self, csr: x509.CertificateSigningRequest, *, online_url: str
+    ) -> x509.Certificate:
+        """On the root's machine: certify the issuing CA key of ``csr``.
+
+        ``online_url`` is the online machine's public base URL (its HOVIYAT_ISSUER):
+        the issuing CA's AIA and CDP point there, where the root's certificate and
+        its CRL ('ca import-crl') are served; the root's machine serves nothing.
+        The certificate is recorded here, so 'ca revoke' and 'ca root-crl' can
+        revoke it, and audited in the same transaction.
+        """
+        with self._refusals_audited("sign_issuing"):
+            if not csr.is_signature_valid:
+                raise HierarchyError("the CSR's signature does not verify")
+            public_key = csr.public_key()
+            check_issuing_ca_key(public_key)
+            base_url = check_public_url(online_url)
+            subject_cn = csr.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+            cn = str(subject_cn[0].value) if subject_cn else ""
+            for name in names.ISSUING_CAS:
+                for generation in range(1, 100):
+                    if names.ca_subject(name, generation) == csr.subject:
+                        root = self.issuing_ca(names.ROOT)
+                        certificate = self.certify_issuing(
+                            root, public_key, name, generation, base_url
+                        )
+                        self._record_signed(root, certificate, name, generation, base_url)
+                        return certificate
+            raise HierarchyError(f"CSR subject {cn!r} is not a Hoviyat issuing CA name")
+
+    def _record_signed(
+        self,
+        root: IssuingCA,
+        certificate: x509.Certificate,
+        name: str,
+        generation: int,
+        online_url: str,
+    ) -> None:
+        now = datetime.now(UTC)
+        spki = certificate.public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        )
+        serial = serial_hex(certificate.serial_number)
+        tracking_code = new_tracking_code()
+        with self.db.session() as session:
+            session.add(
+                CertificateRecord(
+                    serial_hex=serial,
+                    issuer_ca=root.publication_name,
+                    issuer_key_id=root.key_id,
+                    profile=ISSUING_CA_PROFILE,
+                    status="issued",
+                    subject=certificate.subject.rfc4514_string(),
+                    spki_sha256=hashlib.sha256(spki).hexdigest(),
+                    not_before=certificate.not_valid_before_utc,
+                    not_after=certificate.not_valid_after_utc,
+                    der=certificate.public_bytes(Encoding.DER),
+                    requested_by=self.operator,
+                    request_reason="issuing CA key certified by the offline root",
+                    tracking_code=tracking_code,
+                    issued_at=now,
+                )
+            )
+            self._audit(
+                session,
+                "sign_issuing",
+                "issued",
+                {
+                    "ca": name,
+                    "generation": generation,
+                    "key_id": key_id_of(certificate),
+                    "serial": serial,
+                    "issuer_key_id": root.key_id,
+                    "online_url": online_url,
+                    "not_after": certificate.not_valid_after_utc.isoformat(),
+                    "issuance": "ceremony",
+                },
+            )
 
     def install_issuing(self, chain: list[x509.Certificate]) -> str:
         """On the server: install an issuing CA certificate (and its root) signed offline."""
+        with self._refusals_audited("install_issuing"):
+            return self._install_issuing(chain)
+
+    def _pending_for(self, issuing: x509.Certificate) -> CertificateAuthority:
+        """The pending generation (made by 'ca csr' here) that ``issuing`` certifies."""
+        for name in names.ISSUING_CAS:
+            pending = self._pending_row(name)
+            if pending is None or names.ca_subject(name, pending.generation) != issuing.subject:
+                continue
+            if pending.key_id != key_id_of(issuing):
+                raise HierarchyError(
+                    f"the certificate's key is not the pending key of {name} generation "
+                    f"{pending.generation} (the one 'ca csr' made here): refusing it"
+                )
+            return pending
+        raise HierarchyError(
+            "this certificate's subject and key match no pending request here ('ca csr' first)"
+        )
+
+    def _check_urls(self, issuing: x509.Certificate, root_row: CertificateAuthority) -> None:
+        """AIA and CDP must name this machine's URLs for the root's certificate and CRL."""
+        publication = names.publication_name(names.ROOT, root_row.generation)
+        expected_issuers = [names.ca_issuers_url(self.issuer_url, publication)]
+        expected_cdps = [names.crl_url(self.issuer_url, publication)]
+        ca_issuers, cdps = _uris(issuing)
+        if ca_issuers != expected_issuers or cdps != expected_cdps:
+            raise HierarchyError(
+                f"the certificate's AIA {ca_issuers} / CDP {cdps} do not name this machine's "
+                f"{expected_issuers} / {expected_cdps}: sign it again with "
+                f"'ca sign-issuing --online-url {names.http_base(self.issuer_url)}'"
+            )
+
+    def _install_issuing(self, chain: list[x509.Certificate]) -> str:
         if not chain:
             raise HierarchyError("no certificate given")
         issuing = chain[0]
-        key_id = key_id_of(issuing)
-        pending = self._row_by_key_id(key_id)
-        if pending is None:
-            raise HierarchyError("this certificate's key was not requested here ('ca csr' first)")
+        pending = self._pending_for(issuing)
         root_row = self._row(names.ROOT, None)
         root_cert = chain[1] if len(chain) > 1 else None
+        new_root: CertificateAuthority | None = None
         if root_row is None:
             if root_cert is None:
                 raise HierarchyError("the root certificate is unknown here: pass the full chain")
-            root_row = CertificateAuthority(
+            try:
+                root_cert.verify_directly_issued_by(root_cert)
+            except (ValueError, TypeError, InvalidSignature) as exc:
+                raise HierarchyError(f"the chain's root is not self-signed: {exc}") from exc
+            new_root = root_row = CertificateAuthority(
                 key_id=key_id_of(root_cert),
                 name=names.ROOT,
                 generation=1,
@@ -467,13 +726,17 @@ class Hierarchy:
                 key_ref="offline:root-g1",
                 active=True,
             )
-            self._store(root_row)
         root_certificate = x509.load_der_x509_certificate(root_row.certificate or b"")
         try:
             issuing.verify_directly_issued_by(root_certificate)
         except (ValueError, TypeError, InvalidSignature) as exc:
             raise HierarchyError(f"the certificate was not issued by this root: {exc}") from exc
+        self._check_urls(issuing, root_row)
         with self.db.session() as session:
+            if new_root is not None:
+                session.add(new_root)
+                self._audit(session, "install_issuing", "root_installed", self._detail(new_root))
+            detail = self._detail(pending)
             for old in session.exec(
                 select(CertificateAuthority).where(
                     CertificateAuthority.name == pending.name,
@@ -482,12 +745,16 @@ class Hierarchy:
             ):
                 old.active = False
                 session.add(old)
-            row = session.get(CertificateAuthority, key_id)
+                detail["replaces_key_id"] = old.key_id
+            row = session.get(CertificateAuthority, pending.key_id)
             assert row is not None
             row.certificate = issuing.public_bytes(Encoding.DER)
             row.parent_key_id = root_row.key_id
             row.active = True
             session.add(row)
+            detail["serial"] = serial_hex(issuing.serial_number)
+            detail["not_after"] = issuing.not_valid_after_utc.isoformat()
+            self._audit(session, "install_issuing", "installed", detail)
         self.forget()
         return pending.name
 

@@ -52,5 +52,7 @@ def issue_ocsp_responder(
         tracking_code=new_tracking_code(),
         request_reason="delegated OCSP responder",
         actor_type="system",
+        # A CA-power certificate: its issuance is a ceremony, audited as such.
+        audit_detail={"issuance": "ceremony"},
     )
     return issue(db, order), signer

@@ -35,6 +35,15 @@ class CASettings(BaseSettings):
     pkcs11_label_prefix: str = Field(
         "", description="prefix of this deployment's key labels on a shared token"
     )
+    crl_partitions: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="CRL partitions of each issuing CA generation created from now on "
+        "('ca init', 'ca rollover', 'ca csr'); fixed for a generation's life, because "
+        "each certificate's CDP names its partition. Keep every CRL under 10 MB "
+        "(~270,000 entries): partitions = 2 x expected revocations / 270,000, rounded up",
+    )
 
 
 def read_secret(value: str | None, path: Path | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from pydantic import ValidationError
 
 from ca.hierarchy import Hierarchy, HierarchyError
 from ca.keys import KeyStoreError
@@ -31,11 +33,26 @@ from verifiers.registry.base import open_registries
 ca_app = typer.Typer(help="Certificate authority: hierarchy, profiles, issuance.")
 
 
+def operator_name() -> str:
+    """The local user running a CA command: the actor of its audit entries."""
+    return getpass.getuser()
+
+
 @contextmanager
 def _hierarchy(settings: Settings) -> Iterator[Hierarchy]:
+    try:
+        ca_settings = CASettings()
+    except ValidationError as exc:
+        fail(f"CA settings: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     db = Database(settings.resolved_database_url)
     try:
-        yield Hierarchy(db, open_keys(settings), settings.issuer)
+        yield Hierarchy(
+            db,
+            open_keys(settings, ca_settings),
+            settings.issuer,
+            crl_partitions=ca_settings.crl_partitions,
+            operator=operator_name(),
+        )
     except (HierarchyError, KeyStoreError) as exc:
         fail(str(exc))
     finally:
@@ -229,6 +246,14 @@ def csr_command(
 @ca_app.command("sign-issuing")
 def sign_issuing_command(
     csr: Annotated[Path, typer.Option("--csr", help="the issuing CA's CSR ('ca csr')")],
+    online_url: Annotated[
+        str,
+        typer.Option(
+            "--online-url",
+            help="the online machine's public base URL (its HOVIYAT_ISSUER): the issuing "
+            "CA's AIA and CDP point there, where the root certificate and CRL are served",
+        ),
+    ],
 ) -> None:
     """On the root's machine: certify an issuing CA key; prints its certificate and the root."""
     settings = get_settings()
@@ -237,7 +262,7 @@ def sign_issuing_command(
     except ValueError as exc:
         fail(f"{csr} is not a PEM certificate request: {exc}")
     with _hierarchy(settings) as hierarchy:
-        certificate = hierarchy.sign_issuing(request)
+        certificate = hierarchy.sign_issuing(request, online_url=online_url)
         root = hierarchy.issuing_ca("root").certificate
     sys.stdout.write(_pem([certificate, root]))
 

@@ -1,6 +1,8 @@
-"""``hoviyat ca revoke`` and ``hoviyat ca crl``: revocation and CRL publication from the shell.
+"""``hoviyat ca revoke``, ``ca crl``, ``ca root-crl``, ``ca import-crl``: revocation and CRLs.
 
-``register(ca_app)`` adds both commands to the ``ca`` group. The operator is
+``root-crl`` runs on the offline root's machine and ``import-crl`` on the online
+one, which then serves the root's CRL at ``/crl/root.crl`` (the CDP of every
+issuing CA certificate). ``register(ca_app)`` adds the commands to the ``ca`` group. The operator is
 recorded in the audit entry as the local user name (``$USER``), with the
 ``--comment`` as the reason given.
 """
@@ -16,12 +18,13 @@ from typing import Annotated
 
 import typer
 
+from ca import names
 from ca.hierarchy import Hierarchy, HierarchyError
 from ca.keys import KeyStoreError
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
 from ca.serials import parse_serial
 from idp.cli.output import JsonOption, console, fail, print_json
-from idp.pki.crl_publisher import CRLPublisher, CRLUnavailable, UnknownCRL
+from idp.pki.crl_publisher import CRLImportRefused, CRLPublisher, CRLUnavailable, UnknownCRL
 from idp.pki.revocation import (
     Actor,
     CertificateNotFound,
@@ -31,6 +34,7 @@ from idp.pki.revocation import (
 )
 from idp.pki.service import open_keys
 from idp.settings import get_settings
+from idp.storage.crls import CRLRecord
 from idp.storage.engine import Database
 
 
@@ -39,8 +43,9 @@ def _publisher() -> Iterator[CRLPublisher]:
     settings = get_settings()
     db = Database(settings.resolved_database_url)
     try:
-        yield CRLPublisher(db, Hierarchy(db, open_keys(settings), settings.issuer))
-    except (HierarchyError, KeyStoreError, CRLUnavailable) as exc:
+        hierarchy = Hierarchy(db, open_keys(settings), settings.issuer, operator=getpass.getuser())
+        yield CRLPublisher(db, hierarchy)
+    except (HierarchyError, KeyStoreError, CRLUnavailable, UnknownCRL) as exc:
         fail(str(exc))
     finally:
         db.dispose()
@@ -166,7 +171,70 @@ def crl_command(
         console.print(f"written {written_path}")
 
 
+def _crl_summary(record: CRLRecord) -> dict[str, object]:
+    return {
+        "issuer_ca": record.issuer_ca,
+        "crl_number": record.crl_number,
+        "entries": record.entries,
+        "this_update": record.this_update.isoformat(),
+        "next_update": record.next_update.isoformat(),
+    }
+
+
+def root_crl_command(
+    out: Annotated[Path, typer.Option("--out", help="write the root's CRL (DER) here")],
+    comment: str | None = typer.Option(None, "--comment", help="why; kept in the audit log"),
+    json_output: bool = JsonOption,
+) -> None:
+    """On the root's machine: sign the root CA's CRL, to carry to 'ca import-crl'."""
+    with _publisher() as publisher:
+        try:
+            address = publisher.resolve(names.ROOT)
+        except UnknownCRL:
+            fail("no root CA here: run 'hoviyat ca init --root-only' on the root's machine")
+        record = publisher.publish(address, actor=_operator(comment or "ca root-crl"))
+    try:
+        out.write_bytes(record.der)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    if json_output:
+        print_json({"crl": _crl_summary(record), "written": str(out)})
+        return
+    console.print(
+        f"root CRL #{record.crl_number}: {record.entries} entries, next update "
+        f"{record.next_update.isoformat()}; written {out}: publish it with "
+        "'hoviyat ca import-crl' on the online machine before then"
+    )
+
+
+def import_crl_command(
+    crl: Annotated[Path, typer.Option("--crl", help="a CRL from 'ca root-crl' (DER or PEM)")],
+    comment: str | None = typer.Option(None, "--comment", help="why; kept in the audit log"),
+    json_output: bool = JsonOption,
+) -> None:
+    """On the online machine: publish a CRL signed on the root's machine (/crl/root.crl)."""
+    try:
+        data = crl.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {crl}: {exc.strerror}")
+    with _publisher() as publisher:
+        try:
+            record = publisher.import_crl(data, actor=_operator(comment or "ca import-crl"))
+        except CRLImportRefused as exc:
+            fail(f"refused: {exc}")
+        url = publisher.url(publisher.resolve(record.issuer_ca))
+    if json_output:
+        print_json({"crl": _crl_summary(record), "url": url})
+        return
+    console.print(
+        f"{record.issuer_ca} CRL #{record.crl_number} published at {url} "
+        f"({record.entries} entries, next update {record.next_update.isoformat()})"
+    )
+
+
 def register(ca_app: typer.Typer) -> None:
-    """Add ``revoke`` and ``crl`` to ``hoviyat ca``."""
+    """Add ``revoke``, ``crl``, ``root-crl`` and ``import-crl`` to ``hoviyat ca``."""
     ca_app.command("revoke")(revoke_command)
     ca_app.command("crl")(crl_command)
+    ca_app.command("root-crl")(root_crl_command)
+    ca_app.command("import-crl")(import_crl_command)

@@ -21,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -58,6 +60,10 @@ class UnknownCRL(LookupError):
 
 class CRLUnavailable(RuntimeError):
     """The CA key cannot sign now (offline root, token absent) and no CRL is stored."""
+
+
+class CRLImportRefused(ValueError):
+    """A CRL brought from the root's machine is not one this server may publish (says why)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class CRLPublisher:
                 f"CA {match['name']} has {partitions} CRL partition(s): "
                 + ("name one with -p<n>" if partitions > 1 else "there is no -p<n> CRL")
             )
+        if row.name == names.ROOT and match["delta"] is not None:
+            raise UnknownCRL("the root CA publishes no delta CRL")
         partition = int(match["partition"] or 0)
         if partition >= partitions:
             raise UnknownCRL(f"CA {match['name']} has partitions 0 to {partitions - 1}")
@@ -235,6 +243,12 @@ class CRLPublisher:
         entries.sort(key=lambda entry: entry.serial)
         return entries
 
+    def validity_hours(self, address: CRLAddress, delta: bool) -> int:
+        """nextUpdate - thisUpdate of a CRL at ``address``: the root's own, or a full or delta's."""
+        if address.ca_name == names.ROOT:
+            return self.settings.root_crl_validity_days * 24
+        return self.settings.delta_crl_validity_hours if delta else self.settings.crl_validity_hours
+
     def publish(
         self,
         address: CRLAddress,
@@ -250,9 +264,10 @@ class CRLPublisher:
     def _publish(self, address: CRLAddress, delta: bool, actor: Actor, now: datetime) -> CRLRecord:
         ca = self._ca(address)
         this_update = now.replace(microsecond=0)
-        validity = (
-            self.settings.delta_crl_validity_hours if delta else self.settings.crl_validity_hours
-        )
+        root = address.ca_name == names.ROOT
+        if root and delta:
+            raise UnknownCRL("the root publishes no delta CRL: its CRL comes from its own machine")
+        validity = self.validity_hours(address, delta)
         with self.db.session() as session:
             # Revision first, then entries: the entries include every revocation counted.
             revision = self._revision(session, address)
@@ -288,9 +303,15 @@ class CRLPublisher:
             this_update=this_update,
             next_update=this_update + timedelta(hours=validity),
             delta_base=base.crl_number if base is not None else None,
-            distribution_point=self.url(address, delta=delta) if address.partitions > 1 else None,
+            # RFC 5280 sections 5.2.4 and 5.2.5: a delta CRL has the scope of its
+            # base, so both carry the IDP of the full CRL of the partition (the CDP
+            # in the certificates). A delta naming its own URL is a different scope,
+            # and a client combining the two would skip the delta's revocations.
+            distribution_point=self.url(address, delta=False) if address.partitions > 1 else None,
             freshest_crl=(
-                self.url(address, delta=True) if self.settings.delta_crls and not delta else None
+                self.url(address, delta=True)
+                if self.settings.delta_crls and not delta and not root
+                else None
             ),
         )
         record = CRLRecord(
@@ -371,7 +392,7 @@ class CRLPublisher:
                 )
                 try:
                     self.current(base)
-                    if self.settings.delta_crls:
+                    if self.settings.delta_crls and row.name != names.ROOT:
                         self.current(
                             CRLAddress(
                                 row.name,
@@ -384,3 +405,128 @@ class CRLPublisher:
                         )
                 except CRLUnavailable:
                     continue
+
+    # -- CRLs signed elsewhere (the offline root) ---------------------------------
+
+    def _refuse_import(self, actor: Actor, message: str) -> CRLImportRefused:
+        """Audit the refusal (in its own transaction: nothing else was written)."""
+        with self.db.session() as session:
+            append(
+                session,
+                AuditEvent(
+                    tracking_code=new_tracking_code(),
+                    event_type=EVENT_PUBLISHED,
+                    actor_type=actor.actor_type,
+                    actor_id=actor.actor_id,
+                    legal_basis=actor.reason_text,
+                    operation="import_crl",
+                    outcome="refused",
+                    detail={"reason": message},
+                ),
+            )
+        return CRLImportRefused(message)
+
+    def import_crl(
+        self, data: bytes, *, actor: Actor = SYSTEM, now: datetime | None = None
+    ) -> CRLRecord:
+        """Publish a full CRL signed on another machine ('ca root-crl' on the root's).
+
+        The root key never comes online, so its CRL is made where the key is and
+        brought here. Accepted only if it is a full CRL of a CA generation known
+        here (its AKI), signed by that CA's key and named by its subject (RFC 5280
+        section 6.3.3 (f), (b)), not expired, and numbered above every CRL of that
+        CA already published here (section 5.2.3: a replayed older CRL would undo
+        a revocation).
+        """
+        now = _utc(now or datetime.now(UTC))
+        try:
+            crl = x509.load_der_x509_crl(data)
+        except ValueError:
+            try:
+                crl = x509.load_pem_x509_crl(data)
+            except ValueError:
+                raise self._refuse_import(actor, "not a CRL (DER or PEM)") from None
+        der = crl.public_bytes(Encoding.DER)
+        extensions = crl.extensions
+        try:
+            key_id_bytes = extensions.get_extension_for_class(
+                x509.AuthorityKeyIdentifier
+            ).value.key_identifier
+            number = extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        except x509.ExtensionNotFound as exc:
+            raise self._refuse_import(
+                actor, f"the CRL lacks a required extension ({exc.oid.dotted_string})"
+            ) from None
+        key_id = (key_id_bytes or b"").hex()
+        with self.db.session() as session:
+            row = session.get(CertificateAuthority, key_id)
+        if row is None or row.certificate is None:
+            raise self._refuse_import(actor, "the CRL is not from a CA installed here")
+        issuer = x509.load_der_x509_certificate(row.certificate)
+        if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise self._refuse_import(
+                actor, f"the CRL's signature does not verify with CA {row.name}'s key"
+            )
+        for extension_type in (x509.DeltaCRLIndicator, x509.IssuingDistributionPoint):
+            try:
+                extensions.get_extension_for_class(extension_type)
+            except x509.ExtensionNotFound:
+                continue
+            raise self._refuse_import(
+                actor, "only a full, unpartitioned CRL can be imported (no delta, no IDP)"
+            )
+        next_update = crl.next_update_utc
+        if next_update is None or next_update <= now:
+            raise self._refuse_import(actor, "the CRL has expired: sign a new one on the root")
+        if crl.last_update_utc > now + timedelta(minutes=5):
+            raise self._refuse_import(actor, "the CRL's thisUpdate is in the future: check clocks")
+        address = CRLAddress(row.name, row.generation, row.key_id, 0, 1, False)
+        with self.db.session() as session:
+            highest = session.exec(
+                select(func.max(CRLRecord.crl_number)).where(
+                    CRLRecord.issuer_key_id == key_id, CRLRecord.partition == 0
+                )
+            ).one()
+        if highest is not None and number <= highest:
+            raise self._refuse_import(
+                actor,
+                f"CRL number {number} is not above the published CRL number {highest}: "
+                "an older CRL would bring revoked certificates back",
+            )
+        revoked = list(crl)
+        with self.db.session() as session:
+            # The unique (key, partition, number) constraint stops a concurrent import.
+            record = CRLRecord(
+                issuer_ca=names.publication_name(row.name, row.generation),
+                issuer_key_id=key_id,
+                partition=0,
+                crl_number=number,
+                is_delta=False,
+                base_crl_number=None,
+                revision=self._revision(session, address),
+                entries=len(revoked),
+                this_update=crl.last_update_utc,
+                next_update=next_update,
+                der=der,
+            )
+            session.add(record)
+            append(
+                session,
+                AuditEvent(
+                    tracking_code=new_tracking_code(),
+                    event_type=EVENT_PUBLISHED,
+                    actor_type=actor.actor_type,
+                    actor_id=actor.actor_id,
+                    legal_basis=actor.reason_text,
+                    operation="import_crl",
+                    outcome="published",
+                    detail={
+                        "issuer_ca": record.issuer_ca,
+                        "crl_number": number,
+                        "entries": len(revoked),
+                        "revoked": sorted(format(r.serial_number, "x") for r in revoked),
+                        "next_update": next_update.isoformat(),
+                    },
+                ),
+            )
+        return record

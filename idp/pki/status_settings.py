@@ -28,6 +28,13 @@ class StatusSettings(BaseSettings):
     delta_crls: bool = Field(
         default=True, description="publish delta CRLs and point full CRLs at them (Freshest CRL)"
     )
+    root_crl_validity_days: int = Field(
+        default=365,
+        ge=1,
+        le=365,
+        description="root CRL nextUpdate - thisUpdate, signed on the root's machine "
+        "('ca root-crl') and published by 'ca import-crl' (CA/B BR 4.9.7: at most 12 months)",
+    )
     crl_max_entries: int = Field(
         default=MAX_ENTRIES_PER_CRL,
         description="entries above which a CRL is reported oversize (10 MB, ~270,000 entries)",

@@ -133,7 +133,9 @@ def test_rollover_and_offline_root_commands(environment: Path, tmp_path: Path) -
     # A CSR for a new organisations generation, signed by this (online) root, installed back.
     csr_file = tmp_path / "organisations.csr"
     assert invoke("csr", "--issuing", "organisations", "--out", str(csr_file))[0] == 0
-    code, chain_pem, err = invoke("sign-issuing", "--csr", str(csr_file))
+    code, chain_pem, err = invoke(
+        "sign-issuing", "--csr", str(csr_file), "--online-url", "https://pki.hoviyat.ir"
+    )
     assert code == 0, err
     chain_file = tmp_path / "chain.pem"
     chain_file.write_text(chain_pem)

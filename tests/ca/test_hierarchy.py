@@ -149,7 +149,7 @@ def test_offline_root_ceremony(
 
     csr = server.issuing_csr("persons")
     assert server.issuing_csr("persons").public_key() == csr.public_key()  # same pending key
-    certificate = root_side.sign_issuing(csr)
+    certificate = root_side.sign_issuing(csr, online_url=ISSUER)
     chain = [certificate, root_side.issuing_ca("root").certificate]
     assert server.install_issuing(chain) == "persons"
 
@@ -167,7 +167,7 @@ def test_sign_issuing_refuses_foreign_subjects(db: Database, fresh_keys: KeyStor
     hierarchy.init(root_only=True)
     csr, _ = make_csr(common_name="Evil CA")
     with pytest.raises(HierarchyError, match="not a Hoviyat issuing CA"):
-        hierarchy.sign_issuing(x509.load_pem_x509_csr(csr))
+        hierarchy.sign_issuing(x509.load_pem_x509_csr(csr), online_url=ISSUER)
 
 
 def test_install_refuses_a_certificate_from_another_root(
@@ -187,7 +187,7 @@ def test_install_refuses_a_certificate_from_another_root(
     other_keys = open_keystore(CASettings(key_backend="file", passphrase="x"), tmp_path / "o")
     other = Hierarchy(other_db, other_keys, ISSUER)
     other.init(root_only=True)
-    foreign = other.sign_issuing(csr)
+    foreign = other.sign_issuing(csr, online_url=ISSUER)
     with pytest.raises(HierarchyError, match="not issued by this root"):
         server.install_issuing([foreign])
     other_db.dispose()
