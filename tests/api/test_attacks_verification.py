@@ -28,6 +28,9 @@ PROBLEM = "application/problem+json"
 UNKNOWN_CODE = "0499370899"
 VERDICT_OR_PROBLEM = {200, 400, 401, 403, 404, 405, 413, 415, 422, 429}
 VERIFY_PATHS = ("/v1/persons/verify", "/v1/mobile/verify", "/v1/legal-entities/verify")
+# Answered by FastAPI's router rather than a direct route: its own JSON parsing.
+ROUTED_PATH = "/v1/legal-entities/10380284790/representatives/verify"
+FUZZED_PATHS = (*VERIFY_PATHS, ROUTED_PATH)
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -231,7 +234,7 @@ def test_attack_oversized_body_is_a_413(app_client: TestClient, bank_token: str)
 
 @pytest.mark.parametrize(
     "path",
-    [*VERIFY_PATHS, "/v1/legal-entities/10380284790/representatives/verify"],
+    FUZZED_PATHS,
 )
 def test_attack_deeply_nested_json_is_named_as_too_deep(
     app_client: TestClient, bank_token: str, path: str
@@ -333,7 +336,7 @@ _FUZZ = settings(
 
 
 @_FUZZ
-@given(path=st.sampled_from(VERIFY_PATHS), document=_JSON)
+@given(path=st.sampled_from(FUZZED_PATHS), document=_JSON)
 def test_attack_fuzzed_json_documents_get_a_verdict_or_a_4xx(
     app_client: TestClient, bank_token: str, path: str, document: Any
 ) -> None:
@@ -344,7 +347,7 @@ def test_attack_fuzzed_json_documents_get_a_verdict_or_a_4xx(
 
 
 @_FUZZ
-@given(path=st.sampled_from(VERIFY_PATHS), raw=st.binary(max_size=200))
+@given(path=st.sampled_from(FUZZED_PATHS), raw=st.binary(max_size=200))
 def test_attack_fuzzed_raw_bodies_get_a_verdict_or_a_4xx(
     app_client: TestClient, bank_token: str, path: str, raw: bytes
 ) -> None:
