@@ -1,10 +1,11 @@
-"""``hoviyat ca revoke``, ``ca crl``, ``ca root-crl``, ``ca import-crl``: revocation and CRLs.
+"""``hoviyat ca revoke``, ``crl``, ``root-crl``, ``import-crl``, ``ocsp-responder``.
 
 ``root-crl`` runs on the offline root's machine and ``import-crl`` on the online
 one, which then serves the root's CRL at ``/crl/root.crl`` (the CDP of every
-issuing CA certificate). ``register(ca_app)`` adds the commands to the ``ca`` group. The operator is
-recorded in the audit entry as the local user name (``$USER``), with the
-``--comment`` as the reason given.
+issuing CA certificate). ``ocsp-responder`` is the ceremony that issues a CA
+generation's delegated responder certificate. ``register(ca_app)`` adds the
+commands to the ``ca`` group. The operator is recorded in the audit entry as
+the local user name (``$USER``), with the ``--comment`` as the reason given.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca import names
 from ca.hierarchy import Hierarchy, HierarchyError
 from ca.keys import KeyStoreError
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
-from ca.serials import parse_serial
+from ca.serials import parse_serial, serial_hex
 from idp.cli.output import JsonOption, console, fail, print_json
 from idp.pki.crl_publisher import CRLImportRefused, CRLPublisher, CRLUnavailable, UnknownCRL
 from idp.pki.revocation import (
@@ -232,9 +234,42 @@ def import_crl_command(
     )
 
 
+def ocsp_responder_command(
+    issuing: str = typer.Option(..., "--issuing", help="persons | organisations | infrastructure"),
+    json_output: bool = JsonOption,
+) -> None:
+    """Issue the OCSP responder certificate of a CA's active generation, unless one is current.
+
+    A CA-power certificate (profile ocsp-responder): issued only here or by the
+    responder itself, never through the operator API; audited as a ceremony.
+    """
+    from idp.pki.ocsp_responder import OCSPService
+
+    with _publisher() as publisher:
+        ca = publisher.hierarchy.issuing_ca(issuing)
+        loaded = OCSPService(publisher.db, publisher.hierarchy).ensure_responder(
+            ca, requested_by=getpass.getuser()
+        )
+    certificate = loaded.responder.certificate
+    summary = {
+        "issuer_ca": ca.publication_name,
+        "serial": serial_hex(certificate.serial_number),
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+        "certificate_pem": certificate.public_bytes(Encoding.PEM).decode(),
+    }
+    if json_output:
+        print_json(summary)
+        return
+    console.print(
+        f"{ca.publication_name} OCSP responder {summary['serial']}, "
+        f"valid until {summary['not_after']}"
+    )
+
+
 def register(ca_app: typer.Typer) -> None:
-    """Add ``revoke``, ``crl``, ``root-crl`` and ``import-crl`` to ``hoviyat ca``."""
+    """Add the revocation, CRL and OCSP responder commands to ``hoviyat ca``."""
     ca_app.command("revoke")(revoke_command)
     ca_app.command("crl")(crl_command)
     ca_app.command("root-crl")(root_crl_command)
     ca_app.command("import-crl")(import_crl_command)
+    ca_app.command("ocsp-responder")(ocsp_responder_command)

@@ -494,39 +494,43 @@ class CRLPublisher:
                 "an older CRL would bring revoked certificates back",
             )
         revoked = list(crl)
-        with self.db.session() as session:
-            # The unique (key, partition, number) constraint stops a concurrent import.
-            record = CRLRecord(
-                issuer_ca=names.publication_name(row.name, row.generation),
-                issuer_key_id=key_id,
-                partition=0,
-                crl_number=number,
-                is_delta=False,
-                base_crl_number=None,
-                revision=self._revision(session, address),
-                entries=len(revoked),
-                this_update=crl.last_update_utc,
-                next_update=next_update,
-                der=der,
-            )
-            session.add(record)
-            append(
-                session,
-                AuditEvent(
-                    tracking_code=new_tracking_code(),
-                    event_type=EVENT_PUBLISHED,
-                    actor_type=actor.actor_type,
-                    actor_id=actor.actor_id,
-                    legal_basis=actor.reason_text,
-                    operation="import_crl",
-                    outcome="published",
-                    detail={
-                        "issuer_ca": record.issuer_ca,
-                        "crl_number": number,
-                        "entries": len(revoked),
-                        "revoked": sorted(format(r.serial_number, "x") for r in revoked),
-                        "next_update": next_update.isoformat(),
-                    },
-                ),
-            )
+        try:
+            with self.db.session() as session:
+                record = CRLRecord(
+                    issuer_ca=names.publication_name(row.name, row.generation),
+                    issuer_key_id=key_id,
+                    partition=0,
+                    crl_number=number,
+                    is_delta=False,
+                    base_crl_number=None,
+                    revision=self._revision(session, address),
+                    entries=len(revoked),
+                    this_update=crl.last_update_utc,
+                    next_update=next_update,
+                    der=der,
+                )
+                session.add(record)
+                append(
+                    session,
+                    AuditEvent(
+                        tracking_code=new_tracking_code(),
+                        event_type=EVENT_PUBLISHED,
+                        actor_type=actor.actor_type,
+                        actor_id=actor.actor_id,
+                        legal_basis=actor.reason_text,
+                        operation="import_crl",
+                        outcome="published",
+                        detail={
+                            "issuer_ca": record.issuer_ca,
+                            "crl_number": number,
+                            "entries": len(revoked),
+                            "next_update": next_update.isoformat(),
+                        },
+                    ),
+                )
+        except IntegrityError:
+            # The unique (key, partition, number) constraint: a concurrent import won.
+            raise self._refuse_import(
+                actor, f"CRL number {number} was published meanwhile by another import"
+            ) from None
         return record

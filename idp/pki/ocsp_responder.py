@@ -117,8 +117,14 @@ class OCSPService:
 
     # -- responders ------------------------------------------------------------
 
-    def ensure_responder(self, ca: IssuingCA, now: datetime | None = None) -> _Loaded:
-        """The CA's responder, issuing a new responder certificate when none has long to live."""
+    def ensure_responder(
+        self, ca: IssuingCA, now: datetime | None = None, requested_by: str = "ocsp-responder"
+    ) -> _Loaded:
+        """The CA's responder, issuing a new responder certificate when none has long to live.
+
+        ``requested_by`` names who caused an issuance in its audit entry: this
+        service on demand, or an operator's 'ca ocsp-responder' ceremony.
+        """
         now = _utc(now or datetime.now(UTC))
         renew = timedelta(days=self.settings.ocsp_responder_renew_days)
         with self.db.session() as session:
@@ -135,17 +141,15 @@ class OCSPService:
             signer = self.hierarchy.keys.load(row.key_ref)
             certificate = x509.load_der_x509_certificate(row.certificate)
         else:
-            certificate, signer = self._issue_responder(ca)
+            certificate, signer = self._issue_responder(ca, requested_by)
         return _Loaded(
             ca.key_id,
             Responder(ca.certificate, certificate, signer),  # type: ignore[arg-type]
             certificate.not_valid_after_utc - renew,
         )
 
-    def _issue_responder(self, ca: IssuingCA) -> tuple[x509.Certificate, Signer]:
-        issued, signer = issue_ocsp_responder(
-            self.db, self.hierarchy.keys, ca, requested_by="ocsp-responder"
-        )
+    def _issue_responder(self, ca: IssuingCA, requested_by: str) -> tuple[x509.Certificate, Signer]:
+        issued, signer = issue_ocsp_responder(self.db, self.hierarchy.keys, ca, requested_by)
         with self.db.session() as session:
             session.add(
                 OCSPResponderRecord(

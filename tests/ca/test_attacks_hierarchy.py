@@ -31,6 +31,7 @@ from ca.revocation import RevocationReason
 from ca.settings import CASettings
 from idp.cli.audit import audit_app
 from idp.cli.ca import ca_app
+from idp.cli.main import app as hoviyat_cli
 from idp.pki.crl_publisher import CRLImportRefused, CRLPublisher
 from idp.pki.ocsp_responder import OCSPService
 from idp.pki.revocation import Actor, revoke
@@ -368,7 +369,7 @@ def test_attack_unaudited_ca_lifecycle_every_operation_and_refusal_is_in_the_ver
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True) -> str:
-        result = runner.invoke(ca_app, list(args))
+        result = runner.invoke(hoviyat_cli, ["ca", *args])
         assert (result.exit_code == 0) == ok, result.output
         return result.stdout
 
@@ -393,9 +394,9 @@ def test_attack_unaudited_ca_lifecycle_every_operation_and_refusal_is_in_the_ver
         )
         invoke("install-issuing", "--chain", str(tmp_path / "chain.pem"))
         invoke("install-issuing", "--chain", str(tmp_path / "chain.pem"), ok=False)
-        # A CA-power certificate issued by the CA itself (the OCSP responder): a ceremony.
-        hierarchy = Hierarchy(db, open_keystore(CASettings(), tmp_path / "data"), BASE_URL)
-        OCSPService(db, hierarchy).ensure_responder(hierarchy.issuing_ca("infrastructure"))
+        # A CA-power certificate, through the ceremony command: audited as a ceremony.
+        responder = json.loads(invoke("ocsp-responder", "--issuing", "infrastructure", "--json"))
+        assert "BEGIN CERTIFICATE" in responder["certificate_pem"]
         get_settings.cache_clear()
         export = tmp_path / "export.jsonl"
         result = CliRunner().invoke(audit_app, ["export", "--out", str(export)])
@@ -426,7 +427,9 @@ def test_attack_unaudited_ca_lifecycle_every_operation_and_refusal_is_in_the_ver
         for e in entries
         if e["event_type"] == "certificate_issued" and e["operation"] == "ocsp-responder"
     ]
-    assert ceremony and all(e["detail"]["issuance"] == "ceremony" for e in ceremony)
+    assert [e["detail"]["issuance"] for e in ceremony] == ["ceremony"]
+    assert ceremony[0]["detail"]["serial"] == responder["serial"]
+    assert ceremony[0]["actor_id"] not in (None, "ocsp-responder")  # the operator who ran it
 
 
 # --- issue #18: a keyCompromise report that lost to an earlier reason ------------------
