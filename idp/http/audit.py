@@ -29,7 +29,7 @@ from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_role, token_claims
 from idp.http.schema import INT64_MAX, DateTimeParam
 from idp.login.sessions import current_login
-from idp.problems import Problem, bad_request, not_found, unauthorized
+from idp.problems import Problem, bad_request, credentials_required, not_found, unauthorized
 from idp.storage.models import AuditEntry
 from idp.tracking import new_tracking_code
 from verifiers.identifiers import IdentifierError, validate_national_code
@@ -257,7 +257,7 @@ def citizen_national_code(request: Request, hoviyat: Hoviyat = Depends(get_hoviy
     if login is not None:
         return login.national_code
     if not request.headers.get("authorization"):
-        raise unauthorized("log in at Hoviyat, or send a citizen access token")
+        raise credentials_required("log in at Hoviyat, or send a citizen access token")
     national_code = token_claims(request, hoviyat).get("national_code")
     if isinstance(national_code, str):
         try:

@@ -495,3 +495,12 @@ def test_attack_every_grantable_field_is_really_disclosed_by_each_door_that_clai
     registry.close()
     assert silent == []
     assert mobile["disclosed"] == {"phone_number": "+98" + person["mobiles"][0][1:]}
+
+
+def test_attack_probe_of_access_history_without_credentials_gets_a_bare_bearer_challenge(
+    app_client: TestClient,
+) -> None:
+    """RFC 6750 §3.1 holds on the citizen's endpoint too."""
+    missing = app_client.get("/v1/me/access-history")
+    _problem(missing, 401, "unauthorized")
+    assert missing.headers["www-authenticate"] == 'Bearer realm="hoviyat"'
