@@ -92,6 +92,7 @@ def test_login_consent_and_error_pages_are_valid_html(
             break
 
     seen["consents"] = browser.get(f"/login/consents?lang={lang}")
+    seen["access history"] = browser.get(f"/login/history?lang={lang}")
     for what, response in seen.items():
         assert response.status_code < 500, what
         assert_valid_html(response, f"{what} ({lang})")
