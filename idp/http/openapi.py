@@ -83,6 +83,7 @@ HANDLER_STATUSES: dict[str, tuple[int, ...]] = {
     "POST /v1/admin/clients/{client_id}/disable": (404,),
     "GET /userinfo": (403, 503),
     "POST /userinfo": (403, 503),
+    "POST /logout": (403,),  # the confirmation form without its CSRF token or from another site
 }
 
 # The policy operation (and token scope) an operation needs, where it needs one.
@@ -360,7 +361,9 @@ def _complete_operation(key: str, route: APIRoute, method: str, operation: dict[
             responses[status] = _problem(int(status))
     if key in BROWSER_PAGES:
         # A page for the person, or a problem when the request is not a form at all.
-        responses["400"]["content"] = {**HTML, **responses["400"]["content"]}
+        for status in ("400", "403"):
+            if status in responses:
+                responses[status]["content"] = {**HTML, **responses[status]["content"]}
 
 
 def _problem_schema() -> dict[str, Any]:
