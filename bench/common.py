@@ -163,9 +163,17 @@ def wait_until_idle(server_pid: int, timeout: float = 120) -> None:
 
 
 def worker_pids(server_pid: int) -> list[int]:
-    """The uvicorn worker processes under a ``hoviyat serve`` (for py-spy)."""
+    """The uvicorn worker processes under a ``hoviyat serve`` (for py-spy), without
+    multiprocessing's resource tracker, also a child of the supervisor."""
     result = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True)
-    return [int(pid) for pid in result.stdout.split()]
+    workers = []
+    for pid in result.stdout.split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(int(pid))
+        except OSError:
+            continue  # exited meanwhile
+    return workers
 
 
 def token(url: str, client_id: str, secret: str) -> str:

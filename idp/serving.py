@@ -129,8 +129,10 @@ class _Server(uvicorn.Server):
 
 
 def _worker(options: ServeOptions, ready: Event) -> None:
+    # Bound here, listened on by uvicorn once the app has started: until then the
+    # kernel hands new connections to the workers already answering, instead of
+    # queueing them behind a (re)starting worker's imports.
     sock = _socket(options.host, options.port)
-    sock.listen(options.backlog)
     _Server(uvicorn.Config(APP, **options.uvicorn_options()), ready).run(sockets=[sock])
 
 

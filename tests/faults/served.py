@@ -74,6 +74,13 @@ def listening(pid: int, port: int) -> bool:
     return False
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -111,7 +118,8 @@ class Served:
     process: subprocess.Popen[bytes]
 
     def workers(self) -> list[int]:
-        return children(self.process.pid)
+        """The worker processes (not multiprocessing's resource tracker)."""
+        return [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
 
     def ready_workers(
         self, count: int = 2, timeout: float = 60, without: int | None = None
@@ -169,7 +177,7 @@ def bank_token(url: str, secret: str) -> str:
         f"{url}/token",
         data={"grant_type": "client_credentials"},
         auth=("demo-bank", secret),
-        timeout=10,
+        timeout=30,
     )
     answer.raise_for_status()
     return str(answer.json()["access_token"])
