@@ -199,7 +199,13 @@ class CRLPublisher:
             # The key cannot sign here (offline root, HSM away): serve what is stored.
             stored = delta if address.delta else full
             if stored is None:
-                raise CRLUnavailable(f"no CRL can be signed for {address.ca_name}: {exc}") from exc
+                hint = (
+                    ": sign it on the root's machine ('hoviyat ca root-crl') and publish it "
+                    "here with 'hoviyat ca import-crl'"
+                    if address.ca_name == names.ROOT
+                    else f": {exc}"
+                )
+                raise CRLUnavailable(f"no CRL can be signed for {address.ca_name}{hint}") from exc
             return stored
 
     # -- building --------------------------------------------------------------

@@ -234,6 +234,8 @@ def test_attack_root_crl_path_answers_503_until_a_root_crl_is_imported(
     try:
         before = httpx.get(f"{online_url}/crl/root.crl", timeout=30)
         assert before.status_code == 503 and "Retry-After" in before.headers
+        assert before.headers["content-type"] == "application/problem+json"
+        assert "ca import-crl" in before.json()["detail"]
         root_crl = tmp_path / "root.crl"
         root("ca", "root-crl", "--out", root_crl)
         garbage = tmp_path / "garbage.crl"
