@@ -361,9 +361,10 @@ def _complete_operation(key: str, route: APIRoute, method: str, operation: dict[
             responses[status] = _problem(int(status))
     if key in BROWSER_PAGES:
         # A page for the person, or a problem when the request is not a form at all.
-        for status in ("400", "403"):
-            if status in responses:
-                responses[status]["content"] = {**HTML, **responses[status]["content"]}
+        for page_status in ("400", "403"):
+            if page_status in responses:
+                page = responses[page_status]
+                page["content"] = {**HTML, **page["content"]}
 
 
 def _problem_schema() -> dict[str, Any]:
