@@ -111,7 +111,8 @@ PERSON_TOKEN_OPERATIONS = frozenset(
 
 
 def _strings(*names: str) -> dict[str, Any]:
-    return {name: {"type": "string", "maxLength": 4096} for name in names}
+    # No maxLength: the front door's body and header limits bound them, not the schema.
+    return {name: {"type": "string"} for name in names}
 
 
 _AUTHORIZE_PARAMS = (
@@ -334,7 +335,7 @@ def _complete_operation(key: str, route: APIRoute, method: str, operation: dict[
     if key in QUERY_PARAMETERS:
         operation["parameters"] = [
             {"name": name, "in": "query", "required": False,
-             "schema": {"type": "string", "maxLength": 4096}}
+             "schema": {"type": "string"}}
             for name in QUERY_PARAMETERS[key]
         ]  # fmt: skip
     if key in MEDIA_TYPES:
