@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ca_setup import initialise_ca
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fixtures_app import client_token
@@ -155,8 +156,9 @@ def test_attack_integer_beyond_64_bits_in_audit_cursor_is_a_422_not_a_500(
 
 
 def test_attack_integer_beyond_64_bits_in_status_list_path_is_a_422_not_a_500(
-    app_client: TestClient,
+    hoviyat_app: FastAPI, app_client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    initialise_ca(hoviyat_app, monkeypatch)
     response = app_client.get(f"/v1/attestations/status-lists/{HUGE}")
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)

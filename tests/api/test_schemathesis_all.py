@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from ca_setup import initialise_ca
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fixtures_app import client_token
@@ -65,8 +66,14 @@ EXAMPLES_FOR_OTHER_CALLERS = 5
 
 
 @pytest.fixture
-def tokens(hoviyat_app: FastAPI, app_client: TestClient, demo_clients: dict[str, str]) -> dict:
-    """An access token per kind of caller, each client holding one role only."""
+def tokens(
+    hoviyat_app: FastAPI,
+    app_client: TestClient,
+    demo_clients: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict:
+    """An access token per kind of caller, each client holding one role only; the CA made."""
+    initialise_ca(hoviyat_app, monkeypatch)
     hoviyat = hoviyat_app.state.hoviyat
     secrets = {}
     with hoviyat.db.session() as session:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ca_setup import initialise_ca
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -76,8 +77,12 @@ def test_attack_unknown_field_in_any_request_model_is_refused(name: str) -> None
 
 
 def test_attack_validity_days_sent_to_attestation_verify_is_refused_not_ignored(
-    hoviyat_app: FastAPI, app_client: TestClient, bank_token: str
+    hoviyat_app: FastAPI,
+    app_client: TestClient,
+    bank_token: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    initialise_ca(hoviyat_app, monkeypatch)
     response = app_client.post(
         "/v1/attestations/verify",
         json={"attestation": "x" * 20, "validity_days": 3650},
