@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from idp.http.auth import require_client, token_claims
+from idp.login.sessions import cookie_name
 from idp.problems import PROBLEM_MEDIA_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDocument"}
@@ -175,7 +176,7 @@ MEDIA_TYPES: dict[str, str] = {
 }
 
 
-def security_schemes(issuer: str, scopes: list[str]) -> dict[str, Any]:
+def security_schemes(issuer: str, cookie: str, scopes: list[str]) -> dict[str, Any]:
     return {
         CLIENT_TOKEN: {
             "type": "oauth2",
@@ -202,8 +203,8 @@ def security_schemes(issuer: str, scopes: list[str]) -> dict[str, Any]:
         LOGIN_SESSION: {
             "type": "apiKey",
             "in": "cookie",
-            "name": "__Host-hoviyat_session",
-            "description": "The person's own Hoviyat login (hoviyat_session on plain http).",
+            "name": cookie,
+            "description": "The person's own Hoviyat login.",
         },
         CLIENT_BASIC: {
             "type": "http",
@@ -285,7 +286,9 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
     hoviyat = app.state.hoviyat
     scopes = sorted({op for policy in hoviyat.policies.values() for op in policy.operations})
     components = document.setdefault("components", {})
-    components["securitySchemes"] = security_schemes(hoviyat.settings.issuer, scopes)
+    components["securitySchemes"] = security_schemes(
+        hoviyat.settings.issuer, cookie_name(hoviyat.settings), scopes
+    )
     schemas = components.setdefault("schemas", {})
     schemas.setdefault("ProblemDocument", _problem_schema())
     schemas["OAuthError"] = {
