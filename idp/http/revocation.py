@@ -28,7 +28,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
@@ -36,6 +36,7 @@ from ca.rfc6960 import MalformedRequest, ResponseStatus, decode_get_path, error_
 from ca.serials import parse_serial
 from idp.http.auth import Caller, require_role
 from idp.http.direct import direct_route
+from idp.http.schema import DateTimeParam
 from idp.pki.crl_publisher import CRLPublisher, CRLUnavailable, UnknownCRL
 from idp.pki.ocsp_responder import OCSPAnswer, OCSPService
 from idp.pki.revocation import (
@@ -103,7 +104,7 @@ class RevocationIn(BaseModel):
         max_length=40,
         description="RFC 5280 reason name: " + ", ".join(REVOCATION_REASONS),
     )
-    invalidity_date: AwareDatetime | None = Field(
+    invalidity_date: DateTimeParam | None = Field(
         None, description="when the key was known or suspected compromised (RFC 5280 5.3.2)"
     )
     comment: str | None = Field(None, max_length=500, description="why; kept in the audit log")

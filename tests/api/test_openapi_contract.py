@@ -185,3 +185,16 @@ def test_attack_options_hides_a_served_method_allow_names_every_method(
     assert refused.status_code == 405
     assert set(refused.headers["allow"].split(", ")) == {"GET", "POST", "OPTIONS"}
     assert refused.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+
+
+@pytest.mark.parametrize("invalidity_date", [0.5, 1700000000, "0.5"])
+def test_attack_number_as_revocation_invalidity_date_is_refused(
+    app_client: TestClient, admin_token: str, invalidity_date: object
+) -> None:
+    response = app_client.post(
+        "/v1/certificates/01/revoke",
+        json={"reason": "keyCompromise", "invalidity_date": invalidity_date},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert response.status_code == 422, response.text
+    assert "invalidity_date" in response.json()["detail"]
