@@ -124,9 +124,7 @@ class Soak:
                     outcome = type(error).__name__
                 except RuntimeError:  # bench_oidc's login did not come back to the client
                     outcome = "login-incomplete"
-                self.records.append(
-                    Record(started, operation, outcome, time.monotonic() - started)
-                )
+                self.records.append(Record(started, operation, outcome, time.monotonic() - started))
                 if outcome != "ok":
                     time.sleep(0.05)  # a refused client backs off a little
 
@@ -210,8 +208,8 @@ class PostgresOutage:
         self.text = text
         with self.admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{self.name}"'))
-        self.url = make_url(server_url).set(database=self.name).render_as_string(
-            hide_password=False
+        self.url = (
+            make_url(server_url).set(database=self.name).render_as_string(hide_password=False)
         )
 
     def _run(self, *statements: str) -> None:
@@ -307,6 +305,24 @@ def minute_line(minute: int, records: list[Record], events: list[str]) -> str:
             f"errors: {shown}{note}")  # fmt: skip
 
 
+def server_log_summary(path: Path) -> str:
+    """The workers' and supervisor's log lines (JSON), counted by level and message."""
+    counts: Counter[str] = Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            if line.startswith(("sqlalchemy.", "psycopg.", "RuntimeError", "TimeoutError")):
+                counts[f"traceback: {line[:120]}"] += 1
+            continue
+        if isinstance(entry, dict):
+            text = str(entry.get("message", ""))
+            error = str(entry.get("exception", ""))
+            last = error.strip().splitlines()[-1][:120] if error.strip() else ""
+            counts[f"{entry.get('level', '?')} {text[:80]}{' / ' + last if last else ''}"] += 1
+    return "; ".join(f"{message} x{count}" for message, count in counts.most_common(8)) or "empty"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="length of the soak")
@@ -316,6 +332,7 @@ def main() -> None:
         "--database-url", default=None,
         help="PostgreSQL server URL; a throwaway database is created on it (default: SQLite)",
     )  # fmt: skip
+    parser.add_argument("--keep-log", type=Path, default=None, help="copy the server log here")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
@@ -399,8 +416,11 @@ def main() -> None:
         records = soak.records
         errors = Counter(f"{r.operation}:{r.outcome}" for r in records if r.outcome != "ok")
         longest = max(records, key=lambda r: r.seconds)
-        outside = [r for r in records
-                   if not outage_at - 1 <= r.started <= outage_at + args.outage_seconds + 5]
+        outside = [
+            r
+            for r in records
+            if not outage_at - 1 <= r.started <= outage_at + args.outage_seconds + 5
+        ]
         longest_outside = max(outside, key=lambda r: r.seconds) if outside else longest
         print(f"requests: {len(records)}, ok {sum(r.outcome == 'ok' for r in records)}, "
               f"errors {sum(errors.values())}")  # fmt: skip
@@ -417,11 +437,17 @@ def main() -> None:
         base = rss_warm.get(survivor) or rss_before[survivor]
         growth = (rss_end.get(survivor, 0.0) - base) / base
         wait_ok = longest.seconds <= MAX_WAIT_SECONDS
-        print(f"target memory growth < {MEMORY_GROWTH_TARGET:.0%} (surviving worker, minute 1 "
-              f"to end): {growth:+.1%} {'met' if growth < MEMORY_GROWTH_TARGET else 'MISSED'}")
+        print(
+            f"target memory growth < {MEMORY_GROWTH_TARGET:.0%} (surviving worker, minute 1 "
+            f"to end): {growth:+.1%} {'met' if growth < MEMORY_GROWTH_TARGET else 'MISSED'}"
+        )
         print(f"target no wait over {MAX_WAIT_SECONDS:g} s: {longest.seconds:.2f} s "
               f"{'met' if wait_ok else 'MISSED'}")  # fmt: skip
         print(f"load average after: {load_average()}")
+        stop(server)
+        print("server log, by message: " + server_log_summary(workdir / "uvicorn.log"))
+        if args.keep_log is not None:
+            shutil.copyfile(workdir / "uvicorn.log", args.keep_log)
     finally:
         stop(server)
         if postgres is not None:
