@@ -198,3 +198,32 @@ def test_attack_number_as_revocation_invalidity_date_is_refused(
     )
     assert response.status_code == 422, response.text
     assert "invalidity_date" in response.json()["detail"]
+
+
+def _integers(schema: dict[str, Any], components: dict[str, Any], at: str) -> list[str]:
+    """Paths of integer schemas under ``schema``, with whether they are bounded."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _integers(components[name], components, f"{at}>{name}")
+    found = []
+    if schema.get("type") == "integer" and not {"minimum", "maximum"} <= set(schema):
+        found.append(at)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for index, variant in enumerate(schema.get(key, [])):
+            found += _integers(variant, components, f"{at}.{key}[{index}]")
+    for name, child in schema.get("properties", {}).items():
+        found += _integers(child, components, f"{at}.{name}")
+    if isinstance(schema.get("items"), dict):
+        found += _integers(schema["items"], components, f"{at}[]")
+    return found
+
+
+def test_every_integer_in_a_request_body_is_bounded(document: dict[str, Any]) -> None:
+    components = document["components"]["schemas"]
+    unbounded = [
+        where
+        for method, path, operation in _operations(document)
+        for media, content in operation.get("requestBody", {}).get("content", {}).items()
+        for where in _integers(content["schema"], components, f"{method} {path} {media}")
+    ]
+    assert not unbounded, unbounded
