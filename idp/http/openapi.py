@@ -97,7 +97,6 @@ SCOPES: dict[str, str] = {
     "POST /v1/reconciliations": "reconciliations.create",
     "GET /v1/reconciliations/{job_id}": "reconciliations.create",
     "GET /v1/reconciliations/{job_id}/result": "reconciliations.create",
-    "POST /v1/attestations/verify": "attestations.request",
 }
 
 # Operations whose handler reads a token itself rather than through a dependency.
