@@ -130,6 +130,7 @@ def proxied(tmp_path: Path) -> Iterator[dict[str, str]]:
     text = re.sub(r"listen \[::\]:\d+[^;]*;\n", "", text)
     text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
     text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    text = text.replace("/var/log/nginx/hoviyat.access.log", str(tmp_path / "access.log"))
     site = tmp_path / "site.conf"
     site.write_text(text)
     self_signed(tmp_path)
@@ -150,7 +151,11 @@ def proxied(tmp_path: Path) -> Iterator[dict[str, str]]:
                 if nginx.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((tmp_path / "error.log").read_text()) from None
                 time.sleep(0.05)
-        yield {"https": url, "http": f"http://127.0.0.1:{http_port}"}
+        yield {
+            "https": url,
+            "http": f"http://127.0.0.1:{http_port}",
+            "access_log": str(tmp_path / "access.log"),
+        }
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
@@ -189,3 +194,21 @@ def test_plain_http_is_redirected_to_https(proxied: dict[str, str]) -> None:
     assert answer.status_code == 301
     assert answer.headers["location"].startswith("https://")
     assert answer.headers["location"].endswith("/v1/persons/verify?x=1")
+
+
+def test_attack_identifiers_in_query_strings_are_not_kept_in_the_access_log(
+    proxied: dict[str, str],
+) -> None:
+    # A national code in a query (identifiers/validate, login_hint) must not land in
+    # nginx's plain-text log, where no subject pepper protects it.
+    national_code = "0499370899"
+    for base in (proxied["https"], proxied["http"]):
+        httpx.get(f"{base}/v1/identifiers/validate?national_code={national_code}", verify=False)
+        httpx.get(f"{base}/authorize?login_hint={national_code}", verify=False)
+    deadline = time.monotonic() + 5
+    log = Path(proxied["access_log"])
+    while log.read_text().count("\n") < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = log.read_text()
+    assert "/v1/identifiers/validate" in text and "/authorize" in text
+    assert national_code not in text
