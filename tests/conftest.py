@@ -15,12 +15,23 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
 from idp.storage.engine import Database
 from idp.storage.migrate import upgrade
 
 pytest_plugins = ["fixtures_registry", "fixtures_app"]
+
+# Fuzzing explores new inputs on a developer's machine and replays the same ones
+# in CI, where a red run blocks landing: a bug found locally is fixed, not
+# discovered by chance at landing time. Timing deadlines mean nothing on a busy
+# 2-core runner, so none is set.
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", parent=settings.get_profile("dev"), derandomize=True, print_blob=True
+)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 PG_URL = os.environ.get("HOVIYAT_TEST_DATABASE_URL", "")
 BACKENDS = [
