@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ca.serials import parse_serial, serial_hex
 from idp.http.auth import Caller, require_role
+from idp.http.schema import StrictModel
 from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki, Request
 from idp.pki.service import get_pki
@@ -34,7 +35,7 @@ ReaderDep = Annotated[Caller, Depends(readers)]
 PkiDep = Annotated[Pki, Depends(get_pki)]
 
 
-class SubjectIn(BaseModel):
+class SubjectIn(StrictModel):
     # An unknown field (validity_days, extensions...) is a request the CA would
     # otherwise silently not honour: refused with 422, never ignored.
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +46,7 @@ class SubjectIn(BaseModel):
     service_name: str | None = Field(None, max_length=200)
 
 
-class CertificateRequestIn(BaseModel):
+class CertificateRequestIn(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     csr: str = Field(..., max_length=65536, description="PKCS#10 request, PEM")

@@ -28,7 +28,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
@@ -36,7 +36,7 @@ from ca.rfc6960 import MalformedRequest, ResponseStatus, decode_get_path, error_
 from ca.serials import parse_serial
 from idp.http.auth import Caller, require_role
 from idp.http.direct import direct_route
-from idp.http.schema import DateTimeParam
+from idp.http.schema import DateTimeParam, StrictModel
 from idp.pki.crl_publisher import CRLPublisher, CRLUnavailable, UnknownCRL
 from idp.pki.ocsp_responder import OCSPAnswer, OCSPService
 from idp.pki.revocation import (
@@ -95,7 +95,7 @@ async def get_status_services(request: Request) -> StatusServices:
 StatusDep = Annotated[StatusServices, Depends(get_status_services)]
 
 
-class RevocationIn(BaseModel):
+class RevocationIn(StrictModel):
     # An unknown field is a request the CA would silently not honour: 422, never ignored.
     model_config = ConfigDict(extra="forbid")
 
