@@ -29,11 +29,13 @@ from idp.problems import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
     Problem,
+    database_unavailable,
     is_too_deep,
     json_too_deep,
 )
 from idp.reconciliation.config import get_reconciliation_settings
 from idp.settings import Settings, get_settings
+from idp.storage.availability import DATABASE_UNAVAILABLE
 
 log = logging.getLogger("hoviyat")
 
@@ -163,6 +165,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         for key, value in headers.items():
             response.headers[key] = value
         return response
+
+    async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+        # Logged without the statement's parameters (hide_parameters) and
+        # without a traceback: an outage is an operating state, not a bug.
+        log.warning("database unavailable on %s: %s", request.url.path, type(error).__name__)
+        detail = "the database cannot be reached or did not answer in time; try again shortly"
+        return database_unavailable(detail).response(instance=request.url.path)
+
+    for kind in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(kind, store_unavailable)
 
     @app.exception_handler(DataError)
     async def data_error(_request: Request, _exc: DataError) -> JSONResponse:

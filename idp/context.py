@@ -47,7 +47,11 @@ def registry_options(settings: Settings) -> dict[str, Any]:
 def build_hoviyat(settings: Settings) -> Hoviyat:
     secrets = load_secrets(settings.resolved_secrets_file)
     db = Database(settings.resolved_database_url, background_checkpoints=True)
-    committer = GroupCommitter(db, linger_seconds=settings.commit_linger_ms / 1000)
+    committer = GroupCommitter(
+        db,
+        linger_seconds=settings.commit_linger_ms / 1000,
+        write_timeout=settings.write_timeout_seconds,
+    )
     rate_limiter = RateLimiter(settings.rate_limit_window_seconds)
     committer.after_commit(rate_limiter.flush)
     return Hoviyat(

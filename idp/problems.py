@@ -142,6 +142,18 @@ def service_unavailable(detail: str, retry_after: int = 5) -> Problem:
     )
 
 
+def database_unavailable(detail: str, retry_after: int = 5) -> Problem:
+    """The store cannot be reached or did not commit in time; nothing was acknowledged."""
+    return Problem(
+        503,
+        "database-unavailable",
+        "Service unavailable",
+        detail,
+        headers={"Retry-After": str(retry_after)},
+        retry_after=retry_after,
+    )
+
+
 class ProblemDocument(BaseModel):
     """The problem document as the OpenAPI description shows it (RFC 9457 §3)."""
 

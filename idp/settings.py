@@ -61,6 +61,14 @@ class Settings(BaseSettings):
         description="how long the group committer waits for more writes once requests "
         "arrive together (0: never waits)",
     )
+    write_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="longest a request waits for its write to commit; past it the answer is "
+        "503 with Retry-After (the database is down, locked or overloaded), and shutdown "
+        "waits at most this long for the writer",
+    )
 
     @property
     def resolved_database_url(self) -> str:

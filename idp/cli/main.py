@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from idp.cli.attest import attest_app
@@ -17,6 +19,7 @@ from idp.cli.registry import registry_app
 from idp.cli.setup import db_upgrade, init_command, serve_command
 from idp.private_files import restrict_umask
 from idp.settings import get_settings
+from idp.storage.availability import DATABASE_UNAVAILABLE
 
 app = typer.Typer(
     name="hoviyat",
@@ -53,3 +56,15 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(attest_app, name="attest")
 app.command("reconcile")(reconcile_command)
 register_ca_status(ca_app)
+
+
+def main() -> None:
+    """The console script: a database that cannot be reached is one line, not a traceback."""
+    try:
+        app()
+    except DATABASE_UNAVAILABLE as error:
+        sys.stderr.write(
+            f"hoviyat: error: the database cannot be reached ({type(error).__name__}); "
+            "check HOVIYAT_DATABASE_URL and that the database is running\n"
+        )
+        sys.exit(1)

@@ -30,6 +30,9 @@ def readyz(hoviyat: Hoviyat = Depends(get_hoviyat)) -> JSONResponse:
         checks["database"] = "ok"
     except SQLAlchemyError as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
+    # Reads can work while writes cannot (a locked SQLite file, a writer
+    # still reconnecting): every state change needs the writer.
+    checks["writer"] = hoviyat.committer.health()
     try:
         hoviyat.registries.ping()
         checks["registry"] = "ok"

@@ -55,7 +55,7 @@ def through_group_commit(committer: GroupCommitter) -> Committer:
     """
 
     def run(write: Write[Any]) -> Any:
-        return committer.submit(lambda session: write(session.connection())).result()
+        return committer.call(lambda session: write(session.connection()))
 
     return run
 

@@ -24,8 +24,16 @@ from sqlmodel import Session, create_engine
 log = logging.getLogger("hoviyat.storage")
 
 
+# Bounds on waiting for the database, so that an outage is answered (503), never a hang.
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 5
+
+
 def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engine:
     parsed = make_url(url)
+    # Errors and their tracebacks name the statement, never its parameters:
+    # those are tracking codes, subject hashes, token digests.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
@@ -42,7 +50,10 @@ def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engi
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

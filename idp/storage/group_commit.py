@@ -15,6 +15,12 @@ self-pipe, and at load a batch holds tens of requests. The other way round,
 the writes an event loop queues during one turn reach the writer together
 (one ``put``), so the writer is not woken, and the GIL not handed over, once
 per request.
+
+The writer outlives its database: a connection that cannot be had fails the
+batch it was for (its callers get the error, a 503 at the front door), and the
+writer tries again with backoff instead of dying. No caller waits on it for
+longer than ``write_timeout``: past that it is told the store is unavailable,
+and its write is skipped if it has not started yet.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, insert_events
@@ -39,7 +46,14 @@ T = TypeVar("T")
 Write = Callable[[Session], Any]
 _STOP = object()
 _IDLE_SECONDS = 1.0
+# Reconnection backoff: doubles from the first to the last value.
+_BACKOFF_FIRST_SECONDS = 0.1
+_BACKOFF_LAST_SECONDS = 2.0
 log = logging.getLogger("hoviyat.storage")
+
+
+class WriterUnavailable(Exception):
+    """No commit came within the write timeout: the store is down, locked or overloaded."""
 
 
 class KeepWrites(Exception):
@@ -56,9 +70,18 @@ class KeepWrites(Exception):
 
 class GroupCommitter:
     def __init__(
-        self, database: Database, max_batch: int = 512, linger_seconds: float = 0.004
+        self,
+        database: Database,
+        max_batch: int = 512,
+        linger_seconds: float = 0.004,
+        write_timeout: float = 10.0,
     ) -> None:
         self._database = database
+        self.write_timeout = write_timeout
+        # Set while the writer cannot reach the database; read by /readyz.
+        self.unavailable_since: float | None = None
+        self._batch_started: float | None = None
+        self._stopping = threading.Event()
         self._max_batch = max_batch
         self._linger = linger_seconds
         self._last_batch_size = 0
@@ -80,6 +103,15 @@ class GroupCommitter:
         self._queue.put((write, future))
         return future
 
+    def call(self, write: Callable[[Session], T]) -> T:
+        """``submit`` and wait, from a thread, at most ``write_timeout``."""
+        future = self.submit(write)
+        try:
+            return future.result(timeout=self.write_timeout)
+        except FutureTimeout:
+            future.cancel()  # skipped if the writer has not reached it yet
+            raise WriterUnavailable(self._timeout_reason()) from None
+
     async def run(self, write: Callable[[Session], T]) -> T:
         self._ensure_started()
         loop = asyncio.get_running_loop()
@@ -90,8 +122,30 @@ class GroupCommitter:
             outbox = self._outboxes[loop] = []
             loop.call_soon(self._send_outbox, loop)
         outbox.append((write, waiter))
-        result: T = await waiter.future
+        # Cancelling the future on timeout makes the writer skip the write if
+        # it has not started it; one already running still commits or fails.
+        try:
+            result: T = await asyncio.wait_for(waiter.future, self.write_timeout)
+        except TimeoutError:
+            raise WriterUnavailable(self._timeout_reason()) from None
         return result
+
+    def _timeout_reason(self) -> str:
+        if self.unavailable_since is not None:
+            return "the database cannot be reached"
+        return f"no commit within {self.write_timeout:g} s"
+
+    def health(self) -> str:
+        """"ok", or why writes cannot be acknowledged now (for /readyz)."""
+        if self._thread is not None and not self._thread.is_alive():
+            return "stopped: the writer thread has ended"
+        now = time.monotonic()
+        if self.unavailable_since is not None:
+            return f"unavailable: no database connection for {now - self.unavailable_since:.0f} s"
+        started = self._batch_started
+        if started is not None and now - started > self.write_timeout:
+            return f"stalled: a commit has waited {now - started:.0f} s (locked database?)"
+        return "ok"
 
     def _send_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
         self._queue.put(_Outbox(self._outboxes.pop(loop)))
@@ -101,9 +155,11 @@ class GroupCommitter:
         await self.run(_AuditOnly(event))
 
     def close(self) -> None:
+        """Stop the writer: it finishes the batch in hand, within ``write_timeout``."""
         if self._thread is not None:
+            self._stopping.set()
             self._queue.put(_STOP)
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=self.write_timeout)
             self._thread = None
 
     def _ensure_started(self) -> None:
@@ -119,6 +175,7 @@ class GroupCommitter:
 
     def _loop(self) -> None:
         connection: Connection | None = None
+        failures = 0
         try:
             while True:
                 try:
@@ -129,21 +186,62 @@ class GroupCommitter:
                         # checks it (pre-ping) before the next batch.
                         connection.close()
                         connection = None
+                    if self.unavailable_since is not None:
+                        # Nothing to write, but /readyz must see the recovery
+                        # (a balancer sends no writes to a server not ready).
+                        self._probe()
+                        continue
                     first = self._queue.get()
                 if first is _STOP:
                     return
-                batch = self._gather(_writes(first))
-                self._last_batch_size = len(batch)
-                if connection is None or connection.invalidated:
-                    if connection is not None:
-                        connection.close()
-                    # Held from batch to batch while writes keep coming: a pool
-                    # checkout and its reset cost as much as a small batch's SQL.
-                    connection = self._database.engine.connect()
-                self._commit(connection, batch)
+                gathered = self._gather(_writes(first))
+                self._last_batch_size = len(gathered)
+                # Claimed once, here: a caller that gave up before now is skipped.
+                batch = [(write, waiter) for write, waiter in gathered if _claim(waiter)]
+                self._batch_started = time.monotonic()
+                try:
+                    if connection is None or connection.invalidated:
+                        if connection is not None:
+                            connection.close()
+                            connection = None
+                        # Held from batch to batch while writes keep coming: a
+                        # pool checkout and its reset cost as much as a small
+                        # batch's SQL.
+                        connection = self._database.engine.connect()
+                    self._commit(connection, batch)
+                    self.unavailable_since = None
+                    failures = 0
+                except Exception as error:  # the writer must outlive any failure
+                    _discard(connection)
+                    connection = None
+                    failures += 1
+                    if self.unavailable_since is None:
+                        self.unavailable_since = time.monotonic()
+                    log.error(
+                        "database unavailable to the writer (%s); %d writes failed",
+                        type(error).__name__,
+                        len(batch),
+                    )
+                    _settle([(waiter, False, error) for _, waiter in batch])
+                    backoff = min(
+                        _BACKOFF_LAST_SECONDS, _BACKOFF_FIRST_SECONDS * 2 ** (failures - 1)
+                    )
+                    if self._stopping.wait(backoff):
+                        return
+                finally:
+                    self._batch_started = None
         finally:
-            if connection is not None:
-                connection.close()
+            _discard(connection)
+
+    def _probe(self) -> None:
+        try:
+            with self._database.read() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as error:  # still down: say so once a probe, go on waiting
+            log.info("database still unavailable to the writer (%s)", type(error).__name__)
+            return
+        self.unavailable_since = None
+        log.warning("database reachable again; the writer resumes")
 
     def _gather(self, batch: list[Any]) -> list[Any]:
         """The first writes and whatever follows them within the linger time.
@@ -180,8 +278,7 @@ class GroupCommitter:
             batch += _writes(item)
         return batch
 
-    def _commit(self, connection: Connection, batch: list[tuple[Write, Waiter]]) -> None:
-        live = [(write, waiter) for write, waiter in batch if _claim(waiter)]
+    def _commit(self, connection: Connection, live: list[tuple[Write, Waiter]]) -> None:
         audits = [(write, waiter) for write, waiter in live if isinstance(write, _AuditOnly)]
         others = [(write, waiter) for write, waiter in live if not isinstance(write, _AuditOnly)]
         try:
@@ -191,7 +288,9 @@ class GroupCommitter:
                 # Rolled back whole, nothing else had run: again, each entry alone.
                 results = self._transaction(connection, audits, others, isolate_audits=True)
         except SQLAlchemyError as error:
-            log.error("group commit failed for %d writes: %s", len(batch), type(error).__name__)
+            if _connection_lost(error):
+                raise  # the loop fails the batch, reconnects and backs off
+            log.error("group commit failed for %d writes: %s", len(live), type(error).__name__)
             results = [(waiter, False, error) for _, waiter in live]
         _settle(results)
 
@@ -222,6 +321,22 @@ class GroupCommitter:
             for hook in self._after_commit:
                 hook(connection)
         return results
+
+
+def _connection_lost(error: SQLAlchemyError) -> bool:
+    return isinstance(error, OperationalError | InterfaceError | DisconnectionError) or bool(
+        getattr(error, "connection_invalidated", False)
+    )
+
+
+def _discard(connection: Connection | None) -> None:
+    """Give a connection back; one that is broken may fail even to close."""
+    if connection is not None:
+        try:
+            connection.invalidate()
+            connection.close()
+        except SQLAlchemyError:
+            log.warning("could not close a broken database connection")
 
 
 class _Outbox(list):  # type: ignore[type-arg]

@@ -210,6 +210,8 @@ class VerificationLoad:
     threads: int = 6
     acknowledged: list[tuple[float, str]] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
+    longest_wait: float = 0.0
+    refusals_without_retry_after: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _running: list[threading.Thread] = field(default_factory=list)
 
@@ -230,6 +232,7 @@ class VerificationLoad:
         while not self._stop.is_set():
             body = self.bodies[position % len(self.bodies)]
             position += self.threads
+            started = time.monotonic()
             try:
                 answer = httpx.post(
                     f"{self.url}/v1/persons/verify", json=body, headers=headers, timeout=30
@@ -238,10 +241,15 @@ class VerificationLoad:
                 self._fail(type(error).__name__)
                 time.sleep(0.02)
                 continue
+            finally:
+                self.longest_wait = max(self.longest_wait, time.monotonic() - started)
+            if answer.status_code == 503 and "retry-after" not in answer.headers:
+                self.refusals_without_retry_after += 1
             if answer.status_code == 200:
                 self.acknowledged.append((time.monotonic(), answer.json()["tracking_code"]))
             else:
                 self._fail(str(answer.status_code))
+                time.sleep(0.02)  # a refused client backs off a little
 
     def _fail(self, kind: str) -> None:
         self.failures[kind] = self.failures.get(kind, 0) + 1
