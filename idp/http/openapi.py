@@ -87,6 +87,10 @@ HANDLER_STATUSES: dict[str, tuple[int, ...]] = {
     "POST /logout": (403,),  # the confirmation form without its CSRF token or from another site
 }
 
+# Operations that never touch the database; every other one answers 503 with
+# Retry-After while the store is unreachable or its writer cannot commit.
+STORELESS = frozenset({"GET /healthz", "GET /metrics"})
+
 # The policy operation (and token scope) an operation needs, where it needs one.
 SCOPES: dict[str, str] = {
     "POST /v1/persons/verify": "persons.verify",
@@ -327,6 +331,8 @@ def _complete_operation(key: str, route: APIRoute, method: str, operation: dict[
     if roles:
         operation["x-required-roles"] = sorted(set(roles))
     statuses = {400, 413, *auth_statuses, *HANDLER_STATUSES.get(key, ())}
+    if key not in STORELESS:
+        statuses.add(503)
     if _has_input(operation) or route.path_format.count("{"):
         statuses.add(422)
     if method in ("POST", "PUT", "PATCH") and route.path_format.startswith("/v1/"):
