@@ -72,13 +72,12 @@ def _verified(request: Request, hoviyat: Hoviyat) -> tuple[dict[str, Any], Clien
         if isinstance(client_id, str)
         else None
     )
-    # A client-credentials token (service_code, no login grant) acts as its
-    # client alone, so the client must still be there and enabled. A person's
-    # token is checked through its login grant by the endpoint that takes it
-    # (userinfo refuses a disabled client's grants); a citizen token Hoviyat
-    # mints for the person itself names no registered client.
-    client_credentials = "service_code" in claims and "gid" not in claims
-    if client_credentials and (client is None or client.disabled):
+    # A client-credentials token (service_code) acts as its client alone, and a
+    # login's token (gid) acts for a person through that client: either way the
+    # client must still be there and enabled. A citizen token Hoviyat mints for
+    # the person itself names no registered client and carries neither claim.
+    issued_to_client = "service_code" in claims or "gid" in claims
+    if issued_to_client and (client is None or client.disabled):
         raise unauthorized("the client this access token was issued to is disabled or unknown")
     return claims, client
 

@@ -8,6 +8,7 @@ substantial; receivers trust only the root.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -23,9 +24,10 @@ from idp.attestations.provision import default_path
 from idp.attestations.rfc9901 import SdJwt
 from idp.attestations.verifier import AttestationVerifier
 from idp.cli.attest import attest_app
+from idp.clients import create_client
 from idp.login.assurance import LOW, SUBSTANTIAL
 from idp.oauth.rfc9068 import issue_access_token
-from idp.storage.models import AuditEntry
+from idp.storage.models import AuditEntry, Client
 from idp.storage.oidc import OidcGrant
 from idp.tracking import new_tracking_code
 
@@ -35,6 +37,16 @@ def login_token(app, national_code: str, acr: str = SUBSTANTIAL, service="demo-t
     hoviyat = app.state.hoviyat
     grant_id = secrets.token_urlsafe(16)
     with hoviyat.db.session() as session:
+        # The agency app the citizen logged in through: a token's client must exist.
+        if session.get(Client, "demo-tax") is None:
+            create_client(
+                session,
+                hoviyat.secrets.client_secret_key,
+                client_id="demo-tax",
+                name="demo-tax",
+                service_code=service,
+                grant_types=["authorization_code"],
+            )
         session.add(
             OidcGrant(
                 id=grant_id,
@@ -319,3 +331,19 @@ def test_admin_revokes_any_attestation_and_strangers_none(
     done = app_client.post(path, json={"reason": "court order"}, headers=bearer(admin_token))
     assert done.status_code == 200, done.text
     assert done.json()["revoked_at"]
+
+
+def test_attack_citizen_token_of_a_disabled_agency_app_keeps_issuing_attestations_is_refused(
+    ca_ready, app_client, representative
+):
+    # An administrator disables the agency app; the login tokens it already holds
+    # must stop working too, not only its client-credentials tokens.
+    person, _entity = representative
+    token = login_token(ca_ready, person.national_code)
+    assert issue(app_client, token).status_code == 201
+    with ca_ready.state.hoviyat.db.session() as session:
+        session.get(Client, "demo-tax").disabled = True
+    time.sleep(1.2)  # ClientDirectory re-reads a client at most 1 s after caching it
+    refused = issue(app_client, token)
+    assert refused.status_code == 401, refused.text
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
