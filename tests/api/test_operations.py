@@ -20,7 +20,7 @@ def test_health_ready_and_metrics(app_client: TestClient) -> None:
     assert app_client.get("/healthz").json() == {"status": "ok"}
     ready = app_client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "registry": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "writer": "ok", "registry": "ok"}
     metrics = app_client.get("/metrics")
     assert metrics.status_code == 200
     assert "hoviyat_http_requests_total" in metrics.text
