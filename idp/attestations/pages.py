@@ -46,10 +46,10 @@ from idp.http.attestations import (
     record_check,
 )
 from idp.login import csrf, keys
-from idp.login.assurance import SUBSTANTIAL, rank
 from idp.login.sessions import current_login
 from idp.problems import Problem, bad_request, not_found
 from idp.storage.attestations import Attestation
+from policies.assurance import SUBSTANTIAL, rank
 from verifiers.digits import translate_digits
 
 router = APIRouter(tags=["attestation pages"], include_in_schema=False)

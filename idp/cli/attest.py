@@ -29,10 +29,10 @@ from idp.attestations.verifier import AttestationVerifier, http_status_fetcher
 from idp.attestations.x5c import load_roots
 from idp.cli.output import JsonOption, fail, print_json
 from idp.context import Hoviyat, build_hoviyat
-from idp.login.assurance import SUBSTANTIAL
 from idp.pki.service import build_pki
 from idp.settings import get_settings
 from idp.storage.engine import Database
+from policies.assurance import SUBSTANTIAL
 from verifiers.identifiers import IdentifierError, validate_national_code
 
 attest_app = typer.Typer(

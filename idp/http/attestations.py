@@ -39,7 +39,6 @@ from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_client, token_claims
 from idp.http.schema import INT64_MAX, StrictModel
-from idp.login.assurance import SUBSTANTIAL, rank
 from idp.pki.service import get_pki
 from idp.problems import (
     Problem,
@@ -52,6 +51,7 @@ from idp.problems import (
 from idp.storage.attestations import Attestation
 from idp.storage.oidc import OidcGrant
 from idp.tracking import new_tracking_code
+from policies.assurance import SUBSTANTIAL, rank
 from verifiers.identifiers import IdentifierError, validate_national_id
 from verifiers.registry.base import LegalEntity, RegistryUnavailable
 

@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import bearer_token
 from idp.http.direct import direct_route
-from idp.login.assurance import LEVELS
 from idp.login.consent import has_consent
 from idp.login.flow import Flow
 from idp.login.i18n import Language, pick_language
@@ -67,6 +66,7 @@ from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
 from idp.tokens import SIGNING_ALGORITHMS
 from idp.tracking import new_tracking_code
+from policies.assurance import LEVELS
 from policies.service_policy import ServicePolicy
 
 router = APIRouter(tags=["openid-connect"])

@@ -19,13 +19,13 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, subject_hash
 from idp.context import Hoviyat
-from idp.login import assurance
 from idp.login.consent import has_consent
 from idp.login.rows import detached
 from idp.oidc.completion import FinishedLogin
 from idp.storage.login import LoginSession
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
+from policies import assurance
 from policies.service_policy import ServicePolicy
 
 Step = Literal["identify", "mobile", "otp", "entity", "consent", "unavailable", "complete"]

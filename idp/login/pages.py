@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from idp.audit.log import append, append_many, subject_hash
 from idp.http.direct import direct_route
-from idp.login import assurance, entities, keys, otp, sessions
+from idp.login import entities, keys, otp, sessions
 from idp.login.account import router as account_router
 from idp.login.config import get_login_settings
 from idp.login.consent import remember_consent
@@ -51,6 +51,7 @@ from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.completion import FinishedLogin
 from idp.oidc.grants import LoginFacts
 from idp.storage.login import LoginOtp, LoginSession
+from policies import assurance
 from verifiers.dates import parse_date
 from verifiers.identifiers import IdentifierError, validate_national_code, validate_national_id
 from verifiers.matching import PersonClaims, compare_person, overall_match

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from idp.login.assurance import LEVELS
 from idp.oidc import rfc7636
 from idp.oidc.claims import SUPPORTED_SCOPES, ClaimsRequestError, parse_claims_request
 from idp.storage.models import Client
+from policies.assurance import LEVELS
 
 PROMPT_VALUES = ("none", "login", "consent")
 UI_LOCALES = ("fa", "en")

@@ -19,7 +19,6 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat
-from idp.login.assurance import required_level, satisfies
 from idp.oidc.authorize import AuthorizationRequest, redirect_with
 from idp.oidc.grants import LoginFacts, issue_code
 from idp.oidc.identity import IdentityRefused, policy_for
@@ -27,6 +26,7 @@ from idp.problems import bad_request
 from idp.storage.login import LoginSession
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
+from policies.assurance import required_level, satisfies
 from policies.service_policy import ServicePolicy
 
 # A login finished this long before the request started still counts as "now"

@@ -25,11 +25,11 @@ from idp.attestations.rfc9901 import SdJwt
 from idp.attestations.verifier import AttestationVerifier
 from idp.cli.attest import attest_app
 from idp.clients import create_client
-from idp.login.assurance import LOW, SUBSTANTIAL
 from idp.oauth.rfc9068 import issue_access_token
 from idp.storage.models import AuditEntry, Client
 from idp.storage.oidc import OidcGrant
 from idp.tracking import new_tracking_code
+from policies.assurance import LOW, SUBSTANTIAL
 
 
 def login_token(app, national_code: str, acr: str = SUBSTANTIAL, service="demo-tax-portal"):

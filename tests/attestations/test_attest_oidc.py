@@ -17,10 +17,10 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from idp.attestations.verifier import AttestationVerifier
 from idp.clients import create_client
-from idp.login.assurance import LOW, SUBSTANTIAL
 from idp.login.sessions import cookie_name, start_session
 from idp.storage.oidc import OidcInteraction
 from idp.tracking import new_tracking_code
+from policies.assurance import LOW, SUBSTANTIAL
 
 REDIRECT_URI = "https://agency.example/callback"
 

@@ -8,9 +8,9 @@ import pytest
 from attest_helpers import root_of
 
 from idp.attestations.verifier import AttestationVerifier
-from idp.login.assurance import LOW, SUBSTANTIAL
 from idp.login.sessions import choose_entity, cookie_name, start_session
 from idp.tracking import new_tracking_code
+from policies.assurance import LOW, SUBSTANTIAL
 
 
 def log_in(app, client, national_code: str, acr: str = SUBSTANTIAL, entity: str | None = None):

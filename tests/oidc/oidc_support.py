@@ -21,11 +21,11 @@ import httpx
 from fastapi import FastAPI
 
 from idp.clients import create_client
-from idp.login import assurance
 from idp.login.sessions import cookie_name, start_session
 from idp.oidc.rfc7636 import s256
 from idp.storage.engine import Database
 from idp.storage.oidc import OidcInteraction
+from policies import assurance
 
 REDIRECT_URI = "https://rp.example/callback"
 LOGOUT_URI = "https://rp.example/logged-out"

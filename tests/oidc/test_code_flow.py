@@ -35,8 +35,8 @@ from oidc_support import (
     register_rp,
 )
 
-from idp.login import assurance
 from idp.storage.models import AuditEntry
+from policies import assurance
 from verifiers.registry.base import Person
 
 

@@ -25,10 +25,10 @@ from oidc_support import (
 )
 from sqlmodel import select
 
-from idp.login import assurance
 from idp.login.consent import remember_consent
 from idp.storage.models import AuditEntry
 from idp.storage.oidc import OidcInteraction
+from policies import assurance
 from verifiers.registry.base import LegalEntity, Person
 
 

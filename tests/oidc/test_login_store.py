@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from idp.login import assurance
-from idp.login.assurance import HIGH, SUBSTANTIAL
 from idp.login.consent import has_consent, list_consents, remember_consent, revoke_consent
 from idp.login.sessions import end_session, raise_level, start_session, token_digest
 from idp.storage.engine import Database
 from idp.storage.login import LoginSession
+from policies import assurance
+from policies.assurance import HIGH, SUBSTANTIAL
 
 NC = "0499370899"
 
