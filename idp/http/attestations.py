@@ -39,6 +39,7 @@ from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_client, token_claims
 from idp.http.schema import INT64_MAX, StrictModel
+from idp.pki.refusals import CertificateRefused
 from idp.pki.service import get_pki
 from idp.problems import (
     Problem,
@@ -59,6 +60,8 @@ router = APIRouter(tags=["attestations"])
 OPERATION = "attestations.request"
 MAX_ATTESTATION_CHARS = 65_536
 _build_lock = threading.Lock()
+# How long a client should wait before asking again while the CA is being set up.
+NOT_INITIALISED_RETRY_SECONDS = 30
 
 
 def get_attestations(request: Request) -> AttestationService:
@@ -71,16 +74,34 @@ def get_attestations(request: Request) -> AttestationService:
         service = getattr(state, "hoviyat_attestations", None)
         if service is None:
             hoviyat: Hoviyat = state.hoviyat
-            service = build_service(
-                AttestationSettings(),
-                issuer_url=hoviyat.settings.issuer,
-                db=hoviyat.db,
-                signer_path=default_path(hoviyat.settings.data_dir),
-                kek=hoviyat.secrets.key_encryption_key,
-                source=lambda: pki_source(get_pki(request)),
-            )
+            try:
+                service = build_service(
+                    AttestationSettings(),
+                    issuer_url=hoviyat.settings.issuer,
+                    db=hoviyat.db,
+                    signer_path=default_path(hoviyat.settings.data_dir),
+                    kek=hoviyat.secrets.key_encryption_key,
+                    source=lambda: pki_source(get_pki(request)),
+                )
+            except CertificateRefused as refusal:
+                # Before 'hoviyat ca init' there is no CA to certify the signer: the
+                # server is not broken, it is not set up yet; nothing is cached, so
+                # the first request after the ceremony builds the service.
+                raise _not_initialised(refusal) from None
             state.hoviyat_attestations = service
     return service
+
+
+def _not_initialised(refusal: CertificateRefused) -> Problem:
+    retry_after = refusal.retry_after or NOT_INITIALISED_RETRY_SECONDS
+    return Problem(
+        503,
+        "attestations-not-initialised",
+        "Service unavailable",
+        f"attestations cannot be signed yet: {refusal.detail}",
+        headers={"Retry-After": str(retry_after)},
+        retry_after=retry_after,
+    )
 
 
 # --- who is asking ------------------------------------------------------------------

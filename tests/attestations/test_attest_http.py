@@ -347,3 +347,18 @@ def test_attack_citizen_token_of_a_disabled_agency_app_keeps_issuing_attestation
     refused = issue(app_client, token)
     assert refused.status_code == 401, refused.text
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+
+def test_before_ca_init_the_attestation_doors_answer_503_not_500(app_client, bank_token):
+    """No CA yet (``hoviyat ca init`` not run): the service is not set up, not broken."""
+    response = app_client.post(
+        "/v1/attestations/verify", json={"attestation": "a" * 20}, headers=bearer(bank_token)
+    )
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["Retry-After"]) > 0
+    problem = response.json()
+    assert problem["type"].endswith("/attestations-not-initialised")
+    assert "hoviyat ca init" in problem["detail"]
+    status_list = app_client.get("/v1/attestations/status-lists/1")
+    assert status_list.status_code == 503
