@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from idp.audit import signed_note
 from idp.audit.sequencer import lock_head, sequence_pending
 from idp.audit.signing_key import signing_key
+from idp.storage import audit_keys
 from idp.storage.audit_log import AuditCheckpoint
 from idp.storage.engine import Database
 
@@ -63,26 +64,26 @@ def make_checkpoint(db: Database, key_encryption_key: bytes, origin: str) -> Che
         now = datetime.now(UTC).replace(microsecond=0)
         checkpoint = signed_note.Checkpoint(origin, head.tree_size, head.root_hash, now)
         note = signed_note.sign(checkpoint.text(), origin, private_key)
-        row = AuditCheckpoint(
-            tree_size=head.tree_size,
-            root_hash=head.root_hash,
-            signed_at=now,
-            key_id=key.key_id,
-            note=note,
+        row = audit_keys.add_checkpoint(
+            session,
+            AuditCheckpoint(
+                tree_size=head.tree_size,
+                root_hash=head.root_hash,
+                signed_at=now,
+                key_id=key.key_id,
+                note=note,
+            ),
         )
-        session.add(row)
     return _record(row)
 
 
 def latest_checkpoint(session: Session) -> CheckpointRecord | None:
-    query = select(AuditCheckpoint).order_by(col(AuditCheckpoint.id).desc()).limit(1)
-    row = session.exec(query).first()
+    row = audit_keys.latest_checkpoint(session)
     return _record(row) if row else None
 
 
 def all_checkpoints(session: Session) -> list[CheckpointRecord]:
-    rows = session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))
-    return [_record(row) for row in rows]
+    return [_record(row) for row in audit_keys.all_checkpoints(session)]
 
 
 def checkpoint_if_due(

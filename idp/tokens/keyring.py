@@ -4,8 +4,8 @@ Each algorithm has at most one ``active`` key (signs), at most one ``next`` key
 (published in the JWKS before it signs, so relying parties that cache the JWKS
 already know it when it takes over) and any number of ``retired`` keys
 (published until the tokens they signed have expired). Private keys are
-AES-256-GCM encrypted at rest under the server's key-encryption key, with the
-``kid`` as associated data so a row cannot be swapped under another id.
+sealed at rest under the server's key-encryption key (:mod:`idp.secrets_at_rest`),
+bound to their ``kid`` so a row cannot be swapped under another id.
 
 Workers reload the ring from the database every few seconds, and at once when
 a token names a ``kid`` they do not know, so a rotation made by one process
@@ -14,22 +14,20 @@ a token names a ``kid`` they do not know, so a rotation made by one process
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from joserfc.jws import extract_compact
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from idp.secrets_at_rest import Purpose, open_private_key, seal_private_key
+from idp.storage import token_keys
 from idp.storage.engine import Database
 from idp.storage.models import TokenSigningKey
 from idp.tokens.rfc7515 import CompactSigner
@@ -55,27 +53,20 @@ def _generate(alg: str) -> Key:
     raise ValueError(f"unsupported signing algorithm {alg!r}; use one of {SIGNING_ALGORITHMS}")
 
 
-def _encrypt(kek: bytes, kid: str, pem: bytes) -> bytes:
-    nonce = os.urandom(12)
-    return nonce + AESGCM(kek).encrypt(nonce, pem, kid.encode())
-
-
-def _decrypt(kek: bytes, kid: str, blob: bytes) -> bytes:
-    return AESGCM(kek).decrypt(blob[:12], blob[12:], kid.encode())
-
-
 def _new_row(kek: bytes, alg: str, state: str) -> TokenSigningKey:
     key = _generate(alg)
     kid = key.kid or key.thumbprint()
     public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
-    pem = key.as_pem(private=True)
+    private = key.private_key
+    if private is None:  # a generated key always has its private half
+        raise RuntimeError(f"generated {alg} key {kid} has no private key")
     now = datetime.now(UTC)
     return TokenSigningKey(
         kid=kid,
         alg=alg,
         state=state,
         public_jwk=public,
-        private_key_encrypted=_encrypt(kek, kid, pem),
+        private_key_encrypted=seal_private_key(kek, Purpose.JWT, kid, private),
         activated_at=now if state == "active" else None,
     )
 
@@ -84,18 +75,13 @@ def ensure_signing_keys(
     session: Session, kek: bytes, algorithms: Iterable[str] = SIGNING_ALGORITHMS
 ) -> list[str]:
     """Create an active key for each algorithm that has none; returns the new kids."""
-    created = []
-    for alg in algorithms:
-        existing = session.exec(
-            select(TokenSigningKey).where(
-                TokenSigningKey.alg == alg, TokenSigningKey.state == "active"
-            )
-        ).first()
-        if existing is None:
-            row = _new_row(kek, alg, "active")
-            session.add(row)
-            created.append(row.kid)
-    return created
+    created = [
+        _new_row(kek, alg, "active")
+        for alg in algorithms
+        if token_keys.active_key(session, alg) is None
+    ]
+    token_keys.save_keys(session, created)
+    return [row.kid for row in created]
 
 
 def rotate(session: Session, kek: bytes, alg: str = DEFAULT_ALGORITHM) -> dict[str, str | None]:
@@ -105,9 +91,8 @@ def rotate(session: Session, kek: bytes, alg: str = DEFAULT_ALGORITHM) -> dict[s
     makes it sign. Retired keys older than their tokens' lifetime leave the JWKS.
     """
     now = datetime.now(UTC)
-    rows = session.exec(
-        select(TokenSigningKey).where(TokenSigningKey.alg == alg).with_for_update()
-    ).all()
+    rows = token_keys.keys_for_rotation(session, alg)
+    changed: list[TokenSigningKey] = []
     by_state: dict[str, list[TokenSigningKey]] = {}
     for row in rows:
         by_state.setdefault(row.state, []).append(row)
@@ -117,19 +102,19 @@ def rotate(session: Session, kek: bytes, alg: str = DEFAULT_ALGORITHM) -> dict[s
         for active in by_state.get("active", []):
             active.state, active.retired_at = "retired", now
             retired = active.kid
-            session.add(active)
+            changed.append(active)
         upcoming.state, upcoming.activated_at = "active", now
         promoted = upcoming.kid
-        session.add(upcoming)
+        changed.append(upcoming)
     for old in by_state.get("retired", []):
         retired_at = old.retired_at
         if retired_at is not None and retired_at.tzinfo is None:
             retired_at = retired_at.replace(tzinfo=UTC)
         if retired_at is not None and now - retired_at > RETIRED_KEY_LIFETIME:
             old.state = "expired"
-            session.add(old)
+            changed.append(old)
     fresh = _new_row(kek, alg, "next")
-    session.add(fresh)
+    token_keys.save_keys(session, [*changed, fresh])
     return {"published": fresh.kid, "activated": promoted, "retired": retired}
 
 
@@ -151,11 +136,7 @@ class KeyRing:
 
     def _reload(self) -> None:
         with self._database.read() as session:
-            rows = session.exec(
-                select(TokenSigningKey).where(
-                    TokenSigningKey.state.in_(("next", "active", "retired"))  # type: ignore[attr-defined]
-                )
-            ).all()
+            rows = token_keys.published_keys(session)
         signers: dict[str, CompactSigner] = {}
         public_keys: list[Any] = []
         for row in rows:
@@ -163,13 +144,9 @@ class KeyRing:
                 # Importing an RSA private key costs milliseconds: import each once.
                 signer = self._private_cache.get(row.kid)
                 if signer is None:
-                    pem = _decrypt(self._kek, row.kid, row.private_key_encrypted)
-                    # Our own keys, authenticated by AES-GCM: the slow RSA checks add nothing.
-                    private = serialization.load_pem_private_key(
-                        pem, password=None, unsafe_skip_rsa_key_validation=True
+                    private = open_private_key(
+                        self._kek, Purpose.JWT, row.kid, row.private_key_encrypted
                     )
-                    if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-                        raise TypeError(f"signing key {row.kid} is neither EC nor RSA")
                     signer = CompactSigner(row.kid, row.alg, private)
                     self._private_cache[row.kid] = signer
                 signers[row.alg] = signer
