@@ -58,9 +58,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ca.hierarchy import Hierarchy
 from ca.keys import open_keystore
 from ca.settings import CASettings
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.registration import Pki, Request
 from idp.pki.subjects import SubjectReference
 from idp.storage.certificates import CertificateAuthority

@@ -118,10 +118,10 @@ def bench_crl_publisher(count: int) -> None:
     """Read ``count`` revoked rows from SQLite and publish through CRLPublisher."""
     from sqlalchemy import insert
 
-    from ca.hierarchy import Hierarchy
     from ca.keys.files import FileKeyStore
     from ca.serials import serial_hex
     from idp.pki.crl_publisher import CRLPublisher
+    from idp.pki.hierarchy import Hierarchy
     from idp.storage.certificates import CertificateRecord
     from idp.storage.engine import Database
     from idp.storage.migrate import upgrade
@@ -212,10 +212,10 @@ def _wrk(url: str, body: Path, duration: int, connections: int, threads: int) ->
 def bench_ocsp(workers: int, duration: int, connections: int) -> None:
     import httpx
 
-    from ca.hierarchy import Hierarchy
     from ca.keys import open_keystore
     from ca.settings import CASettings
     from idp.cli.setup import initialise
+    from idp.pki.hierarchy import Hierarchy
     from idp.settings import Settings
     from idp.storage.engine import Database
     from verifiers.registry.synthetic import seed

@@ -2,13 +2,14 @@
 
 The CRL/OCSP side and the issuance code get signing material from here::
 
-    hierarchy = Hierarchy(db, keys, issuer_url)
+    hierarchy = Hierarchy(store, keys, issuer_url)   # store: ca.ports.AuthorityStore
     ca = hierarchy.issuing_ca("persons")            # the active generation
     ca = hierarchy.issuing_ca("persons", key_id=aki_hex)  # a given key generation
     ca.certificate, ca.chain, ca.signer, ca.crl_url, ca.ocsp_url ...
     crl = ca.sign_crl(builder); signature = ca.signer.sign(tbs_bytes)
 
-or in one call ``load_issuing_ca(name, *, db, keys, issuer_url, key_id=None) -> IssuingCA``.
+or in one call ``load_issuing_ca(name, *, store, keys, issuer_url, key_id=None) -> IssuingCA``.
+(The service builds it over its database and audit log.)
 
 Issuing CAs use P-256 (ecdsa-with-SHA256): a P-384 key signs ~900 times a
 second on this hardware, a P-256 key ~36,000, and issuance throughput is the
@@ -45,18 +46,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
 
 from ca import names
 from ca.crl import crl_distribution_point
 from ca.keys import KeyStore, KeyStoreError, Signer
+from ca.ports import AlreadyRecorded, Authority, AuthorityStore, CertificateEntry
 from ca.serials import new_serial, serial_hex
 from ca.signing import sign_certificate, sign_crl, sign_csr
-from idp.audit.log import AuditEvent, append
-from idp.storage.certificates import CertificateAuthority, CertificateRecord
-from idp.storage.engine import Database
-from idp.tracking import new_tracking_code
 
 ROOT_CURVE = "P-384"
 ISSUING_CURVE = "P-256"
@@ -199,7 +195,7 @@ class IssuingCA:
 
 @dataclass
 class Hierarchy:
-    db: Database
+    store: AuthorityStore
     keys: KeyStore
     issuer_url: str
     crl_partitions: int = 1
@@ -211,37 +207,17 @@ class Hierarchy:
 
     # -- reading -----------------------------------------------------------------
 
-    def rows(self) -> list[CertificateAuthority]:
-        with self.db.session() as session:
-            return list(
-                session.exec(
-                    select(CertificateAuthority).order_by(
-                        col(CertificateAuthority.name), col(CertificateAuthority.generation)
-                    )
-                )
-            )
+    def authorities(self) -> list[Authority]:
+        return self.store.authorities()
 
-    def _row(self, name: str, key_id: str | None) -> CertificateAuthority | None:
-        with self.db.session() as session:
-            query = select(CertificateAuthority).where(CertificateAuthority.name == name)
-            if key_id is not None:
-                query = query.where(CertificateAuthority.key_id == key_id.lower())
-            else:
-                query = query.where(col(CertificateAuthority.active).is_(True))
-            return session.exec(query.order_by(col(CertificateAuthority.generation).desc())).first()
-
-    def _row_by_key_id(self, key_id: str) -> CertificateAuthority | None:
-        with self.db.session() as session:
-            return session.get(CertificateAuthority, key_id)
-
-    def chain_of(self, row: CertificateAuthority) -> tuple[x509.Certificate, ...]:
+    def chain_of(self, row: Authority) -> tuple[x509.Certificate, ...]:
         chain: list[x509.Certificate] = []
-        current: CertificateAuthority | None = row
+        current: Authority | None = row
         while current is not None and current.certificate is not None:
             chain.append(x509.load_der_x509_certificate(current.certificate))
             if current.parent_key_id is None or current.parent_key_id == current.key_id:
                 break
-            current = self._row_by_key_id(current.parent_key_id)
+            current = self.store.authority_by_key_id(current.parent_key_id)
         return tuple(chain)
 
     def issuing_ca(self, name: str, key_id: str | None = None) -> IssuingCA:
@@ -253,7 +229,7 @@ class Hierarchy:
         # another process), so that answer is re-read after ACTIVE_CACHE_SECONDS.
         if cached is not None and (key_id or time.monotonic() - cached[0] < ACTIVE_CACHE_SECONDS):
             return cached[1]
-        row = self._row(name, key_id)
+        row = self.store.authority(name, key_id)
         if row is None or row.certificate is None:
             raise HierarchyError(
                 f"no active CA {name!r}"
@@ -276,7 +252,7 @@ class Hierarchy:
 
     def certificate_by_publication(self, publication: str) -> bytes | None:
         """DER of the CA certificate published as ``publication`` (AIA caIssuers)."""
-        for row in self.rows():
+        for row in self.store.authorities():
             if row.certificate is None:
                 continue
             if names.publication_name(row.name, row.generation) == publication:
@@ -289,34 +265,18 @@ class Hierarchy:
 
     # -- the audit trail of lifecycle operations ------------------------------------
 
-    def _audit(
-        self, session: Session, operation: str, outcome: str, detail: dict[str, object]
-    ) -> None:
-        append(
-            session,
-            AuditEvent(
-                tracking_code=new_tracking_code(),
-                event_type=EVENT_LIFECYCLE,
-                actor_type="operator",
-                actor_id=self.operator,
-                operation=operation,
-                outcome=outcome,
-                detail=detail,
-            ),
-        )
-
     @contextmanager
     def _refusals_audited(self, operation: str) -> Iterator[None]:
         """A refused lifecycle operation leaves an audit entry (and nothing else)."""
         try:
             yield
         except HierarchyError as exc:
-            with self.db.session() as session:
-                self._audit(session, operation, "refused", {"reason": str(exc)})
+            with self.store.change() as changes:
+                changes.audit(self.operator, operation, "refused", {"reason": str(exc)})
             raise
 
     @staticmethod
-    def _detail(row: CertificateAuthority) -> dict[str, object]:
+    def _detail(row: Authority) -> dict[str, object]:
         return {
             "ca": row.name,
             "generation": row.generation,
@@ -334,48 +294,35 @@ class Hierarchy:
 
     def _init(self, root_only: bool) -> list[str]:
         created: list[str] = []
-        root_row = self._row(names.ROOT, None)
+        root_row = self.store.authority(names.ROOT, None)
         if root_row is None:
             self._create_root()
             created.append(names.ROOT)
         if root_only:
             return created
-        root_row = self._row(names.ROOT, None)
+        root_row = self.store.authority(names.ROOT, None)
         if root_row is None or not self.keys_available(root_row):
-            if all(self._row(name, None) for name in names.ISSUING_CAS):
+            if all(self.store.authority(name, None) for name in names.ISSUING_CAS):
                 return created
             raise HierarchyError(
                 "the root key is offline: bring issuing CAs in with "
                 "'hoviyat ca csr --issuing NAME' and 'hoviyat ca sign-issuing'"
             )
         for name in names.ISSUING_CAS:
-            if self._row(name, None) is None and not self._pending_row(name):
+            if self.store.authority(name, None) is None and not self.store.pending_authority(name):
                 self._create_issuing(name, self._next_generation(name), "init")
                 created.append(name)
         return created
 
-    def keys_available(self, row: CertificateAuthority) -> bool:
+    def keys_available(self, row: Authority) -> bool:
         try:
             self.keys.load(row.key_ref)
         except KeyStoreError:
             return False
         return True
 
-    def _pending_row(self, name: str) -> CertificateAuthority | None:
-        with self.db.session() as session:
-            return session.exec(
-                select(CertificateAuthority).where(
-                    CertificateAuthority.name == name,
-                    col(CertificateAuthority.certificate).is_(None),
-                )
-            ).first()
-
     def _next_generation(self, name: str) -> int:
-        with self.db.session() as session:
-            rows = session.exec(
-                select(CertificateAuthority.generation).where(CertificateAuthority.name == name)
-            ).all()
-        return max(rows, default=0) + 1
+        return self.store.last_generation(name) + 1
 
     def _key(self, label: str, curve: str) -> Signer:
         # Resume after a crash between key generation and the database row.
@@ -383,28 +330,22 @@ class Hierarchy:
             return self.keys.load(self.keys.ref_for(label))
         return self.keys.generate(label, curve)
 
-    def _store(
-        self, row: CertificateAuthority, operation: str, deactivate: str | None = None
-    ) -> None:
+    def _store(self, row: Authority, operation: str, deactivate: str | None = None) -> None:
         """Add ``row`` (and retire the active generation of ``deactivate``), audited together."""
         detail = self._detail(row)
         try:
-            with self.db.session() as session:
+            with self.store.change() as changes:
                 if deactivate is not None:
-                    for old in session.exec(
-                        select(CertificateAuthority).where(
-                            CertificateAuthority.name == deactivate,
-                            col(CertificateAuthority.active).is_(True),
-                        )
-                    ):
-                        old.active = False
-                        session.add(old)
-                        detail["replaces_key_id"] = old.key_id
-                session.add(row)
-                self._audit(
-                    session, operation, "created" if row.certificate else "requested", detail
+                    for key_id in changes.retire_active(deactivate):
+                        detail["replaces_key_id"] = key_id
+                changes.add_authority(row)
+                changes.audit(
+                    self.operator,
+                    operation,
+                    "created" if row.certificate else "requested",
+                    detail,
                 )
-        except IntegrityError:
+        except AlreadyRecorded:
             # Another process created the same generation first: theirs stands.
             pass
         self.forget()
@@ -429,7 +370,7 @@ class Hierarchy:
         )
         certificate = sign_certificate(builder, signer)
         self._store(
-            CertificateAuthority(
+            Authority(
                 key_id=ski.digest.hex(),
                 name=names.ROOT,
                 generation=1,
@@ -448,7 +389,7 @@ class Hierarchy:
             root, signer.public_key(), name, generation, self.issuer_url
         )
         self._store(
-            CertificateAuthority(
+            Authority(
                 key_id=key_id_of(signer),
                 name=name,
                 generation=generation,
@@ -544,11 +485,11 @@ class Hierarchy:
                 raise HierarchyError(
                     f"{name!r} is not an issuing CA ({', '.join(names.ISSUING_CAS)})"
                 )
-            if self._row(name, None) is None:
+            if self.store.authority(name, None) is None:
                 raise HierarchyError(
                     f"issuing CA {name!r} does not exist yet: run 'hoviyat ca init'"
                 )
-            root_row = self._row(names.ROOT, None)
+            root_row = self.store.authority(names.ROOT, None)
             if root_row is None or not self.keys_available(root_row):
                 raise HierarchyError(
                     "the root key is offline: roll over with 'hoviyat ca csr --issuing "
@@ -565,7 +506,7 @@ class Hierarchy:
     def _issuing_csr(self, name: str) -> x509.CertificateSigningRequest:
         if name not in names.ISSUING_CAS:
             raise HierarchyError(f"{name!r} is not an issuing CA ({', '.join(names.ISSUING_CAS)})")
-        pending = self._pending_row(name)
+        pending = self.store.pending_authority(name)
         if pending is not None:
             signer = self.keys.load(pending.key_ref)
             generation = pending.generation
@@ -573,7 +514,7 @@ class Hierarchy:
             generation = self._next_generation(name)
             signer = self._key(f"{name}-g{generation}", ISSUING_CURVE)
             self._store(
-                CertificateAuthority(
+                Authority(
                     key_id=key_id_of(signer),
                     name=name,
                     generation=generation,
@@ -633,28 +574,22 @@ class Hierarchy:
             Encoding.DER, PublicFormat.SubjectPublicKeyInfo
         )
         serial = serial_hex(certificate.serial_number)
-        tracking_code = new_tracking_code()
-        with self.db.session() as session:
-            session.add(
-                CertificateRecord(
-                    serial_hex=serial,
-                    issuer_ca=root.publication_name,
-                    issuer_key_id=root.key_id,
-                    profile=ISSUING_CA_PROFILE,
-                    status="issued",
-                    subject=certificate.subject.rfc4514_string(),
-                    spki_sha256=hashlib.sha256(spki).hexdigest(),
-                    not_before=certificate.not_valid_before_utc,
-                    not_after=certificate.not_valid_after_utc,
-                    der=certificate.public_bytes(Encoding.DER),
-                    requested_by=self.operator,
-                    request_reason="issuing CA key certified by the offline root",
-                    tracking_code=tracking_code,
-                    issued_at=now,
-                )
-            )
-            self._audit(
-                session,
+        entry = CertificateEntry(
+            serial_hex=serial,
+            issuer_ca=root.publication_name,
+            issuer_key_id=root.key_id,
+            profile=ISSUING_CA_PROFILE,
+            subject=certificate.subject.rfc4514_string(),
+            spki_sha256=hashlib.sha256(spki).hexdigest(),
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+            requested_by=self.operator,
+            request_reason="issuing CA key certified by the offline root",
+        )
+        with self.store.change() as changes:
+            changes.add_certificate(entry, certificate.public_bytes(Encoding.DER), now)
+            changes.audit(
+                self.operator,
                 "sign_issuing",
                 "issued",
                 {
@@ -674,10 +609,10 @@ class Hierarchy:
         with self._refusals_audited("install_issuing"):
             return self._install_issuing(chain)
 
-    def _pending_for(self, issuing: x509.Certificate) -> CertificateAuthority:
+    def _pending_for(self, issuing: x509.Certificate) -> Authority:
         """The pending generation (made by 'ca csr' here) that ``issuing`` certifies."""
         for name in names.ISSUING_CAS:
-            pending = self._pending_row(name)
+            pending = self.store.pending_authority(name)
             if pending is None or names.ca_subject(name, pending.generation) != issuing.subject:
                 continue
             if pending.key_id != key_id_of(issuing):
@@ -690,7 +625,7 @@ class Hierarchy:
             "this certificate's subject and key match no pending request here ('ca csr' first)"
         )
 
-    def _check_urls(self, issuing: x509.Certificate, root_row: CertificateAuthority) -> None:
+    def _check_urls(self, issuing: x509.Certificate, root_row: Authority) -> None:
         """AIA and CDP must name this machine's URLs for the root's certificate and CRL."""
         publication = names.publication_name(names.ROOT, root_row.generation)
         expected_issuers = [names.ca_issuers_url(self.issuer_url, publication)]
@@ -708,9 +643,9 @@ class Hierarchy:
             raise HierarchyError("no certificate given")
         issuing = chain[0]
         pending = self._pending_for(issuing)
-        root_row = self._row(names.ROOT, None)
+        root_row = self.store.authority(names.ROOT, None)
         root_cert = chain[1] if len(chain) > 1 else None
-        new_root: CertificateAuthority | None = None
+        new_root: Authority | None = None
         if root_row is None:
             if root_cert is None:
                 raise HierarchyError("the root certificate is unknown here: pass the full chain")
@@ -718,7 +653,7 @@ class Hierarchy:
                 root_cert.verify_directly_issued_by(root_cert)
             except (ValueError, TypeError, InvalidSignature) as exc:
                 raise HierarchyError(f"the chain's root is not self-signed: {exc}") from exc
-            new_root = root_row = CertificateAuthority(
+            new_root = root_row = Authority(
                 key_id=key_id_of(root_cert),
                 name=names.ROOT,
                 generation=1,
@@ -732,29 +667,19 @@ class Hierarchy:
         except (ValueError, TypeError, InvalidSignature) as exc:
             raise HierarchyError(f"the certificate was not issued by this root: {exc}") from exc
         self._check_urls(issuing, root_row)
-        with self.db.session() as session:
+        with self.store.change() as changes:
             if new_root is not None:
-                session.add(new_root)
-                self._audit(session, "install_issuing", "root_installed", self._detail(new_root))
-            detail = self._detail(pending)
-            for old in session.exec(
-                select(CertificateAuthority).where(
-                    CertificateAuthority.name == pending.name,
-                    col(CertificateAuthority.active).is_(True),
+                changes.add_authority(new_root)
+                changes.audit(
+                    self.operator, "install_issuing", "root_installed", self._detail(new_root)
                 )
-            ):
-                old.active = False
-                session.add(old)
-                detail["replaces_key_id"] = old.key_id
-            row = session.get(CertificateAuthority, pending.key_id)
-            assert row is not None
-            row.certificate = issuing.public_bytes(Encoding.DER)
-            row.parent_key_id = root_row.key_id
-            row.active = True
-            session.add(row)
+            detail = self._detail(pending)
+            for key_id in changes.retire_active(pending.name):
+                detail["replaces_key_id"] = key_id
+            changes.install(pending.key_id, issuing.public_bytes(Encoding.DER), root_row.key_id)
             detail["serial"] = serial_hex(issuing.serial_number)
             detail["not_after"] = issuing.not_valid_after_utc.isoformat()
-            self._audit(session, "install_issuing", "installed", detail)
+            changes.audit(self.operator, "install_issuing", "installed", detail)
         self.forget()
         return pending.name
 
@@ -774,7 +699,12 @@ def _ca_key_usage() -> x509.KeyUsage:
 
 
 def load_issuing_ca(
-    name: str, *, db: Database, keys: KeyStore, issuer_url: str, key_id: str | None = None
+    name: str,
+    *,
+    store: AuthorityStore,
+    keys: KeyStore,
+    issuer_url: str,
+    key_id: str | None = None,
 ) -> IssuingCA:
     """The signing material of CA ``name`` (active generation, or the one with ``key_id``)."""
-    return Hierarchy(db, keys, issuer_url).issuing_ca(name, key_id)
+    return Hierarchy(store, keys, issuer_url).issuing_ca(name, key_id)

@@ -14,12 +14,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import ValidationError
 
-from ca.hierarchy import Hierarchy, HierarchyError
+from ca.hierarchy import HierarchyError
 from ca.keys import KeyStoreError
 from ca.passphrase import ensure_development_passphrase
 from ca.settings import CASettings
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.context import registry_options
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki, Request
 from idp.pki.service import build_pki, open_keys
@@ -302,7 +303,7 @@ def fail_pending_command(
     """Mark issuance intents a crashed process never completed as failed (serials kept)."""
     from datetime import timedelta
 
-    from ca.issuance import fail_stale_intents
+    from idp.storage.certificate_store import fail_stale_intents
 
     settings = get_settings()
     db = Database(settings.resolved_database_url)

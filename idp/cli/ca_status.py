@@ -21,12 +21,13 @@ import typer
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca import names
-from ca.hierarchy import Hierarchy, HierarchyError
+from ca.hierarchy import HierarchyError
 from ca.keys import KeyStoreError
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
 from ca.serials import parse_serial, serial_hex
 from idp.cli.output import JsonOption, console, fail, print_json
 from idp.pki.crl_publisher import CRLImportRefused, CRLPublisher, CRLUnavailable, UnknownCRL
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.revocation import (
     Actor,
     CertificateNotFound,

@@ -35,7 +35,6 @@ from sqlmodel import col, select
 from ca import names
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
 from ca.keys import KeyStoreError, Signer
-from ca.responders import issue_ocsp_responder
 from ca.revocation import RevocationReason
 from ca.rfc6960 import (
     HASH_ALGORITHMS,
@@ -48,6 +47,7 @@ from ca.rfc6960 import (
     parse_request,
 )
 from ca.serials import serial_hex
+from idp.pki.responders import issue_ocsp_responder
 from idp.pki.status_settings import StatusSettings
 from idp.storage.certificates import CertificateAuthority
 from idp.storage.crls import OCSPResponderRecord

@@ -13,18 +13,24 @@ would try first. The CA's own ceremony commands issue those profiles through
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NoReturn
-
-from sqlmodel import col, select
+from dataclasses import dataclass, field
+from typing import NoReturn
 
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
-from ca.issuance import Committer, Issued, KeyRefused, LintRefused, Order, Write, issue_batch
+from ca.issuance import Issued, KeyRefused, LintRefused, Order, issue_batch
 from ca.keys import KeyStoreError
-from idp.audit.log import AuditEvent, append, subject_hash
+from idp.audit.log import AuditEvent, subject_hash
 from idp.pki.csr import check_csr, parse_csr
 from idp.pki.refusals import CertificateRefused
 from idp.pki.subjects import SubjectReference, decide_subject
+from idp.storage.certificate_store import (
+    Committer,
+    IntentRecords,
+    certificate_record,
+    certificate_records,
+    record_audit_event,
+    through_group_commit,
+)
 from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
 from idp.storage.group_commit import GroupCommitter
@@ -46,20 +52,6 @@ class Request:
     issuing_ca: str | None = None  # only for profiles that serve any CA (OCSP responders)
 
 
-def through_group_commit(committer: GroupCommitter) -> Committer:
-    """Each write under its own savepoint in the committer's shared transaction.
-
-    The answer (or the write's own error: a refused key, a serial collision)
-    comes back only after that transaction committed, so an intent is durable
-    before the signature it announces.
-    """
-
-    def run(write: Write[Any]) -> Any:
-        return committer.call(lambda session: write(session.connection()))
-
-    return run
-
-
 @dataclass
 class Pki:
     db: Database
@@ -71,6 +63,10 @@ class Pki:
     # result commits. None (the default, the server's too): each write commits on
     # its own, which costs less CPU per certificate (bench/bench_ca.py, "threads").
     commit: Committer | None = None
+    intents: IntentRecords = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.intents = IntentRecords(self.db, self.commit)
 
     @classmethod
     def create(
@@ -124,24 +120,23 @@ class Pki:
     def refuse_ceremony_profile(self, request: Request, profile: CertificateProfile) -> NoReturn:
         """Audit, then refuse, an operator-API request for a ceremony-only profile."""
         tracking_code = new_tracking_code()
-        with self.db.session() as session:
-            append(
-                session,
-                AuditEvent(
-                    tracking_code=tracking_code,
-                    event_type="certificate_refused",
-                    actor_type=request.actor_type,
-                    actor_id=request.requested_by,
-                    legal_basis=request.request_reason,
-                    operation=profile.name,
-                    outcome="refused",
-                    detail={
-                        "reason": "profile-ceremony-only",
-                        "profile": profile.name,
-                        "issuing_ca": request.issuing_ca or profile.issuing_ca,
-                    },
-                ),
-            )
+        record_audit_event(
+            self.db,
+            AuditEvent(
+                tracking_code=tracking_code,
+                event_type="certificate_refused",
+                actor_type=request.actor_type,
+                actor_id=request.requested_by,
+                legal_basis=request.request_reason,
+                operation=profile.name,
+                outcome="refused",
+                detail={
+                    "reason": "profile-ceremony-only",
+                    "profile": profile.name,
+                    "issuing_ca": request.issuing_ca or profile.issuing_ca,
+                },
+            ),
+        )
         raise CertificateRefused(
             "profile-ceremony-only",
             f"profile {profile.name} confers CA-side power and is issued only by the CA's "
@@ -192,7 +187,7 @@ class Pki:
 
     def issue_orders(self, orders: Sequence[Order], lint: bool | None = None) -> list[Issued]:
         try:
-            return issue_batch(self.db, orders, lint, self.commit)
+            return issue_batch(self.intents, orders, lint)
         except KeyRefused as exc:
             slug = "csr-key-blocked" if exc.reason == "blocked" else "csr-key-refused"
             raise CertificateRefused(slug, exc.detail) from None
@@ -215,17 +210,9 @@ class Pki:
     # -- reading --------------------------------------------------------------
 
     def record(self, serial_hex: str) -> CertificateRecord | None:
-        with self.db.session() as session:
-            return session.get(CertificateRecord, serial_hex)
+        return certificate_record(self.db, serial_hex)
 
     def records(
         self, limit: int = 100, profile: str | None = None, status: str | None = None
     ) -> list[CertificateRecord]:
-        with self.db.session() as session:
-            query = select(CertificateRecord)
-            if profile:
-                query = query.where(CertificateRecord.profile == profile)
-            if status:
-                query = query.where(CertificateRecord.status == status)
-            query = query.order_by(col(CertificateRecord.created_at).desc()).limit(limit)
-            return list(session.exec(query))
+        return certificate_records(self.db, limit, profile, status)

@@ -6,10 +6,10 @@ import threading
 
 from fastapi import Request
 
-from ca.hierarchy import Hierarchy
 from ca.keys import KeyStore, open_keystore
 from ca.keys.deferred import DeferredKeyStore
 from ca.settings import CASettings
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.registration import Pki
 from idp.secrets import load_secrets
 from idp.settings import Settings

@@ -10,12 +10,12 @@ import pytest
 from audit_helpers import PEPPER, append_events
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ca.hierarchy import Hierarchy
 from ca.keys import open_keystore
 from ca.settings import CASettings
 from idp.audit.certificate import certify_log_key
 from idp.audit.export import export_lines
 from idp.audit.verify import verify_export
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.registration import Pki
 from idp.storage.engine import Database
 from idp.storage.migrate import upgrade

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from pki_helpers import ISSUER, PEPPER
 
-from ca.hierarchy import Hierarchy
 from ca.keys import KeyStore, open_keystore
 from ca.settings import CASettings
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.registration import Pki
 from idp.storage.certificates import CertificateAuthority
 from idp.storage.engine import Database

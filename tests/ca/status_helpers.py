@@ -257,8 +257,8 @@ def ca_hierarchy(db, directory: Path, issuer_url: str = BASE_URL, partitions: in
     """Root + issuing CAs made by ``Hierarchy.init`` with file keys under ``directory``."""
     from sqlmodel import select
 
-    from ca.hierarchy import Hierarchy
     from ca.keys.files import FileKeyStore
+    from idp.pki.hierarchy import Hierarchy
     from idp.storage.certificates import CertificateAuthority
 
     hierarchy = Hierarchy(db, FileKeyStore(directory / "keys", b"test passphrase"), issuer_url)
@@ -275,6 +275,7 @@ def ca_hierarchy(db, directory: Path, issuer_url: str = BASE_URL, partitions: in
 def issue_leaf(db, ca, key: ec.EllipticCurvePrivateKey | None = None) -> x509.Certificate:
     """A back-office client certificate issued by ``ca`` through ca.issuance (no lint)."""
     from ca.issuance import Order, issue
+    from idp.storage.certificate_store import IntentRecords
     from idp.tracking import new_tracking_code
     from policies.certificate_profiles import load_profiles
 
@@ -287,4 +288,4 @@ def issue_leaf(db, ca, key: ec.EllipticCurvePrivateKey | None = None) -> x509.Ce
         requested_by="test",
         tracking_code=new_tracking_code(),
     )
-    return issue(db, order, lint=False).certificate
+    return issue(IntentRecords(db), order, lint=False).certificate

@@ -24,7 +24,7 @@ from status_helpers import issue_leaf, pem, run
 from typer.testing import CliRunner
 
 from ca import names
-from ca.hierarchy import EVENT_LIFECYCLE, Hierarchy, HierarchyError
+from ca.hierarchy import EVENT_LIFECYCLE, HierarchyError
 from ca.keys import open_keystore
 from ca.keys.files import FileKeyStore
 from ca.revocation import RevocationReason
@@ -33,6 +33,7 @@ from idp.cli.audit import audit_app
 from idp.cli.ca import ca_app
 from idp.cli.main import app as hoviyat_cli
 from idp.pki.crl_publisher import CRLImportRefused, CRLPublisher
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.ocsp_responder import OCSPService
 from idp.pki.revocation import Actor, revoke
 from idp.pki.status_settings import StatusSettings

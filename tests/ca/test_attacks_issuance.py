@@ -28,11 +28,11 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from ca.hierarchy import Hierarchy
 from ca.keys import open_keystore
 from ca.names import InvalidDNSName, check_dns_name
 from ca.settings import CASettings
 from idp.clients import create_client
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.registration import Pki, Request
 from idp.pki.subjects import SubjectReference
 from idp.secrets import ensure_secrets, load_secrets

@@ -29,11 +29,11 @@ from typer.testing import CliRunner
 
 from ca import rfc5280
 from ca.der import tlv
-from ca.hierarchy import Hierarchy
 from ca.keys import open_keystore
 from ca.rfc6960 import MalformedRequest, parse_request
 from ca.settings import CASettings
 from idp.pki.csr import check_csr, parse_csr
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.refusals import CertificateRefused
 from idp.secrets import ensure_secrets
 from idp.settings import Settings, get_settings

@@ -9,8 +9,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from pki_helpers import ISSUER, PEPPER, make_csr, openssl_verify, pkilint, write_pem
 
-from ca.hierarchy import Hierarchy, HierarchyError
+from ca.hierarchy import HierarchyError
 from ca.keys import KeyStore
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.registration import Pki, Request
 from idp.pki.subjects import SubjectReference
 from idp.storage.engine import Database

@@ -15,9 +15,9 @@ from pki_helpers import make_csr, openssl_verify
 from sqlalchemy import func
 from sqlmodel import select
 
-from ca.hierarchy import Hierarchy
 from ca.keys import open_keystore
 from ca.settings import CASettings
+from idp.pki.hierarchy import Hierarchy
 from idp.settings import Settings
 from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database

@@ -14,8 +14,8 @@ from pki_helpers import PEPPER, make_csr
 from sqlalchemy import func
 from sqlmodel import select
 
-from ca.hierarchy import Hierarchy
 from ca.issuance import spki_sha256
+from idp.pki.hierarchy import Hierarchy
 from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki, Request
 from idp.pki.subjects import SubjectReference

@@ -19,7 +19,7 @@ from pki_helpers import ISSUER, PEPPER, make_csr
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from ca.hierarchy import Hierarchy
+from idp.pki.hierarchy import Hierarchy
 from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
 from idp.storage.models import AuditEntry
@@ -109,7 +109,7 @@ CRASHING_CHILD = textwrap.dedent(
     from cryptography import x509
     from ca import hierarchy as hierarchy_module
     from ca import rfc5280 as ca_rfc5280
-    from ca.hierarchy import Hierarchy
+    from idp.pki.hierarchy import Hierarchy
     from ca.keys import open_keystore
     from ca.settings import CASettings
     from idp.pki.registration import Pki, Request
@@ -169,7 +169,7 @@ def test_a_crash_between_signing_and_storing_leaves_the_intent(
     # The operator gives up on it: the serial stays recorded, as failed, once.
     from datetime import timedelta
 
-    from ca.issuance import fail_stale_intents
+    from idp.storage.certificate_store import fail_stale_intents
 
     assert fail_stale_intents(hierarchy.db, timedelta(hours=1), "operator-7") == []
     assert fail_stale_intents(hierarchy.db, timedelta(0), "operator-7") == [record.serial_hex]

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from status_helpers import issue_leaf, lint, make_pki, pem, run
 
-from ca.hierarchy import Hierarchy
 from ca.keys import open_keystore
 from ca.settings import CASettings
+from idp.pki.hierarchy import Hierarchy
 from idp.settings import Settings
 from idp.storage.engine import Database
 

@@ -11,10 +11,10 @@ from cryptography import x509
 from status_helpers import issue_leaf, run
 from typer.testing import CliRunner
 
-from ca.hierarchy import Hierarchy
 from ca.keys import open_keystore
 from ca.settings import CASettings
 from idp.cli.ca_status import register
+from idp.pki.hierarchy import Hierarchy
 from idp.settings import get_settings
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 
-from ca.hierarchy import Hierarchy
+from idp.pki.hierarchy import Hierarchy
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

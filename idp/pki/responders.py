@@ -1,9 +1,11 @@
 """Delegated OCSP responder certificates (RFC 6960 section 4.2.2.2), one per CA key generation.
 
-The responder key is a CA-store key of its own (file or HSM), certified by the
-issuing CA under the ``ocsp-responder`` profile (id-kp-OCSPSigning,
-id-pkix-ocsp-nocheck, short-lived). Keeping it, and renewing it before it
-expires, is the OCSP side's business (``idp/storage/crls.py`` records it).
+What a responder certificate is, decided here: a P-256 key of its own in the
+CA key store (file or HSM), certified by the issuing CA under the
+``ocsp-responder`` profile (id-kp-OCSPSigning, id-pkix-ocsp-nocheck,
+short-lived), with the subject "<CA common name> OCSP Responder". ``ca/``
+only signs it. Keeping it, and renewing it before it expires, is the OCSP
+service's business (``idp/pki/ocsp_responder.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from ca.hierarchy import IssuingCA
 from ca.issuance import Issued, Order, issue
 from ca.keys import KeyStore, Signer
 from ca.names import COUNTRY, ORGANIZATION, publication_name
+from idp.storage.certificate_store import IntentRecords
 from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
 from policies.certificate_profiles import load_profiles
 
 RESPONDER_PROFILE = "ocsp-responder"
+RESPONDER_CURVE = "P-256"
 
 
 def responder_subject(issuing_ca: IssuingCA) -> x509.Name:
@@ -42,7 +46,7 @@ def issue_ocsp_responder(
 ) -> tuple[Issued, Signer]:
     """A new responder key and its certificate from ``issuing_ca``; recorded and audited."""
     publication = publication_name(issuing_ca.name, issuing_ca.generation)
-    signer = keys.generate(f"ocsp-{publication}-{secrets.token_hex(4)}", "P-256")
+    signer = keys.generate(f"ocsp-{publication}-{secrets.token_hex(4)}", RESPONDER_CURVE)
     order = Order(
         profile=load_profiles()[RESPONDER_PROFILE],
         issuing_ca=issuing_ca,
@@ -55,4 +59,4 @@ def issue_ocsp_responder(
         # A CA-power certificate: its issuance is a ceremony, audited as such.
         audit_detail={"issuance": "ceremony"},
     )
-    return issue(db, order), signer
+    return issue(IntentRecords(db), order), signer
