@@ -30,7 +30,7 @@ from idp.login.i18n import Language, pick_language
 from idp.login.render import csrf_ok, message, render
 from idp.login.rows import transient
 from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
-from idp.login.steps import first_page
+from idp.login.forms import first_page
 from idp.oauth import discovery
 from idp.oauth.client_auth import (
     AuthenticatedClient,

@@ -88,7 +88,7 @@ class Flow:
         return str(hint) if hint else None
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes for values written as UTC.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -108,7 +108,7 @@ def load_flow(
     # No row: no such interaction, or its client was deleted.
     if row is None or row["completed_at"] is not None or row["consumed_at"] is not None:
         return None
-    if _aware(row["expires_at"]) <= datetime.now(UTC):
+    if aware(row["expires_at"]) <= datetime.now(UTC):
         return None
     if row[_CLIENT_LABELS["disabled"]]:
         return None
@@ -122,9 +122,9 @@ def load_flow(
 def needs_fresh_login(flow: Flow, session: LoginSession | None, now: datetime) -> bool:
     if session is None:
         return True
-    auth_time = _aware(session.auth_time)
+    auth_time = aware(session.auth_time)
     # prompt=login (OIDC Core §3.1.2.1): authenticated again within this interaction.
-    if "login" in flow.prompt and auth_time < _aware(flow.interaction.created_at):
+    if "login" in flow.prompt and auth_time < aware(flow.interaction.created_at):
         return True
     max_age = flow.params.get("max_age")
     if max_age is not None and now - auth_time > timedelta(seconds=int(max_age)):
@@ -222,24 +222,3 @@ def person_event(
         detail=detail,
     )
 
-
-def step_event(
-    hoviyat: Hoviyat,
-    flow: Flow,
-    event_type: str,
-    operation: str,
-    outcome: str,
-    national_code: str | None,
-    **detail: Any,
-) -> AuditEvent:
-    """The audit entry of one step of this login, under the interaction's tracking code."""
-    return person_event(
-        hoviyat,
-        tracking_code=flow.interaction.tracking_code,
-        event_type=event_type,
-        operation=operation,
-        outcome=outcome,
-        national_code=national_code,
-        flow=flow,
-        **detail,
-    )

@@ -306,6 +306,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "برنامه‌ای که شما را به اینجا فرستاده ثبت نشده یا غیرفعال است.",
         "The app that sent you here is not registered or is disabled.",
     ),
+    # The registries a login asks, named in the outage message (err.registry).
+    "registry.civil": ("ثبت احوال", "civil"),
+    "registry.mobile": ("مالکیت خطوط", "mobile ownership"),
+    "registry.deeds": ("ثبت اسناد", "deeds"),
+    # The text message carrying a one-time code.
+    "sms.code": (
+        "کد ورود هویت: {code}\nبرای ورود به «{client}». این کد را به هیچ‌کس ندهید.",
+        "Hoviyat login code: {code}\nTo log in to “{client}”. Never share this code.",
+    ),
 }
 
 # What the consent screen says a claim reveals, in plain words.

@@ -1,4 +1,4 @@
-"""Each step's page of a login, and the dispatcher that shows the step a login is at."""
+"""Each step's form, and the dispatcher that shows the step a login is at."""
 
 from __future__ import annotations
 
