@@ -141,8 +141,7 @@ class AttestationIssuer:
         jwt = self.signer.sign(TYP_JWT, jwt_claims)
         sd_jwt = rfc9901.issue(
             {**base, "verified_claims": concealed},
-            self.signer.jwk,
-            self.signer.header(TYP_SD_JWT),
+            lambda payload: self.signer.sign(TYP_SD_JWT, payload),
             holder_jwk=request.holder_jwk,
             decoys=self.decoys,
         )

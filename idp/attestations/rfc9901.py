@@ -8,8 +8,8 @@ or as ``{"...": digest}`` in the array. Key Binding (§4.3) is a JWT of type
 ``kb+jwt`` signed by the holder key named in ``cnf``, carrying ``aud``,
 ``nonce``, ``iat`` and ``sd_hash`` over the presented SD-JWT.
 
-This module knows nothing of certificates: the caller signs (a ``joserfc``
-key) and, when verifying, resolves the issuer key from the header (``x5c``
+This module knows nothing of certificates: the caller signs (a function from
+payload to compact JWS) and, when verifying, resolves the issuer key from the header (``x5c``
 validation lives in :mod:`idp.attestations.x5c`). Every verifier check of §7.1
 and §7.3 raises :class:`~idp.attestations.errors.AttestationInvalid` with a stable ``check`` name.
 """
@@ -136,8 +136,7 @@ def conceal(claims: Mapping[Any, Any], decoys: int = 0) -> tuple[dict[str, Any],
 
 def issue(
     claims: Mapping[Any, Any],
-    signing_key: ECKey,
-    header: Mapping[str, Any],
+    sign: Callable[[Mapping[str, Any]], str],
     *,
     holder_jwk: Mapping[str, Any] | None = None,
     decoys: int = 0,
@@ -146,9 +145,7 @@ def issue(
     payload, disclosures = conceal(claims, decoys)
     if holder_jwk is not None:
         payload["cnf"] = {"jwk": dict(holder_jwk)}
-    protected = {"alg": ISSUER_ALGORITHMS[0], **header}
-    jwt = jws.serialize_compact(protected, orjson.dumps(payload), signing_key)
-    return SEPARATOR.join([jwt, *disclosures, ""])
+    return SEPARATOR.join([sign(payload), *disclosures, ""])
 
 
 # --- parsing and presentation (§4, §7.2) -----------------------------------------

