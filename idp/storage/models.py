@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from idp.storage.types import UtcDateTime
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -33,7 +35,7 @@ class ServicePolicyRow(SQLModel, table=True):
     service_code: str = Field(primary_key=True, max_length=64)
     document: dict = Field(sa_column=Column(JSON, nullable=False))
     digest: str = Field(max_length=64)
-    loaded_at: datetime = Field(default_factory=utcnow)
+    loaded_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class Client(SQLModel, table=True):
@@ -58,7 +60,7 @@ class Client(SQLModel, table=True):
     jwks: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     roles: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     disabled: bool = Field(default=False)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -81,7 +83,7 @@ class AuditEntry(SQLModel, table=True):
             BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
         ),
     )
-    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UtcDateTime)
     tracking_code: str = Field(max_length=40, index=True)
     event_type: str = Field(max_length=40, index=True)
     actor_type: str = Field(max_length=20)
@@ -120,6 +122,6 @@ class TokenSigningKey(SQLModel, table=True):
     state: str = Field(max_length=10, index=True)
     public_jwk: dict = Field(sa_column=Column(JSON, nullable=False))
     private_key_encrypted: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow)
-    activated_at: datetime | None = None
-    retired_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    activated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    retired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
