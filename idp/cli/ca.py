@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from cryptography import x509
@@ -20,17 +20,19 @@ from ca.passphrase import ensure_development_passphrase
 from ca.settings import CASettings
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.context import registry_options
+from idp.pki.documents import certificate_document
 from idp.pki.hierarchy import Hierarchy
 from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki, Request
 from idp.pki.service import build_pki, open_keys
 from idp.pki.subjects import SubjectReference
 from idp.settings import Settings, get_settings
-from idp.storage.certificates import CertificateRecord
+from idp.storage.certificate_store import certificate_records
 from idp.storage.engine import Database
 from policies.certificate_profiles import load_profiles
 from verifiers.registry.base import open_registries
 
+T = TypeVar("T")
 ca_app = typer.Typer(help="Certificate authority: hierarchy, profiles, issuance.")
 
 
@@ -82,27 +84,16 @@ def _read(path: Path) -> bytes:
         fail(f"cannot read {path}: {exc.strerror}")
 
 
+def _load(path: Path, parse: Callable[[bytes], T], what: str) -> T:
+    """``parse`` of the file's bytes; a one-line failure saying ``path`` ``what``."""
+    try:
+        return parse(_read(path))
+    except ValueError as exc:
+        fail(f"{path} {what}: {exc}")
+
+
 def _pem(certificates: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> str:
     return "".join(c.public_bytes(Encoding.PEM).decode() for c in certificates)
-
-
-def record_summary(record: CertificateRecord) -> dict[str, object]:
-    return {
-        "serial": record.serial_hex,
-        "status": record.status,
-        "profile": record.profile,
-        "issuer_ca": record.issuer_ca,
-        "issuer_key_id": record.issuer_key_id,
-        "subject": record.subject,
-        "not_before": record.not_before.isoformat(),
-        "not_after": record.not_after.isoformat(),
-        "requested_by": record.requested_by,
-        "request_reason": record.request_reason,
-        "tracking_code": record.tracking_code,
-        "issued_at": record.issued_at.isoformat() if record.issued_at else None,
-        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
-        "revocation_reason": record.revocation_reason,
-    }
 
 
 @ca_app.command("init")
@@ -205,18 +196,8 @@ def list_command(
     settings = get_settings()
     db = Database(settings.resolved_database_url)
     try:
-        from sqlmodel import col, select
-
-        with db.session() as session:
-            query = select(CertificateRecord)
-            if profile:
-                query = query.where(CertificateRecord.profile == profile)
-            if status:
-                query = query.where(CertificateRecord.status == status)
-            records = session.exec(
-                query.order_by(col(CertificateRecord.created_at).desc()).limit(limit)
-            ).all()
-            summaries = [record_summary(r) for r in records]
+        records = certificate_records(db, limit, profile, status)
+        summaries = [certificate_document(record) for record in records]
     finally:
         db.dispose()
     if json_output:
@@ -257,12 +238,8 @@ def sign_issuing_command(
     ],
 ) -> None:
     """On the root's machine: certify an issuing CA key; prints its certificate and the root."""
-    settings = get_settings()
-    try:
-        request = x509.load_pem_x509_csr(_read(csr))
-    except ValueError as exc:
-        fail(f"{csr} is not a PEM certificate request: {exc}")
-    with _hierarchy(settings) as hierarchy:
+    request = _load(csr, x509.load_pem_x509_csr, "is not a PEM certificate request")
+    with _hierarchy(get_settings()) as hierarchy:
         certificate = hierarchy.sign_issuing(request, online_url=online_url)
         root = hierarchy.issuing_ca("root").certificate
     sys.stdout.write(_pem([certificate, root]))
@@ -273,12 +250,8 @@ def install_issuing_command(
     chain: Annotated[Path, typer.Option("--chain", help="output of 'ca sign-issuing'")],
 ) -> None:
     """On the server: install an issuing CA certificate signed by the offline root."""
-    settings = get_settings()
-    try:
-        certificates = x509.load_pem_x509_certificates(_read(chain))
-    except ValueError as exc:
-        fail(f"{chain} holds no PEM certificates: {exc}")
-    with _hierarchy(settings) as hierarchy:
+    certificates = _load(chain, x509.load_pem_x509_certificates, "holds no PEM certificates")
+    with _hierarchy(get_settings()) as hierarchy:
         name = hierarchy.install_issuing(certificates)
     console.print(f"issuing CA {name} installed and active")
 

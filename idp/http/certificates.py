@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Depends, Response
 from pydantic import ConfigDict, Field
@@ -20,12 +19,12 @@ from pydantic import ConfigDict, Field
 from ca.serials import parse_serial, serial_hex
 from idp.http.auth import Caller, require_role
 from idp.http.schema import StrictModel
+from idp.pki.documents import certificate_document
 from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki, Request
 from idp.pki.service import get_pki
 from idp.pki.subjects import SubjectReference
 from idp.problems import Problem, bad_request, not_found
-from idp.storage.certificates import CertificateRecord
 
 router = APIRouter(tags=["certificates"])
 operators = require_role("ca_operator", "admin")
@@ -71,27 +70,6 @@ def _problem(refusal: CertificateRefused) -> Problem:
         refusal.detail,
         headers=headers,
     )
-
-
-def record_document(record: CertificateRecord) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "serial": record.serial_hex,
-        "status": record.status,
-        "profile": record.profile,
-        "issuer_ca": record.issuer_ca,
-        "issuer_key_id": record.issuer_key_id,
-        "subject": record.subject,
-        "not_before": record.not_before.isoformat(),
-        "not_after": record.not_after.isoformat(),
-        "tracking_code": record.tracking_code,
-        "issued_at": record.issued_at.isoformat() if record.issued_at else None,
-        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
-        "revocation_reason": record.revocation_reason,
-    }
-    if record.der is not None:
-        certificate = x509.load_der_x509_certificate(record.der)
-        document["certificate"] = certificate.public_bytes(Encoding.PEM).decode()
-    return document
 
 
 @router.post("/v1/certificates", status_code=201)
@@ -141,7 +119,7 @@ def get_certificate(serial: str, _caller: ReaderDep, pki: PkiDep) -> dict[str, A
     record = pki.record(serial_hex(value))
     if record is None:
         raise not_found(f"no certificate with serial {serial_hex(value)}")
-    return record_document(record)
+    return certificate_document(record)
 
 
 @router.get("/ca/{publication}.crt", response_class=Response)

@@ -86,7 +86,10 @@ def test_issue_prints_the_chain_and_list_shows_it(
     code, out, _ = invoke("list", "--json")
     listed = json.loads(out)
     assert [c["serial"] for c in listed] == [serial_hex(chain[0].serial_number)]
-    assert listed[0]["status"] == "issued" and listed[0]["request_reason"] == "counter visit"
+    assert listed[0]["status"] == "issued" and listed[0]["profile"] == "person-authentication"
+    # The same document as GET /v1/certificates/{serial}: the certificate itself included.
+    assert x509.load_pem_x509_certificate(listed[0]["certificate"].encode()) == chain[0]
+    assert listed[0]["tracking_code"]
 
 
 def test_refusal_is_one_line_and_non_zero(
