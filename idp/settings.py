@@ -1,5 +1,9 @@
 """Runtime configuration: every knob is a ``HOVIYAT_*`` environment variable with a default.
 
+Settings are passed, not looked up: ``create_app(settings)`` hands its object to
+every part it builds. Only entry points (``idp.asgi``, the CLI) read the
+environment, through :func:`get_settings`.
+
 The defaults describe the embedded development setup that ``make run`` creates:
 SQLite and the synthetic registry under ``./.hoviyat``. Production overrides
 ``HOVIYAT_DATABASE_URL``, ``HOVIYAT_ISSUER`` and ``HOVIYAT_MODE`` at least
@@ -8,7 +12,6 @@ SQLite and the synthetic registry under ``./.hoviyat``. Production overrides
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +64,11 @@ class Settings(BaseSettings):
         description="how long the group committer waits for more writes once requests "
         "arrive together (0: never waits)",
     )
+    direct_routes: bool = Field(
+        True,
+        description="answer the busiest exact paths before FastAPI's router (idp.http.direct); "
+        "false sends every request through the router",
+    )
     write_timeout_seconds: float = Field(
         10.0,
         gt=0,
@@ -89,6 +97,11 @@ class Settings(BaseSettings):
         return self.mode == "production"
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The settings in the environment now, for a command-line entry point.
+
+    Not cached: the application and its parts are handed the one Settings
+    object they were built with (``create_app(settings)``), and a command reads
+    the environment it runs in.
+    """
     return Settings()

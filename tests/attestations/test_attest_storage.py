@@ -148,7 +148,6 @@ def test_prune_command_reports_what_it_removed(db, database_url, attestation_iss
     from typer.testing import CliRunner
 
     from idp.cli.attest import attest_app
-    from idp.settings import get_settings
 
     request = AttestationRequest("x", FactSelection.of(["alive"]))
     with db.session() as session:
@@ -157,10 +156,6 @@ def test_prune_command_reports_what_it_removed(db, database_url, attestation_iss
         )
         sharing.share(session, issued.id, issued.jwt, issued.issued_at - timedelta(days=1))
     monkeypatch.setenv("HOVIYAT_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(attest_app, ["prune", "--json"])
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(attest_app, ["prune", "--json"])
     assert result.exit_code == 0, result.output
     assert '"shares_removed": 1' in result.output

@@ -91,7 +91,6 @@ def test_certify_command_then_verify_with_root(
 
     from idp.cli.audit import audit_app
     from idp.secrets import ensure_secrets
-    from idp.settings import get_settings
 
     data = tmp_path / "data"
     ensure_secrets(data / "secrets.json")
@@ -103,22 +102,18 @@ def test_certify_command_then_verify_with_root(
         "HOVIYAT_CA_PASSPHRASE": "audit test",
     }.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
     keys = open_keystore(CASettings(), data)
     Hierarchy(db, keys, ISSUER).init()
     root = Hierarchy(db, keys, ISSUER).issuing_ca("root").certificate
     (tmp_path / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
     runner = CliRunner()
-    try:
-        certified = runner.invoke(audit_app, ["certify"])
-        assert certified.exit_code == 0, certified.output
-        assert "BEGIN CERTIFICATE" in certified.stdout
-        export = tmp_path / "export.jsonl"
-        assert runner.invoke(audit_app, ["export", "--out", str(export)]).exit_code == 0
-        verified = runner.invoke(
-            audit_app, ["verify", str(export), "--root", str(tmp_path / "root.pem")]
-        )
-        assert verified.exit_code == 0, verified.output
-        assert "verified against the root CA" in verified.stdout
-    finally:
-        get_settings.cache_clear()
+    certified = runner.invoke(audit_app, ["certify"])
+    assert certified.exit_code == 0, certified.output
+    assert "BEGIN CERTIFICATE" in certified.stdout
+    export = tmp_path / "export.jsonl"
+    assert runner.invoke(audit_app, ["export", "--out", str(export)]).exit_code == 0
+    verified = runner.invoke(
+        audit_app, ["verify", str(export), "--root", str(tmp_path / "root.pem")]
+    )
+    assert verified.exit_code == 0, verified.output
+    assert "verified against the root CA" in verified.stdout

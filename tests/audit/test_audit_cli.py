@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from idp.cli.audit import audit_app
 from idp.secrets import ensure_secrets
-from idp.settings import get_settings
 from idp.storage.engine import Database
 
 runner = CliRunner()
@@ -25,13 +24,11 @@ def configured(
     secrets = ensure_secrets(tmp_path / "secrets.json")
     monkeypatch.setenv("HOVIYAT_DATABASE_URL", database_url)
     monkeypatch.setenv("HOVIYAT_SECRETS_FILE", str(tmp_path / "secrets.json"))
-    get_settings.cache_clear()
     # entries hashed with this installation's pepper, so search by national code works
     import audit_helpers
 
     monkeypatch.setattr(audit_helpers, "PEPPER", secrets.subject_pepper)
     yield db
-    get_settings.cache_clear()
 
 
 def run(*args: str) -> str:

@@ -38,7 +38,7 @@ from idp.pki.ocsp_responder import OCSPService
 from idp.pki.revocation import Actor, revoke
 from idp.pki.status_settings import StatusSettings
 from idp.secrets import ensure_secrets
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 from idp.storage.certificates import BlockedKey, CertificateAuthority, CertificateRecord
 from idp.storage.engine import Database
 from idp.storage.migrate import upgrade
@@ -359,7 +359,6 @@ def _cli_environment(tmp_path: Path, database_url: str, registry: Path, monkeypa
     ):
         monkeypatch.delenv(name, raising=False)
     ensure_secrets(data_dir / "secrets.json")
-    get_settings.cache_clear()
     return data_dir
 
 
@@ -374,38 +373,30 @@ def test_attack_unaudited_ca_lifecycle_every_operation_and_refusal_is_in_the_ver
         assert (result.exit_code == 0) == ok, result.output
         return result.stdout
 
-    try:
-        invoke("init")
-        invoke("rollover", "--issuing", "persons")
-        invoke("rollover", "--issuing", "root", ok=False)
-        csr_file = tmp_path / "organisations.csr"
-        invoke("csr", "--issuing", "organisations", "--out", str(csr_file))
-        chain = invoke(
-            "sign-issuing", "--csr", str(csr_file), "--online-url", "https://pki.hoviyat.ir"
+    invoke("init")
+    invoke("rollover", "--issuing", "persons")
+    invoke("rollover", "--issuing", "root", ok=False)
+    csr_file = tmp_path / "organisations.csr"
+    invoke("csr", "--issuing", "organisations", "--out", str(csr_file))
+    chain = invoke("sign-issuing", "--csr", str(csr_file), "--online-url", "https://pki.hoviyat.ir")
+    (tmp_path / "chain.pem").write_text(chain)
+    weak = tmp_path / "weak.csr"
+    weak.write_bytes(
+        _csr(names.ca_subject("persons", 9), rsa.generate_private_key(65537, 1024)).public_bytes(
+            serialization.Encoding.PEM
         )
-        (tmp_path / "chain.pem").write_text(chain)
-        weak = tmp_path / "weak.csr"
-        weak.write_bytes(
-            _csr(
-                names.ca_subject("persons", 9), rsa.generate_private_key(65537, 1024)
-            ).public_bytes(serialization.Encoding.PEM)
-        )
-        invoke(
-            "sign-issuing", "--csr", str(weak), "--online-url", "https://pki.hoviyat.ir", ok=False
-        )
-        invoke("install-issuing", "--chain", str(tmp_path / "chain.pem"))
-        invoke("install-issuing", "--chain", str(tmp_path / "chain.pem"), ok=False)
-        # A CA-power certificate, through the ceremony command: audited as a ceremony.
-        responder = json.loads(invoke("ocsp-responder", "--issuing", "infrastructure", "--json"))
-        assert "BEGIN CERTIFICATE" in responder["certificate_pem"]
-        get_settings.cache_clear()
-        export = tmp_path / "export.jsonl"
-        result = CliRunner().invoke(audit_app, ["export", "--out", str(export)])
-        assert result.exit_code == 0, result.output
-        verified = CliRunner().invoke(audit_app, ["verify", str(export)])
-        assert verified.exit_code == 0 and verified.stdout.startswith("OK"), verified.output
-    finally:
-        get_settings.cache_clear()
+    )
+    invoke("sign-issuing", "--csr", str(weak), "--online-url", "https://pki.hoviyat.ir", ok=False)
+    invoke("install-issuing", "--chain", str(tmp_path / "chain.pem"))
+    invoke("install-issuing", "--chain", str(tmp_path / "chain.pem"), ok=False)
+    # A CA-power certificate, through the ceremony command: audited as a ceremony.
+    responder = json.loads(invoke("ocsp-responder", "--issuing", "infrastructure", "--json"))
+    assert "BEGIN CERTIFICATE" in responder["certificate_pem"]
+    export = tmp_path / "export.jsonl"
+    result = CliRunner().invoke(audit_app, ["export", "--out", str(export)])
+    assert result.exit_code == 0, result.output
+    verified = CliRunner().invoke(audit_app, ["verify", str(export)])
+    assert verified.exit_code == 0 and verified.stdout.startswith("OK"), verified.output
     entries = [
         line["entry"]
         for line in map(json.loads, export.read_text().splitlines())

@@ -36,7 +36,7 @@ from idp.pki.hierarchy import Hierarchy
 from idp.pki.registration import Pki, Request
 from idp.pki.subjects import SubjectReference
 from idp.secrets import ensure_secrets, load_secrets
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
 from idp.storage.models import AuditEntry
@@ -299,29 +299,25 @@ def test_attack_ocsp_responder_cert_through_cli_issue_is_refused(
     for name in ("HOVIYAT_CA_PASSPHRASE", "HOVIYAT_CA_PASSPHRASE_FILE", "HOVIYAT_CA_KEY_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     ensure_secrets(data_dir / "secrets.json")
-    get_settings.cache_clear()
+    runner = CliRunner()
+    assert runner.invoke(ca_app, ["init"]).exit_code == 0
+    csr = tmp_path / "responder.pem"
+    csr.write_bytes(make_csr()[0])
+    result = runner.invoke(
+        ca_app,
+        ["issue", "--csr", str(csr), "--profile", "ocsp-responder", "--issuing-ca",
+         "persons", "--service-name", "responder"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "profile-ceremony-only" in result.stderr
+    assert "Traceback" not in result.stderr
+    db = Database(database_url)
     try:
-        runner = CliRunner()
-        assert runner.invoke(ca_app, ["init"]).exit_code == 0
-        csr = tmp_path / "responder.pem"
-        csr.write_bytes(make_csr()[0])
-        result = runner.invoke(
-            ca_app,
-            ["issue", "--csr", str(csr), "--profile", "ocsp-responder", "--issuing-ca",
-             "persons", "--service-name", "responder"],
-        )  # fmt: skip
-        assert result.exit_code == 1
-        assert result.stdout == ""
-        assert result.stderr.count("\n") == 1 and "profile-ceremony-only" in result.stderr
-        assert "Traceback" not in result.stderr
-        db = Database(database_url)
-        try:
-            assert certificate_count(db) == 0
-            assert len(audit_events(db, "certificate_refused")) == 1
-        finally:
-            db.dispose()
+        assert certificate_count(db) == 0
+        assert len(audit_events(db, "certificate_refused")) == 1
     finally:
-        get_settings.cache_clear()
+        db.dispose()
 
 
 def test_ceremony_path_issues_responder_profiles_and_audits_them(pki: Pki) -> None:

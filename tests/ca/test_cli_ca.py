@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from ca.serials import serial_hex
 from idp.cli.ca import ca_app
 from idp.secrets import ensure_secrets
-from idp.settings import get_settings
 
 runner = CliRunner()
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -39,9 +38,7 @@ def environment(
     for name in ("HOVIYAT_CA_PASSPHRASE", "HOVIYAT_CA_PASSPHRASE_FILE", "HOVIYAT_CA_KEY_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     ensure_secrets(data_dir / "secrets.json")
-    get_settings.cache_clear()
     yield data_dir
-    get_settings.cache_clear()
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -36,7 +36,7 @@ from idp.pki.csr import check_csr, parse_csr
 from idp.pki.hierarchy import Hierarchy
 from idp.pki.refusals import CertificateRefused
 from idp.secrets import ensure_secrets
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 from idp.storage.engine import Database
 from policies.certificate_profiles import load_profiles
 
@@ -321,10 +321,8 @@ def cli_environment(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("HOVIYAT_CA_KEY_BACKEND", raising=False)
     ensure_secrets(data_dir / "secrets.json")
-    get_settings.cache_clear()
     assert CliRunner().invoke(ca_app, ["init"]).exit_code == 0
     yield tmp_path
-    get_settings.cache_clear()
 
 
 @SQLITE_ONLY

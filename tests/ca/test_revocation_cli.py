@@ -15,7 +15,6 @@ from ca.keys import open_keystore
 from ca.settings import CASettings
 from idp.cli.ca_status import register
 from idp.pki.hierarchy import Hierarchy
-from idp.settings import get_settings
 
 
 @pytest.fixture
@@ -24,7 +23,6 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db):
     monkeypatch.setenv("HOVIYAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HOVIYAT_ISSUER", "http://127.0.0.1:8000")
     monkeypatch.setenv("HOVIYAT_CA_PASSPHRASE", "cli test passphrase")
-    get_settings.cache_clear()
     hierarchy = Hierarchy(
         db, open_keystore(CASettings(), tmp_path / "data"), "http://127.0.0.1:8000"
     )
@@ -32,7 +30,6 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db):
     ca_app = typer.Typer()
     register(ca_app)
     yield ca_app, hierarchy
-    get_settings.cache_clear()
 
 
 def test_revoke_then_crl_out(cli, db, tmp_path: Path):

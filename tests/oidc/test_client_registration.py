@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from idp.cli.clients import clients_app
 from idp.cli.setup import initialise
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 from idp.storage.engine import Database
 from idp.storage.models import Client
 
@@ -93,13 +93,9 @@ def test_clients_create_refuses_what_it_could_not_honour(
     # In-process (the real command function) to keep the many cases fast.
     for name in ("HOVIYAT_DATA_DIR", "HOVIYAT_DATABASE_URL", "HOVIYAT_REGISTRY_PATH"):
         monkeypatch.setenv(name, cli_env[name])
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(
-            clients_app, ["create", "--name", "x", "--service", "demo-tax-portal", *extra]
-        )
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(
+        clients_app, ["create", "--name", "x", "--service", "demo-tax-portal", *extra]
+    )
     assert result.exit_code != 0
     assert message in result.output.lower()
     assert len(result.output.strip().splitlines()) == 1

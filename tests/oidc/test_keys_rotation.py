@@ -22,7 +22,7 @@ from oidc_support import (
 from typer.testing import CliRunner
 
 from idp.cli.keys import keys_app
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 from idp.tokens import KeyRing
 from verifiers.registry.base import Person
 
@@ -31,14 +31,12 @@ from verifiers.registry.base import Person
 def cli(hoviyat_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("HOVIYAT_DATA_DIR", str(hoviyat_settings.data_dir))
     monkeypatch.setenv("HOVIYAT_DATABASE_URL", hoviyat_settings.resolved_database_url)
-    get_settings.cache_clear()
     runner = CliRunner()
 
     def invoke(*args: str) -> Any:
         return runner.invoke(keys_app, list(args))
 
     yield invoke
-    get_settings.cache_clear()
 
 
 def fresh_jwks(app: FastAPI) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 from idp.cli.dev import dev_app
 from idp.login.config import get_login_settings
 from idp.login.sms import DevOutbox, HttpSmsGateway, OutboxForbidden, SmsUnavailable
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 from idp.storage.login import LoginOtp
 
 
@@ -187,20 +187,15 @@ def test_dev_outbox_cli_prints_latest_code(
     _interaction, page = _mobile_page(browser, hoviyat_app, person)
     submit(browser, page, "/login/mobile", mobile=person["mobiles"][0])
     monkeypatch.setenv("HOVIYAT_DATABASE_URL", hoviyat_settings.resolved_database_url)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(dev_app, ["outbox", "--last", "--json"])
-        assert result.exit_code == 0, result.output
-        printed = json.loads(result.stdout)
-        assert printed["mobile"] == person["mobiles"][0]
-        assert code_in(printed["text"]) == code_in(last_text(hoviyat_app).body)
-        monkeypatch.setenv("HOVIYAT_MODE", "production")
-        get_settings.cache_clear()
-        refused = CliRunner().invoke(dev_app, ["outbox", "--last", "--json"])
-        assert refused.exit_code == 1
-        assert "production" in refused.stderr
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(dev_app, ["outbox", "--last", "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["mobile"] == person["mobiles"][0]
+    assert code_in(printed["text"]) == code_in(last_text(hoviyat_app).body)
+    monkeypatch.setenv("HOVIYAT_MODE", "production")
+    refused = CliRunner().invoke(dev_app, ["outbox", "--last", "--json"])
+    assert refused.exit_code == 1
+    assert "production" in refused.stderr
 
 
 def test_outbox_cannot_exist_in_production(hoviyat_app: FastAPI, tmp_path: Path) -> None:

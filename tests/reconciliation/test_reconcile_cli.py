@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from idp.cli.reconcile import reconcile_command
 from idp.reconciliation.sample import write_sample
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 
 cli = typer.Typer()
 cli.command()(reconcile_command)
@@ -26,9 +26,7 @@ def environment(
     monkeypatch.setenv("HOVIYAT_DATA_DIR", str(hoviyat_settings.data_dir))
     monkeypatch.setenv("HOVIYAT_DATABASE_URL", hoviyat_settings.resolved_database_url)
     monkeypatch.setenv("HOVIYAT_REGISTRY_PATH", str(hoviyat_settings.resolved_registry_path))
-    get_settings.cache_clear()
     yield hoviyat_settings
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -92,7 +90,6 @@ def test_missing_registry_is_a_one_line_error(
     environment: Settings, legacy_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOVIYAT_REGISTRY_PATH", str(tmp_path / "no-registry.db"))
-    get_settings.cache_clear()
     result = CliRunner().invoke(cli, [str(legacy_file), "--out", str(tmp_path / "o.csv")])
     assert result.exit_code != 0
     assert "cannot start" in result.stderr and len(result.stderr.strip().splitlines()) == 1
