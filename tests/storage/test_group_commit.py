@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection
 from sqlmodel import Session, func, select
 
-from idp.audit.log import AuditEvent, append, audit_entry
+from idp.audit.log import AuditEvent, append
 from idp.storage.engine import Database
 from idp.storage.group_commit import GroupCommitter, KeepWrites
 from idp.storage.models import AuditEntry
@@ -42,9 +42,9 @@ def test_a_bad_audit_entry_fails_alone_in_its_batch(db: Database) -> None:
 
     async def batch() -> list[Any]:
         calls = [
-            committer.run(audit_entry(_event("GOOD-1"))),
-            committer.run(audit_entry(_event("BAD", outcome=None))),  # NOT NULL refuses it
-            committer.run(audit_entry(_event("GOOD-2"))),
+            committer.append_audit(_event("GOOD-1")),
+            committer.append_audit(_event("BAD", outcome=None)),  # NOT NULL refuses it
+            committer.append_audit(_event("GOOD-2")),
         ]
         waiting = asyncio.gather(*calls, return_exceptions=True)
         await asyncio.sleep(0.05)
@@ -105,7 +105,7 @@ def test_hooks_run_in_every_batch_on_its_connection(db: Database) -> None:
     committer.after_commit(count_entries)
 
     async def one() -> None:
-        await committer.run(audit_entry(_event("HOOKED")))
+        await committer.append_audit(_event("HOOKED"))
 
     try:
         asyncio.run(one())
@@ -129,7 +129,7 @@ def _totals_per_commit(committer: GroupCommitter) -> list[int]:
 async def _a_batch_of_three(committer: GroupCommitter) -> None:
     """Requests arriving together: a held write and two entries commit as one batch."""
     release = _held(committer)
-    pair = asyncio.gather(*(committer.run(audit_entry(_event(f"PAIR-{n}"))) for n in range(2)))
+    pair = asyncio.gather(*(committer.append_audit(_event(f"PAIR-{n}")) for n in range(2)))
     await asyncio.sleep(0.05)
     release.set()
     await pair
@@ -141,9 +141,9 @@ def test_after_a_shared_batch_the_writer_lingers_for_followers(db: Database) -> 
 
     async def arrivals() -> None:
         await _a_batch_of_three(committer)
-        first = asyncio.ensure_future(committer.run(audit_entry(_event("EARLY"))))
+        first = asyncio.ensure_future(committer.append_audit(_event("EARLY")))
         await asyncio.sleep(0.2)  # well inside the linger
-        await asyncio.gather(first, committer.run(audit_entry(_event("LATE"))))
+        await asyncio.gather(first, committer.append_audit(_event("LATE")))
 
     try:
         asyncio.run(arrivals())
@@ -157,9 +157,9 @@ def test_a_lone_write_is_not_delayed_by_the_linger(db: Database) -> None:
     committer = GroupCommitter(db, linger_seconds=30.0)
 
     async def alone() -> None:
-        await committer.run(audit_entry(_event("FIRST")))
+        await committer.append_audit(_event("FIRST"))
         # The previous batch held one write: nobody else is arriving, no wait.
-        await asyncio.wait_for(committer.run(audit_entry(_event("SECOND"))), timeout=10)
+        await asyncio.wait_for(committer.append_audit(_event("SECOND")), timeout=10)
 
     try:
         asyncio.run(alone())
@@ -174,7 +174,7 @@ def test_the_linger_ends_once_as_many_writes_as_last_time_have_come(db: Database
 
     async def steady() -> None:
         await _a_batch_of_three(committer)
-        again = (committer.run(audit_entry(_event(f"AGAIN-{n}"))) for n in range(3))
+        again = (committer.append_audit(_event(f"AGAIN-{n}")) for n in range(3))
         # Three came back: committed at once, not after the 30 s linger.
         await asyncio.wait_for(asyncio.gather(*again), timeout=10)
 
