@@ -26,11 +26,11 @@ from idp.http.auth import bearer_token
 from idp.http.direct import direct_route
 from idp.login.consent import has_consent
 from idp.login.flow import Flow
+from idp.login.forms import first_page
 from idp.login.i18n import Language, pick_language
-from idp.login.render import csrf_ok, message, render
+from idp.login.render import csrf_ok, message, problem_page, render
 from idp.login.rows import transient
 from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
-from idp.login.forms import first_page
 from idp.oauth import discovery
 from idp.oauth.client_auth import (
     AuthenticatedClient,
@@ -61,7 +61,7 @@ from idp.oidc.grants import (
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.oidc.logout import audit_logout, end_grants, parse_logout
 from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
-from idp.problems import bad_request
+from idp.problems import Problem, bad_request
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
 from idp.tokens import SIGNING_ALGORITHMS
@@ -286,9 +286,13 @@ async def authorize_complete(
     request: Request, hoviyat: HoviyatDep, interaction: str = ""
 ) -> Response:
     """The login pages are done: turn the interaction into a code (or the error) for the client."""
-    if not interaction or len(interaction) > 64:
-        raise bad_request("interaction-unknown", "the interaction parameter is missing or invalid")
-    return await hoviyat.committer.run(lambda session: _complete(session, hoviyat, interaction))
+    try:
+        if not interaction or len(interaction) > 64:
+            detail = "the interaction parameter is missing or invalid"
+            raise bad_request("interaction-unknown", detail)
+        return await hoviyat.committer.run(lambda s: _complete(s, hoviyat, interaction))
+    except Problem as problem:
+        return problem_page(request, problem, _language(request, {}))
 
 
 def _complete(session: Session, hoviyat: Hoviyat, interaction: str) -> Response:
@@ -394,7 +398,10 @@ def _same_origin(request: Request, issuer: str) -> bool:
 async def logout(request: Request, hoviyat: HoviyatDep) -> Response:
     """RP-Initiated Logout 1.0 §2-§3 (the end_session_endpoint)."""
     params = await _params(request)
-    return await hoviyat.committer.run(lambda session: _logout(session, request, hoviyat, params))
+    try:
+        return await hoviyat.committer.run(lambda s: _logout(s, request, hoviyat, params))
+    except Problem as problem:
+        return problem_page(request, problem, _language(request, params))
 
 
 def _logout(

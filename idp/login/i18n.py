@@ -299,6 +299,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "درخواست ورودی که برنامه فرستاده ناقص یا نادرست است. به برنامه برگردید و دوباره امتحان کنید.",
         "The login request the app sent is incomplete or malformed. Go back to the app and try again.",
     ),
+    # A refusal at /authorize/complete or /logout, shown to a browser (the problem's slug).
+    "err.problem": (
+        "این درخواست انجام نشد. به برنامه برگردید و دوباره امتحان کنید.",
+        "This request could not be completed. Go back to the app and try again.",
+    ),
+    "err.problem.interaction-unknown": (
+        "این ورود پیدا نشد یا منقضی شده است. به برنامه برگردید و دوباره وارد شوید.",
+        "This login was not found or has expired. Go back to the app and log in again.",
+    ),
+    "err.problem.interaction-invalid": (
+        "درخواست ورودی که برنامه فرستاده ناقص یا نادرست است. به برنامه برگردید و دوباره امتحان کنید.",
+        "The login request the app sent is incomplete or malformed. Go back to the app and try again.",
+    ),
+    "err.problem.interaction-used": (
+        "این ورود پیش‌تر کامل شده است. از برنامه دوباره شروع کنید.",
+        "This login was already completed. Start again from the app.",
+    ),
+    "err.problem.interaction-incomplete": (
+        "ورود هنوز تمام نشده است. مراحل ورود را تا پایان انجام دهید.",
+        "The login is not finished yet. Complete its steps before continuing.",
+    ),
+    "err.problem.client-disabled": (
+        "برنامه‌ای که شما را به اینجا فرستاده در میانه ورود غیرفعال شد. به پشتیبانی آن برنامه خبر دهید.",
+        "The app that sent you here was disabled during the login. Tell its support.",
+    ),
+    "err.problem.logout-request-invalid": (
+        "درخواست خروجی که برنامه فرستاده نادرست است یا نشانی بازگشتی دارد که برای آن ثبت نشده؛ برای امنیت شما به آنجا فرستاده نشدید و از حساب خود خارج نشدید.",
+        "The app's logout request is malformed or names a return address not registered for it; for your safety you were not sent there and you are still logged in.",
+    ),
+    "err.problem.id-token-hint-invalid": (
+        "درخواست خروجی که برنامه فرستاده معتبر نیست؛ از حساب خود خارج نشدید. به برنامه برگردید و دوباره امتحان کنید.",
+        "The app's logout request is not valid; you are still logged in. Go back to the app and try again.",
+    ),
     "logout.title": ("خروج", "Log out"),
     "logout.question": ("آیا می‌خواهید از حساب خود خارج شوید؟", "Do you want to log out?"),
     "logout.done": ("از حساب خود خارج شدید.", "You have logged out."),

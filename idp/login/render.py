@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from idp.context import Hoviyat
 from idp.login import csrf, keys
-from idp.login.i18n import Language, isolate_latin, translate
+from idp.login.i18n import MESSAGES, Language, isolate_latin, translate
+from idp.problems import Problem
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -183,6 +184,18 @@ def message(
         continue_url=continue_url,
         message=isolate_latin(translate(message_key, language, **values), language),
     )
+
+
+def problem_page(request: Request, problem: Problem, language: Language) -> Response:
+    """A refusal where a person's browser may land (``/authorize/complete``, ``/logout``).
+
+    A browser (``Accept: text/html``) gets the error page ``/authorize`` shows,
+    in the citizen's language (Persian first); a program keeps RFC 9457 problem JSON.
+    """
+    if "text/html" not in request.headers.get("accept", "").lower():
+        return problem.response(instance=request.url.path)
+    key = f"err.problem.{problem.slug}"
+    return message(request, language, key if key in MESSAGES else "err.problem", problem.status)
 
 
 def see_other(url: str) -> RedirectResponse:
