@@ -88,11 +88,6 @@ class Flow:
         return str(hint) if hint else None
 
 
-def aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes for values written as UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def load_flow(
     db_session: Session, interaction_id: str, policies: Mapping[str, ServicePolicy]
 ) -> Flow | None:
@@ -108,7 +103,7 @@ def load_flow(
     # No row: no such interaction, or its client was deleted.
     if row is None or row["completed_at"] is not None or row["consumed_at"] is not None:
         return None
-    if aware(row["expires_at"]) <= datetime.now(UTC):
+    if row["expires_at"] <= datetime.now(UTC):
         return None
     if row[_CLIENT_LABELS["disabled"]]:
         return None
@@ -122,9 +117,9 @@ def load_flow(
 def needs_fresh_login(flow: Flow, session: LoginSession | None, now: datetime) -> bool:
     if session is None:
         return True
-    auth_time = aware(session.auth_time)
+    auth_time = session.auth_time
     # prompt=login (OIDC Core §3.1.2.1): authenticated again within this interaction.
-    if "login" in flow.prompt and auth_time < aware(flow.interaction.created_at):
+    if "login" in flow.prompt and auth_time < flow.interaction.created_at:
         return True
     max_age = flow.params.get("max_age")
     if max_age is not None and now - auth_time > timedelta(seconds=int(max_age)):
@@ -221,4 +216,3 @@ def person_event(
         ),
         detail=detail,
     )
-

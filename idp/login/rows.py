@@ -24,7 +24,8 @@ def transient(model: type[M], values: Mapping[str, Any]) -> M:
     """A new object of ``model`` holding ``values`` (every column), not stored yet."""
     instance: Any = inspect(model).class_manager.new_instance()
     instance.__dict__.update(values)
-    return instance
+    built: M = instance
+    return built
 
 
 def detached(model: type[M], values: Mapping[str, Any]) -> M:

@@ -66,7 +66,8 @@ def _now() -> datetime:
 
 
 def _settings_of(request: Request) -> Settings:
-    return request.app.state.hoviyat.settings
+    settings: Settings = request.app.state.hoviyat.settings
+    return settings
 
 
 def session_row(request: Request, db_session: Session) -> LoginSession | None:

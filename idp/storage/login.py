@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from idp.storage.models import utcnow
+from idp.storage.types import UtcDateTime
 
 
 class LoginSession(SQLModel, table=True):
@@ -37,14 +38,14 @@ class LoginSession(SQLModel, table=True):
     token_digest: str = Field(max_length=64)
     national_code: str = Field(max_length=10, index=True)
     acr: str = Field(max_length=80)
-    amr: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    auth_time: datetime
+    amr: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    auth_time: datetime = Field(sa_type=UtcDateTime)
     mobile: str | None = Field(default=None, max_length=20)
     entity_national_id: str | None = Field(default=None, max_length=11)
     tracking_code: str = Field(max_length=40)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime = Field(index=True)
-    ended_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(index=True, sa_type=UtcDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class LoginOtp(SQLModel, table=True):
@@ -66,9 +67,9 @@ class LoginOtp(SQLModel, table=True):
     code_digest: str = Field(max_length=64)
     attempts: int = Field(default=0)
     max_attempts: int
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
-    consumed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    consumed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class Consent(SQLModel, table=True):
@@ -88,9 +89,9 @@ class Consent(SQLModel, table=True):
     national_code: str = Field(max_length=10, index=True)
     client_id: str = Field(max_length=64)
     claims_key: str = Field(max_length=1000)
-    claims: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    granted_at: datetime = Field(default_factory=utcnow)
-    revoked_at: datetime | None = None
+    claims: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    granted_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class LoginCounter(SQLModel, table=True):
@@ -120,4 +121,4 @@ class OutboxMessage(SQLModel, table=True):
     )
     mobile: str = Field(max_length=20)
     body: str = Field(max_length=500)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
