@@ -93,6 +93,28 @@ def entry_document(
     }
 
 
+def row_document(row: Any, leaf_index: int) -> dict[str, Any]:
+    """:func:`entry_document` of a stored entry (an ``AuditEntry`` or a result row).
+
+    The one place that reads the version 1 fields off a row: the sequencer
+    hashes this, an export prints it, so the two cannot drift apart.
+    """
+    return entry_document(
+        leaf_index=leaf_index,
+        created_at=row.created_at,
+        tracking_code=row.tracking_code,
+        event_type=row.event_type,
+        actor_type=row.actor_type,
+        actor_id=row.actor_id,
+        service_code=row.service_code,
+        legal_basis=row.legal_basis,
+        operation=row.operation,
+        subject_hash=row.subject_hash,
+        outcome=row.outcome,
+        detail=row.detail,
+    )
+
+
 def entry_bytes(document: dict[str, Any]) -> bytes:
     """The RFC 8785 bytes of an entry document, checking it is a version 1 entry."""
     if document.get("v") != ENTRY_VERSION:

@@ -33,25 +33,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from idp.audit import tree
-from idp.audit.canonical import entry_document
+from idp.audit.canonical import row_document
 from idp.audit.checkpoints import all_checkpoints, make_checkpoint
 from idp.audit.log import AuditEvent, append
-from idp.audit.search import AuditQuery, conditions
+from idp.audit.search import AuditQuery, entry_filter
 from idp.audit.sequencer import read_head
 from idp.audit.signing_key import published_keys
-from idp.storage.audit_log import AuditTreeNode
+from idp.storage.audit_entries import entries_with_leaf_hashes
 from idp.storage.engine import Database
-from idp.storage.models import AuditEntry
 from idp.tracking import new_tracking_code
 
 FORMAT = "hoviyat-audit-export"
 VERSION = 1
-_entries = AuditEntry.__table__  # type: ignore[attr-defined]
-_nodes = AuditTreeNode.__table__  # type: ignore[attr-defined]
 
 
 def _line(value: dict[str, Any]) -> bytes:
@@ -126,36 +122,11 @@ def export_lines(
 def _entry_lines(
     db: Database, pepper: bytes, size: int, query: AuditQuery | None
 ) -> Iterator[bytes]:
-    statement = (
-        select(_entries, _nodes.c.hash.label("stored_leaf_hash"))
-        .select_from(
-            _entries.outerjoin(
-                _nodes, and_(_nodes.c.level == 0, _nodes.c.node_index == _entries.c.leaf_index)
-            )
-        )
-        .where(_entries.c.leaf_index.is_not(None), _entries.c.leaf_index < size)
-        .order_by(_entries.c.leaf_index)
-    )
-    if query is not None:
-        statement = statement.where(*conditions(pepper, query))
+    where = entry_filter(pepper, query) if query is not None else None
     with db.session() as session:
         current = read_head(session).tree_size
-        rows = session.connection().execution_options(stream_results=True, yield_per=5000)
-        for row in rows.execute(statement):
-            document = entry_document(
-                leaf_index=row.leaf_index,
-                created_at=row.created_at,
-                tracking_code=row.tracking_code,
-                event_type=row.event_type,
-                actor_type=row.actor_type,
-                actor_id=row.actor_id,
-                service_code=row.service_code,
-                legal_basis=row.legal_basis,
-                operation=row.operation,
-                subject_hash=row.subject_hash,
-                outcome=row.outcome,
-                detail=row.detail,
-            )
+        for row in entries_with_leaf_hashes(session, size, where):
+            document = row_document(row, row.leaf_index)
             line: dict[str, Any] = {
                 "type": "entry",
                 "leaf_index": row.leaf_index,

@@ -10,47 +10,28 @@ and English label (:mod:`idp.audit.labels`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jdatetime
-from sqlalchemy import and_, or_, true
-from sqlmodel import Session, col
-from sqlmodel import select as sqlmodel_select
+from sqlmodel import Session
 
 from idp.audit.labels import EVENT_LABELS, OUTCOME_LABELS, label
 from idp.audit.log import subject_hash
-from idp.storage.models import AuditEntry, Client
+from idp.storage.audit_entries import BadCursor, client_names, subject_history
+from idp.storage.models import AuditEntry
 from policies.service_policy import ServicePolicy
 
 TEHRAN = ZoneInfo("Asia/Tehran")  # citizens read times on Iran's clock
 
-
-class BadCursor(ValueError):
-    """``before`` is not an entry of this person's history."""
+__all__ = ["TEHRAN", "BadCursor", "HistoryPage", "citizen_history", "history_item"]
 
 
 @dataclass(frozen=True)
 class HistoryPage:
     items: list[dict[str, Any]]
     next_cursor: int | None
-
-
-def _visible(policies: dict[str, ServicePolicy], now: datetime) -> Any:
-    """Policy-deferred lookups stay hidden until ``history_delay_days`` have passed."""
-    column = AuditEntry.__table__.c  # type: ignore[attr-defined]
-    delayed = {code: p.history_delay_days for code, p in policies.items() if p.history_delay_days}
-    if not delayed:
-        return true()
-    return or_(
-        column.service_code.is_(None),
-        column.service_code.not_in(list(delayed)),
-        *[
-            and_(column.service_code == code, column.created_at <= now - timedelta(days=days))
-            for code, days in delayed.items()
-        ],
-    )
 
 
 def citizen_history(
@@ -63,29 +44,19 @@ def citizen_history(
     before: int | None = None,
 ) -> HistoryPage:
     """The newest ``limit`` visible entries about the person, older than ``before``."""
-    column = AuditEntry.__table__.c  # type: ignore[attr-defined]
-    wanted = subject_hash(pepper, national_code)
-    statement = sqlmodel_select(AuditEntry).where(
-        column.subject_hash == wanted, _visible(policies, datetime.now(UTC))
+    # Policy-deferred lookups stay hidden until ``history_delay_days`` have passed.
+    delayed = {code: p.history_delay_days for code, p in policies.items() if p.history_delay_days}
+    entries = subject_history(
+        session,
+        subject_hash(pepper, national_code),
+        delayed_services=delayed,
+        now=datetime.now(UTC),
+        limit=limit,
+        before=before,
     )
-    if before is not None:
-        # The cursor is the last entry shown; paging follows (time, id) order.
-        last = session.get(AuditEntry, before)
-        if last is None or last.subject_hash != wanted:
-            raise BadCursor("'before' must be a next_cursor of this history")
-        statement = statement.where(
-            or_(
-                column.created_at < last.created_at,
-                and_(column.created_at == last.created_at, column.id < last.id),
-            )
-        )
-    statement = statement.order_by(column.created_at.desc(), column.id.desc()).limit(limit)
-    entries = list(session.exec(statement))
-    actor_ids = {e.actor_id for e in entries if e.actor_type == "client" and e.actor_id}
-    names = {
-        c.client_id: c.name
-        for c in session.exec(sqlmodel_select(Client).where(col(Client.client_id).in_(actor_ids)))
-    }
+    names = client_names(
+        session, (e.actor_id for e in entries if e.actor_type == "client" and e.actor_id)
+    )
     return HistoryPage(
         [history_item(e, policies, names) for e in entries],
         entries[-1].id if len(entries) == limit else None,

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 from sqlmodel import Session
 
+from idp.storage.audit_entries import insert_entries, insert_entry
+from idp.storage.group_commit import BulkKind
 from idp.storage.models import AuditEntry, utcnow
 
 
@@ -56,13 +58,10 @@ def _values(event: AuditEvent) -> dict[str, Any]:
 def append(session: Session, event: AuditEvent) -> AuditEntry:
     """Insert ``event`` in the session's transaction; the returned entry is a detached copy.
 
-    A Core insert rather than ``session.add``: the ORM's unit of work costs
-    more than the insert itself, and every request pays it. The entry gets
-    its leaf index later, from the sequencer (:mod:`idp.audit.sequencer`).
+    The entry gets its leaf index later, from the sequencer (:mod:`idp.audit.sequencer`).
     """
     values = _values(event)
-    result = session.connection().execute(_INSERT, values)
-    entry_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    entry_id = insert_entry(session.connection(), values)
     return AuditEntry.model_construct(id=entry_id, **values)
 
 
@@ -74,9 +73,10 @@ def append_many(session: Session, events: Iterable[AuditEvent]) -> int:
 def insert_events(connection: Connection, events: Iterable[AuditEvent]) -> int:
     """:func:`append_many` for a caller that holds a Core connection, not a session."""
     rows = [_values(event) for event in events]
-    if rows:
-        connection.execute(_INSERT, rows)
+    insert_entries(connection, rows)
     return len(rows)
 
 
-_INSERT = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
+#: An audit entry as a group-committed write (``committer.run(audit_entry(event))``):
+#: a batch's entries go in one multi-row insert, with no SAVEPOINT each.
+audit_entry: BulkKind[AuditEvent] = BulkKind("audit entry", insert_events)

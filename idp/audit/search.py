@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append_many, subject_hash
+from idp.storage.audit_entries import EntryFilter, find_entries
 from idp.storage.models import AuditEntry
 from verifiers.identifiers import validate_national_code, validate_national_id
 
@@ -45,40 +45,25 @@ def subject_hashes(pepper: bytes, query: AuditQuery) -> list[str]:
     return hashes
 
 
-def conditions(pepper: bytes, query: AuditQuery) -> list[ColumnElement[bool]]:
-    c = AuditEntry.__table__.c  # type: ignore[attr-defined]
-    where: list[ColumnElement[bool]] = []
-    if query.since is not None:
-        where.append(c.created_at >= query.since)
-    if query.until is not None:
-        where.append(c.created_at < query.until)
-    for column, value in (
-        (c.event_type, query.event_type),
-        (c.actor_id, query.actor_id),
-        (c.service_code, query.service_code),
-        (c.tracking_code, query.tracking_code),
-        (c.outcome, query.outcome),
-    ):
-        if value is not None:
-            where.append(column == value)
-    hashes = subject_hashes(pepper, query)
-    if hashes:
-        where.append(c.subject_hash.in_(hashes))
-    if query.after_id is not None:
-        where.append(c.id > query.after_id)
-    return where
+def entry_filter(pepper: bytes, query: AuditQuery) -> EntryFilter:
+    """The stored-entry filter of a query; raises ValueError naming a bad identifier."""
+    return EntryFilter(
+        since=query.since,
+        until=query.until,
+        event_type=query.event_type,
+        actor_id=query.actor_id,
+        service_code=query.service_code,
+        tracking_code=query.tracking_code,
+        outcome=query.outcome,
+        subject_hashes=tuple(subject_hashes(pepper, query)),
+        after_id=query.after_id,
+    )
 
 
 def search(session: Session, pepper: bytes, query: AuditQuery) -> Sequence[AuditEntry]:
     """Entries matching every given filter, oldest first, at most ``query.limit``."""
     limit = max(1, min(query.limit, MAX_PAGE))
-    statement = (
-        select(AuditEntry)
-        .where(*conditions(pepper, query))
-        .order_by(col(AuditEntry.id))
-        .limit(limit)
-    )
-    return session.exec(statement).all()
+    return find_entries(session, entry_filter(pepper, query), limit)
 
 
 def record_subject_search(

@@ -11,29 +11,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from idp.audit import rfc9162
-
-
-def load_nodes(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    if not keys:
-        return {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in keys:
-        by_level.setdefault(level, []).append(index)
-    # One equality-and-IN term per level: both SQLite (multi-index OR) and
-    # PostgreSQL answer it from the primary key; a row-value IN list makes
-    # SQLite scan the table. Written as driver SQL because building the
-    # expression with SQLAlchemy costs more than the query on this hot path.
-    connection = session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    terms, params = [], []
-    for level, indexes in sorted(by_level.items()):
-        terms.append(f"(level = {mark} AND node_index IN ({', '.join([mark] * len(indexes))}))")
-        params.append(int(level))
-        params.extend(int(i) for i in indexes)
-    # Only placeholders are joined in; every value travels as a parameter.
-    sql = "SELECT level, node_index, hash FROM audit_tree_nodes WHERE " + " OR ".join(terms)  # noqa: S608
-    rows = connection.exec_driver_sql(sql, tuple(params))
-    return {(level, index): bytes(value) for level, index, value in rows}
+from idp.storage.audit_tree import load_nodes
 
 
 def _check_size(tree_size: int, current_size: int) -> None:

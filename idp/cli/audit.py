@@ -14,12 +14,14 @@ import typer
 from idp.audit import rfc9162, tree
 from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
 from idp.audit.export import export_lines
+from idp.audit.render import entry_json
 from idp.audit.search import AuditQuery, record_subject_search, search, subject_hashes
 from idp.audit.sequencer import read_head, sequence_pending
 from idp.audit.verify import verify_export
 from idp.cli.output import fail, print_json, print_table
 from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import get_settings
+from idp.storage.audit_entries import newest_entries
 from idp.storage.engine import Database
 from idp.storage.models import AuditEntry
 from idp.tracking import new_tracking_code
@@ -37,27 +39,9 @@ def _open() -> tuple[Database, ServerSecrets, str]:
     return Database(settings.resolved_database_url), secrets, log_origin(settings.issuer)
 
 
-def _entry_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "leaf_index": entry.leaf_index,
-        "created_at": entry.created_at.isoformat(),
-        "tracking_code": entry.tracking_code,
-        "event_type": entry.event_type,
-        "actor_type": entry.actor_type,
-        "actor_id": entry.actor_id,
-        "service_code": entry.service_code,
-        "legal_basis": entry.legal_basis,
-        "operation": entry.operation,
-        "subject_hash": entry.subject_hash,
-        "outcome": entry.outcome,
-        "detail": entry.detail,
-    }
-
-
 def _show(entries: list[AuditEntry], as_json: bool) -> None:
     if as_json:
-        print_json([_entry_json(e) for e in entries])
+        print_json([entry_json(e) for e in entries])
         return
     print_table(
         "Audit entries",
@@ -109,7 +93,7 @@ def list_command(
     """The latest entries (verifications, logins, tokens, certificates...), oldest first."""
     db, _, _ = _open()
     with db.session() as session:
-        newest = session.query(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).all()  # type: ignore[union-attr]
+        newest = newest_entries(session, limit)
     db.dispose()
     _show(list(reversed(newest)), as_json)
 

@@ -22,6 +22,7 @@ from idp.audit import rfc9162, tree
 from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
 from idp.audit.export import export_lines
 from idp.audit.history import BadCursor, citizen_history
+from idp.audit.render import entry_json
 from idp.audit.search import AuditQuery, record_subject_search, search, subject_hashes
 from idp.audit.sequencer import read_head
 from idp.audit.signing_key import published_keys
@@ -30,7 +31,6 @@ from idp.http.auth import Caller, require_role, token_claims
 from idp.http.schema import INT64_MAX, DateTimeParam
 from idp.login.sessions import current_login
 from idp.problems import Problem, bad_request, credentials_required, not_found, unauthorized
-from idp.storage.models import AuditEntry
 from idp.tracking import new_tracking_code
 from verifiers.identifiers import IdentifierError, validate_national_code
 
@@ -68,24 +68,6 @@ def _query(
     )  # fmt: skip
 
 
-def _entry(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "leaf_index": entry.leaf_index,
-        "created_at": entry.created_at.isoformat(),
-        "tracking_code": entry.tracking_code,
-        "event_type": entry.event_type,
-        "actor_type": entry.actor_type,
-        "actor_id": entry.actor_id,
-        "service_code": entry.service_code,
-        "legal_basis": entry.legal_basis,
-        "operation": entry.operation,
-        "subject_hash": entry.subject_hash,
-        "outcome": entry.outcome,
-        "detail": entry.detail,
-    }
-
-
 @router.get("/v1/audit/entries")
 def search_entries(
     query: AuditQuery = Depends(_query),
@@ -111,7 +93,7 @@ def search_entries(
         )
     return {
         "tracking_code": tracking_code,
-        "entries": [_entry(e) for e in entries],
+        "entries": [entry_json(e) for e in entries],
         "next_cursor": entries[-1].id if len(entries) == query.limit else None,
     }
 

@@ -1,0 +1,171 @@
+"""Audit entries (``audit_entries``): appending, finding, paging, streaming for export.
+
+The table is :class:`idp.storage.models.AuditEntry`; what an entry means and
+who may read it is :mod:`idp.audit`'s business. Appends are Core inserts: the
+ORM's unit of work costs more than the insert itself, and every request pays it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, true
+from sqlmodel import Session, col
+from sqlmodel import select as sqlmodel_select
+
+from idp.storage.audit_log import AuditTreeNode
+from idp.storage.models import AuditEntry, Client
+
+_entries = AuditEntry.__table__  # type: ignore[attr-defined]
+_nodes = AuditTreeNode.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_entries)
+
+
+def insert_entry(connection: Connection, values: Mapping[str, Any]) -> int | None:
+    """Insert one entry; its id."""
+    result = connection.execute(_INSERT, values)
+    return result.inserted_primary_key[0] if result.inserted_primary_key else None
+
+
+def insert_entries(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many entries in one statement."""
+    if rows:
+        connection.execute(_INSERT, rows)
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """An auditor's filters, identifiers already turned into subject hashes."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    event_type: str | None = None
+    actor_id: str | None = None
+    service_code: str | None = None
+    tracking_code: str | None = None
+    outcome: str | None = None
+    subject_hashes: tuple[str, ...] = ()
+    after_id: int | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = _entries.c
+        where: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            where.append(c.created_at >= self.since)
+        if self.until is not None:
+            where.append(c.created_at < self.until)
+        for column, value in (
+            (c.event_type, self.event_type),
+            (c.actor_id, self.actor_id),
+            (c.service_code, self.service_code),
+            (c.tracking_code, self.tracking_code),
+            (c.outcome, self.outcome),
+        ):
+            if value is not None:
+                where.append(column == value)
+        if self.subject_hashes:
+            where.append(c.subject_hash.in_(self.subject_hashes))
+        if self.after_id is not None:
+            where.append(c.id > self.after_id)
+        return where
+
+
+def find_entries(session: Session, where: EntryFilter, limit: int) -> Sequence[AuditEntry]:
+    """Entries matching every filter, oldest first."""
+    statement = (
+        sqlmodel_select(AuditEntry)
+        .where(*where.conditions())
+        .order_by(col(AuditEntry.id))
+        .limit(limit)
+    )
+    return session.exec(statement).all()
+
+
+def newest_entries(session: Session, limit: int) -> list[AuditEntry]:
+    """The last ``limit`` entries appended, newest first."""
+    statement = sqlmodel_select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    return list(session.exec(statement))
+
+
+def entries_with_leaf_hashes(
+    session: Session, tree_size: int, where: EntryFilter | None
+) -> Iterator[Any]:
+    """Sequenced entries below ``tree_size`` in leaf order, streamed, each with the
+    leaf hash the sequencer stored for it (``stored_leaf_hash``, None if missing)."""
+    statement = (
+        select(_entries, _nodes.c.hash.label("stored_leaf_hash"))
+        .select_from(
+            _entries.outerjoin(
+                _nodes, and_(_nodes.c.level == 0, _nodes.c.node_index == _entries.c.leaf_index)
+            )
+        )
+        .where(_entries.c.leaf_index.is_not(None), _entries.c.leaf_index < tree_size)
+        .order_by(_entries.c.leaf_index)
+    )
+    if where is not None:
+        statement = statement.where(*where.conditions())
+    rows = session.connection().execution_options(stream_results=True, yield_per=5000)
+    yield from rows.execute(statement)
+
+
+class BadCursor(ValueError):
+    """``before`` is not an entry of this person's history."""
+
+
+def subject_history(
+    session: Session,
+    subject_hash: str,
+    *,
+    delayed_services: Mapping[str, int],
+    now: datetime,
+    limit: int,
+    before: int | None = None,
+) -> list[AuditEntry]:
+    """The newest ``limit`` entries about a person, older than entry ``before``.
+
+    Entries of a service in ``delayed_services`` (code → days) stay out until
+    they are that many days old.
+    """
+    c = _entries.c
+    statement = sqlmodel_select(AuditEntry).where(
+        c.subject_hash == subject_hash, _visible(delayed_services, now)
+    )
+    if before is not None:
+        # The cursor is the last entry shown; paging follows (time, id) order.
+        last = session.get(AuditEntry, before)
+        if last is None or last.subject_hash != subject_hash:
+            raise BadCursor("'before' must be a next_cursor of this history")
+        statement = statement.where(
+            or_(
+                c.created_at < last.created_at,
+                and_(c.created_at == last.created_at, c.id < last.id),
+            )
+        )
+    statement = statement.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+    return list(session.exec(statement))
+
+
+def _visible(delayed: Mapping[str, int], now: datetime) -> Any:
+    c = _entries.c
+    if not delayed:
+        return true()
+    return or_(
+        c.service_code.is_(None),
+        c.service_code.not_in(list(delayed)),
+        *[
+            and_(c.service_code == code, c.created_at <= now - timedelta(days=days))
+            for code, days in delayed.items()
+        ],
+    )
+
+
+def client_names(session: Session, client_ids: Iterable[str]) -> dict[str, str]:
+    """Display names of the clients (agencies) among ``client_ids``."""
+    wanted = set(client_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(sqlmodel_select(Client).where(col(Client.client_id).in_(wanted)))
+    return {c.client_id: c.name for c in rows}
