@@ -21,7 +21,6 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from idp.attestations import rfc9901
@@ -29,7 +28,13 @@ from idp.attestations.claims import FactSelection, plain, verified_claims
 from idp.attestations.signing import AttestationSigner
 from idp.attestations.status_list import scatter
 from idp.audit.log import AuditEvent, append, subject_hash
-from idp.storage.attestations import Attestation, allocate_status_index
+from idp.storage.attestations import (
+    Attestation,
+    allocate_status_index,
+    attestation_for_update,
+    insert_attestation,
+    mark_revoked,
+)
 from idp.tracking import new_tracking_code
 from verifiers.registry.base import LegalEntity, Person
 
@@ -37,7 +42,6 @@ TYP_JWT = "hoviyat-attestation+jwt"
 TYP_SD_JWT = "hoviyat-attestation+sd-jwt"
 FORMATS = ("jwt", "sd-jwt")
 _STATUS_INDEX_LABEL = b"hoviyat/attestations/status-index/v1/"
-_INSERT_ATTESTATION = insert(Attestation)
 
 
 class AttestationSettings(BaseSettings):
@@ -190,10 +194,8 @@ def issue(
     )
     holder = subject_hash(pepper, person.national_code)
     facts = sorted(request.selection.facts) + [f"age_over_{n}" for n in request.selection.age_over]
-    # A Core insert of a statement built once: the row is made of checked values, and
-    # the ORM's per-object work would be a third of the cost of issuing.
-    session.execute(
-        _INSERT_ATTESTATION,
+    insert_attestation(
+        session,
         {
             "id": attestation_id,
             "holder_subject_hash": holder,
@@ -244,14 +246,13 @@ def revoke(
     now: datetime | None = None,
 ) -> Attestation | None:
     """Mark revoked (once); ``holder_subject_hash`` limits it to the holder's own attestations."""
-    row = session.get(Attestation, attestation_id, with_for_update=True)
+    row = attestation_for_update(session, attestation_id)
     if row is None or (
         holder_subject_hash is not None and row.holder_subject_hash != holder_subject_hash
     ):
         return None
     if row.revoked_at is None:
-        row.revoked_at = now or datetime.now(UTC)
-        session.add(row)
+        mark_revoked(session, row, now or datetime.now(UTC))
         append(
             session,
             AuditEvent(

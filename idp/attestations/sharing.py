@@ -17,11 +17,15 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from idp.attestations.qr import new_verification_code
-from idp.storage.attestations import AttestationShare
+from idp.storage.attestations import (
+    AttestationShare,
+    add_share,
+    delete_shares_expired_before,
+    share_by_digest,
+)
 
 _INFO = b"hoviyat attestation share v1"
 
@@ -51,20 +55,21 @@ def unseal(code: str, sealed: bytes) -> str | None:
 def share(session: Session, attestation_id: str, presentation: str, expires_at: datetime) -> str:
     """Store the sealed presentation; returns the (new, grouped) verification code."""
     code = new_verification_code()
-    session.add(
+    add_share(
+        session,
         AttestationShare(
             code_digest=code_digest(code),
             attestation_id=attestation_id,
             sealed=seal(code, presentation),
             expires_at=expires_at,
-        )
+        ),
     )
     return code
 
 
 def open_share(session: Session, code: str, now: datetime | None = None) -> str | None:
     """The presentation for ``code`` (normalised), or None if unknown or past its expiry."""
-    row = session.get(AttestationShare, code_digest(code))
+    row = share_by_digest(session, code_digest(code))
     if row is None:
         return None
     expires_at = row.expires_at
@@ -77,9 +82,4 @@ def open_share(session: Session, code: str, now: datetime | None = None) -> str 
 
 def prune_shares(session: Session, now: datetime | None = None) -> int:
     """Delete sealed presentations past their expiry (personal data kept no longer than useful)."""
-    result = session.execute(
-        delete(AttestationShare).where(
-            col(AttestationShare.expires_at) < (now or datetime.now(UTC))
-        )
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return delete_shares_expired_before(session, now or datetime.now(UTC))

@@ -25,8 +25,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import Field
-from sqlalchemy import select
-from sqlmodel import col
 
 from idp.attestations import qr, rfc9901, sharing
 from idp.attestations.claims import FactSelection, FactSelectionError
@@ -49,7 +47,7 @@ from idp.problems import (
     service_unavailable,
     unauthorized,
 )
-from idp.storage.attestations import Attestation
+from idp.storage.attestations import Attestation, attestation, holder_attestations
 from idp.storage.oidc import OidcGrant
 from idp.tracking import new_tracking_code
 from policies.assurance import SUBSTANTIAL, rank
@@ -299,12 +297,7 @@ def _row_dict(row: Attestation) -> dict[str, Any]:
 def list_attestations(holder: HolderDep, hoviyat: HoviyatDep) -> dict[str, Any]:
     holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
     with hoviyat.db.session() as session:
-        rows = session.execute(
-            select(Attestation)
-            .where(col(Attestation.holder_subject_hash) == holder_hash)
-            .order_by(col(Attestation.issued_at).desc())
-            .limit(200)
-        ).scalars()
+        rows = holder_attestations(session, holder_hash)
         return {"attestations": [_row_dict(row) for row in rows]}
 
 
@@ -367,7 +360,8 @@ def share_presentation(
         )
     holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
     with hoviyat.db.session() as session:
-        row = session.get(Attestation, report.claims.get("jti"))
+        jti = report.claims.get("jti")
+        row = attestation(session, jti) if isinstance(jti, str) else None
         if row is None or row.holder_subject_hash != holder_hash:
             raise not_found("this attestation was not issued to you")
         code = sharing.share(session, row.id, body.presentation.strip(), row.expires_at)
@@ -392,7 +386,7 @@ def record_check(
     tracking_code = new_tracking_code()
     with hoviyat.db.session() as session:
         attestation_id = report.claims.get("jti") if report.claims else None
-        row = session.get(Attestation, attestation_id) if isinstance(attestation_id, str) else None
+        row = attestation(session, attestation_id) if isinstance(attestation_id, str) else None
         append(
             session,
             AuditEvent(
