@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from idp.audit.log import AuditEvent, append
+from idp.audit.log import AuditEvent, append, audit_entry
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.direct import direct_route
 from idp.oauth.client_auth import (
@@ -155,7 +155,7 @@ async def token(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Re
         if grant_type not in caller.client.grant_types:
             raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
         body, event = read_only(request, form, caller, hoviyat)
-        await hoviyat.committer.append_audit(event)
+        await hoviyat.committer.run(audit_entry(event))
         return _TokenResponse(body)
 
     def grant(session: Session) -> dict:

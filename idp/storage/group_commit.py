@@ -16,6 +16,10 @@ the writes an event loop queues during one turn reach the writer together
 (one ``put``), so the writer is not woken, and the GIL not handed over, once
 per request.
 
+Writes of one :class:`BulkKind` (an audit entry, say) carry only their item:
+a batch applies all of a kind's items in one call, a multi-row insert rather
+than a statement and a SAVEPOINT each.
+
 The writer outlives its database: a connection that cannot be had fails the
 batch it was for (its callers get the error, a 503 at the front door), and the
 writer tries again with backoff instead of dying. No caller waits on it for
@@ -30,19 +34,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
-from idp.audit.log import AuditEvent, append, insert_events
 from idp.storage.engine import Database
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 Write = Callable[[Session], Any]
 _STOP = object()
 _IDLE_SECONDS = 1.0
@@ -136,7 +140,7 @@ class GroupCommitter:
         return f"no commit within {self.write_timeout:g} s"
 
     def health(self) -> str:
-        """"ok", or why writes cannot be acknowledged now (for /readyz)."""
+        """ "ok", or why writes cannot be acknowledged now (for /readyz)."""
         if self._thread is not None and not self._thread.is_alive():
             return "stopped: the writer thread has ended"
         now = time.monotonic()
@@ -149,10 +153,6 @@ class GroupCommitter:
 
     def _send_outbox(self, loop: asyncio.AbstractEventLoop) -> None:
         self._queue.put(_Outbox(self._outboxes.pop(loop)))
-
-    async def append_audit(self, event: AuditEvent) -> None:
-        """Record ``event`` alone: such entries of a batch go in one multi-row insert."""
-        await self.run(_AuditOnly(event))
 
     def close(self) -> None:
         """Stop the writer: it finishes the batch in hand, within ``write_timeout``."""
@@ -279,14 +279,19 @@ class GroupCommitter:
         return batch
 
     def _commit(self, connection: Connection, live: list[tuple[Write, Waiter]]) -> None:
-        audits = [(write, waiter) for write, waiter in live if isinstance(write, _AuditOnly)]
-        others = [(write, waiter) for write, waiter in live if not isinstance(write, _AuditOnly)]
+        bulks: dict[BulkKind[Any], list[tuple[Any, Waiter]]] = {}
+        others: list[tuple[Write, Waiter]] = []
+        for write, waiter in live:
+            if type(write) is BulkWrite:
+                bulks.setdefault(write.kind, []).append((write.item, waiter))
+            else:
+                others.append((write, waiter))
         try:
             try:
-                results = self._transaction(connection, audits, others, isolate_audits=False)
-            except _AuditInsertFailed:
-                # Rolled back whole, nothing else had run: again, each entry alone.
-                results = self._transaction(connection, audits, others, isolate_audits=True)
+                results = self._transaction(connection, bulks, others, isolate_bulks=False)
+            except _BulkFailed:
+                # Rolled back whole, nothing else had run: again, each item alone.
+                results = self._transaction(connection, bulks, others, isolate_bulks=True)
         except SQLAlchemyError as error:
             if _connection_lost(error):
                 raise  # the loop fails the batch, reconnects and backs off
@@ -297,25 +302,26 @@ class GroupCommitter:
     def _transaction(
         self,
         connection: Connection,
-        audits: list[tuple[_AuditOnly, Waiter]],
+        bulks: dict[BulkKind[Any], list[tuple[Any, Waiter]]],
         others: list[tuple[Write, Waiter]],
         *,
-        isolate_audits: bool,
+        isolate_bulks: bool,
     ) -> list[tuple[Waiter, bool, Any]]:
         results: list[tuple[Waiter, bool, Any]] = []
         # A Core transaction: most batches hold only audit entries and rate
         # counts, and an ORM session would cost more than their inserts.
         with connection.begin():
-            if audits and isolate_audits:
-                results += _insert_audits(connection, audits)
-            elif audits:
-                # One multi-row insert with no SAVEPOINT around it: entries
-                # that fail are a bug, and then the batch is redone.
+            for kind, items in bulks.items():
+                if isolate_bulks:
+                    results += _apply_bulk_isolated(connection, kind, items)
+                    continue
+                # One call with no SAVEPOINT around it: items that fail are a
+                # bug, and then the batch is redone.
                 try:
-                    insert_events(connection, [write.event for write, _ in audits])
+                    kind.apply(connection, [item for item, _ in items])
                 except SQLAlchemyError as error:
-                    raise _AuditInsertFailed from error
-                results += [(waiter, True, None) for _, waiter in audits]
+                    raise _BulkFailed from error
+                results += [(waiter, True, None) for _, waiter in items]
             if others:
                 results += _apply_all(connection, others)
             for hook in self._after_commit:
@@ -347,30 +353,30 @@ def _writes(item: Any) -> list[Any]:
     return item if isinstance(item, _Outbox) else [item]
 
 
-class _AuditInsertFailed(Exception):
-    """The batch's multi-row audit insert failed; its transaction is rolled back."""
+class _BulkFailed(Exception):
+    """A bulk apply failed; the batch's transaction is rolled back."""
 
 
-def _insert_audits(
-    connection: Connection, audits: list[tuple[_AuditOnly, Waiter]]
+def _apply_bulk_isolated(
+    connection: Connection, kind: BulkKind[Any], items: list[tuple[Any, Waiter]]
 ) -> list[tuple[Waiter, bool, Any]]:
     savepoint = connection.begin_nested()
     try:
-        insert_events(connection, [write.event for write, _ in audits])
+        kind.apply(connection, [item for item, _ in items])
     except SQLAlchemyError:
         savepoint.rollback()
-        # One bad entry must not fail its neighbours: retry them one by one.
-        return [_insert_alone(connection, write.event, waiter) for write, waiter in audits]
+        # One bad item must not fail its neighbours: retry them one by one.
+        return [_apply_one(connection, kind, item, waiter) for item, waiter in items]
     savepoint.commit()
-    return [(waiter, True, None) for _, waiter in audits]
+    return [(waiter, True, None) for _, waiter in items]
 
 
-def _insert_alone(
-    connection: Connection, event: AuditEvent, waiter: Waiter
+def _apply_one(
+    connection: Connection, kind: BulkKind[Any], item: Any, waiter: Waiter
 ) -> tuple[Waiter, bool, Any]:
     savepoint = connection.begin_nested()
     try:
-        insert_events(connection, [event])
+        kind.apply(connection, [item])
     except SQLAlchemyError as error:
         savepoint.rollback()
         return waiter, False, error
@@ -474,13 +480,39 @@ def _settle_on_loop(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> Non
             future.set_exception(value)
 
 
-class _AuditOnly:
-    """A write that only appends one audit entry (batched by the committer)."""
+class BulkKind(Generic[Item]):
+    """Writes that a batch applies together: ``apply(connection, items)``, all or nothing.
 
-    __slots__ = ("event",)
+    ``apply`` is typically one multi-row insert. Its items commit with the
+    batch and their callers get ``None``; when ``apply`` fails on a batch's
+    items, each is applied again alone, and only the bad ones fail.
+    """
 
-    def __init__(self, event: AuditEvent) -> None:
-        self.event = event
+    __slots__ = ("apply", "name")
+
+    def __init__(self, name: str, apply: Callable[[Connection, Sequence[Item]], object]) -> None:
+        self.name = name
+        self.apply = apply
+
+    def __call__(self, item: Item) -> BulkWrite[Item]:
+        return BulkWrite(self, item)
+
+    def __repr__(self) -> str:
+        return f"BulkKind({self.name!r})"
+
+
+class BulkWrite(Generic[Item]):
+    """One item of a :class:`BulkKind`, for :meth:`GroupCommitter.run` or ``submit``.
+
+    Outside the committer it is an ordinary write: called with a session, it
+    applies its item alone in the session's transaction.
+    """
+
+    __slots__ = ("item", "kind")
+
+    def __init__(self, kind: BulkKind[Item], item: Item) -> None:
+        self.kind = kind
+        self.item = item
 
     def __call__(self, session: Session) -> None:
-        append(session, self.event)
+        self.kind.apply(session.connection(), (self.item,))

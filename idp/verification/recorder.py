@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from idp.audit.log import AuditEvent, subject_hash
+from idp.audit.log import AuditEvent, audit_entry, subject_hash
 from idp.context import Hoviyat
 from idp.http.auth import Caller
 from idp.problems import Problem, service_unavailable, too_many_requests
@@ -82,7 +82,8 @@ class Verification:
         return items
 
     async def refuse(self, problem: Problem) -> Problem:
-        await self.hoviyat.committer.append_audit(self._event("refused", {"problem": problem.slug}))
+        event = self._event("refused", {"problem": problem.slug})
+        await self.hoviyat.committer.run(audit_entry(event))
         problem.extensions.setdefault("tracking_code", self.tracking_code)
         return problem
 
@@ -101,7 +102,7 @@ class Verification:
         except Problem as problem:
             raise await self.refuse(problem) from None
         self.hoviyat.rate_limiter.count(self._limits())
-        await self.hoviyat.committer.append_audit(self._event(outcome, {}))
+        await self.hoviyat.committer.run(audit_entry(self._event(outcome, {})))
         return answer
 
     def _decide(self, decide: Callable[[Verification], tuple[str, T]]) -> tuple[str, T]:

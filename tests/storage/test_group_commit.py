@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 from sqlmodel import Session, func, select
 
-from idp.audit.log import AuditEvent, append
+from idp.audit.log import AuditEvent, append, audit_entry
 from idp.storage.engine import Database
-from idp.storage.group_commit import GroupCommitter, KeepWrites
-from idp.storage.models import AuditEntry
+from idp.storage.group_commit import BulkKind, GroupCommitter, KeepWrites
+from idp.storage.models import AuditEntry, RateCounter
 
 
 def _event(code: str, outcome: Any = "ok") -> AuditEvent:
@@ -42,9 +43,9 @@ def test_a_bad_audit_entry_fails_alone_in_its_batch(db: Database) -> None:
 
     async def batch() -> list[Any]:
         calls = [
-            committer.append_audit(_event("GOOD-1")),
-            committer.append_audit(_event("BAD", outcome=None)),  # NOT NULL refuses it
-            committer.append_audit(_event("GOOD-2")),
+            committer.run(audit_entry(_event("GOOD-1"))),
+            committer.run(audit_entry(_event("BAD", outcome=None))),  # NOT NULL refuses it
+            committer.run(audit_entry(_event("GOOD-2"))),
         ]
         waiting = asyncio.gather(*calls, return_exceptions=True)
         await asyncio.sleep(0.05)
@@ -61,6 +62,41 @@ def test_a_bad_audit_entry_fails_alone_in_its_batch(db: Database) -> None:
     # Once each: the failed multi-row insert left nothing behind before the retries.
     assert codes.count("GOOD-1") == 1 and codes.count("GOOD-2") == 1
     assert "BAD" not in codes
+
+
+def test_bulk_kinds_apply_once_per_batch_each_with_its_items(db: Database) -> None:
+    """Any kind of bulk write, not only audit entries: one call per kind and batch."""
+    calls: list[tuple[str, list[str]]] = []
+
+    def counter(name: str) -> BulkKind[str]:
+        def apply(connection: Connection, buckets: Sequence[str]) -> None:
+            calls.append((name, list(buckets)))
+            rows = [{"bucket": f"{name}:{b}", "window_start": 0, "count": 1} for b in buckets]
+            connection.execute(insert(RateCounter), rows)
+
+        return BulkKind(name, apply)
+
+    first, second = counter("first"), counter("second")
+    committer = GroupCommitter(db)
+    release = _held(committer)
+    futures = [
+        committer.submit(first("a")),
+        committer.submit(second("x")),
+        committer.submit(first("b")),
+        committer.submit(first("a")),  # the primary key refuses it: fails alone
+    ]
+    release.set()
+    try:
+        assert [f.exception(5) is None for f in futures] == [True, True, True, False]
+    finally:
+        committer.close()
+    # A kind's items go together; when that fails, the batch is redone and the
+    # failing kind's items are applied one by one.
+    assert calls[0] == ("first", ["a", "b", "a"])
+    assert calls[-4:] == [("first", ["a"]), ("first", ["b"]), ("first", ["a"]), ("second", ["x"])]
+    with db.read() as session:
+        buckets = session.exec(select(RateCounter.bucket).order_by(RateCounter.bucket)).all()
+    assert list(buckets) == ["first:a", "first:b", "second:x"]
 
 
 def test_orm_writes_roll_back_alone_and_keep_writes_keeps(db: Database) -> None:
@@ -105,7 +141,7 @@ def test_hooks_run_in_every_batch_on_its_connection(db: Database) -> None:
     committer.after_commit(count_entries)
 
     async def one() -> None:
-        await committer.append_audit(_event("HOOKED"))
+        await committer.run(audit_entry(_event("HOOKED")))
 
     try:
         asyncio.run(one())
@@ -129,7 +165,7 @@ def _totals_per_commit(committer: GroupCommitter) -> list[int]:
 async def _a_batch_of_three(committer: GroupCommitter) -> None:
     """Requests arriving together: a held write and two entries commit as one batch."""
     release = _held(committer)
-    pair = asyncio.gather(*(committer.append_audit(_event(f"PAIR-{n}")) for n in range(2)))
+    pair = asyncio.gather(*(committer.run(audit_entry(_event(f"PAIR-{n}"))) for n in range(2)))
     await asyncio.sleep(0.05)
     release.set()
     await pair
@@ -141,9 +177,9 @@ def test_after_a_shared_batch_the_writer_lingers_for_followers(db: Database) -> 
 
     async def arrivals() -> None:
         await _a_batch_of_three(committer)
-        first = asyncio.ensure_future(committer.append_audit(_event("EARLY")))
+        first = asyncio.ensure_future(committer.run(audit_entry(_event("EARLY"))))
         await asyncio.sleep(0.2)  # well inside the linger
-        await asyncio.gather(first, committer.append_audit(_event("LATE")))
+        await asyncio.gather(first, committer.run(audit_entry(_event("LATE"))))
 
     try:
         asyncio.run(arrivals())
@@ -157,9 +193,9 @@ def test_a_lone_write_is_not_delayed_by_the_linger(db: Database) -> None:
     committer = GroupCommitter(db, linger_seconds=30.0)
 
     async def alone() -> None:
-        await committer.append_audit(_event("FIRST"))
+        await committer.run(audit_entry(_event("FIRST")))
         # The previous batch held one write: nobody else is arriving, no wait.
-        await asyncio.wait_for(committer.append_audit(_event("SECOND")), timeout=10)
+        await asyncio.wait_for(committer.run(audit_entry(_event("SECOND"))), timeout=10)
 
     try:
         asyncio.run(alone())
@@ -174,7 +210,7 @@ def test_the_linger_ends_once_as_many_writes_as_last_time_have_come(db: Database
 
     async def steady() -> None:
         await _a_batch_of_three(committer)
-        again = (committer.append_audit(_event(f"AGAIN-{n}")) for n in range(3))
+        again = (committer.run(audit_entry(_event(f"AGAIN-{n}"))) for n in range(3))
         # Three came back: committed at once, not after the 30 s linger.
         await asyncio.wait_for(asyncio.gather(*again), timeout=10)
 
