@@ -12,12 +12,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -45,7 +43,8 @@ from idp.http.attestations import (
     issue_for,
     record_check,
 )
-from idp.login import csrf, keys
+from idp.login.i18n import EN, FA, Language, translate
+from idp.login.render import csrf_ok, page, render
 from idp.login.sessions import current_login
 from idp.problems import Problem, bad_request, not_found
 from idp.storage.attestations import Attestation
@@ -53,55 +52,22 @@ from policies.assurance import SUBSTANTIAL, rank
 from verifiers.digits import translate_digits
 
 router = APIRouter(tags=["attestation pages"], include_in_schema=False)
-_NO_STORE = {"Cache-Control": "no-store"}  # framing is refused app-wide (SecurityHeaders)
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 # --- the clerk's page and QR codes -------------------------------------------------------
 
-_PAGE_TEXT: dict[Lang, dict[str, str]] = {
-    "fa": {
-        "site": "هویت",
-        "switch": "English",
-        "title": "بررسی گواهی هویت",
-        "valid": "این گواهی معتبر است",
-        "invalid": "این گواهی معتبر نیست",
-        "code_label": "کد بررسی",
-        "token_label": "یا متن کامل گواهی را اینجا بچسبانید",
-        "audience_label": "گیرنده: اگر گواهی برای گیرنده‌ای صادر شده، شناسه خودتان",
-        "submit": "بررسی",
-        "unknown_code": "کدی با این مشخصات یافت نشد یا منقضی شده است.",
-        "bad_code": "کد بررسی ۱۶ نویسه است، مانند K7Q2-9MXD-4HNB-R8TW.",
-        "empty": "کد بررسی یا متن گواهی را وارد کنید.",
-    },
-    "en": {
-        "site": "Hoviyat",
-        "switch": "فارسی",
-        "title": "Check an identity attestation",
-        "valid": "This attestation is valid",
-        "invalid": "This attestation is NOT valid",
-        "code_label": "Verification code",
-        "token_label": "or paste the whole attestation here",
-        "audience_label": "Recipient: if the attestation names one, your identifier",
-        "submit": "Check",
-        "unknown_code": "No attestation has this code, or it has expired.",
-        "bad_code": "A verification code has 16 characters, like K7Q2-9MXD-4HNB-R8TW.",
-        "empty": "Enter a verification code or paste an attestation.",
-    },
-}
+
+def _language(value: str | None) -> Language:
+    return EN if value == "en" else FA
 
 
-def _language(value: str | None) -> Lang:
-    return "en" if value == "en" else "fa"
+def _words(language: Language) -> Lang:
+    """The verifier's own labels (shared with the API and CLI) are keyed by code."""
+    return "en" if language.code == "en" else "fa"
 
 
 def _page(
-    lang: Lang,
+    language: Language,
     *,
     report: Report | None = None,
     error: str | None = None,
@@ -109,7 +75,7 @@ def _page(
     audience: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    text = _PAGE_TEXT[lang]
+    lang = _words(language)
     facts: list[tuple[str, dict[str, str]]] = []
     about: list[tuple[str, Any]] = []
     if report is not None and report.claims:
@@ -130,10 +96,14 @@ def _page(
                 "tracking_code",
             )
         ]
-    html = _templates.get_template("check.html").render(
-        lang=lang,
-        other_lang="en" if lang == "fa" else "fa",
-        t=text,
+    # Disclosed facts are personal data: never cached (framing is refused app-wide).
+    return page(
+        "attestations/check.html",
+        language,
+        title_key="attest.check.title",
+        switch_url=f"/attestations/check?lang={language.other}",
+        status_code=status_code,
+        site_key="attest.site",
         report=report,
         facts=facts,
         about=about,
@@ -143,33 +113,37 @@ def _page(
         stage_titles=STAGE_TITLES,
         words=WORDS,
     )
-    # Disclosed facts are personal data: never cached, never framed.
-    return HTMLResponse(html, status_code=status_code, headers=_NO_STORE)
 
 
 def _check(
     hoviyat: Hoviyat,
     service: AttestationService,
-    lang: Lang,
+    lang: Language,
     code: str | None,
     token: str | None,
     audience: str | None,
 ) -> HTMLResponse:
-    text = _PAGE_TEXT[lang]
     presentation = (token or "").strip()
     if code and code.strip():
         canonical = qr.normalise_code(code)
         if canonical is None:
-            return _page(lang, error=text["bad_code"], code=code, status_code=400)
+            return _page(
+                lang, error=translate("attest.check.bad_code", lang), code=code, status_code=400
+            )
         with hoviyat.db.session() as session:
             opened = sharing.open_share(session, canonical)
         if opened is None:
-            return _page(lang, error=text["unknown_code"], code=canonical, status_code=404)
+            return _page(
+                lang,
+                error=translate("attest.check.unknown_code", lang),
+                code=canonical,
+                status_code=404,
+            )
         presentation, code = opened, canonical
     if not presentation:
-        return _page(lang, error=text["empty"], status_code=400)
+        return _page(lang, error=translate("attest.check.empty", lang), status_code=400)
     if len(presentation) > MAX_ATTESTATION_CHARS:
-        return _page(lang, error=text["empty"], status_code=413)
+        return _page(lang, error=translate("attest.check.empty", lang), status_code=413)
     # RFC 7519 §4.1.3: an attestation naming a recipient verifies only for that recipient.
     report = service.verifier.verify(
         presentation, check_status=True, audience=(audience or "").strip() or None
@@ -228,97 +202,36 @@ def qr_image(
 
 # --- the holder's own page -----------------------------------------------------------------
 
-_HOLDER_TEXT: dict[Lang, dict[str, str]] = {
-    "fa": {
-        "site": "هویت",
-        "switch": "English",
-        "title": "گواهی هویت به جای کپی مدارک",
-        "not_logged_in": "برای دریافت گواهی، ابتدا از طریق یکی از خدمات با هویت وارد شوید.",
-        "low_level": "برای دریافت گواهی باید با کد یک‌بارمصرف تلفن همراه وارد شده باشید.",
-        "forged": "فرم منقضی شده است؛ صفحه را دوباره باز کنید.",
-        "purpose": "هدف (برای چه کاری؟)",
-        "recipient": "گیرنده (اختیاری)",
-        "facts": "واقعیت‌هایی که در گواهی می‌آید",
-        "age_over": "بالای چند سال؟ (مثلاً ۱۸؛ بدون افشای تاریخ تولد)",
-        "representation": "نمایندگی شخص حقوقی",
-        "validity_days": "اعتبار (روز)",
-        "submit": "صدور گواهی",
-        "issued": "گواهی صادر شد",
-        "code": "کد بررسی برای متصدی",
-        "check": "صفحه بررسی",
-        "jwt": "گواهی (JWT)",
-        "sd_jwt": "گواهی با افشای انتخابی (SD-JWT)",
-        "expires_at": "معتبر تا",
-        "mine": "گواهی‌های من",
-        "revoke": "ابطال",
-        "revoked": "باطل شده",
-        "back": "بازگشت",
-        "none": "هنوز گواهی صادر نشده است.",
-    },
-    "en": {
-        "site": "Hoviyat",
-        "switch": "فارسی",
-        "title": "Identity attestations instead of photocopies",
-        "not_logged_in": "Log in through a service that uses Hoviyat first.",
-        "low_level": "Attestations need a login confirmed with a one-time code to your mobile.",
-        "forged": "This form has expired; open the page again.",
-        "purpose": "Purpose (what is it for?)",
-        "recipient": "Recipient (optional)",
-        "facts": "Facts to include",
-        "age_over": "Over which age? (e.g. 18; the birth date is not disclosed)",
-        "representation": "Representation of the legal entity",
-        "validity_days": "Validity (days)",
-        "submit": "Issue the attestation",
-        "issued": "Attestation issued",
-        "code": "Verification code for the clerk",
-        "check": "Check page",
-        "jwt": "Attestation (JWT)",
-        "sd_jwt": "Attestation with selective disclosure (SD-JWT)",
-        "expires_at": "Valid until",
-        "mine": "My attestations",
-        "revoke": "Revoke",
-        "revoked": "revoked",
-        "back": "Back",
-        "none": "No attestation issued yet.",
-    },
-}
 FormStr = Annotated[str, Form(max_length=500)]
-
-
-def _csrf_key(hoviyat: Hoviyat) -> bytes:
-    return keys.derived_key(hoviyat.secrets, keys.CSRF)
 
 
 def _holder_page(
     request: Request,
-    hoviyat: Hoviyat,
-    lang: Lang,
+    lang: Language,
     *,
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    token, new_cookie = csrf.token_for(request, hoviyat.settings, _csrf_key(hoviyat))
-    html = _templates.get_template("holder.html").render(
-        lang=lang,
-        other_lang="en" if lang == "fa" else "fa",
-        t=_HOLDER_TEXT[lang],
-        csrf_token=token,
-        fact_titles=[(name, fact_title(name, lang)) for name in PERSON_FACTS],
+    return render(
+        request,
+        "attestations/holder.html",
+        lang,
+        title_key="attest.holder.title",
+        switch_url=f"/attestations?lang={lang.other}",
+        status_code=status_code,
+        site_key="attest.site",
+        fact_titles=[(name, fact_title(name, _words(lang))) for name in PERSON_FACTS],
         **context,
     )
-    response = HTMLResponse(html, status_code=status_code, headers=_NO_STORE)
-    if new_cookie:
-        csrf.set_cookie(response, hoviyat.settings, new_cookie)
-    return response
 
 
-def _logged_in_holder(request: Request, hoviyat: Hoviyat, lang: Lang) -> Holder | HTMLResponse:
+def _logged_in_holder(request: Request, hoviyat: Hoviyat, lang: Language) -> Holder | HTMLResponse:
     with hoviyat.db.session() as db_session:
         login = current_login(request, db_session)
     if login is None:
-        return _holder_page(request, hoviyat, lang, status_code=401, message="not_logged_in")
+        return _holder_page(request, lang, status_code=401, message="not_logged_in")
     if rank(login.acr) < rank(SUBSTANTIAL):
-        return _holder_page(request, hoviyat, lang, status_code=403, message="low_level")
+        return _holder_page(request, lang, status_code=403, message="low_level")
     return Holder(
         national_code=login.national_code,
         acr=login.acr,
@@ -345,14 +258,13 @@ def _form_page(
     request: Request,
     hoviyat: Hoviyat,
     holder: Holder,
-    lang: Lang,
+    lang: Language,
     *,
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     return _holder_page(
         request,
-        hoviyat,
         lang,
         status_code=status_code,
         holder=holder,
@@ -362,11 +274,11 @@ def _form_page(
 
 
 def _form_sender(
-    request: Request, hoviyat: Hoviyat, lang: Lang, csrf_token: str
+    request: Request, hoviyat: Hoviyat, lang: Language, csrf_token: str
 ) -> Holder | HTMLResponse:
     """The holder who sent a form: a valid CSRF token first, then a sufficient login."""
-    if not csrf.is_valid(request, hoviyat.settings, _csrf_key(hoviyat), csrf_token):
-        return _holder_page(request, hoviyat, lang, status_code=403, message="forged")
+    if not csrf_ok(request, csrf_token):
+        return _holder_page(request, lang, status_code=403, message="forged")
     return _logged_in_holder(request, hoviyat, lang)
 
 
@@ -426,7 +338,7 @@ def holder_issue(
         )
     except ValueError as exc:  # pydantic's own checks of the form (length of purpose...)
         return _form_page(request, hoviyat, holder, language, error=str(exc), status_code=400)
-    return _holder_page(request, hoviyat, language, holder=holder, issued=answer)
+    return _holder_page(request, language, holder=holder, issued=answer)
 
 
 @router.post("/attestations/revoke", response_class=HTMLResponse)
@@ -452,4 +364,4 @@ def holder_revoke(
         )
     if row is None:
         raise not_found(f"no attestation {attestation_id} of yours")
-    return RedirectResponse(f"/attestations?lang={language}", status_code=303)
+    return RedirectResponse(f"/attestations?lang={language.code}", status_code=303)

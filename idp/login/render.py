@@ -160,6 +160,22 @@ def render(
     return response
 
 
+def page(
+    template: str,
+    language: Language,
+    *,
+    title_key: str,
+    switch_url: str,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A page that carries no form needing a CSRF token (the clerk's attestation check):
+    rendered by the same templates and catalogue as the login pages, no cookie set."""
+    context["switch_url"] = switch_url
+    body = _body(template, language, title_key, "", "", None, None, None, context)
+    return HTMLResponse(body, status_code=status_code, headers=NO_STORE)
+
+
 def message(
     request: Request,
     language: Language,
