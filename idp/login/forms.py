@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -88,72 +90,69 @@ def first_page(request: Request, flow: Flow) -> HTMLResponse:
     return identify_form(request, flow, pick_language(None, flow.ui_locales))
 
 
-def identify_form(
+@dataclass(frozen=True, slots=True)
+class Entered:
+    """A form shown again: its status, the error next to each field, what was typed."""
+
+    status_code: int = 200
+    errors: dict[str, str] | None = None
+    values: dict[str, str] | None = None
+
+
+FRESH = Entered()
+
+
+def _form(
     request: Request,
     flow: Flow,
     language: Language,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    template: str,
+    title_key: str,
+    entered: Entered,
+    **context: Any,
 ) -> HTMLResponse:
-    if values is None:
-        hint = flow.login_hint
-        values = {"national_code": hint} if hint and hint.isdigit() else {}
     return render(
         request,
-        "identify.html",
+        template,
         language,
-        title_key="login.title",
-        status_code=status_code,
+        title_key=title_key,
+        status_code=entered.status_code,
         interaction_id=flow.interaction.id,
-        errors=errors,
-        values=values,
-        blank=not errors and not values,
+        errors=entered.errors,
+        values=entered.values,
         client_name=client_name(flow),
+        **context,
     )
+
+
+def identify_form(
+    request: Request, flow: Flow, language: Language, entered: Entered = FRESH
+) -> HTMLResponse:
+    if entered.values is None:
+        hint = flow.login_hint
+        values = {"national_code": hint} if hint and hint.isdigit() else {}
+        entered = Entered(entered.status_code, entered.errors, values)
+    blank = not entered.errors and not entered.values
+    return _form(request, flow, language, "identify.html", "login.title", entered, blank=blank)
 
 
 def mobile_form(
-    request: Request,
-    flow: Flow,
-    language: Language,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    request: Request, flow: Flow, language: Language, entered: Entered = FRESH
 ) -> HTMLResponse:
-    return render(
-        request,
-        "mobile.html",
-        language,
-        title_key="mobile.title",
-        status_code=status_code,
-        interaction_id=flow.interaction.id,
-        errors=errors,
-        values=values,
-        client_name=client_name(flow),
-    )
+    return _form(request, flow, language, "mobile.html", "mobile.title", entered)
 
 
 def otp_form(
-    request: Request,
-    flow: Flow,
-    language: Language,
-    mobile: str,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
+    request: Request, flow: Flow, language: Language, mobile: str, entered: Entered = FRESH
 ) -> HTMLResponse:
     minutes = max(1, get_login_settings().otp_ttl_seconds // 60)
-    return render(
+    return _form(
         request,
-        "otp.html",
+        flow,
         language,
-        title_key="otp.title",
-        status_code=status_code,
-        interaction_id=flow.interaction.id,
-        errors=errors,
+        "otp.html",
+        "otp.title",
+        entered,
         mobile=mobile,
         masked_mobile=mask(mobile),
         minutes=digits_for(str(minutes), language),
@@ -165,10 +164,7 @@ def entity_form(
     flow: Flow,
     language: Language,
     session: LoginSession,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    entered: Entered = FRESH,
 ) -> HTMLResponse:
     listed: list[dict[str, str | None]] | None = None
     deeds = hoviyat_of(request).registries.deeds
@@ -199,18 +195,7 @@ def entity_form(
                     "refusal": refusal,
                 }
             )
-    return render(
-        request,
-        "entity.html",
-        language,
-        title_key="entity.title",
-        status_code=status_code,
-        interaction_id=flow.interaction.id,
-        errors=errors,
-        values=values,
-        client_name=client_name(flow),
-        listed=listed,
-    )
+    return _form(request, flow, language, "entity.html", "entity.title", entered, listed=listed)
 
 
 def consent_form(request: Request, flow: Flow, language: Language) -> HTMLResponse:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from idp.audit.log import subject_hash
 from idp.login import entities, sessions
-from idp.login.forms import entity_form
+from idp.login.forms import Entered, entity_form
 from idp.login.i18n import digits_for, translate
 from idp.login.steps.posted import Outcome, Posted, Shown, StepEvent
 from idp.storage.login import LoginSession
@@ -30,15 +30,7 @@ def choose(
 
     def again(status: int, key: str, *events: StepEvent, **shown: object) -> Shown:
         errors = {"entity_national_id": translate(key, language, **shown)}
-        page = entity_form(
-            posted.request,
-            flow,
-            language,
-            session,
-            status_code=status,
-            errors=errors,
-            values=values,
-        )
+        page = entity_form(posted.request, flow, language, session, Entered(status, errors, values))
         return Shown(page, events)
 
     try:

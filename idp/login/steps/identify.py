@@ -22,7 +22,7 @@ from idp.audit.log import append_many, subject_hash
 from idp.login import sessions
 from idp.login.config import get_login_settings
 from idp.login.flow import finished, next_step, reset_choices
-from idp.login.forms import identify_form
+from idp.login.forms import Entered, identify_form
 from idp.login.i18n import translate
 from idp.login.limits import Allowance, exhausted, take
 from idp.login.render import hoviyat_of
@@ -106,12 +106,7 @@ async def identify(request: Request, fields: dict[str, str]) -> Response:
     if decided.field:
         errors = {decided.field: translate(decided.error, posted.language)}
         return identify_form(
-            request,
-            posted.flow,
-            posted.language,
-            status_code=decided.status,
-            errors=errors,
-            values=read.values,
+            request, posted.flow, posted.language, Entered(decided.status, errors, read.values)
         )
     cookie = SessionCookie(decided.token, get_login_settings().session_ttl_seconds)
     return respond(posted, Redirect(decided.location, cookie=cookie))
@@ -120,9 +115,7 @@ async def identify(request: Request, fields: dict[str, str]) -> Response:
 def _too_many_logins(posted: Posted, values: dict[str, str], wait: int) -> HTMLResponse:
     minutes = minutes_for(wait, posted.language)
     errors = {"national_code": translate("err.too_many_logins", posted.language, minutes=minutes)}
-    return identify_form(
-        posted.request, posted.flow, posted.language, status_code=429, errors=errors, values=values
-    )
+    return identify_form(posted.request, posted.flow, posted.language, Entered(429, errors, values))
 
 
 def _identifier_error(posted: Posted, exc: IdentifierError) -> str:
@@ -163,9 +156,7 @@ def _read(request: Request, fields: dict[str, str]) -> _Read | Response:
             except IdentifierError:
                 errors["birth_date"] = translate("err.birth_date", language)
         if errors or born is None:
-            return identify_form(
-                request, flow, language, status_code=400, errors=errors, values=values
-            )
+            return identify_form(request, flow, language, Entered(400, errors, values))
         bucket = f"login:nc:{subject_hash(hoviyat.secrets.subject_pepper, code)}"
         limits = [Allowance(bucket, settings.login_attempts_per_national_code_per_hour)]
         # Refused early without asking the registry; the write decides for sure.

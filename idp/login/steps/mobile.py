@@ -18,7 +18,7 @@ from sqlmodel import Session
 from idp.audit.log import subject_hash
 from idp.login import keys, otp
 from idp.login.config import get_login_settings
-from idp.login.forms import mobile_form
+from idp.login.forms import Entered, mobile_form
 from idp.login.i18n import Language, digits_for, translate
 from idp.login.limits import Allowance, take
 from idp.login.render import hoviyat_of, message
@@ -86,9 +86,7 @@ def _issue(
 
     def again(status: int, key: str, **shown: object) -> Shown:
         errors = {"mobile": translate(key, language, **shown)}
-        return Shown(
-            mobile_form(request, flow, language, status_code=status, errors=errors, values=values)
-        )
+        return Shown(mobile_form(request, flow, language, Entered(status, errors, values)))
 
     try:
         number = normalize_mobile(typed)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from idp.login import keys, otp, sessions
 from idp.login.config import get_login_settings
-from idp.login.forms import otp_form
+from idp.login.forms import Entered, otp_form
 from idp.login.i18n import digits_for, translate
 from idp.login.render import message
 from idp.login.steps.posted import Outcome, Posted, Redirect, SessionCookie, Shown, StepEvent
@@ -31,9 +31,7 @@ def check(posted: Posted, db_session: Session, session: LoginSession | None, typ
 
     def again(status: int, key: str, *events: StepEvent, **shown: object) -> Shown:
         errors = {"otp": translate(key, language, **shown)}
-        page = otp_form(
-            posted.request, flow, language, pending.mobile, status_code=status, errors=errors
-        )
+        page = otp_form(posted.request, flow, language, pending.mobile, Entered(status, errors))
         return Shown(page, events)
 
     code = otp.normalize(typed)
@@ -99,6 +97,6 @@ def _already_used(
         return Shown(page, (refused,))
     errors = {"otp": translate("err.otp_used", posted.language)}
     page = otp_form(
-        posted.request, posted.flow, posted.language, pending.mobile, status_code=409, errors=errors
+        posted.request, posted.flow, posted.language, pending.mobile, Entered(409, errors)
     )
     return Shown(page, (refused,))
