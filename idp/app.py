@@ -1,12 +1,14 @@
 """The FastAPI application: one front door for every Hoviyat user.
 
-Routers are listed by module name in ``ROUTER_MODULES``; each module exposes
-``router``. Errors leave as RFC 9457 problems (OAuth endpoints: RFC 6749 §5.2).
+``create_app(settings)`` serves the features :mod:`idp.features` lists and the
+settings switch on: their routers, their grants and client-authentication
+methods at /token, their direct routes and their discovery members. Every part
+is given the one Settings object. Errors leave as RFC 9457 problems (OAuth
+endpoints: RFC 6749 §5.2).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,13 +20,17 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from idp import features
 from idp.context import Hoviyat, build_hoviyat
 from idp.http.direct import DirectFastAPI, DirectRoutes
 from idp.http.middleware import FrontDoor, RequestLimits
 from idp.http.openapi import declared_routes
 from idp.http.openapi import install as install_openapi
 from idp.http.security_headers import SecurityHeaders
+from idp.oauth.client_auth import ClientAuthentication
+from idp.oauth.discovery import Discovery
 from idp.oauth.errors import OAuthError
+from idp.oauth.token_endpoint import TokenEndpoint
 from idp.problems import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
@@ -34,31 +40,15 @@ from idp.problems import (
     json_too_deep,
 )
 from idp.reconciliation.config import get_reconciliation_settings
-from idp.settings import Settings, get_settings
+from idp.settings import Settings
 from idp.storage.availability import DATABASE_UNAVAILABLE
 
 log = logging.getLogger("hoviyat")
 
-ROUTER_MODULES: tuple[str, ...] = (
-    "idp.http.revocation",  # first: routes match in order, and /ocsp is the busiest path
-    "idp.http.health",
-    "idp.oauth.token_endpoint",
-    "idp.oauth.discovery",
-    "idp.verification.routes",
-    "idp.http.audit",
-    "idp.login.pages",
-    "idp.http.oidc",
-    "idp.http.certificates",
-    "idp.http.attestations",
-    "idp.attestations.pages",
-    "idp.http.reconciliations",
-    "idp.http.admin_clients",
-)
 
-
-def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
     hoviyat = hoviyat or build_hoviyat(settings)
+    served = features.enabled(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,8 +67,15 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.hoviyat = hoviyat
-    for module_name in ROUTER_MODULES:
-        app.include_router(importlib.import_module(module_name).router)
+    authentication = ClientAuthentication(features.client_auth_methods(served))
+    app.state.client_authentication = authentication
+    token_endpoint = TokenEndpoint(features.grants(served), authentication)
+    app.state.token_endpoint = token_endpoint
+    app.state.discovery = Discovery(
+        token_endpoint.grant_types, authentication.names, features.contributors(served)
+    )
+    for feature in served:
+        app.include_router(feature.router)
     _install_error_handlers(app)
     install_openapi(app)
     limits = RequestLimits(
@@ -87,12 +84,15 @@ def create_app(settings: Settings | None = None, hoviyat: Hoviyat | None = None)
     )
     headers = SecurityHeaders(hsts=settings.issuer.startswith("https://"))
     app.add_middleware(FrontDoor, limits=limits, headers=headers)
-    # The direct routes pass the same front door, around their own dispatch
-    # instead of FastAPI's router (idp.http.direct).
-    unexpected = app.exception_handlers[Exception]
-    app.direct = DirectRoutes(
-        app, lambda inner: FrontDoor(inner, limits, headers, unexpected=unexpected)
-    )
+    if settings.direct_routes:
+        # The direct routes pass the same front door, around their own dispatch
+        # instead of FastAPI's router (idp.http.direct).
+        unexpected = app.exception_handlers[Exception]
+        app.direct = DirectRoutes(
+            app,
+            features.direct_routes(served),
+            lambda inner: FrontDoor(inner, limits, headers, unexpected=unexpected),
+        )
     return app
 
 

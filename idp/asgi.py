@@ -6,8 +6,9 @@ from idp.app import create_app
 from idp.logging import configure_logging
 from idp.settings import get_settings
 
-configure_logging(get_settings().log_level)
-app = create_app()
+settings = get_settings()
+configure_logging(settings.log_level)
+app = create_app(settings)
 
 # The start-up heap (modules, policies, keys) never becomes garbage: move it
 # out of the collector's sight, and collect the young generation less often,

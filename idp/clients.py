@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from idp.storage import clients as store
 from idp.storage.engine import Database
 from idp.storage.models import Client, ServicePolicyRow
 from policies.service_policy import ServicePolicy
@@ -55,13 +56,13 @@ def create_client(
     with_secret: bool = True,
     **attributes: Any,
 ) -> NewClient:
-    if session.get(ServicePolicyRow, service_code) is None:
+    if store.policy_row(session, service_code) is None:
         raise ClientError(f"unknown service code {service_code!r}: see 'hoviyat policies list'")
     unknown_roles = set(roles or []) - ROLES
     if unknown_roles:
         raise ClientError(f"unknown roles {sorted(unknown_roles)}; known: {sorted(ROLES)}")
     client_id = client_id or "hv-" + secrets.token_urlsafe(12)
-    if session.get(Client, client_id) is not None:
+    if store.get_client(session, client_id) is not None:
         raise ClientError(f"client {client_id!r} exists already")
     client_secret = secrets.token_urlsafe(32) if with_secret else None
     client = Client(
@@ -72,7 +73,7 @@ def create_client(
         secret_digest=secret_digest(secret_key, client_secret) if client_secret else None,
         **attributes,
     )
-    session.add(client)
+    store.add_client(session, client)
     return NewClient(client=client, client_secret=client_secret)
 
 
@@ -124,7 +125,7 @@ class ClientDirectory:
         return None
 
     def _load(self, session: Session, client_id: str) -> Client | None:
-        client = session.get(Client, client_id)
+        client = store.get_client(session, client_id)
         if client is not None:
             session.expunge(client)
         if len(self._entries) > 10_000:
@@ -140,20 +141,21 @@ def sync_policies(session: Session, policies: dict[str, ServicePolicy]) -> list[
     """Store the loaded policies as rows; returns the codes that were added or changed."""
     changed = []
     for code, policy in policies.items():
-        row = session.get(ServicePolicyRow, code)
+        row = store.policy_row(session, code)
         if row is None:
-            session.add(
+            store.save_policy_row(
+                session,
                 ServicePolicyRow(
                     service_code=code, document=policy.to_document(), digest=policy.digest
-                )
+                ),
             )
             changed.append(code)
         elif row.digest != policy.digest:
             row.document, row.digest = policy.to_document(), policy.digest
-            session.add(row)
+            store.save_policy_row(session, row)
             changed.append(code)
     return changed
 
 
 def list_clients(session: Session) -> list[Client]:
-    return list(session.exec(select(Client).order_by(Client.created_at)))  # type: ignore[arg-type]
+    return store.all_clients(session)

@@ -22,7 +22,7 @@ from idp.http.auth import Caller, require_role
 from idp.http.schema import StrictModel
 from idp.oidc.registration import RegistrationError, oidc_attributes
 from idp.problems import Problem, not_found
-from idp.storage.models import Client
+from idp.storage import clients as store
 from idp.tracking import new_tracking_code
 
 router = APIRouter(prefix="/v1/admin/clients", tags=["administration"])
@@ -120,7 +120,7 @@ def read(
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> dict[str, Any]:
     with hoviyat.db.read() as session:
-        client = session.get(Client, client_id)
+        client = store.get_client(session, client_id)
         if client is None:
             raise not_found(f"no client {client_id!r}")
         return client_summary(client)
@@ -135,13 +135,10 @@ async def disable(
     """Stop the client: no new tokens, and the tokens it holds are refused within 1 s."""
 
     def write(session: Session) -> dict[str, Any]:
-        client = session.get(Client, client_id)
+        client = store.get_client(session, client_id)
         if client is None:
             raise not_found(f"no client {client_id!r}")
-        if not client.disabled:
-            client.disabled = True
-            session.add(client)
-            session.flush()
+        if store.set_disabled(session, client):
             _audit(session, caller, client_id, "disable")
         return client_summary(client)
 

@@ -4,16 +4,18 @@ FastAPI spends more CPU routing a request, solving its dependencies and
 passing it through its exception layers than a verification costs itself
 (about half of a worker's main-thread time at load). The few paths that
 back-office systems call thousands of times a second are therefore looked up
-in a dictionary here and handed straight to their handler. They stay declared
-as FastAPI routes too, so the OpenAPI document describes them, and their
-errors go through the application's own exception handlers, so an answer
-cannot tell which way it came.
+in a dictionary here and handed straight to their handler. Each is listed in
+:mod:`idp.features` beside the router that declares its FastAPI route, which
+documents it in OpenAPI and names it in metrics; errors go through the
+application's own exception handlers, so an answer cannot tell which way it
+came. ``HOVIYAT_DIRECT_ROUTES=false`` leaves every request to FastAPI's router.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
@@ -26,18 +28,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
-_HANDLERS: dict[tuple[str, str], Handler] = {}
 _HANDLER_KEY = "hoviyat.direct_handler"
 
 
-def direct_route(method: str, path: str) -> Callable[[Handler], Handler]:
-    """Register ``handler`` as the direct answer to ``method path`` (an exact path)."""
+@dataclass(frozen=True)
+class DirectRoute:
+    """``handler`` answers ``method path`` (an exact path) for the FastAPI route declared there."""
 
-    def register(handler: Handler) -> Handler:
-        _HANDLERS[(method, path)] = handler
-        return handler
-
-    return register
+    method: str
+    path: str
+    handler: Handler
 
 
 async def json_body(request: Request, model: type[M]) -> M:
@@ -68,7 +68,12 @@ class DirectRoutes:
     error, is the wrapper's too.
     """
 
-    def __init__(self, fastapi: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+    def __init__(
+        self,
+        fastapi: FastAPI,
+        direct: Iterable[DirectRoute],
+        wrap: Callable[[ASGIApp], ASGIApp],
+    ) -> None:
         self.fastapi = fastapi
         routes = {
             (method, route.path): route
@@ -77,9 +82,12 @@ class DirectRoutes:
             if hasattr(route, "path")
         }
         # The FastAPI route is kept in the scope for the access log and metrics labels.
-        self.table: dict[tuple[str, str], tuple[Handler, BaseRoute | None]] = {
-            key: (handler, routes.get(key)) for key, handler in _HANDLERS.items()
-        }
+        self.table: dict[tuple[str, str], tuple[Handler, BaseRoute | None]] = {}
+        for entry in direct:
+            key = (entry.method, entry.path)
+            if key not in routes:
+                raise LookupError(f"direct route {entry.method} {entry.path} has no FastAPI route")
+            self.table[key] = (entry.handler, routes[key])
         self.app = wrap(self._dispatch)
 
     def lookup(self, scope: Scope) -> tuple[Handler, BaseRoute | None] | None:

@@ -1,47 +1,38 @@
 """OpenID Connect endpoints: authorize, authorize/complete, userinfo, introspect, revoke, logout.
 
 The logic lives in ``idp.oidc`` (a module per spec); this router reads the
-HTTP request, opens the transaction and shapes the response. Importing it
-registers the OIDC grants and ``private_key_jwt`` with the token endpoint and
-adds the OIDC members to the discovery document, so nothing is advertised
+HTTP request, opens the transaction and shapes the response. Its grants,
+``private_key_jwt``, its discovery members (:func:`metadata`) and its direct
+routes are listed with it in :mod:`idp.features`, so nothing is advertised
 that is not served.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic_core import PydanticUndefined
-from sqlalchemy import insert
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import bearer_token
-from idp.http.direct import direct_route
 from idp.login.consent import has_consent
 from idp.login.flow import Flow
 from idp.login.forms import first_page
 from idp.login.i18n import Language, pick_language
 from idp.login.render import csrf_ok, message, problem_page, render
-from idp.login.rows import transient
 from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
-from idp.oauth import discovery
-from idp.oauth.client_auth import (
-    AuthenticatedClient,
-    as_authenticated_client,
-    supported_methods,
-)
+from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
-from idp.oauth.token_endpoint import register_grant
 from idp.oidc import claims as oidc_claims
-from idp.oidc import completion, rfc7009, rfc7523, rfc7662
+from idp.oidc import completion, rfc7009, rfc7662
 from idp.oidc.authorize import (
     PROMPT_VALUES,
     RESPONSE_MODES,
@@ -52,18 +43,14 @@ from idp.oidc.authorize import (
     AuthorizeRedirectError,
     validate,
 )
-from idp.oidc.grants import (
-    LoginFacts,
-    authorization_code_grant,
-    issue_code,
-    refresh_token_grant,
-)
+from idp.oidc.grants import LoginFacts, issue_code
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.oidc.logout import audit_logout, end_grants, parse_logout
 from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
 from idp.problems import Problem, bad_request
 from idp.storage.models import Client
-from idp.storage.oidc import OidcInteraction
+from idp.storage.oidc import NEW_INTERACTION, OidcInteraction, insert_interaction
+from idp.storage.rows import transient
 from idp.tokens import SIGNING_ALGORITHMS
 from idp.tracking import new_tracking_code
 from policies.assurance import LEVELS
@@ -74,25 +61,12 @@ HoviyatDep = Annotated[Hoviyat, Depends(get_hoviyat)]
 
 INTERACTION_LIFETIME = timedelta(minutes=10)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-# A Core insert on the login path (see idp.oidc.grants).
-INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
-_INSERT_INTERACTION = insert(INTERACTIONS)
-# The columns the login pages fill in later, as a new interaction holds them
-# (the model's plain defaults; the rest is set by /authorize).
-_NEW_INTERACTION = {
-    name: field.default
-    for name, field in OidcInteraction.model_fields.items()
-    if field.default is not PydanticUndefined and field.default_factory is None
-}
-
-register_grant("authorization_code", authorization_code_grant)
-register_grant("refresh_token", refresh_token_grant)
-assert rfc7523.METHOD in supported_methods()
 
 
-def _metadata(issuer: str) -> dict[str, Any]:
+def metadata(issuer: str, auth_methods: Sequence[str]) -> dict[str, Any]:
+    """The discovery members of the OpenID Connect endpoints (Discovery 1.0 §3)."""
     base = issuer.rstrip("/")
-    auth_methods = supported_methods()
+    auth_methods = list(auth_methods)
     return {
         "authorization_endpoint": f"{base}/authorize",
         "userinfo_endpoint": f"{base}/userinfo",
@@ -124,9 +98,6 @@ def _metadata(issuer: str) -> dict[str, Any]:
         "evidence_supported": [oidc_claims.EVIDENCE_TYPE],
         "claims_in_verified_claims_supported": list(oidc_claims.VERIFIED_CLAIM_NAMES),
     }
-
-
-discovery.contribute(_metadata)
 
 
 async def _params(request: Request) -> dict[str, list[str]]:
@@ -187,17 +158,8 @@ def _prompt_none(
         return refuse("interaction_required", "the user must choose a legal entity")
     if not has_consent(session, login.national_code, client.client_id, requested_claims):
         return refuse("consent_required", "the user has not consented to these claims")
-    facts = LoginFacts(
-        session_id=login.session_id,
-        national_code=login.national_code,
-        acr=login.acr,
-        amr=list(login.amr),
-        auth_time=login.auth_time,
-        entity_national_id=login.entity_national_id,
-        mobile=login.mobile,
-    )
     tracking_code = login.tracking_code or new_tracking_code()
-    code = issue_code(session, hoviyat, client, authz, facts, tracking_code)
+    code = issue_code(session, hoviyat, client, authz, LoginFacts.of(login), tracking_code)
     return _redirect(completion.code_url(hoviyat, authz, code))
 
 
@@ -222,7 +184,7 @@ async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
         )
     now = datetime.now(UTC)
     values = {
-        **_NEW_INTERACTION,
+        **NEW_INTERACTION,
         "id": secrets.token_urlsafe(32),
         "client_id": client.client_id,
         "params": authz.to_params(),
@@ -231,15 +193,13 @@ async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
         "created_at": now,
         "expires_at": now + INTERACTION_LIFETIME,
     }
-    await hoviyat.committer.run(lambda session: session.execute(_INSERT_INTERACTION, values))
+    await hoviyat.committer.run(lambda session: insert_interaction(session, values))
     if request.cookies.get(cookie_name(hoviyat.settings)) is None:
         interaction = transient(OidcInteraction, values)
         return first_page(request, Flow(interaction=interaction, client=client, policy=policy))
     return _redirect(f"/login?interaction={values['id']}")
 
 
-@direct_route("GET", "/authorize")
-@direct_route("POST", "/authorize")
 async def authorize_direct(request: Request) -> Response:
     """Every authorization request is answered through here (idp.http.direct)."""
     return await authorize(request, request.app.state.hoviyat)
@@ -313,8 +273,6 @@ def userinfo(request: Request, hoviyat: HoviyatDep) -> Response:
     return JSONResponse(claims, headers=_NO_STORE)
 
 
-@direct_route("GET", "/userinfo")
-@direct_route("POST", "/userinfo")
 async def userinfo_direct(request: Request) -> Response:
     """``userinfo`` without FastAPI's router, and on the event loop when it can be.
 
@@ -326,6 +284,12 @@ async def userinfo_direct(request: Request) -> Response:
     if hoviyat.registries.blocking:
         return await run_in_threadpool(userinfo, request, hoviyat)
     return userinfo(request, hoviyat)
+
+
+def _authentication(request: Request) -> ClientAuthentication:
+    """The token endpoint's client-authentication methods, for /introspect and /revoke."""
+    authentication: ClientAuthentication = request.app.state.client_authentication
+    return authentication
 
 
 @router.post("/introspect")
@@ -342,7 +306,7 @@ async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
         )
 
     def answer(session: Session) -> dict[str, Any]:
-        return as_authenticated_client(
+        return _authentication(request).then(
             request, form, hoviyat, session, lambda caller: introspected(caller, session)
         )
 
@@ -361,7 +325,7 @@ async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
         rfc7009.revoke(session, hoviyat, caller.client, token)
 
     def revoke_token(session: Session) -> None:
-        as_authenticated_client(
+        _authentication(request).then(
             request, form, hoviyat, session, lambda caller: revoked(caller, session)
         )
 

@@ -14,7 +14,7 @@
   is a plain Starlette route (left out of the OpenAPI document): it is the
   busiest path of a CA, and FastAPI's per-request machinery would double its cost.
 
-The router is listed first in ``idp.app.ROUTER_MODULES`` for the same reason:
+The router is listed first in ``idp.features.FEATURES`` for the same reason:
 routes are matched in order.
 """
 
@@ -35,7 +35,6 @@ from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
 from ca.rfc6960 import MalformedRequest, ResponseStatus, decode_get_path, error_response
 from ca.serials import parse_serial
 from idp.http.auth import Caller, require_role
-from idp.http.direct import direct_route
 from idp.http.schema import DateTimeParam, StrictModel
 from idp.pki.crl_publisher import CRLPublisher, CRLUnavailable, UnknownCRL
 from idp.pki.ocsp_responder import OCSPAnswer, OCSPService
@@ -217,8 +216,8 @@ async def ocsp_post(request: Request) -> Response:
 
 
 router.add_route("/ocsp", ocsp_post, methods=["POST"], include_in_schema=False)
-# Answered before FastAPI's router too (idp.http.direct); the route above names it in metrics.
-direct_route("POST", "/ocsp")(ocsp_post)
+# Answered before FastAPI's router too (idp.http.direct, listed in idp.features);
+# the route above names it in metrics.
 
 
 @router.get("/ocsp/{encoded:path}", tags=["certificate status"], response_class=Response)

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from idp.http.direct import direct_route
 from idp.login.account import router as account_router
 from idp.login.flow import Flow, load_flow
 from idp.login.forms import close_login, show_step
@@ -56,7 +55,6 @@ async def login_page(request: Request, interaction: str = "", lang: str | None =
     return await close_login(request, *shown)
 
 
-@direct_route("GET", "/login")
 async def login_page_direct(request: Request) -> Response:
     query = request.query_params
     return await login_page(request, query.get("interaction", ""), query.get("lang"))
@@ -101,7 +99,6 @@ async def identify_route(
     return await identify.identify(request, fields)
 
 
-@direct_route("POST", "/login/identify")
 async def identify_direct(request: Request) -> Response:
     return await identify.identify(request, await _form_fields(request, identify.FIELDS))
 

@@ -1,15 +1,16 @@
 """Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9).
 
-Methods are looked up by name, so ``private_key_jwt`` (RFC 7523) plugs in
-beside the two secret-based methods here. A request may use exactly one
-method (RFC 6749 §2.3: "MUST NOT use more than one").
+The two secret-based methods are here; ``private_key_jwt`` (RFC 7523) is
+:mod:`idp.oidc.rfc7523`'s. An application accepts the methods
+:mod:`idp.features` lists for it. A request may use exactly one method
+(RFC 6749 §2.3: "MUST NOT use more than one").
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import unquote_plus
@@ -37,32 +38,20 @@ class AuthenticatedClient:
 Authenticator = Callable[
     [Request, Mapping[str, str], Hoviyat, Session | None], AuthenticatedClient | None
 ]
-_METHODS: dict[str, Authenticator] = {}
-
-
 RequestPredicate = Callable[[Request, Mapping[str, str]], bool]
-_WRITING_METHODS: dict[str, RequestPredicate] = {}
 
 
-def register_method(
-    name: str, authenticator: Authenticator, *, writes_when: RequestPredicate | None = None
-) -> None:
-    """An authenticator returns None when the request does not use its method.
+@dataclass(frozen=True)
+class ClientAuthMethod:
+    """A method's authenticator returns None when the request does not use the method.
 
     A method that must write to authenticate (``private_key_jwt`` spends each
     assertion's ``jti``) gives ``writes_when``: whether a request uses it.
     """
-    _METHODS[name] = authenticator
-    if writes_when is not None:
-        _WRITING_METHODS[name] = writes_when
 
-
-def authentication_writes(request: Request, form: Mapping[str, str]) -> bool:
-    return any(uses(request, form) for uses in _WRITING_METHODS.values())
-
-
-def supported_methods() -> list[str]:
-    return sorted(_METHODS)
+    name: str
+    authenticate: Authenticator
+    writes_when: RequestPredicate | None = None
 
 
 def _load_client(
@@ -116,52 +105,67 @@ def _client_secret_post(
     return AuthenticatedClient(client, "client_secret_post")
 
 
-register_method("client_secret_basic", _client_secret_basic)
-register_method("client_secret_post", _client_secret_post)
+CLIENT_SECRET_BASIC = ClientAuthMethod("client_secret_basic", _client_secret_basic)
+CLIENT_SECRET_POST = ClientAuthMethod("client_secret_post", _client_secret_post)
 
 
-def authenticate_client(
-    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session | None
-) -> AuthenticatedClient:
-    found = [
-        result
-        for authenticate in list(_METHODS.values())
-        if (result := authenticate(request, form, hoviyat, session)) is not None
-    ]
-    if not found:
-        raise invalid_client("client authentication is required")
-    if len(found) > 1:
-        raise OAuthError("invalid_request", "use exactly one client authentication method")
-    return found[0]
+class ClientAuthentication:
+    """The client-authentication methods an application accepts (:mod:`idp.features`)."""
 
+    def __init__(self, methods: Iterable[ClientAuthMethod]) -> None:
+        self.methods = tuple(methods)
+        self.names = sorted(method.name for method in self.methods)
+        self._authenticators = tuple(method.authenticate for method in self.methods)
+        self._writing = {
+            method.name: method.writes_when for method in self.methods if method.writes_when
+        }
 
-def as_authenticated_client(
-    request: Request,
-    form: Mapping[str, str],
-    hoviyat: Hoviyat,
-    session: Session,
-    action: Callable[[AuthenticatedClient], T],
-) -> T:
-    """Authenticate, then ``action``; what authentication wrote outlives a failing action.
+    def writes(self, request: Request, form: Mapping[str, str]) -> bool:
+        """Whether authenticating this request writes (so needs the write transaction)."""
+        return any(uses(request, form) for uses in self._writing.values())
 
-    ``private_key_jwt`` spends the assertion's ``jti`` (RFC 7523 §3 item 7) as
-    it authenticates. Were that write rolled back with a grant that then
-    failed, the same assertion would authenticate again and again. So the
-    action runs under its own SAVEPOINT: on failure only its own writes are
-    undone and the error reaches the caller through :class:`KeepWrites`, so the
-    group committer commits the spent ``jti`` anyway.
-    """
-    caller = authenticate_client(request, form, hoviyat, session)
-    if caller.method not in _WRITING_METHODS:
-        return action(caller)
-    savepoint = session.begin_nested()
-    try:
-        result = action(caller)
-    except KeepWrites:
-        savepoint.commit()  # the action keeps its own writes too (e.g. a revocation)
-        raise
-    except Exception as error:
-        savepoint.rollback()
-        raise KeepWrites(error) from error
-    savepoint.commit()
-    return result
+    def authenticate(
+        self, request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session | None
+    ) -> AuthenticatedClient:
+        found = [
+            result
+            for authenticate in self._authenticators
+            if (result := authenticate(request, form, hoviyat, session)) is not None
+        ]
+        if not found:
+            raise invalid_client("client authentication is required")
+        if len(found) > 1:
+            raise OAuthError("invalid_request", "use exactly one client authentication method")
+        return found[0]
+
+    def then(
+        self,
+        request: Request,
+        form: Mapping[str, str],
+        hoviyat: Hoviyat,
+        session: Session,
+        action: Callable[[AuthenticatedClient], T],
+    ) -> T:
+        """Authenticate, then ``action``; what authentication wrote outlives a failing action.
+
+        ``private_key_jwt`` spends the assertion's ``jti`` (RFC 7523 §3 item 7) as
+        it authenticates. Were that write rolled back with a grant that then
+        failed, the same assertion would authenticate again and again. So the
+        action runs under its own SAVEPOINT: on failure only its own writes are
+        undone and the error reaches the caller through :class:`KeepWrites`, so the
+        group committer commits the spent ``jti`` anyway.
+        """
+        caller = self.authenticate(request, form, hoviyat, session)
+        if caller.method not in self._writing:
+            return action(caller)
+        savepoint = session.begin_nested()
+        try:
+            result = action(caller)
+        except KeepWrites:
+            savepoint.commit()  # the action keeps its own writes too (e.g. a revocation)
+            raise
+        except Exception as error:
+            savepoint.rollback()
+            raise KeepWrites(error) from error
+        savepoint.commit()
+        return result

@@ -1,123 +1,65 @@
-"""Authorization codes and the two grants that spend them (RFC 6749 §4.1, §6; RFC 9700 §4.14).
+"""The grant aggregate: what one login authorized one client, its code and its tokens.
 
 - A code is single use, lives 60 s and is bound to the client, redirect URI,
-  PKCE challenge and nonce. Presenting a spent code again revokes the grant,
-  and with it every token issued from the code (RFC 6749 §4.1.2).
-- A refresh token rotates on every use, and a used one never yields a second
-  successor: that would fork the grant into two chains that both keep
-  rotating, so a thief's copy would never be noticed. Within
-  :data:`REFRESH_GRACE` of its first use it is refused (``invalid_grant``)
-  without revoking anything: a client that raced itself keeps the successor
-  its first request got. Returning that same successor again would need its
-  plaintext, which is never stored. Any later use is reuse of a stolen token
-  and revokes the whole grant, every refresh and access token issued under it
-  (RFC 9700 §4.14.2).
+  PKCE challenge and nonce (the ``authorization_code`` grant spends it:
+  :mod:`idp.oauth.grants.authorization_code`).
+- A refresh token rotates on every use (:mod:`idp.oauth.grants.refresh_token`).
+- Revoking the grant (code replay, refresh reuse, RFC 7009, logout) kills every
+  access and refresh token issued under it.
 
-Single use is enforced by the database: ``UPDATE ... WHERE redeemed_at IS
-NULL`` (or ``rotated_at IS NULL``) and the row count, so two workers racing on
-one value see exactly one winner.
+The statements are :mod:`idp.storage.grants`'.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, Protocol
 
-from fastapi import Request
-from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
-from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
 from idp.oauth.rfc9068 import issue_access_token
-from idp.oidc import rfc7636
 from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.id_token import id_token_claims, sign_id_token
-from idp.oidc.identity import IdentityRefused, identity_for
+from idp.oidc.identity import identity_or
+from idp.storage import grants as store
+from idp.storage.grants import load_grant as load_grant
+from idp.storage.grants import revoke_grant as revoke_grant
 from idp.storage.group_commit import KeepWrites
 from idp.storage.models import Client
-from idp.storage.oidc import GrantRecord, OidcAuthorizationCode, OidcGrant, OidcRefreshToken
+from idp.storage.oidc import GrantRecord
 from verifiers.registry.base import RegistryUnavailable
 
 CODE_LIFETIME = timedelta(seconds=60)
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
-REFRESH_GRACE = timedelta(seconds=10)
 
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+class _Login(Protocol):
+    """A live login session as the login pages read it (``idp.login.sessions.LoginState``)."""
 
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-# The token endpoint's hot paths read and write these tables with Core
-# statements: ORM identity-map bookkeeping cost more than the queries did.
-GRANTS = OidcGrant.__table__  # type: ignore[attr-defined]
-CODES = OidcAuthorizationCode.__table__  # type: ignore[attr-defined]
-REFRESH_TOKENS = OidcRefreshToken.__table__  # type: ignore[attr-defined]
-
-
-def _with_grant(table: Any, key: Any) -> Any:
-    """One query for a code or refresh token and its grant: the grants run in the
-    shared writer, whose time every other request waits for."""
-    own = [column.label(f"own_{column.name}") for column in table.c]
-    return (
-        select(GRANTS, *own)
-        .join_from(table, GRANTS, GRANTS.c.id == table.c.grant_id)
-        .where(key == bindparam("value"))
-    )
-
-
-_CODE_WITH_GRANT = _with_grant(CODES, CODES.c.code_hash)
-# Built once and given their values at execution: statements built per
-# request cost the writer as much as running them.
-_INSERT_GRANT = insert(GRANTS)
-_INSERT_CODE = insert(CODES)
-_INSERT_REFRESH_TOKEN = insert(REFRESH_TOKENS)
-_REFRESH_WITH_GRANT = _with_grant(REFRESH_TOKENS, REFRESH_TOKENS.c.token_hash)
-# Single use (RFC 6749 §4.1.2, RFC 9700 §4.14.2): the row count tells the one winner.
-_SPEND_CODE = (
-    update(CODES)
-    .where(CODES.c.code_hash == bindparam("spent_code_hash"), CODES.c.redeemed_at.is_(None))
-    .values(redeemed_at=bindparam("now", type_=CODES.c.redeemed_at.type))
-)
-_ROTATE_REFRESH_TOKEN = (
-    update(REFRESH_TOKENS)
-    .where(
-        REFRESH_TOKENS.c.token_hash == bindparam("rotated_token_hash"),
-        REFRESH_TOKENS.c.rotated_at.is_(None),
-    )
-    .values(rotated_at=bindparam("now", type_=REFRESH_TOKENS.c.rotated_at.type))
-)
-
-
-def _load_with_grant(
-    session: Session, statement: Any, table: Any, value: str
-) -> tuple[Any, GrantRecord] | None:
-    row = session.execute(statement, {"value": value}).first()
-    if row is None:
-        return None
-    own = SimpleNamespace(**{column.name: getattr(row, f"own_{column.name}") for column in table.c})
-    return own, cast(GrantRecord, row)
-
-
-def load_grant(session: Session, grant_id: str) -> GrantRecord | None:
-    row = session.execute(select(GRANTS).where(GRANTS.c.id == grant_id)).first()
-    return cast(GrantRecord, row) if row is not None else None
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def national_code(self) -> str: ...
+    @property
+    def acr(self) -> str: ...
+    @property
+    def amr(self) -> list[str]: ...
+    @property
+    def auth_time(self) -> datetime: ...
+    @property
+    def entity_national_id(self) -> str | None: ...
+    @property
+    def mobile(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -131,6 +73,12 @@ class LoginFacts:
     auth_time: datetime
     entity_national_id: str | None
     mobile: str | None
+
+    @classmethod
+    def of(cls, login: _Login) -> LoginFacts:
+        """The facts of a live login session (``prompt=none``)."""
+        facts = {field.name: getattr(login, field.name) for field in fields(cls)}
+        return cls(**{**facts, "amr": list(login.amr)})
 
 
 def grant_event(
@@ -176,30 +124,30 @@ def issue_code(
     The audit entry is appended to ``audit`` when given, for the caller to
     insert in the same transaction with its own entries (one statement).
     """
-    # Plain values, not an OidcGrant: building the model cost more than its insert.
-    now = _now()
-    values: dict[str, Any] = {
-        "id": secrets.token_urlsafe(24),
-        "client_id": client.client_id,
-        "national_code": login.national_code,
-        "entity_national_id": login.entity_national_id,
-        "phone_number": login.mobile,
-        "scope": list(request.scope),
-        "claims_request": dict(request.claims),
-        "acr": login.acr,
-        "amr": list(login.amr),
-        "auth_time": login.auth_time,
-        "session_id": login.session_id,
-        "tracking_code": tracking_code,
-        "created_at": now,
-        "revoked_at": None,
-        "revoked_reason": None,
-    }
-    session.execute(_INSERT_GRANT, values)
-    grant = cast(GrantRecord, SimpleNamespace(**values))
+    now = datetime.now(UTC)
+    grant = store.insert_grant(
+        session,
+        {
+            "id": secrets.token_urlsafe(24),
+            "client_id": client.client_id,
+            "national_code": login.national_code,
+            "entity_national_id": login.entity_national_id,
+            "phone_number": login.mobile,
+            "scope": list(request.scope),
+            "claims_request": dict(request.claims),
+            "acr": login.acr,
+            "amr": list(login.amr),
+            "auth_time": login.auth_time,
+            "session_id": login.session_id,
+            "tracking_code": tracking_code,
+            "created_at": now,
+            "revoked_at": None,
+            "revoked_reason": None,
+        },
+    )
     code = secrets.token_urlsafe(32)
-    session.execute(
-        _INSERT_CODE,
+    store.insert_code(
+        session,
         {
             "code_hash": digest(code),
             "grant_id": grant.id,
@@ -220,18 +168,7 @@ def issue_code(
     return code
 
 
-def revoke_grant(session: Session, grant_id: str, reason: str) -> bool:
-    """Revoke a grant once; True if this call revoked it."""
-    result = session.execute(
-        update(OidcGrant)
-        .where(OidcGrant.id == grant_id)  # type: ignore[arg-type]
-        .where(OidcGrant.revoked_at.is_(None))  # type: ignore[union-attr]
-        .values(revoked_at=_now(), revoked_reason=reason)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _refuse_and_revoke(
+def refuse_and_revoke(
     session: Session,
     hoviyat: Hoviyat,
     client: Client,
@@ -239,8 +176,9 @@ def _refuse_and_revoke(
     reason: str,
     description: str,
 ) -> KeepWrites:
-    grant = load_grant(session, grant_id)
-    revoke_grant(session, grant_id, reason)
+    """The ``invalid_grant`` answer to a replayed code or refresh token, the grant revoked."""
+    grant = store.load_grant(session, grant_id)
+    store.revoke_grant(session, grant_id, reason)
     if grant is not None:
         event = grant_event(hoviyat, client, grant, "grant_revoked", reason, outcome="refused")
         append(session, event)
@@ -249,7 +187,16 @@ def _refuse_and_revoke(
     return KeepWrites(OAuthError("invalid_grant", description))
 
 
-def _token_response(
+def _registry_down(error: RegistryUnavailable) -> OAuthError:
+    return OAuthError(
+        "temporarily_unavailable",
+        f"the {error.registry} registry cannot answer now; retry shortly",
+        status=503,
+        headers={"Retry-After": str(error.retry_after)},
+    )
+
+
+def token_response(
     session: Session,
     hoviyat: Hoviyat,
     client: Client,
@@ -260,17 +207,16 @@ def _token_response(
     parent_hash: str | None,
     operation: str,
 ) -> dict[str, Any]:
-    try:
-        identity = identity_for(hoviyat, client, grant, scope, target="id_token")
-    except IdentityRefused as exc:
-        raise OAuthError("invalid_grant", str(exc)) from None
-    except RegistryUnavailable as exc:
-        raise OAuthError(
-            "temporarily_unavailable",
-            f"the {exc.registry} registry cannot answer now; retry shortly",
-            status=503,
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
+    """A grant's tokens (OIDC Core §3.1.3.3), a refresh token too if the client may refresh."""
+    identity = identity_or(
+        hoviyat,
+        client,
+        grant,
+        scope,
+        target="id_token",
+        refused=lambda reason: OAuthError("invalid_grant", reason),
+        unavailable=_registry_down,
+    )
     settings = hoviyat.settings
     lifetime = settings.access_token_ttl_seconds
     access_token = issue_access_token(
@@ -303,9 +249,9 @@ def _token_response(
     }
     if "refresh_token" in client.grant_types:
         refresh_token = secrets.token_urlsafe(32)
-        now = _now()
-        session.execute(
-            _INSERT_REFRESH_TOKEN,
+        now = datetime.now(UTC)
+        store.insert_refresh_token(
+            session,
             {
                 "token_hash": digest(refresh_token),
                 "grant_id": grant.id,
@@ -319,131 +265,3 @@ def _token_response(
         body["refresh_token"] = refresh_token
     append(session, grant_event(hoviyat, client, grant, "token_issued", operation))
     return body
-
-
-def authorization_code_grant(
-    request: Request,
-    form: Mapping[str, str],
-    caller: AuthenticatedClient,
-    hoviyat: Hoviyat,
-    session: Session,
-) -> dict[str, Any]:
-    """RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5-4.6)."""
-    client = caller.client
-    code = form.get("code")
-    if not code:
-        raise OAuthError("invalid_request", "code is missing")
-    found = _load_with_grant(session, _CODE_WITH_GRANT, CODES, digest(code))
-    if found is None:
-        raise OAuthError("invalid_grant", "the authorization code is unknown")
-    row, grant = found
-    if row.redeemed_at is not None:
-        raise _refuse_and_revoke(
-            session,
-            hoviyat,
-            client,
-            row.grant_id,
-            "code_replay",
-            "the authorization code was already used; every token issued from it is revoked",
-        )
-    # Checked before the code is spent: a code stolen by another client does not
-    # burn the rightful client's login.
-    if row.client_id != client.client_id:
-        raise OAuthError("invalid_grant", "the authorization code was issued to another client")
-    now = _now()
-    if row.expires_at <= now:
-        raise OAuthError("invalid_grant", "the authorization code has expired")
-    if form.get("redirect_uri") != row.redirect_uri:
-        raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's")
-    if not rfc7636.verify(form.get("code_verifier"), row.code_challenge):
-        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
-    spent = session.execute(_SPEND_CODE, {"spent_code_hash": row.code_hash, "now": now})
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
-        raise _refuse_and_revoke(
-            session,
-            hoviyat,
-            client,
-            row.grant_id,
-            "code_replay",
-            "the authorization code was used concurrently; every token issued from it is revoked",
-        )
-    if grant.revoked_at is not None:
-        raise OAuthError("invalid_grant", "the grant behind this code was revoked")
-    return _token_response(
-        session,
-        hoviyat,
-        client,
-        grant,
-        scope=list(grant.scope),
-        nonce=row.nonce,
-        parent_hash=None,
-        operation="authorization_code",
-    )
-
-
-def refresh_token_grant(
-    request: Request,
-    form: Mapping[str, str],
-    caller: AuthenticatedClient,
-    hoviyat: Hoviyat,
-    session: Session,
-) -> dict[str, Any]:
-    """RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2)."""
-    client = caller.client
-    token = form.get("refresh_token")
-    if not token:
-        raise OAuthError("invalid_request", "refresh_token is missing")
-    found = _load_with_grant(session, _REFRESH_WITH_GRANT, REFRESH_TOKENS, digest(token))
-    if found is None or found[0].client_id != client.client_id:
-        raise OAuthError("invalid_grant", "the refresh token is unknown")
-    row, grant = found
-    if grant.revoked_at is not None:
-        raise OAuthError("invalid_grant", "the refresh token's grant was revoked")
-    now = _now()
-    if row.expires_at <= now:
-        raise OAuthError("invalid_grant", "the refresh token has expired")
-    scope = list(grant.scope)
-    if form.get("scope"):
-        # §6: a narrower scope may be asked for, never a wider one.
-        asked = form["scope"].split()
-        extra = sorted(set(asked) - set(grant.scope))
-        if extra:
-            raise OAuthError("invalid_scope", f"not granted originally: {' '.join(extra)}")
-        scope = [value for value in grant.scope if value in asked]
-    rotated = session.execute(
-        _ROTATE_REFRESH_TOKEN, {"rotated_token_hash": row.token_hash, "now": now}
-    )
-    if rotated.rowcount != 1:  # type: ignore[attr-defined]
-        # Already rotated, by this client's own retry or by a thief. The row's
-        # rotated_at, read after the conditional UPDATE (which waited for any
-        # concurrent rotation to commit), is the one truth every worker shares.
-        first_use = session.execute(
-            select(REFRESH_TOKENS.c.rotated_at).where(REFRESH_TOKENS.c.token_hash == row.token_hash)
-        ).scalar_one()
-        if first_use is not None and now - _aware(first_use) <= REFRESH_GRACE:
-            # RFC 9700 §4.14.2: a second successor would fork the grant into two
-            # chains that both keep rotating. Only the plaintext of the one
-            # successor could be returned again, and it is never stored, so a
-            # retry inside the window is refused without revoking anything.
-            raise OAuthError(
-                "invalid_grant",
-                "the refresh token was just used; use the refresh token issued then",
-            )
-        raise _refuse_and_revoke(
-            session,
-            hoviyat,
-            client,
-            grant.id,
-            "refresh_reuse",
-            "the refresh token was already used; the whole grant is revoked",
-        )
-    return _token_response(
-        session,
-        hoviyat,
-        client,
-        grant,
-        scope=scope,
-        nonce=None,
-        parent_hash=row.token_hash,
-        operation="refresh_token",
-    )

@@ -7,6 +7,7 @@ stops the flow at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from idp.oidc.pairwise import pairwise_salt, pairwise_subject, sector_of
 from idp.storage.models import Client
 from idp.storage.oidc import GrantRecord
 from policies.service_policy import ServicePolicy
-from verifiers.registry.base import Person
+from verifiers.registry.base import Person, RegistryUnavailable
 
 
 class IdentityRefused(ValueError):
@@ -118,3 +119,23 @@ def identity_for(
     if target == "userinfo":
         claims["sub"] = subject
     return Identity(subject=subject, claims=claims)
+
+
+def identity_or(
+    hoviyat: Hoviyat,
+    client: Client,
+    grant: GrantRecord,
+    scope: list[str],
+    *,
+    target: Target,
+    refused: Callable[[str], Exception],
+    unavailable: Callable[[RegistryUnavailable], Exception],
+) -> Identity:
+    """:func:`identity_for`, its two refusals raised as the endpoint's own errors
+    (OAuth errors at /token, problems at /userinfo)."""
+    try:
+        return identity_for(hoviyat, client, grant, scope, target=target)
+    except IdentityRefused as exc:
+        raise refused(str(exc)) from None
+    except RegistryUnavailable as exc:
+        raise unavailable(exc) from None

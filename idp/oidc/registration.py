@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from idp.oauth.client_auth import supported_methods
 from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
 from idp.oidc.sector import SectorIdentifierError, check_sector_identifier
 from idp.tokens import SIGNING_ALGORITHMS
 
+# What a client may register: every grant and method idp.features can serve
+# (tests/oidc/test_features.py holds the two lists together).
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -83,8 +85,8 @@ def oidc_attributes(
         raise RegistrationError("the authorization_code grant needs at least one --redirect-uri")
     if "refresh_token" in grants and "authorization_code" not in grants:
         raise RegistrationError("refresh_token comes only with authorization_code")
-    if auth_method not in supported_methods():
-        raise RegistrationError(f"unknown auth method {auth_method!r}; use {supported_methods()}")
+    if auth_method not in AUTH_METHODS:
+        raise RegistrationError(f"unknown auth method {auth_method!r}; use {sorted(AUTH_METHODS)}")
     if id_token_alg not in SIGNING_ALGORITHMS:
         raise RegistrationError(f"id token algorithm must be one of {list(SIGNING_ALGORITHMS)}")
     if jwks_file is not None:

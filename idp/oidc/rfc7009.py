@@ -16,14 +16,14 @@ from idp.audit.log import append
 from idp.context import Hoviyat
 from idp.oauth.errors import OAuthError
 from idp.oauth.rfc9068 import verify_access_token
-from idp.oidc.grants import digest, grant_event, revoke_grant
+from idp.oidc.grants import digest, grant_event
+from idp.storage import grants as store
 from idp.storage.models import Client
-from idp.storage.oidc import OidcGrant, OidcRefreshToken
 from idp.tokens import TokenError
 
 
 def _grant_of(session: Session, hoviyat: Hoviyat, caller: Client, token: str) -> str | None:
-    row = session.get(OidcRefreshToken, digest(token))
+    row = store.refresh_token(session, digest(token))
     if row is not None:
         return row.grant_id if row.client_id == caller.client_id else None
     try:
@@ -45,6 +45,6 @@ def revoke(session: Session, hoviyat: Hoviyat, caller: Client, token: str) -> No
     grant_id = _grant_of(session, hoviyat, caller, token)
     if grant_id is None:
         return
-    grant = session.get(OidcGrant, grant_id)
-    if grant is not None and revoke_grant(session, grant_id, "revoked_by_client"):
+    grant = store.load_grant(session, grant_id)
+    if grant is not None and store.revoke_grant(session, grant_id, "revoked_by_client"):
         append(session, grant_event(hoviyat, caller, grant, "token_revoked", "rfc7009"))

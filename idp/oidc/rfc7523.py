@@ -23,15 +23,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from idp.context import Hoviyat
-from idp.oauth.client_auth import AuthenticatedClient, register_method
+from idp.oauth.client_auth import AuthenticatedClient, ClientAuthMethod
 from idp.oauth.errors import invalid_client
-from idp.storage.models import Client
-from idp.storage.oidc import OidcClientAssertion
+from idp.storage import clients as client_store
+from idp.storage.grants import spend_assertion
 from idp.tokens import SIGNING_ALGORITHMS
 
 METHOD = "private_key_jwt"
@@ -92,7 +90,7 @@ def _private_key_jwt(
     client_id = _client_id_of(assertion)
     if form.get("client_id") not in (None, client_id):
         raise invalid_client("client_id differs from the assertion's sub")
-    client = session.get(Client, client_id)
+    client = client_store.get_client(session, client_id)
     if client is None or client.disabled:
         raise invalid_client("unknown or disabled client")
     if client.token_endpoint_auth_method != METHOD:
@@ -131,25 +129,11 @@ def _private_key_jwt(
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 255:
         raise invalid_client("client_assertion needs a jti")
-    session.execute(
-        delete(OidcClientAssertion).where(
-            OidcClientAssertion.expires_at < datetime.now(UTC)  # type: ignore[arg-type]
-        )
-    )
-    try:
-        with session.begin_nested():
-            session.add(
-                OidcClientAssertion(
-                    client_id=client_id,
-                    jti=jti,
-                    expires_at=datetime.fromtimestamp(exp + LEEWAY, UTC),
-                )
-            )
-    except IntegrityError:
-        raise invalid_client("client_assertion was used before (jti replay)") from None
+    if not spend_assertion(session, client_id, jti, datetime.fromtimestamp(exp + LEEWAY, UTC)):
+        raise invalid_client("client_assertion was used before (jti replay)")
     return AuthenticatedClient(client, METHOD)
 
 
-register_method(
+PRIVATE_KEY_JWT = ClientAuthMethod(
     METHOD, _private_key_jwt, writes_when=lambda _request, form: "client_assertion" in form
 )

@@ -16,8 +16,8 @@ from idp.context import Hoviyat
 from idp.oauth.rfc9068 import verify_access_token
 from idp.oidc.grants import digest
 from idp.oidc.identity import subject_for
+from idp.storage import grants as store
 from idp.storage.models import Client
-from idp.storage.oidc import OidcGrant, OidcRefreshToken
 from idp.tokens import TokenError
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -27,7 +27,7 @@ _ACCESS_TOKEN_MEMBERS = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud"
 def _grant_live(session: Session, grant_id: Any) -> bool:
     if grant_id is None:
         return True
-    grant = session.get(OidcGrant, grant_id)
+    grant = store.load_grant(session, grant_id)
     return grant is not None and grant.revoked_at is None
 
 
@@ -48,14 +48,14 @@ def _access_token(
 def _refresh_token(
     session: Session, hoviyat: Hoviyat, caller: Client, token: str
 ) -> dict[str, Any] | None:
-    row = session.get(OidcRefreshToken, digest(token))
+    row = store.refresh_token(session, digest(token))
     if row is None:
         return None
     if row.client_id != caller.client_id or row.rotated_at is not None:
         return INACTIVE
     if row.expires_at <= datetime.now(UTC):
         return INACTIVE
-    grant = session.get(OidcGrant, row.grant_id)
+    grant = store.load_grant(session, row.grant_id)
     if grant is None or grant.revoked_at is not None:
         return INACTIVE
     return {

@@ -10,23 +10,21 @@ same claims signed with its ID token algorithm (§5.3.2), with ``iss`` and
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from idp.context import Hoviyat
 from idp.oauth.rfc9068 import verify_access_token
-from idp.oidc.grants import load_grant
 from idp.oidc.id_token import sign_id_token
-from idp.oidc.identity import IdentityRefused, identity_for
+from idp.oidc.identity import identity_or
 from idp.problems import Problem, forbidden, service_unavailable, unauthorized
+from idp.storage.clients import client_row
+from idp.storage.grants import load_grant
 from idp.storage.models import Client
 from idp.tokens import TokenError
-from verifiers.registry.base import RegistryUnavailable
 
 JWT_MEDIA_TYPE = "application/jwt"
-CLIENTS = Client.__table__  # type: ignore[attr-defined]
 
 
 def userinfo_claims(hoviyat: Hoviyat, session: Session, access_token: str) -> tuple[Client, dict]:
@@ -48,19 +46,20 @@ def userinfo_claims(hoviyat: Hoviyat, session: Session, access_token: str) -> tu
     grant = load_grant(session, grant_id)
     if grant is None or grant.revoked_at is not None:
         raise unauthorized("the access token's grant was revoked")
-    row = session.execute(select(CLIENTS).where(CLIENTS.c.client_id == grant.client_id)).first()
-    client = cast(Client, row)
-    if row is None or client.disabled:
+    client = client_row(session, grant.client_id)
+    if client is None or client.disabled:
         raise unauthorized("the client of this access token is disabled")
-    scope = str(token["scope"]).split()
-    try:
-        identity = identity_for(hoviyat, client, grant, scope, target="userinfo")
-    except IdentityRefused as exc:
-        raise forbidden("identity-refused", str(exc)) from None
-    except RegistryUnavailable as exc:
-        raise service_unavailable(
-            f"the {exc.registry} registry cannot answer now", exc.retry_after
-        ) from None
+    identity = identity_or(
+        hoviyat,
+        client,
+        grant,
+        str(token["scope"]).split(),
+        target="userinfo",
+        refused=lambda reason: forbidden("identity-refused", reason),
+        unavailable=lambda error: service_unavailable(
+            f"the {error.registry} registry cannot answer now", error.retry_after
+        ),
+    )
     return client, identity.claims
 
 

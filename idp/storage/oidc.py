@@ -15,10 +15,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, Index
-from sqlmodel import Field, SQLModel
+from pydantic_core import PydanticUndefined
+from sqlalchemy import JSON, Column, Index, insert
+from sqlmodel import Field, Session, SQLModel
 
 from idp.storage.models import utcnow
+from idp.storage.types import UtcDateTime
 
 
 class OidcInteraction(SQLModel, table=True):
@@ -31,19 +33,35 @@ class OidcInteraction(SQLModel, table=True):
     params: dict = Field(sa_column=Column(JSON, nullable=False))
     requested_claims: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     tracking_code: str = Field(max_length=40)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
     # Filled by the login pages.
     session_id: str | None = Field(default=None, max_length=64)
     acr: str | None = Field(default=None, max_length=64)
     amr: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    auth_time: datetime | None = None
+    auth_time: datetime | None = Field(default=None, sa_type=UtcDateTime)
     entity_national_id: str | None = Field(default=None, max_length=11)
     consent_granted: bool = Field(default=False)
-    completed_at: datetime | None = None
+    completed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     error: str | None = Field(default=None, max_length=40)
     # Set once, atomically, when it is turned into a code (idp.oidc.completion).
-    consumed_at: datetime | None = None
+    consumed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+# The columns the login pages fill in later, as a new interaction holds them
+# (the model's plain defaults; the rest is set by /authorize).
+NEW_INTERACTION: dict[str, Any] = {
+    name: field.default
+    for name, field in OidcInteraction.model_fields.items()
+    if field.default is not PydanticUndefined and field.default_factory is None
+}
+# A Core insert on the login path, built once (see idp.storage.grants).
+_INSERT_INTERACTION = insert(OidcInteraction.__table__)  # type: ignore[attr-defined]
+
+
+def insert_interaction(session: Session, values: dict[str, Any]) -> None:
+    """Store a new interaction: :data:`NEW_INTERACTION` and what /authorize set."""
+    session.execute(_INSERT_INTERACTION, values)
 
 
 class OidcGrant(SQLModel, table=True):
@@ -65,11 +83,11 @@ class OidcGrant(SQLModel, table=True):
     claims_request: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     acr: str = Field(max_length=64)
     amr: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    auth_time: datetime
+    auth_time: datetime = Field(sa_type=UtcDateTime)
     session_id: str | None = Field(default=None, max_length=64)
     tracking_code: str = Field(max_length=40)
-    created_at: datetime = Field(default_factory=utcnow)
-    revoked_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     revoked_reason: str | None = Field(default=None, max_length=40)
 
 
@@ -91,32 +109,35 @@ class GrantRecord(Protocol):
     revoked_at: datetime | None
 
 
-class OidcAuthorizationCode(SQLModel, table=True):
+class _IssuedUnderGrant(SQLModel):
+    """A single-use value issued to one client under a grant, until it expires."""
+
+    grant_id: str = Field(foreign_key="oidc_grants.id", max_length=64, index=True)
+    client_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class OidcAuthorizationCode(_IssuedUnderGrant, table=True):
+    """An authorization code, bound to its request's redirect URI, PKCE challenge and nonce."""
+
     __tablename__ = "oidc_authorization_codes"
 
     code_hash: str = Field(primary_key=True, max_length=64)
-    grant_id: str = Field(foreign_key="oidc_grants.id", max_length=64, index=True)
-    client_id: str = Field(max_length=64)
     redirect_uri: str = Field(max_length=2000)
     code_challenge: str = Field(max_length=64)
     nonce: str | None = Field(default=None, max_length=255)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
-    redeemed_at: datetime | None = None
+    redeemed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
-class OidcRefreshToken(SQLModel, table=True):
+class OidcRefreshToken(_IssuedUnderGrant, table=True):
     """One link of a grant's refresh-token chain; ``rotated_at`` set when it was used."""
 
     __tablename__ = "oidc_refresh_tokens"
 
     token_hash: str = Field(primary_key=True, max_length=64)
-    grant_id: str = Field(foreign_key="oidc_grants.id", max_length=64, index=True)
-    client_id: str = Field(max_length=64)
     parent_hash: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
-    rotated_at: datetime | None = None
+    rotated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class OidcClientAssertion(SQLModel, table=True):
@@ -126,4 +147,4 @@ class OidcClientAssertion(SQLModel, table=True):
 
     client_id: str = Field(primary_key=True, max_length=64)
     jti: str = Field(primary_key=True, max_length=255)
-    expires_at: datetime = Field(index=True)
+    expires_at: datetime = Field(index=True, sa_type=UtcDateTime)

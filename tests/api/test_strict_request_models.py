@@ -9,7 +9,6 @@ RFC 6749 §3.1 requires OAuth servers to ignore unrecognised parameters.
 
 from __future__ import annotations
 
-import importlib
 import types
 import typing
 from collections.abc import Iterator
@@ -22,13 +21,13 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from idp.app import ROUTER_MODULES
+from idp.features import FEATURES
 from idp.http.schema import StrictModel
 
 
 def _routes() -> Iterator[APIRoute]:
-    for module_name in ROUTER_MODULES:
-        for route in importlib.import_module(module_name).router.routes:
+    for feature in FEATURES:
+        for route in feature.router.routes:
             if isinstance(route, APIRoute):
                 yield route
 

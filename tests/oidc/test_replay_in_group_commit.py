@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from idp.audit.log import AuditEvent, append
 from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
-from idp.oidc.grants import authorization_code_grant
+from idp.oauth.grants.authorization_code import authorization_code_grant
 from idp.storage.models import AuditEntry, Client
 from idp.storage.oidc import OidcGrant
 from verifiers.registry.base import Person

@@ -1,0 +1,131 @@
+"""What an application serves: one table, read by ``create_app(settings)``.
+
+Each row is a feature: the router that declares its FastAPI routes, the
+grants and client-authentication methods it adds to /token, its direct
+routes (the busiest exact paths answered before FastAPI's router,
+:mod:`idp.http.direct`), and the members it adds to the discovery document.
+A row with a ``switch`` is served only when that boolean setting is true
+(node-oidc-provider's ``features`` is the model). Nothing registers itself on
+import: a module is served because a row lists it.
+
+Order matters: routes are matched in it, and /ocsp is the busiest path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from idp.attestations import pages as attestation_pages
+from idp.http import (
+    admin_clients,
+    attestations,
+    audit,
+    certificates,
+    health,
+    oidc,
+    reconciliations,
+    revocation,
+)
+from idp.http.direct import DirectRoute
+from idp.login import pages as login_pages
+from idp.oauth import discovery, token_endpoint
+from idp.oauth.client_auth import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, ClientAuthMethod
+from idp.oauth.discovery import Contributor
+from idp.oauth.grants import Grant, authorization_code, client_credentials, refresh_token
+from idp.oidc.rfc7523 import PRIVATE_KEY_JWT
+from idp.settings import Settings
+from idp.verification import routes as verification
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    router: APIRouter
+    # A boolean Settings field; None: always served.
+    switch: str | None = None
+    grants: tuple[Grant, ...] = ()
+    client_auth: tuple[ClientAuthMethod, ...] = ()
+    direct: tuple[DirectRoute, ...] = ()
+    metadata: Contributor | None = None
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        "ocsp",
+        revocation.router,
+        direct=(DirectRoute("POST", "/ocsp", revocation.ocsp_post),),
+    ),
+    Feature("health", health.router),
+    Feature(
+        "token",
+        token_endpoint.router,
+        grants=(client_credentials.GRANT,),
+        client_auth=(CLIENT_SECRET_BASIC, CLIENT_SECRET_POST),
+        direct=(DirectRoute("POST", "/token", token_endpoint.token_direct),),
+    ),
+    Feature("discovery", discovery.router),
+    Feature(
+        "verification",
+        verification.router,
+        direct=(
+            DirectRoute("POST", "/v1/persons/verify", verification.verify_person_direct),
+            DirectRoute("POST", "/v1/mobile/verify", verification.verify_mobile_direct),
+            DirectRoute("POST", "/v1/legal-entities/verify", verification.verify_entity_direct),
+        ),
+    ),
+    Feature("audit", audit.router),
+    Feature(
+        "login",
+        login_pages.router,
+        direct=(
+            DirectRoute("GET", "/login", login_pages.login_page_direct),
+            DirectRoute("POST", "/login/identify", login_pages.identify_direct),
+        ),
+    ),
+    Feature(
+        "openid-connect",
+        oidc.router,
+        grants=(authorization_code.GRANT, refresh_token.GRANT),
+        client_auth=(PRIVATE_KEY_JWT,),
+        direct=(
+            DirectRoute("GET", "/authorize", oidc.authorize_direct),
+            DirectRoute("POST", "/authorize", oidc.authorize_direct),
+            DirectRoute("GET", "/userinfo", oidc.userinfo_direct),
+            DirectRoute("POST", "/userinfo", oidc.userinfo_direct),
+        ),
+        metadata=oidc.metadata,
+    ),
+    Feature("certificates", certificates.router),
+    Feature("attestations", attestations.router),
+    Feature("attestation-pages", attestation_pages.router),
+    Feature("reconciliations", reconciliations.router),
+    Feature("admin-clients", admin_clients.router),
+)
+
+
+def enabled(settings: Settings, features: Iterable[Feature] = FEATURES) -> tuple[Feature, ...]:
+    """The rows ``settings`` switch on, in table order."""
+    return tuple(
+        feature
+        for feature in features
+        if feature.switch is None or bool(getattr(settings, feature.switch))
+    )
+
+
+def grants(features: Iterable[Feature]) -> list[Grant]:
+    return [grant for feature in features for grant in feature.grants]
+
+
+def client_auth_methods(features: Iterable[Feature]) -> list[ClientAuthMethod]:
+    return [method for feature in features for method in feature.client_auth]
+
+
+def direct_routes(features: Iterable[Feature]) -> list[DirectRoute]:
+    return [route for feature in features for route in feature.direct]
+
+
+def contributors(features: Iterable[Feature]) -> list[Contributor]:
+    return [feature.metadata for feature in features if feature.metadata is not None]
