@@ -15,26 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, delete, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col
+from sqlalchemy import Connection
 
-from idp.storage.models import RateCounter
-
-
-def _upsert(insert: Any) -> Any:
-    statement = insert(RateCounter)
-    return statement.on_conflict_do_update(
-        index_elements=["bucket", "window_start"],
-        set_={"count": RateCounter.count + statement.excluded.count},  # type: ignore[operator]
-    ).returning(RateCounter.bucket, RateCounter.window_start, RateCounter.count)
-
+from idp.storage.rate_counters import add_counts, delete_expired
 
 PRUNE_CHUNK = 500
-_UPSERTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
 @dataclass(frozen=True)
@@ -78,17 +64,7 @@ class RateLimiter:
             pending, self._pending = self._pending, Counter()
         if not pending:
             return
-        dialect = connection.dialect.name
-        # Sorted so two processes upserting the same buckets lock them in the
-        # same order. One constant Core statement, executed with many parameter
-        # sets, compiles once per process and goes out as one multi-row
-        # INSERT; the totals come back keyed by bucket, so their order is moot.
-        rows = [
-            {"bucket": bucket, "window_start": window, "count": increment}
-            for (bucket, window), increment in sorted(pending.items())
-        ]
-        result = connection.execute(_UPSERTS[dialect], rows)
-        totals = {(bucket, window): int(total) for bucket, window, total in result}
+        totals = add_counts(connection, pending)
         current = self.window()
         with self._lock:
             if self._known_window != current:
@@ -104,12 +80,6 @@ class RateLimiter:
         A window at 2,000 verifications/s leaves some 120,000 subject rows;
         deleting them at once held the write lock for 150 ms every minute.
         """
-        keys = tuple_(col(RateCounter.bucket), col(RateCounter.window_start))
-        expired = (
-            select(col(RateCounter.bucket), col(RateCounter.window_start))
-            .where(RateCounter.window_start < current - self.window_seconds)  # type: ignore[arg-type]
-            .limit(PRUNE_CHUNK)
-        )
-        deleted = connection.execute(delete(RateCounter).where(keys.in_(expired))).rowcount
+        deleted = delete_expired(connection, current - self.window_seconds, PRUNE_CHUNK)
         if deleted < PRUNE_CHUNK:
             self._pruned_window = current

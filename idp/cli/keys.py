@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import typer
-from sqlmodel import select
 
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.secrets import load_secrets
 from idp.settings import get_settings
 from idp.storage.engine import Database
 from idp.storage.models import TokenSigningKey
+from idp.storage.token_keys import all_keys, next_key
 from idp.tokens import SIGNING_ALGORITHMS
 from idp.tokens.keyring import DEFAULT_ALGORITHM, rotate
 
@@ -40,20 +40,13 @@ def key_summary(row: TokenSigningKey) -> dict[str, Any]:
     }
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @keys_app.command("list")
 def list_command(json_output: bool = JsonOption) -> None:
     """Every signing key with its state (never the private half)."""
     database = Database(get_settings().resolved_database_url)
     try:
         with database.read() as session:
-            rows = session.exec(
-                select(TokenSigningKey).order_by(TokenSigningKey.alg, TokenSigningKey.created_at)  # type: ignore[arg-type]
-            ).all()
-            summaries = [key_summary(row) for row in rows]
+            summaries = [key_summary(row) for row in all_keys(session)]
     finally:
         database.dispose()
     if json_output:
@@ -86,13 +79,9 @@ def rotate_command(
     database = Database(settings.resolved_database_url)
     try:
         with database.session() as session:
-            upcoming = session.exec(
-                select(TokenSigningKey).where(
-                    TokenSigningKey.alg == alg, TokenSigningKey.state == "next"
-                )
-            ).first()
+            upcoming = next_key(session, alg)
             if upcoming is not None and not force:
-                age = datetime.now(UTC) - _aware(upcoming.created_at)
+                age = datetime.now(UTC) - upcoming.created_at
                 if age < JWKS_CACHE:
                     wait = int((JWKS_CACHE - age).total_seconds()) + 1
                     fail(

@@ -7,7 +7,6 @@ import os
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.context import Hoviyat, get_hoviyat
@@ -25,8 +24,7 @@ def healthz() -> dict[str, str]:
 def readyz(hoviyat: Hoviyat = Depends(get_hoviyat)) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
-        with hoviyat.db.read() as session:
-            session.execute(text("SELECT 1"))
+        hoviyat.db.ping()
         checks["database"] = "ok"
     except SQLAlchemyError as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -27,6 +27,7 @@ log = logging.getLogger("hoviyat.storage")
 # Bounds on waiting for the database, so that an outage is answered (503), never a hang.
 CONNECT_TIMEOUT_SECONDS = 5
 POOL_TIMEOUT_SECONDS = 5
+_PING = text("SELECT 1")
 
 
 def make_engine(url: str, *, autocheckpoint: bool = True, **kwargs: Any) -> Engine:
@@ -188,6 +189,11 @@ class Database:
         # objects readable after the block.
         with Session(self._read_engine, expire_on_commit=False) as session:
             yield session
+
+    def ping(self) -> None:
+        """One round trip to the database; raises the driver's error if it cannot be reached."""
+        with self.read() as session:
+            session.execute(_PING)
 
     def dispose(self) -> None:
         self._stop.set()

@@ -39,7 +39,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
@@ -235,8 +235,7 @@ class GroupCommitter:
 
     def _probe(self) -> None:
         try:
-            with self._database.read() as session:
-                session.execute(text("SELECT 1"))
+            self._database.ping()
         except Exception as error:  # still down: say so once a probe, go on waiting
             log.info("database still unavailable to the writer (%s)", type(error).__name__)
             return

@@ -39,3 +39,21 @@ def published_keys(session: Session) -> list[TokenSigningKey]:
 
 def save_keys(session: Session, rows: Iterable[TokenSigningKey]) -> None:
     session.add_all(list(rows))
+
+
+def all_keys(session: Session) -> list[TokenSigningKey]:
+    """Every key, by algorithm then age (``hoviyat keys list``)."""
+    return list(
+        session.exec(
+            select(TokenSigningKey).order_by(
+                col(TokenSigningKey.alg), col(TokenSigningKey.created_at)
+            )
+        )
+    )
+
+
+def next_key(session: Session, alg: str) -> TokenSigningKey | None:
+    """The published key of ``alg`` that the next rotation makes active."""
+    return session.exec(
+        select(TokenSigningKey).where(TokenSigningKey.alg == alg, TokenSigningKey.state == "next")
+    ).first()
