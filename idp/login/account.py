@@ -21,7 +21,7 @@ from idp.login.consent import list_consents, revoke_consent
 from idp.login.flow import person_event
 from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
 from idp.login.render import csrf_ok, hoviyat_of, message, page_url, render, see_other
-from idp.storage.models import Client
+from idp.storage.clients import get_client
 from idp.tracking import new_tracking_code
 from verifiers.dates import to_jalali
 
@@ -40,7 +40,7 @@ def my_consents(request: Request, lang: str | None = None) -> Response:
             return message(request, language, "not_logged_in", 401)
         items = []
         for row in list_consents(db_session, session.national_code):
-            client = db_session.get(Client, row.client_id)
+            client = get_client(db_session, row.client_id)
             labels: list[str] = []
             for claim in row.claims:
                 label = claim_label(str(claim), language)

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, subject_hash
 from idp.context import Hoviyat
 from idp.login.consent import has_consent
-from idp.login.rows import detached
 from idp.oidc.completion import FinishedLogin
+from idp.storage import interactions
 from idp.storage.login import LoginSession
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
@@ -31,18 +30,6 @@ from policies.service_policy import ServicePolicy
 Step = Literal["identify", "mobile", "otp", "entity", "consent", "unavailable", "complete"]
 
 COMPLETE_PATH = "/authorize/complete"
-INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
-CLIENTS = Client.__table__  # type: ignore[attr-defined]
-
-# Every login page loads its interaction and client: one Core query for both
-# (two ORM lookups cost several times the queries). The client's columns are
-# labelled, since both tables have client_id and created_at.
-_CLIENT_LABELS = {column.name: f"client_{column.name}" for column in CLIENTS.c}
-_LOAD_FLOW = (
-    select(INTERACTIONS, *(column.label(_CLIENT_LABELS[column.name]) for column in CLIENTS.c))
-    .join_from(INTERACTIONS, CLIENTS, CLIENTS.c.client_id == INTERACTIONS.c.client_id)
-    .where(INTERACTIONS.c.id == bindparam("interaction_id"))
-)
 
 
 @dataclass
@@ -94,23 +81,10 @@ def load_flow(
     """The interaction if it is still waiting for the user, else None (unknown, expired, done)."""
     if not interaction_id or len(interaction_id) > 64:
         return None
-    row = (
-        db_session.connection()
-        .execute(_LOAD_FLOW, {"interaction_id": interaction_id})
-        .mappings()
-        .first()
-    )
-    # No row: no such interaction, or its client was deleted.
-    if row is None or row["completed_at"] is not None or row["consumed_at"] is not None:
+    found = interactions.waiting(db_session, interaction_id, datetime.now(UTC))
+    if found is None:
         return None
-    if row["expires_at"] <= datetime.now(UTC):
-        return None
-    if row[_CLIENT_LABELS["disabled"]]:
-        return None
-    # Detached objects: a step that changes the interaction adds it to its
-    # write session, which then UPDATEs the changed columns.
-    interaction = detached(OidcInteraction, {c.name: row[c.name] for c in INTERACTIONS.c})
-    client = detached(Client, {name: row[label] for name, label in _CLIENT_LABELS.items()})
+    interaction, client = found
     return Flow(interaction=interaction, client=client, policy=policies.get(client.service_code))
 
 
@@ -168,12 +142,7 @@ def finished(flow: Flow, session: LoginSession) -> FinishedLogin:
 
 def reset_choices(db_session: Session, interaction_id: str) -> None:
     """A new login in this interaction: the entity and consent chosen for whoever came before go."""
-    db_session.execute(
-        update(INTERACTIONS)
-        .where(INTERACTIONS.c.id == interaction_id)
-        .where(INTERACTIONS.c.completed_at.is_(None))
-        .values(entity_national_id=None, consent_granted=False)
-    )
+    interactions.reset_choices(db_session, interaction_id)
 
 
 def refuse(db_session: Session, flow: Flow, error: str = "access_denied") -> str:
@@ -181,7 +150,7 @@ def refuse(db_session: Session, flow: Flow, error: str = "access_denied") -> str
     interaction = flow.interaction
     interaction.error = error
     interaction.completed_at = datetime.now(UTC)
-    db_session.add(interaction)
+    interactions.save(db_session, interaction)
     return f"{COMPLETE_PATH}?interaction={interaction.id}"
 
 

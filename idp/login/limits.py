@@ -13,23 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from idp.storage.login import LoginCounter
-
-# Core statements on the table: an ORM-enabled upsert cost five times the
-# statement itself, and every login attempt runs one in the shared writer.
-COUNTERS = LoginCounter.__table__  # type: ignore[attr-defined]
-_USED = select(COUNTERS.c.bucket, COUNTERS.c.count).where(
-    COUNTERS.c.bucket.in_(bindparam("buckets", expanding=True)),
-    COUNTERS.c.window_start == bindparam("window_start"),
-)
+from idp.storage import login_limits
 
 
 @dataclass(frozen=True)
@@ -52,9 +39,7 @@ def exhausted(
     """
     now = time.time()
     start = _window(window_seconds, now)
-    buckets = [a.bucket for a in allowances]
-    rows = db_session.connection().execute(_USED, {"buckets": buckets, "window_start": start})
-    used: dict[str, int] = {bucket: count for bucket, count in rows}
+    used = login_limits.used(db_session, [a.bucket for a in allowances], start)
     if any(used.get(a.bucket, 0) >= a.limit for a in allowances):
         return max(1, start + window_seconds - int(now))
     return None
@@ -78,27 +63,9 @@ def take(
     wait = max(1, start + window_seconds - int(now))
     if not checked and exhausted(db_session, allowances, window_seconds) is not None:
         return wait
-    connection = db_session.connection()
-    statement = _upsert(connection.dialect.name)
     over = False
     for allowance in allowances:
-        values = {"bucket": allowance.bucket, "window_start": start}
-        count = connection.execute(statement, values).scalar_one()
+        count = login_limits.count_use(db_session, allowance.bucket, start)
         # Another worker took the last use between the read above and this upsert.
         over = over or count > allowance.limit
     return wait if over else None
-
-
-@cache
-def _upsert(dialect: str) -> Any:
-    """One use counted, the new count returned; built once per dialect (the writer runs it)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        insert(COUNTERS)
-        .values(bucket=bindparam("bucket"), window_start=bindparam("window_start"), count=1)
-        .on_conflict_do_update(
-            index_elements=["bucket", "window_start"],
-            set_={"count": COUNTERS.c.count + 1},
-        )
-        .returning(COUNTERS.c.count)
-    )

@@ -16,9 +16,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from idp.storage import login_codes
 from idp.storage.login import LoginOtp
 from verifiers.digits import normalize_digits
 
@@ -48,15 +48,7 @@ def issue_code(
 ) -> tuple[LoginOtp, str]:
     """A new code for this session and interaction; earlier unused ones stop working."""
     now = datetime.now(UTC)
-    db_session.execute(
-        update(LoginOtp)
-        .where(
-            col(LoginOtp.session_id) == session_id,
-            col(LoginOtp.interaction_id) == interaction_id,
-            col(LoginOtp.consumed_at).is_(None),
-        )
-        .values(consumed_at=now)
-    )
+    login_codes.supersede(db_session, session_id, interaction_id, now)
     code = f"{secrets.randbelow(1_000_000):06d}"
     otp_id = secrets.token_urlsafe(18)
     row = LoginOtp(
@@ -70,41 +62,22 @@ def issue_code(
         created_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
-    db_session.add(row)
-    db_session.flush()
+    login_codes.add(db_session, row)
     return row, code
 
 
 def pending_code(db_session: Session, session_id: str, interaction_id: str) -> LoginOtp | None:
     """The latest code of this session and interaction not yet accepted or replaced."""
-    return db_session.exec(
-        select(LoginOtp)
-        .where(
-            LoginOtp.session_id == session_id,
-            LoginOtp.interaction_id == interaction_id,
-            col(LoginOtp.consumed_at).is_(None),
-        )
-        .order_by(col(LoginOtp.created_at).desc())
-        .limit(1)
-    ).first()
+    return login_codes.pending(db_session, session_id, interaction_id)
 
 
 def check_code(db_session: Session, *, key: bytes, otp_id: str, code: str) -> OtpOutcome:
     now = datetime.now(UTC)
-    spent = db_session.execute(
-        update(LoginOtp)
-        .where(
-            col(LoginOtp.id) == otp_id,
-            col(LoginOtp.consumed_at).is_(None),
-            col(LoginOtp.attempts) < col(LoginOtp.max_attempts),
-            col(LoginOtp.expires_at) > now,
-        )
-        .values(attempts=col(LoginOtp.attempts) + 1)
-    )
-    row = db_session.get(LoginOtp, otp_id, populate_existing=True)
+    spent = login_codes.spend_attempt(db_session, otp_id, now)
+    row = login_codes.reread(db_session, otp_id)
     if row is None:
         return OtpOutcome.USED
-    if not spent.rowcount:  # type: ignore[attr-defined]
+    if not spent:
         if row.consumed_at is not None:
             return OtpOutcome.USED
         if row.expires_at <= now:
@@ -112,12 +85,8 @@ def check_code(db_session: Session, *, key: bytes, otp_id: str, code: str) -> Ot
         return OtpOutcome.EXHAUSTED
     if not hmac.compare_digest(row.code_digest, _digest(key, otp_id, code)):
         return OtpOutcome.WRONG
-    accepted = db_session.execute(
-        update(LoginOtp)
-        .where(col(LoginOtp.id) == otp_id, col(LoginOtp.consumed_at).is_(None))
-        .values(consumed_at=now)
-    )
-    return OtpOutcome.ACCEPTED if accepted.rowcount else OtpOutcome.USED  # type: ignore[attr-defined]
+    accepted = login_codes.consume(db_session, otp_id, now)
+    return OtpOutcome.ACCEPTED if accepted else OtpOutcome.USED
 
 
 def attempts_left(row: LoginOtp) -> int:
@@ -126,11 +95,13 @@ def attempts_left(row: LoginOtp) -> int:
 
 def withdraw_code(db_session: Session, otp_id: str) -> None:
     """The text could not be sent: the code must not be enterable either."""
-    db_session.execute(
-        update(LoginOtp)
-        .where(col(LoginOtp.id) == otp_id, col(LoginOtp.consumed_at).is_(None))
-        .values(consumed_at=datetime.now(UTC))
-    )
+    login_codes.consume(db_session, otp_id, datetime.now(UTC))
+
+
+def attempts_now(db_session: Session, otp_id: str) -> int:
+    """Attempts left on the code as committed now (0 when it is gone)."""
+    row = login_codes.reread(db_session, otp_id)
+    return attempts_left(row) if row is not None else 0
 
 
 def normalize(typed: str) -> str:

@@ -19,17 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
-from idp.login.rows import detached, transient
 from idp.settings import Settings
+from idp.storage import login_sessions
 from idp.storage.login import LoginSession
 
-SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
-_INSERT_SESSION = insert(SESSIONS)
-_BY_TOKEN_DIGEST = select(SESSIONS).where(SESSIONS.c.token_digest == bindparam("token_digest"))
 SECURE_COOKIE = "__Host-hoviyat_session"
 PLAIN_COOKIE = "hoviyat_session"
 
@@ -75,18 +70,7 @@ def session_row(request: Request, db_session: Session) -> LoginSession | None:
     token = request.cookies.get(cookie_name(_settings_of(request)))
     if not token or len(token) > 100:
         return None
-    # A Core query and a detached object (idp.login.rows): every step of a
-    # returning browser reads its session, and the ORM's select cost several
-    # times the query. A step-up adds the object to its write session.
-    row = (
-        db_session.connection()
-        .execute(_BY_TOKEN_DIGEST, {"token_digest": token_digest(token)})
-        .mappings()
-        .first()
-    )
-    if row is None or row["ended_at"] is not None or row["expires_at"] <= _now():
-        return None
-    return detached(LoginSession, {column.name: row[column.name] for column in SESSIONS.c})
+    return login_sessions.live_by_token_digest(db_session, token_digest(token), _now())
 
 
 def state_of(row: LoginSession) -> LoginState:
@@ -136,9 +120,7 @@ def new_session(
     """A session and its cookie token, not stored yet (what comes next is decided first)."""
     token = secrets.token_urlsafe(32)
     now = _now()
-    # Built without the model's constructor (see idp.login.rows): every login makes one.
-    row = transient(
-        LoginSession,
+    row = login_sessions.unsaved(
         {
             "id": secrets.token_urlsafe(18),
             "token_digest": token_digest(token),
@@ -158,12 +140,7 @@ def new_session(
 
 
 def store_session(db_session: Session, row: LoginSession) -> None:
-    # A Core insert (the ORM's unit of work cost more than the insert); the
-    # object then counts as stored, so a later step-up updates it in place.
-    db_session.execute(
-        _INSERT_SESSION, {column.name: getattr(row, column.name) for column in SESSIONS.c}
-    )
-    make_transient_to_detached(row)
+    login_sessions.insert_session(db_session, row)
 
 
 def raise_level(
@@ -177,28 +154,17 @@ def raise_level(
     row.auth_time = _now()
     if mobile is not None:
         row.mobile = mobile
-    db_session.add(row)
-    db_session.flush()
+    login_sessions.save(db_session, row)
     return token
 
 
 def choose_entity(db_session: Session, session_id: str, entity_national_id: str | None) -> None:
-    db_session.execute(
-        update(LoginSession)
-        .where(LoginSession.id == session_id)  # type: ignore[arg-type]
-        .values(entity_national_id=entity_national_id)
-    )
+    login_sessions.set_entity(db_session, session_id, entity_national_id)
 
 
 def end_session(db_session: Session, session_id: str) -> bool:
     """Log out: the session stops working in every worker at once. True if it was live."""
-    result = db_session.execute(
-        update(LoginSession)
-        .where(LoginSession.id == session_id)  # type: ignore[arg-type]
-        .where(LoginSession.ended_at.is_(None))  # type: ignore[union-attr]
-        .values(ended_at=_now())
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return login_sessions.end(db_session, session_id, _now())
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str, max_age: int) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent
@@ -23,17 +22,15 @@ from idp.oidc.authorize import AuthorizationRequest, redirect_with
 from idp.oidc.grants import LoginFacts, issue_code
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.problems import bad_request
-from idp.storage.login import LoginSession
+from idp.storage import interactions, login_sessions
+from idp.storage.clients import get_client
 from idp.storage.models import Client
-from idp.storage.oidc import OidcInteraction
 from policies.assurance import required_level, satisfies
 from policies.service_policy import ServicePolicy
 
 # A login finished this long before the request started still counts as "now"
 # for prompt=login (clock steps between workers). max_age has no such slack.
 SKEW = timedelta(seconds=5)
-INTERACTIONS = OidcInteraction.__table__  # type: ignore[attr-defined]
-LOGIN_SESSIONS = LoginSession.__table__  # type: ignore[attr-defined]
 
 
 def error_url(
@@ -89,37 +86,7 @@ def _older_than(auth_time: datetime, max_age: int, requested_at: datetime) -> bo
 
 def consume(session: Session, interaction_id: str) -> bool:
     """Mark a finished interaction used, once across all workers; True if this call did."""
-    now = datetime.now(UTC)
-    result = session.execute(
-        update(INTERACTIONS)
-        .where(INTERACTIONS.c.id == interaction_id)
-        .where(INTERACTIONS.c.consumed_at.is_(None))
-        .where(INTERACTIONS.c.expires_at > now)
-        .where(or_(INTERACTIONS.c.completed_at.is_not(None), INTERACTIONS.c.error.is_not(None)))
-        .values(consumed_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-# Built once (the statement is run by the shared writer on every login).
-_CLOSE_AND_CONSUME = (
-    update(INTERACTIONS)
-    .where(INTERACTIONS.c.id == bindparam("interaction_id"))
-    .where(INTERACTIONS.c.completed_at.is_(None))
-    .where(INTERACTIONS.c.consumed_at.is_(None))
-    .where(INTERACTIONS.c.error.is_(None))
-    .where(INTERACTIONS.c.expires_at > bindparam("now"))
-    .values(
-        session_id=bindparam("session_id"),
-        acr=bindparam("acr"),
-        amr=bindparam("amr", type_=INTERACTIONS.c.amr.type),
-        auth_time=bindparam("auth_time", type_=INTERACTIONS.c.auth_time.type),
-        entity_national_id=bindparam("entity_national_id"),
-        consent_granted=True,
-        completed_at=bindparam("now", type_=INTERACTIONS.c.completed_at.type),
-        consumed_at=bindparam("now", type_=INTERACTIONS.c.consumed_at.type),
-    )
-)
+    return interactions.consume(session, interaction_id, datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -139,20 +106,16 @@ def close_and_consume(session: Session, interaction_id: str, login: FinishedLogi
     True if this call did; False when another request (another worker, a
     second tab) closed it first or it expired meanwhile.
     """
-    now = datetime.now(UTC)
-    result = session.execute(
-        _CLOSE_AND_CONSUME,
-        {
-            "interaction_id": interaction_id,
-            "now": now,
-            "session_id": login.session_id,
-            "acr": login.acr,
-            "amr": list(login.amr),
-            "auth_time": login.auth_time,
-            "entity_national_id": login.entity_national_id,
-        },
+    return interactions.close_and_consume(
+        session,
+        interaction_id,
+        datetime.now(UTC),
+        session_id=login.session_id,
+        acr=login.acr,
+        amr=list(login.amr),
+        auth_time=login.auth_time,
+        entity_national_id=login.entity_national_id,
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bool) -> str:
@@ -161,7 +124,7 @@ def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bo
     ``consumed`` says whether this request consumed it; raises a 400 Problem
     when there is nothing safe to redirect to (unknown, used, incomplete).
     """
-    row = session.execute(select(INTERACTIONS).where(INTERACTIONS.c.id == interaction_id)).first()
+    row = interactions.by_id(session, interaction_id)
     if row is None:
         raise bad_request("interaction-unknown", "no such login in progress; start again")
     try:
@@ -183,11 +146,7 @@ def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bo
         return error_url(
             hoviyat, authz.redirect_uri, authz.state, row.error, "the login did not complete"
         )
-    login = (
-        session.execute(select(LOGIN_SESSIONS).where(LOGIN_SESSIONS.c.id == row.session_id)).first()
-        if row.session_id
-        else None
-    )
+    login = login_sessions.by_id(session, row.session_id) if row.session_id else None
     if login is None or login.ended_at is not None or row.acr is None:
         facts = None
     else:
@@ -204,7 +163,7 @@ def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bo
         session,
         hoviyat,
         authz,
-        client=session.get(Client, row.client_id),
+        client=get_client(session, row.client_id),
         consent_granted=row.consent_granted,
         login=facts,
         requested_at=row.created_at,

@@ -13,16 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.oidc.authorize import redirect_with
 from idp.oidc.grants import grant_event, revoke_grant
 from idp.problems import bad_request
-from idp.storage.login import LoginSession
+from idp.storage import login_sessions
+from idp.storage.clients import get_client
 from idp.storage.models import Client
-from idp.storage.oidc import OidcGrant
 from idp.tokens import TokenError
 from idp.tokens.keyring import RETIRED_KEY_LIFETIME
 
@@ -81,7 +81,7 @@ def parse_logout(
         hinted_client = audience if isinstance(audience, str) else None
         if client_id is not None and client_id != hinted_client:
             raise bad_request("logout-request-invalid", "client_id differs from id_token_hint aud")
-        client = session.get(Client, hinted_client) if hinted_client else None
+        client = get_client(session, hinted_client) if hinted_client else None
         sid = claims.get("sid")
         session_id = sid if isinstance(sid, str) else None
     if redirect_uri is not None:
@@ -102,7 +102,7 @@ def audit_logout(
     session: Session, hoviyat: Hoviyat, session_id: str, client: Client | None
 ) -> None:
     """One audit entry per ended login session, under the login's own tracking code."""
-    login = session.get(LoginSession, session_id)
+    login = login_sessions.by_id(session, session_id)
     if login is None:
         return
     policy = hoviyat.policies.get(client.service_code) if client is not None else None
@@ -127,14 +127,9 @@ def end_grants(session: Session, hoviyat: Hoviyat, session_ids: set[str]) -> int
     """Revoke every live grant issued under the ended sessions; audits each."""
     if not session_ids:
         return 0
-    grants = session.exec(
-        select(OidcGrant).where(
-            OidcGrant.session_id.in_(sorted(session_ids)),  # type: ignore[union-attr]
-            OidcGrant.revoked_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).all()
+    grants = login_sessions.live_grants(session, session_ids)
     for grant in grants:
-        client = session.get(Client, grant.client_id)
+        client = get_client(session, grant.client_id)
         if revoke_grant(session, grant.id, "logout") and client is not None:
             append(session, grant_event(hoviyat, client, grant, "grant_revoked", "logout"))
     return len(grants)

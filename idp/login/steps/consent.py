@@ -7,6 +7,7 @@ from sqlmodel import Session
 from idp.login.consent import remember_consent
 from idp.login.flow import refuse
 from idp.login.steps.posted import Outcome, Posted, Redirect, StepEvent
+from idp.storage import interactions
 from idp.storage.login import LoginSession
 
 
@@ -22,6 +23,6 @@ def decide(
         return Redirect(refuse(db_session, flow), (denied,))
     remember_consent(db_session, session.national_code, flow.client.client_id, flow.claims)
     flow.interaction.consent_granted = True
-    db_session.add(flow.interaction)
+    interactions.save(db_session, flow.interaction)
     granted = StepEvent("consent", "granted", session.national_code, detail, "consent")
     return posted.back_to_login(granted)

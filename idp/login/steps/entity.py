@@ -16,6 +16,7 @@ from idp.login import entities, sessions
 from idp.login.forms import Entered, entity_form
 from idp.login.i18n import digits_for, translate
 from idp.login.steps.posted import Outcome, Posted, Shown, StepEvent
+from idp.storage import interactions
 from idp.storage.login import LoginSession
 from verifiers.identifiers import IdentifierError, validate_national_id
 
@@ -54,7 +55,7 @@ def choose(
         shown = {k: digits_for(v, language) for k, v in found.refusal_values.items()}
         return again(403, found.refusal, refused, **shown)
     flow.interaction.entity_national_id = national_id
-    db_session.add(flow.interaction)
+    interactions.save(db_session, flow.interaction)
     sessions.choose_entity(db_session, session.id, national_id)
     chosen = StepEvent("entity", "success", session.national_code, {"entity_hash": entity_hash})
     return posted.back_to_login(chosen)

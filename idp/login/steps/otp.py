@@ -17,6 +17,7 @@ from idp.login.forms import Entered, otp_form
 from idp.login.i18n import digits_for, translate
 from idp.login.render import message
 from idp.login.steps.posted import Outcome, Posted, Redirect, SessionCookie, Shown, StepEvent
+from idp.storage import login_sessions
 from idp.storage.login import LoginOtp, LoginSession
 from policies import assurance
 
@@ -43,8 +44,7 @@ def check(posted: Posted, db_session: Session, session: LoginSession | None, typ
         refused = StepEvent("otp", f"otp_{outcome.value}", session.national_code)
         if outcome is otp.OtpOutcome.USED:
             return _already_used(posted, db_session, session, pending, refused)
-        fresh = db_session.get(LoginOtp, pending.id, populate_existing=True)
-        left = otp.attempts_left(fresh) if fresh is not None else 0
+        left = otp.attempts_now(db_session, pending.id)
         error = _ERRORS.get(outcome, "err.otp_exhausted")
         if outcome is otp.OtpOutcome.WRONG and left == 0:
             error = "err.otp_exhausted"
@@ -79,7 +79,7 @@ def _already_used(
     same browser's double click or a second tab: say so, never "wrong too many
     times". The session row, read after the code's conditional UPDATE waited
     for that other submission to commit, tells whether the step is done."""
-    latest = db_session.get(LoginSession, session.id, populate_existing=True)
+    latest = login_sessions.reread(db_session, session.id)
     done = (
         latest is not None
         and latest.ended_at is None

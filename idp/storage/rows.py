@@ -1,6 +1,6 @@
 """Model objects for rows read or written with Core statements.
 
-The login pages read and write their hot rows with Core statements, yet the
+The login storage reads and writes its hot rows with Core statements, yet the
 steps hand model objects around and a step that changes one adds it to its
 write session. Building a SQLModel table object through its constructor runs
 pydantic's and SQLAlchemy's per-attribute set-up (about 60 µs for an
