@@ -72,10 +72,7 @@ def open_share(session: Session, code: str, now: datetime | None = None) -> str 
     row = share_by_digest(session, code_digest(code))
     if row is None:
         return None
-    expires_at = row.expires_at
-    if expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=UTC)
-    if (now or datetime.now(UTC)) > expires_at:
+    if (now or datetime.now(UTC)) > row.expires_at:
         return None
     return unseal(code, row.sealed)
 

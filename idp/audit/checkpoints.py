@@ -93,9 +93,6 @@ def checkpoint_if_due(
     with db.session() as session:
         latest = latest_checkpoint(session)
     if latest is not None:
-        signed_at = latest.signed_at
-        if signed_at.tzinfo is None:
-            signed_at = signed_at.replace(tzinfo=UTC)
-        if datetime.now(UTC) - signed_at < interval:
+        if datetime.now(UTC) - latest.signed_at < interval:
             return None
     return make_checkpoint(db, key_encryption_key, origin)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
 from idp.storage.models import utcnow
+from idp.storage.types import UtcDateTime
 
 STATUS_LIST_SIZE = 262_144  # 2^18 one-bit entries: 32 KiB, a few hundred bytes compressed
 
@@ -53,9 +54,9 @@ class Attestation(SQLModel, table=True):
     facts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status_list_id: int
     status_index: int
-    issued_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
-    revoked_at: datetime | None = Field(default=None, index=True)
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
     tracking_code: str = Field(max_length=40, index=True)
     client_id: str | None = Field(default=None, max_length=64)
 
@@ -68,7 +69,7 @@ class StatusListCounter(SQLModel, table=True):
     list_id: int = Field(primary_key=True)
     size: int
     next_index: int = Field(default=0)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class AttestationShare(SQLModel, table=True):
@@ -79,8 +80,8 @@ class AttestationShare(SQLModel, table=True):
     code_digest: str = Field(primary_key=True, max_length=64)
     attestation_id: str = Field(foreign_key="attestations.id", max_length=40, index=True)
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class StatusSlot(NamedTuple):

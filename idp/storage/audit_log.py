@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from idp.storage.models import AuditEntry, utcnow
+from idp.storage.types import UtcDateTime
 
 
 class AuditTreeHead(SQLModel, table=True):
@@ -25,7 +26,7 @@ class AuditTreeHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     tree_size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class AuditTreeNode(SQLModel, table=True):
@@ -47,7 +48,7 @@ class AuditCheckpoint(SQLModel, table=True):
     )
     tree_size: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    signed_at: datetime = Field(default_factory=utcnow, index=True)
+    signed_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UtcDateTime)
     key_id: str = Field(max_length=16)
     note: str = Field(sa_column=Column(Text, nullable=False))
 
@@ -60,7 +61,7 @@ class AuditSigningKey(SQLModel, table=True):
     public_key_der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     private_key_encrypted: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     certificate_chain_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 # Entries not yet in the tree, found by the sequencer without scanning the log.

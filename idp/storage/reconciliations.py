@@ -13,6 +13,7 @@ from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
 
 from idp.storage.models import utcnow
+from idp.storage.types import UtcDateTime
 
 
 class ReconciliationJob(SQLModel, table=True):
@@ -37,7 +38,7 @@ class ReconciliationJob(SQLModel, table=True):
     attempts: int = Field(default=0)
     worker: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=utcnow)
-    started_at: datetime | None = None
-    heartbeat_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
