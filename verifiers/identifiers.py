@@ -84,7 +84,7 @@ def national_code_check_digit(body: str) -> int:
     ``s = Σ d_i × (11 − i)`` for i = 1..9, ``r = s mod 11``; the check digit is
     ``r`` when ``r < 2``, else ``11 − r``.
     """
-    s = sum(map(operator.mul, map(int, body[:9]), _NATIONAL_CODE_WEIGHTS))
+    s: int = sum(map(operator.mul, map(int, body[:9]), _NATIONAL_CODE_WEIGHTS))
     r = s % 11
     return r if r < 2 else 11 - r
 

@@ -7,6 +7,7 @@ Feature areas keep their own tables in their own modules beside this one
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -33,7 +34,7 @@ class ServicePolicyRow(SQLModel, table=True):
     __tablename__ = "service_policies"
 
     service_code: str = Field(primary_key=True, max_length=64)
-    document: dict = Field(sa_column=Column(JSON, nullable=False))
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     digest: str = Field(max_length=64)
     loaded_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
@@ -48,17 +49,17 @@ class Client(SQLModel, table=True):
     service_code: str = Field(foreign_key="service_policies.service_code", max_length=64)
     secret_digest: str | None = Field(default=None, max_length=64)
     token_endpoint_auth_method: str = Field(default="client_secret_basic", max_length=40)
-    grant_types: list = Field(
+    grant_types: list[str] = Field(
         default_factory=lambda: ["client_credentials"], sa_column=Column(JSON, nullable=False)
     )
-    redirect_uris: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    post_logout_redirect_uris: list = Field(
+    redirect_uris: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    post_logout_redirect_uris: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     id_token_signed_response_alg: str = Field(default="ES256", max_length=10)
     sector_identifier: str | None = Field(default=None, max_length=255)
-    jwks: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    roles: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
@@ -93,7 +94,7 @@ class AuditEntry(SQLModel, table=True):
     operation: str | None = Field(default=None, max_length=64)
     subject_hash: str | None = Field(default=None, max_length=64)
     outcome: str = Field(max_length=40)
-    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     leaf_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
@@ -120,7 +121,7 @@ class TokenSigningKey(SQLModel, table=True):
     kid: str = Field(primary_key=True, max_length=64)
     alg: str = Field(max_length=10, index=True)
     state: str = Field(max_length=10, index=True)
-    public_jwk: dict = Field(sa_column=Column(JSON, nullable=False))
+    public_jwk: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     private_key_encrypted: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     activated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

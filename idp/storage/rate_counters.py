@@ -22,7 +22,7 @@ def _upsert(insert: Any) -> Any:
     statement = insert(RateCounter)
     return statement.on_conflict_do_update(
         index_elements=["bucket", "window_start"],
-        set_={"count": RateCounter.count + statement.excluded.count},  # type: ignore[operator]
+        set_={"count": RateCounter.count + statement.excluded.count},
     ).returning(RateCounter.bucket, RateCounter.window_start, RateCounter.count)
 
 

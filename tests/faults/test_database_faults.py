@@ -78,9 +78,7 @@ def postgres() -> Iterator[ThrowawayPostgres]:
         database.drop()
 
 
-def _environment(
-    tmp_path: Path, database_url: str, registry: Path
-) -> dict[str, str]:
+def _environment(tmp_path: Path, database_url: str, registry: Path) -> dict[str, str]:
     env = hoviyat_env(
         tmp_path / "data",
         database_url,

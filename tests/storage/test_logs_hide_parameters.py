@@ -25,8 +25,9 @@ def test_attack_sql_parameters_harvested_from_error_logs_find_none(
     with pytest.raises(SQLAlchemyError) as raised:
         with db.session() as session:
             # A statement that fails after binding its parameter.
-            session.execute(text("INSERT INTO no_such_table (value) VALUES (:value)"),
-                            {"value": SECRET})
+            session.execute(
+                text("INSERT INTO no_such_table (value) VALUES (:value)"), {"value": SECRET}
+            )
     log.exception("write failed", exc_info=raised.value)
     assert "no_such_table" in str(raised.value)  # the statement is still named
     assert SECRET not in str(raised.value)
