@@ -11,9 +11,11 @@ answer 503 with ``Retry-After``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -23,7 +25,7 @@ from idp.login.forms import close_login, show_step
 from idp.login.i18n import Language, pick_language
 from idp.login.render import STATIC, hoviyat_of, message
 from idp.login.steps import cancel, consent, entity, identify, mobile, otp
-from idp.login.steps.posted import registry_down, run_step
+from idp.login.steps.posted import Step, registry_down, run_step
 from idp.oidc.completion import FinishedLogin
 from verifiers.registry.base import RegistryUnavailable
 
@@ -114,75 +116,52 @@ async def _form_fields(request: Request, names: tuple[str, ...]) -> dict[str, st
     return fields
 
 
+@dataclass(frozen=True, slots=True)
+class StepForm:
+    """The fields every step's form carries (see ``_forms.html``)."""
+
+    interaction: str
+    lang: str
+    csrf_token: str
+
+
+def _step_form(interaction: FormStr = "", lang: FormStr = "", csrf_token: FormStr = "") -> StepForm:
+    return StepForm(interaction, lang, csrf_token)
+
+
+StepFormDep = Annotated[StepForm, Depends(_step_form)]
+
+
+def _run(request: Request, form: StepForm, step: Step) -> Response:
+    return run_step(request, form.interaction, form.lang, form.csrf_token, step)
+
+
 @router.post("/login/mobile")
 def send_code(
-    request: Request,
-    interaction: FormStr = "",
-    lang: FormStr = "",
-    csrf_token: FormStr = "",
-    mobile_number: Annotated[str, Form(alias="mobile")] = "",
+    request: Request, form: StepFormDep, typed: Annotated[str, Form(alias="mobile")] = ""
 ) -> Response:
-    return mobile.send_code(request, interaction, lang, csrf_token, mobile_number)
+    return mobile.send_code(request, form.interaction, form.lang, form.csrf_token, typed)
 
 
 @router.post("/login/otp")
 def check_code(
-    request: Request,
-    interaction: FormStr = "",
-    lang: FormStr = "",
-    csrf_token: FormStr = "",
-    otp_code: Annotated[str, Form(alias="otp")] = "",
+    request: Request, form: StepFormDep, typed: Annotated[str, Form(alias="otp")] = ""
 ) -> Response:
-    return run_step(
-        request,
-        interaction,
-        lang,
-        csrf_token,
-        lambda posted, db_session, session: otp.check(posted, db_session, session, otp_code),
-    )
+    return _run(request, form, partial(otp.check, typed=typed))
 
 
 @router.post("/login/entity")
 def choose_entity(
-    request: Request,
-    interaction: FormStr = "",
-    lang: FormStr = "",
-    csrf_token: FormStr = "",
-    entity_national_id: FormStr = "",
+    request: Request, form: StepFormDep, entity_national_id: FormStr = ""
 ) -> Response:
-    return run_step(
-        request,
-        interaction,
-        lang,
-        csrf_token,
-        lambda posted, db_session, session: entity.choose(
-            posted, db_session, session, entity_national_id
-        ),
-    )
+    return _run(request, form, partial(entity.choose, typed=entity_national_id))
 
 
 @router.post("/login/consent")
-def decide_consent(
-    request: Request,
-    interaction: FormStr = "",
-    lang: FormStr = "",
-    csrf_token: FormStr = "",
-    decision: FormStr = "",
-) -> Response:
-    return run_step(
-        request,
-        interaction,
-        lang,
-        csrf_token,
-        lambda posted, db_session, session: consent.decide(posted, db_session, session, decision),
-    )
+def decide_consent(request: Request, form: StepFormDep, decision: FormStr = "") -> Response:
+    return _run(request, form, partial(consent.decide, decision=decision))
 
 
 @router.post("/login/cancel")
-def cancel_login(
-    request: Request,
-    interaction: FormStr = "",
-    lang: FormStr = "",
-    csrf_token: FormStr = "",
-) -> Response:
-    return run_step(request, interaction, lang, csrf_token, cancel.cancel)
+def cancel_login(request: Request, form: StepFormDep) -> Response:
+    return _run(request, form, cancel.cancel)
