@@ -162,19 +162,9 @@ def crl_file_name(
     return name + ".crl"
 
 
-def crl_url(
-    base_url: str,
-    ca_name: str,
-    *,
-    generation: int = 1,
-    partition: int = 0,
-    partitions: int = 1,
-    delta: bool = False,
-) -> str:
-    name = crl_file_name(
-        ca_name, generation=generation, partition=partition, partitions=partitions, delta=delta
-    )
-    return f"{base_url.rstrip('/')}/crl/{name}"
+def crl_url(base_url: str, file_name: str) -> str:
+    """The URL of the CRL named ``file_name`` (:func:`crl_file_name`) under ``base_url``."""
+    return f"{base_url.rstrip('/')}/crl/{file_name}"
 
 
 def crl_distribution_point(
@@ -183,10 +173,12 @@ def crl_distribution_point(
     """The CDP URL that issuance writes into a certificate with this serial."""
     return crl_url(
         base_url,
-        ca_name,
-        generation=generation,
-        partition=crl_partition_for(serial, partitions),
-        partitions=partitions,
+        crl_file_name(
+            ca_name,
+            generation=generation,
+            partition=crl_partition_for(serial, partitions),
+            partitions=partitions,
+        ),
     )
 
 
@@ -270,10 +262,11 @@ def encode_revoked_entries(entries: Iterable[RevokedEntry]) -> bytes:
 # --- the CRL ----------------------------------------------------------------
 
 
-def _subject_der(certificate: x509.Certificate) -> bytes:
-    """The issuer's subject exactly as encoded in its certificate (matching is bytewise)."""
+def subject_der(certificate: x509.Certificate) -> bytes:
+    """The subject exactly as encoded in the certificate (issuer matching is bytewise)."""
     parsed = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
-    return parsed["tbs_certificate"]["subject"].dump()
+    subject: bytes = parsed["tbs_certificate"]["subject"].dump()
+    return subject
 
 
 def key_identifier(certificate: x509.Certificate) -> bytes:
@@ -334,7 +327,8 @@ def _crl_extensions(
                 "extn_value": [{"distribution_point": {"full_name": [_uri(freshest_crl)]}}],
             }
         )
-    return asn1_crl.TBSCertListExtensions(extensions).dump()
+    encoded: bytes = asn1_crl.TBSCertListExtensions(extensions).dump()
+    return encoded
 
 
 def build_crl(
@@ -365,7 +359,7 @@ def build_crl(
     tbs_parts = [
         integer(1),  # v2: CRL extensions are present
         algorithm,
-        _subject_der(issuer),
+        subject_der(issuer),
         x509_time(this_update),
         x509_time(next_update),
     ]

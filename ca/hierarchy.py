@@ -134,7 +134,7 @@ def _uris(certificate: x509.Certificate) -> tuple[list[str], list[str]]:
 
 def key_id_of(certificate_or_key: x509.Certificate | Signer) -> str:
     public_key = certificate_or_key.public_key()
-    return x509.SubjectKeyIdentifier.from_public_key(public_key).digest.hex()  # type: ignore[arg-type]
+    return x509.SubjectKeyIdentifier.from_public_key(public_key).digest.hex()
 
 
 @dataclass(frozen=True)
@@ -585,6 +585,8 @@ class Hierarchy:
             not_after=certificate.not_valid_after_utc,
             requested_by=self.operator,
             request_reason="issuing CA key certified by the offline root",
+            subject_hash=None,
+            tracking_code=None,
         )
         with self.store.change() as changes:
             changes.add_certificate(entry, certificate.public_bytes(Encoding.DER), now)

@@ -61,9 +61,9 @@ class CertificateEntry:
     not_before: datetime
     not_after: datetime
     requested_by: str
-    request_reason: str | None = None
-    subject_hash: str | None = None
-    tracking_code: str | None = None  # None: the store files it under a new one
+    request_reason: str | None
+    subject_hash: str | None  # of the person or entity named, if any
+    tracking_code: str | None  # None: the store files it under a new one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

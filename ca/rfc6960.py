@@ -30,7 +30,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca.crl import Signer, signature_algorithm
+from ca.crl import Signer, signature_algorithm, subject_der
 from ca.der import generalized_time, tlv
 from ca.revocation import RevocationReason
 
@@ -303,11 +303,6 @@ def _key_bits(certificate: x509.Certificate) -> bytes:
     return bytes(spki["public_key"].contents[1:])  # the BIT STRING's value, no unused-bits octet
 
 
-def _subject_der(certificate: x509.Certificate) -> bytes:
-    parsed = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
-    return parsed["tbs_certificate"]["subject"].dump()
-
-
 class Responder:
     """One issuing CA's delegated OCSP responder."""
 
@@ -317,7 +312,7 @@ class Responder:
         self.issuer = issuer
         self.certificate = certificate
         self.signer = signer
-        name = _subject_der(issuer)
+        name = subject_der(issuer)
         key = _key_bits(issuer)
         self._hashes = {
             algorithm: (hashlib.new(algorithm, name).digest(), hashlib.new(algorithm, key).digest())
@@ -385,7 +380,7 @@ def _cert_status(status: CertificateStatus) -> bytes:
     info = generalized_time(status.revoked_at)
     if status.reason not in (None, RevocationReason.unspecified):
         # Like the CRL entry: an unspecified reason is left out (RFC 5280 5.3.1).
-        info += tlv(0xA0, tlv(0x0A, bytes((int(status.reason),))))  # type: ignore[arg-type]
+        info += tlv(0xA0, tlv(0x0A, bytes((int(status.reason),))))
     return tlv(0xA1, info)  # revoked [1] IMPLICIT RevokedInfo
 
 

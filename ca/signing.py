@@ -18,7 +18,10 @@ lint copy carries a throwaway key's signature (:func:`throwaway_signature`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any, Generic, Protocol, TypeVar
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import csr as asn1_csr
@@ -28,7 +31,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ca.keys import CURVES, Signer
+from ca.keys import CURVES, CAHash, Signer
+
+T = TypeVar("T")
 
 
 @cache
@@ -46,48 +51,84 @@ def throwaway_signature(data: bytes, signer: Signer) -> bytes:
     return _throwaway_key(signer.curve).sign(data, ec.ECDSA(signer.hash_algorithm()))
 
 
-def sign_certificate(builder: x509.CertificateBuilder, signer: Signer) -> x509.Certificate:
+class _Signed(Protocol):
+    def public_bytes(self, encoding: Encoding) -> bytes: ...
+
+
+S = TypeVar("S", bound=_Signed)
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[S]):
+    """A signed object as asn1crypto takes it apart, and as ``cryptography`` loads it."""
+
+    structure: type[Any]
+    tbs_field: str
+    signature_field: str
+    load: Callable[[bytes], S]
+
+
+_CERTIFICATE = _Kind(
+    asn1_x509.Certificate, "tbs_certificate", "signature_value", x509.load_der_x509_certificate
+)
+_CRL = _Kind(asn1_crl.CertificateList, "tbs_cert_list", "signature", x509.load_der_x509_crl)
+
+
+def _resigned(kind: _Kind[S], signer: Signer) -> Callable[[S], S]:
+    """A draft (signed by a throwaway key) to the same, signed by ``signer``."""
+
+    def resign(draft: S) -> S:
+        parsed = kind.structure.load(draft.public_bytes(Encoding.DER))
+        tbs = parsed[kind.tbs_field]
+        signed = kind.structure(
+            {
+                kind.tbs_field: tbs,
+                "signature_algorithm": parsed["signature_algorithm"],
+                kind.signature_field: signer.sign(tbs.dump()),
+            }
+        )
+        return kind.load(signed.dump())
+
+    return resign
+
+
+def _signed(
+    sign: Callable[[ec.EllipticCurvePrivateKey, CAHash], T],
+    signer: Signer,
+    resign: Callable[[T], T],
+) -> T:
+    """``sign`` (a builder's) with the signer's in-process key; for an HSM key, with a
+    throwaway key of the same curve, the draft then ``resign``-ed by the HSM."""
     if signer.private_key is not None:
-        return builder.sign(signer.private_key, signer.hash_algorithm())
-    draft = asn1_x509.Certificate.load(
-        throwaway_certificate(builder, signer).public_bytes(Encoding.DER)
-    )
-    tbs = draft["tbs_certificate"]
-    signed = asn1_x509.Certificate(
-        {
-            "tbs_certificate": tbs,
-            "signature_algorithm": draft["signature_algorithm"],
-            "signature_value": signer.sign(tbs.dump()),
-        }
-    )
-    return x509.load_der_x509_certificate(signed.dump())
+        return sign(signer.private_key, signer.hash_algorithm())
+    return resign(sign(_throwaway_key(signer.curve), signer.hash_algorithm()))
+
+
+def sign_certificate(builder: x509.CertificateBuilder, signer: Signer) -> x509.Certificate:
+    return _signed(builder.sign, signer, _resigned(_CERTIFICATE, signer))
 
 
 def sign_crl(
     builder: x509.CertificateRevocationListBuilder, signer: Signer
 ) -> x509.CertificateRevocationList:
-    if signer.private_key is not None:
-        return builder.sign(signer.private_key, signer.hash_algorithm())
-    draft_crl = builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
-    draft = asn1_crl.CertificateList.load(draft_crl.public_bytes(Encoding.DER))
-    tbs = draft["tbs_cert_list"]
-    signed = asn1_crl.CertificateList(
-        {
-            "tbs_cert_list": tbs,
-            "signature_algorithm": draft["signature_algorithm"],
-            "signature": signer.sign(tbs.dump()),
-        }
-    )
-    return x509.load_der_x509_crl(signed.dump())
+    return _signed(builder.sign, signer, _resigned(_CRL, signer))
 
 
 def sign_csr(
     builder: x509.CertificateSigningRequestBuilder, signer: Signer
 ) -> x509.CertificateSigningRequest:
     """A CSR for an issuing CA's own key (the offline-root ceremony), HSM or file."""
-    if signer.private_key is not None:
-        return builder.sign(signer.private_key, signer.hash_algorithm())
-    draft_csr = builder.sign(_throwaway_key(signer.curve), signer.hash_algorithm())
+
+    def resign(draft_csr: x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
+        return _csr_with_key_of(signer, draft_csr)
+
+    return _signed(builder.sign, signer, resign)
+
+
+def _csr_with_key_of(
+    signer: Signer, draft_csr: x509.CertificateSigningRequest
+) -> x509.CertificateSigningRequest:
+    """The throwaway-key draft with the signer's public key and the signer's signature."""
     draft = asn1_csr.CertificationRequest.load(draft_csr.public_bytes(Encoding.DER))
     # A CSR builder takes the public key from the signing key: put the HSM's key in.
     info = asn1_csr.CertificationRequestInfo(

@@ -20,7 +20,6 @@ routes are matched in order.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -45,7 +44,7 @@ from idp.pki.revocation import (
     issuers_touched,
     revoke,
 )
-from idp.pki.service import get_pki
+from idp.pki.service import built_once, get_pki
 from idp.pki.status_settings import StatusSettings
 from idp.problems import Problem, bad_request, not_found
 
@@ -66,7 +65,13 @@ class StatusServices:
     ocsp: OCSPService
 
 
-_build_lock = threading.Lock()
+def _build_status(request: Request) -> StatusServices:
+    pki = get_pki(request)
+    settings = StatusSettings()
+    return StatusServices(
+        CRLPublisher(pki.db, pki.hierarchy, settings),
+        OCSPService(pki.db, pki.hierarchy, settings),
+    )
 
 
 async def get_status_services(request: Request) -> StatusServices:
@@ -75,20 +80,7 @@ async def get_status_services(request: Request) -> StatusServices:
     Async on purpose: a sync dependency costs a thread-pool hop on every OCSP
     request, and building the services only opens the key store (no signing).
     """
-    state = request.app.state
-    services: StatusServices | None = getattr(state, "hoviyat_status", None)
-    if services is None:
-        with _build_lock:
-            services = getattr(state, "hoviyat_status", None)
-            if services is None:
-                pki = get_pki(request)
-                settings = StatusSettings()
-                services = StatusServices(
-                    CRLPublisher(pki.db, pki.hierarchy, settings),
-                    OCSPService(pki.db, pki.hierarchy, settings),
-                )
-                state.hoviyat_status = services
-    return services
+    return built_once(request.app.state, "hoviyat_status", _build_status, request)
 
 
 StatusDep = Annotated[StatusServices, Depends(get_status_services)]
@@ -158,14 +150,12 @@ def get_crl(file_name: str, services: StatusDep) -> Response:
         raise Problem(
             503, "crl-unavailable", "Service unavailable", str(exc), headers={"Retry-After": "60"}
         ) from None
-    this_update = record.this_update.replace(tzinfo=record.this_update.tzinfo or UTC)
-    next_update = record.next_update.replace(tzinfo=record.next_update.tzinfo or UTC)
     return Response(
         record.der,
         media_type=CRL_MEDIA_TYPE,
         headers={
-            "Last-Modified": _http_date(this_update),
-            "Expires": _http_date(next_update),
+            "Last-Modified": _http_date(record.this_update),
+            "Expires": _http_date(record.next_update),
             # short: a revocation reissues the CRL, and relying parties should see it
             "Cache-Control": "public, max-age=300, no-transform",
             "ETag": f'"{record.issuer_key_id[:16]}-{record.partition}-{record.crl_number}"',

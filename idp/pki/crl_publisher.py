@@ -23,20 +23,29 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
 
 from ca import names
-from ca.crl import RevokedEntry, build_crl, crl_url, partitions_needed
+from ca.crl import build_crl, crl_file_name, crl_url, partitions_needed
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
 from ca.keys import KeyStoreError
-from ca.revocation import RevocationReason
-from idp.audit.log import AuditEvent, append
+from idp.audit.log import AuditEvent
 from idp.pki.revocation import Actor
-from idp.pki.status_settings import StatusSettings
-from idp.storage.certificates import CertificateAuthority, CertificateRecord
-from idp.storage.crls import CRLRecord, CRLRevision
+from idp.pki.status_settings import StatusService, StatusSettings, utc
+from idp.storage.certificate_store import (
+    authorities_with_key_ids,
+    authority_named,
+    authority_row,
+    record_audit_event,
+)
+from idp.storage.crl_store import (
+    CRLNumberTaken,
+    crl_state,
+    highest_crl_number,
+    latest_crl,
+    publication_inputs,
+    store_crl,
+)
+from idp.storage.crls import CRLRecord
 from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
 
@@ -78,17 +87,25 @@ class CRLAddress:
     delta: bool
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _event(actor: Actor, operation: str, outcome: str, detail: dict[str, object]) -> AuditEvent:
+    """A ``crl_published`` audit entry (published, or refused) by ``actor``."""
+    return AuditEvent(
+        tracking_code=new_tracking_code(),
+        event_type=EVENT_PUBLISHED,
+        actor_type=actor.actor_type,
+        actor_id=actor.actor_id,
+        legal_basis=actor.reason_text,
+        operation=operation,
+        outcome=outcome,
+        detail=detail,
+    )
 
 
-class CRLPublisher:
+class CRLPublisher(StatusService):
     def __init__(
         self, db: Database, hierarchy: Hierarchy, settings: StatusSettings | None = None
     ) -> None:
-        self.db = db
-        self.hierarchy = hierarchy
-        self.settings = settings or StatusSettings()
+        super().__init__(db, hierarchy, settings)
         self._locks: dict[tuple[str, int, bool], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -100,13 +117,7 @@ class CRLPublisher:
         if match is None:
             raise UnknownCRL(f"{file_stem}.crl is not a CRL name")
         generation = int(match["generation"] or 1)
-        with self.db.session() as session:
-            row = session.exec(
-                select(CertificateAuthority).where(
-                    CertificateAuthority.name == match["name"],
-                    CertificateAuthority.generation == generation,
-                )
-            ).first()
+        row = authority_named(self.db, match["name"], generation)
         if row is None or row.certificate is None:
             raise UnknownCRL(f"no CA publishes {file_stem}.crl")
         partitions = row.crl_partitions
@@ -136,32 +147,16 @@ class CRLPublisher:
     def url(self, address: CRLAddress, *, delta: bool | None = None) -> str:
         return crl_url(
             names.http_base(self.hierarchy.issuer_url),
-            address.ca_name,
-            generation=address.generation,
-            partition=address.partition,
-            partitions=address.partitions,
-            delta=address.delta if delta is None else delta,
+            crl_file_name(
+                address.ca_name,
+                generation=address.generation,
+                partition=address.partition,
+                partitions=address.partitions,
+                delta=address.delta if delta is None else delta,
+            ),
         )
 
     # -- reading ---------------------------------------------------------------
-
-    @staticmethod
-    def _revision(session: Session, address: CRLAddress) -> int:
-        row = session.get(CRLRevision, (address.key_id, address.partition))
-        return row.revision if row is not None else 0
-
-    @staticmethod
-    def _latest(
-        session: Session, address: CRLAddress, delta: bool, base: int | None = None
-    ) -> CRLRecord | None:
-        query = select(CRLRecord).where(
-            CRLRecord.issuer_key_id == address.key_id,
-            CRLRecord.partition == address.partition,
-            CRLRecord.is_delta == delta,
-        )
-        if base is not None:
-            query = query.where(CRLRecord.base_crl_number == base)
-        return session.exec(query.order_by(col(CRLRecord.crl_number).desc()).limit(1)).first()
 
     def _is_current(self, record: CRLRecord | None, revision: int, now: datetime) -> bool:
         if record is None or record.revision < revision:
@@ -171,19 +166,13 @@ class CRLPublisher:
             if record.is_delta
             else self.settings.crl_refresh_hours
         )
-        return now < _utc(record.next_update) - refresh
+        return now < record.next_update - refresh
 
     def current(self, address: CRLAddress, now: datetime | None = None) -> CRLRecord:
         """The CRL to serve at ``address``: the stored one if current, else a new one."""
-        now = _utc(now or datetime.now(UTC))
-        with self.db.session() as session:
-            revision = self._revision(session, address)
-            full = self._latest(session, address, delta=False)
-            delta = (
-                self._latest(session, address, True, base=full.crl_number)
-                if address.delta and full is not None
-                else None
-            )
+        now = utc(now or datetime.now(UTC))
+        state = crl_state(self.db, address.key_id, address.partition, with_delta=address.delta)
+        revision, full, delta = state.revision, state.full, state.delta
         if not address.delta and self._is_current(full, revision, now):
             assert full is not None
             return full
@@ -215,40 +204,6 @@ class CRLPublisher:
         with self._locks_guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    def _entries(
-        self, session: Session, address: CRLAddress, this_update: datetime, since: datetime | None
-    ) -> list[RevokedEntry]:
-        keep_after = this_update - timedelta(hours=self.settings.crl_validity_hours)
-        query = select(
-            CertificateRecord.serial_hex,
-            CertificateRecord.revoked_at,
-            CertificateRecord.revocation_reason,
-            CertificateRecord.invalidity_date,
-        ).where(
-            CertificateRecord.issuer_key_id == address.key_id,
-            CertificateRecord.status == "revoked",
-            col(CertificateRecord.not_after) > keep_after,
-        )
-        if since is not None:
-            query = query.where(col(CertificateRecord.revoked_at) >= since)
-        partitions, partition = address.partitions, address.partition
-        reasons = RevocationReason.__members__
-        entries = []
-        for serial_text, revoked_at, reason, invalidity in session.exec(query):
-            serial = int(serial_text, 16)
-            if serial % partitions != partition:
-                continue
-            entries.append(
-                RevokedEntry(
-                    serial,
-                    _utc(revoked_at or this_update),  # status "revoked" always has a time
-                    reasons[reason] if reason else RevocationReason.unspecified,
-                    _utc(invalidity) if invalidity else None,
-                )
-            )
-        entries.sort(key=lambda entry: entry.serial)
-        return entries
-
     def validity_hours(self, address: CRLAddress, delta: bool) -> int:
         """nextUpdate - thisUpdate of a CRL at ``address``: the root's own, or a full or delta's."""
         if address.ca_name == names.ROOT:
@@ -265,7 +220,7 @@ class CRLPublisher:
     ) -> CRLRecord:
         """Build, sign and store a new CRL for ``address`` (full, or delta on the latest full)."""
         with self._lock(address, delta):
-            return self._publish(address, delta, actor, _utc(now or datetime.now(UTC)))
+            return self._publish(address, delta, actor, utc(now or datetime.now(UTC)))
 
     def _publish(self, address: CRLAddress, delta: bool, actor: Actor, now: datetime) -> CRLRecord:
         ca = self._ca(address)
@@ -274,21 +229,19 @@ class CRLPublisher:
         if root and delta:
             raise UnknownCRL("the root publishes no delta CRL: its CRL comes from its own machine")
         validity = self.validity_hours(address, delta)
-        with self.db.session() as session:
-            # Revision first, then entries: the entries include every revocation counted.
-            revision = self._revision(session, address)
-            base = self._latest(session, address, delta=False) if delta else None
-            if delta and base is None:
-                raise UnknownCRL("a delta CRL needs a full CRL to build on: publish one first")
-            since = _utc(base.this_update) - DELTA_OVERLAP if base is not None else None
-            entries = self._entries(session, address, this_update, since)
-            highest = session.exec(
-                select(func.max(CRLRecord.crl_number)).where(
-                    CRLRecord.issuer_key_id == address.key_id,
-                    CRLRecord.partition == address.partition,
-                )
-            ).one()
-        number = (highest or 0) + 1
+        inputs = publication_inputs(
+            self.db,
+            address.key_id,
+            address.partition,
+            address.partitions,
+            delta=delta,
+            keep_after=this_update - timedelta(hours=self.settings.crl_validity_hours),
+            overlap=DELTA_OVERLAP,
+        )
+        base, entries = inputs.base, inputs.entries
+        if delta and base is None:
+            raise UnknownCRL("a delta CRL needs a full CRL to build on: publish one first")
+        number = (inputs.highest or 0) + 1
         oversize = not delta and len(entries) > self.settings.crl_max_entries
         if oversize:
             # Still published (a too-large CRL beats none), but the operator must
@@ -327,41 +280,32 @@ class CRLPublisher:
             crl_number=number,
             is_delta=delta,
             base_crl_number=base.crl_number if base is not None else None,
-            revision=revision,
+            revision=inputs.revision,
             entries=len(entries),
             this_update=this_update,
             next_update=this_update + timedelta(hours=validity),
             der=der,
         )
+        event = _event(
+            actor,
+            "publish_crl",
+            "published",
+            {
+                "issuer_ca": record.issuer_ca,
+                "partition": address.partition,
+                "crl_number": number,
+                "delta": delta,
+                "base_crl_number": record.base_crl_number,
+                "entries": len(entries),
+                "oversize": oversize,
+                "next_update": record.next_update.isoformat(),
+            },
+        )
         try:
-            with self.db.session() as session:
-                session.add(record)
-                append(
-                    session,
-                    AuditEvent(
-                        tracking_code=new_tracking_code(),
-                        event_type=EVENT_PUBLISHED,
-                        actor_type=actor.actor_type,
-                        actor_id=actor.actor_id,
-                        legal_basis=actor.reason_text,
-                        operation="publish_crl",
-                        outcome="published",
-                        detail={
-                            "issuer_ca": record.issuer_ca,
-                            "partition": address.partition,
-                            "crl_number": number,
-                            "delta": delta,
-                            "base_crl_number": record.base_crl_number,
-                            "entries": len(entries),
-                            "oversize": oversize,
-                            "next_update": record.next_update.isoformat(),
-                        },
-                    ),
-                )
-        except IntegrityError:
+            store_crl(self.db, record, event)
+        except CRLNumberTaken:
             # Another process published this number first: its CRL is as new as ours.
-            with self.db.session() as session:
-                winner = self._latest(session, address, delta)
+            winner = latest_crl(self.db, address.key_id, address.partition, delta)
             if winner is None:
                 raise
             return winner
@@ -374,9 +318,7 @@ class CRLPublisher:
         records = []
         for address in self.addresses(ca):
             if delta:
-                with self.db.session() as session:
-                    has_base = self._latest(session, address, delta=False) is not None
-                if not has_base:
+                if latest_crl(self.db, address.key_id, address.partition, delta=False) is None:
                     self.publish(address, actor=actor)
             records.append(self.publish(address, delta=delta, actor=actor))
         return records
@@ -385,13 +327,7 @@ class CRLPublisher:
         """Bring every CRL of these CA generations up to date (after a revocation)."""
         if not self.settings.crl_reissue_on_revocation:
             return
-        with self.db.session() as session:
-            rows = session.exec(
-                select(CertificateAuthority).where(
-                    col(CertificateAuthority.key_id).in_(sorted(issuer_key_ids))
-                )
-            ).all()
-        for row in rows:
+        for row in authorities_with_key_ids(self.db, issuer_key_ids):
             for partition in range(row.crl_partitions):
                 base = CRLAddress(
                     row.name, row.generation, row.key_id, partition, row.crl_partitions, False
@@ -416,20 +352,7 @@ class CRLPublisher:
 
     def _refuse_import(self, actor: Actor, message: str) -> CRLImportRefused:
         """Audit the refusal (in its own transaction: nothing else was written)."""
-        with self.db.session() as session:
-            append(
-                session,
-                AuditEvent(
-                    tracking_code=new_tracking_code(),
-                    event_type=EVENT_PUBLISHED,
-                    actor_type=actor.actor_type,
-                    actor_id=actor.actor_id,
-                    legal_basis=actor.reason_text,
-                    operation="import_crl",
-                    outcome="refused",
-                    detail={"reason": message},
-                ),
-            )
+        record_audit_event(self.db, _event(actor, "import_crl", "refused", {"reason": message}))
         return CRLImportRefused(message)
 
     def import_crl(
@@ -444,7 +367,7 @@ class CRLPublisher:
         CA already published here (section 5.2.3: a replayed older CRL would undo
         a revocation).
         """
-        now = _utc(now or datetime.now(UTC))
+        now = utc(now or datetime.now(UTC))
         try:
             crl = x509.load_der_x509_crl(data)
         except ValueError:
@@ -464,8 +387,7 @@ class CRLPublisher:
                 actor, f"the CRL lacks a required extension ({exc.oid.dotted_string})"
             ) from None
         key_id = (key_id_bytes or b"").hex()
-        with self.db.session() as session:
-            row = session.get(CertificateAuthority, key_id)
+        row = authority_row(self.db, key_id)
         if row is None or row.certificate is None:
             raise self._refuse_import(actor, "the CRL is not from a CA installed here")
         issuer = x509.load_der_x509_certificate(row.certificate)
@@ -486,13 +408,7 @@ class CRLPublisher:
             raise self._refuse_import(actor, "the CRL has expired: sign a new one on the root")
         if crl.last_update_utc > now + timedelta(minutes=5):
             raise self._refuse_import(actor, "the CRL's thisUpdate is in the future: check clocks")
-        address = CRLAddress(row.name, row.generation, row.key_id, 0, 1, False)
-        with self.db.session() as session:
-            highest = session.exec(
-                select(func.max(CRLRecord.crl_number)).where(
-                    CRLRecord.issuer_key_id == key_id, CRLRecord.partition == 0
-                )
-            ).one()
+        highest = highest_crl_number(self.db, key_id, 0)
         if highest is not None and number <= highest:
             raise self._refuse_import(
                 actor,
@@ -500,41 +416,32 @@ class CRLPublisher:
                 "an older CRL would bring revoked certificates back",
             )
         revoked = list(crl)
+        record = CRLRecord(
+            issuer_ca=names.publication_name(row.name, row.generation),
+            issuer_key_id=key_id,
+            partition=0,
+            crl_number=number,
+            is_delta=False,
+            base_crl_number=None,
+            entries=len(revoked),
+            this_update=crl.last_update_utc,
+            next_update=next_update,
+            der=der,
+        )
+        event = _event(
+            actor,
+            "import_crl",
+            "published",
+            {
+                "issuer_ca": record.issuer_ca,
+                "crl_number": number,
+                "entries": len(revoked),
+                "next_update": next_update.isoformat(),
+            },
+        )
         try:
-            with self.db.session() as session:
-                record = CRLRecord(
-                    issuer_ca=names.publication_name(row.name, row.generation),
-                    issuer_key_id=key_id,
-                    partition=0,
-                    crl_number=number,
-                    is_delta=False,
-                    base_crl_number=None,
-                    revision=self._revision(session, address),
-                    entries=len(revoked),
-                    this_update=crl.last_update_utc,
-                    next_update=next_update,
-                    der=der,
-                )
-                session.add(record)
-                append(
-                    session,
-                    AuditEvent(
-                        tracking_code=new_tracking_code(),
-                        event_type=EVENT_PUBLISHED,
-                        actor_type=actor.actor_type,
-                        actor_id=actor.actor_id,
-                        legal_basis=actor.reason_text,
-                        operation="import_crl",
-                        outcome="published",
-                        detail={
-                            "issuer_ca": record.issuer_ca,
-                            "crl_number": number,
-                            "entries": len(revoked),
-                            "next_update": next_update.isoformat(),
-                        },
-                    ),
-                )
-        except IntegrityError:
+            store_crl(self.db, record, event, stamp_revision=True)
+        except CRLNumberTaken:
             # The unique (key, partition, number) constraint: a concurrent import won.
             raise self._refuse_import(
                 actor, f"CRL number {number} was published meanwhile by another import"

@@ -1,7 +1,7 @@
 """The OCSP responder service: which CA a request is for, each certificate's status, caching.
 
 Each issuing CA key generation answers through its own delegated responder
-certificate (``ca.responders``, profile ``ocsp-responder``: id-kp-OCSPSigning,
+certificate (``idp.pki.responders``, profile ``ocsp-responder``: id-kp-OCSPSigning,
 ocsp-nocheck), issued like any certificate (recorded, linted, audited)
 the first time it is needed and replaced when it nears expiry. Its key is a
 CA key store key (file or PKCS#11), never stored by this module.
@@ -30,9 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlmodel import col, select
 
-from ca import names
 from ca.hierarchy import Hierarchy, HierarchyError, IssuingCA
 from ca.keys import KeyStoreError, Signer
 from ca.revocation import RevocationReason
@@ -48,21 +46,21 @@ from ca.rfc6960 import (
 )
 from ca.serials import serial_hex
 from idp.pki.responders import issue_ocsp_responder
-from idp.pki.status_settings import StatusSettings
-from idp.storage.certificates import CertificateAuthority
+from idp.pki.status_settings import StatusService, StatusSettings, utc
+from idp.storage.certificate_store import (
+    CertificateState,
+    StatusReader,
+    certified_issuing_key_ids,
+    certified_issuing_rows,
+)
+from idp.storage.crl_store import add_responder, responder_valid_after
 from idp.storage.crls import OCSPResponderRecord
 from idp.storage.engine import Database
 
 log = logging.getLogger("hoviyat.ocsp")
 
-_ROW_STATE = tuple[str, datetime | None, str | None]  # status, revoked_at, reason
+_ROW_STATE = CertificateState  # status, revoked_at, reason
 _CacheKey = tuple[str, int, str]  # CA key id, serial, CertID hash algorithm
-_STATUS_SQL = {  # by "the driver's placeholder is ?": sqlite3 yes, psycopg no
-    True: "SELECT status, revoked_at, revocation_reason FROM certificates "
-    "WHERE serial_hex = ? AND issuer_key_id = ?",
-    False: "SELECT status, revoked_at, revocation_reason FROM certificates "
-    "WHERE serial_hex = %s AND issuer_key_id = %s",
-}
 
 
 @dataclass(frozen=True)
@@ -82,28 +80,20 @@ class _Loaded:
     renew_after: datetime
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _status(state: _ROW_STATE | None) -> CertificateStatus:
     if state is None or state[0] not in ("issued", "pending", "revoked"):
         return CertificateStatus.unknown()
     status, revoked_at, reason = state
     if status == "revoked" and revoked_at is not None:
-        return CertificateStatus.revoked(
-            _utc(revoked_at), RevocationReason[reason or "unspecified"]
-        )
+        return CertificateStatus.revoked(revoked_at, RevocationReason[reason or "unspecified"])
     return CertificateStatus.good()
 
 
-class OCSPService:
+class OCSPService(StatusService):
     def __init__(
         self, db: Database, hierarchy: Hierarchy, settings: StatusSettings | None = None
     ) -> None:
-        self.db = db
-        self.hierarchy = hierarchy
-        self.settings = settings or StatusSettings()
+        super().__init__(db, hierarchy, settings)
         self._lock = threading.Lock()
         self._index: dict[tuple[str, bytes, bytes], _Loaded] | None = None
         self._index_generations: frozenset[str] = frozenset()
@@ -113,7 +103,7 @@ class OCSPService:
         # Parsed no-nonce requests by their exact bytes: a client asks the same
         # question again and again, and parsing costs more than the row read.
         self._parsed: dict[bytes, tuple[_Loaded, CertId]] = {}
-        self._status_sql = _STATUS_SQL[db.engine.dialect.paramstyle == "qmark"]
+        self._status = StatusReader(db)
 
     # -- responders ------------------------------------------------------------
 
@@ -125,18 +115,9 @@ class OCSPService:
         ``requested_by`` names who caused an issuance in its audit entry: this
         service on demand, or an operator's 'ca ocsp-responder' ceremony.
         """
-        now = _utc(now or datetime.now(UTC))
+        now = utc(now or datetime.now(UTC))
         renew = timedelta(days=self.settings.ocsp_responder_renew_days)
-        with self.db.session() as session:
-            row = session.exec(
-                select(OCSPResponderRecord)
-                .where(
-                    OCSPResponderRecord.issuer_key_id == ca.key_id,
-                    col(OCSPResponderRecord.not_after) > now + renew,
-                )
-                .order_by(col(OCSPResponderRecord.not_after).desc())
-                .limit(1)
-            ).first()
+        row = responder_valid_after(self.db, ca.key_id, now + renew)
         if row is not None:
             signer = self.hierarchy.keys.load(row.key_ref)
             certificate = x509.load_der_x509_certificate(row.certificate)
@@ -150,39 +131,25 @@ class OCSPService:
 
     def _issue_responder(self, ca: IssuingCA, requested_by: str) -> tuple[x509.Certificate, Signer]:
         issued, signer = issue_ocsp_responder(self.db, self.hierarchy.keys, ca, requested_by)
-        with self.db.session() as session:
-            session.add(
-                OCSPResponderRecord(
-                    serial_hex=issued.serial_hex,
-                    issuer_key_id=ca.key_id,
-                    key_ref=signer.key_ref,
-                    certificate=issued.certificate.public_bytes(Encoding.DER),
-                    not_after=issued.certificate.not_valid_after_utc,
-                )
-            )
+        add_responder(
+            self.db,
+            OCSPResponderRecord(
+                serial_hex=issued.serial_hex,
+                issuer_key_id=ca.key_id,
+                key_ref=signer.key_ref,
+                certificate=issued.certificate.public_bytes(Encoding.DER),
+                not_after=issued.certificate.not_valid_after_utc,
+            ),
+        )
         return issued.certificate, signer
 
     def _generations(self) -> frozenset[str]:
         """The key ids of the certified issuing CA generations in the store, now."""
-        with self.db.session() as session:
-            return frozenset(
-                session.exec(
-                    select(CertificateAuthority.key_id).where(
-                        CertificateAuthority.name != names.ROOT,
-                        col(CertificateAuthority.certificate).is_not(None),
-                    )
-                ).all()
-            )
+        return certified_issuing_key_ids(self.db)
 
     def _load_index(self) -> dict[tuple[str, bytes, bytes], _Loaded]:
         index: dict[tuple[str, bytes, bytes], _Loaded] = {}
-        with self.db.session() as session:
-            rows = session.exec(
-                select(CertificateAuthority).where(
-                    CertificateAuthority.name != names.ROOT,
-                    col(CertificateAuthority.certificate).is_not(None),
-                )
-            ).all()
+        rows = certified_issuing_rows(self.db)
         self._index_generations = frozenset(row.key_id for row in rows)
         now = datetime.now(UTC)
         for row in rows:
@@ -232,30 +199,13 @@ class OCSPService:
     # -- answering -------------------------------------------------------------
 
     def _row_state(self, issuer_key_id: str, serial: int) -> _ROW_STATE | None:
-        """The row's status, read on the driver connection in autocommit.
-
-        Not through a SQLAlchemy transaction: on SQLite that begins with BEGIN
-        IMMEDIATE, which would make every OCSP read queue for the write lock.
-        """
+        """The row's status (``idp.storage.certificate_store.StatusReader``: no transaction)."""
         if serial <= 0 or serial.bit_length() > 160:
             return None
-        connection = self.db.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(self._status_sql, (serial_hex(serial), issuer_key_id))
-            row = cursor.fetchone()
-            cursor.close()
-        finally:
-            connection.close()  # back to the pool, which rolls back what PostgreSQL began
-        if row is None:
-            return None
-        revoked_at = row[1]
-        if isinstance(revoked_at, str):  # SQLite hands back its text form
-            revoked_at = datetime.fromisoformat(revoked_at)
-        return (row[0], _utc(revoked_at) if revoked_at else None, row[2])
+        return self._status.state(serial_hex(serial), issuer_key_id)
 
     def respond(self, request_der: bytes, now: datetime | None = None) -> OCSPAnswer:
-        now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
+        now = utc(now or datetime.now(UTC)).replace(microsecond=0)
         memo = self._parsed.get(request_der)
         if memo is not None and now < memo[0].renew_after:
             return self._cached_or_signed(memo[0], memo[1], now)

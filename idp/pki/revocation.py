@@ -28,18 +28,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import or_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, select
-
 from ca.crl import crl_partition_for
 from ca.revocation import RevocationReason, blocks_key, replaces
 from ca.serials import serial_hex
-from idp.audit.log import AuditEvent, append
-from idp.storage.certificates import BlockedKey, CertificateAuthority, CertificateRecord
-from idp.storage.crls import CRLRevision
+from idp.audit.log import AuditEvent
+from idp.pki.status_settings import utc
+from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
+from idp.storage.revocation_store import RevocationChanges, issuer_key_ids, revocation
 from idp.tracking import new_tracking_code
 
 EVENT_REVOKED = "certificate_revoked"
@@ -101,45 +97,40 @@ class RevocationOutcome:
         }
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _state(row: CertificateRecord) -> RevokedCertificate:
     assert row.revoked_at is not None and row.revocation_reason is not None
     return RevokedCertificate(
         serial_hex=row.serial_hex,
         issuer_ca=row.issuer_ca,
         reason=RevocationReason[row.revocation_reason],
-        revoked_at=_utc(row.revoked_at),
-        invalidity_date=_utc(row.invalidity_date) if row.invalidity_date else None,
+        revoked_at=row.revoked_at,
+        invalidity_date=row.invalidity_date,
     )
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    """The dialect's INSERT, which has ON CONFLICT (both PostgreSQL and SQLite do)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-def bump_revision(session: Session, issuer_key_id: str, partition: int) -> None:
-    """revision += 1 for the CRL partition, atomically across processes (upsert)."""
-    statement = _insert(session)(CRLRevision).values(
-        issuer_key_id=issuer_key_id, partition=partition, revision=1
+def _event(
+    row: CertificateRecord,
+    actor: Actor,
+    tracking_code: str,
+    outcome: str,
+    detail: dict[str, object],
+) -> AuditEvent:
+    """A ``certificate_revoked`` audit entry about ``row``: revoked, or already_revoked."""
+    return AuditEvent(
+        tracking_code=tracking_code,
+        event_type=EVENT_REVOKED,
+        actor_type=actor.actor_type,
+        actor_id=actor.actor_id,
+        legal_basis=actor.reason_text,
+        operation="revoke",
+        subject_hash=row.subject_hash,
+        outcome=outcome,
+        detail={"serial": row.serial_hex, "issuer_ca": row.issuer_ca, **detail},
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["issuer_key_id", "partition"],
-        set_={"revision": CRLRevision.__table__.c.revision + 1},  # type: ignore[attr-defined]
-    )
-    session.execute(statement)
-
-
-def _partitions_of(session: Session, issuer_key_id: str) -> int:
-    authority = session.get(CertificateAuthority, issuer_key_id)
-    return authority.crl_partitions if authority is not None else 1
 
 
 def _mark_revoked(
-    session: Session,
+    changes: RevocationChanges,
     row: CertificateRecord,
     reason: RevocationReason,
     invalidity_date: datetime | None,
@@ -158,14 +149,12 @@ def _mark_revoked(
     if invalidity_date is not None or previous is None:
         row.invalidity_date = invalidity_date
     row.revocation_reason = reason.name
-    session.add(row)
+    changes.save(row)
     serial = int(row.serial_hex, 16)
     touched.add(
-        (row.issuer_key_id, crl_partition_for(serial, _partitions_of(session, row.issuer_key_id)))
+        (row.issuer_key_id, crl_partition_for(serial, changes.partitions_of(row.issuer_key_id)))
     )
     detail: dict[str, object] = {
-        "serial": row.serial_hex,
-        "issuer_ca": row.issuer_ca,
         "profile": row.profile,
         "reason": reason.name,
         "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
@@ -174,24 +163,11 @@ def _mark_revoked(
         detail["replaced_reason"] = previous
     if cause:
         detail["cause"] = cause
-    append(
-        session,
-        AuditEvent(
-            tracking_code=tracking_code,
-            event_type=EVENT_REVOKED,
-            actor_type=actor.actor_type,
-            actor_id=actor.actor_id,
-            legal_basis=actor.reason_text,
-            operation="revoke",
-            subject_hash=row.subject_hash,
-            outcome="revoked",
-            detail=detail,
-        ),
-    )
+    changes.audit(_event(row, actor, tracking_code, "revoked", detail))
 
 
 def _block_key(
-    session: Session,
+    changes: RevocationChanges,
     row: CertificateRecord,
     invalidity_date: datetime | None,
     now: datetime,
@@ -200,32 +176,21 @@ def _block_key(
     touched: set[tuple[str, int]],
 ) -> tuple[str, ...]:
     """Block the SPKI and revoke every other certificate that carries it."""
-    statement = _insert(session)(BlockedKey).values(
-        spki_sha256=row.spki_sha256,
-        reason=f"keyCompromise reported with certificate {row.serial_hex}",
-        serial_hex=row.serial_hex,
-        blocked_at=now,
-    )
     # Already blocked (another report of the same key): the first block stands.
-    session.execute(statement.on_conflict_do_nothing(index_elements=["spki_sha256"]))
+    changes.block_key(
+        row.spki_sha256,
+        f"keyCompromise reported with certificate {row.serial_hex}",
+        row.serial_hex,
+        now,
+    )
     # Unrevoked, held, or revoked for another reason: each one's published
     # reason must say keyCompromise, as the blocked key does.
-    siblings = session.exec(
-        select(CertificateRecord)
-        .where(
-            CertificateRecord.spki_sha256 == row.spki_sha256,
-            CertificateRecord.serial_hex != row.serial_hex,
-            col(CertificateRecord.status).in_(REVOCABLE_STATES),
-            or_(
-                col(CertificateRecord.revocation_reason).is_(None),
-                col(CertificateRecord.revocation_reason) != RevocationReason.keyCompromise.name,
-            ),
-        )
-        .with_for_update()
-    ).all()
+    siblings = changes.same_key_not_compromised(
+        row, REVOCABLE_STATES, RevocationReason.keyCompromise.name
+    )
     for sibling in siblings:
         _mark_revoked(
-            session,
+            changes,
             sibling,
             RevocationReason.keyCompromise,
             invalidity_date,
@@ -236,34 +201,6 @@ def _block_key(
             cause=f"same key as {row.serial_hex}",
         )
     return tuple(sorted(s.serial_hex for s in siblings))
-
-
-def _lock(session: Session, serial_text: str, whole_key: bool) -> CertificateRecord | None:
-    """Lock the certificate's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises).
-
-    For key compromise, every row with the same key is locked, in serial order,
-    so two reports about one key queue instead of deadlocking.
-    """
-    row = session.exec(
-        select(CertificateRecord).where(CertificateRecord.serial_hex == serial_text)
-    ).first()
-    if row is None:
-        return None
-    query = select(CertificateRecord).execution_options(populate_existing=True)
-    if whole_key:
-        query = query.where(CertificateRecord.spki_sha256 == row.spki_sha256).order_by(
-            col(CertificateRecord.serial_hex)
-        )
-    else:
-        query = query.where(CertificateRecord.serial_hex == serial_text)
-    session.exec(query.with_for_update()).all()
-    return row
-
-
-def _bump_all(session: Session, touched: set[tuple[str, int]]) -> None:
-    """Bump each touched CRL partition once, in a fixed order (no lock-order deadlock)."""
-    for issuer_key_id, partition in sorted(touched):
-        bump_revision(session, issuer_key_id, partition)
 
 
 def revoke(
@@ -278,57 +215,47 @@ def revoke(
     """Revoke the certificate with ``serial``; see the module docstring for the rules."""
     if reason is RevocationReason.removeFromCRL:
         raise RevocationRefused("removeFromCRL is not a reason to revoke")
-    now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
+    now = utc(now or datetime.now(UTC)).replace(microsecond=0)
     if invalidity_date is not None:
-        invalidity_date = _utc(invalidity_date).replace(microsecond=0)
+        invalidity_date = utc(invalidity_date).replace(microsecond=0)
         if invalidity_date > now:
             raise RevocationRefused(
                 "invalidity_date is in the future; it is when the key was (suspected) compromised"
             )
     tracking_code = new_tracking_code()
     touched: set[tuple[str, int]] = set()
-    with db.session() as session:
-        row = _lock(session, serial_hex(serial), blocks_key(reason))
+    with revocation(db) as changes:
+        row = changes.lock(serial_hex(serial), blocks_key(reason))
         if row is None or row.status not in REVOCABLE_STATES:
             raise CertificateNotFound(f"no certificate with serial {serial_hex(serial)} was issued")
         already = row.status == "revoked"
         if already and not replaces(
             RevocationReason[row.revocation_reason or "unspecified"], reason
         ):
-            append(
-                session,
-                AuditEvent(
-                    tracking_code=tracking_code,
-                    event_type=EVENT_REVOKED,
-                    actor_type=actor.actor_type,
-                    actor_id=actor.actor_id,
-                    legal_basis=actor.reason_text,
-                    operation="revoke",
-                    subject_hash=row.subject_hash,
-                    outcome="already_revoked",
-                    detail={
-                        "serial": row.serial_hex,
-                        "issuer_ca": row.issuer_ca,
-                        "requested_reason": reason.name,
-                        "kept_reason": row.revocation_reason,
-                    },
-                ),
+            changes.audit(
+                _event(
+                    row,
+                    actor,
+                    tracking_code,
+                    "already_revoked",
+                    {"requested_reason": reason.name, "kept_reason": row.revocation_reason},
+                )
             )
             also: tuple[str, ...] = ()
             if blocks_key(reason):
                 # The first reason stands for this certificate, but the report of a
                 # compromised key is acted on: no certificate may keep using it.
-                also = _block_key(session, row, invalidity_date, now, actor, tracking_code, touched)
-            _bump_all(session, touched)
+                also = _block_key(changes, row, invalidity_date, now, actor, tracking_code, touched)
+            changes.bump_revisions(touched)
             return RevocationOutcome(
                 _state(row), True, tracking_code, key_blocked=blocks_key(reason), also_revoked=also
             )
-        _mark_revoked(session, row, reason, invalidity_date, now, actor, tracking_code, touched)
+        _mark_revoked(changes, row, reason, invalidity_date, now, actor, tracking_code, touched)
         also = ()
         if blocks_key(reason):
-            also = _block_key(session, row, invalidity_date, now, actor, tracking_code, touched)
-        _bump_all(session, touched)
-        session.flush()
+            also = _block_key(changes, row, invalidity_date, now, actor, tracking_code, touched)
+        changes.bump_revisions(touched)
+        changes.flush()
         return RevocationOutcome(
             _state(row), False, tracking_code, key_blocked=blocks_key(reason), also_revoked=also
         )
@@ -336,10 +263,4 @@ def revoke(
 
 def issuers_touched(db: Database, serials: list[str]) -> set[str]:
     """The CA key ids whose CRLs the revocation of ``serials`` changed."""
-    with db.session() as session:
-        rows = session.exec(
-            select(CertificateRecord.issuer_key_id).where(
-                col(CertificateRecord.serial_hex).in_(serials)
-            )
-        ).all()
-    return set(rows)
+    return issuer_key_ids(db, serials)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -35,24 +37,34 @@ def build_pki(
     return Pki.create(db, hierarchy, registries, pepper)
 
 
-_build_lock = threading.Lock()
+_build_lock = threading.RLock()  # re-entrant: one part's build may need another part
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+def built_once(state: Any, attribute: str, build: Callable[[A], T], argument: A) -> T:
+    """``state.<attribute>``, made by ``build(argument)`` on first use.
+
+    Sync dependencies run in a thread pool: built once even if two requests race.
+    """
+    value: T | None = getattr(state, attribute, None)
+    if value is None:
+        with _build_lock:
+            value = getattr(state, attribute, None)
+            if value is None:
+                value = build(argument)
+                setattr(state, attribute, value)
+    return value
+
+
+def _build_app_pki(state: Any) -> Pki:
+    hoviyat = state.hoviyat
+    return build_pki(
+        hoviyat.settings, hoviyat.db, hoviyat.registries, hoviyat.secrets.subject_pepper
+    )
 
 
 def get_pki(request: Request) -> Pki:
     """The app's PKI, built on first use (the CA keys are opened only if certificates are)."""
     state = request.app.state
-    pki: Pki | None = getattr(state, "hoviyat_pki", None)
-    if pki is None:
-        # Sync dependencies run in a thread pool: build once even if two requests race.
-        with _build_lock:
-            pki = getattr(state, "hoviyat_pki", None)
-            if pki is None:
-                hoviyat = state.hoviyat
-                pki = build_pki(
-                    hoviyat.settings,
-                    hoviyat.db,
-                    hoviyat.registries,
-                    hoviyat.secrets.subject_pepper,
-                )
-                state.hoviyat_pki = pki
-    return pki
+    return built_once(state, "hoviyat_pki", _build_app_pki, state)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ca.crl import MAX_ENTRIES_PER_CRL
+from ca.hierarchy import Hierarchy
+from idp.storage.engine import Database
 
 
 class StatusSettings(BaseSettings):
@@ -54,3 +58,19 @@ class StatusSettings(BaseSettings):
         description="a responder certificate (profile ocsp-responder: 90 days) with less "
         "left than this is replaced",
     )
+
+
+def utc(moment: datetime) -> datetime:
+    """A caller's "now" in UTC, a naive one being taken as UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class StatusService:
+    """What the CRL publisher and the OCSP responder both stand on."""
+
+    def __init__(
+        self, db: Database, hierarchy: Hierarchy, settings: StatusSettings | None = None
+    ) -> None:
+        self.db = db
+        self.hierarchy = hierarchy
+        self.settings = settings or StatusSettings()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ca.hierarchy import EVENT_LIFECYCLE
+from ca.names import ROOT
 from ca.ports import (
     AlreadyRecorded,
     Authority,
@@ -44,17 +46,13 @@ _TABLE = CertificateRecord.__table__  # type: ignore[attr-defined]
 # --- the hierarchy ------------------------------------------------------------
 
 
+_AUTHORITY_FIELDS = tuple(field.name for field in fields(Authority))
+_ENTRY_FIELDS = tuple(field.name for field in fields(CertificateEntry))
+
+
 def _authority(row: CertificateAuthority) -> Authority:
-    return Authority(
-        key_id=row.key_id,
-        name=row.name,
-        key_ref=row.key_ref,
-        generation=row.generation,
-        parent_key_id=row.parent_key_id,
-        certificate=row.certificate,
-        active=row.active,
-        crl_partitions=row.crl_partitions,
-    )
+    # Authority's fields are the row's columns, but for the row's created_at.
+    return Authority(**{name: getattr(row, name) for name in _AUTHORITY_FIELDS})
 
 
 def authority_rows(db: Database) -> list[CertificateAuthority]:
@@ -69,16 +67,46 @@ def authority_rows(db: Database) -> list[CertificateAuthority]:
         )
 
 
-def active_authority_rows(db: Database, name: str | None = None) -> list[CertificateAuthority]:
-    """The active generation rows (of CA ``name``, or of every CA) that have a certificate."""
+def authority_named(db: Database, name: str, generation: int) -> CertificateAuthority | None:
     with db.session() as session:
-        query = select(CertificateAuthority).where(
-            col(CertificateAuthority.active).is_(True),
-            col(CertificateAuthority.certificate).is_not(None),
+        return session.exec(
+            select(CertificateAuthority).where(
+                CertificateAuthority.name == name,
+                CertificateAuthority.generation == generation,
+            )
+        ).first()
+
+
+def authorities_with_key_ids(db: Database, key_ids: set[str]) -> list[CertificateAuthority]:
+    with db.session() as session:
+        return list(
+            session.exec(
+                select(CertificateAuthority).where(
+                    col(CertificateAuthority.key_id).in_(sorted(key_ids))
+                )
+            )
         )
-        if name is not None:
-            query = query.where(CertificateAuthority.name == name)
-        return list(session.exec(query))
+
+
+def _certified_issuing() -> Any:
+    return (
+        CertificateAuthority.name != ROOT,
+        col(CertificateAuthority.certificate).is_not(None),
+    )
+
+
+def certified_issuing_rows(db: Database) -> list[CertificateAuthority]:
+    """Every issuing CA generation (not the root) that has its certificate."""
+    with db.session() as session:
+        return list(session.exec(select(CertificateAuthority).where(*_certified_issuing())))
+
+
+def certified_issuing_key_ids(db: Database) -> frozenset[str]:
+    """The key ids of :func:`certified_issuing_rows`, read alone (a cheap change check)."""
+    with db.session() as session:
+        return frozenset(
+            session.exec(select(CertificateAuthority.key_id).where(*_certified_issuing())).all()
+        )
 
 
 def authority_row(db: Database, key_id: str) -> CertificateAuthority | None:
@@ -106,18 +134,7 @@ class _AuthorityChanges:
         return retired
 
     def add_authority(self, authority: Authority) -> None:
-        self.session.add(
-            CertificateAuthority(
-                key_id=authority.key_id,
-                name=authority.name,
-                generation=authority.generation,
-                parent_key_id=authority.parent_key_id,
-                certificate=authority.certificate,
-                key_ref=authority.key_ref,
-                active=authority.active,
-                crl_partitions=authority.crl_partitions,
-            )
-        )
+        self.session.add(CertificateAuthority(**asdict(authority)))
 
     def install(self, key_id: str, certificate: bytes, parent_key_id: str) -> None:
         row = self.session.get(CertificateAuthority, key_id)
@@ -128,24 +145,11 @@ class _AuthorityChanges:
         self.session.add(row)
 
     def add_certificate(self, entry: CertificateEntry, der: bytes, issued_at: datetime) -> None:
+        # CertificateEntry's fields are columns of the row.
+        columns = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
+        columns["tracking_code"] = entry.tracking_code or new_tracking_code()
         self.session.add(
-            CertificateRecord(
-                serial_hex=entry.serial_hex,
-                issuer_ca=entry.issuer_ca,
-                issuer_key_id=entry.issuer_key_id,
-                profile=entry.profile,
-                status="issued",
-                subject=entry.subject,
-                subject_hash=entry.subject_hash,
-                spki_sha256=entry.spki_sha256,
-                not_before=entry.not_before,
-                not_after=entry.not_after,
-                der=der,
-                requested_by=entry.requested_by,
-                request_reason=entry.request_reason,
-                tracking_code=entry.tracking_code or new_tracking_code(),
-                issued_at=issued_at,
-            )
+            CertificateRecord(**columns, status="issued", der=der, issued_at=issued_at)
         )
 
     def audit(self, actor: str, operation: str, outcome: str, detail: dict[str, object]) -> None:
@@ -216,7 +220,7 @@ class AuthorityRecords:
 
 
 @cache
-def _key_check(digests: int, key_ids: int) -> CompoundSelect:
+def _key_check(digests: int, key_ids: int) -> CompoundSelect[Any]:
     """One round trip for both key refusals; built once per batch shape, since
     constructing a select (or expanding an IN list) costs more than running it."""
     blocked = select(literal("blocked")).where(
@@ -449,3 +453,51 @@ def record_audit_event(db: Database, event: AuditEvent) -> None:
     """One audit entry in a transaction of its own: a refusal, which changes nothing else."""
     with db.session() as session:
         append(session, event)
+
+
+# --- certificate status, as OCSP reads it ------------------------------------------------
+
+CertificateState = tuple[str, datetime | None, str | None]
+"""status, revoked_at, revocation_reason"""
+
+_STATUS_SQL = {  # by "the driver's placeholder is ?": sqlite3 yes, psycopg no
+    True: "SELECT status, revoked_at, revocation_reason FROM certificates "
+    "WHERE serial_hex = ? AND issuer_key_id = ?",
+    False: "SELECT status, revoked_at, revocation_reason FROM certificates "
+    "WHERE serial_hex = %s AND issuer_key_id = %s",
+}
+
+
+class StatusReader:
+    """One certificate's status by serial and issuer: the OCSP responder's read, per request."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._sql = _STATUS_SQL[db.engine.dialect.paramstyle == "qmark"]
+
+    def state(self, serial_hex: str, issuer_key_id: str) -> CertificateState | None:
+        """The row's state, read on the driver connection in autocommit.
+
+        Not through a SQLAlchemy transaction: on SQLite that begins with BEGIN
+        IMMEDIATE, which would make every OCSP read queue for the write lock.
+        """
+        connection = self.db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self._sql, (serial_hex, issuer_key_id))
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            connection.close()  # back to the pool, which rolls back what PostgreSQL began
+        if row is None:
+            return None
+        revoked_at = row[1]
+        if revoked_at is not None:
+            if isinstance(revoked_at, str):  # SQLite hands back its text form, UTC
+                revoked_at = datetime.fromisoformat(revoked_at)
+            revoked_at = (
+                revoked_at.replace(tzinfo=UTC)
+                if revoked_at.tzinfo is None
+                else revoked_at.astimezone(UTC)
+            )
+        return (row[0], revoked_at, row[2])

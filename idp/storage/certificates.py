@@ -5,7 +5,7 @@ A certificate row is written with status ``pending`` before the CA key signs
 crash in between leaves a record, never an unrecorded signature. The serial
 number is the primary key: uniqueness across processes is the database's job.
 Revocation columns (``revoked_at``, ``revocation_reason``, ``invalidity_date``)
-are written by the revocation module (``ca/revocation.py``).
+are written by revocation (``idp/storage/revocation_store.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from idp.storage.models import utcnow
+from idp.storage.types import UtcDateTime
 
 
 class CertificateAuthority(SQLModel, table=True):
@@ -40,7 +41,7 @@ class CertificateAuthority(SQLModel, table=True):
     active: bool = Field(default=True, index=True)
     # Fixed at creation: each certificate's CDP names its partition (ca/crl.py).
     crl_partitions: int = Field(default=1)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class CertificateRecord(SQLModel, table=True):
@@ -60,17 +61,17 @@ class CertificateRecord(SQLModel, table=True):
     subject: str = Field(max_length=1000)  # RFC 4514
     subject_hash: str | None = Field(default=None, max_length=64, index=True)
     spki_sha256: str = Field(max_length=64, index=True)
-    not_before: datetime
-    not_after: datetime
+    not_before: datetime = Field(sa_type=UtcDateTime)
+    not_after: datetime = Field(sa_type=UtcDateTime)
     der: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     requested_by: str = Field(max_length=200)
     request_reason: str | None = Field(default=None, max_length=500)
     tracking_code: str = Field(max_length=40, index=True)
-    created_at: datetime = Field(default_factory=utcnow)
-    issued_at: datetime | None = None
-    revoked_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    issued_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     revocation_reason: str | None = Field(default=None, max_length=40)
-    invalidity_date: datetime | None = None
+    invalidity_date: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class BlockedKey(SQLModel, table=True):
@@ -81,4 +82,4 @@ class BlockedKey(SQLModel, table=True):
     spki_sha256: str = Field(primary_key=True, max_length=64)
     reason: str = Field(max_length=200)
     serial_hex: str | None = Field(default=None, max_length=40)
-    blocked_at: datetime = Field(default_factory=utcnow)
+    blocked_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, UniqueCo
 from sqlmodel import Field, SQLModel
 
 from idp.storage.models import utcnow
+from idp.storage.types import UtcDateTime
 
 
 class CRLRecord(SQLModel, table=True):
@@ -44,10 +45,10 @@ class CRLRecord(SQLModel, table=True):
     base_crl_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     revision: int = Field(default=0)  # crl_revisions.revision this CRL reflects
     entries: int = Field(default=0)
-    this_update: datetime
-    next_update: datetime
+    this_update: datetime = Field(sa_type=UtcDateTime)
+    next_update: datetime = Field(sa_type=UtcDateTime)
     der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class CRLRevision(SQLModel, table=True):
@@ -69,5 +70,5 @@ class OCSPResponderRecord(SQLModel, table=True):
     issuer_key_id: str = Field(max_length=64, index=True)
     key_ref: str = Field(max_length=255)
     certificate: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    not_after: datetime
-    created_at: datetime = Field(default_factory=utcnow)
+    not_after: datetime = Field(sa_type=UtcDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -64,7 +64,9 @@ def test_full_crl_lints_clean_and_openssl_verifies_it(tmp_path: Path, curve: ec.
         RevokedEntry(0x1234567890ABCDEF, NOW, RevocationReason.superseded),
         RevokedEntry(0xFEDCBA0987654321, NOW - DAY, RevocationReason.unspecified),
     ]
-    der = _crl(pki, entries, 7, freshest_crl=crl_url(BASE_URL, "persons", delta=True))
+    der = _crl(
+        pki, entries, 7, freshest_crl=crl_url(BASE_URL, crl_file_name("persons", delta=True))
+    )
     (tmp_path / "crl.der").write_bytes(der)
     result = lint("lint_crl", tmp_path / "crl.der", "-t", "CRL", "-p", "PKIX")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -193,7 +195,7 @@ def test_partitioned_crl_covers_only_its_own_partition(tmp_path: Path):
     for leaf in leaves:
         by_partition.setdefault(crl_partition_for(leaf.serial_number, 4), []).append(leaf)
     partition, members = next(iter(by_partition.items()))
-    url = crl_url(BASE_URL, "persons", partition=partition, partitions=4)
+    url = crl_url(BASE_URL, crl_file_name("persons", partition=partition, partitions=4))
     revoked = members[0]
     der = _crl(
         pki,
