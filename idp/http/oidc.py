@@ -43,7 +43,7 @@ from idp.oidc.authorize import (
     AuthorizeRedirectError,
     validate,
 )
-from idp.oidc.grants import LoginFacts, issue_code
+from idp.oidc.grants import issue_code
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.oidc.logout import audit_logout, end_grants, parse_logout
 from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
@@ -159,11 +159,13 @@ def _prompt_none(
     if not has_consent(session, login.national_code, client.client_id, requested_claims):
         return refuse("consent_required", "the user has not consented to these claims")
     tracking_code = login.tracking_code or new_tracking_code()
-    code = issue_code(session, hoviyat, client, authz, LoginFacts.of(login), tracking_code)
+    code = issue_code(session, hoviyat, client, authz, login, tracking_code)
     return _redirect(completion.code_url(hoviyat, authz, code))
 
 
-@router.api_route("/authorize", methods=["GET", "POST"])
+# One route per method: a route serving both would give both one operation ID.
+@router.get("/authorize")
+@router.post("/authorize")
 async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
     """OIDC Core §3.1.2: validate, remember the request, send the browser to the login pages."""
     params = await _params(request)
@@ -260,7 +262,8 @@ def _complete(session: Session, hoviyat: Hoviyat, interaction: str) -> Response:
     return _redirect(completion.answer(session, hoviyat, interaction, consumed))
 
 
-@router.api_route("/userinfo", methods=["GET", "POST"])
+@router.get("/userinfo")
+@router.post("/userinfo")
 def userinfo(request: Request, hoviyat: HoviyatDep) -> Response:
     """OIDC Core §5.3; ``Accept: application/jwt`` asks for the signed form (§5.3.2)."""
     token = bearer_token(request)
@@ -358,7 +361,8 @@ def _same_origin(request: Request, issuer: str) -> bool:
     return origin == f"{own.scheme}://{own.netloc}"
 
 
-@router.api_route("/logout", methods=["GET", "POST"])
+@router.get("/logout")
+@router.post("/logout")
 async def logout(request: Request, hoviyat: HoviyatDep) -> Response:
     """RP-Initiated Logout 1.0 §2-§3 (the end_session_endpoint)."""
     params = await _params(request)

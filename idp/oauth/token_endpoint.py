@@ -32,13 +32,9 @@ def _in_transaction(handler: ReadOnlyHandler) -> GrantHandler:
     """A read-only grant run inside the write transaction (when authentication writes)."""
 
     def run(
-        request: Request,
-        form: Mapping[str, str],
-        caller: AuthenticatedClient,
-        hoviyat: Hoviyat,
-        session: Session,
+        form: Mapping[str, str], caller: AuthenticatedClient, hoviyat: Hoviyat, session: Session
     ) -> dict[str, Any]:
-        body, event = handler(request, form, caller, hoviyat)
+        body, event = handler(form, caller, hoviyat)
         append(session, event)
         return body
 
@@ -95,14 +91,14 @@ class TokenEndpoint:
         if read_only is not None and not authentication.writes(request, form):
             caller = authentication.authenticate(request, form, hoviyat, None)
             _check_allowed(caller, grant_type)
-            body, event = read_only(request, form, caller, hoviyat)
+            body, event = read_only(form, caller, hoviyat)
             await hoviyat.committer.run(audit_entry(event))
             return _TokenResponse(body)
 
         def grant(session: Session) -> dict[str, Any]:
             def granted(caller: AuthenticatedClient) -> dict[str, Any]:
                 _check_allowed(caller, grant_type)
-                return handler(request, form, caller, hoviyat, session)
+                return handler(form, caller, hoviyat, session)
 
             return authentication.then(request, form, hoviyat, session, granted)
 

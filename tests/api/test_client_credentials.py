@@ -7,6 +7,9 @@ import json
 
 from fastapi.testclient import TestClient
 
+# Run with the direct routes on and off (tests/api/conftest.py).
+BOTH_ROUTINGS = True
+
 
 def _claims(token: str) -> dict:
     payload = token.split(".")[1]

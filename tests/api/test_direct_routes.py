@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from api.helpers import living_person
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -13,7 +14,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message
 
-from idp.http.direct import DirectFastAPI
+from idp.http.direct import DirectFastAPI, DirectRoute, DirectRoutes
+
+# Run with the direct routes on and off (tests/api/conftest.py): the answers are the same.
+# Not test_the_token_is_checked_before_the_body: FastAPI's router reads a JSON
+# body before it solves the route's dependencies, so there malformed JSON
+# answers 400 before a missing token answers 401.
+BOTH_ROUTINGS = {
+    "test_body_errors_are_the_problems_fastapi_would_give",
+    "test_direct_answers_are_counted_under_their_route",
+}
 
 BODY_PROBLEMS = [
     (b"{not json", 400, "malformed-json"),
@@ -39,6 +49,24 @@ def test_the_busy_paths_are_in_the_direct_table(hoviyat_app: FastAPI) -> None:
     } <= set(stack.table)
     # Each keeps its FastAPI route for the metrics label and the OpenAPI document.
     assert all(route is not None for _, route in stack.table.values())
+
+
+@pytest.mark.parametrize("direct_routes", [False])
+def test_the_switch_leaves_every_path_to_fastapis_router(
+    hoviyat_app: FastAPI, direct_routes: bool
+) -> None:
+    # HOVIYAT_DIRECT_ROUTES=false: no table, so FastAPI's router answers everything.
+    assert isinstance(hoviyat_app, DirectFastAPI)
+    assert hoviyat_app.direct is None
+
+
+def test_a_direct_route_needs_its_fastapi_route(hoviyat_app: FastAPI) -> None:
+    async def handler(_request: Request) -> Response:
+        return Response()
+
+    orphan = DirectRoute("GET", "/nowhere", handler)
+    with pytest.raises(LookupError, match="/nowhere"):
+        DirectRoutes(hoviyat_app, [orphan], lambda inner: inner)
 
 
 def test_body_errors_are_the_problems_fastapi_would_give(

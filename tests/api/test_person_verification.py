@@ -11,6 +11,9 @@ from sqlmodel import select
 
 from idp.storage.models import AuditEntry
 
+# Run with the direct routes on and off (tests/api/conftest.py).
+BOTH_ROUTINGS = True
+
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

@@ -50,8 +50,8 @@ def test_replay_revocation_and_batch_neighbours_all_commit(
 
     def replay(session: Session) -> dict:
         return authorization_code_grant(
-            None, form, AuthenticatedClient(client, "client_secret_basic"), hoviyat, session
-        )  # type: ignore[arg-type]
+            form, AuthenticatedClient(client, "client_secret_basic"), hoviyat, session
+        )
 
     first = hoviyat.committer.submit(slow)
     before = hoviyat.committer.submit(neighbour("BEFORE"))

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent
@@ -21,12 +20,10 @@ from idp.oauth.errors import OAuthError
 Form = Mapping[str, str]
 # Runs inside the shared write transaction (under its own savepoint, with
 # other requests' writes): what it changes and its audit entry commit together.
-GrantHandler = Callable[[Request, Form, AuthenticatedClient, Hoviyat, Session], dict[str, Any]]
+GrantHandler = Callable[[Form, AuthenticatedClient, Hoviyat, Session], dict[str, Any]]
 # Changes nothing but its audit entry: checked and signed outside the write
 # transaction, so the signature stays out of the time the write lock is held.
-ReadOnlyHandler = Callable[
-    [Request, Form, AuthenticatedClient, Hoviyat], tuple[dict[str, Any], AuditEvent]
-]
+ReadOnlyHandler = Callable[[Form, AuthenticatedClient, Hoviyat], tuple[dict[str, Any], AuditEvent]]
 
 
 @dataclass(frozen=True)

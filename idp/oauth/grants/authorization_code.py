@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Request
 from sqlmodel import Session
 
 from idp.context import Hoviyat
@@ -20,29 +19,30 @@ from idp.oauth.grants import Form, Grant, required
 from idp.oidc import rfc7636
 from idp.oidc.grants import digest, refuse_and_revoke, token_response
 from idp.storage import grants as store
+from idp.storage.group_commit import KeepWrites
 
 
 def authorization_code_grant(
-    request: Request,
-    form: Form,
-    caller: AuthenticatedClient,
-    hoviyat: Hoviyat,
-    session: Session,
+    form: Form, caller: AuthenticatedClient, hoviyat: Hoviyat, session: Session
 ) -> dict[str, Any]:
     client = caller.client
     found = store.code_with_grant(session, digest(required(form, "code")))
     if found is None:
         raise OAuthError("invalid_grant", "the authorization code is unknown")
     row, grant = found
-    if row.redeemed_at is not None:
-        raise refuse_and_revoke(
+
+    def replayed(how: str) -> KeepWrites:
+        return refuse_and_revoke(
             session,
             hoviyat,
             client,
             row.grant_id,
             "code_replay",
-            "the authorization code was already used; every token issued from it is revoked",
+            f"the authorization code was {how}; every token issued from it is revoked",
         )
+
+    if row.redeemed_at is not None:
+        raise replayed("already used")
     # Checked before the code is spent: a code stolen by another client does not
     # burn the rightful client's login.
     if row.client_id != client.client_id:
@@ -55,14 +55,7 @@ def authorization_code_grant(
     if not rfc7636.verify(form.get("code_verifier"), row.code_challenge):
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
     if not store.spend_code(session, row.code_hash, now):
-        raise refuse_and_revoke(
-            session,
-            hoviyat,
-            client,
-            row.grant_id,
-            "code_replay",
-            "the authorization code was used concurrently; every token issued from it is revoked",
-        )
+        raise replayed("used concurrently")
     if grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "the grant behind this code was revoked")
     return token_response(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat
 from idp.oauth.client_auth import AuthenticatedClient
@@ -20,10 +18,7 @@ from idp.tracking import new_tracking_code
 
 
 def client_credentials_grant(
-    request: Request,
-    form: Form,
-    caller: AuthenticatedClient,
-    hoviyat: Hoviyat,
+    form: Form, caller: AuthenticatedClient, hoviyat: Hoviyat
 ) -> tuple[dict[str, Any], AuditEvent]:
     client = caller.client
     policy = hoviyat.policies.get(client.service_code)

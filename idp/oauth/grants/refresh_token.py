@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import Request
 from sqlmodel import Session
 
 from idp.context import Hoviyat
@@ -29,11 +28,7 @@ REFRESH_GRACE = timedelta(seconds=10)
 
 
 def refresh_token_grant(
-    request: Request,
-    form: Form,
-    caller: AuthenticatedClient,
-    hoviyat: Hoviyat,
-    session: Session,
+    form: Form, caller: AuthenticatedClient, hoviyat: Hoviyat, session: Session
 ) -> dict[str, Any]:
     client = caller.client
     found = store.refresh_token_with_grant(session, digest(required(form, "refresh_token")))
