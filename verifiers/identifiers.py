@@ -78,6 +78,13 @@ def _digits_only(value: object, field: str, label: str) -> str:
 _NATIONAL_CODE_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
+def _require_length(digits: str, length: int, field: str, label: str, hint: str = "") -> None:
+    if len(digits) != length:
+        raise IdentifierError(
+            field, "length", f"{label} must have exactly {length} digits, got {len(digits)}{hint}"
+        )
+
+
 def national_code_check_digit(body: str) -> int:
     """Check digit for the first nine digits of a national code.
 
@@ -108,11 +115,8 @@ def validate_national_code(
     digits = _digits_only(value, field, label)
     if pad and len(digits) in (8, 9):
         digits = digits.zfill(10)
-    if len(digits) != 10:
-        hint = "; leading zeros may have been dropped" if len(digits) in (8, 9) else ""
-        raise IdentifierError(
-            field, "length", f"{label} must have exactly 10 digits, got {len(digits)}{hint}"
-        )
+    hint = "; leading zeros may have been dropped" if len(digits) in (8, 9) else ""
+    _require_length(digits, 10, field, label, hint)
     if not allow_repeated and len(set(digits)) == 1:
         raise IdentifierError(
             field, "repeated-digits", f"{label} {digits} repeats one digit and is never issued"
@@ -147,10 +151,7 @@ def validate_national_id(value: str) -> str:
     """Return the 11 ASCII digits of a valid legal-entity national identifier (شناسه ملی)."""
     field, label = "national_id", "national identifier"
     digits = _digits_only(value, field, label)
-    if len(digits) != 11:
-        raise IdentifierError(
-            field, "length", f"{label} must have exactly 11 digits, got {len(digits)}"
-        )
+    _require_length(digits, 11, field, label)
     if int(digits[10]) != national_id_check_digit(digits):
         raise IdentifierError(
             field, "checksum", f"{label} check digit does not match; check for a mistyped digit"
@@ -180,10 +181,7 @@ def validate_postal_code(value: str) -> PostalCodeCheck:
     """Format check of a 10-digit postal code (کد پستی); stricter rules only warn."""
     field, label = "postal_code", "postal code"
     digits = _digits_only(value, field, label)
-    if len(digits) != 10:
-        raise IdentifierError(
-            field, "length", f"{label} must have exactly 10 digits, got {len(digits)}"
-        )
+    _require_length(digits, 10, field, label)
     if digits[:5] == "00000" or digits[5:] == "00000":
         raise IdentifierError(
             field, "zero-half", f"{label} cannot have five zeros as its first or last half"

@@ -9,16 +9,17 @@ whatever the registry said.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from verifiers.digits import normalize_digits
 from verifiers.names import names_match
 from verifiers.registry.base import LegalEntity, Person, Representative
 
 FieldResult = Literal["match", "mismatch", "not_checked"]
+R = TypeVar("R", Person, LegalEntity)
 
 
 @dataclass(frozen=True)
@@ -54,36 +55,44 @@ def _result(ok: bool) -> FieldResult:
 
 def compare_person(person: Person | None, claims: PersonClaims) -> dict[str, FieldResult]:
     """Every :class:`PersonClaims` field, in declaration order, with its result."""
-    results: dict[str, FieldResult] = {}
-    for claim in fields(PersonClaims):
-        claimed = getattr(claims, claim.name)
-        if claimed is None:
-            results[claim.name] = "not_checked"
-        elif person is None:
-            results[claim.name] = "mismatch"
-        elif claim.name in ("first_name", "last_name", "father_name"):
-            results[claim.name] = _result(names_match(claimed, getattr(person, claim.name)))
-        elif claim.name == "birth_date":
-            results[claim.name] = _result(claimed == person.birth_date)
-        else:
-            results[claim.name] = _result(_same_code(claimed, getattr(person, claim.name)))
-    return results
+    return _compare(person, claims, _person_field_matches)
 
 
 def compare_entity(entity: LegalEntity | None, claims: EntityClaims) -> dict[str, FieldResult]:
     """Every :class:`EntityClaims` field with its result."""
+    return _compare(entity, claims, _entity_field_matches)
+
+
+def _compare(
+    record: R | None,
+    claims: PersonClaims | EntityClaims,
+    matches: Callable[[R, str, Any], bool],
+) -> dict[str, FieldResult]:
+    """A claim left out is not checked; any claim about a record not found mismatches."""
     results: dict[str, FieldResult] = {}
-    for claim in fields(EntityClaims):
+    for claim in fields(claims):
         claimed = getattr(claims, claim.name)
         if claimed is None:
             results[claim.name] = "not_checked"
-        elif entity is None:
+        elif record is None:
             results[claim.name] = "mismatch"
-        elif claim.name == "name":
-            results[claim.name] = _result(names_match(claimed, entity.name))
         else:
-            results[claim.name] = _result(_same_code(claimed, entity.registration_number))
+            results[claim.name] = _result(matches(record, claim.name, claimed))
     return results
+
+
+def _person_field_matches(person: Person, name: str, claimed: Any) -> bool:
+    if name in ("first_name", "last_name", "father_name"):
+        return names_match(claimed, getattr(person, name))
+    if name == "birth_date":
+        return bool(claimed == person.birth_date)
+    return _same_code(claimed, getattr(person, name))
+
+
+def _entity_field_matches(entity: LegalEntity, name: str, claimed: Any) -> bool:
+    if name == "name":
+        return names_match(claimed, entity.name)
+    return _same_code(claimed, entity.registration_number)
 
 
 def overall_match(results: Mapping[str, FieldResult]) -> bool:

@@ -29,15 +29,15 @@ keys_app = typer.Typer(help="Token signing keys: list and rotate (JWKS).", no_ar
 JWKS_CACHE = timedelta(seconds=60)
 
 
+_KEY_TIMES = ("created_at", "activated_at", "retired_at")
+
+
 def key_summary(row: TokenSigningKey) -> dict[str, Any]:
-    return {
-        "kid": row.kid,
-        "alg": row.alg,
-        "state": row.state,
-        "created_at": row.created_at.isoformat(),
-        "activated_at": row.activated_at.isoformat() if row.activated_at else None,
-        "retired_at": row.retired_at.isoformat() if row.retired_at else None,
-    }
+    summary: dict[str, Any] = {"kid": row.kid, "alg": row.alg, "state": row.state}
+    for name in _KEY_TIMES:
+        moment = getattr(row, name)
+        summary[name] = moment.isoformat() if moment else None
+    return summary
 
 
 @keys_app.command("list")

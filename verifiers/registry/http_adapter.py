@@ -30,8 +30,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -47,6 +47,7 @@ from verifiers.registry.wire import entity_from_json, person_from_json
 
 # Failures before any byte of the request reached the registry, or a
 # keep-alive connection the server had already closed: safe and useful to retry.
+R = TypeVar("R")
 _RETRYABLE_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
 _MAX_BACKOFF_SECONDS = 1.0
 
@@ -161,18 +162,30 @@ class RegistryEndpoint:
             )
 
 
+def _record(
+    endpoint: RegistryEndpoint,
+    path: str,
+    query: dict[str, str],
+    parse: Callable[[dict[str, Any]], R],
+    registry: str,
+) -> R | None:
+    """One record, or None if the registry has none; a malformed one is an outage."""
+    body = endpoint.lookup(path, query)
+    if body is None:
+        return None
+    try:
+        return parse(body)
+    except ValueError as exc:
+        raise RegistryUnavailable(registry, str(exc)) from None
+
+
 class HttpCivilRegistry:
     def __init__(self, endpoint: RegistryEndpoint) -> None:
         self.endpoint = endpoint
 
     def person(self, national_code: str) -> Person | None:
-        body = self.endpoint.lookup("/civil/persons/lookup", {"national_code": national_code})
-        if body is None:
-            return None
-        try:
-            return person_from_json(body)
-        except ValueError as exc:
-            raise RegistryUnavailable("civil", str(exc)) from None
+        query = {"national_code": national_code}
+        return _record(self.endpoint, "/civil/persons/lookup", query, person_from_json, "civil")
 
 
 class HttpMobileRegistry:
@@ -195,13 +208,8 @@ class HttpDeedsRegistry:
         self.endpoint = endpoint
 
     def entity(self, national_id: str) -> LegalEntity | None:
-        body = self.endpoint.lookup("/deeds/entities/lookup", {"national_id": national_id})
-        if body is None:
-            return None
-        try:
-            return entity_from_json(body)
-        except ValueError as exc:
-            raise RegistryUnavailable("deeds", str(exc)) from None
+        query = {"national_id": national_id}
+        return _record(self.endpoint, "/deeds/entities/lookup", query, entity_from_json, "deeds")
 
     def entities_represented_by(self, national_code: str) -> list[str]:
         body = self.endpoint.lookup(

@@ -45,8 +45,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -55,6 +56,8 @@ from starlette.routing import Route
 
 from verifiers.registry.synthetic import SyntheticRegistry
 from verifiers.registry.wire import entity_to_json, person_to_json
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -116,16 +119,26 @@ def create_registry_app(
             return _json({"error": "bad_request", "detail": detail}, 400)
         return {name: body[name] for name in names}
 
-    async def civil_person(request: Request) -> Response:
-        if failure := await inject():
-            return failure
-        asked = await lookup(request, "national_code")
-        if isinstance(asked, Response):
-            return asked
-        person = registry.person(asked["national_code"])
-        if person is None:
-            return _json({"error": "not_found"}, 404)
-        return _json(person_to_json(person))
+    def record_lookup(
+        key: str, find: Callable[[str], R | None], to_json: Callable[[R], dict[str, Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A lookup by ``key``: the record as JSON, or 404 when the registry has none."""
+
+        async def handler(request: Request) -> Response:
+            if failure := await inject():
+                return failure
+            asked = await lookup(request, key)
+            if isinstance(asked, Response):
+                return asked
+            record = find(asked[key])
+            if record is None:
+                return _json({"error": "not_found"}, 404)
+            return _json(to_json(record))
+
+        return handler
+
+    civil_person = record_lookup("national_code", registry.person, person_to_json)
+    deeds_entity = record_lookup("national_id", registry.entity, entity_to_json)
 
     async def mobile_owner(request: Request) -> Response:
         if failure := await inject():
@@ -135,17 +148,6 @@ def create_registry_app(
             return asked
         owns = registry.owns(asked["national_code"], asked["mobile"])
         return _json({**asked, "owns": owns})
-
-    async def deeds_entity(request: Request) -> Response:
-        if failure := await inject():
-            return failure
-        asked = await lookup(request, "national_id")
-        if isinstance(asked, Response):
-            return asked
-        entity = registry.entity(asked["national_id"])
-        if entity is None:
-            return _json({"error": "not_found"}, 404)
-        return _json(entity_to_json(entity))
 
     async def deeds_represented(request: Request) -> Response:
         if failure := await inject():
