@@ -24,7 +24,6 @@ import json
 import random
 import resource
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import spread
 from sqlalchemy import insert
 
 from idp.audit import rfc9162, signed_note, tree
@@ -64,12 +64,9 @@ def event(i: int) -> AuditEvent:
 
 
 def latency(name: str, timings_us: list[float]) -> None:
-    ordered = sorted(timings_us)
-    p50 = ordered[len(ordered) // 2]
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    s = spread(timings_us)
     print(
-        f"  {name:<44} n={len(ordered):>6}  mean={statistics.fmean(ordered):8.1f} µs"
-        f"  p50={p50:8.1f} µs  p99={p99:8.1f} µs"
+        f"  {name:<44} n={s.n:>6}  mean={s.mean:8.1f} µs  p50={s.p50:8.1f} µs  p99={s.p99:8.1f} µs"
     )
 
 

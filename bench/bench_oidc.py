@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 PEERS = ROOT / "bench" / ".peers" / "oidc-provider"
 
 import httpx  # noqa: E402
-from common import cpu_seconds  # noqa: E402
+from common import cpu_seconds, settings_env  # noqa: E402
 
 REDIRECT_URI = "https://rp.bench.example/callback"
 SCOPE = "openid profile"
@@ -386,15 +386,7 @@ def refresh_tokens(settings: Any, grant_id: str, count: int, path: Path) -> None
 
 
 def start_hoviyat(settings: Any, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "HOVIYAT_DATA_DIR": str(settings.data_dir),
-        "HOVIYAT_DATABASE_URL": settings.resolved_database_url,
-        "HOVIYAT_REGISTRY_PATH": str(settings.resolved_registry_path),
-        "HOVIYAT_ISSUER": settings.issuer,
-        "HOVIYAT_LOG_LEVEL": "WARNING",
-        "HOVIYAT_LOGIN_ATTEMPTS_PER_NATIONAL_CODE_PER_HOUR": "1000000",
-    }
+    env = settings_env(settings, HOVIYAT_LOGIN_ATTEMPTS_PER_NATIONAL_CODE_PER_HOUR="1000000")
     # The product's own command: two uvicorn workers, each on its own
     # SO_REUSEPORT socket (idp.serving), with multi-process metrics.
     process = subprocess.Popen(

@@ -24,7 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, HOVIYAT, cached_registry, hoviyat_env, init, postgres_schema_url
+from common import (
+    CACHE,
+    HOVIYAT,
+    cached_registry,
+    hoviyat_env,
+    init,
+    postgres_schema_url,
+    resident_mb,
+)
 
 from idp.reconciliation.sample import write_sample
 
@@ -80,16 +88,6 @@ def run(label: str, database_url: str, source: Path, registry: Path, rows: int) 
         print(f"  CPU (user+sys)     {usage.ru_utime + usage.ru_stime:>12.1f} s")
         tenths = [samples[len(samples) * k // 10][1] for k in range(1, 10)] if samples else []
         print("  RSS at 10%..90% of the run (MB): " + " ".join(f"{mb:.0f}" for mb in tenths))
-
-
-def resident_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
 
 
 def main() -> None:

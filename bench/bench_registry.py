@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+
+from common import spread
 
 from verifiers.registry import generator
 from verifiers.registry.synthetic import SyntheticRegistry, seed
@@ -34,13 +35,11 @@ def _latencies(calls: list[Callable[[], object]]) -> list[float]:
 
 
 def _report(name: str, timings: list[float]) -> None:
-    ordered = sorted(timings)
-    p50 = ordered[len(ordered) // 2]
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    s = spread(timings)
     # The mean includes the rare scheduler pause of a shared machine; p50/p99 do not.
     print(
-        f"{name:<25} n={len(ordered):>7}  mean={statistics.fmean(ordered):7.1f} µs"
-        f"  p50={p50:7.1f} µs  p99={p99:7.1f} µs  max={ordered[-1]:9.1f} µs"
+        f"{name:<25} n={s.n:>7}  mean={s.mean:7.1f} µs"
+        f"  p50={s.p50:7.1f} µs  p99={s.p99:7.1f} µs  max={s.max:9.1f} µs"
     )
 
 

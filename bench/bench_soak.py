@@ -48,7 +48,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
 from bench_oidc import one_login, prepare, start_hoviyat, stop  # noqa: E402
-from common import free_port, load_average, token, wait_until_idle, worker_pids  # noqa: E402
+from common import (  # noqa: E402
+    free_port,
+    load_average,
+    resident_mb,
+    settings_env,
+    token,
+    wait_until_idle,
+    worker_pids,
+)
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
@@ -61,16 +69,6 @@ MAX_WAIT_SECONDS = 15.0
 MEMORY_GROWTH_TARGET = 0.10
 # Relative weights of the operations in the mix.
 MIX = {"verify": 40, "grant": 20, "login": 8, "issue": 4, "ocsp": 28}
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
 
 
 @dataclass
@@ -277,14 +275,7 @@ def verify_bodies(persons: list[tuple[str, str]]) -> list[dict[str, str]]:
 
 
 def hoviyat_cli(settings: Any, *args: str) -> str:
-    env = {
-        **os.environ,
-        "HOVIYAT_DATA_DIR": str(settings.data_dir),
-        "HOVIYAT_DATABASE_URL": settings.resolved_database_url,
-        "HOVIYAT_REGISTRY_PATH": str(settings.resolved_registry_path),
-        "HOVIYAT_ISSUER": settings.issuer,
-        "HOVIYAT_LOG_LEVEL": "WARNING",
-    }
+    env = settings_env(settings)
     done = subprocess.run([sys.executable, "-m", "idp.cli", *args], env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     return done.stdout
@@ -359,7 +350,7 @@ def main() -> None:
         backend = "PostgreSQL" if postgres else "SQLite"
         workers = worker_pids(server.pid)
         victim, survivor = workers[0], workers[-1]
-        rss_before = {pid: rss_mb(pid) for pid in workers}
+        rss_before = {pid: resident_mb(pid) for pid in workers}
         print(f"soak: {args.minutes:g} min, hoviyat serve --workers 2, {backend}, "
               f"{args.threads} client threads; mix {MIX}")  # fmt: skip
         print(f"load average before: {load_average()} on {os.cpu_count()} cores")
@@ -397,7 +388,7 @@ def main() -> None:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             elapsed_minutes = int((time.monotonic() - start) // 60)
             if elapsed_minutes == 1 and not rss_warm:
-                rss_warm = {pid: rss_mb(pid) for pid in worker_pids(server.pid)}
+                rss_warm = {pid: resident_mb(pid) for pid in worker_pids(server.pid)}
             while printed < elapsed_minutes:
                 window = [r for r in list(soak.records)
                           if printed * 60 <= r.started - start < (printed + 1) * 60]  # fmt: skip
@@ -408,7 +399,7 @@ def main() -> None:
             thread.join(timeout=90)
         for timer in timers:
             timer.join()
-        rss_end = {pid: rss_mb(pid) for pid in worker_pids(server.pid)}
+        rss_end = {pid: resident_mb(pid) for pid in worker_pids(server.pid)}
         if printed * 60 < args.minutes * 60 - 1:
             window = [r for r in soak.records if r.started - start >= printed * 60]
             print(minute_line(printed, window, events[printed]).replace("ok/s", "ok/s*"))

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -220,3 +221,49 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 def load_average() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def settings_env(settings: Any, **extra: str) -> dict[str, str]:
+    """The environment for a Hoviyat process on ``settings``' data directory and database."""
+    return {
+        **os.environ,
+        "HOVIYAT_DATA_DIR": str(settings.data_dir),
+        "HOVIYAT_DATABASE_URL": settings.resolved_database_url,
+        "HOVIYAT_REGISTRY_PATH": str(settings.resolved_registry_path),
+        "HOVIYAT_ISSUER": settings.issuer,
+        "HOVIYAT_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident set size in MB (0 once it has gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Timings summarised: how many, mean, median, 99th percentile and the largest."""
+
+    n: int
+    mean: float
+    p50: float
+    p99: float
+    max: float
+
+
+def spread(timings: list[float]) -> Spread:
+    ordered = sorted(timings)
+    return Spread(
+        n=len(ordered),
+        mean=statistics.fmean(ordered),
+        p50=ordered[len(ordered) // 2],
+        p99=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        max=ordered[-1],
+    )
