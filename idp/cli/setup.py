@@ -15,9 +15,9 @@ from idp.logging import configure_logging
 from idp.private_files import private_folder, tighten_sqlite, tighten_tree
 from idp.secrets import ensure_secrets
 from idp.settings import Settings, get_settings
+from idp.storage.clients import get_client, remove_client
 from idp.storage.engine import Database
 from idp.storage.migrate import upgrade
-from idp.storage.models import Client
 from idp.tokens.keyring import ensure_signing_keys
 from policies.service_policy import load_service_policies
 
@@ -64,11 +64,10 @@ def _ensure_demo_clients(settings: Settings, database: Database, key: bytes) -> 
     with database.session() as session:
         for spec in DEMO_CLIENTS:
             client_id = str(spec["client_id"])
-            if session.get(Client, client_id) is None or client_id not in saved:
-                existing = session.get(Client, client_id)
+            existing = get_client(session, client_id)
+            if existing is None or client_id not in saved:
                 if existing is not None:
-                    session.delete(existing)
-                    session.flush()
+                    remove_client(session, existing)
                 created = create_client(session, key, **spec)
                 saved[client_id] = created.client_secret or ""
             shown.append(

@@ -35,6 +35,12 @@ def add_client(session: Session, client: Client) -> None:
     session.add(client)
 
 
+def remove_client(session: Session, client: Client) -> None:
+    """Delete the client now (flushed), so that one of the same id can be added."""
+    session.delete(client)
+    session.flush()
+
+
 def set_disabled(session: Session, client: Client) -> bool:
     """Disable the client; True if it was enabled until now."""
     if client.disabled:
