@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import typer
-from sqlmodel import col, select
 
 from idp.cli.output import JsonOption, fail, print_json, print_table
 from idp.settings import get_settings
 from idp.storage.engine import Database
-from idp.storage.login import OutboxMessage
+from idp.storage.sms_outbox import recent_messages
 
 dev_app = typer.Typer(help="Development helpers (the SMS outbox).", no_args_is_help=True)
 
@@ -31,11 +30,7 @@ def outbox_command(
     database = Database(settings.resolved_database_url)
     try:
         with database.session() as session:
-            rows = session.exec(
-                select(OutboxMessage)
-                .order_by(col(OutboxMessage.id).desc())
-                .limit(1 if last else limit)
-            ).all()
+            rows = recent_messages(session, 1 if last else limit)
     finally:
         database.dispose()
     messages = [
