@@ -125,9 +125,7 @@ class ClientDirectory:
         return None
 
     def _load(self, session: Session, client_id: str) -> Client | None:
-        client = store.get_client(session, client_id)
-        if client is not None:
-            session.expunge(client)
+        client = store.detached_client(session, client_id)
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[client_id] = (time.monotonic(), client)

@@ -29,7 +29,7 @@ from idp.http import (
     reconciliations,
     revocation,
 )
-from idp.http.direct import DirectRoute
+from idp.http.direct import DirectRoute, Handler
 from idp.login import pages as login_pages
 from idp.oauth import discovery, token_endpoint
 from idp.oauth.client_auth import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, ClientAuthMethod
@@ -50,6 +50,10 @@ class Feature:
     client_auth: tuple[ClientAuthMethod, ...] = ()
     direct: tuple[DirectRoute, ...] = ()
     metadata: Contributor | None = None
+
+
+def _get_and_post(path: str, handler: Handler) -> tuple[DirectRoute, DirectRoute]:
+    return DirectRoute("GET", path, handler), DirectRoute("POST", path, handler)
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -91,10 +95,8 @@ FEATURES: tuple[Feature, ...] = (
         grants=(authorization_code.GRANT, refresh_token.GRANT),
         client_auth=(PRIVATE_KEY_JWT,),
         direct=(
-            DirectRoute("GET", "/authorize", oidc.authorize_direct),
-            DirectRoute("POST", "/authorize", oidc.authorize_direct),
-            DirectRoute("GET", "/userinfo", oidc.userinfo_direct),
-            DirectRoute("POST", "/userinfo", oidc.userinfo_direct),
+            *_get_and_post("/authorize", oidc.authorize_direct),
+            *_get_and_post("/userinfo", oidc.userinfo_direct),
         ),
         metadata=oidc.metadata,
     ),

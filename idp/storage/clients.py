@@ -21,6 +21,14 @@ def get_client(session: Session, client_id: str) -> Client | None:
     return session.get(Client, client_id)
 
 
+def detached_client(session: Session, client_id: str) -> Client | None:
+    """The client as an ORM object that outlives the session (the client directory keeps it)."""
+    client = session.get(Client, client_id)
+    if client is not None:
+        session.expunge(client)
+    return client
+
+
 def client_row(session: Session, client_id: str) -> Client | None:
     """The client as a read-only row: cheaper than the ORM object where nothing changes."""
     row = session.execute(_CLIENT_ROW, {"client_id": client_id}).first()
