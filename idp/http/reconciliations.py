@@ -28,7 +28,7 @@ from idp.reconciliation import jobs
 from idp.reconciliation.config import get_reconciliation_settings
 from idp.reconciliation.engine import OPERATION
 from idp.reconciliation.legacy_csv import LegacyFormatError, check_header
-from idp.storage.reconciliations import ReconciliationJob
+from idp.storage.reconciliations import ReconciliationJob, get_job
 from idp.tracking import new_tracking_code
 
 router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliation"])
@@ -107,7 +107,7 @@ def _authorise(hoviyat: Hoviyat, caller: Caller) -> None:
 
 def _own_job(hoviyat: Hoviyat, caller: Caller, job_id: str) -> ReconciliationJob:
     with hoviyat.db.read() as session:
-        job = session.get(ReconciliationJob, job_id[:40])
+        job = get_job(session, job_id[:40])
     if job is None or job.client_id != caller.client_id:
         raise not_found(f"no reconciliation {job_id!r} of this client")
     return job

@@ -22,7 +22,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append
@@ -30,12 +29,16 @@ from idp.context import Hoviyat
 from idp.reconciliation.config import get_reconciliation_settings
 from idp.reconciliation.engine import OPERATION, Reconciler, RunProgress
 from idp.storage.models import utcnow
-from idp.storage.reconciliations import ReconciliationJob
+from idp.storage.reconciliations import (
+    ReconciliationJob,
+    add_job,
+    claim_job,
+    get_job,
+    update_owned_job,
+)
 from verifiers.registry import RegistryUnavailable
 
 log = logging.getLogger("hoviyat.reconciliation")
-
-_jobs = ReconciliationJob.__table__  # type: ignore[attr-defined]
 
 
 class JobLost(Exception):
@@ -54,7 +57,7 @@ def job_files(data_dir: Path, job_id: str) -> tuple[Path, Path]:
 def create_job(hoviyat: Hoviyat, job: ReconciliationJob, legal_basis: str) -> None:
     """Record the job and its ``accepted`` audit entry in one transaction."""
     with hoviyat.db.session() as session:
-        session.add(job)
+        add_job(session, job)
         append(
             session,
             AuditEvent(
@@ -75,30 +78,8 @@ def claim(hoviyat: Hoviyat, job_id: str, worker: str) -> bool:
     """Take the job if it is queued or abandoned; True when this worker now owns it."""
     now = utcnow()
     stale_before = now - timedelta(seconds=get_reconciliation_settings().stale_after_seconds)
-    statement = (
-        update(_jobs)
-        .where(
-            _jobs.c.id == job_id,
-            or_(
-                _jobs.c.state == "queued",
-                and_(_jobs.c.state == "running", _jobs.c.heartbeat_at < stale_before),
-            ),
-        )
-        .values(
-            state="running",
-            worker=worker,
-            heartbeat_at=now,
-            attempts=_jobs.c.attempts + 1,
-            started_at=func.coalesce(_jobs.c.started_at, now),
-            error=None,
-        )
-    )
     with hoviyat.db.session() as session:
-        return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
-
-
-def _owned(job_id: str, worker: str) -> Any:
-    return and_(_jobs.c.id == job_id, _jobs.c.worker == worker, _jobs.c.state == "running")
+        return claim_job(session, job_id, worker, now=now, stale_before=stale_before)
 
 
 def _counters(progress: RunProgress) -> dict[str, Any]:
@@ -113,13 +94,13 @@ def _counters(progress: RunProgress) -> dict[str, Any]:
 def _finish(hoviyat: Hoviyat, job_id: str, owner: str, **values: Any) -> None:
     """Set ``values`` on the job if ``owner`` still runs it."""
     with hoviyat.db.session() as session:
-        session.execute(update(_jobs).where(_owned(job_id, owner)).values(**values))
+        update_owned_job(session, job_id, owner, **values)
 
 
 def run_job(hoviyat: Hoviyat, job_id: str, worker: str) -> None:
     """Run (or resume) a job this worker has claimed, to completion or a recorded stop."""
     with hoviyat.db.read() as session:
-        job = session.get(ReconciliationJob, job_id)
+        job = get_job(session, job_id)
     policy = hoviyat.policies.get(job.service_code) if job else None
     if job is None or policy is None:
         _finish(hoviyat, job_id, worker, state="failed", error="service policy no longer loaded")
@@ -136,10 +117,7 @@ def run_job(hoviyat: Hoviyat, job_id: str, worker: str) -> None:
     )
 
     def on_batch(session: Session, progress: RunProgress) -> None:
-        moved = session.execute(
-            update(_jobs).where(_owned(job_id, worker)).values(**_counters(progress))
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if not update_owned_job(session, job_id, worker, **_counters(progress)):
             raise JobLost(job_id)
 
     try:

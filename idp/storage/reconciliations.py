@@ -8,9 +8,10 @@ row is what any worker reads to answer for the job, and what a worker claims
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, Index, and_, func, or_, update
+from sqlmodel import Field, Session, SQLModel
 
 from idp.storage.models import utcnow
 from idp.storage.types import UtcDateTime
@@ -42,3 +43,48 @@ class ReconciliationJob(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     heartbeat_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+_jobs = ReconciliationJob.__table__  # type: ignore[attr-defined]
+
+
+def add_job(session: Session, job: ReconciliationJob) -> None:
+    session.add(job)
+
+
+def get_job(session: Session, job_id: str) -> ReconciliationJob | None:
+    return session.get(ReconciliationJob, job_id)
+
+
+def claim_job(
+    session: Session, job_id: str, worker: str, *, now: datetime, stale_before: datetime
+) -> bool:
+    """One conditional UPDATE: a queued job, or a running one whose heartbeat is older
+    than ``stale_before``, becomes ``worker``'s; True when it did."""
+    statement = (
+        update(_jobs)
+        .where(
+            _jobs.c.id == job_id,
+            or_(
+                _jobs.c.state == "queued",
+                and_(_jobs.c.state == "running", _jobs.c.heartbeat_at < stale_before),
+            ),
+        )
+        .values(
+            state="running",
+            worker=worker,
+            heartbeat_at=now,
+            attempts=_jobs.c.attempts + 1,
+            started_at=func.coalesce(_jobs.c.started_at, now),
+            error=None,
+        )
+    )
+    return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def update_owned_job(session: Session, job_id: str, owner: str, /, **values: Any) -> bool:
+    """Set ``values`` (``worker`` among them, maybe) on the job if ``owner`` still runs it;
+    False when it does not."""
+    owned = and_(_jobs.c.id == job_id, _jobs.c.worker == owner, _jobs.c.state == "running")
+    moved = session.execute(update(_jobs).where(owned).values(**values))
+    return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
