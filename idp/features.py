@@ -104,7 +104,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("attestations", attestations.router),
     Feature("attestation-pages", attestation_pages.router),
     Feature("reconciliations", reconciliations.router),
-    Feature("admin-clients", admin_clients.router),
+    Feature("admin-clients", admin_clients.router, switch="admin_api"),
 )
 
 

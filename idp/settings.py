@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         description="how long the group committer waits for more writes once requests "
         "arrive together (0: never waits)",
     )
+    admin_api: bool = Field(
+        True,
+        description="serve the clients admin API (/v1/admin/clients); false leaves client "
+        "management to 'hoviyat clients' on the server",
+    )
     direct_routes: bool = Field(
         True,
         description="answer the busiest exact paths before FastAPI's router (idp.http.direct); "

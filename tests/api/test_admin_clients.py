@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from idp.app import create_app
+from idp.settings import Settings
 from idp.storage.models import AuditEntry
 
 
@@ -86,3 +89,16 @@ def test_a_disabled_client_gets_no_more_tokens(app_client: TestClient, admin_tok
     app_client.post(f"/v1/admin/clients/{created['client_id']}/disable", headers=_auth(admin_token))
     refused = app_client.post("/token", data=grant, auth=credentials)
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_admin_api_can_be_switched_off(hoviyat_settings: Settings, admin_token: str) -> None:
+    # HOVIYAT_ADMIN_API=false: the feature's row is left out, its paths are unknown.
+    app = create_app(hoviyat_settings.model_copy(update={"admin_api": False}))
+    try:
+        with TestClient(app, base_url=hoviyat_settings.issuer) as client:
+            listed = client.get("/v1/admin/clients", headers=_auth(admin_token))
+            assert listed.status_code == 404
+            assert "/v1/admin/clients" not in client.get("/openapi.json").json()["paths"]
+    finally:
+        app.state.hoviyat.close()

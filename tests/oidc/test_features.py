@@ -29,3 +29,10 @@ def test_a_switched_off_feature_is_left_out() -> None:
     off = settings.model_copy(update={"direct_routes": False})
     assert switched not in features.enabled(off, table)
     assert features.enabled(off, table) == features.FEATURES
+
+
+def test_every_switch_is_a_boolean_setting() -> None:
+    switches = {feature.switch for feature in features.FEATURES if feature.switch is not None}
+    assert switches, "the table has switched features"
+    for switch in switches:
+        assert Settings.model_fields[switch].annotation is bool
