@@ -14,13 +14,22 @@ from pathlib import Path
 
 from cryptography import x509
 
+from idp.attestations import sharing
 from idp.attestations.errors import AttestationInvalid
-from idp.attestations.issuer import AttestationIssuer, AttestationSettings, status_list_uri
+from idp.attestations.issuer import (
+    AttestationIssuer,
+    AttestationRequest,
+    AttestationSettings,
+    Issued,
+    issue,
+    status_list_uri,
+)
 from idp.attestations.provision import CertificateSource, SignerBundle, ensure_bundle
 from idp.attestations.status_list import StatusList, sign_status_list_token
 from idp.attestations.verifier import AttestationVerifier
 from idp.storage.attestations import revoked_indexes, status_list_size
 from idp.storage.engine import Database
+from verifiers.registry.base import LegalEntity, Person
 
 
 @dataclass
@@ -31,10 +40,43 @@ class AttestationService:
     bundle: SignerBundle
     issuer: AttestationIssuer
     verifier: AttestationVerifier
+    pepper: bytes  # hashes the holder's national code into the row and the audit entry
 
     @property
     def root(self) -> x509.Certificate:
         return self.bundle.root
+
+    def issue(
+        self,
+        person: Person,
+        request: AttestationRequest,
+        *,
+        level: str,
+        entity: LegalEntity | None = None,
+        actor_type: str,
+        client_id: str | None = None,
+        share: bool = False,
+    ) -> tuple[Issued, str | None]:
+        """Record and sign one attestation and, with ``share``, its verification code:
+        one transaction with its audit entry. Returns (issued, code or None)."""
+        with self.db.session() as session:
+            issued = issue(
+                session,
+                self.issuer,
+                person,
+                request,
+                level=level,
+                pepper=self.pepper,
+                entity=entity,
+                actor_type=actor_type,
+                client_id=client_id,
+            )
+            code = (
+                sharing.share(session, issued.id, issued.sd_jwt, issued.expires_at)
+                if share
+                else None
+            )
+        return issued, code
 
     def status_list_token(self, list_id: int) -> str | None:
         """The signed Status List Token of ``list_id``, from the database as it is now."""
@@ -73,6 +115,7 @@ def build_service(
     db: Database,
     signer_path: Path,
     kek: bytes,
+    pepper: bytes,
     source: Callable[[], CertificateSource],
 ) -> AttestationService:
     path = Path(settings.signer_file) if settings.signer_file else signer_path
@@ -85,6 +128,7 @@ def build_service(
         bundle=bundle,
         issuer=AttestationIssuer(bundle.signer, issuer_url, decoys=settings.decoy_digests),
         verifier=AttestationVerifier([bundle.root]),
+        pepper=pepper,
     )
     service.verifier.status_fetcher = service.fetch_own_status_list
     return service

@@ -7,8 +7,7 @@ subject hashes with the pepper at query time (:func:`idp.audit.log.subject_hash`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 
 from sqlmodel import Session
 
@@ -21,17 +20,11 @@ MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
-class AuditQuery:
-    since: datetime | None = None
-    until: datetime | None = None
-    event_type: str | None = None
-    actor_id: str | None = None
-    service_code: str | None = None
-    tracking_code: str | None = None
-    outcome: str | None = None
+class AuditQuery(EntryFilter):
+    """The stored-entry filters, plus identifiers to hash and a page size."""
+
     national_code: str | None = None
     national_id: str | None = None
-    after_id: int | None = None
     limit: int = 100
 
 
@@ -47,17 +40,7 @@ def subject_hashes(pepper: bytes, query: AuditQuery) -> list[str]:
 
 def entry_filter(pepper: bytes, query: AuditQuery) -> EntryFilter:
     """The stored-entry filter of a query; raises ValueError naming a bad identifier."""
-    return EntryFilter(
-        since=query.since,
-        until=query.until,
-        event_type=query.event_type,
-        actor_id=query.actor_id,
-        service_code=query.service_code,
-        tracking_code=query.tracking_code,
-        outcome=query.outcome,
-        subject_hashes=tuple(subject_hashes(pepper, query)),
-        after_id=query.after_id,
-    )
+    return replace(query, subject_hashes=tuple(subject_hashes(pepper, query)))
 
 
 def search(session: Session, pepper: bytes, query: AuditQuery) -> Sequence[AuditEntry]:

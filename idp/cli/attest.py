@@ -20,7 +20,7 @@ from joserfc.jwk import ECKey
 
 from idp.attestations.claims import FactSelection, FactSelectionError
 from idp.attestations.errors import AttestationInvalid
-from idp.attestations.issuer import AttestationRequest, AttestationSettings, issue
+from idp.attestations.issuer import AttestationRequest, AttestationSettings
 from idp.attestations.provision import default_path, pki_source
 from idp.attestations.rfc9901 import KeyBindingPolicy, SdJwt
 from idp.attestations.service import AttestationService, build_service
@@ -126,6 +126,7 @@ def _service(hoviyat: Hoviyat) -> AttestationService:
         db=hoviyat.db,
         signer_path=default_path(settings.data_dir),
         kek=hoviyat.secrets.key_encryption_key,
+        pepper=hoviyat.secrets.subject_pepper,
         source=lambda: pki_source(
             build_pki(settings, hoviyat.db, hoviyat.registries, hoviyat.secrets.subject_pepper)
         ),
@@ -191,17 +192,9 @@ def issue_command(
             fail(f"the registry has no person {code}")
         legal_entity = hoviyat.registries.deeds.entity(entity) if entity else None
         service = _service(hoviyat)
-        with hoviyat.db.session() as session:
-            issued = issue(
-                session,
-                service.issuer,
-                person,
-                request,
-                level=SUBSTANTIAL,
-                pepper=hoviyat.secrets.subject_pepper,
-                entity=legal_entity,
-                actor_type="operator",
-            )
+        issued, _ = service.issue(
+            person, request, level=SUBSTANTIAL, entity=legal_entity, actor_type="operator"
+        )
     except FactSelectionError as exc:
         fail(str(exc))
     finally:

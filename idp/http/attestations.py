@@ -28,7 +28,7 @@ from pydantic import Field
 
 from idp.attestations import qr, rfc9901, sharing
 from idp.attestations.claims import FactSelection, FactSelectionError
-from idp.attestations.issuer import AttestationRequest, AttestationSettings, issue, revoke
+from idp.attestations.issuer import AttestationRequest, AttestationSettings, revoke
 from idp.attestations.provision import default_path, pki_source
 from idp.attestations.service import AttestationService, build_service
 from idp.attestations.status_list import MEDIA_TYPE as STATUS_LIST_MEDIA_TYPE
@@ -79,6 +79,7 @@ def get_attestations(request: Request) -> AttestationService:
                     db=hoviyat.db,
                     signer_path=default_path(hoviyat.settings.data_dir),
                     kek=hoviyat.secrets.key_encryption_key,
+                    pepper=hoviyat.secrets.subject_pepper,
                     source=lambda: pki_source(get_pki(request)),
                 )
             except CertificateRefused as refusal:
@@ -247,23 +248,15 @@ def issue_for(
         )
     entity = _entity(hoviyat, entity_id) if entity_id else None
     try:
-        with hoviyat.db.session() as session:
-            issued = issue(
-                session,
-                service.issuer,
-                person,
-                request,
-                level=holder.acr,
-                pepper=hoviyat.secrets.subject_pepper,
-                entity=entity,
-                actor_type="client" if holder.client_id else "citizen",
-                client_id=holder.client_id,
-            )
-            code = (
-                sharing.share(session, issued.id, issued.sd_jwt, issued.expires_at)
-                if body.verification_code
-                else None
-            )
+        issued, code = service.issue(
+            person,
+            request,
+            level=holder.acr,
+            entity=entity,
+            actor_type="client" if holder.client_id else "citizen",
+            client_id=holder.client_id,
+            share=body.verification_code,
+        )
     except FactSelectionError as exc:
         raise Problem(422, "fact-not-attestable", "Unprocessable", str(exc)) from None
     answer: dict[str, Any] = {
