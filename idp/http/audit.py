@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -39,6 +39,12 @@ auditor = require_role("auditor")
 JSON_LINES = "application/jsonl"
 
 
+# Paging by the last entry shown (its id), on the auditor's search and the citizen's history.
+Cursor = Annotated[
+    int | None, Query(ge=0, le=INT64_MAX, description="cursor: next_cursor of the last page")
+]
+
+
 def _identifier_problem(error: IdentifierError) -> Problem:
     return Problem(
         422, "invalid-identifier", "Invalid identifier", error.message,
@@ -56,9 +62,7 @@ def _query(
     outcome: str | None = Query(None, max_length=40),
     national_code: str | None = Query(None, max_length=40),
     national_id: str | None = Query(None, max_length=40),
-    after: int | None = Query(
-        None, ge=0, le=INT64_MAX, description="cursor: next_cursor of the last page"
-    ),
+    after: Cursor = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> AuditQuery:
     return AuditQuery(
@@ -252,9 +256,7 @@ def citizen_national_code(request: Request, hoviyat: Hoviyat = Depends(get_hoviy
 @router.get("/v1/me/access-history")
 def access_history(
     limit: int = Query(50, ge=1, le=200),
-    before: int | None = Query(
-        None, ge=0, le=INT64_MAX, description="cursor: next_cursor of the last page"
-    ),
+    before: Cursor = None,
     national_code: str = Depends(citizen_national_code),
     hoviyat: Hoviyat = Depends(get_hoviyat),
 ) -> dict[str, Any]:
