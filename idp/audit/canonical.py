@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,19 +93,26 @@ def entry_document(
     }
 
 
-# The stored columns a version 1 entry is made of ("v" and "leaf_index" are not columns).
-_ROW_FIELDS = ENTRY_FIELDS[2:]
-_row_values = operator.attrgetter(*_ROW_FIELDS)
-
-
 def row_document(row: Any, leaf_index: int) -> dict[str, Any]:
     """:func:`entry_document` of a stored entry (an ``AuditEntry`` or a result row).
 
     The one place that reads the version 1 fields off a row: the sequencer
-    hashes this, an export prints it, so the two cannot drift apart.
+    hashes this, an export prints it, so the two cannot drift apart. Written
+    out field by field: a name-list lookup costs the sequencer about 5%.
     """
     return entry_document(
-        leaf_index=leaf_index, **dict(zip(_ROW_FIELDS, _row_values(row), strict=True))
+        leaf_index=leaf_index,
+        created_at=row.created_at,
+        tracking_code=row.tracking_code,
+        event_type=row.event_type,
+        actor_type=row.actor_type,
+        actor_id=row.actor_id,
+        service_code=row.service_code,
+        legal_basis=row.legal_basis,
+        operation=row.operation,
+        subject_hash=row.subject_hash,
+        outcome=row.outcome,
+        detail=row.detail,
     )
 
 
