@@ -46,9 +46,10 @@ class CanonicalizationError(ValueError):
 
 
 def format_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        # Rows read back from SQLite lose their offset; they were written in UTC.
-        moment = moment.replace(tzinfo=UTC)
+    # Stored timestamps come back aware (idp.storage.types.UtcDateTime); a naive
+    # one has no defined instant, and guessing would change the entry's bytes.
+    if moment.utcoffset() is None:
+        raise CanonicalizationError(f"created_at {moment.isoformat()} has no time zone")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -67,7 +67,7 @@ def history_item(
     entry: AuditEntry, policies: dict[str, ServicePolicy], names: dict[str, str]
 ) -> dict[str, Any]:
     policy = policies.get(entry.service_code or "")
-    moment = entry.created_at if entry.created_at.tzinfo else entry.created_at.replace(tzinfo=UTC)
+    moment = entry.created_at
     tehran = moment.astimezone(TEHRAN)
     return {
         "time": moment.isoformat(),

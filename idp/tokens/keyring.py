@@ -107,10 +107,7 @@ def rotate(session: Session, kek: bytes, alg: str = DEFAULT_ALGORITHM) -> dict[s
         promoted = upcoming.kid
         changed.append(upcoming)
     for old in by_state.get("retired", []):
-        retired_at = old.retired_at
-        if retired_at is not None and retired_at.tzinfo is None:
-            retired_at = retired_at.replace(tzinfo=UTC)
-        if retired_at is not None and now - retired_at > RETIRED_KEY_LIFETIME:
+        if old.retired_at is not None and now - old.retired_at > RETIRED_KEY_LIFETIME:
             old.state = "expired"
             changed.append(old)
     fresh = _new_row(kek, alg, "next")
