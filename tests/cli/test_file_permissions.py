@@ -8,14 +8,13 @@ import csv
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+from served import free_port, wait_ready
 
 from verifiers.registry.synthetic import SyntheticRegistry
 
@@ -30,12 +29,6 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _legacy_csv(path: Path, registry: Path) -> None:
@@ -56,7 +49,7 @@ def _legacy_csv(path: Path, registry: Path) -> None:
 def _serve_and_write(env: dict[str, str], secret: str, database: Path) -> None:
     """``hoviyat serve --workers 2`` under umask 022; a grant written, the WAL and SHM
     it left (SQLite removes them at the last close) checked while it runs."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [*HOVIYAT, "serve", "--port", str(port), "--workers", "2"],
@@ -65,15 +58,7 @@ def _serve_and_write(env: dict[str, str], secret: str, database: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        wait_ready(url, process=server)
         granted = httpx.post(
             f"{url}/token",
             data={"grant_type": "client_credentials"},

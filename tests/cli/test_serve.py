@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from served import ESTABLISHED, children, free_port, listening, tcp_sockets, wait_ready
 
 HOVIYAT = [sys.executable, "-m", "idp.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -35,65 +29,26 @@ def serve_env(tmp_path: Path, synthetic_registry_path: Path) -> dict[str, str]:
     return env
 
 
-def _children(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(child) for child in found.stdout.split()]
-
-
-def _sockets(pid: int, port: int, state: str) -> int:
-    """TCP sockets of ``pid`` on local ``port`` in ``state`` (/proc/net/tcp: 01 established,
-    0A listening)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == state and fields[9] in inodes:
-            count += 1
-    return count
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "hoviyat serve exited"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("hoviyat serve did not become ready")
-
-
 def test_two_workers_share_the_connections_and_stop_together(
     serve_env: dict[str, str],
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [*HOVIYAT, "serve", "--port", str(port), "--workers", "2"]
     server = subprocess.Popen(command, env=serve_env, stderr=subprocess.PIPE)
     clients: list[httpx.Client] = []
     try:
-        _wait_ready(url, server)
+        wait_ready(url, process=server)
         # Both workers import the app; wait until each listens before connecting.
         deadline = time.monotonic() + 60
-        while (
-            len(workers := [pid for pid in _children(server.pid) if _sockets(pid, port, "0A")]) < 2
-        ):
+        while len(workers := [pid for pid in children(server.pid) if listening(pid, port)]) < 2:
             assert time.monotonic() < deadline, "two listening workers never appeared"
             time.sleep(0.2)
         for _ in range(24):  # keep-alive clients, each holding one connection
             client = httpx.Client(base_url=url, timeout=10)
             assert client.get("/.well-known/openid-configuration").status_code == 200
             clients.append(client)
-        shares = [_sockets(pid, port, "01") for pid in workers]
+        shares = [tcp_sockets(pid, port, ESTABLISHED) for pid in workers]
         assert sum(shares) == 24
         assert min(shares) > 0, f"one worker took every connection: {shares}"
 

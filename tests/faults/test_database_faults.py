@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from served import VerificationLoad, bank_token, hoviyat_env, init, person_bodies, serve
+from served import VerificationLoad, hoviyat_env, init, serve
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from test_serve_faults import _assert_each_acknowledged_answer_recorded_once
@@ -116,9 +116,7 @@ def _outage_is_answered_and_recovered(
     with serve(env) as served:
         served.ready_workers(2)
         secret = env["HOVIYAT_DEMO_SECRET_BANK"]
-        load = VerificationLoad(
-            served.url, bank_token(served.url, secret), person_bodies(registry, 300)
-        )
+        load = VerificationLoad.of_bank(served, env, registry, 300)
         load.start()
         try:
             time.sleep(1.5)
@@ -227,11 +225,7 @@ def test_sigterm_during_a_database_outage_stops_within_the_bound(
     env = _environment(tmp_path, postgres.url, synthetic_registry_path)
     with serve(env) as served:
         served.ready_workers(2)
-        load = VerificationLoad(
-            served.url,
-            bank_token(served.url, env["HOVIYAT_DEMO_SECRET_BANK"]),
-            person_bodies(synthetic_registry_path, 100),
-        )
+        load = VerificationLoad.of_bank(served, env, synthetic_registry_path, 100)
         load.start()
         try:
             time.sleep(1)

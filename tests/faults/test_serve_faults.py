@@ -20,10 +20,8 @@ import pytest
 from served import (
     HOVIYAT,
     VerificationLoad,
-    bank_token,
     hoviyat_env,
     init,
-    person_bodies,
     serve,
     wait_ready,
 )
@@ -92,11 +90,7 @@ def test_worker_killed_under_load_loses_and_doubles_no_acknowledged_verification
 ) -> None:
     with serve(env) as served:
         workers = served.ready_workers(2)
-        load = VerificationLoad(
-            served.url,
-            bank_token(served.url, env["HOVIYAT_DEMO_SECRET_BANK"]),
-            person_bodies(synthetic_registry_path, 500),
-        )
+        load = VerificationLoad.of_bank(served, env, synthetic_registry_path, 500)
         load.start()
         try:
             time.sleep(2)
@@ -143,11 +137,7 @@ def test_sigterm_under_load_stops_within_the_bound_leaving_a_verifiable_log(
 ) -> None:
     with serve(env) as served:
         workers = served.ready_workers(2)
-        load = VerificationLoad(
-            served.url,
-            bank_token(served.url, env["HOVIYAT_DEMO_SECRET_BANK"]),
-            person_bodies(synthetic_registry_path, 500),
-        )
+        load = VerificationLoad.of_bank(served, env, synthetic_registry_path, 500)
         load.start()
         try:
             time.sleep(2)

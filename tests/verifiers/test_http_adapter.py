@@ -177,14 +177,19 @@ def _reset_breakers(registries: Registries) -> None:
         registry.endpoint.breaker.record_success()
 
 
-def test_circuit_opens_then_closes_after_cool_down(
-    registry_server: Any, adapter: Registries, people: list[dict]
-) -> None:
-    code = people[0]["national_code"]
+def _trip_the_breaker(registry_server: Any, adapter: Registries, code: str) -> None:
+    """The registry fails every call until the breaker has seen its threshold of failures."""
     registry_server.control(error_rate=1)
     for _ in range(FAILURE_THRESHOLD):
         with pytest.raises(RegistryUnavailable):
             adapter.civil.person(code)
+
+
+def test_circuit_opens_then_closes_after_cool_down(
+    registry_server: Any, adapter: Registries, people: list[dict]
+) -> None:
+    code = people[0]["national_code"]
+    _trip_the_breaker(registry_server, adapter, code)
     assert _breaker_state(adapter) == "open"
     before = _requests(registry_server)
     with pytest.raises(RegistryUnavailable) as caught:
@@ -204,10 +209,7 @@ def test_failed_trial_reopens_the_circuit(
     registry_server: Any, adapter: Registries, people: list[dict]
 ) -> None:
     code = people[0]["national_code"]
-    registry_server.control(error_rate=1)
-    for _ in range(FAILURE_THRESHOLD):
-        with pytest.raises(RegistryUnavailable):
-            adapter.civil.person(code)
+    _trip_the_breaker(registry_server, adapter, code)
     time.sleep(RESET_SECONDS + 0.05)
     with pytest.raises(RegistryUnavailable) as trial:
         adapter.civil.person(code)

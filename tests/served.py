@@ -53,8 +53,11 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in found.stdout.split()]
 
 
-def listening(pid: int, port: int) -> bool:
-    """Whether ``pid`` holds a listening TCP socket on ``port`` (/proc/net/tcp state 0A)."""
+LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
+
+
+def tcp_sockets(pid: int, port: int, state: str) -> int:
+    """TCP sockets of ``pid`` on local ``port`` in ``state`` (0 once the process is gone)."""
     inodes = set()
     try:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -66,12 +69,18 @@ def listening(pid: int, port: int) -> bool:
                 inodes.add(target[8:-1])
         table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
     except OSError:
-        return False
+        return 0
+    count = 0
     for line in table:
         fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A" and fields[9] in inodes:
-            return True
-    return False
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == state and fields[9] in inodes:
+            count += 1
+    return count
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds a listening TCP socket on ``port``."""
+    return tcp_sockets(pid, port, LISTENING) > 0
 
 
 def _cmdline(pid: int) -> bytes:
@@ -160,9 +169,13 @@ def serve(env: dict[str, str], workers: int = 2) -> Iterator[Served]:
             os.kill(pid, signal.SIGKILL)
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
+def wait_ready(
+    url: str, timeout: float = 60, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until ``url``/readyz answers 200; fails at once if ``process`` (the server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        assert process is None or process.poll() is None, "hoviyat serve exited"
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
@@ -214,6 +227,14 @@ class VerificationLoad:
     refusals_without_retry_after: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _running: list[threading.Thread] = field(default_factory=list)
+
+    @classmethod
+    def of_bank(
+        cls, served: Served, env: dict[str, str], registry: Path, persons: int
+    ) -> VerificationLoad:
+        """The demo bank verifying ``persons`` people of ``registry`` in turn (not started)."""
+        token = bank_token(served.url, env["HOVIYAT_DEMO_SECRET_BANK"])
+        return cls(served.url, token, person_bodies(registry, persons))
 
     def start(self) -> None:
         for index in range(self.threads):
