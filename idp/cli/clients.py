@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from idp.cli.database import read
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.clients import ClientError, client_summary, create_client, list_clients
 from idp.oidc.registration import RegistrationError, oidc_attributes
@@ -66,12 +67,7 @@ def create(
 @clients_app.command("list")
 def list_command(json_output: bool = JsonOption) -> None:
     """List clients (never their secrets)."""
-    database = _database()
-    try:
-        with database.read() as session:
-            rows = [client_summary(client) for client in list_clients(session)]
-    finally:
-        database.dispose()
+    rows = read(lambda session: [client_summary(c) for c in list_clients(session)])
     if json_output:
         print_json(rows)
         return

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from idp.cli.database import read
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.secrets import load_secrets
 from idp.settings import get_settings
@@ -43,12 +44,7 @@ def key_summary(row: TokenSigningKey) -> dict[str, Any]:
 @keys_app.command("list")
 def list_command(json_output: bool = JsonOption) -> None:
     """Every signing key with its state (never the private half)."""
-    database = Database(get_settings().resolved_database_url)
-    try:
-        with database.read() as session:
-            summaries = [key_summary(row) for row in all_keys(session)]
-    finally:
-        database.dispose()
+    summaries = read(lambda session: [key_summary(row) for row in all_keys(session)])
     if json_output:
         print_json(summaries)
         return
