@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -131,13 +131,9 @@ class Reconciler:
             code = self.policy.service_code
             raise PermissionError(f"service policy {code!r} does not allow operation {OPERATION!r}")
         state = prepare_output(output, resume=resume)
+        # The counters start where the output file left them (rows, last_row, ...).
         progress = RunProgress(
-            job_tracking_code=job_tracking_code,
-            rows=state.rows,
-            needs_review=state.needs_review,
-            failed=state.failed,
-            last_row=state.last_row,
-            resumed_after_row=state.last_row,
+            job_tracking_code=job_tracking_code, resumed_after_row=state.last_row, **asdict(state)
         )
         with self.db.session() as session:
             append(
