@@ -494,7 +494,7 @@ def test_attack_clerk_of_another_receiver_cannot_check_an_attestation_named_for_
         },
     )
     assert issued.status_code == 200, issued.text
-    code = re.search(r'id="code" dir="ltr">([A-Z0-9-]+)<', issued.text).group(1)
+    code = _group(r'id="code" dir="ltr">([A-Z0-9-]+)<', issued.text)
     anyone = app_client.get("/attestations/check", params={"code": code, "lang": "en"})
     assert 'data-valid="false"' in anyone.text
     assert 'data-stage="validity" data-outcome="failed"' in anyone.text
@@ -562,3 +562,10 @@ def test_attack_expired_key_binding_is_blamed_on_key_binding(
     assert report.failed_check == "kb_expired"
     assert outcomes(report)["key_binding"] == "failed"
     assert outcomes(report)["validity"] == "not_reached"
+
+
+def _group(pattern: str, text: str) -> str:
+    """The first group of ``pattern``'s first match in ``text`` (which must have one)."""
+    found = re.search(pattern, text)
+    assert found is not None, pattern
+    return found.group(1)

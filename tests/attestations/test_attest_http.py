@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 from sqlalchemy import select
+from sqlmodel import col
 from typer.testing import CliRunner
 
 from idp.attestations.provision import default_path
@@ -241,7 +242,9 @@ def test_revocation_reaches_the_status_list_and_every_verifier(
     with ca_ready.state.hoviyat.db.session() as session:
         events = (
             session.execute(
-                select(AuditEntry.event_type).where(AuditEntry.event_type.like("attestation.%"))
+                select(col(AuditEntry.event_type)).where(
+                    col(AuditEntry.event_type).like("attestation.%")
+                )
             )
             .scalars()
             .all()

@@ -31,7 +31,7 @@ def log_in(app, client, national_code: str, acr: str = SUBSTANTIAL, entity: str 
 
 
 def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    return _group(r'name="csrf_token" value="([^"]+)"', html)
 
 
 def test_not_logged_in_is_told_to_log_in(ca_ready, app_client):
@@ -64,8 +64,8 @@ def test_citizen_issues_derived_facts_sees_code_and_revokes(ca_ready, app_client
         },
     )
     assert issued.status_code == 200, issued.text
-    code = re.search(r'id="code" dir="ltr">([A-Z0-9-]+)<', issued.text).group(1)
-    sd_jwt = re.search(r'id="sd_jwt"[^>]*>([^<]+)<', issued.text).group(1)
+    code = _group(r'id="code" dir="ltr">([A-Z0-9-]+)<', issued.text)
+    sd_jwt = _group(r'id="sd_jwt"[^>]*>([^<]+)<', issued.text)
     report = AttestationVerifier([root_of(ca_ready)]).verify(sd_jwt)
     facts = dict(report.facts)
     assert report.valid and facts["age_over_18"] is True and facts["alive"] is True
@@ -76,7 +76,7 @@ def test_citizen_issues_derived_facts_sees_code_and_revokes(ca_ready, app_client
     assert 'data-valid="true"' in check.text
 
     listed = app_client.get("/attestations")
-    attestation_id = re.search(r'data-attestation="([^"]+)"', listed.text).group(1)
+    attestation_id = _group(r'data-attestation="([^"]+)"', listed.text)
     revoked = app_client.post(
         "/attestations/revoke",
         data={"csrf_token": csrf_of(listed.text), "attestation_id": attestation_id},
@@ -111,3 +111,10 @@ def test_bad_form_shows_the_reason(ca_ready, app_client, representative, fields,
     )
     assert answer.status_code == status
     assert 'id="error"' in answer.text
+
+
+def _group(pattern: str, text: str) -> str:
+    """The first group of ``pattern``'s first match in ``text`` (which must have one)."""
+    found = re.search(pattern, text)
+    assert found is not None, pattern
+    return found.group(1)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from attest_helpers import CITIZEN, SUBSTANTIAL
 from sqlalchemy import select
+from sqlmodel import col
 
 from idp.attestations import sharing
 from idp.attestations.claims import FactSelection
@@ -66,7 +67,7 @@ def test_issue_records_row_and_audit_in_one_transaction(db, attestation_issuer):
         assert row.facts == ["alive", "age_over_18"]
         assert row.expires_at - row.issued_at == timedelta(days=30)
         audit = session.execute(
-            select(AuditEntry).where(AuditEntry.tracking_code == issued.tracking_code)
+            select(AuditEntry).where(col(AuditEntry.tracking_code) == issued.tracking_code)
         ).scalar_one()
         assert audit.event_type == "attestation.issued"
         assert CITIZEN.national_code not in str(audit.detail)
@@ -118,7 +119,7 @@ def test_only_the_holder_revokes_and_only_once(db, attestation_issuer):
     with db.session() as session:
         assert revoked_indexes(session, issued.status_list_id) == [issued.status_index]
         revocations = session.execute(
-            select(AuditEntry).where(AuditEntry.event_type == "attestation.revoked")
+            select(AuditEntry).where(col(AuditEntry.event_type) == "attestation.revoked")
         ).all()
         assert len(revocations) == 1
 

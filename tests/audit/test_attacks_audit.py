@@ -109,6 +109,7 @@ def test_attack_entries_appended_past_the_newest_checkpoint_are_refused(logged) 
     lines.append(forged_entry(of_type(lines, "entry")[-1], size))
     report = verify(lines, earlier)
     assert not report.ok
+    assert report.first_bad is not None
     assert report.first_bad.leaf_index == size
     assert "no signature covers" in report.first_bad.message
 
@@ -133,6 +134,7 @@ def test_attack_entry_past_the_head_in_a_filtered_export_is_refused(logged) -> N
     extra = {**forged_entry(of_type(lines, "entry")[-1], size), "inclusion_proof": []}
     report = verify([*lines, extra])
     assert not report.ok
+    assert report.first_bad is not None
     assert "no signature covers" in report.first_bad.message
 
 
@@ -291,6 +293,7 @@ def test_attack_entry_line_removed_from_the_file_is_named(logged) -> None:
     del lines[removed]
     report = verify(lines, earlier)
     assert not report.ok
+    assert report.first_bad is not None
     assert report.first_bad.leaf_index == 5
 
 
@@ -312,6 +315,7 @@ def test_attack_filtered_entry_with_a_truncated_inclusion_proof_is_refused(logge
     entry["inclusion_proof"] = entry["inclusion_proof"][:-1]
     report = verify(lines)
     assert not report.ok
+    assert report.first_bad is not None
     assert "not in the signed tree" in report.first_bad.message
 
 

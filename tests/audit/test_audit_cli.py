@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture
 def configured(
     db: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Database:
+) -> Iterator[Database]:
     secrets = ensure_secrets(tmp_path / "secrets.json")
     monkeypatch.setenv("HOVIYAT_DATABASE_URL", database_url)
     monkeypatch.setenv("HOVIYAT_SECRETS_FILE", str(tmp_path / "secrets.json"))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from sqlmodel import col
 
 from idp.audit import rfc9162
 from idp.audit.canonical import entry_bytes
@@ -44,7 +45,7 @@ def _record(app_client: TestClient, national_code: str, service_code: str, age_d
         )
         session.execute(
             update(AuditEntry)
-            .where(AuditEntry.id == entry.id)
+            .where(col(AuditEntry.id) == entry.id)
             .values(created_at=datetime.now(UTC) - timedelta(days=age_days))
         )
     return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from audit_helpers import PEPPER, append_events
@@ -36,7 +37,7 @@ def test_every_filter_narrows_the_search(db: Database) -> None:
             .values(created_at=long_ago)
         )
 
-    def found(**filters: object) -> list[str]:
+    def found(**filters: Any) -> list[str]:
         with db.session() as session:
             return [e.tracking_code for e in search(session, PEPPER, AuditQuery(**filters))]
 

@@ -63,6 +63,7 @@ def test_a_changed_row_is_named(logged) -> None:
         session.execute(text("UPDATE audit_entries SET outcome = 'match' WHERE leaf_index = 6"))
     report = verify(export(db), earlier)
     assert not report.ok
+    assert report.first_bad is not None
     assert report.first_bad.leaf_index == 6
     assert codes[6] in report.first_bad.message and "altered" in report.first_bad.message
 
@@ -90,6 +91,7 @@ def test_a_deleted_row_is_named(logged) -> None:
         session.execute(text("DELETE FROM audit_entries WHERE leaf_index = 9"))
     report = verify(export(db), earlier)
     assert not report.ok
+    assert report.first_bad is not None
     assert report.first_bad.leaf_index == 9
     assert "missing" in report.first_bad.message
     assert sum("entries are missing" in p.message for p in report.problems) == 1
@@ -103,6 +105,7 @@ def test_two_reordered_rows_are_named(logged) -> None:
         session.execute(text("UPDATE audit_entries SET leaf_index = 11 WHERE leaf_index = -1"))
     report = verify(export(db), earlier)
     assert not report.ok
+    assert report.first_bad is not None
     assert report.first_bad.leaf_index == 4
     assert "moved" in report.first_bad.message
 
@@ -132,6 +135,7 @@ def test_a_truncated_log_is_caught_by_the_earlier_checkpoint(logged) -> None:
     report = verify(blob, earlier)  # ...but not to an auditor who kept a checkpoint
     assert not report.ok
     # 12 entries remain, plus the export's own record
+    assert report.first_bad is not None
     assert report.first_bad.leaf_index == 13
     assert "covers 20 entries" in report.first_bad.message
     assert "truncated" in report.first_bad.message

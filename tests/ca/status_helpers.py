@@ -32,7 +32,7 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _hash_for(key: ec.EllipticCurvePrivateKey) -> hashes.HashAlgorithm:
+def _hash_for(key: ec.EllipticCurvePrivateKey) -> hashes.SHA256 | hashes.SHA384:
     return hashes.SHA384() if key.curve.name == "secp384r1" else hashes.SHA256()
 
 

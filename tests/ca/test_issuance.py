@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import (
     ExtendedKeyUsageOID,
-    ExtensionOID,
     NameOID,
     SignatureAlgorithmOID,
 )
@@ -177,7 +176,7 @@ def test_person_subject_comes_from_the_registry_not_the_csr(
     assert subject.get_attributes_for_oid(NameOID.GIVEN_NAME)[0].value == person.first_name
     assert subject.get_attributes_for_oid(NameOID.SURNAME)[0].value == person.last_name
     assert "ignored by the CA" not in subject.rfc4514_string()
-    eku = certificate.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+    eku = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
 
 

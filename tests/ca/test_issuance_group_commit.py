@@ -121,7 +121,7 @@ def test_the_intent_is_committed_before_the_signature(
     def sign_and_look(self: object, tbs: bytes) -> bytes:
         with grouped_pki.db.read() as session:
             for row in session.exec(select(CertificateRecord)).all():
-                seen.append((row.status, row.der and "der"))
+                seen.append((row.status, "der" if row.der is not None else None))
         return sign(self, tbs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(type(issuing_ca), "sign_tbs", sign_and_look)

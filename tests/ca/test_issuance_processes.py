@@ -145,8 +145,8 @@ def test_a_crash_between_signing_and_storing_leaves_the_intent(
         tests=str(Path(__file__).parent),
         url=database_url,
         passphrase=PASSPHRASE,
-        key_dir=str(hierarchy.keys.directory),
-        registry=str(synthetic_registry_path),  # type: ignore[attr-defined]
+        key_dir=str(hierarchy.keys.directory),  # type: ignore[attr-defined]
+        registry=str(synthetic_registry_path),
         code=living_person,
     )
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

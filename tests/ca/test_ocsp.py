@@ -98,6 +98,7 @@ def test_response_carries_status_and_lints_clean(
 def _ecdsa(parsed: ocsp.OCSPResponse):
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    assert parsed.signature_hash_algorithm is not None
     return ec.ECDSA(parsed.signature_hash_algorithm)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from idp.storage.engine import Database
 
 
 @pytest.fixture
-def hierarchy(hoviyat_settings: Settings, init_report: dict[str, Any]) -> Hierarchy:
+def hierarchy(hoviyat_settings: Settings, init_report: dict[str, Any]) -> Iterator[Hierarchy]:
     """The CA of the app's data directory, as 'hoviyat ca init' makes it (file keys)."""
     ca_dir = hoviyat_settings.data_dir / "ca"
     ca_dir.mkdir(parents=True, exist_ok=True)

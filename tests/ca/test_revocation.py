@@ -226,6 +226,7 @@ def test_partitioned_ca_publishes_one_crl_per_partition(db, tmp_path):
         record = publisher.current(publisher.resolve(f"infrastructure-p{partition}"))
         crl = x509.load_der_x509_crl(record.der)
         idp = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
+        assert idp.full_name is not None
         assert idp.full_name[0].value.endswith(f"/crl/infrastructure-p{partition}.crl")
         serials = {entry.serial_number for entry in crl}
         assert all(serial % 3 == partition for serial in serials)

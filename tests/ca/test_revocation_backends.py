@@ -100,7 +100,6 @@ def test_rollover_gives_the_new_generation_its_own_crl_and_responder(db, hierarc
     old_ca = hierarchy.issuing_ca("persons")
     old_leaf = issue_leaf(db, old_ca)
     service = OCSPService(db, hierarchy)
-    service.index_reload_seconds = 0  # see a new CA generation at the next unknown issuer
 
     def status(certificate: x509.Certificate, issuer: x509.Certificate) -> ocsp.OCSPResponse:
         request = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA1())

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pydantic_settings import BaseSettings
 
 from idp.reconciliation.config import ReconciliationSettings
 from idp.settings import Settings
@@ -48,7 +49,7 @@ def test_example_is_what_the_settings_classes_say() -> None:
 
 
 @pytest.mark.parametrize("settings_class", [Settings, ReconciliationSettings])
-def test_every_setting_is_listed_with_its_default(settings_class: type) -> None:
+def test_every_setting_is_listed_with_its_default(settings_class: type[BaseSettings]) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     render_value = generator().render_value
     prefix = settings_class.model_config["env_prefix"]

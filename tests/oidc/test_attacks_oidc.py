@@ -45,6 +45,7 @@ from oidc_support import (
 )
 from sector_server import SectorServer
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from idp.login.consent import remember_consent
 from idp.oidc.grants import digest
@@ -100,7 +101,7 @@ def test_attack_stolen_refresh_token_replayed_in_grace_window_does_not_fork_the_
     assert "refresh_token" not in stolen.json()
     with db.read() as session:
         children = session.execute(
-            select(OidcRefreshToken.token_hash).where(
+            select(col(OidcRefreshToken.token_hash)).where(
                 OidcRefreshToken.parent_hash == digest(issued["refresh_token"])  # type: ignore[arg-type]
             )
         ).all()

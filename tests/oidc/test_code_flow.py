@@ -13,6 +13,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from oidc_support import (
     query_of,
     register_rp,
 )
+from sqlmodel import col
 
 from idp.storage.models import AuditEntry
 from policies import assurance
@@ -41,7 +43,7 @@ from verifiers.registry.base import Person
 
 
 @pytest.fixture
-def browser(live_server: Any) -> httpx.Client:
+def browser(live_server: Any) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.url, follow_redirects=False) as client:
         yield client
 
@@ -215,7 +217,7 @@ def test_code_flow_with_pkce_id_token_userinfo_refresh_introspect_revoke(
 
         events = [
             entry.event_type
-            for entry in session.exec(select(AuditEntry).order_by(AuditEntry.id))
+            for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.id)))
             if entry.actor_id == rp.client_id
         ]
     assert events == [

@@ -18,7 +18,7 @@ from oidc.login_helpers import (
     new_interaction,
     submit,
 )
-from sqlmodel import select
+from sqlmodel import col, select
 
 from idp.storage.login import LoginSession
 from idp.storage.models import AuditEntry
@@ -37,7 +37,7 @@ def _events(app: FastAPI, tracking_code: str) -> list[tuple[str, str, str]]:
         rows = session.exec(
             select(AuditEntry)
             .where(AuditEntry.tracking_code == tracking_code)
-            .order_by(AuditEntry.id)
+            .order_by(col(AuditEntry.id))
         ).all()
         return [(row.event_type, row.operation or "", row.outcome) for row in rows]
 

@@ -27,6 +27,7 @@ from oidc_support import (
     session_cookie,
 )
 from sqlalchemy import update
+from sqlmodel import col
 
 from idp.storage.oidc import OidcRefreshToken
 from verifiers.registry.base import Person
@@ -296,7 +297,7 @@ def test_refresh_reuse_after_the_grace_window_revokes_the_grant(
     with db.session() as session:
         session.execute(
             update(OidcRefreshToken)
-            .where(OidcRefreshToken.token_hash == digest(issued["refresh_token"]))
+            .where(col(OidcRefreshToken.token_hash) == digest(issued["refresh_token"]))
             .values(rotated_at=datetime.now(UTC) - timedelta(seconds=11))
         )
     reuse = refresh(issued["refresh_token"])

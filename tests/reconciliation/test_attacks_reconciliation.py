@@ -37,7 +37,7 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _upload(client: TestClient, token: str, body: bytes) -> Any:
+def _upload(client: TestClient, token: str, body: bytes | str) -> Any:
     return client.post(
         "/v1/reconciliations", content=body, headers={**_bearer(token), "Content-Type": "text/csv"}
     )

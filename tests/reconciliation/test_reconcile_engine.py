@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from idp.reconciliation.engine import Reconciler, RunProgress
 from idp.reconciliation.legacy_csv import OUTPUT_FIELDS
@@ -51,7 +51,7 @@ def output_rows(path: Path) -> list[dict[str, str]]:
 
 def audit_entries(db: Database) -> list[AuditEntry]:
     with db.read() as session:
-        return list(session.exec(select(AuditEntry).order_by(AuditEntry.id)))
+        return list(session.exec(select(AuditEntry).order_by(col(AuditEntry.id))))
 
 
 def test_every_row_comes_back_once_with_its_own_audited_tracking_code(
