@@ -48,7 +48,7 @@ from idp.problems import (
     unauthorized,
 )
 from idp.storage.attestations import Attestation, attestation, holder_attestations
-from idp.storage.oidc import OidcGrant
+from idp.storage.grants import load_grant
 from idp.tracking import new_tracking_code
 from policies.assurance import SUBSTANTIAL, rank
 from verifiers.identifiers import IdentifierError, validate_national_id
@@ -123,7 +123,7 @@ def _person_of(claims: dict[str, Any], hoviyat: Hoviyat) -> tuple[str, str | Non
     grant_id = claims.get("gid")
     if isinstance(grant_id, str):
         with hoviyat.db.session() as session:
-            grant = session.get(OidcGrant, grant_id)
+            grant = load_grant(session, grant_id)
         if grant is None or grant.revoked_at is not None:
             raise unauthorized("the login behind this token has ended or was revoked")
         return grant.national_code, grant.entity_national_id
