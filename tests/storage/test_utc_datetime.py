@@ -14,7 +14,7 @@ from sqlmodel import SQLModel, col
 import idp.storage.tables  # noqa: F401  (every table on the metadata)
 from idp.storage import models
 from idp.storage.engine import Database
-from idp.storage.models import AuditEntry, TokenSigningKey
+from idp.storage.models import TokenSigningKey
 from idp.storage.types import NaiveDatetimeError, UtcDateTime
 
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
@@ -72,13 +72,16 @@ def test_a_naive_time_is_refused_on_write(db: Database) -> None:
     assert "naive datetime" in str(raised.value.orig)
 
 
-def test_foundation_timestamp_columns_are_utc_datetime() -> None:
-    for model in (models.ServicePolicyRow, models.Client, AuditEntry, TokenSigningKey):
-        table = SQLModel.metadata.tables[str(model.__tablename__)]
-        for column in table.columns:
-            python_type = getattr(column.type, "impl", column.type).python_type
-            if python_type is datetime:
-                assert isinstance(column.type, UtcDateTime), f"{table.name}.{column.name}"
+def test_every_timestamp_column_is_utc_datetime() -> None:
+    """Every table of every feature (idp.storage.tables), not only the foundation's."""
+    plain = [
+        f"{table.name}.{column.name}"
+        for table in SQLModel.metadata.tables.values()
+        for column in table.columns
+        if getattr(column.type, "impl", column.type).python_type is datetime
+        and not isinstance(column.type, UtcDateTime)
+    ]
+    assert plain == []
 
 
 def test_models_match_the_migrations(database_url: str) -> None:
