@@ -188,3 +188,22 @@ def test_identifiers_are_unique_beyond_the_sample() -> None:
     assert all(validate_national_code(code) == code for code in codes)
     ids = {generator.national_id(SEED, j) for j in range(20_000)}
     assert len(ids) == 20_000
+
+
+def test_many_server_threads_do_not_each_hold_a_default_page_cache(
+    registry: SyntheticRegistry, persons: list[dict]
+) -> None:
+    """Each server thread opens its own read connection; a 2 MiB cache apiece across
+    a worker's thread pool grew the worker ~80 MB during a soak (bench/bench_soak.py)."""
+    sizes: list[int] = []
+
+    def lookup() -> None:
+        registry.person(persons[0]["national_code"])
+        sizes.append(registry._connection().execute("PRAGMA cache_size").fetchone()[0])
+
+    threads = [threading.Thread(target=lookup) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sizes == [-256] * 4
