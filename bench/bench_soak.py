@@ -392,7 +392,11 @@ def main() -> None:
             while printed < elapsed_minutes:
                 window = [r for r in list(soak.records)
                           if printed * 60 <= r.started - start < (printed + 1) * 60]  # fmt: skip
-                print(minute_line(printed, window, events[printed]), flush=True)
+                # Each worker's memory as the minute ends: a leak climbs minute
+                # after minute, a warm-up (threads, pools, caches) levels off.
+                rss = ", ".join(f"{pid}: {resident_mb(pid):.0f}"
+                                for pid in worker_pids(server.pid))  # fmt: skip
+                print(minute_line(printed, window, events[printed]) + f"; RSS MB {rss}", flush=True)
                 printed += 1
         soak.stopping.set()
         for thread in drivers:
