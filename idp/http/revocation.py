@@ -28,6 +28,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ConfigDict, Field
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
@@ -210,7 +211,18 @@ router.add_route("/ocsp", ocsp_post, methods=["POST"], include_in_schema=False)
 # the route above names it in metrics.
 
 
-@router.get("/ocsp/{encoded:path}", tags=["certificate status"], response_class=Response)
+class _AnyPath(PathConvertor):
+    """Starlette's ``path`` stops at a newline (``.*``); a GET request whose
+    percent-decoded path holds one must reach the responder and be answered
+    malformedRequest (RFC 6960 §2.3), not fall through to 404."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("ocsp_request", _AnyPath())
+
+
+@router.get("/ocsp/{encoded:ocsp_request}", tags=["certificate status"], response_class=Response)
 def ocsp_get(encoded: str, services: StatusDep) -> Response:
     if len(encoded) > MAX_OCSP_REQUEST_BYTES * 2:
         return _malformed()

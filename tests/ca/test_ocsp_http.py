@@ -186,6 +186,13 @@ def test_ocsp_unknown_unauthorized_malformed_and_get(client, hierarchy):
     assert ocsp.load_der_ocsp_response(bad.content).response_status == (
         ocsp.OCSPResponseStatus.MALFORMED_REQUEST
     )
+    # A newline inside the percent-decoded path once fell through to a 404.
+    for path in ("/ocsp/ab%0Acd", "/ocsp/%0A", "/ocsp/6h%C2%85%0A%C2%9A"):
+        answered = client.get(path)
+        assert answered.status_code == 200, path
+        assert ocsp.load_der_ocsp_response(answered.content).response_status == (
+            ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+        )
 
 
 def _hash(data: bytes) -> bytes:
