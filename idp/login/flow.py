@@ -19,9 +19,8 @@ from sqlmodel import Session
 from idp.audit.log import AuditEvent, subject_hash
 from idp.context import Hoviyat
 from idp.login.consent import has_consent
-from idp.oidc.completion import FinishedLogin
 from idp.storage import interactions
-from idp.storage.login import LoginSession
+from idp.storage.login import AuthenticatedPerson, LoginSession
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
 from policies import assurance
@@ -129,15 +128,9 @@ def next_step(
     return "complete"
 
 
-def finished(flow: Flow, session: LoginSession) -> FinishedLogin:
+def finished(flow: Flow, session: LoginSession) -> AuthenticatedPerson:
     """Who logged in and how, for closing the interaction (:mod:`idp.oidc.completion`)."""
-    return FinishedLogin(
-        session_id=session.id,
-        acr=session.acr,
-        amr=list(session.amr),
-        auth_time=session.auth_time,
-        entity_national_id=flow.interaction.entity_national_id,
-    )
+    return AuthenticatedPerson.of_session(session, flow.interaction.entity_national_id)
 
 
 def reset_choices(db_session: Session, interaction_id: str) -> None:

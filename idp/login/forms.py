@@ -16,8 +16,7 @@ from idp.login.flow import Flow, finished, next_step
 from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
 from idp.login.render import hoviyat_of, message, render, see_other
 from idp.oidc import completion
-from idp.oidc.completion import FinishedLogin
-from idp.storage.login import LoginSession
+from idp.storage.login import AuthenticatedPerson, LoginSession
 
 
 def client_name(flow: Flow) -> str:
@@ -30,7 +29,7 @@ def mask(mobile: str) -> str:
 
 def show_step(
     request: Request, db_session: Session, flow: Flow, language: Language
-) -> HTMLResponse | FinishedLogin:
+) -> HTMLResponse | AuthenticatedPerson:
     """The page of the step this login is at; when none is left, who logged in (to close it)."""
     session = sessions.session_row(request, db_session)
     pending = (
@@ -57,7 +56,7 @@ def show_step(
 
 
 async def close_login(
-    request: Request, flow: Flow, language: Language, login: FinishedLogin
+    request: Request, flow: Flow, language: Language, login: AuthenticatedPerson
 ) -> HTMLResponse | RedirectResponse:
     """The last step is done: close the interaction and answer the client in one write.
 

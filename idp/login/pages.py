@@ -26,7 +26,7 @@ from idp.login.i18n import Language, pick_language
 from idp.login.render import STATIC, hoviyat_of, message
 from idp.login.steps import cancel, consent, entity, identify, mobile, otp
 from idp.login.steps.posted import Step, registry_down, run_step
-from idp.oidc.completion import FinishedLogin
+from idp.storage.login import AuthenticatedPerson
 from verifiers.registry.base import RegistryUnavailable
 
 router = APIRouter(tags=["login"], include_in_schema=False)
@@ -64,7 +64,7 @@ async def login_page_direct(request: Request) -> Response:
 
 def _login_step(
     request: Request, interaction: str, lang: str | None
-) -> Response | tuple[Flow, Language, FinishedLogin]:
+) -> Response | tuple[Flow, Language, AuthenticatedPerson]:
     hoviyat = hoviyat_of(request)
     try:
         with hoviyat.db.read() as db_session:
@@ -75,7 +75,7 @@ def _login_step(
             shown = show_step(request, db_session, flow, language)
     except RegistryUnavailable as exc:
         return registry_down(request, pick_language(lang, None), exc)
-    if isinstance(shown, FinishedLogin):
+    if isinstance(shown, AuthenticatedPerson):
         return flow, language, shown
     return shown
 

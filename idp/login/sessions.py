@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
@@ -23,25 +22,10 @@ from sqlmodel import Session
 
 from idp.settings import Settings
 from idp.storage import login_sessions
-from idp.storage.login import LoginSession
+from idp.storage.login import AuthenticatedPerson, LoginSession
 
 SECURE_COOKIE = "__Host-hoviyat_session"
 PLAIN_COOKIE = "hoviyat_session"
-
-
-@dataclass(frozen=True)
-class LoginState:
-    """Who is logged in on this browser, how, and since when (for ``prompt=none``)."""
-
-    session_id: str
-    national_code: str
-    acr: str
-    amr: list[str]
-    auth_time: datetime
-    entity_national_id: str | None
-    mobile: str | None = None
-    tracking_code: str | None = None
-    expires_at: datetime | None = field(default=None, compare=False)
 
 
 def cookie_is_secure(settings: Settings) -> bool:
@@ -73,24 +57,10 @@ def session_row(request: Request, db_session: Session) -> LoginSession | None:
     return login_sessions.live_by_token_digest(db_session, token_digest(token), _now())
 
 
-def state_of(row: LoginSession) -> LoginState:
-    return LoginState(
-        session_id=row.id,
-        national_code=row.national_code,
-        acr=row.acr,
-        amr=list(row.amr),
-        auth_time=row.auth_time,
-        entity_national_id=row.entity_national_id,
-        mobile=row.mobile,
-        tracking_code=row.tracking_code,
-        expires_at=row.expires_at,
-    )
-
-
-def current_login(request: Request, db_session: Session) -> LoginState | None:
+def current_login(request: Request, db_session: Session) -> AuthenticatedPerson | None:
     """The login this browser carries, if any and still valid (used by ``prompt=none``)."""
     row = session_row(request, db_session)
-    return state_of(row) if row is not None else None
+    return AuthenticatedPerson.of_session(row, row.entity_national_id) if row is not None else None
 
 
 def start_session(

@@ -11,7 +11,6 @@ POST that carried credentials), which saves the browser two round trips.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
@@ -19,11 +18,12 @@ from sqlmodel import Session
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat
 from idp.oidc.authorize import AuthorizationRequest, redirect_with
-from idp.oidc.grants import LoginFacts, issue_code
+from idp.oidc.grants import issue_code
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.problems import bad_request
 from idp.storage import interactions, login_sessions
 from idp.storage.clients import get_client
+from idp.storage.login import AuthenticatedPerson
 from idp.storage.models import Client
 from policies.assurance import required_level, satisfies
 from policies.service_policy import ServicePolicy
@@ -89,18 +89,7 @@ def consume(session: Session, interaction_id: str) -> bool:
     return interactions.consume(session, interaction_id, datetime.now(UTC))
 
 
-@dataclass(frozen=True)
-class FinishedLogin:
-    """What the login pages know when the citizen has taken the last step."""
-
-    session_id: str
-    acr: str
-    amr: list[str]
-    auth_time: datetime
-    entity_national_id: str | None
-
-
-def close_and_consume(session: Session, interaction_id: str, login: FinishedLogin) -> bool:
+def close_and_consume(session: Session, interaction_id: str, login: AuthenticatedPerson) -> bool:
     """The login pages' last step: record who logged in and consume the interaction at once.
 
     True if this call did; False when another request (another worker, a
@@ -150,7 +139,7 @@ def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bo
     if login is None or login.ended_at is not None or row.acr is None:
         facts = None
     else:
-        facts = LoginFacts(
+        facts = AuthenticatedPerson(
             session_id=login.id,
             national_code=login.national_code,
             acr=row.acr,
@@ -178,7 +167,7 @@ def issue(
     *,
     client: Client | None,
     consent_granted: bool,
-    login: LoginFacts | None,
+    login: AuthenticatedPerson | None,
     requested_at: datetime,
     tracking_code: str,
     audit: list[AuditEvent] | None = None,

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlmodel import Session
 
@@ -31,6 +30,7 @@ from idp.storage import grants as store
 from idp.storage.grants import load_grant as load_grant
 from idp.storage.grants import revoke_grant as revoke_grant
 from idp.storage.group_commit import KeepWrites
+from idp.storage.login import AuthenticatedPerson
 from idp.storage.models import Client
 from idp.storage.oidc import GrantRecord
 from verifiers.registry.base import RegistryUnavailable
@@ -41,44 +41,6 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=14)
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-class _Login(Protocol):
-    """A live login session as the login pages read it (``idp.login.sessions.LoginState``)."""
-
-    @property
-    def session_id(self) -> str | None: ...
-    @property
-    def national_code(self) -> str: ...
-    @property
-    def acr(self) -> str: ...
-    @property
-    def amr(self) -> list[str]: ...
-    @property
-    def auth_time(self) -> datetime: ...
-    @property
-    def entity_national_id(self) -> str | None: ...
-    @property
-    def mobile(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class LoginFacts:
-    """How the user logged in, from the login pages (interaction row or live session)."""
-
-    session_id: str | None
-    national_code: str
-    acr: str
-    amr: list[str]
-    auth_time: datetime
-    entity_national_id: str | None
-    mobile: str | None
-
-    @classmethod
-    def of(cls, login: _Login) -> LoginFacts:
-        """The facts of a live login session (``prompt=none``)."""
-        facts = {field.name: getattr(login, field.name) for field in fields(cls)}
-        return cls(**{**facts, "amr": list(login.amr)})
 
 
 def grant_event(
@@ -115,7 +77,7 @@ def issue_code(
     hoviyat: Hoviyat,
     client: Client,
     request: AuthorizationRequest,
-    login: LoginFacts,
+    login: AuthenticatedPerson,
     tracking_code: str,
     audit: list[AuditEvent] | None = None,
 ) -> str:

@@ -7,6 +7,7 @@ only its SHA-256 digest is stored, so a copy of the database opens no session.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
@@ -122,3 +123,39 @@ class OutboxMessage(SQLModel, table=True):
     mobile: str = Field(max_length=20)
     body: str = Field(max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+@dataclass(frozen=True)
+class AuthenticatedPerson:
+    """Who logged in, how and since when: what the login pages, ``prompt=none``,
+    the closing of an interaction and the grant all hand each other.
+
+    ``session_id`` is None only for a login whose session is unknown to the
+    caller; ``tracking_code`` and ``expires_at`` come with a live session.
+    """
+
+    session_id: str | None
+    national_code: str
+    acr: str
+    amr: list[str]
+    auth_time: datetime
+    entity_national_id: str | None
+    mobile: str | None = None
+    tracking_code: str | None = None
+    expires_at: datetime | None = field(default=None, compare=False)
+
+    @classmethod
+    def of_session(cls, row: LoginSession, entity_national_id: str | None) -> AuthenticatedPerson:
+        """The person of a session row, acting for ``entity_national_id`` (the session's
+        own choice, or the one made in the interaction being closed)."""
+        return cls(
+            session_id=row.id,
+            national_code=row.national_code,
+            acr=row.acr,
+            amr=list(row.amr),
+            auth_time=row.auth_time,
+            entity_national_id=entity_national_id,
+            mobile=row.mobile,
+            tracking_code=row.tracking_code,
+            expires_at=row.expires_at,
+        )

@@ -14,8 +14,9 @@ from typing import TypeVar
 
 from idp.login.limits import Allowance, take
 from idp.login.otp import OtpOutcome, check_code, issue_code
-from idp.oidc.completion import FinishedLogin, close_and_consume, consume
+from idp.oidc.completion import close_and_consume, consume
 from idp.storage.engine import Database
+from idp.storage.login import AuthenticatedPerson
 from idp.storage.oidc import OidcInteraction
 
 KEY = b"k" * 32
@@ -123,8 +124,13 @@ def test_an_interaction_is_closed_and_consumed_once_however_many_race(db: Databa
                 expires_at=now + timedelta(minutes=10),
             )
         )
-    login = FinishedLogin(
-        session_id="s1", acr="low", amr=["kba"], auth_time=now, entity_national_id=None
+    login = AuthenticatedPerson(
+        session_id="s1",
+        national_code="0000000000",
+        acr="low",
+        amr=["kba"],
+        auth_time=now,
+        entity_national_id=None,
     )
 
     def close() -> bool:

@@ -40,7 +40,6 @@ from idp.login.steps.posted import (
 )
 from idp.oidc import completion
 from idp.oidc.authorize import AuthorizationRequest
-from idp.oidc.grants import LoginFacts
 from idp.storage.login import LoginSession
 from policies import assurance
 from verifiers.dates import parse_date
@@ -239,15 +238,7 @@ def _write(db_session: Session, read: _Read) -> _Identified:
             plan.authz,
             client=flow.client,
             consent_granted=True,
-            login=LoginFacts(
-                session_id=session.id,
-                national_code=session.national_code,
-                acr=session.acr,
-                amr=list(session.amr),
-                auth_time=session.auth_time,
-                entity_national_id=None,
-                mobile=None,
-            ),
+            login=login,
             requested_at=flow.interaction.created_at,
             tracking_code=flow.interaction.tracking_code,
             audit=events,
