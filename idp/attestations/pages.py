@@ -16,8 +16,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlmodel import col
 
 from idp.attestations import qr, sharing
 from idp.attestations.claims import PERSON_FACTS
@@ -47,6 +45,7 @@ from idp.login.i18n import EN, FA, Language, translate
 from idp.login.render import csrf_ok, page, render
 from idp.login.sessions import current_login
 from idp.problems import Problem, bad_request, not_found
+from idp.storage import attestations as attestation_store
 from idp.storage.attestations import Attestation
 from policies.assurance import SUBSTANTIAL, rank
 from verifiers.digits import translate_digits
@@ -244,14 +243,7 @@ def _logged_in_holder(request: Request, hoviyat: Hoviyat, lang: Language) -> Hol
 def _my_attestations(hoviyat: Hoviyat, holder: Holder) -> list[Attestation]:
     holder_hash = subject_hash(hoviyat.secrets.subject_pepper, holder.national_code)
     with hoviyat.db.session() as session:
-        return list(
-            session.execute(
-                select(Attestation)
-                .where(col(Attestation.holder_subject_hash) == holder_hash)
-                .order_by(col(Attestation.issued_at).desc())
-                .limit(50)
-            ).scalars()
-        )
+        return attestation_store.holder_attestations(session, holder_hash, limit=50)
 
 
 def _form_page(

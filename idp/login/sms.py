@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Protocol
 
 import httpx
-from sqlmodel import col, select
 
 from idp.login.config import LoginSettings
 from idp.settings import Settings
+from idp.storage import sms_outbox
 from idp.storage.engine import Database
 from idp.storage.login import OutboxMessage
 
@@ -79,6 +79,5 @@ def build_sender(settings: Settings, login_settings: LoginSettings, db: Database
 
 def latest_message(db: Database) -> OutboxMessage | None:
     with db.session() as session:
-        return session.exec(
-            select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(1)
-        ).first()
+        newest = sms_outbox.recent_messages(session, 1)
+        return newest[0] if newest else None
