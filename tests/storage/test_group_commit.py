@@ -28,12 +28,16 @@ def _codes(db: Database) -> list[str]:
 
 def _held(committer: GroupCommitter) -> threading.Event:
     """Occupy the writer so that whatever is queued next shares one batch."""
-    release = threading.Event()
+    release, holding = threading.Event(), threading.Event()
 
     def hold(_session: Session) -> None:
+        holding.set()
         release.wait(5)
 
     committer.submit(hold)
+    # Until the writer is inside ``hold``, what is queued next could still join
+    # hold's own batch and split the one the test means to build.
+    assert holding.wait(5)
     return release
 
 
