@@ -261,7 +261,7 @@ def bench_ocsp(workers: int, duration: int, connections: int) -> None:
         .public_bytes(serialization.Encoding.DER)
     )
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "idp.app:create_app", "--factory",
+        [sys.executable, "-m", "uvicorn", "idp.asgi:app",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
          "--no-access-log", "--log-level", "warning"],
         cwd=ROOT, env=environment,
