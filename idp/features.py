@@ -75,9 +75,9 @@ FEATURES: tuple[Feature, ...] = (
         "verification",
         verification.router,
         direct=(
-            DirectRoute("POST", "/v1/persons/verify", verification.verify_person_direct),
-            DirectRoute("POST", "/v1/mobile/verify", verification.verify_mobile_direct),
-            DirectRoute("POST", "/v1/legal-entities/verify", verification.verify_entity_direct),
+            DirectRoute("POST", "/v1/persons/verify", verification.verify_person),
+            DirectRoute("POST", "/v1/mobile/verify", verification.verify_mobile),
+            DirectRoute("POST", "/v1/legal-entities/verify", verification.verify_entity),
         ),
     ),
     Feature("audit", audit.router),

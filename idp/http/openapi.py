@@ -306,6 +306,10 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
     for route in declared_routes(app.routes):
         if not route.include_in_schema:
             continue
+        # A route that reads its JSON body itself (idp.verification.routes) names its model.
+        body_model = getattr(route.endpoint, "body_model", None)
+        if body_model is not None:
+            schemas.setdefault(body_model.__name__, body_model.model_json_schema())
         for method in sorted(route.methods or ()):
             operation = document["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:

@@ -17,11 +17,9 @@ from starlette.types import ASGIApp, Message
 from idp.http.direct import DirectFastAPI, DirectRoute, DirectRoutes
 
 # Run with the direct routes on and off (tests/api/conftest.py): the answers are the same.
-# Not test_the_token_is_checked_before_the_body: FastAPI's router reads a JSON
-# body before it solves the route's dependencies, so there malformed JSON
-# answers 400 before a missing token answers 401.
 BOTH_ROUTINGS = {
     "test_body_errors_are_the_problems_fastapi_would_give",
+    "test_attack_unauthenticated_caller_probing_the_body_parser_gets_only_401",
     "test_direct_answers_are_counted_under_their_route",
 }
 
@@ -84,12 +82,27 @@ def test_body_errors_are_the_problems_fastapi_would_give(
     assert extra["errors"][0]["location"] == "body.shoe_size"
 
 
-def test_the_token_is_checked_before_the_body(app_client: TestClient) -> None:
-    answer = app_client.post(
-        "/v1/persons/verify", content=b"{not json", headers={"Content-Type": "application/json"}
-    )
-    assert answer.status_code == 401
-    assert answer.headers["www-authenticate"].startswith("Bearer")
+VERIFY_PATHS = (
+    "/v1/persons/verify",
+    "/v1/mobile/verify",
+    "/v1/legal-entities/verify",
+    "/v1/legal-entities/10100000004/representatives/verify",
+)
+
+
+def test_attack_unauthenticated_caller_probing_the_body_parser_gets_only_401(
+    app_client: TestClient, direct_routes: bool
+) -> None:
+    # Without a token, malformed or invalid bodies must not tell a 400 from a
+    # 422 (the token is checked before the body is read, on either routing).
+    for path in VERIFY_PATHS:
+        for body, _status, _slug in BODY_PROBLEMS:
+            for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+                answer = app_client.post(
+                    path, content=body, headers={**headers, "Content-Type": "application/json"}
+                )
+                assert answer.status_code == 401, (direct_routes, path, body, answer.text)
+                assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_direct_answers_are_counted_under_their_route(

@@ -46,10 +46,16 @@ def _models(annotation: Any) -> Iterator[type[BaseModel]]:
 def _request_models() -> dict[str, type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {}
     for route in _routes():
-        for param in route.dependant.body_params:
-            if getattr(param.field_info, "media_type", "application/json") != "application/json":
-                continue  # a form: RFC 6749 §3.1
-            for model in _models(param.field_info.annotation):
+        annotations = [
+            param.field_info.annotation
+            for param in route.dependant.body_params
+            # a form: RFC 6749 §3.1
+            if getattr(param.field_info, "media_type", "application/json") == "application/json"
+        ]
+        # A route that reads its JSON body itself after authenticating (the verifications).
+        annotations.append(getattr(route.endpoint, "body_model", None))
+        for annotation in annotations:
+            for model in _models(annotation):
                 found[f"{model.__module__}.{model.__qualname__}"] = model
     return found
 
