@@ -18,13 +18,14 @@ from __future__ import annotations
 import os
 from enum import Enum
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 
 
 class Purpose(Enum):
@@ -59,6 +60,10 @@ def seal_private_key(kek: bytes, purpose: Purpose, key_id: str, key: PrivateKey)
 
 def open_private_key(kek: bytes, purpose: Purpose, key_id: str, blob: bytes) -> PrivateKey:
     """The key sealed in ``blob``, in the current format or the purpose's older one."""
+    # A truncated or emptied row: AESGCM would refuse a short nonce with a bare
+    # ValueError, which callers cannot tell from their own mistakes.
+    if len(blob) < _NONCE_BYTES + _TAG_BYTES:
+        raise KeyDoesNotOpen(f"{purpose.value} {key_id} is too short to be a sealed key")
     aead = AESGCM(kek)
     nonce, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
     plaintext = None
@@ -78,7 +83,10 @@ def open_private_key(kek: bytes, purpose: Purpose, key_id: str, blob: bytes) -> 
         if plaintext.startswith(b"-----BEGIN")
         else serialization.load_der_private_key
     )
-    key = load(plaintext, password=None, unsafe_skip_rsa_key_validation=True)
+    try:
+        key = load(plaintext, password=None, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyDoesNotOpen(f"{purpose.value} {key_id} holds no private key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise KeyDoesNotOpen(f"{purpose.value} {key_id} is neither an EC nor an RSA key")
     return key

@@ -59,3 +59,28 @@ def test_audit_key_rows_written_before_the_one_format_still_open() -> None:
     nonce = os.urandom(12)
     old_row = nonce + AESGCM(KEK).encrypt(nonce, der, b"hoviyat audit signing key abcd")
     assert _same(open_private_key(KEK, Purpose.AUDIT_CHECKPOINT, "abcd", old_row), key)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 11, 12, 27, 40])
+def test_attack_truncated_or_empty_row_is_refused_as_a_key_that_does_not_open(cut: int) -> None:
+    # A row cut short (by a bad copy, or by someone with write access to the
+    # table) is the same failure as a wrong key, not a crash inside AES-GCM.
+    blob = seal_private_key(KEK, Purpose.JWT, "kid-1", ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(KeyDoesNotOpen):
+        open_private_key(KEK, Purpose.JWT, "kid-1", blob[:cut])
+
+
+def test_attack_garbled_row_is_refused_as_a_key_that_does_not_open() -> None:
+    blob = seal_private_key(KEK, Purpose.JWT, "kid-1", ec.generate_private_key(ec.SECP256R1()))
+    garbled = blob[:5] + bytes([blob[5] ^ 1]) + blob[6:]
+    with pytest.raises(KeyDoesNotOpen):
+        open_private_key(KEK, Purpose.JWT, "kid-1", garbled)
+    with pytest.raises(KeyDoesNotOpen):
+        open_private_key(KEK, Purpose.JWT, "kid-1", os.urandom(len(blob)))
+
+
+def test_a_sealed_row_that_holds_no_key_is_refused_as_one_that_does_not_open() -> None:
+    nonce = os.urandom(12)
+    row = nonce + AESGCM(KEK).encrypt(nonce, b"not a key", b"hoviyat token signing key kid-1")
+    with pytest.raises(KeyDoesNotOpen):
+        open_private_key(KEK, Purpose.JWT, "kid-1", row)
