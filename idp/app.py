@@ -39,7 +39,6 @@ from idp.problems import (
     is_too_deep,
     json_too_deep,
 )
-from idp.reconciliation.config import get_reconciliation_settings
 from idp.settings import Settings
 from idp.storage.availability import DATABASE_UNAVAILABLE
 
@@ -80,7 +79,7 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
     install_openapi(app)
     limits = RequestLimits(
         max_body_bytes=settings.max_body_bytes,
-        path_limits={"/v1/reconciliations": get_reconciliation_settings().max_upload_bytes},
+        path_limits={"/v1/reconciliations": hoviyat.reconciliation_settings.max_upload_bytes},
     )
     headers = SecurityHeaders(hsts=settings.issuer.startswith("https://"))
     app.add_middleware(FrontDoor, limits=limits, headers=headers)

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import Request
 
 from idp.clients import ClientDirectory
+from idp.login.config import LoginSettings
 from idp.ratelimit import RateLimiter
+from idp.reconciliation.config import ReconciliationSettings
 from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import Settings
 from idp.storage.engine import Database
@@ -28,6 +30,9 @@ class Hoviyat:
     keyring: KeyRing
     committer: GroupCommitter
     rate_limiter: RateLimiter
+    # The feature settings beside Settings, read once with it: each app sees its own.
+    login_settings: LoginSettings
+    reconciliation_settings: ReconciliationSettings
     client_directory: ClientDirectory = field(default_factory=ClientDirectory)
 
     def close(self) -> None:
@@ -44,7 +49,16 @@ def registry_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_hoviyat(settings: Settings) -> Hoviyat:
+def build_hoviyat(
+    settings: Settings,
+    *,
+    login_settings: LoginSettings | None = None,
+    reconciliation_settings: ReconciliationSettings | None = None,
+) -> Hoviyat:
+    """The parts of one service; feature settings not given are read from the environment now."""
+    # Read before anything is opened: a bad value fails here with nothing to close.
+    login_settings = login_settings or LoginSettings()
+    reconciliation_settings = reconciliation_settings or ReconciliationSettings()
     secrets = load_secrets(settings.resolved_secrets_file)
     db = Database(settings.resolved_database_url, background_checkpoints=True)
     committer = GroupCommitter(
@@ -63,6 +77,8 @@ def build_hoviyat(settings: Settings) -> Hoviyat:
         keyring=KeyRing(db, secrets.key_encryption_key),
         committer=committer,
         rate_limiter=rate_limiter,
+        login_settings=login_settings,
+        reconciliation_settings=reconciliation_settings,
     )
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import uvicorn
 
+from idp.http.connection_guard import ConnectionLimits, bound_to
 from idp.http.write_coalescing import CoalescingHttpToolsProtocol
 
 log = logging.getLogger("hoviyat.serve")
@@ -63,6 +64,8 @@ class ServeOptions:
     host: str
     port: int
     workers: int
+    # Read once by the command; each worker's connections use these, not the environment.
+    limits: ConnectionLimits
     trusted_proxies: tuple[str, ...] = ()
     backlog: int = 2048
 
@@ -77,7 +80,7 @@ class ServeOptions:
             "server_header": False,
             "log_config": None,
             "backlog": self.backlog,
-            "http": CoalescingHttpToolsProtocol,
+            "http": bound_to(CoalescingHttpToolsProtocol, self.limits),
             "timeout_graceful_shutdown": GRACE_SECONDS,
         }
 

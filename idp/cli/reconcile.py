@@ -25,7 +25,7 @@ from rich.progress import (
 
 from idp.cli.output import console, fail, print_json
 from idp.context import registry_options
-from idp.reconciliation.config import get_reconciliation_settings
+from idp.reconciliation.config import ReconciliationSettings
 from idp.reconciliation.engine import OPERATION, Reconciler, RunProgress
 from idp.reconciliation.legacy_csv import LegacyFormatError, check_header
 from idp.secrets import load_secrets
@@ -54,6 +54,7 @@ def reconcile_command(
 ) -> None:
     """Reconcile a legacy CSV against the civil registry, resuming an interrupted run."""
     settings = get_settings()
+    reconciliation = ReconciliationSettings()
     try:
         policies = load_service_policies(settings.policies_dir)
     except PolicyError as exc:
@@ -83,7 +84,8 @@ def reconcile_command(
         pepper=secrets.subject_pepper,
         actor_type="operator",
         actor_id=f"cli:{getpass.getuser()}",
-        batch_size=get_reconciliation_settings().batch_size,
+        batch_size=reconciliation.batch_size,
+        max_rows_per_subject=reconciliation.max_rows_per_subject,
     )
     job_tracking_code = new_tracking_code()
     bar = Progress(

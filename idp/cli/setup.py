@@ -139,6 +139,7 @@ def serve_command(
     workers: int = typer.Option(1, min=1, help="worker processes"),
 ) -> None:
     """Serve the API, OpenID Connect provider and pages with uvicorn."""
+    from idp.http.connection_guard import ConnectionLimits
     from idp.serving import ServeOptions, WorkersFailed, serve
 
     settings = get_settings()
@@ -151,7 +152,7 @@ def serve_command(
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir.resolve()))
-    options = ServeOptions(host, port, workers, tuple(settings.trusted_proxies))
+    options = ServeOptions(host, port, workers, ConnectionLimits(), tuple(settings.trusted_proxies))
     try:
         serve(options)
     except OSError as error:

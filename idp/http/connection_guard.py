@@ -16,6 +16,10 @@ complete, too late for either. Here the protocol itself:
 
 The answers are RFC 9457 problem documents with ``Connection: close``
 (RFC 9112 §9.6): after them the connection's framing cannot be trusted.
+
+``hoviyat serve`` reads the limits once and hands them to every connection's
+protocol (:func:`bound_to`); a server given the bare class reads them from the
+environment at each connection.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from __future__ import annotations
 import asyncio
 import json
 from asyncio import TimerHandle
-from functools import lru_cache
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import httptools
 from pydantic import Field
@@ -60,11 +64,6 @@ class ConnectionLimits(BaseSettings):
     )
 
 
-@lru_cache(maxsize=1)
-def connection_limits() -> ConnectionLimits:
-    return ConnectionLimits()
-
-
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a request already answered."""
 
@@ -72,9 +71,9 @@ class _Refused(Exception):
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with caps on the head and timeouts on slow senders."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: ConnectionLimits | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.limits = connection_limits()
+        self.limits = limits if limits is not None else ConnectionLimits()
         self._awaiting_head = True
         self._head_bytes = 0  # raw bytes received while the head is incomplete
         self._head_size = 0  # request target and header fields parsed so far
@@ -275,3 +274,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(content))
         self.transport.close()
+
+
+_Guarded = TypeVar("_Guarded", bound=GuardedHttpToolsProtocol)
+
+
+def bound_to(protocol: type[_Guarded], limits: ConnectionLimits) -> partial[_Guarded]:
+    """What uvicorn's ``http`` option takes: ``protocol`` built with ``limits`` for each
+    connection. A partial, not a subclass made here, so that it pickles into the
+    workers uvicorn spawns."""
+    return partial(protocol, limits=limits)

@@ -25,7 +25,6 @@ from idp.http.auth import Caller, require_client
 from idp.private_files import open_private, private_folder
 from idp.problems import Problem, not_found
 from idp.reconciliation import jobs
-from idp.reconciliation.config import get_reconciliation_settings
 from idp.reconciliation.engine import OPERATION
 from idp.reconciliation.legacy_csv import LegacyFormatError, check_header
 from idp.storage.reconciliations import ReconciliationJob, get_job
@@ -145,7 +144,7 @@ async def create_reconciliation(
                 f"send the legacy records as text/csv, not {media_type or 'nothing'}",
             ),
         )
-    limit = get_reconciliation_settings().max_upload_bytes
+    limit = hoviyat.reconciliation_settings.max_upload_bytes
     job_id = new_tracking_code()
     source, _output = jobs.job_files(hoviyat.settings.data_dir, job_id)
     private_folder(source.parent)
@@ -201,7 +200,7 @@ def reconciliation_status(
 ) -> ReconciliationStatus:
     _authorise(hoviyat, caller)
     job = _own_job(hoviyat, caller, job_id)
-    if jobs.is_abandoned(job) and jobs.start(hoviyat, job.id):
+    if jobs.is_abandoned(hoviyat, job) and jobs.start(hoviyat, job.id):
         job = _own_job(hoviyat, caller, job_id)
     return ReconciliationStatus.of(job)
 

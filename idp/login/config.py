@@ -1,8 +1,11 @@
-"""Login knobs, each a ``HOVIYAT_*`` environment variable with a documented default."""
+"""Login knobs, each a ``HOVIYAT_*`` environment variable with a documented default.
+
+Read once per service, beside its Settings (:func:`idp.context.build_hoviyat`), and
+reached through ``hoviyat.login_settings``: two apps in one process each keep their own.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field
@@ -36,8 +39,3 @@ class LoginSettings(BaseSettings):
     sms_gateway_timeout_seconds: float = Field(
         default=3.0, description="per-message gateway timeout"
     )
-
-
-@lru_cache(maxsize=1)
-def get_login_settings() -> LoginSettings:
-    return LoginSettings()

@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
 from idp.login import entities, otp, sessions
-from idp.login.config import get_login_settings
 from idp.login.flow import Flow, finished, next_step
 from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
 from idp.login.render import hoviyat_of, message, render, see_other
@@ -144,7 +143,7 @@ def mobile_form(
 def otp_form(
     request: Request, flow: Flow, language: Language, mobile: str, entered: Entered = FRESH
 ) -> HTMLResponse:
-    minutes = max(1, get_login_settings().otp_ttl_seconds // 60)
+    minutes = max(1, hoviyat_of(request).login_settings.otp_ttl_seconds // 60)
     return _form(
         request,
         flow,

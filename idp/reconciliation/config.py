@@ -1,12 +1,12 @@
 """Settings of reconciliation jobs (``HOVIYAT_RECONCILIATION_*``), beside the main settings.
 
 Legacy files are far larger than any other request body, so their upload
-limit is separate from ``HOVIYAT_MAX_BODY_BYTES``.
+limit is separate from ``HOVIYAT_MAX_BODY_BYTES``. Read once per service, beside its
+Settings (:func:`idp.context.build_hoviyat`, ``hoviyat.reconciliation_settings``), or
+once per command (``hoviyat reconcile``).
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,8 +31,3 @@ class ReconciliationSettings(BaseSettings):
         description="rows of one legacy file that may name the same national code; "
         "later ones are not looked up and are marked duplicate-subject",
     )
-
-
-@lru_cache(maxsize=1)
-def get_reconciliation_settings() -> ReconciliationSettings:
-    return ReconciliationSettings()

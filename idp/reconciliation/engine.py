@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, append_many, subject_hash
-from idp.reconciliation.config import get_reconciliation_settings
+from idp.reconciliation.config import ReconciliationSettings
 from idp.reconciliation.legacy_csv import (
     CLAIM_FIELDS,
     INPUT_FIELDS,
@@ -90,9 +90,8 @@ class Reconciler:
     actor_type: str
     actor_id: str
     batch_size: int = 500
-    max_rows_per_subject: int = field(
-        default_factory=lambda: get_reconciliation_settings().max_rows_per_subject
-    )
+    # The service and ``hoviyat reconcile`` pass their HOVIYAT_RECONCILIATION_* values.
+    max_rows_per_subject: int = ReconciliationSettings.model_fields["max_rows_per_subject"].default
 
     def _event(
         self,

@@ -26,7 +26,6 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append
 from idp.context import Hoviyat
-from idp.reconciliation.config import get_reconciliation_settings
 from idp.reconciliation.engine import OPERATION, Reconciler, RunProgress
 from idp.storage.models import utcnow
 from idp.storage.reconciliations import (
@@ -77,7 +76,7 @@ def create_job(hoviyat: Hoviyat, job: ReconciliationJob, legal_basis: str) -> No
 def claim(hoviyat: Hoviyat, job_id: str, worker: str) -> bool:
     """Take the job if it is queued or abandoned; True when this worker now owns it."""
     now = utcnow()
-    stale_before = now - timedelta(seconds=get_reconciliation_settings().stale_after_seconds)
+    stale_before = now - timedelta(seconds=hoviyat.reconciliation_settings.stale_after_seconds)
     with hoviyat.db.session() as session:
         return claim_job(session, job_id, worker, now=now, stale_before=stale_before)
 
@@ -113,7 +112,8 @@ def run_job(hoviyat: Hoviyat, job_id: str, worker: str) -> None:
         pepper=hoviyat.secrets.subject_pepper,
         actor_type="client",
         actor_id=job.client_id,
-        batch_size=get_reconciliation_settings().batch_size,
+        batch_size=hoviyat.reconciliation_settings.batch_size,
+        max_rows_per_subject=hoviyat.reconciliation_settings.max_rows_per_subject,
     )
 
     def on_batch(session: Session, progress: RunProgress) -> None:
@@ -160,11 +160,11 @@ def start(hoviyat: Hoviyat, job_id: str) -> bool:
     return True
 
 
-def is_abandoned(job: ReconciliationJob) -> bool:
+def is_abandoned(hoviyat: Hoviyat, job: ReconciliationJob) -> bool:
     """Queued with nobody on it, or running without a heartbeat for the stale limit."""
     if job.state == "queued":
         return True
     if job.state != "running" or job.heartbeat_at is None:
         return False
-    limit = timedelta(seconds=get_reconciliation_settings().stale_after_seconds)
+    limit = timedelta(seconds=hoviyat.reconciliation_settings.stale_after_seconds)
     return utcnow() - job.heartbeat_at > limit

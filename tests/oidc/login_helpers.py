@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -13,7 +15,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from idp.app import create_app
 from idp.clients import create_client
+from idp.context import build_hoviyat
+from idp.login.config import LoginSettings
+from idp.settings import Settings
 from idp.storage.login import OutboxMessage
 from idp.storage.models import Client
 from idp.storage.oidc import OidcInteraction
@@ -151,6 +157,16 @@ def interaction_row(app: FastAPI, interaction_id: str) -> OidcInteraction:
         row = session.get(OidcInteraction, interaction_id)
         assert row is not None
         return row
+
+
+@contextmanager
+def app_with_login(settings: Settings, login: LoginSettings) -> Iterator[FastAPI]:
+    """An app of ``settings`` whose login steps follow ``login``, not the environment."""
+    app = create_app(settings, build_hoviyat(settings, login_settings=login))
+    try:
+        yield app
+    finally:
+        app.state.hoviyat.close()
 
 
 def last_text(app: FastAPI) -> OutboxMessage:

@@ -17,6 +17,7 @@ from oidc.login_helpers import (
     REDIRECT_URI,
     SUBSTANTIAL,
     Forms,
+    app_with_login,
     code_in,
     follow,
     interaction_row,
@@ -30,7 +31,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from idp.cli.dev import dev_app
-from idp.login.config import get_login_settings
+from idp.login.config import LoginSettings
 from idp.login.sms import DevOutbox, HttpSmsGateway, OutboxForbidden, SmsUnavailable
 from idp.settings import Settings
 from idp.storage.login import LoginOtp
@@ -43,12 +44,15 @@ def browser(app_client: TestClient) -> TestClient:
 
 
 @pytest.fixture
-def login_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HOVIYAT_OTP_PER_MOBILE_PER_HOUR", "3")
-    monkeypatch.setenv("HOVIYAT_OTP_PER_NATIONAL_CODE_PER_HOUR", "4")
-    get_login_settings.cache_clear()
-    yield
-    get_login_settings.cache_clear()
+def limited_app(hoviyat_settings: Settings, init_report: dict[str, Any]) -> Iterator[FastAPI]:
+    """An app sending at most 3 codes per mobile and 4 per national code an hour."""
+    login = LoginSettings(otp_per_mobile_per_hour=3, otp_per_national_code_per_hour=4)
+    with app_with_login(hoviyat_settings, login) as app:
+        yield app
+
+
+def _browser_of(app: FastAPI) -> TestClient:
+    return TestClient(app, base_url=app.state.hoviyat.settings.issuer, follow_redirects=False)
 
 
 def _log_in_low(browser: TestClient, app: FastAPI, person: dict[str, Any], **kw: Any) -> str:
@@ -157,15 +161,16 @@ def test_expired_code_is_refused(
 
 
 def test_codes_sent_are_limited_per_mobile_and_per_national_code(
-    hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path, login_limits: None
+    limited_app: FastAPI, synthetic_registry_path: Path
 ) -> None:
+    browser = _browser_of(limited_app)
     person = next(
         p
         for skip in range(50)
         if len((p := living_with_mobile(synthetic_registry_path, skip))["mobiles"]) == 2
     )
     first, second = person["mobiles"]
-    _interaction, page = _mobile_page(browser, hoviyat_app, person)
+    _interaction, page = _mobile_page(browser, limited_app, person)
     for _ in range(3):
         assert submit(browser, page, "/login/mobile", mobile=first).status_code == 303
     blocked = submit(browser, page, "/login/mobile", mobile=first)
@@ -174,6 +179,57 @@ def test_codes_sent_are_limited_per_mobile_and_per_national_code(
     assert submit(browser, page, "/login/mobile", mobile=second).status_code == 303
     # Four codes for this national code: the other number is refused too now.
     assert submit(browser, page, "/login/mobile", mobile=second).status_code == 429
+
+
+def test_two_apps_in_one_process_each_follow_their_own_login_settings(
+    hoviyat_settings: Settings, init_report: dict[str, Any], synthetic_registry_path: Path
+) -> None:
+    """Both apps exist before either is used: neither sees the other's settings."""
+    strict = LoginSettings(otp_max_attempts=1, session_ttl_seconds=900)
+    lenient = LoginSettings(otp_max_attempts=3, session_ttl_seconds=1800)
+    with (
+        app_with_login(hoviyat_settings, strict) as strict_app,
+        app_with_login(hoviyat_settings, lenient) as lenient_app,
+        _browser_of(strict_app) as strict_browser,
+        _browser_of(lenient_app) as lenient_browser,
+    ):
+        runs = [
+            (strict_app, strict_browser, strict, living_with_mobile(synthetic_registry_path, 0)),
+            (lenient_app, lenient_browser, lenient, living_with_mobile(synthetic_registry_path, 1)),
+        ]
+        otp_pages, codes = [], []
+        for app, browser, login, person in runs:
+            interaction = new_interaction(app, make_client(app), acr_values=[SUBSTANTIAL])
+            page = browser.get(f"/login?interaction={interaction}")
+            identified = submit(browser, page, "/login/identify",
+                                national_code=person["national_code"],
+                                birth_date=person["birth_date"])  # fmt: skip
+            assert identified.status_code == 303
+            cookie = next(c for c in identified.headers.get_list("set-cookie") if "session=" in c)
+            attributes = [part.strip() for part in cookie.split(";")]
+            assert f"Max-Age={login.session_ttl_seconds}" in attributes, cookie
+            mobile_page = follow(browser, identified)
+            sent = submit(browser, mobile_page, "/login/mobile", mobile=person["mobiles"][0])
+            codes.append(code_in(last_text(app).body))
+            otp_pages.append(follow(browser, sent))
+        # One wrong code each: the strict app's only attempt is spent, the lenient one has two.
+        for (_app, browser, _login, _person), otp_page, code in zip(
+            runs, otp_pages, codes, strict=True
+        ):
+            wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+            refused = submit(browser, otp_page, "/login/otp", otp=wrong)
+            assert refused.status_code == 400
+            errors = Forms(refused.text).errors["otp"]
+            assert ("باطل شد" in errors) is (browser is strict_browser), errors
+            assert ("۲" in errors) is (browser is lenient_browser), errors
+        strict_page, lenient_page = otp_pages
+        strict_code, lenient_code = codes
+        late = submit(strict_browser, strict_page, "/login/otp", otp=strict_code)
+        assert late.status_code == 400
+        assert "باطل شد" in Forms(late.text).errors["otp"]
+        assert (
+            submit(lenient_browser, lenient_page, "/login/otp", otp=lenient_code).status_code == 303
+        )
 
 
 def test_dev_outbox_cli_prints_latest_code(

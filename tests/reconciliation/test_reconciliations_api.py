@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -210,26 +211,33 @@ def test_only_one_worker_can_claim_a_job(app_client: TestClient) -> None:
 
 
 def test_a_file_over_the_upload_limit_is_413_and_leaves_nothing(
-    app_client: TestClient, bank_token: str, legacy_csv: bytes, monkeypatch: pytest.MonkeyPatch
+    hoviyat_settings: Any, demo_clients: dict[str, str], legacy_csv: bytes
 ) -> None:
-    from idp.reconciliation.config import get_reconciliation_settings
+    """Declared or streamed, a file over HOVIYAT_RECONCILIATION_MAX_UPLOAD_BYTES is refused
+    and no job, part file or input file remains."""
+    from idp.app import create_app
+    from idp.context import build_hoviyat
+    from idp.reconciliation.config import ReconciliationSettings
 
-    monkeypatch.setenv("HOVIYAT_RECONCILIATION_MAX_UPLOAD_BYTES", str(len(legacy_csv) // 2))
-    get_reconciliation_settings.cache_clear()
-    try:
-        answer = app_client.post(
-            "/v1/reconciliations",
-            content=legacy_csv,
-            headers={**bearer(bank_token), "Content-Type": "text/csv"},
-        )
-    finally:
-        get_reconciliation_settings.cache_clear()
-    assert answer.status_code == 413, answer.text
-    assert answer.json()["tracking_code"]
-    hoviyat = hoviyat_of(app_client)
-    with hoviyat.db.read() as session:
-        assert session.exec(select(ReconciliationJob)).first() is None
-    assert not any((hoviyat.settings.data_dir / "reconciliations").iterdir())
+    limited = ReconciliationSettings(max_upload_bytes=len(legacy_csv) // 2)
+    hoviyat = build_hoviyat(hoviyat_settings, reconciliation_settings=limited)
+    app = create_app(hoviyat_settings, hoviyat)
+    with TestClient(app, base_url=hoviyat_settings.issuer) as client:
+        token = client_token(client, "demo-bank", demo_clients["demo-bank"])
+        headers = {**bearer(token), "Content-Type": "text/csv"}
+
+        def streamed() -> Iterator[bytes]:  # chunked: no length to refuse up front
+            for start in range(0, len(legacy_csv), 4096):
+                yield legacy_csv[start : start + 4096]
+
+        for body in (legacy_csv, streamed()):
+            answer = client.post("/v1/reconciliations", content=body, headers=headers)
+            assert answer.status_code == 413, answer.text
+            assert answer.json()["type"].endswith("/body-too-large")
+        with hoviyat.db.read() as session:
+            assert session.exec(select(ReconciliationJob)).first() is None
+        folder = hoviyat.settings.data_dir / "reconciliations"
+        assert not any(folder.iterdir())  # the streamed one got as far as its part file
 
 
 def test_a_registry_outage_requeues_the_job_and_a_later_status_resumes_it(

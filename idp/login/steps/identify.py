@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 
 from idp.audit.log import append_many, subject_hash
 from idp.login import sessions
-from idp.login.config import get_login_settings
 from idp.login.flow import finished, next_step, reset_choices
 from idp.login.forms import Entered, identify_form
 from idp.login.i18n import translate
@@ -107,7 +106,7 @@ async def identify(request: Request, fields: dict[str, str]) -> Response:
         return identify_form(
             request, posted.flow, posted.language, Entered(decided.status, errors, read.values)
         )
-    cookie = SessionCookie(decided.token, get_login_settings().session_ttl_seconds)
+    cookie = SessionCookie(decided.token, hoviyat.login_settings.session_ttl_seconds)
     return respond(posted, Redirect(decided.location, cookie=cookie))
 
 
@@ -127,7 +126,7 @@ def _identifier_error(posted: Posted, exc: IdentifierError) -> str:
 def _read(request: Request, fields: dict[str, str]) -> _Read | Response:
     """The step up to its write: CSRF, the input, the attempt limit, the registry."""
     hoviyat = hoviyat_of(request)
-    settings = get_login_settings()
+    settings = hoviyat.login_settings
     national_code, birth_date = fields["national_code"], fields["birth_date"]
     values = {"national_code": national_code[:20], "birth_date": birth_date[:20]}
     with hoviyat.db.read() as db_session:
@@ -188,7 +187,7 @@ def _plan(db_session: Session, posted: Posted, code: str) -> _Plan:
         acr=assurance.LOW,
         amr=[assurance.AMR_KNOWLEDGE],
         tracking_code=flow.interaction.tracking_code,
-        ttl_seconds=get_login_settings().session_ttl_seconds,
+        ttl_seconds=posted.hoviyat.login_settings.session_ttl_seconds,
     )
     # A different person may have logged in: choices made for the earlier one do not carry.
     flow.interaction.entity_national_id = None

@@ -17,7 +17,6 @@ from sqlmodel import Session
 
 from idp.audit.log import subject_hash
 from idp.login import keys, otp
-from idp.login.config import get_login_settings
 from idp.login.forms import Entered, mobile_form
 from idp.login.i18n import Language, digits_for, translate
 from idp.login.limits import Allowance, take
@@ -81,7 +80,7 @@ def _issue(
     if session is None:
         return posted.back_to_login()
     request, hoviyat, flow, language = posted.request, posted.hoviyat, posted.flow, posted.language
-    settings = get_login_settings()
+    settings = hoviyat.login_settings
     values = {"mobile": typed[:20]}
 
     def again(status: int, key: str, **shown: object) -> Shown:
@@ -126,6 +125,6 @@ def _sender(request: Request) -> SmsSender:
     sender: SmsSender | None = getattr(request.app.state, "login_sms_sender", None)
     if sender is None:
         hoviyat = hoviyat_of(request)
-        sender = build_sender(hoviyat.settings, get_login_settings(), hoviyat.db)
+        sender = build_sender(hoviyat.settings, hoviyat.login_settings, hoviyat.db)
         request.app.state.login_sms_sender = sender
     return sender

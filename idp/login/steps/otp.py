@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from idp.login import keys, otp, sessions
-from idp.login.config import get_login_settings
 from idp.login.forms import Entered, otp_form
 from idp.login.i18n import digits_for, translate
 from idp.login.render import message
@@ -64,7 +63,7 @@ def check(posted: Posted, db_session: Session, session: LoginSession | None, typ
     )
     # The cookie lives as long as the session, which the step-up does not extend.
     remaining = int((session.expires_at - datetime.now(UTC)).total_seconds())
-    max_age = max(1, min(remaining, get_login_settings().session_ttl_seconds))
+    max_age = max(1, min(remaining, posted.hoviyat.login_settings.session_ttl_seconds))
     return Redirect(posted.login_url, (accepted,), SessionCookie(token, max_age))
 
 
