@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idp.attestations import qr, sharing
@@ -265,13 +266,25 @@ def _form_page(
     )
 
 
+@dataclass(frozen=True)
+class _Sender:
+    """A holder's form as sent: its language, and its holder or the page refusing it."""
+
+    language: Language
+    holder: Holder | HTMLResponse
+
+
 def _form_sender(
-    request: Request, hoviyat: Hoviyat, lang: Language, csrf_token: str
-) -> Holder | HTMLResponse:
+    request: Request, hoviyat: HoviyatDep, csrf_token: FormStr = "", lang: FormStr = "fa"
+) -> _Sender:
     """The holder who sent a form: a valid CSRF token first, then a sufficient login."""
+    language = _language(lang)
     if not csrf_ok(request, csrf_token):
-        return _holder_page(request, lang, status_code=403, message="forged")
-    return _logged_in_holder(request, hoviyat, lang)
+        return _Sender(language, _holder_page(request, language, status_code=403, message="forged"))
+    return _Sender(language, _logged_in_holder(request, hoviyat, language))
+
+
+SenderDep = Annotated[_Sender, Depends(_form_sender)]
 
 
 @router.get("/attestations", response_class=HTMLResponse)
@@ -295,17 +308,15 @@ def holder_issue(
     request: Request,
     hoviyat: HoviyatDep,
     service: ServiceDep,
+    sender: SenderDep,
     purpose: FormStr = "",
     recipient: FormStr = "",
     facts: Annotated[list[str] | None, Form()] = None,
     age_over: FormStr = "",
     representation: FormStr = "",
     validity_days: FormStr = "",
-    csrf_token: FormStr = "",
-    lang: FormStr = "fa",
 ) -> Response:
-    language = _language(lang)
-    holder = _form_sender(request, hoviyat, language, csrf_token)
+    holder, language = sender.holder, sender.language
     if isinstance(holder, HTMLResponse):
         return holder
     chosen = list(facts or [])
@@ -334,15 +345,8 @@ def holder_issue(
 
 
 @router.post("/attestations/revoke", response_class=HTMLResponse)
-def holder_revoke(
-    request: Request,
-    hoviyat: HoviyatDep,
-    attestation_id: FormStr = "",
-    csrf_token: FormStr = "",
-    lang: FormStr = "fa",
-) -> Response:
-    language = _language(lang)
-    holder = _form_sender(request, hoviyat, language, csrf_token)
+def holder_revoke(hoviyat: HoviyatDep, sender: SenderDep, attestation_id: FormStr = "") -> Response:
+    holder, language = sender.holder, sender.language
     if isinstance(holder, HTMLResponse):
         return holder
     with hoviyat.db.session() as session:
