@@ -7,21 +7,27 @@ is CSRF-checked and audited (``consent``/``revoked``, ``logout``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from sqlmodel import Session
 
 from idp.audit.history import TEHRAN, BadCursor, citizen_history
 from idp.audit.log import append
+from idp.context import Hoviyat
 from idp.login import sessions
 from idp.login.consent import list_consents, revoke_consent
 from idp.login.flow import person_event
 from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
 from idp.login.render import csrf_ok, hoviyat_of, message, page_url, render, see_other
 from idp.storage.clients import get_client
+from idp.storage.login import LoginSession
 from idp.tracking import new_tracking_code
 from verifiers.dates import to_jalali
 
@@ -30,14 +36,35 @@ router = APIRouter(tags=["login"], include_in_schema=False)
 FormStr = Annotated[str, Form()]
 
 
-@router.get("/login/consents")
-def my_consents(request: Request, lang: str | None = None) -> Response:
+@dataclass(frozen=True)
+class _Visit:
+    """A citizen on their own pages: the live session, and the transaction it was read in."""
+
+    hoviyat: Hoviyat
+    language: Language
+    db_session: Session
+    session: LoginSession
+
+
+@contextmanager
+def _visit(request: Request, lang: str | None) -> Iterator[_Visit | Response]:
+    """The logged-in citizen, or the 401 page to answer instead."""
     hoviyat = hoviyat_of(request)
     language = pick_language(lang, None)
     with hoviyat.db.session() as db_session:
         session = sessions.session_row(request, db_session)
         if session is None:
-            return message(request, language, "not_logged_in", 401)
+            yield message(request, language, "not_logged_in", 401)
+        else:
+            yield _Visit(hoviyat, language, db_session, session)
+
+
+@router.get("/login/consents")
+def my_consents(request: Request, lang: str | None = None) -> Response:
+    with _visit(request, lang) as visit:
+        if isinstance(visit, Response):
+            return visit
+        db_session, session, language = visit.db_session, visit.session, visit.language
         items = []
         for row in list_consents(db_session, session.national_code):
             client = get_client(db_session, row.client_id)
@@ -76,18 +103,16 @@ HISTORY_PAGE = 50
 @router.get("/login/history")
 def my_history(request: Request, lang: str | None = None, before: str | None = None) -> Response:
     """Who looked the citizen up, newest first, every event and outcome in words."""
-    hoviyat = hoviyat_of(request)
-    language = pick_language(lang, None)
-    with hoviyat.db.session() as db_session:
-        session = sessions.session_row(request, db_session)
-        if session is None:
-            return message(request, language, "not_logged_in", 401)
+    with _visit(request, lang) as visit:
+        if isinstance(visit, Response):
+            return visit
+        hoviyat, session, language = visit.hoviyat, visit.session, visit.language
         cursor = int(before) if before and before.isdigit() and len(before) <= 18 else None
         if before and cursor is None:
             return message(request, language, "history.bad_cursor", 400)
         try:
             page = citizen_history(
-                db_session,
+                visit.db_session,
                 pepper=hoviyat.secrets.subject_pepper,
                 policies=hoviyat.policies,
                 national_code=session.national_code,
@@ -142,19 +167,17 @@ def revoke(
     csrf_token: FormStr = "",
     consent_id: FormStr = "",
 ) -> Response:
-    hoviyat = hoviyat_of(request)
-    language = pick_language(lang, None)
     if not csrf_ok(request, csrf_token):
-        return message(request, language, "err.csrf", 403)
-    with hoviyat.db.session() as db_session:
-        session = sessions.session_row(request, db_session)
-        if session is None:
-            return message(request, language, "not_logged_in", 401)
+        return message(request, pick_language(lang, None), "err.csrf", 403)
+    with _visit(request, lang) as visit:
+        if isinstance(visit, Response):
+            return visit
+        db_session, session, language = visit.db_session, visit.session, visit.language
         if consent_id.isdigit() and revoke_consent(
             db_session, session.national_code, int(consent_id)
         ):
             event = person_event(
-                hoviyat,
+                visit.hoviyat,
                 tracking_code=new_tracking_code(),
                 event_type="consent",
                 operation="revoke",
