@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from idp.audit.log import AuditEvent, append
+from idp.audit.log import append
 from idp.clients import ClientError, client_summary, create_client, list_clients
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_role
@@ -43,20 +43,15 @@ class ClientRegistration(StrictModel):
 
 
 def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
-    append(
-        session,
-        AuditEvent(
-            tracking_code=new_tracking_code(),
-            event_type="client_changed",
-            actor_type="administrator",
-            actor_id=caller.client_id,
-            service_code=caller.service_code,
-            legal_basis=caller.policy.legal_basis,
-            operation=operation,
-            outcome="ok",
-            detail={"client_id": client_id},
-        ),
+    event = caller.audit_event(
+        tracking_code=new_tracking_code(),
+        event_type="client_changed",
+        actor_type="administrator",
+        operation=operation,
+        outcome="ok",
+        detail={"client_id": client_id},
     )
+    append(session, event)
 
 
 def _invalid(error: Exception) -> Problem:

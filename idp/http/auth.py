@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
+from idp.audit.log import AuditEvent
 from idp.context import Hoviyat, get_hoviyat
 from idp.oauth.rfc9068 import verify_access_token
 from idp.problems import Problem, credentials_required, forbidden, unauthorized
@@ -26,6 +27,31 @@ class Caller:
     scopes: frozenset[str]
     roles: frozenset[str]
     claims: dict[str, Any]
+
+    def audit_event(
+        self,
+        *,
+        tracking_code: str,
+        event_type: str,
+        operation: str,
+        outcome: str,
+        actor_type: str = "client",
+        subject_hash: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """The audit entry of an act by this client: who acted, for which service, on what basis."""
+        return AuditEvent(
+            tracking_code=tracking_code,
+            event_type=event_type,
+            actor_type=actor_type,
+            actor_id=self.client_id,
+            service_code=self.service_code,
+            legal_basis=self.policy.legal_basis,
+            operation=operation,
+            subject_hash=subject_hash,
+            outcome=outcome,
+            detail=detail if detail is not None else {},
+        )
 
     def require_operation(self, operation: str) -> None:
         if not self.policy.allows(operation) or operation not in self.scopes:

@@ -70,13 +70,9 @@ class ReconciliationStatus(BaseModel):
 
 
 def _event(caller: Caller, tracking_code: str, outcome: str, **detail: object) -> AuditEvent:
-    return AuditEvent(
+    return caller.audit_event(
         tracking_code=tracking_code,
         event_type="reconciliation",
-        actor_type="client",
-        actor_id=caller.client_id,
-        service_code=caller.service_code,
-        legal_basis=caller.policy.legal_basis,
         operation=OPERATION,
         outcome=outcome,
         detail=dict(detail),

@@ -47,13 +47,9 @@ class Verification:
     _hashed: tuple[str, str] | None = field(default=None, repr=False)
 
     def _event(self, outcome: str, detail: dict[str, Any]) -> AuditEvent:
-        return AuditEvent(
+        return self.caller.audit_event(
             tracking_code=self.tracking_code,
             event_type="verification",
-            actor_type="client",
-            actor_id=self.caller.client_id,
-            service_code=self.caller.service_code,
-            legal_basis=self.caller.policy.legal_basis,
             operation=self.operation,
             subject_hash=self._subject_hash(),
             outcome=outcome,
