@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from ca import names
+from ca import names, rfc5280
 from ca.crl import crl_distribution_point
 from ca.keys import KeyStore, KeyStoreError, Signer
 from ca.ports import AlreadyRecorded, Authority, AuthorityStore, CertificateEntry
@@ -365,7 +365,7 @@ class Hierarchy:
             .not_valid_before(now - _BACKDATE)
             .not_valid_after(now + timedelta(days=7305))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(ca_key_usage(), critical=True)
             .add_extension(ski, critical=False)
         )
         certificate = sign_certificate(builder, signer)
@@ -425,7 +425,7 @@ class Hierarchy:
             .not_valid_before(now - _BACKDATE)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(ca_key_usage(), critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
                 critical=False,
@@ -435,33 +435,13 @@ class Hierarchy:
                 critical=False,
             )
             .add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.CA_ISSUERS,
-                            x509.UniformResourceIdentifier(
-                                names.ca_issuers_url(issuer_url, root_publication)
-                            ),
-                        )
-                    ]
+                rfc5280.authority_information_access(
+                    ca_issuers=names.ca_issuers_url(issuer_url, root_publication)
                 ),
                 critical=False,
             )
             .add_extension(
-                x509.CRLDistributionPoints(
-                    [
-                        x509.DistributionPoint(
-                            full_name=[
-                                x509.UniformResourceIdentifier(
-                                    names.crl_url(issuer_url, root_publication)
-                                )
-                            ],
-                            relative_name=None,
-                            reasons=None,
-                            crl_issuer=None,
-                        )
-                    ]
-                ),
+                rfc5280.crl_distribution_points(names.crl_url(issuer_url, root_publication)),
                 critical=False,
             )
             .add_extension(
@@ -686,7 +666,8 @@ class Hierarchy:
         return pending.name
 
 
-def _ca_key_usage() -> x509.KeyUsage:
+def ca_key_usage() -> x509.KeyUsage:
+    """A CA certificate's key usage (RFC 5280 4.2.1.3): certificates and CRLs, nothing else."""
     return x509.KeyUsage(
         digital_signature=False,
         content_commitment=False,

@@ -31,7 +31,7 @@ from functools import cached_property
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from ca import rfc5280
 from ca.hierarchy import IssuingCA
@@ -167,22 +167,12 @@ def _template(profile: CertificateProfile, ca: IssuingCA) -> _Template:
                 )
             )
         )
-    access = []
-    if profile.aia_ocsp:
-        access.append(
-            x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ca.ocsp_url)
-            )
+    if profile.aia_ocsp or profile.aia_ca_issuers:
+        access = rfc5280.authority_information_access(
+            ocsp=ca.ocsp_url if profile.aia_ocsp else None,
+            ca_issuers=ca.ca_issuers_url if profile.aia_ca_issuers else None,
         )
-    if profile.aia_ca_issuers:
-        access.append(
-            x509.AccessDescription(
-                AuthorityInformationAccessOID.CA_ISSUERS,
-                x509.UniformResourceIdentifier(ca.ca_issuers_url),
-            )
-        )
-    if access:
-        tail.append(rfc5280.extension(x509.AuthorityInformationAccess(access)))
+        tail.append(rfc5280.extension(access))
     if profile.certificate_policies:
         tail.append(
             rfc5280.extension(
@@ -212,13 +202,7 @@ _CDP: dict[str, bytes] = {}
 def _crl_distribution_point(url: str) -> bytes:
     cached = _CDP.get(url)
     if cached is None:
-        point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(url)],
-            relative_name=None,
-            reasons=None,
-            crl_issuer=None,
-        )
-        cached = _CDP[url] = rfc5280.extension(x509.CRLDistributionPoints([point]))
+        cached = _CDP[url] = rfc5280.extension(rfc5280.crl_distribution_points(url))
     return cached
 
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 from asn1crypto.core import ObjectIdentifier
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ca.der import integer, tlv, x509_time
 
@@ -43,6 +44,32 @@ def extension(value: x509.ExtensionType, critical: bool = False) -> bytes:
     if critical:
         body += _CRITICAL
     return tlv(0x30, body + tlv(0x04, value.public_bytes()))
+
+
+def authority_information_access(
+    *, ocsp: str | None = None, ca_issuers: str | None = None
+) -> x509.AuthorityInformationAccess:
+    """AIA (4.2.2.1): where to ask for status (OCSP first), where the issuer is published."""
+    access = [
+        x509.AccessDescription(method, x509.UniformResourceIdentifier(url))
+        for method, url in (
+            (AuthorityInformationAccessOID.OCSP, ocsp),
+            (AuthorityInformationAccessOID.CA_ISSUERS, ca_issuers),
+        )
+        if url is not None
+    ]
+    return x509.AuthorityInformationAccess(access)
+
+
+def crl_distribution_points(url: str) -> x509.CRLDistributionPoints:
+    """CDP (4.2.1.13): one full-name URI, every reason, the certificate's issuer signs the CRL."""
+    point = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=None,
+    )
+    return x509.CRLDistributionPoints([point])
 
 
 def subject_key_identifier(key_id: bytes) -> bytes:

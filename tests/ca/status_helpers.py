@@ -16,7 +16,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ca.hierarchy import ca_key_usage
+from ca.rfc5280 import authority_information_access, crl_distribution_points
 
 BASE_URL = "http://127.0.0.1:8000"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -52,20 +55,7 @@ def _ca_certificate(
         .not_valid_before(NOW - timedelta(days=1))
         .not_valid_after(NOW + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer is not None:
@@ -130,33 +120,12 @@ class ThrowawayPKI:
                 critical=False,
             )
             .add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.OCSP,
-                            x509.UniformResourceIdentifier(f"{BASE_URL}/ocsp"),
-                        ),
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.CA_ISSUERS,
-                            x509.UniformResourceIdentifier(f"{BASE_URL}/ca/{self.ca_name}.cer"),
-                        ),
-                    ]
+                authority_information_access(
+                    ocsp=f"{BASE_URL}/ocsp", ca_issuers=f"{BASE_URL}/ca/{self.ca_name}.cer"
                 ),
                 critical=False,
             )
-            .add_extension(
-                x509.CRLDistributionPoints(
-                    [
-                        x509.DistributionPoint(
-                            full_name=[x509.UniformResourceIdentifier(cdp)],
-                            relative_name=None,
-                            reasons=None,
-                            crl_issuer=None,
-                        )
-                    ]
-                ),
-                critical=False,
-            )
+            .add_extension(crl_distribution_points(cdp), critical=False)
             .sign(self.ca_key, _hash_for(self.ca_key))
         )
         self.issued.append(certificate)
