@@ -120,38 +120,29 @@ def not_found(detail: str) -> Problem:
     return Problem(404, "not-found", "Not found", detail)
 
 
-def too_many_requests(detail: str, retry_after: int) -> Problem:
+def _retry_later(status: int, slug: str, title: str, detail: str, retry_after: int) -> Problem:
+    """A problem whose Retry-After header (RFC 9110 §10.2.3) and member say the same."""
     return Problem(
-        429,
-        "rate-limited",
-        "Too many requests",
+        status,
+        slug,
+        title,
         detail,
         headers={"Retry-After": str(retry_after)},
         retry_after=retry_after,
     )
+
+
+def too_many_requests(detail: str, retry_after: int) -> Problem:
+    return _retry_later(429, "rate-limited", "Too many requests", detail, retry_after)
 
 
 def service_unavailable(detail: str, retry_after: int = 5) -> Problem:
-    return Problem(
-        503,
-        "registry-unavailable",
-        "Service unavailable",
-        detail,
-        headers={"Retry-After": str(retry_after)},
-        retry_after=retry_after,
-    )
+    return _retry_later(503, "registry-unavailable", "Service unavailable", detail, retry_after)
 
 
 def database_unavailable(detail: str, retry_after: int = 5) -> Problem:
     """The store cannot be reached or did not commit in time; nothing was acknowledged."""
-    return Problem(
-        503,
-        "database-unavailable",
-        "Service unavailable",
-        detail,
-        headers={"Retry-After": str(retry_after)},
-        retry_after=retry_after,
-    )
+    return _retry_later(503, "database-unavailable", "Service unavailable", detail, retry_after)
 
 
 class ProblemDocument(BaseModel):
