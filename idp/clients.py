@@ -86,6 +86,7 @@ def client_summary(client: Client) -> dict[str, Any]:
         "grant_types": client.grant_types,
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "redirect_uris": client.redirect_uris,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "disabled": client.disabled,
         "created_at": client.created_at.isoformat(),
     }

@@ -74,6 +74,18 @@ class Settings(BaseSettings):
         description="answer the busiest exact paths before FastAPI's router (idp.http.direct); "
         "false sends every request through the router",
     )
+    require_par: bool = Field(
+        False,
+        description="refuse every authorization request not pushed first to /par (RFC 9126 "
+        "§5); a client can be held to it alone (require_pushed_authorization_requests)",
+    )
+    par_lifetime_seconds: int = Field(
+        60,
+        ge=5,
+        lt=600,
+        description="how long a pushed request's request_uri can be used (RFC 9126 §2.2; "
+        "FAPI 2.0 wants under 600 s); it is single use either way",
+    )
     write_timeout_seconds: float = Field(
         10.0,
         gt=0,

@@ -33,6 +33,9 @@ def create(
     id_token_alg: str = typer.Option("ES256", "--id-token-alg", help="ES256, PS256 or RS256"),
     sector_identifier: str | None = typer.Option(None, "--sector-identifier"),
     jwks_file: Path | None = typer.Option(None, "--jwks-file", help="private_key_jwt public keys"),
+    require_par: bool = typer.Option(
+        False, "--require-par", help="OIDC: authorization requests only through /par (RFC 9126)"
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a keyed digest."""
@@ -46,6 +49,7 @@ def create(
                 grant_types=grant_type, auth_method=auth_method, id_token_alg=id_token_alg,
                 sector_identifier=sector_identifier, jwks_file=jwks_file,
                 allow_http_loopback_sector=settings.sector_identifier_allow_http_loopback,
+                require_pushed_authorization_requests=require_par,
             )  # fmt: skip
             created = create_client(
                 session, secrets.client_secret_key, name=name, service_code=service, roles=role,

@@ -40,6 +40,7 @@ class ClientRegistration(StrictModel):
     id_token_signed_response_alg: str = "ES256"  # noqa: S105
     sector_identifier: str | None = Field(default=None, max_length=255)
     jwks: dict[str, Any] | None = None
+    require_pushed_authorization_requests: bool = False
 
 
 def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
@@ -84,6 +85,7 @@ async def create(
             sector_identifier=body.sector_identifier,
             jwks=body.jwks,
             allow_http_loopback_sector=hoviyat.settings.sector_identifier_allow_http_loopback,
+            require_pushed_authorization_requests=body.require_pushed_authorization_requests,
         )
     except RegistrationError as error:
         raise _invalid(error) from None

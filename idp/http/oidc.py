@@ -1,4 +1,5 @@
-"""OpenID Connect endpoints: authorize, authorize/complete, userinfo, introspect, revoke, logout.
+"""OpenID Connect endpoints: authorize, par, authorize/complete, userinfo, introspect, revoke,
+logout.
 
 The logic lives in ``idp.oidc`` (a module per spec); this router reads the
 HTTP request, opens the transaction and shapes the response. Its grants,
@@ -32,7 +33,7 @@ from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
 from idp.oidc import claims as oidc_claims
-from idp.oidc import completion, rfc7009, rfc7662
+from idp.oidc import completion, rfc7009, rfc7662, rfc9126
 from idp.oidc.authorize import (
     PROMPT_VALUES,
     RESPONSE_MODES,
@@ -48,6 +49,7 @@ from idp.oidc.identity import IdentityRefused, policy_for
 from idp.oidc.logout import audit_logout, end_grants, parse_logout
 from idp.oidc.userinfo import JWT_MEDIA_TYPE, signed_userinfo, userinfo_claims
 from idp.problems import Problem, bad_request
+from idp.settings import Settings
 from idp.storage.models import Client
 from idp.storage.oidc import NEW_INTERACTION, OidcInteraction, insert_interaction
 from idp.storage.rows import transient
@@ -63,12 +65,15 @@ INTERACTION_LIFETIME = timedelta(minutes=10)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def metadata(issuer: str, auth_methods: Sequence[str]) -> dict[str, Any]:
+def metadata(settings: Settings, auth_methods: Sequence[str]) -> dict[str, Any]:
     """The discovery members of the OpenID Connect endpoints (Discovery 1.0 §3)."""
-    base = issuer.rstrip("/")
+    base = settings.issuer.rstrip("/")
     auth_methods = list(auth_methods)
     return {
         "authorization_endpoint": f"{base}/authorize",
+        # RFC 9126 §5; request_uri_parameter_supported below is RFC 9101's, another feature.
+        "pushed_authorization_request_endpoint": rfc9126.endpoint_url(settings.issuer),
+        "require_pushed_authorization_requests": settings.require_par,
         "userinfo_endpoint": f"{base}/userinfo",
         "introspection_endpoint": f"{base}/introspect",
         "revocation_endpoint": f"{base}/revoke",
@@ -169,10 +174,19 @@ def _prompt_none(
 async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
     """OIDC Core §3.1.2: validate, remember the request, send the browser to the login pages."""
     params = await _params(request)
-    # Checked without the write lock: only the interaction's insert takes it,
-    # batched with other requests' writes by the group committer.
+    pushed = "request_uri" in params
     try:
-        checked = _check(hoviyat, params)
+        if pushed:
+            # RFC 9126 §4: the pushed request replaces the query, used up now.
+            now = datetime.now(UTC)
+            authorization = await hoviyat.committer.run(
+                lambda session: rfc9126.redeem(session, params, now)
+            )
+        else:
+            authorization = params
+        # Checked without the write lock: only the interaction's insert takes it,
+        # batched with other requests' writes by the group committer.
+        checked = _check(hoviyat, authorization, pushed=pushed)
     except AuthorizeFatal as exc:
         return _fatal(request, params, exc)
     if isinstance(checked, Response):
@@ -218,20 +232,26 @@ def _fatal(request: Request, params: dict[str, list[str]], exc: AuthorizeFatal) 
     use, the error is shown to the citizen, in their language (Persian first),
     never sent on; a program asking for JSON gets RFC 9457 problem JSON."""
     if _wants_json(request):
-        return bad_request("authorization-request-invalid", str(exc)).response()
+        extensions = {"error": exc.error} if exc.error else {}
+        return bad_request("authorization-request-invalid", str(exc), **extensions).response()
     language = _language(request, params)
     return message(request, language, f"err.authorize.{exc.kind}", 400)
 
 
 def _check(
-    hoviyat: Hoviyat, params: dict[str, list[str]]
+    hoviyat: Hoviyat, params: dict[str, list[str]], *, pushed: bool
 ) -> tuple[Client, ServicePolicy, AuthorizationRequest, list[str]] | Response:
     # The few-second client directory the token endpoint uses too: a client
     # disabled meanwhile may still see the login form, but the login pages
     # read the client afresh and never close an interaction for it.
     directory = hoviyat.client_directory
     try:
-        client, authz = validate(params, lambda client_id: directory.lookup(hoviyat.db, client_id))
+        client, authz = validate(
+            params,
+            lambda client_id: directory.lookup(hoviyat.db, client_id),
+            pushed=pushed,
+            require_par=hoviyat.settings.require_par,
+        )
     except AuthorizeRedirectError as exc:
         return _error_redirect(hoviyat, exc.redirect_uri, exc.state, exc.error, exc.description)
     try:
@@ -241,6 +261,24 @@ def _check(
             hoviyat, authz.redirect_uri, authz.state, "unauthorized_client", str(exc)
         )
     return client, policy, authz, oidc_claims.consent_claims(authz.scope, authz.claims, policy)
+
+
+@router.post("/par", status_code=201)
+async def pushed_authorization_request(request: Request, hoviyat: HoviyatDep) -> Response:
+    """RFC 9126 §2: client-authenticated like /token; answers 201 with the ``request_uri``."""
+    form = await oauth_form(request)
+    now = datetime.now(UTC)
+
+    def push(session: Session) -> dict[str, Any]:
+        return _authentication(request).then(
+            request,
+            form,
+            hoviyat,
+            session,
+            lambda caller: rfc9126.push(session, hoviyat, caller, form, now),
+        )
+
+    return JSONResponse(await hoviyat.committer.run(push), status_code=201, headers=_NO_STORE)
 
 
 @router.get("/authorize/complete")

@@ -53,7 +53,7 @@ MEANINGS = {
     503: "A registry, the signing service or the database cannot answer now (see Retry-After)",
 }
 
-OAUTH_ENDPOINTS = frozenset({"/token", "/introspect", "/revoke"})
+OAUTH_ENDPOINTS = frozenset({"/token", "/introspect", "/revoke", "/par"})
 
 # What a handler itself answers beyond what its dependencies and the front door do.
 HANDLER_STATUSES: dict[str, tuple[int, ...]] = {
@@ -139,7 +139,7 @@ def _form(required: tuple[str, ...], *names: str) -> dict[str, Any]:
 
 
 # Bodies read from the raw request (RFC 6749 §4.4.2, RFC 7662 §2.1, RFC 7009 §2.1,
-# OIDC Core §3.1.2.1, RP-Initiated Logout §2): FastAPI cannot see them.
+# OIDC Core §3.1.2.1, RFC 9126 §2.1, RP-Initiated Logout §2): FastAPI cannot see them.
 FORM_BODIES: dict[str, dict[str, Any]] = {
     "POST /token": _form(
         ("grant_type",),
@@ -154,6 +154,8 @@ FORM_BODIES: dict[str, dict[str, Any]] = {
     "POST /introspect": _form(("token",), "token", "token_type_hint", *_CLIENT_AUTH_PARAMS),
     "POST /revoke": _form(("token",), "token", "token_type_hint", *_CLIENT_AUTH_PARAMS),
     "POST /authorize": _form((), *_AUTHORIZE_PARAMS),
+    # RFC 9126 §2.1: the authorization parameters, client-authenticated.
+    "POST /par": _form((), *_AUTHORIZE_PARAMS, *_CLIENT_AUTH_PARAMS),
     "POST /logout": _form((), *_LOGOUT_PARAMS),
 }
 QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {

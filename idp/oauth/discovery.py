@@ -15,12 +15,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from idp.context import Hoviyat, get_hoviyat
+from idp.settings import Settings
 from idp.tokens import SIGNING_ALGORITHMS
 
 router = APIRouter(tags=["discovery"])
 
-# ``contributor(issuer, auth_methods)`` returns the members to merge in.
-Contributor = Callable[[str, Sequence[str]], dict[str, Any]]
+# ``contributor(settings, auth_methods)`` returns the members to merge in.
+Contributor = Callable[[Settings, Sequence[str]], dict[str, Any]]
 
 
 class Discovery:
@@ -34,7 +35,8 @@ class Discovery:
         self.auth_methods = list(auth_methods)
         self.contributors = tuple(contributors)
 
-    def metadata(self, issuer: str) -> dict[str, Any]:
+    def metadata(self, settings: Settings) -> dict[str, Any]:
+        issuer = settings.issuer
         base = issuer.rstrip("/")
         document: dict[str, Any] = {
             "issuer": issuer,
@@ -47,7 +49,7 @@ class Discovery:
             "service_documentation": f"{base}/docs",
         }
         for contributor in self.contributors:
-            for key, value in contributor(issuer, self.auth_methods).items():
+            for key, value in contributor(settings, self.auth_methods).items():
                 if isinstance(value, list) and isinstance(document.get(key), list):
                     document[key] = sorted(set(document[key]) | set(value))
                 else:
@@ -59,7 +61,7 @@ class Discovery:
 def openid_configuration(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> JSONResponse:
     served: Discovery = request.app.state.discovery
     return JSONResponse(
-        served.metadata(hoviyat.settings.issuer), headers={"Cache-Control": "public, max-age=300"}
+        served.metadata(hoviyat.settings), headers={"Cache-Control": "public, max-age=300"}
     )
 
 

@@ -31,11 +31,14 @@ class AuthorizeFatal(ValueError):
 
     ``kind`` says what to tell the citizen: ``client`` (unknown, disabled or not
     for this flow), ``redirect_uri`` (missing or not registered) or ``request``.
+    ``error`` is the OAuth error code a program is told, when there is one
+    (``invalid_request_uri``, RFC 9126 §4).
     """
 
-    def __init__(self, description: str, kind: str = "request") -> None:
+    def __init__(self, description: str, kind: str = "request", error: str | None = None) -> None:
         super().__init__(description)
         self.kind = kind
+        self.error = error
 
 
 @dataclass
@@ -95,6 +98,29 @@ class AuthorizationRequest:
 
 _PARAM_NAMES = tuple(member.name for member in fields(AuthorizationRequest))
 
+# Every parameter :func:`validate` reads: what a pushed request (RFC 9126) keeps
+# for /authorize. Client authentication and unknown parameters are not kept.
+PARAMETERS = (
+    "client_id",
+    "redirect_uri",
+    "state",
+    "request",
+    "request_uri",
+    "registration",
+    "response_type",
+    "response_mode",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "prompt",
+    "max_age",
+    "acr_values",
+    "claims",
+    "ui_locales",
+    "login_hint",
+)
+
 
 def redirect_with(redirect_uri: str, values: Mapping[str, str | None]) -> str:
     """Append response parameters to the registered URI, keeping its own query (§3.1.2.5)."""
@@ -115,9 +141,18 @@ def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
 
 
 def validate(
-    params: Mapping[str, Sequence[str]], find_client: Callable[[str], Client | None]
+    params: Mapping[str, Sequence[str]],
+    find_client: Callable[[str], Client | None],
+    *,
+    pushed: bool = False,
+    require_par: bool = False,
 ) -> tuple[Client, AuthorizationRequest]:
-    """Check an authorization request; ``params`` maps each name to all its values."""
+    """Check an authorization request; ``params`` maps each name to all its values.
+
+    ``pushed``: the parameters came through /par (RFC 9126), from an
+    authenticated client. ``require_par``: every request must (the deployment's
+    setting); a client can require it for itself alone.
+    """
     # Phase 1: client and redirect URI. Errors here are shown, never redirected.
     try:
         client_id = _single(params, "client_id")
@@ -147,6 +182,11 @@ def validate(
         state = _single(params, "state")
     except ValueError as exc:
         raise fail("invalid_request", str(exc), None) from None
+    if not pushed and (require_par or client.require_pushed_authorization_requests):
+        # RFC 9126 §5/§6: the redirect URI is registered, so the refusal may go there.
+        raise fail(
+            "invalid_request", "this authorization request must be pushed first (RFC 9126)", state
+        )
     try:
         return client, _validate_rest(params, client_id, redirect_uri, state)
     except ValueError as exc:

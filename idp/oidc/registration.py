@@ -70,6 +70,7 @@ def oidc_attributes(
     jwks_file: Path | None = None,
     jwks: dict[str, Any] | None = None,
     allow_http_loopback_sector: bool = False,
+    require_pushed_authorization_requests: bool = False,
 ) -> dict[str, Any]:
     """The Client columns for this registration, or :class:`RegistrationError`.
 
@@ -83,6 +84,9 @@ def oidc_attributes(
         raise RegistrationError(f"unknown grant types {unknown}; known: {list(GRANT_TYPES)}")
     if "authorization_code" in grants and not redirect_uris:
         raise RegistrationError("the authorization_code grant needs at least one --redirect-uri")
+    if require_pushed_authorization_requests and "authorization_code" not in grants:
+        # RFC 9126 §6: the metadata is about authorization requests.
+        raise RegistrationError("requiring pushed authorization requests needs authorization_code")
     if "refresh_token" in grants and "authorization_code" not in grants:
         raise RegistrationError("refresh_token comes only with authorization_code")
     if auth_method not in AUTH_METHODS:
@@ -114,4 +118,5 @@ def oidc_attributes(
         "id_token_signed_response_alg": id_token_alg,
         "sector_identifier": sector_identifier,
         "jwks": jwks,
+        "require_pushed_authorization_requests": require_pushed_authorization_requests,
     }

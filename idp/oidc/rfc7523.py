@@ -3,10 +3,11 @@
 The client signs a short JWT with a key from its registered JWKS. Checked here:
 the algorithm is an asymmetric one we advertise (never ``none`` or HS256, so a
 public key cannot be used as an HMAC secret), ``iss`` and ``sub`` are the
-client id, ``aud`` is this server's issuer or token endpoint as one string,
-``exp`` is at most :data:`MAX_LIFETIME` ahead, ``iat`` is not in the future,
-and the ``jti`` has not been seen before: it is stored until the assertion
-expires, under a primary key, so two workers cannot both accept one assertion.
+client id, ``aud`` is this server's issuer or token endpoint (RFC 9126 §2:
+or its pushed authorization request endpoint) as one string, ``exp`` is at
+most :data:`MAX_LIFETIME` ahead, ``iat`` is not in the future, and the
+``jti`` has not been seen before: it is stored until the assertion expires,
+under a primary key, so two workers cannot both accept one assertion.
 The ``jti`` stays spent even when what the client asked for then fails
 (:func:`idp.oauth.client_auth.as_authenticated_client`).
 """
@@ -48,9 +49,11 @@ def token_endpoint_url(issuer: str) -> str:
 
 def accepted_audience(audience: object, issuer: str) -> bool:
     """RFC 7523 §3 item 3 with FAPI 2.0 §5.3.2.1: ``aud`` is one string, the
-    issuer or the token endpoint URL. An array is refused: an assertion that
+    issuer or the token endpoint URL (RFC 9126 §2 adds the /par URL, which
+    Authlib names when it posts there). An array is refused: an assertion that
     names several servers can be replayed by any one of them at another."""
-    return isinstance(audience, str) and audience in (issuer, token_endpoint_url(issuer))
+    own = (issuer, token_endpoint_url(issuer), issuer.rstrip("/") + "/par")
+    return isinstance(audience, str) and audience in own
 
 
 def _client_id_of(assertion: str) -> str:
@@ -110,7 +113,7 @@ def _private_key_jwt(
         raise invalid_client("client_assertion iss and sub must both be the client id")
     if not accepted_audience(claims.get("aud"), hoviyat.settings.issuer):
         raise invalid_client(
-            "client_assertion aud must be one string: the issuer or the token endpoint URL"
+            "client_assertion aud must be one string: the issuer, token or /par endpoint URL"
         )
     now = int(time.time())
     exp = claims.get("exp")

@@ -60,6 +60,8 @@ class Client(SQLModel, table=True):
     sector_identifier: str | None = Field(default=None, max_length=255)
     jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # RFC 9126 §6: its authorization requests must come through /par.
+    require_pushed_authorization_requests: bool = Field(default=False)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

@@ -152,3 +152,21 @@ class OidcClientAssertion(SQLModel, table=True):
     client_id: str = Field(primary_key=True, max_length=64)
     jti: str = Field(primary_key=True, max_length=255)
     expires_at: datetime = Field(index=True, sa_type=UtcDateTime)
+
+
+class OidcPushedRequest(SQLModel, table=True):
+    """An authorization request pushed to /par (RFC 9126), until its request_uri is used.
+
+    Kept under the SHA-256 of its ``request_uri``; the row is deleted when it is
+    used (so the login hint and claims it may carry go with it) or, unused,
+    soon after it expires.
+    """
+
+    __tablename__ = "oidc_pushed_requests"
+
+    request_uri_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64)
+    # Each authorization parameter with its values, as /authorize reads them.
+    params: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(index=True, sa_type=UtcDateTime)

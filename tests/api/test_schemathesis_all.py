@@ -57,6 +57,7 @@ REFUSED_BY_DATA: dict[str, frozenset[int]] = {
     "POST /token": frozenset({400}),  # unsupported grant, unknown code
     "POST /introspect": frozenset({400}),
     "POST /revoke": frozenset({400}),
+    "POST /par": frozenset({400}),  # parameters /authorize would refuse (RFC 9126 §2.3)
     "POST /v1/attestations/verify": frozenset({400}),  # not an SD-JWT
     "POST /v1/attestations/shares": frozenset({400}),
 }

@@ -571,7 +571,7 @@ def test_attack_fuzzed_form_bodies_never_cause_a_server_error(
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(bodies, content_types, st.sampled_from(["/token", "/introspect", "/revoke"]))
+    @given(bodies, content_types, st.sampled_from(["/token", "/introspect", "/revoke", "/par"]))
     def check(body: bytes, content_type: str, endpoint: str) -> None:
         headers = {"Content-Type": content_type} if content_type else {}
         answer = asgi_browser.post(
