@@ -23,13 +23,12 @@ from idp.attestations.claims import PERSON_FACTS
 from idp.attestations.issuer import revoke
 from idp.attestations.service import AttestationService
 from idp.attestations.verifier import (
-    STAGE_TITLES,
-    WORDS,
     Lang,
     Report,
     display,
     fact_title,
     format_value,
+    word,
 )
 from idp.audit.log import subject_hash
 from idp.context import Hoviyat
@@ -85,7 +84,10 @@ def _page(
         ]
         summary = report.as_dict()
         about = [
-            (WORDS[key][lang], display(key, summary[key], lang) if summary.get(key) else None)
+            (
+                word(key, lang),
+                display(key, summary[key], lang) if summary.get(key) else None,
+            )
             for key in (
                 "issuer",
                 "signer",
@@ -110,8 +112,6 @@ def _page(
         error=error,
         code=code,
         audience=audience,
-        stage_titles=STAGE_TITLES,
-        words=WORDS,
     )
 
 

@@ -24,9 +24,22 @@ from idp.attestations import rfc9901, status_list
 from idp.attestations.errors import AttestationInvalid
 from idp.attestations.issuer import TYP_JWT, TYP_SD_JWT
 from idp.attestations.x5c import ChainVerifier
+from idp.login.i18n import EN, FA, MESSAGES, translate
 from verifiers.dates import to_jalali
 
 Lang = Literal["fa", "en"]
+
+
+def say(key: str, lang: Lang, **values: object) -> str:
+    """The report's words come from the one translation catalogue (idp.login.i18n)."""
+    return translate(key, EN if lang == "en" else FA, **values)
+
+
+def word(name: str, lang: Lang) -> str:
+    """A word of the report: a verdict, an outcome or a summary label."""
+    return say("verify.word." + name, lang)
+
+
 STAGES = ("format", "chain", "signature", "validity", "disclosures", "key_binding", "status")
 _STAGE_OF = {
     "format": "format",
@@ -58,41 +71,6 @@ _STATUS_OF = {
     "suspended": "suspended",
     "status_unknown": "unknown",
     "status_missing": "unknown",
-}
-STAGE_TITLES: dict[str, dict[Lang, str]] = {
-    "format": {"en": "Format", "fa": "قالب"},
-    "chain": {"en": "Certificate chain to the Hoviyat root", "fa": "زنجیره گواهی تا ریشه هویت"},
-    "signature": {"en": "Issuer signature", "fa": "امضای صادرکننده"},
-    "validity": {"en": "Validity period", "fa": "دوره اعتبار"},
-    "disclosures": {"en": "Disclosed facts", "fa": "واقعیت‌های افشاشده"},
-    "key_binding": {"en": "Holder key binding", "fa": "پیوند کلید دارنده"},
-    "status": {"en": "Revocation status", "fa": "وضعیت ابطال"},
-}
-WORDS: dict[str, dict[Lang, str]] = {
-    "valid": {"en": "VALID", "fa": "معتبر"},
-    "invalid": {"en": "INVALID", "fa": "نامعتبر"},
-    "passed": {"en": "passed", "fa": "تأیید شد"},
-    "failed": {"en": "FAILED", "fa": "رد شد"},
-    "skipped": {"en": "not checked", "fa": "بررسی نشد"},
-    "not_reached": {"en": "not reached", "fa": "نرسید"},
-    "issuer": {"en": "Issuer", "fa": "صادرکننده"},
-    "signer": {"en": "Signed by", "fa": "امضاکننده"},
-    "issued_at": {"en": "Issued", "fa": "تاریخ صدور"},
-    "expires_at": {"en": "Expires", "fa": "تاریخ انقضا"},
-    "purpose": {"en": "Purpose", "fa": "هدف"},
-    "recipient": {"en": "Recipient", "fa": "گیرنده"},
-    "tracking_code": {"en": "Tracking code", "fa": "کد پیگیری"},
-    "facts": {"en": "Facts", "fa": "واقعیت‌ها"},
-}
-FACT_TITLES: dict[str, dict[Lang, str]] = {
-    "given_name": {"en": "Given name", "fa": "نام"},
-    "family_name": {"en": "Family name", "fa": "نام خانوادگی"},
-    "father_name": {"en": "Father's name", "fa": "نام پدر"},
-    "birthdate": {"en": "Birth date", "fa": "تاریخ تولد"},
-    "national_code": {"en": "National code", "fa": "کد ملی"},
-    "postal_code": {"en": "Postal code", "fa": "کد پستی"},
-    "alive": {"en": "Alive", "fa": "در قید حیات"},
-    "representation": {"en": "Representative of", "fa": "نماینده"},
 }
 
 
@@ -151,11 +129,15 @@ class Report:
     def render(self, lang: Lang = "fa") -> str:
         """A plain-text report for a terminal, in Persian or English."""
         lines = [
-            f"{WORDS['valid' if self.valid else 'invalid'][lang]} ({self.format})",
+            f"{say('verify.word.' + ('valid' if self.valid else 'invalid'), lang)} ({self.format})"
         ]
         for check in self.checks:
             mark = "✔" if check.outcome == "passed" else "✘" if check.outcome == "failed" else "·"
-            line = f"  {mark} {STAGE_TITLES[check.stage][lang]}: {WORDS[check.outcome][lang]}"
+            stage, outcome = (
+                say("verify.stage." + check.stage, lang),
+                say("verify.word." + check.outcome, lang),
+            )
+            line = f"  {mark} {stage}: {outcome}"
             if check.detail:
                 line += f" — {check.detail}"
             lines.append(line)
@@ -163,11 +145,11 @@ class Report:
             summary = self.as_dict()
             for key in ("issuer", "signer", "issued_at", "expires_at", "purpose", "recipient"):
                 if summary.get(key):
-                    lines.append(f"{WORDS[key][lang]}: {display(key, summary[key], lang)}")
+                    lines.append(f"{word(key, lang)}: {display(key, summary[key], lang)}")
             if summary.get("tracking_code"):
-                lines.append(f"{WORDS['tracking_code'][lang]}: {summary['tracking_code']}")
+                lines.append(f"{word('tracking_code', lang)}: {summary['tracking_code']}")
             if self.facts:
-                lines.append(f"{WORDS['facts'][lang]}:")
+                lines.append(f"{word('facts', lang)}:")
                 for name, value in self.facts:
                     lines.append(f"  {fact_title(name, lang)}: {format_value(value, lang)}")
         return "\n".join(lines)
@@ -182,17 +164,16 @@ def display(key: str, value: Any, lang: Lang) -> str:
 
 
 def fact_title(name: str, lang: Lang) -> str:
-    if name in FACT_TITLES:
-        return FACT_TITLES[name][lang]
+    if "verify.fact." + name in MESSAGES:
+        return say("verify.fact." + name, lang)
     if name.startswith("age_over_"):
-        years = name.removeprefix("age_over_")
-        return f"{years} سال یا بیشتر" if lang == "fa" else f"Aged {years} or over"
+        return say("verify.fact.age_over", lang, years=name.removeprefix("age_over_"))
     return name
 
 
 def format_value(value: Any, lang: Lang) -> str:
     if isinstance(value, bool):
-        return ("بله" if value else "خیر") if lang == "fa" else ("yes" if value else "no")
+        return word("yes" if value else "no", lang)
     if isinstance(value, dict):
         return ", ".join(f"{k}: {format_value(v, lang)}" for k, v in value.items())
     return str(value)

@@ -19,6 +19,7 @@ from oidc.login_helpers import (
     submit,
 )
 
+from idp.attestations.verifier import STAGES
 from idp.login.i18n import CLAIM_LABELS, MESSAGES
 from verifiers.registry import open_registries
 
@@ -86,11 +87,19 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> 
         assert re.search(r"[\u0600-\u06FF]", fa) or key == "switch", key
     templates = Path(__file__).parents[2] / "idp" / "login" / "templates"
     used: set[str] = set()
-    for template in templates.glob("*.html"):
+    prefixes: set[str] = set()
+    for template in templates.rglob("*.html"):
         text = template.read_text()
-        used |= set(re.findall(r'\bt\("([\w.]+)"', text))
+        keys = set(re.findall(r'\bt\("([\w.]+)"', text))
+        # a computed key (``t("prefix." ~ value)``): its values are checked below
+        prefixes |= {key for key in keys if key.endswith(".")}
+        used |= {key for key in keys if not key.endswith(".")}
         for arguments in re.findall(r"forms\.field\(([^)]*)\)", text):
             positional = [a.strip() for a in arguments.split(",") if "=" not in a][1:3]
             used |= {a.strip('"') for a in positional if a.startswith('"')}
     assert {"national_code", "birth_date.hint", "otp", "cancel"} <= used
     assert used <= set(MESSAGES), sorted(used - set(MESSAGES))
+    assert prefixes == {"attest.holder.", "verify.stage.", "verify.word."}
+    assert {f"verify.stage.{stage}" for stage in STAGES} <= set(MESSAGES)
+    outcomes = {"passed", "failed", "skipped", "not_reached"}
+    assert {f"verify.word.{outcome}" for outcome in outcomes} <= set(MESSAGES)
