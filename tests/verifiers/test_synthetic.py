@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import sqlite3
 import threading
 from collections import Counter
@@ -207,3 +209,79 @@ def test_many_server_threads_do_not_each_hold_a_default_page_cache(
     for thread in threads:
         thread.join()
     assert sizes == [-256] * 4
+
+
+@pytest.fixture
+def own_registry(synthetic_registry_path: Path, tmp_path: Path) -> Iterator[SyntheticRegistry]:
+    """A registry on a file of its own: SQLite defers closing a file's descriptors while
+    another connection in the process holds a lock on that file (as the module's
+    registry may, after the read-only test's refused write)."""
+    path = tmp_path / "registry.db"
+    shutil.copyfile(synthetic_registry_path, path)
+    opened = SyntheticRegistry(path)
+    yield opened
+    opened.close()
+
+
+def _open_descriptors(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path`` (Linux /proc)."""
+    count = 0
+    for entry in Path("/proc/self/fd").iterdir():
+        try:
+            if Path(os.readlink(entry)) == path.resolve():
+                count += 1
+        except OSError:
+            continue  # closed meanwhile
+    return count
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+
+
+@needs_proc
+def test_threads_that_end_leave_no_connection_open(
+    own_registry: SyntheticRegistry, persons: list[dict]
+) -> None:
+    """The server's thread pool ends idle threads and starts new ones as load comes back,
+    each opening a connection: one kept past its thread's end grew a worker without bound
+    over a soak (bench/bench_soak.py), though the pool never held more than a few threads."""
+    registry = own_registry
+    registry.person(persons[0]["national_code"])  # this thread's connection, kept
+    before = _open_descriptors(registry.path)
+
+    def lookup() -> None:
+        assert registry.person(persons[1]["national_code"]) is not None
+
+    for _ in range(50):  # one after another: each thread has ended before the next starts
+        thread = threading.Thread(target=lookup)
+        thread.start()
+        thread.join()
+    assert _open_descriptors(registry.path) == before == 1
+    # Still answering, on this thread and on new ones.
+    assert registry.person(persons[2]["national_code"]) is not None
+    lookup()
+
+
+@needs_proc
+def test_close_closes_the_connections_of_live_threads(
+    own_registry: SyntheticRegistry, persons: list[dict]
+) -> None:
+    registry = own_registry
+    looked_up, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        registry.person(persons[0]["national_code"])
+        looked_up.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert looked_up.wait(10)
+    registry.person(persons[0]["national_code"])
+    assert _open_descriptors(registry.path) == 2
+    registry.close()
+    assert _open_descriptors(registry.path) == 0
+    release.set()
+    thread.join()
+    # A closed registry opens again on its next lookup, as before.
+    assert registry.person(persons[0]["national_code"]) is not None

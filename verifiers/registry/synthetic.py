@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -226,6 +227,26 @@ _SELECT_ENTITY = (
 _READER_CACHE_KIB = 256
 
 
+class _Held:
+    """One thread's connection, closed when the thread ends.
+
+    Held only by the thread's ``threading.local`` (the registry keeps a weak
+    reference, for :meth:`SyntheticRegistry.close`). The server's thread pool
+    ends threads idle for 10 s and starts new ones as load comes back, each
+    opening its own connection: a strong list of them grew a worker without
+    bound (a file descriptor and up to a page cache each; two every minute
+    or so in a soak, bench/bench_soak.py) while the pool stayed a few threads.
+    """
+
+    __slots__ = ("__weakref__", "connection")
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __del__(self) -> None:
+        self.connection.close()
+
+
 class SyntheticRegistry:
     """Civil, mobile and deeds registry over a seeded SQLite file, read-only, thread-safe."""
 
@@ -239,11 +260,12 @@ class SyntheticRegistry:
         self._uri = self.path.resolve().as_uri() + "?mode=ro"
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        # Weakly: a thread's connection is closed when the thread ends (see _Held).
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
 
     def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
             try:
                 connection = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
             except sqlite3.Error as exc:
@@ -253,10 +275,10 @@ class SyntheticRegistry:
             # soak. The file is read-only and the OS page cache serves it as fast
             # (11 us a lookup either way), so each connection keeps only 256 KiB.
             connection.execute(f"PRAGMA cache_size = -{_READER_CACHE_KIB}")
-            self._local.connection = connection
+            held = self._local.held = _Held(connection)
             with self._lock:
-                self._connections.append(connection)
-        return connection
+                self._held.add(held)
+        return held.connection
 
     def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
@@ -340,9 +362,9 @@ class SyntheticRegistry:
 
     def close(self) -> None:
         with self._lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            connection.close()
+            held, self._held = list(self._held), weakref.WeakSet()
+        for each in held:
+            each.connection.close()
         self._local = threading.local()
 
     def registries(self) -> Registries:
