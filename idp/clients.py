@@ -87,6 +87,7 @@ def client_summary(client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "redirect_uris": client.redirect_uris,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "require_signed_request_object": client.require_signed_request_object,
         "disabled": client.disabled,
         "created_at": client.created_at.isoformat(),
     }

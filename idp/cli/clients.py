@@ -36,6 +36,11 @@ def create(
     require_par: bool = typer.Option(
         False, "--require-par", help="OIDC: authorization requests only through /par (RFC 9126)"
     ),
+    require_signed: bool = typer.Option(
+        False,
+        "--require-signed-request-object",
+        help="OIDC: authorization requests only as signed request objects (RFC 9101)",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a keyed digest."""
@@ -50,6 +55,7 @@ def create(
                 sector_identifier=sector_identifier, jwks_file=jwks_file,
                 allow_http_loopback_sector=settings.sector_identifier_allow_http_loopback,
                 require_pushed_authorization_requests=require_par,
+                require_signed_request_object=require_signed,
             )  # fmt: skip
             created = create_client(
                 session, secrets.client_secret_key, name=name, service_code=service, roles=role,

@@ -41,6 +41,7 @@ class ClientRegistration(StrictModel):
     sector_identifier: str | None = Field(default=None, max_length=255)
     jwks: dict[str, Any] | None = None
     require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
 
 
 def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
@@ -86,6 +87,7 @@ async def create(
             jwks=body.jwks,
             allow_http_loopback_sector=hoviyat.settings.sector_identifier_allow_http_loopback,
             require_pushed_authorization_requests=body.require_pushed_authorization_requests,
+            require_signed_request_object=body.require_signed_request_object,
         )
     except RegistrationError as error:
         raise _invalid(error) from None

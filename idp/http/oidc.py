@@ -33,7 +33,7 @@ from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
 from idp.oidc import claims as oidc_claims
-from idp.oidc import completion, rfc7009, rfc7662, rfc9126
+from idp.oidc import completion, rfc7009, rfc7662, rfc9101, rfc9126
 from idp.oidc.authorize import (
     PROMPT_VALUES,
     RESPONSE_MODES,
@@ -92,7 +92,9 @@ def metadata(settings: Settings, auth_methods: Sequence[str]) -> dict[str, Any]:
         "claims_supported": sorted(set(oidc_claims.SUPPORTED_CLAIMS)),
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,
-        "request_parameter_supported": False,
+        # RFC 9101 by value (§5.1), at /authorize and /par; by reference only /par's own.
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": list(rfc9101.ALGORITHMS),
         "request_uri_parameter_supported": False,
         "acr_values_supported": list(LEVELS),
         "prompt_values_supported": list(PROMPT_VALUES),
@@ -182,11 +184,13 @@ async def authorize(request: Request, hoviyat: HoviyatDep) -> Response:
             authorization = await hoviyat.committer.run(
                 lambda session: rfc9126.redeem(session, params, now)
             )
+        elif "request" in params:
+            authorization = await _request_object(hoviyat, params)
         else:
             authorization = params
         # Checked without the write lock: only the interaction's insert takes it,
         # batched with other requests' writes by the group committer.
-        checked = _check(hoviyat, authorization, pushed=pushed)
+        checked = _check(hoviyat, authorization, pushed=pushed, signed="request" in params)
     except AuthorizeFatal as exc:
         return _fatal(request, params, exc)
     if isinstance(checked, Response):
@@ -238,8 +242,22 @@ def _fatal(request: Request, params: dict[str, list[str]], exc: AuthorizeFatal) 
     return message(request, language, f"err.authorize.{exc.kind}", 400)
 
 
+async def _request_object(hoviyat: Hoviyat, params: dict[str, list[str]]) -> dict[str, list[str]]:
+    """RFC 9101 §5.1, §6: the verified request object's parameters, its jti spent."""
+    directory = hoviyat.client_directory
+    request_object = rfc9101.unpack(
+        params,
+        lambda client_id: directory.lookup(hoviyat.db, client_id),
+        hoviyat.settings.issuer,
+        datetime.now(UTC).timestamp(),
+    )
+    if request_object.jti is not None:
+        await hoviyat.committer.run(lambda s: rfc9101.spend_or_refuse(s, request_object))
+    return request_object.params
+
+
 def _check(
-    hoviyat: Hoviyat, params: dict[str, list[str]], *, pushed: bool
+    hoviyat: Hoviyat, params: dict[str, list[str]], *, pushed: bool, signed: bool = False
 ) -> tuple[Client, ServicePolicy, AuthorizationRequest, list[str]] | Response:
     # The few-second client directory the token endpoint uses too: a client
     # disabled meanwhile may still see the login form, but the login pages
@@ -251,6 +269,7 @@ def _check(
             lambda client_id: directory.lookup(hoviyat.db, client_id),
             pushed=pushed,
             require_par=hoviyat.settings.require_par,
+            signed=signed,
         )
     except AuthorizeRedirectError as exc:
         return _error_redirect(hoviyat, exc.redirect_uri, exc.state, exc.error, exc.description)

@@ -122,7 +122,7 @@ def _strings(*names: str) -> dict[str, Any]:
 _AUTHORIZE_PARAMS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt",
     "max_age", "acr_values", "claims", "ui_locales", "login_hint", "response_mode",
-    "code_challenge", "code_challenge_method",
+    "code_challenge", "code_challenge_method", "request",
 )  # fmt: skip
 _LOGOUT_PARAMS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales")
 _CLIENT_AUTH_PARAMS = ("client_id", "client_secret", "client_assertion_type", "client_assertion")

@@ -71,6 +71,7 @@ def oidc_attributes(
     jwks: dict[str, Any] | None = None,
     allow_http_loopback_sector: bool = False,
     require_pushed_authorization_requests: bool = False,
+    require_signed_request_object: bool = False,
 ) -> dict[str, Any]:
     """The Client columns for this registration, or :class:`RegistrationError`.
 
@@ -87,6 +88,9 @@ def oidc_attributes(
     if require_pushed_authorization_requests and "authorization_code" not in grants:
         # RFC 9126 §6: the metadata is about authorization requests.
         raise RegistrationError("requiring pushed authorization requests needs authorization_code")
+    if require_signed_request_object and "authorization_code" not in grants:
+        # RFC 9101 §10.5: the metadata is about authorization requests.
+        raise RegistrationError("requiring signed request objects needs authorization_code")
     if "refresh_token" in grants and "authorization_code" not in grants:
         raise RegistrationError("refresh_token comes only with authorization_code")
     if auth_method not in AUTH_METHODS:
@@ -97,6 +101,9 @@ def oidc_attributes(
         jwks = load_jwks(jwks_file)
     elif jwks is not None:
         jwks = check_jwks(jwks)
+    if require_signed_request_object and jwks is None:
+        # The request objects are verified with the client's registered keys.
+        raise RegistrationError("requiring signed request objects needs the client's JWKS")
     if auth_method == PRIVATE_KEY_JWT and jwks is None:
         raise RegistrationError("private_key_jwt needs --jwks-file with the client's public keys")
     redirects = [_check_uri(uri, "redirect URI") for uri in redirect_uris]
@@ -119,4 +126,5 @@ def oidc_attributes(
         "sector_identifier": sector_identifier,
         "jwks": jwks,
         "require_pushed_authorization_requests": require_pushed_authorization_requests,
+        "require_signed_request_object": require_signed_request_object,
     }

@@ -6,7 +6,9 @@ parameters; they are checked exactly as ``/authorize`` checks them
 short-lived ``request_uri``. ``/authorize?client_id=…&request_uri=…`` then takes
 them back (§4): only for the client that pushed them, once, before they expire.
 A ``request_uri`` that fails is shown to the user, never redirected: until the
-pushed request is found there is no redirect URI it is safe to use.
+pushed request is found there is no redirect URI it is safe to use. A signed
+request object (RFC 9101, §3 here) may be pushed in ``request``: it is
+verified and its ``jti`` spent now, and only its parameters are kept.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from sqlmodel import Session
 from idp.context import Hoviyat
 from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
+from idp.oidc import rfc9101
 from idp.oidc.authorize import PARAMETERS, AuthorizeFatal, AuthorizeRedirectError, validate
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.storage import pushed_requests
 from idp.storage.group_commit import KeepWrites
+from idp.storage.models import Client
 
 # §2.2: a URN the client treats as opaque; the random part is 256 bits.
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -57,13 +61,29 @@ def push(
         raise OAuthError("invalid_request", "client_id is not the authenticated client")
     params = {name: [form[name]] for name in PARAMETERS if name in form}
     params["client_id"] = [client.client_id]
+
+    def this_client(client_id: str) -> Client | None:
+        return client if client_id == client.client_id else None
+
     try:
-        validate(
-            params, lambda client_id: client if client_id == client.client_id else None, pushed=True
-        )
+        if "request" in form:
+            # §3: a request object (RFC 9101) pushed by value; only its parameters are kept.
+            request_object = rfc9101.unpack(
+                params, this_client, hoviyat.settings.issuer, now.timestamp()
+            )
+            if not rfc9101.spend(session, request_object):
+                raise OAuthError(rfc9101.ERROR, rfc9101.REPLAYED)
+            params = {**request_object.params, "client_id": [client.client_id]}
+        elif client.require_signed_request_object:
+            # RFC 9101 §10.5: held to it here; /authorize trusts what was pushed.
+            raise OAuthError(
+                "invalid_request",
+                "this client's authorization requests must be signed request objects (RFC 9101)",
+            )
+        validate(params, this_client, pushed=True, signed="request" in form)
         policy_for(hoviyat, client)
     except AuthorizeFatal as exc:
-        error = "unauthorized_client" if exc.kind == "client" else "invalid_request"
+        error = exc.error or ("unauthorized_client" if exc.kind == "client" else "invalid_request")
         raise OAuthError(error, str(exc)) from None
     except AuthorizeRedirectError as exc:
         raise OAuthError(exc.error, exc.description) from None

@@ -62,6 +62,8 @@ class Client(SQLModel, table=True):
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # RFC 9126 §6: its authorization requests must come through /par.
     require_pushed_authorization_requests: bool = Field(default=False)
+    # RFC 9101 §10.5: its authorization requests must be signed request objects.
+    require_signed_request_object: bool = Field(default=False)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

@@ -285,7 +285,7 @@ def test_attack_unauthenticated_par_refused(
         ({"code_challenge": None}, "invalid_request"),
         ({"scope": "profile"}, "invalid_scope"),
         ({"response_type": "token"}, "unsupported_response_type"),
-        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "invalid_request_object"),  # RFC 9101
     ],
 )
 def test_attack_par_with_bad_redirect_uri_or_parameters_refused(

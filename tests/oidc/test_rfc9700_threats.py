@@ -119,7 +119,6 @@ def test_unknown_client_and_missing_redirect_uri_never_redirect(
         ({"prompt": "none login"}, "invalid_request"),
         ({"max_age": "-1"}, "invalid_request"),
         ({"claims": "{not json"}, "invalid_request"),
-        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
         ({"response_mode": "fragment"}, "invalid_request"),
     ],
 )
