@@ -31,7 +31,7 @@ from idp.http import (
 )
 from idp.http.direct import DirectRoute, Handler
 from idp.login import pages as login_pages
-from idp.oauth import discovery, token_endpoint
+from idp.oauth import discovery, rfc9449, token_endpoint
 from idp.oauth.client_auth import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, ClientAuthMethod
 from idp.oauth.discovery import Contributor
 from idp.oauth.grants import Grant, authorization_code, client_credentials, refresh_token
@@ -69,6 +69,8 @@ FEATURES: tuple[Feature, ...] = (
         grants=(client_credentials.GRANT,),
         client_auth=(CLIENT_SECRET_BASIC, CLIENT_SECRET_POST),
         direct=(DirectRoute("POST", "/token", token_endpoint.token_direct),),
+        # RFC 9449 §5.1: /token takes DPoP proofs, so every grant above can bind its tokens.
+        metadata=rfc9449.metadata,
     ),
     Feature("discovery", discovery.router),
     Feature(

@@ -86,6 +86,24 @@ class Settings(BaseSettings):
         description="how long a pushed request's request_uri can be used (RFC 9126 §2.2; "
         "FAPI 2.0 wants under 600 s); it is single use either way",
     )
+    dpop_proof_window_seconds: int = Field(
+        60,
+        ge=5,
+        le=300,
+        description="how far a DPoP proof's iat may lie from now, either way (RFC 9449 §11.1); "
+        "its jti is remembered that long",
+    )
+    dpop_require_nonce: bool = Field(
+        False,
+        description="DPoP proofs must carry a server nonce (RFC 9449 §8, §9), given in the "
+        "DPoP-Nonce header of a use_dpop_nonce error: proofs made in advance stop working",
+    )
+    dpop_nonce_lifetime_seconds: int = Field(
+        300,
+        ge=10,
+        le=3600,
+        description="how often the DPoP server nonce changes; the previous one is accepted too",
+    )
     write_timeout_seconds: float = Field(
         10.0,
         gt=0,

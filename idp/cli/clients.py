@@ -41,6 +41,9 @@ def create(
         "--require-signed-request-object",
         help="OIDC: authorization requests only as signed request objects (RFC 9101)",
     ),
+    dpop_bound: bool = typer.Option(
+        False, "--dpop-bound", help="access tokens only DPoP-bound (RFC 9449 §5.2)"
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a keyed digest."""
@@ -56,6 +59,7 @@ def create(
                 allow_http_loopback_sector=settings.sector_identifier_allow_http_loopback,
                 require_pushed_authorization_requests=require_par,
                 require_signed_request_object=require_signed,
+                dpop_bound_access_tokens=dpop_bound,
             )  # fmt: skip
             created = create_client(
                 session, secrets.client_secret_key, name=name, service_code=service, roles=role,

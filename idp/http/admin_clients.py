@@ -42,6 +42,7 @@ class ClientRegistration(StrictModel):
     jwks: dict[str, Any] | None = None
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
+    dpop_bound_access_tokens: bool = False
 
 
 def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
@@ -88,6 +89,7 @@ async def create(
             allow_http_loopback_sector=hoviyat.settings.sector_identifier_allow_http_loopback,
             require_pushed_authorization_requests=body.require_pushed_authorization_requests,
             require_signed_request_object=body.require_signed_request_object,
+            dpop_bound_access_tokens=body.dpop_bound_access_tokens,
         )
     except RegistrationError as error:
         raise _invalid(error) from None

@@ -1,4 +1,5 @@
-"""Bearer-token authentication for the API (RFC 6750) and role checks."""
+"""Access-token authentication for the API, Bearer (RFC 6750) or DPoP-bound (RFC 9449 §7),
+and role checks."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlmodel import Session
 
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat, get_hoviyat
+from idp.oauth import rfc9449
 from idp.oauth.rfc9068 import verify_access_token
 from idp.problems import Problem, credentials_required, forbidden, unauthorized
 from idp.storage.models import Client
@@ -74,24 +77,97 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def _presented(request: Request) -> tuple[str, str]:
+    """The Authorization scheme (``bearer`` or ``dpop``, RFC 9449 §7.1) and the token."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "dpop" and token.strip():
+        return "dpop", token.strip()
+    return "bearer", bearer_token(request)
+
+
+def _dpop_refusal(exc: rfc9449.TokenRefused) -> Problem:
+    headers = {"WWW-Authenticate": rfc9449.challenge(exc.error, str(exc))}
+    if exc.nonce is not None:
+        headers["DPoP-Nonce"] = exc.nonce  # RFC 9449 §9
+    return Problem(401, "unauthorized", "Authentication required", str(exc), headers=headers)
+
+
+def access_token_claims(
+    request: Request, hoviyat: Hoviyat
+) -> tuple[dict[str, Any], rfc9449.Proof | None]:
+    """The verified claims of the request's access token, and its DPoP proof to spend
+    (:func:`spend_proof`, :func:`spend_proof_now`) when the token is DPoP-bound.
+
+    A bearer token goes the RFC 6750 way unchanged; a DPoP-bound one only with a
+    proof by its key for this request (RFC 9449 §7), never as Bearer (§7.2).
+    """
+    scheme, token = _presented(request)
+    try:
+        claims = verify_access_token(hoviyat.keyring, token, issuer=hoviyat.settings.issuer)
+    except TokenError as exc:
+        raise unauthorized(f"access token rejected: {exc}") from None
+    settings = hoviyat.settings
+    try:
+        proof = rfc9449.confirm(
+            scheme,
+            token,
+            claims,
+            request.headers,
+            method=request.method,
+            url=rfc9449.request_url(settings.issuer, request.url.path),
+            window=settings.dpop_proof_window_seconds,
+            nonces=rfc9449.server_nonces(settings, hoviyat.secrets.client_secret_key),
+        )
+    except rfc9449.TokenRefused as exc:
+        raise _dpop_refusal(exc) from None
+    return claims, proof
+
+
+def _spend(hoviyat: Hoviyat, proof: rfc9449.Proof) -> Callable[[Session], None]:
+    def write(session: Session) -> None:
+        rfc9449.spend(session, proof, hoviyat.settings.dpop_proof_window_seconds)
+
+    return write
+
+
+async def spend_proof(hoviyat: Hoviyat, proof: rfc9449.Proof | None) -> None:
+    """Spend a DPoP proof's ``jti`` (RFC 9449 §11.1); a replayed proof is refused."""
+    if proof is None:
+        return
+    try:
+        await hoviyat.committer.run(_spend(hoviyat, proof))
+    except rfc9449.InvalidProof as exc:
+        raise _dpop_refusal(rfc9449.TokenRefused(exc.error, str(exc))) from None
+
+
+def spend_proof_now(hoviyat: Hoviyat, proof: rfc9449.Proof | None) -> None:
+    """:func:`spend_proof` for code that runs in a worker thread (it waits for the commit)."""
+    if proof is None:
+        return
+    try:
+        hoviyat.committer.call(_spend(hoviyat, proof))
+    except rfc9449.InvalidProof as exc:
+        raise _dpop_refusal(rfc9449.TokenRefused(exc.error, str(exc))) from None
+
+
 def token_claims(request: Request, hoviyat: Hoviyat) -> dict[str, Any]:
-    return _verified(request, hoviyat)[0]
+    claims, _client, proof = _verified(request, hoviyat)
+    spend_proof_now(hoviyat, proof)
+    return claims
 
 
-def _verified(request: Request, hoviyat: Hoviyat) -> tuple[dict[str, Any], Client | None]:
-    """The token's claims and its client as the store has it now.
+def _verified(
+    request: Request, hoviyat: Hoviyat
+) -> tuple[dict[str, Any], Client | None, rfc9449.Proof | None]:
+    """The token's claims, its client as the store has it now, and the DPoP proof to spend.
 
     A signed token proves who it was issued to, not that the client may still
     act: a client disabled by an administrator is refused on its next request,
     on every worker and host, within ``ClientDirectory.ttl_seconds`` (the
     directory re-reads the row at most that long after it cached it).
     """
-    try:
-        claims = verify_access_token(
-            hoviyat.keyring, bearer_token(request), issuer=hoviyat.settings.issuer
-        )
-    except TokenError as exc:
-        raise unauthorized(f"access token rejected: {exc}") from None
+    claims, proof = access_token_claims(request, hoviyat)
     client_id = claims.get("client_id")  # RFC 9068 §2.2: always present
     client = (
         hoviyat.client_directory.lookup(hoviyat.db, client_id)
@@ -105,11 +181,11 @@ def _verified(request: Request, hoviyat: Hoviyat) -> tuple[dict[str, Any], Clien
     issued_to_client = "service_code" in claims or "gid" in claims
     if issued_to_client and (client is None or client.disabled):
         raise unauthorized("the client this access token was issued to is disabled or unknown")
-    return claims, client
+    return claims, client, proof
 
 
 async def require_client(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Caller:
-    claims, client = _verified(request, hoviyat)
+    claims, client, proof = _verified(request, hoviyat)
     # The claim marks a client-credentials token (an OIDC login's token has
     # none); the policy and roles in force are the client's current ones, so a
     # change by an administrator applies to tokens already issued.
@@ -118,6 +194,7 @@ async def require_client(request: Request, hoviyat: Hoviyat = Depends(get_hoviya
     policy = hoviyat.policies.get(client.service_code)
     if policy is None:
         raise unauthorized(f"service policy {client.service_code!r} of this client is gone")
+    await spend_proof(hoviyat, proof)
     return Caller(
         client_id=client.client_id,
         service_code=policy.service_code,

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from idp.context import Hoviyat, get_hoviyat
-from idp.http.auth import bearer_token
+from idp.http.auth import access_token_claims, spend_proof_now
 from idp.login.consent import has_consent
 from idp.login.flow import Flow
 from idp.login.forms import first_page
@@ -322,10 +322,12 @@ def _complete(session: Session, hoviyat: Hoviyat, interaction: str) -> Response:
 @router.get("/userinfo")
 @router.post("/userinfo")
 def userinfo(request: Request, hoviyat: HoviyatDep) -> Response:
-    """OIDC Core §5.3; ``Accept: application/jwt`` asks for the signed form (§5.3.2)."""
-    token = bearer_token(request)
+    """OIDC Core §5.3; ``Accept: application/jwt`` asks for the signed form (§5.3.2).
+    A DPoP-bound token comes with its proof (RFC 9449 §7)."""
+    token, proof = access_token_claims(request, hoviyat)
     with hoviyat.db.read() as session:
         client, claims = userinfo_claims(hoviyat, session, token)
+    spend_proof_now(hoviyat, proof)
     if JWT_MEDIA_TYPE in request.headers.get("accept", ""):
         return Response(
             signed_userinfo(hoviyat, client, claims), media_type=JWT_MEDIA_TYPE, headers=_NO_STORE
@@ -341,7 +343,8 @@ async def userinfo_direct(request: Request) -> Response:
     the network keeps the worker thread, so a slow answer never stalls the loop.
     """
     hoviyat: Hoviyat = request.app.state.hoviyat
-    if hoviyat.registries.blocking:
+    # A DPoP proof's jti is spent in a write that is waited for: not on the loop.
+    if hoviyat.registries.blocking or "dpop" in request.headers:
         return await run_in_threadpool(userinfo, request, hoviyat)
     return userinfo(request, hoviyat)
 

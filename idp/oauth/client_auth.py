@@ -31,6 +31,9 @@ T = TypeVar("T")
 class AuthenticatedClient:
     client: Client
     method: str
+    # The RFC 7638 thumbprint of the key a DPoP proof showed this request holds
+    # (RFC 9449 §5); the tokens issued are bound to it. None: no proof.
+    dpop_jkt: str | None = None
 
 
 # The session is None where the caller only reads: a method that needs one

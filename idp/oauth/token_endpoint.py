@@ -10,8 +10,9 @@ one module each in :mod:`idp.oauth.grants`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -24,6 +25,19 @@ from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
 from idp.oauth.grants import Grant, GrantHandler, ReadOnlyHandler
+from idp.oauth.rfc9449 import (
+    InvalidProof,
+    NonceRequired,
+    Proof,
+    proof_header,
+    request_url,
+    server_nonces,
+    spend,
+    verify,
+)
+from idp.storage.group_commit import KeepWrites
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["oauth"])
 
@@ -61,6 +75,51 @@ class _TokenResponse(Response):
 def _check_allowed(caller: AuthenticatedClient, grant_type: str) -> None:
     if grant_type not in caller.client.grant_types:
         raise OAuthError("unauthorized_client", f"this client may not use {grant_type}")
+    if caller.client.dpop_bound_access_tokens and caller.dpop_jkt is None:
+        # RFC 9449 §5.2: a client registered with dpop_bound_access_tokens.
+        raise OAuthError("invalid_dpop_proof", "this client must send a DPoP proof (RFC 9449)")
+
+
+def _proof(request: Request, hoviyat: Hoviyat) -> Proof | None:
+    """RFC 9449 §5: the token request's DPoP proof, checked but not yet spent; None: none sent."""
+    try:
+        proof = proof_header(request.headers)
+        if proof is None:
+            return None
+        settings = hoviyat.settings
+        return verify(
+            proof,
+            method=request.method,
+            url=request_url(settings.issuer, request.url.path),
+            window=settings.dpop_proof_window_seconds,
+            nonces=server_nonces(settings, hoviyat.secrets.client_secret_key),
+        )
+    except NonceRequired as exc:
+        # RFC 9449 §8: the client retries with the nonce it is given.
+        raise OAuthError(exc.error, str(exc), headers={"DPoP-Nonce": exc.nonce}) from None
+    except InvalidProof as exc:
+        raise OAuthError(exc.error, str(exc)) from None
+
+
+def _spent_then(session: Session, proof: Proof, window: int, action: Callable[[], T]) -> T:
+    """Spend the proof's ``jti`` (RFC 9449 §11.1), then ``action``; the ``jti`` stays spent
+    when the action fails, or a proof could be tried again and again (as private_key_jwt's
+    assertion does, :meth:`ClientAuthentication.then`)."""
+    try:
+        spend(session, proof, window)
+    except InvalidProof as exc:
+        raise OAuthError(exc.error, str(exc)) from None
+    savepoint = session.begin_nested()
+    try:
+        result = action()
+    except KeepWrites:
+        savepoint.commit()
+        raise
+    except Exception as error:
+        savepoint.rollback()
+        raise KeepWrites(error) from error
+    savepoint.commit()
+    return result
 
 
 class TokenEndpoint:
@@ -86,9 +145,11 @@ class TokenEndpoint:
             raise OAuthError(
                 "unsupported_grant_type", f"grant_type {grant_type!r} is not supported"
             )
+        # Checked (signature included) before the write transaction; only its jti is written.
+        proof = _proof(request, hoviyat)
         authentication = self.authentication
         read_only = self._read_only.get(grant_type)
-        if read_only is not None and not authentication.writes(request, form):
+        if proof is None and read_only is not None and not authentication.writes(request, form):
             caller = authentication.authenticate(request, form, hoviyat, None)
             _check_allowed(caller, grant_type)
             body, event = read_only(form, caller, hoviyat)
@@ -97,10 +158,18 @@ class TokenEndpoint:
 
         def grant(session: Session) -> dict[str, Any]:
             def granted(caller: AuthenticatedClient) -> dict[str, Any]:
+                if proof is not None:
+                    caller = replace(caller, dpop_jkt=proof.jkt)
                 _check_allowed(caller, grant_type)
                 return handler(form, caller, hoviyat, session)
 
-            return authentication.then(request, form, hoviyat, session, granted)
+            def authenticated() -> dict[str, Any]:
+                return authentication.then(request, form, hoviyat, session, granted)
+
+            if proof is None:
+                return authenticated()
+            window = hoviyat.settings.dpop_proof_window_seconds
+            return _spent_then(session, proof, window, authenticated)
 
         # Through the group committer: the grant's state changes and its audit
         # entry commit together, batched with other requests' writes.

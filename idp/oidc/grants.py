@@ -23,6 +23,7 @@ from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.oauth.errors import OAuthError
 from idp.oauth.rfc9068 import issue_access_token
+from idp.oauth.rfc9449 import TOKEN_TYPE, confirmation
 from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.id_token import id_token_claims, sign_id_token
 from idp.oidc.identity import identity_or
@@ -168,8 +169,14 @@ def token_response(
     nonce: str | None,
     parent_hash: str | None,
     operation: str,
+    dpop_jkt: str | None = None,
 ) -> dict[str, Any]:
-    """A grant's tokens (OIDC Core §3.1.3.3), a refresh token too if the client may refresh."""
+    """A grant's tokens (OIDC Core §3.1.3.3), a refresh token too if the client may refresh.
+
+    With ``dpop_jkt`` the access token is bound to that DPoP key (RFC 9449 §5,
+    §6.1). The refresh token of these confidential clients is not: it is
+    already bound to the client's authentication (§5).
+    """
     identity = identity_or(
         hoviyat,
         client,
@@ -188,7 +195,12 @@ def token_response(
         subject=identity.subject,
         scope=scope,
         lifetime=lifetime,
-        extra_claims={"gid": grant.id, "acr": grant.acr, "service_code": client.service_code},
+        extra_claims={
+            "gid": grant.id,
+            "acr": grant.acr,
+            "service_code": client.service_code,
+            **confirmation(dpop_jkt),
+        },
     )
     claims = id_token_claims(
         issuer=settings.issuer,
@@ -204,7 +216,7 @@ def token_response(
     )
     body: dict[str, Any] = {
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": "Bearer" if dpop_jkt is None else TOKEN_TYPE,
         "expires_in": lifetime,
         "scope": " ".join(scope),
         "id_token": sign_id_token(hoviyat.keyring, claims, client.id_token_signed_response_alg),

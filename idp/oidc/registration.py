@@ -72,6 +72,7 @@ def oidc_attributes(
     allow_http_loopback_sector: bool = False,
     require_pushed_authorization_requests: bool = False,
     require_signed_request_object: bool = False,
+    dpop_bound_access_tokens: bool = False,
 ) -> dict[str, Any]:
     """The Client columns for this registration, or :class:`RegistrationError`.
 
@@ -127,4 +128,5 @@ def oidc_attributes(
         "jwks": jwks,
         "require_pushed_authorization_requests": require_pushed_authorization_requests,
         "require_signed_request_object": require_signed_request_object,
+        "dpop_bound_access_tokens": dpop_bound_access_tokens,
     }

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from idp.context import Hoviyat
 from idp.oauth.rfc9068 import verify_access_token
+from idp.oauth.rfc9449 import TOKEN_TYPE, bound_key
 from idp.oidc.grants import digest
 from idp.oidc.identity import subject_for
 from idp.storage import grants as store
@@ -40,8 +41,12 @@ def _access_token(
         return None
     if claims.get("client_id") != caller.client_id or not _grant_live(session, claims.get("gid")):
         return INACTIVE
-    body = {"active": True, "token_type": "Bearer"}
+    # RFC 9449 §6.2: a DPoP-bound token says so, and names its key.
+    jkt = bound_key(claims)
+    body: dict[str, Any] = {"active": True, "token_type": "Bearer" if jkt is None else TOKEN_TYPE}
     body.update({name: claims[name] for name in _ACCESS_TOKEN_MEMBERS if name in claims})
+    if jkt is not None:
+        body["cnf"] = {"jkt": jkt}
     return body
 
 

@@ -64,6 +64,8 @@ class Client(SQLModel, table=True):
     require_pushed_authorization_requests: bool = Field(default=False)
     # RFC 9101 §10.5: its authorization requests must be signed request objects.
     require_signed_request_object: bool = Field(default=False)
+    # RFC 9449 §5.2: its access tokens must be DPoP-bound; /token refuses it without a proof.
+    dpop_bound_access_tokens: bool = Field(default=False)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

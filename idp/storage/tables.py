@@ -10,6 +10,7 @@ from idp.storage import (
     audit_log,  # noqa: F401
     certificates,  # noqa: F401
     crls,  # noqa: F401
+    dpop_proofs,  # noqa: F401
     login,  # noqa: F401
     models,  # noqa: F401
     oidc,  # noqa: F401

@@ -67,6 +67,7 @@ def authorization_code_grant(
         nonce=row.nonce,
         parent_hash=None,
         operation="authorization_code",
+        dpop_jkt=caller.dpop_jkt,
     )
 
 

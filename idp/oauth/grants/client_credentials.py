@@ -14,6 +14,7 @@ from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
 from idp.oauth.grants import Form, Grant
 from idp.oauth.rfc9068 import issue_access_token
+from idp.oauth.rfc9449 import TOKEN_TYPE, confirmation
 from idp.tracking import new_tracking_code
 
 
@@ -38,7 +39,11 @@ def client_credentials_grant(
         subject=client.client_id,
         scope=scope,
         lifetime=lifetime,
-        extra_claims={"service_code": client.service_code, "roles": list(client.roles)},
+        extra_claims={
+            "service_code": client.service_code,
+            "roles": list(client.roles),
+            **confirmation(caller.dpop_jkt),  # RFC 9449 §6.1
+        },
     )
     event = AuditEvent(
         tracking_code=new_tracking_code(),
@@ -52,7 +57,7 @@ def client_credentials_grant(
     )
     body = {
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": "Bearer" if caller.dpop_jkt is None else TOKEN_TYPE,  # RFC 9449 §5
         "expires_in": lifetime,
         "scope": " ".join(scope),
     }

@@ -79,6 +79,7 @@ def refresh_token_grant(
         nonce=None,
         parent_hash=row.token_hash,
         operation="refresh_token",
+        dpop_jkt=caller.dpop_jkt,
     )
 
 

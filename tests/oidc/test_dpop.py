@@ -1,0 +1,251 @@
+"""DPoP (RFC 9449) in the OpenID Connect code flow: /token, /userinfo, introspection, refresh.
+
+A relying party proves possession of its DPoP key when it redeems the code; the
+access token it gets is bound to that key, and /userinfo answers only to a
+proof by the same key, made for that request and that token. Runs on SQLite
+and PostgreSQL over the app's ASGI transport.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+from dpop_support import DPoPKey, claims_of
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from oidc_support import (
+    RelyingParty,
+    authorization_params,
+    code_for,
+    log_in,
+    pkce_pair,
+    register_rp,
+)
+
+from idp.clients import create_client
+from idp.oidc.registration import oidc_attributes
+from verifiers.registry.base import Person
+
+
+def _url(browser: TestClient, path: str) -> str:
+    return str(browser.base_url).rstrip("/") + path
+
+
+def _code(app: FastAPI, browser: TestClient, rp: RelyingParty, citizen: Person) -> tuple[str, str]:
+    verifier, challenge = pkce_pair()
+    login = log_in(app.state.hoviyat.db, citizen.national_code)
+    return code_for(app, browser, authorization_params(rp, challenge), login), verifier
+
+
+def _redeem(
+    browser: TestClient, rp: RelyingParty, code: str, verifier: str, key: DPoPKey | None
+) -> httpx.Response:
+    headers = {"DPoP": key.proof("POST", _url(browser, "/token"))} if key else {}
+    return browser.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": rp.redirect_uri,
+            "code_verifier": verifier,
+        },
+        auth=(rp.client_id, rp.client_secret or ""),
+        headers=headers,
+    )
+
+
+def _refresh(
+    browser: TestClient, rp: RelyingParty, refresh_token: str, key: DPoPKey | None
+) -> httpx.Response:
+    headers = {"DPoP": key.proof("POST", _url(browser, "/token"))} if key else {}
+    return browser.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=(rp.client_id, rp.client_secret or ""),
+        headers=headers,
+    )
+
+
+def _userinfo(
+    browser: TestClient, token: str, proof: str | None, *, scheme: str = "DPoP", **headers: str
+) -> httpx.Response:
+    sent = {"Authorization": f"{scheme} {token}", **headers}
+    if proof is not None:
+        sent["DPoP"] = proof
+    return browser.get("/userinfo", headers=sent)
+
+
+def _refused(response: httpx.Response, error: str) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("DPoP ")
+    assert f'error="{error}"' in response.headers["www-authenticate"]
+
+
+@pytest.fixture
+def bound(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> tuple[DPoPKey, dict[str, Any]]:
+    """A DPoP-bound token response for the relying party and its key."""
+    key = DPoPKey()
+    code, verifier = _code(hoviyat_app, asgi_browser, rp, citizen)
+    response = _redeem(asgi_browser, rp, code, verifier, key)
+    assert response.status_code == 200, response.text
+    return key, response.json()
+
+
+def test_code_flow_with_dpop_then_userinfo_introspection_and_refresh(
+    asgi_browser: TestClient, rp: RelyingParty, bound: tuple[DPoPKey, dict[str, Any]]
+) -> None:
+    key, body = bound
+    assert body["token_type"] == "DPoP"
+    token = body["access_token"]
+    assert claims_of(token)["cnf"] == {"jkt": key.jkt}
+    assert "cnf" not in claims_of(body["id_token"])  # the ID token is not a DPoP matter
+
+    url = _url(asgi_browser, "/userinfo")
+    answer = _userinfo(asgi_browser, token, key.proof("GET", url, access_token=token))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["sub"] == claims_of(body["id_token"])["sub"]
+    signed = _userinfo(
+        asgi_browser,
+        token,
+        key.proof("GET", url, access_token=token),
+        Accept="application/jwt",
+    )
+    assert signed.status_code == 200 and signed.headers["content-type"] == "application/jwt"
+
+    introspected = asgi_browser.post(
+        "/introspect", data={"token": token}, auth=(rp.client_id, rp.client_secret or "")
+    ).json()
+    assert introspected["active"] is True
+    assert (introspected["token_type"], introspected["cnf"]) == ("DPoP", {"jkt": key.jkt})
+
+    # Refresh with a proof: a new access token bound to the key proven now.
+    refreshed = _refresh(asgi_browser, rp, body["refresh_token"], key)
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["token_type"] == "DPoP"
+    assert claims_of(refreshed.json()["access_token"])["cnf"] == {"jkt": key.jkt}
+    # RFC 9449 §5: this confidential client's refresh token is bound to its client
+    # authentication, not to the DPoP key; without a proof the access token is a bearer one.
+    plain = _refresh(asgi_browser, rp, refreshed.json()["refresh_token"], None)
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["token_type"] == "Bearer"
+    assert "cnf" not in claims_of(plain.json()["access_token"])
+
+
+def test_bound_token_presented_as_bearer_at_userinfo(
+    asgi_browser: TestClient, bound: tuple[DPoPKey, dict[str, Any]]
+) -> None:
+    key, body = bound
+    token = body["access_token"]
+    _refused(_userinfo(asgi_browser, token, None, scheme="Bearer"), "invalid_token")
+    proof = key.proof("GET", _url(asgi_browser, "/userinfo"), access_token=token)
+    _refused(_userinfo(asgi_browser, token, proof, scheme="Bearer"), "invalid_token")
+
+
+def test_token_presented_without_proof_at_userinfo(
+    asgi_browser: TestClient, bound: tuple[DPoPKey, dict[str, Any]]
+) -> None:
+    _refused(_userinfo(asgi_browser, bound[1]["access_token"], None), "invalid_dpop_proof")
+
+
+def test_proof_for_another_url_or_method_at_userinfo(
+    asgi_browser: TestClient, bound: tuple[DPoPKey, dict[str, Any]]
+) -> None:
+    key, body = bound
+    token = body["access_token"]
+    for method, path in (("GET", "/token"), ("POST", "/userinfo"), ("GET", "/userinfo/")):
+        proof = key.proof(method, _url(asgi_browser, path), access_token=token)
+        _refused(_userinfo(asgi_browser, token, proof), "invalid_dpop_proof")
+
+
+def test_proof_by_another_key_than_cnf_jkt_at_userinfo(
+    asgi_browser: TestClient, bound: tuple[DPoPKey, dict[str, Any]]
+) -> None:
+    token = bound[1]["access_token"]
+    proof = DPoPKey().proof("GET", _url(asgi_browser, "/userinfo"), access_token=token)
+    _refused(_userinfo(asgi_browser, token, proof), "invalid_token")
+
+
+def test_replayed_jti_at_userinfo(
+    asgi_browser: TestClient, bound: tuple[DPoPKey, dict[str, Any]]
+) -> None:
+    key, body = bound
+    token = body["access_token"]
+    proof = key.proof("GET", _url(asgi_browser, "/userinfo"), access_token=token)
+    assert _userinfo(asgi_browser, token, proof).status_code == 200
+    _refused(_userinfo(asgi_browser, token, proof), "invalid_dpop_proof")
+
+
+def test_stale_iat_and_forged_ath_at_userinfo(
+    asgi_browser: TestClient, bound: tuple[DPoPKey, dict[str, Any]]
+) -> None:
+    key, body = bound
+    token = body["access_token"]
+    url = _url(asgi_browser, "/userinfo")
+    stale = key.proof("GET", url, access_token=token, claims={"iat": int(time.time()) - 300})
+    _refused(_userinfo(asgi_browser, token, stale), "invalid_dpop_proof")
+    for ath in (None, body["refresh_token"]):
+        forged = key.proof("GET", url, access_token=token, claims={"ath": ath})
+        _refused(_userinfo(asgi_browser, token, forged), "invalid_dpop_proof")
+
+
+def test_proof_with_the_code_redemption_by_another_key_binds_only_that_key(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> None:
+    """A thief who redeems a stolen code with their own key gets a token bound to it;
+    the PKCE verifier, not DPoP, keeps the code from them, and it stays refused."""
+    code, verifier = _code(hoviyat_app, asgi_browser, rp, citizen)
+    thief = DPoPKey()
+    wrong_verifier = _redeem(asgi_browser, rp, code, verifier[:-1] + "x", thief)
+    assert wrong_verifier.status_code == 400
+    assert wrong_verifier.json()["error"] == "invalid_grant"
+
+
+def test_dpop_bound_client_without_proof_is_refused_and_keeps_its_code(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, citizen: Person
+) -> None:
+    hoviyat = hoviyat_app.state.hoviyat
+    attributes = oidc_attributes(
+        redirect_uris=["https://rp.example/callback"],
+        post_logout_redirect_uris=[],
+        grant_types=["authorization_code", "refresh_token"],
+        auth_method="client_secret_basic",
+        id_token_alg="ES256",
+        sector_identifier=None,
+        dpop_bound_access_tokens=True,
+    )
+    with hoviyat.db.session() as session:
+        created = create_client(
+            session,
+            hoviyat.secrets.client_secret_key,
+            name="RP bound",
+            service_code="demo-tax-portal",
+            client_id="rp-bound",
+            **attributes,
+        )
+    rp = RelyingParty("rp-bound", created.client_secret, "https://rp.example/callback")
+    code, verifier = _code(hoviyat_app, asgi_browser, rp, citizen)
+    refused = _redeem(asgi_browser, rp, code, verifier, None)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_dpop_proof"
+    key = DPoPKey()
+    issued = _redeem(asgi_browser, rp, code, verifier, key)
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["token_type"] == "DPoP"
+    # Its refreshes need a proof too (§5.2: every access token of this client is bound).
+    assert _refresh(asgi_browser, rp, issued.json()["refresh_token"], None).status_code == 400
+
+
+def test_plain_relying_party_keeps_bearer_tokens(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, citizen: Person
+) -> None:
+    rp = register_rp(hoviyat_app, "rp-plain")
+    code, verifier = _code(hoviyat_app, asgi_browser, rp, citizen)
+    body = _redeem(asgi_browser, rp, code, verifier, None).json()
+    assert body["token_type"] == "Bearer"
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    assert asgi_browser.get("/userinfo", headers=bearer).status_code == 200
