@@ -37,8 +37,19 @@ def _tool(name: str) -> str:
 
 
 def audit_dependencies(ignored: list[dict[str, str]]) -> int:
-    command = [_tool("pip-audit"), "-r", str(LOCK), "--no-deps", "--disable-pip",
-               "-s", "pypi", "-f", "json", "--progress-spinner", "off"]
+    command = [
+        _tool("pip-audit"),
+        "-r",
+        str(LOCK),
+        "--no-deps",
+        "--disable-pip",
+        "-s",
+        "pypi",
+        "-f",
+        "json",
+        "--progress-spinner",
+        "off",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
     try:
         report = json.loads(result.stdout)
@@ -56,18 +67,24 @@ def audit_dependencies(ignored: list[dict[str, str]]) -> int:
             ids = {vulnerability["id"], *vulnerability.get("aliases", [])}
             if not ids & known:
                 fixed = vulnerability.get("fix_versions")
-                findings.append(f"{dependency['name']} {dependency['version']}: "
-                                f"{vulnerability['id']} (fixed in {fixed})")
+                findings.append(
+                    f"{dependency['name']} {dependency['version']}: "
+                    f"{vulnerability['id']} (fixed in {fixed})"
+                )
     total = len(report.get("dependencies", []))
     for finding in findings:
         print(f"pip-audit: VULNERABLE: {finding}")
     if unaudited:
-        print(f"pip-audit: NOT AUDITED: {len(unaudited)} of {total} locked packages could not "
-              "be checked (no vulnerability database reachable from this machine); "
-              "run `make audit` where one is, see README.md")
+        print(
+            f"pip-audit: NOT AUDITED: {len(unaudited)} of {total} locked packages could not "
+            "be checked (no vulnerability database reachable from this machine); "
+            "run `make audit` where one is, see README.md"
+        )
     elif not findings:
-        print(f"pip-audit: {total} locked packages checked, no vulnerability outside the "
-              "reviewed exceptions")
+        print(
+            f"pip-audit: {total} locked packages checked, no vulnerability outside the "
+            "reviewed exceptions"
+        )
     if findings:
         return 1
     strict = os.environ.get("HOVIYAT_REQUIRE_DEPENDENCY_AUDIT") == "1"
@@ -85,8 +102,7 @@ def _excepted(finding: dict[str, object], ignored: list[dict[str, str]]) -> bool
 
 
 def static_analysis(ignored: list[dict[str, str]]) -> int:
-    command = [_tool("bandit"), "-q", "-r", *SOURCES, "--severity-level", "medium",
-               "-f", "json"]
+    command = [_tool("bandit"), "-q", "-r", *SOURCES, "--severity-level", "medium", "-f", "json"]
     result = subprocess.run(  # noqa: S603 (fixed argv)
         command, capture_output=True, text=True, check=False, cwd=ROOT
     )
@@ -97,11 +113,15 @@ def static_analysis(ignored: list[dict[str, str]]) -> int:
         return 1
     findings = [f for f in report["results"] if not _excepted(f, ignored)]
     for finding in findings:
-        print(f"bandit: {finding['test_id']} {finding['issue_severity']} "
-              f"{finding['filename']}:{finding['line_number']}: {finding['issue_text']}")
+        print(
+            f"bandit: {finding['test_id']} {finding['issue_severity']} "
+            f"{finding['filename']}:{finding['line_number']}: {finding['issue_text']}"
+        )
     excepted = len(report["results"]) - len(findings)
-    print(f"bandit: {len(findings)} medium-or-higher findings outside the reviewed "
-          f"exceptions ({excepted} excepted with a reason)")
+    print(
+        f"bandit: {len(findings)} medium-or-higher findings outside the reviewed "
+        f"exceptions ({excepted} excepted with a reason)"
+    )
     return 1 if findings else 0
 
 
