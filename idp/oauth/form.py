@@ -3,7 +3,10 @@
 One parser for /token, /introspect and /revoke: the body must be
 ``application/x-www-form-urlencoded`` UTF-8, no parameter may appear twice,
 and every refusal is an OAuth ``invalid_request`` (§5.2), which OAuth client
-libraries parse. The standard library's parser is enough: no multipart here.
+libraries parse. A NUL byte is refused here too: no OAuth value holds one, and
+PostgreSQL cannot store it, so it must not reach a query and come back as an
+RFC 9457 problem where the client expects an OAuth error. The standard
+library's parser is enough: no multipart here.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ async def oauth_form(request: Request) -> dict[str, str]:
         raise OAuthError("invalid_request", f"send at most {MAX_PARAMETERS} parameters") from None
     form: dict[str, str] = {}
     for key, value in fields:
+        if "\x00" in key or "\x00" in value:
+            raise OAuthError("invalid_request", "a parameter holds a NUL byte")
         if key in form:
             raise OAuthError("invalid_request", f"parameter {key} is repeated")
         form[key] = value

@@ -582,3 +582,26 @@ def test_attack_fuzzed_form_bodies_never_cause_a_server_error(
             assert "error" in answer.json(), answer.text
 
     check()
+
+
+@pytest.mark.parametrize("endpoint", ["/token", "/introspect", "/revoke", "/par"])
+def test_attack_nul_byte_in_an_oauth_form_gets_an_oauth_error_not_a_database_problem(
+    asgi_browser: TestClient, rp: RelyingParty, endpoint: str
+) -> None:
+    # PostgreSQL cannot store a NUL byte: reaching a query, it became the app's
+    # RFC 9457 problem, which OAuth client libraries do not parse (schemathesis
+    # found it at /par). Every field, name or value, is refused by the form parser.
+    for body in (
+        f"client_id={rp.client_id}%00&response_type=code&token=x&grant_type=client_credentials",
+        "grant_type=client_credentials&token=x&response_type=code&redirect_uri=https://a%00",
+        "grant%00type=client_credentials&token=x",
+    ):
+        answer = asgi_browser.post(
+            endpoint,
+            content=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            auth=(rp.client_id, rp.client_secret or ""),
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"].startswith("application/json"), answer.headers
+        assert answer.json()["error"] == "invalid_request", answer.text
