@@ -21,7 +21,7 @@ from sqlmodel import Session
 from idp.clients import secret_matches
 from idp.context import Hoviyat
 from idp.oauth.errors import OAuthError, invalid_client
-from idp.storage.group_commit import KeepWrites
+from idp.storage.group_commit import keeping_earlier_writes
 from idp.storage.models import Client
 
 T = TypeVar("T")
@@ -155,20 +155,10 @@ class ClientAuthentication:
         it authenticates. Were that write rolled back with a grant that then
         failed, the same assertion would authenticate again and again. So the
         action runs under its own SAVEPOINT: on failure only its own writes are
-        undone and the error reaches the caller through :class:`KeepWrites`, so the
+        undone and the error reaches the caller through ``KeepWrites``, so the
         group committer commits the spent ``jti`` anyway.
         """
         caller = self.authenticate(request, form, hoviyat, session)
         if caller.method not in self._writing:
             return action(caller)
-        savepoint = session.begin_nested()
-        try:
-            result = action(caller)
-        except KeepWrites:
-            savepoint.commit()  # the action keeps its own writes too (e.g. a revocation)
-            raise
-        except Exception as error:
-            savepoint.rollback()
-            raise KeepWrites(error) from error
-        savepoint.commit()
-        return result
+        return keeping_earlier_writes(session, lambda: action(caller))

@@ -35,7 +35,7 @@ from idp.oauth.rfc9449 import (
     spend,
     verify,
 )
-from idp.storage.group_commit import KeepWrites
+from idp.storage.group_commit import keeping_earlier_writes
 
 T = TypeVar("T")
 
@@ -109,17 +109,7 @@ def _spent_then(session: Session, proof: Proof, window: int, action: Callable[[]
         spend(session, proof, window)
     except InvalidProof as exc:
         raise OAuthError(exc.error, str(exc)) from None
-    savepoint = session.begin_nested()
-    try:
-        result = action()
-    except KeepWrites:
-        savepoint.commit()
-        raise
-    except Exception as error:
-        savepoint.rollback()
-        raise KeepWrites(error) from error
-    savepoint.commit()
-    return result
+    return keeping_earlier_writes(session, action)
 
 
 class TokenEndpoint:

@@ -72,6 +72,23 @@ class KeepWrites(Exception):
         self.error = error
 
 
+def keeping_earlier_writes(session: Session, action: Callable[[], T]) -> T:
+    """``action`` under its own SAVEPOINT: if it fails, only its writes are undone,
+    and the error reaches the caller as :class:`KeepWrites`, so what ``session``
+    wrote before (a spent ``jti``, say) is still committed."""
+    savepoint = session.begin_nested()
+    try:
+        result = action()
+    except KeepWrites:
+        savepoint.commit()  # the action keeps its own writes too (e.g. a revocation)
+        raise
+    except Exception as error:
+        savepoint.rollback()
+        raise KeepWrites(error) from error
+    savepoint.commit()
+    return result
+
+
 class GroupCommitter:
     def __init__(
         self,
