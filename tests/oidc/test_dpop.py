@@ -200,7 +200,9 @@ def test_proof_with_the_code_redemption_by_another_key_binds_only_that_key(
     the PKCE verifier, not DPoP, keeps the code from them, and it stays refused."""
     code, verifier = _code(hoviyat_app, asgi_browser, rp, citizen)
     thief = DPoPKey()
-    wrong_verifier = _redeem(asgi_browser, rp, code, verifier[:-1] + "x", thief)
+    # A different last character: "x" itself would leave a verifier ending in "x" intact.
+    wrong = verifier[:-1] + ("A" if verifier[-1] != "A" else "B")
+    wrong_verifier = _redeem(asgi_browser, rp, code, wrong, thief)
     assert wrong_verifier.status_code == 400
     assert wrong_verifier.json()["error"] == "invalid_grant"
 
