@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from idp.acme.settings import AcmeSettings
 from idp.clients import ClientDirectory
 from idp.login.config import LoginSettings
 from idp.ratelimit import RateLimiter
@@ -33,6 +34,7 @@ class Hoviyat:
     # The feature settings beside Settings, read once with it: each app sees its own.
     login_settings: LoginSettings
     reconciliation_settings: ReconciliationSettings
+    acme_settings: AcmeSettings
     client_directory: ClientDirectory = field(default_factory=ClientDirectory)
 
     def close(self) -> None:
@@ -54,11 +56,13 @@ def build_hoviyat(
     *,
     login_settings: LoginSettings | None = None,
     reconciliation_settings: ReconciliationSettings | None = None,
+    acme_settings: AcmeSettings | None = None,
 ) -> Hoviyat:
     """The parts of one service; feature settings not given are read from the environment now."""
     # Read before anything is opened: a bad value fails here with nothing to close.
     login_settings = login_settings or LoginSettings()
     reconciliation_settings = reconciliation_settings or ReconciliationSettings()
+    acme_settings = acme_settings or AcmeSettings()
     secrets = load_secrets(settings.resolved_secrets_file)
     db = Database(settings.resolved_database_url, background_checkpoints=True)
     committer = GroupCommitter(
@@ -78,6 +82,7 @@ def build_hoviyat(
         committer=committer,
         rate_limiter=rate_limiter,
         login_settings=login_settings,
+        acme_settings=acme_settings,
         reconciliation_settings=reconciliation_settings,
     )
 

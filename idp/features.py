@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 
+from idp.acme import router as acme
 from idp.attestations import pages as attestation_pages
 from idp.http import (
     admin_clients,
@@ -106,6 +107,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("attestations", attestations.router),
     Feature("attestation-pages", attestation_pages.router),
     Feature("reconciliations", reconciliations.router),
+    # RFC 8555: agency servers' TLS certificates; an account needs an EAB key (§7.3.4).
+    Feature("acme", acme.router),
     Feature("admin-clients", admin_clients.router, switch="admin_api"),
 )
 
