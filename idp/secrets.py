@@ -7,10 +7,15 @@ They are generated once (``hoviyat init``) into a 0600 JSON file. Each is a
 - ``subject_pepper``: HMAC key that turns national codes into the subject hashes
   stored in audit records (a leaked log names nobody);
 - ``key_encryption_key``: AES-256-GCM key for token-signing keys at rest.
+
+Further keys with one purpose each (the ACME nonce MAC, say) are derived from
+these by :meth:`ServerSecrets.derived_key`, so the file keeps its format.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -25,6 +30,13 @@ class ServerSecrets:
     client_secret_key: bytes
     subject_pepper: bytes
     key_encryption_key: bytes
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 256-bit key of its own for ``purpose``: HMAC-SHA256 of the purpose under
+        ``key_encryption_key`` (a PRF, as in NIST SP 800-108's KDF in counter mode with
+        one block). Every worker and host derives the same key; no two purposes share one."""
+        label = b"hoviyat derived key\x00" + purpose.encode("utf-8")
+        return hmac.new(self.key_encryption_key, label, hashlib.sha256).digest()
 
 
 def ensure_secrets(path: Path) -> ServerSecrets:
