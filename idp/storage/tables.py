@@ -6,6 +6,7 @@ revision on its own branch (``down_revision = "0001"``, its own
 """
 
 from idp.storage import (
+    acme_orders,  # noqa: F401
     attestations,  # noqa: F401
     audit_log,  # noqa: F401
     certificates,  # noqa: F401
