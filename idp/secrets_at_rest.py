@@ -33,6 +33,7 @@ class Purpose(Enum):
 
     JWT = "token signing key"  # access and ID tokens (idp.tokens)
     AUDIT_CHECKPOINT = "audit signing key"  # the log's checkpoints (idp.audit)
+    ACME_EAB = "acme eab key"  # an external account binding MAC key (idp.acme.eab)
 
 
 class KeyDoesNotOpen(ValueError):
@@ -90,3 +91,21 @@ def open_private_key(kek: bytes, purpose: Purpose, key_id: str, blob: bytes) -> 
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise KeyDoesNotOpen(f"{purpose.value} {key_id} is neither an EC nor an RSA key")
     return key
+
+
+def seal_secret(kek: bytes, purpose: Purpose, key_id: str, secret: bytes) -> bytes:
+    """A symmetric secret (an EAB MAC key) sealed like a private key: same format and binding."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(kek).encrypt(nonce, secret, _associated_data(purpose, key_id))
+
+
+def open_secret(kek: bytes, purpose: Purpose, key_id: str, blob: bytes) -> bytes:
+    """The secret :func:`seal_secret` sealed in ``blob`` for ``purpose`` and ``key_id``."""
+    if len(blob) < _NONCE_BYTES + _TAG_BYTES:
+        raise KeyDoesNotOpen(f"{purpose.value} {key_id} is too short to be a sealed secret")
+    try:
+        return AESGCM(kek).decrypt(
+            blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _associated_data(purpose, key_id)
+        )
+    except InvalidTag:
+        raise KeyDoesNotOpen(f"{purpose.value} {key_id} does not decrypt with this key") from None
