@@ -21,6 +21,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp import features
+from idp.acme import responses as acme_responses
 from idp.context import Hoviyat, build_hoviyat
 from idp.http.direct import DirectFastAPI, DirectRoutes
 from idp.http.middleware import FrontDoor, RequestLimits
@@ -76,6 +77,7 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
     for feature in served:
         app.include_router(feature.router)
     _install_error_handlers(app)
+    acme_responses.install(app)  # ACME problem documents under /acme/ (RFC 8555 §6.7)
     install_openapi(app)
     limits = RequestLimits(
         max_body_bytes=settings.max_body_bytes,

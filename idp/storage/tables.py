@@ -6,6 +6,9 @@ revision on its own branch (``down_revision = "0001"``, its own
 """
 
 from idp.storage import (
+    acme_accounts,  # noqa: F401
+    acme_eab,  # noqa: F401
+    acme_nonces,  # noqa: F401
     acme_orders,  # noqa: F401
     attestations,  # noqa: F401
     audit_log,  # noqa: F401
