@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, and_, or_, update
+from sqlalchemy import JSON, Column, Index, and_, or_, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from idp.storage.certificates import CertificateRecord
@@ -26,7 +27,18 @@ class AcmeOrder(SQLModel, table=True):
     """An order: ``pending`` → ``ready`` → ``processing`` → ``valid``, or ``invalid`` (§7.1.6)."""
 
     __tablename__ = "acme_orders"
-    __table_args__ = (Index("ix_acme_orders_account_ca", "account_id", "ca", "created_at"),)
+    __table_args__ = (
+        Index("ix_acme_orders_account_ca", "account_id", "ca", "created_at"),
+        # RFC 9773 §5: a certificate is replaced by one order that is not invalid;
+        # the certID stored is canonical, so one spelling per certificate.
+        Index(
+            "uq_acme_orders_replaces",
+            "replaces",
+            unique=True,
+            sqlite_where=text("status <> 'invalid'"),
+            postgresql_where=text("status <> 'invalid'"),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     account_id: str = Field(max_length=64)
@@ -126,15 +138,21 @@ def add_order(
     order: AcmeOrder,
     authorizations: Sequence[AcmeAuthorization],
     new_rows: Sequence[AcmeAuthorization | AcmeChallenge],
-) -> None:
+) -> bool:
     """The order, its new authorizations and challenges, and its links to every
-    authorization (new or reused), in the caller's transaction."""
-    session.add(order)
-    for row in new_rows:
-        session.add(row)
-    for position, authz in enumerate(authorizations):
-        session.add(AcmeOrderAuthorization(order_id=order.id, authz_id=authz.id, position=position))
-    session.flush()
+    authorization (new or reused), in the caller's transaction. False (nothing
+    written) when the certificate the order ``replaces`` is already being replaced."""
+    try:
+        with session.begin_nested():
+            session.add(order)
+            session.add_all(new_rows)
+            session.add_all(
+                AcmeOrderAuthorization(order_id=order.id, authz_id=authz.id, position=position)
+                for position, authz in enumerate(authorizations)
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 # --- reading -------------------------------------------------------------------------

@@ -88,10 +88,19 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_acme_orders_certificate_serial"), ["certificate_serial"], unique=False
         )
+        # RFC 9773 §5: one order that is not invalid replaces a certificate.
+        batch_op.create_index(
+            "uq_acme_orders_replaces",
+            ["replaces"],
+            unique=True,
+            sqlite_where=sa.text("status <> 'invalid'"),
+            postgresql_where=sa.text("status <> 'invalid'"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("acme_orders", schema=None) as batch_op:
+        batch_op.drop_index("uq_acme_orders_replaces")
         batch_op.drop_index(batch_op.f("ix_acme_orders_certificate_serial"))
         batch_op.drop_index("ix_acme_orders_account_ca")
 
