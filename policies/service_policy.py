@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from policies.acme import AcmePolicy, parse_acme_table
+
 BUILTIN_DIR = Path(__file__).parent / "services"
 
 Operation = Literal[
@@ -97,6 +99,7 @@ class ServicePolicy:
     pad_national_code: bool = False
     history_delay_days: int = 0
     min_acr: str = "http://eidas.europa.eu/LoA/low"
+    acme: AcmePolicy = field(default_factory=AcmePolicy)  # names it may order (policies.acme)
 
     def allows(self, operation: str) -> bool:
         return operation in self.operations
@@ -111,6 +114,10 @@ class ServicePolicy:
         document = asdict(self)
         for key in ("operations", "person_disclosure", "entity_disclosure"):
             document[key] = sorted(document[key])
+        # Only a policy with ACME domains carries the table: the others' digests stay put.
+        document.pop("acme")
+        if self.acme.domains:
+            document["acme"] = self.acme.to_document()
         return document
 
     @property
@@ -142,6 +149,10 @@ def parse_policy(document: Mapping[str, Any], source: str = "<memory>") -> Servi
     _check_disclosable(person, PERSON_FIELD_DOORS, operations, "person", source)
     _check_disclosable(entity, ENTITY_FIELD_DOORS, operations, "entity", source)
     limits = document.get("rate_limits", {})
+    try:
+        acme = parse_acme_table(document.get("acme"), source)
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
     return ServicePolicy(
         service_code=str(need("service_code")),
         title_fa=str(need("title_fa")),
@@ -156,6 +167,7 @@ def parse_policy(document: Mapping[str, Any], source: str = "<memory>") -> Servi
         pad_national_code=bool(document.get("pad_national_code", False)),
         history_delay_days=int(document.get("history_delay_days", 0)),
         min_acr=str(document.get("min_acr", "http://eidas.europa.eu/LoA/low")),
+        acme=acme,
     )
 
 

@@ -120,6 +120,7 @@ def test_profiles_json_lists_every_profile(environment: Path) -> None:
         "person-signing",
         "entity-seal",
         "tls-server",
+        "tls-server-short",
         "backoffice-client",
         "ocsp-responder",
         "service-signing",

@@ -21,6 +21,7 @@ EXPECTED = {
     "person-signing",
     "entity-seal",
     "tls-server",
+    "tls-server-short",
     "backoffice-client",
     "ocsp-responder",
     "service-signing",
