@@ -59,6 +59,7 @@ class AcmeProblem(Exception):
         *,
         subproblems: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.error = error
@@ -66,6 +67,8 @@ class AcmeProblem(Exception):
         self.status = status
         self.subproblems = subproblems
         self.headers = headers or {}
+        # Members beside type/detail/status (badSignatureAlgorithm's "algorithms", §6.2).
+        self.extensions = extensions or {}
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -75,6 +78,7 @@ class AcmeProblem(Exception):
         }
         if self.subproblems:
             body["subproblems"] = self.subproblems
+        body.update(self.extensions)
         return body
 
     def __repr__(self) -> str:
