@@ -44,12 +44,21 @@ async def directory(request: Request, ca: str) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
 
 
-@router.api_route(PREFIX + "/new-nonce", methods=["HEAD", "GET"])
-async def new_nonce(request: Request, ca: str) -> Response:
-    """newNonce (§7.2): HEAD answers 200, GET 204; the nonce is in Replay-Nonce."""
+def _nonce(request: Request, ca: str, status: int) -> Response:
     paths = acme_server(request).paths(ca)
-    status = 200 if request.method == "HEAD" else 204
     return Response(status_code=status, headers=acme_headers(request, paths))
+
+
+@router.head(PREFIX + "/new-nonce")
+async def new_nonce_head(request: Request, ca: str) -> Response:
+    """newNonce (§7.2): HEAD answers 200; the nonce is in Replay-Nonce."""
+    return _nonce(request, ca, 200)
+
+
+@router.get(PREFIX + "/new-nonce", status_code=204)
+async def new_nonce_get(request: Request, ca: str) -> Response:
+    """newNonce (§7.2): GET answers 204; the nonce is in Replay-Nonce."""
+    return _nonce(request, ca, 204)
 
 
 def _answer(request: Request, answer: accounts.Answer, paths: Any) -> JSONResponse:

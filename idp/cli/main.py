@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from idp.cli.acme import acme_app
 from idp.cli.attest import attest_app
 from idp.cli.audit import audit_app
 from idp.cli.ca import ca_app
@@ -54,6 +55,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
 app.add_typer(attest_app, name="attest")
+app.add_typer(acme_app, name="acme")
 app.command("reconcile")(reconcile_command)
 register_ca_status(ca_app)
 
