@@ -3,6 +3,7 @@ the key of a CSR (finalize, §11.1) or of a certificate (revokeCert, §7.6)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -16,7 +17,9 @@ def key_thumbprint(public_key: PublicKeyTypes) -> str | None:
     carry (such a key cannot be an account key either)."""
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
-            return str(RSAKey.import_key(public_key).thumbprint())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a weak key is refused by the profile, not here
+                return str(RSAKey.import_key(public_key).thumbprint())
         if isinstance(public_key, ec.EllipticCurvePublicKey):
             return str(ECKey.import_key(public_key).thumbprint())
         if isinstance(public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
