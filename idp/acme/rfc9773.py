@@ -36,11 +36,13 @@ from fastapi.responses import JSONResponse
 from ca.serials import serial_hex
 from idp.acme.problems import AcmeProblem
 from idp.acme.requests import AcmeAccount
-from idp.storage.certificate_store import certificate_record
+from idp.storage.acme_renewal import certificate_by_issuer_serial
 from idp.storage.certificates import CertificateRecord
 from idp.storage.engine import Database
 
-router = APIRouter(tags=["acme"])
+# Out of the OpenAPI document, like /ocsp: RFC 9773 describes this resource and
+# its ACME problem documents (no "title"), not Hoviyat's RFC 9457 conventions.
+router = APIRouter(tags=["acme"], include_in_schema=False)
 
 RETRY_AFTER_SECONDS = 6 * 3600  # §4.3.1 leaves it to the server; §4.2's own example value
 REVOKED_RETRY_AFTER_SECONDS = 3600  # the answer will not change: poll rarely, renew now
@@ -152,13 +154,8 @@ def suggested_window(record: CertificateRecord, now: datetime) -> Window:
 
 
 def _known_certificate(db: Database, ca: str, cert_id: CertId) -> CertificateRecord | None:
-    record = certificate_record(db, cert_id.serial_hex)
-    if (
-        record is None
-        or record.issuer_key_id != cert_id.issuer_key_id
-        or record.issuer_ca != ca
-        or record.status not in _KNOWN
-    ):
+    record = certificate_by_issuer_serial(db, cert_id.issuer_key_id, cert_id.serial_hex)
+    if record is None or record.issuer_ca != ca or record.status not in _KNOWN:
         return None
     return record
 
@@ -227,12 +224,8 @@ def check_replaces(
     if not isinstance(cert_id, str):
         raise AcmeProblem("malformed", "replaces must be a certID string")
     parsed = _parsed(cert_id)
-    record = certificate_record(db, parsed.serial_hex)
-    if (
-        record is None
-        or record.issuer_key_id != parsed.issuer_key_id
-        or (record.status not in _KNOWN)
-    ):
+    record = certificate_by_issuer_serial(db, parsed.issuer_key_id, parsed.serial_hex)
+    if record is None or record.status not in _KNOWN:
         raise AcmeProblem("malformed", "replaces names no certificate this server issued")
     if record.requested_by != f"acme:{account.id}":
         raise AcmeProblem(

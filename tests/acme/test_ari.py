@@ -287,3 +287,10 @@ def test_already_replaced_problem() -> None:
     problem = already_replaced("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")
     assert (problem.error, problem.status) == ("alreadyReplaced", 409)
     assert problem.to_dict()["type"] == ACME + "alreadyReplaced"
+
+
+def test_renewal_info_is_described_by_its_rfc_not_the_openapi_document(
+    app_client: TestClient,
+) -> None:
+    paths = app_client.get("/openapi.json").json()["paths"]
+    assert not [path for path in paths if "renewal-info" in path]
