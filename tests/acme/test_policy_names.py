@@ -14,6 +14,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+from ca.names import check_dns_name  # the issuance-side rule, not the policy's own
 from policies.acme import (
     AcmePolicy,
     NameRefused,
@@ -334,8 +335,6 @@ def test_policies_without_acme_keep_their_document_and_digest() -> None:
 
 
 def test_builtin_demo_policies_name_domains_the_ca_can_issue_for() -> None:
-    from ca.names import check_dns_name  # the issuance-side rule, not the policy's own
-
     policies = load_service_policies()
     with_acme = {code: p.acme.domains for code, p in policies.items() if p.acme.domains}
     assert with_acme["demo-tax-portal"] == ("tax.example.com",)
@@ -343,3 +342,16 @@ def test_builtin_demo_policies_name_domains_the_ca_can_issue_for() -> None:
         for domain in domains:
             assert check_dns_name(domain) == domain
             assert check_dns_name("*." + domain) == "*." + domain
+
+
+@given(st.lists(labels, min_size=0, max_size=4), st.booleans(), st.booleans())
+def test_allowed_names_are_what_the_ca_puts_in_a_certificate(
+    prefix: list[str], wildcard: bool, upper: bool
+) -> None:
+    # The order's names go to the registration step as normalised: it must
+    # take them as they are (ca.names is the issuance-side rule, PSL included).
+    raw = ("*." if wildcard else "") + ".".join([*prefix, DOMAIN])
+    assume(len(raw) <= 253)
+    name = normalise_name(raw.upper() if upper else raw)
+    assert allowed(name)
+    assert check_dns_name(name) == name
