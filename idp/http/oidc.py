@@ -32,6 +32,7 @@ from idp.login.sessions import clear_session_cookie, cookie_name, current_login,
 from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
+from idp.oauth.token_endpoint import request_proof, spent_then
 from idp.oidc import claims as oidc_claims
 from idp.oidc import completion, rfc7009, rfc7662, rfc9101, rfc9126
 from idp.oidc.authorize import (
@@ -287,15 +288,22 @@ async def pushed_authorization_request(request: Request, hoviyat: HoviyatDep) ->
     """RFC 9126 §2: client-authenticated like /token; answers 201 with the ``request_uri``."""
     form = await oauth_form(request)
     now = datetime.now(UTC)
+    # RFC 9449 §10.1: a proof sent with the push binds the future code to its key.
+    proof = request_proof(request, hoviyat)
 
     def push(session: Session) -> dict[str, Any]:
-        return _authentication(request).then(
-            request,
-            form,
-            hoviyat,
-            session,
-            lambda caller: rfc9126.push(session, hoviyat, caller, form, now),
-        )
+        def pushed() -> dict[str, Any]:
+            return _authentication(request).then(
+                request,
+                form,
+                hoviyat,
+                session,
+                lambda caller: rfc9126.push(session, hoviyat, caller, form, now, proof),
+            )
+
+        if proof is None:
+            return pushed()
+        return spent_then(session, proof, hoviyat.settings.dpop_proof_window_seconds, pushed)
 
     return JSONResponse(await hoviyat.committer.run(push), status_code=201, headers=_NO_STORE)
 

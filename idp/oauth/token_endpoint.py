@@ -80,8 +80,9 @@ def _check_allowed(caller: AuthenticatedClient, grant_type: str) -> None:
         raise OAuthError("invalid_dpop_proof", "this client must send a DPoP proof (RFC 9449)")
 
 
-def _proof(request: Request, hoviyat: Hoviyat) -> Proof | None:
-    """RFC 9449 §5: the token request's DPoP proof, checked but not yet spent; None: none sent."""
+def request_proof(request: Request, hoviyat: Hoviyat) -> Proof | None:
+    """RFC 9449 §5, §10.1: the request's DPoP proof (at /token or /par), checked but not
+    yet spent; None: none sent."""
     try:
         proof = proof_header(request.headers)
         if proof is None:
@@ -101,7 +102,7 @@ def _proof(request: Request, hoviyat: Hoviyat) -> Proof | None:
         raise OAuthError(exc.error, str(exc)) from None
 
 
-def _spent_then(session: Session, proof: Proof, window: int, action: Callable[[], T]) -> T:
+def spent_then(session: Session, proof: Proof, window: int, action: Callable[[], T]) -> T:
     """Spend the proof's ``jti`` (RFC 9449 §11.1), then ``action``; the ``jti`` stays spent
     when the action fails, or a proof could be tried again and again (as private_key_jwt's
     assertion does, :meth:`ClientAuthentication.then`)."""
@@ -136,7 +137,7 @@ class TokenEndpoint:
                 "unsupported_grant_type", f"grant_type {grant_type!r} is not supported"
             )
         # Checked (signature included) before the write transaction; only its jti is written.
-        proof = _proof(request, hoviyat)
+        proof = request_proof(request, hoviyat)
         authentication = self.authentication
         read_only = self._read_only.get(grant_type)
         if proof is None and read_only is not None and not authentication.writes(request, form):
@@ -159,7 +160,7 @@ class TokenEndpoint:
             if proof is None:
                 return authenticated()
             window = hoviyat.settings.dpop_proof_window_seconds
-            return _spent_then(session, proof, window, authenticated)
+            return spent_then(session, proof, window, authenticated)
 
         # Through the group committer: the grant's state changes and its audit
         # entry commit together, batched with other requests' writes.

@@ -9,6 +9,7 @@ to the client's redirect URI (:class:`AuthorizeRedirectError`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -24,6 +25,7 @@ UI_LOCALES = ("fa", "en")
 RESPONSE_TYPES = ("code",)
 RESPONSE_MODES = ("query",)
 _MAX_PARAM = 2000
+JWK_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class AuthorizeFatal(ValueError):
@@ -66,6 +68,7 @@ class AuthorizationRequest:
     login_hint: str | None = None
     ui_locales: list[str] = field(default_factory=list)
     claims: dict[str, Any] = field(default_factory=dict)
+    dpop_jkt: str | None = None  # RFC 9449 §10
 
     def to_params(self) -> dict[str, Any]:
         """The JSON stored in the interaction's ``params`` column (the login pages read it)."""
@@ -119,6 +122,7 @@ PARAMETERS = (
     "claims",
     "ui_locales",
     "login_hint",
+    "dpop_jkt",
 )
 
 
@@ -274,6 +278,10 @@ def _validate_rest(
         wanted = acr_claim.get("values") or [acr_claim.get("value")]
         acr_values = [value for value in wanted if value in LEVELS]
     ui_locales = (_single(params, "ui_locales") or "").split()
+    dpop_jkt = _single(params, "dpop_jkt")
+    if dpop_jkt is not None and not JWK_THUMBPRINT.fullmatch(dpop_jkt):
+        # RFC 9449 §10: the base64url SHA-256 JWK thumbprint (RFC 7638) of the client's key.
+        raise ValueError("dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)")
     login_hint = _single(params, "login_hint")
     if login_hint is not None and len(login_hint) > 64:
         raise ValueError("login_hint is longer than 64 characters")
@@ -292,4 +300,5 @@ def _validate_rest(
         # §3.1.2.1: unsupported locales are ignored, not errors.
         ui_locales=[tag for tag in ui_locales if tag.split("-")[0] in UI_LOCALES],
         claims=claims,
+        dpop_jkt=dpop_jkt,
     )

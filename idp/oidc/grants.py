@@ -118,6 +118,7 @@ def issue_code(
             "redirect_uri": request.redirect_uri,
             "code_challenge": request.code_challenge,
             "nonce": request.nonce,
+            "dpop_jkt": request.dpop_jkt,
             "created_at": now,
             "expires_at": now + CODE_LIFETIME,
             "redeemed_at": None,

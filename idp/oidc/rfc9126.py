@@ -24,6 +24,7 @@ from sqlmodel import Session
 from idp.context import Hoviyat
 from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
+from idp.oauth.rfc9449 import Proof
 from idp.oidc import rfc9101
 from idp.oidc.authorize import PARAMETERS, AuthorizeFatal, AuthorizeRedirectError, validate
 from idp.oidc.identity import IdentityRefused, policy_for
@@ -51,8 +52,13 @@ def push(
     caller: AuthenticatedClient,
     form: Mapping[str, str],
     now: datetime,
+    dpop: Proof | None = None,
 ) -> dict[str, Any]:
-    """§2.1-§2.2: check and store the pushed request; the 201 answer's body."""
+    """§2.1-§2.2: check and store the pushed request; the 201 answer's body.
+
+    ``dpop``: the DPoP proof sent with the push (RFC 9449 §10.1), already checked
+    and spent; the code this request leads to is bound to its key.
+    """
     if "request_uri" in form:
         raise OAuthError("invalid_request", "request_uri must not be pushed (RFC 9126 §2.1)")
     client = caller.client
@@ -80,6 +86,13 @@ def push(
                 "invalid_request",
                 "this client's authorization requests must be signed request objects (RFC 9101)",
             )
+        if dpop is not None:
+            if params.get("dpop_jkt", [dpop.jkt]) != [dpop.jkt]:
+                raise OAuthError(
+                    "invalid_dpop_proof",
+                    "dpop_jkt is not the thumbprint of the DPoP proof's key (RFC 9449 §10.1)",
+                )
+            params["dpop_jkt"] = [dpop.jkt]
         validate(params, this_client, pushed=True, signed="request" in form)
         policy_for(hoviyat, client)
     except AuthorizeFatal as exc:

@@ -131,6 +131,8 @@ class OidcAuthorizationCode(_IssuedUnderGrant, table=True):
     redirect_uri: str = Field(max_length=2000)
     code_challenge: str = Field(max_length=64)
     nonce: str | None = Field(default=None, max_length=255)
+    # RFC 9449 §10: the DPoP key the authorization request bound the code to.
+    dpop_jkt: str | None = Field(default=None, max_length=64)
     redeemed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 

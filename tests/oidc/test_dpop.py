@@ -251,3 +251,126 @@ def test_plain_relying_party_keeps_bearer_tokens(
     assert body["token_type"] == "Bearer"
     bearer = {"Authorization": f"Bearer {body['access_token']}"}
     assert asgi_browser.get("/userinfo", headers=bearer).status_code == 200
+
+
+# --- RFC 9449 §10: the authorization code bound to a DPoP key at /authorize ---
+
+
+def _bound_code(
+    app: FastAPI, browser: TestClient, rp: RelyingParty, citizen: Person, jkt: str
+) -> tuple[str, str]:
+    verifier, challenge = pkce_pair()
+    login = log_in(app.state.hoviyat.db, citizen.national_code)
+    params = authorization_params(rp, challenge, dpop_jkt=jkt)
+    return code_for(app, browser, params, login), verifier
+
+
+def test_code_bound_by_dpop_jkt_redeems_with_that_key(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> None:
+    key = DPoPKey()
+    code, verifier = _bound_code(hoviyat_app, asgi_browser, rp, citizen, key.jkt)
+    issued = _redeem(asgi_browser, rp, code, verifier, key)
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["token_type"] == "DPoP"
+    assert claims_of(issued.json()["access_token"])["cnf"] == {"jkt": key.jkt}
+
+
+def test_attack_stolen_dpop_bound_code_redeemed_with_the_thiefs_key_is_refused_and_kept(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> None:
+    """A thief holding the code and the client's credentials, but not its DPoP key,
+    gets nothing, and the rightful client can still redeem the code."""
+    owner, thief = DPoPKey(), DPoPKey()
+    code, verifier = _bound_code(hoviyat_app, asgi_browser, rp, citizen, owner.jkt)
+    for attempt in (thief, None):
+        refused = _redeem(asgi_browser, rp, code, verifier, attempt)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_grant"
+        assert "dpop_jkt" in refused.json()["error_description"]
+    assert _redeem(asgi_browser, rp, code, verifier, owner).status_code == 200
+
+
+@pytest.mark.parametrize("jkt", ["short", "x" * 44, "a" * 42 + "+=", "é" * 43, " " + "a" * 42])
+def test_attack_malformed_dpop_jkt_is_refused_at_the_redirect_uri(
+    asgi_browser: TestClient, rp: RelyingParty, jkt: str
+) -> None:
+    _verifier, challenge = pkce_pair()
+    answer = asgi_browser.get(
+        "/authorize",
+        params=authorization_params(rp, challenge, dpop_jkt=jkt),
+        follow_redirects=False,
+    )
+    assert answer.status_code in (302, 303), answer.text
+    assert "error=invalid_request" in answer.headers["location"]
+    assert "dpop_jkt" in answer.headers["location"]
+
+
+def _pushed_bound_code(
+    app: FastAPI,
+    browser: TestClient,
+    rp: RelyingParty,
+    citizen: Person,
+    proof_key: DPoPKey,
+    **extra: str,
+) -> tuple[str, str]:
+    """RFC 9449 §10.1: the DPoP proof sent with the pushed request binds the code."""
+    verifier, challenge = pkce_pair()
+    pushed = browser.post(
+        "/par",
+        data={**authorization_params(rp, challenge), **extra},
+        auth=(rp.client_id, rp.client_secret or ""),
+        headers={"DPoP": proof_key.proof("POST", _url(browser, "/par"))},
+    )
+    assert pushed.status_code == 201, pushed.text
+    login = log_in(app.state.hoviyat.db, citizen.national_code)
+    params = {"client_id": rp.client_id, "request_uri": pushed.json()["request_uri"]}
+    return code_for(app, browser, params, login), verifier
+
+
+def test_dpop_proof_at_par_binds_the_code_to_its_key(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, rp: RelyingParty, citizen: Person
+) -> None:
+    key = DPoPKey()
+    code, verifier = _pushed_bound_code(hoviyat_app, asgi_browser, rp, citizen, key)
+    assert _redeem(asgi_browser, rp, code, verifier, DPoPKey()).status_code == 400
+    issued = _redeem(asgi_browser, rp, code, verifier, key)
+    assert issued.status_code == 200, issued.text
+    assert claims_of(issued.json()["access_token"])["cnf"] == {"jkt": key.jkt}
+
+
+def test_attack_par_with_dpop_jkt_of_another_key_than_its_proof_is_refused(
+    asgi_browser: TestClient, rp: RelyingParty
+) -> None:
+    _verifier, challenge = pkce_pair()
+    signer, other = DPoPKey(), DPoPKey()
+    pushed = asgi_browser.post(
+        "/par",
+        data=authorization_params(rp, challenge, dpop_jkt=other.jkt),
+        auth=(rp.client_id, rp.client_secret or ""),
+        headers={"DPoP": signer.proof("POST", _url(asgi_browser, "/par"))},
+    )
+    assert pushed.status_code == 400, pushed.text
+    assert pushed.json()["error"] == "invalid_dpop_proof"
+
+
+def test_attack_replayed_or_misdirected_dpop_proof_at_par_is_refused(
+    asgi_browser: TestClient, rp: RelyingParty
+) -> None:
+    key = DPoPKey()
+
+    def push(proof: str) -> httpx.Response:
+        _verifier, challenge = pkce_pair()
+        return asgi_browser.post(
+            "/par",
+            data=authorization_params(rp, challenge),
+            auth=(rp.client_id, rp.client_secret or ""),
+            headers={"DPoP": proof},
+        )
+
+    proof = key.proof("POST", _url(asgi_browser, "/par"))
+    assert push(proof).status_code == 201
+    replayed = push(proof)
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_dpop_proof"
+    for_token = push(key.proof("POST", _url(asgi_browser, "/token")))
+    assert for_token.status_code == 400 and for_token.json()["error"] == "invalid_dpop_proof"

@@ -50,6 +50,12 @@ def authorization_code_grant(
     now = datetime.now(UTC)
     if row.expires_at <= now:
         raise OAuthError("invalid_grant", "the authorization code has expired")
+    if row.dpop_jkt is not None and caller.dpop_jkt != row.dpop_jkt:
+        # RFC 9449 §10: the code was bound to a DPoP key at /authorize; checked before
+        # the code is spent, so a thief without that key does not burn the login.
+        raise OAuthError(
+            "invalid_grant", "the authorization code is bound to another DPoP key (dpop_jkt)"
+        )
     if form.get("redirect_uri") != row.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's")
     if not rfc7636.verify(form.get("code_verifier"), row.code_challenge):
