@@ -9,7 +9,7 @@ create``, and every request is a signed JWS over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,12 +17,18 @@ import pytest
 from acme_client import AccountKey, AcmeClient, Eab
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from idp.acme import eab
 from idp.acme.paths import AcmePaths
+from idp.app import create_app
 from idp.audit.log import append
 from idp.context import Hoviyat
 from idp.settings import Settings
+from idp.storage.acme_accounts import AcmeAccountRow
+from idp.storage.acme_eab import AcmeEabKey
+from idp.storage.models import AuditEntry
 from verifiers.registry.synthetic import export
 
 ACME_CA = "infrastructure"  # the issuing CA of tls-server and tls-server-short
@@ -112,3 +118,38 @@ def acme_account(acme_client: AcmeClient, eab_key: Eab) -> AcmeClient:
     )
     assert response.status_code == 201, response.text
     return acme_client
+
+
+def snapshot(hoviyat: Hoviyat) -> dict[str, object]:
+    """What a refused request must not change: accounts, EAB keys, audit entries."""
+    with hoviyat.db.read() as session:
+        accounts = [
+            (row.id, row.status, row.jwk_thumbprint, tuple(row.contact))
+            for row in session.exec(select(AcmeAccountRow).order_by(col(AcmeAccountRow.id)))
+        ]
+        keys = [
+            (row.kid, row.account_id, row.revoked_at)
+            for row in session.exec(select(AcmeEabKey).order_by(col(AcmeEabKey.kid)))
+        ]
+        audit = session.exec(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(col(AuditEntry.event_type).like("acme%"))
+        ).one()
+    return {"accounts": accounts, "eab_keys": keys, "acme_audit_entries": audit}
+
+
+@pytest.fixture
+def state(hoviyat: Hoviyat) -> Callable[[], dict[str, object]]:
+    """``before = state(); <refused request>; assert state() == before``."""
+    return lambda: snapshot(hoviyat)
+
+
+@pytest.fixture
+def other_app(hoviyat_settings: Settings, hoviyat_app: FastAPI) -> Iterator[TestClient]:
+    """A second application (its own engine, committer and workers' state) over the same
+    database and secrets: another worker process or host, as far as ACME can tell."""
+    app = create_app(hoviyat_settings)
+    with TestClient(app, base_url=hoviyat_settings.issuer) as client:
+        yield client
+    app.state.hoviyat.close()
