@@ -2,8 +2,12 @@
 
 A service policy's ``[acme]`` table lists the entity's domains. A requested name
 is allowed when, once normalised, it equals one of them or lies under one on a
-label boundary (``www.tax.example`` is under ``tax.example``; ``evil-tax.example``
-is not). A wildcard ``*.x`` is allowed exactly when ``x`` is.
+label boundary (``www.tax.example.com`` is under ``tax.example.com``;
+``evil-tax.example.com`` is not). A wildcard ``*.x`` is allowed exactly when ``x`` is.
+The domains themselves are checked when the policy loads: no wildcard, and
+none that is a public suffix (``gov.ir`` would hand one entity every agency's
+names) or under a top-level domain the public suffix list does not know (the
+CA refuses such Internal Names at issuance, CA/B Forum BR 1.6.1).
 
 Normalisation follows what the certificate will carry (RFC 8555 §7.1.4, RFC 5280
 §4.2.1.6, CA/B Forum BR 7.1.2.7.12): lower case; IDNA 2008 A-labels, with UTS #46
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
 
 MAX_NAME = 253  # RFC 1035 §2.3.4, in presentation form without the trailing dot
 MAX_LABEL = 63
-_MAX_INPUT = 1024  # refuse before IDNA work on anything longer: no name is
+_MAX_INPUT = 1024  # refused before any IDNA work: four times the longest name
 _LDH = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 
 
