@@ -38,6 +38,11 @@ from dnslib.server import DNSHandler, DNSLogger, DNSServer
 # ----------------------------------------------------------------------- DNS
 
 
+def _serve_in_thread(server: socketserver.BaseServer) -> None:
+    # A short poll interval: stop() (shutdown) waits for one poll.
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+
+
 def _norm(name: str) -> str:
     return name.lower().rstrip(".")
 
@@ -47,7 +52,7 @@ class _Zone:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.records: dict[tuple[str, str], list[str]] = {}
+        self.records: dict[tuple[str, str], list[str | bytes]] = {}
         self.servfail: set[str] = set()
         self.silent: set[str] = set()
         self.queries: list[tuple[str, str]] = []
@@ -74,23 +79,26 @@ class _Zone:
                 if not target or qtype == "CNAME":
                     break
                 reply.add_answer(_rr(name, "CNAME", target[0]))
-                name = _norm(target[0])
+                name = _norm(str(target[0]))
             if not any(key[0] == name for key in self.records):
                 reply.header.rcode = RCODE.NXDOMAIN
             return reply
 
 
-def _rr(name: str, rtype: str, value: str) -> RR:
+def _rr(name: str, rtype: str, value: str | bytes) -> RR:
     rdata: Any
+    if rtype == "TXT":
+        raw = value.encode() if isinstance(value, str) else value
+        # One character-string holds at most 255 octets (RFC 1035 §3.3.14).
+        rdata = TXT([raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""])
+        return RR(name, QTYPE.TXT, rdata=rdata, ttl=0)
+    assert isinstance(value, str)
     if rtype == "A":
         rdata = A(value)
     elif rtype == "AAAA":
         rdata = AAAA(value)
     elif rtype == "CNAME":
         rdata = CNAME(value)
-    elif rtype == "TXT":
-        raw = value.encode()
-        rdata = TXT([raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""])
     else:
         raise ValueError(f"record type {rtype} not served")
     return RR(name, getattr(QTYPE, rtype), rdata=rdata, ttl=0)
@@ -102,8 +110,19 @@ class _QuietLogger(DNSLogger):
 
 
 class _TruncatingHandler(DNSHandler):
-    # Answers over 512 octets on UDP come back truncated, so clients retry on TCP.
-    udplen = 512
+    """Answers over 512 octets on UDP come back truncated (RFC 1035 §4.2.1), so
+    clients retry on TCP. dnslib's own truncate() drops the question, which a
+    careful client rightly refuses as an answer to another question."""
+
+    def get_reply(self, data: bytes) -> bytes:
+        request = DNSRecord.parse(data)
+        reply = self.server.resolver.resolve(request, self)
+        packed: bytes = reply.pack()
+        if self.protocol == "udp" and len(packed) > 512:
+            truncated = request.reply()
+            truncated.header.tc = 1
+            packed = truncated.pack()
+        return packed
 
 
 class LoopbackDns:
@@ -120,7 +139,7 @@ class LoopbackDns:
         """The ``host:port`` to put in ``HOVIYAT_ACME_DNS_RESOLVER``."""
         return f"{self.address}:{self.port}"
 
-    def set(self, name: str, rtype: str, *values: str) -> None:
+    def set(self, name: str, rtype: str, *values: str | bytes) -> None:
         """Replace the ``rtype`` records of ``name`` (no values: remove them)."""
         with self.zone.lock:
             if values:
@@ -165,13 +184,13 @@ class LoopbackDns:
             self.port = port
             self._servers = [udp, tcp]
             for server in self._servers:
-                server.start_thread()
+                _serve_in_thread(server.server)
             return self
         raise OSError("no free port pair for the loopback DNS server")
 
     def stop(self) -> None:
         for server in self._servers:
-            server.stop()
+            server.server.shutdown()
             server.server.server_close()
         self._servers = []
 
@@ -197,7 +216,7 @@ class _HttpState:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (Host, path)
     in_flight: int = 0
     most_in_flight: int = 0
-    released: threading.Event = field(default_factory=threading.Event)
+    holds: dict[str, threading.Event] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)  # body octets written, by path
 
 
@@ -258,8 +277,11 @@ class Http01Responder:
 
     def serve(self, token: str, body: str | bytes) -> None:
         """``GET /.well-known/acme-challenge/<token>`` answers 200 with ``body``."""
+        self.answer(CHALLENGE_PATH + token, body)
+
+    def answer(self, path: str, body: str | bytes, status: int = 200) -> None:
         data = body.encode() if isinstance(body, str) else body
-        self.on(CHALLENGE_PATH + token, lambda h: _respond(h, 200, data))
+        self.on(path, lambda h: _respond(h, status, data))
 
     def redirect(self, path: str, location: str, status: int = 302) -> None:
         def behaviour(handler: http.server.BaseHTTPRequestHandler) -> None:
@@ -291,16 +313,31 @@ class Http01Responder:
 
         self.on(path, behaviour)
 
-    def hold(self, path: str) -> None:
-        """Accept the request and answer nothing until :meth:`release` (or stop)."""
+    def hold(self, path: str, then: bytes | None = None) -> None:
+        """Accept requests for ``path`` and answer nothing until :meth:`release`
+        (or stop); then answer 200 with ``then``, or close without a response."""
+        released = threading.Event()
+        with self.state.lock:
+            self.state.holds[path] = released
 
         def behaviour(handler: http.server.BaseHTTPRequestHandler) -> None:
-            self.state.released.wait()
+            released.wait()
+            if then is not None:
+                _respond(handler, 200, then)
 
         self.on(path, behaviour)
 
-    def release(self) -> None:
-        self.state.released.set()
+    def release(self, path: str | None = None) -> None:
+        """Let the held requests of ``path`` (None: of every path) be answered."""
+        with self.state.lock:
+            events = [e for p, e in self.state.holds.items() if path is None or p == path]
+        for event in events:
+            event.set()
+
+    def in_flight(self) -> tuple[int, int]:
+        """(requests being answered now, the most ever at once)."""
+        with self.state.lock:
+            return self.state.in_flight, self.state.most_in_flight
 
     def requests(self) -> list[tuple[str, str]]:
         with self.state.lock:
@@ -311,7 +348,7 @@ class Http01Responder:
         server.state = self.state
         self.port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        _serve_in_thread(server)
         return self
 
     def stop(self) -> None:
@@ -451,7 +488,7 @@ class TlsAlpnResponder:
         server.base_context = base
         self.port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        _serve_in_thread(server)
         return self
 
     def stop(self) -> None:
