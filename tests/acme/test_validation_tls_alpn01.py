@@ -264,7 +264,7 @@ def test_fuzz_any_bytes_as_the_certificate_fail_cleanly(der: bytes) -> None:
     assert failure.value.error == "incorrectResponse"
 
 
-@hypothesis_settings(max_examples=300)
+@hypothesis_settings(max_examples=1500)
 @given(data=st.data())
 def test_fuzz_mutated_validation_certificate_passes_only_unmutated(data: st.DataObject) -> None:
     der = bytearray(_validation_certificate())

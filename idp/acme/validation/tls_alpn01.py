@@ -54,7 +54,12 @@ def check_certificate(der: bytes, identifier: str, key_authorization: str) -> No
     try:
         certificate = x509.load_der_x509_certificate(der)
         extensions = certificate.extensions  # parsed here: duplicates raise
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+    except (
+        ValueError,
+        x509.InvalidVersion,  # found by fuzzing: a version octet other than v1/v3
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    ):
         raise wrong("not a parsable X.509 certificate") from None
     try:
         san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
