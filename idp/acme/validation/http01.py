@@ -87,42 +87,64 @@ def _host_header(url: httpx.URL) -> str:
 
 
 async def _fetch(
-    client: httpx.AsyncClient, url: httpx.URL, settings: AcmeSettings
+    transport: httpx.AsyncHTTPTransport, url: httpx.URL, settings: AcmeSettings
 ) -> tuple[int, str | None, bytes]:
     """(status, Location or None, body up to MAX_BODY) from one of the name's addresses."""
     found = await resolver.addresses(url.host, settings)
-    refused = f"{url.host}: could not connect to port {url.port or 80}"
+    deadline = settings.validation_timeout_seconds
+    extensions: dict[str, object] = {
+        "timeout": {"connect": deadline, "read": deadline, "write": deadline, "pool": deadline}
+    }
+    if url.scheme == "https":
+        extensions["sni_hostname"] = url.host
     for address in resolver.dial_order(found):
-        dialled = url.copy_with(host=str(address))
+        request = httpx.Request(
+            "GET",
+            url.copy_with(host=str(address)),
+            headers={
+                "Host": _host_header(url),
+                "User-Agent": USER_AGENT,
+                "Accept": "*/*",
+                # Raw octets are compared: a compressed body is no key
+                # authorization (and no way past MAX_BODY).
+                "Accept-Encoding": "identity",
+                "Connection": "close",
+            },
+            extensions=extensions,
+        )
         try:
-            async with client.stream(
-                "GET",
-                dialled,
-                headers={"Host": _host_header(url)},
-                extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
-            ) as response:
-                if response.status_code in REDIRECT_STATUSES:
-                    return response.status_code, response.headers.get("location"), b""
-                body = bytearray()
-                # Raw octets: Accept-Encoding is identity, and a compressed body
-                # is no key authorization (and no way past MAX_BODY).
-                async for chunk in response.aiter_raw():
-                    body += chunk
-                    if len(body) > MAX_BODY:
-                        raise ChallengeFailed(
-                            "incorrectResponse", f"response body over {MAX_BODY} octets"
-                        )
-                return response.status_code, None, bytes(body)
+            # The transport, not a client: no redirect, cookie, auth or proxy
+            # handling of its own; each hop is checked by redirect_target.
+            response = await transport.handle_async_request(request)
         except httpx.ConnectError:
             continue  # the other address family, if there is one
         except httpx.TimeoutException:
             raise ChallengeFailed("connection", f"{url.host}: timed out") from None
         except httpx.HTTPError as exc:
-            # RemoteProtocolError, a TLS failure after connect, a reset...
+            raise ChallengeFailed(
+                "connection", f"{url.host}: {type(exc).__name__} before a response"
+            ) from None
+        try:
+            if response.status_code in REDIRECT_STATUSES:
+                return response.status_code, response.headers.get("location"), b""
+            body = bytearray()
+            async for chunk in response.stream:  # type: ignore[union-attr]
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise ChallengeFailed(
+                        "incorrectResponse", f"response body over {MAX_BODY} octets"
+                    )
+            return response.status_code, None, bytes(body)
+        except httpx.TimeoutException:
+            raise ChallengeFailed("connection", f"{url.host}: timed out") from None
+        except httpx.HTTPError as exc:
+            # RemoteProtocolError, a reset in the middle of the body...
             raise ChallengeFailed(
                 "connection", f"{url.host}: {type(exc).__name__} reading the response"
             ) from None
-    raise ChallengeFailed("connection", refused)
+        finally:
+            await response.aclose()
+    raise ChallengeFailed("connection", f"{url.host}: could not connect to port {url.port or 80}")
 
 
 async def validate_http01(
@@ -131,15 +153,10 @@ async def validate_http01(
     if identifier.startswith("*."):
         raise ChallengeFailed("malformed", "a wildcard name is validated by dns-01 only (§7.1.3)")
     url = challenge_url(identifier, token, settings)
-    async with httpx.AsyncClient(
-        verify=_TLS,
-        trust_env=False,  # no proxy from the environment between us and the target
-        follow_redirects=False,  # each hop is checked by redirect_target
-        timeout=settings.validation_timeout_seconds,
-        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Accept": "*/*"},
-    ) as client:
+    # trust_env=False: no proxy from the environment between us and the target.
+    async with httpx.AsyncHTTPTransport(verify=_TLS, trust_env=False, retries=0) as transport:
         for hop in range(MAX_REDIRECTS + 1):
-            status, location, body = await _fetch(client, url, settings)
+            status, location, body = await _fetch(transport, url, settings)
             if status in REDIRECT_STATUSES:
                 if hop == MAX_REDIRECTS:
                     raise ChallengeFailed(
