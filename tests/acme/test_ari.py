@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from acme_pki_support import acme_pki, issue_tls  # noqa: F401
 from cryptography import x509
 from fastapi.testclient import TestClient
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ca.revocation import RevocationReason
@@ -294,3 +295,17 @@ def test_renewal_info_is_described_by_its_rfc_not_the_openapi_document(
 ) -> None:
     paths = app_client.get("/openapi.json").json()["paths"]
     assert not [path for path in paths if "renewal-info" in path]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_fuzz_renewal_info_route_answers_problems_never_errors(app_client: TestClient) -> None:
+    # Outside bytes in the path: every answer is a 400 or 404 ACME problem, never a 5xx.
+    @given(st.text(min_size=1, max_size=300))
+    @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    def ask(cert_id: str) -> None:
+        response = app_client.get(f"/acme/{CA}/renewal-info/{quote(cert_id, safe='')}")
+        assert response.status_code in (400, 404), (cert_id, response.status_code)
+        if response.headers.get("content-type", "").startswith("application/problem+json"):
+            assert response.json()["type"].startswith(ACME)
+
+    ask()
