@@ -6,166 +6,47 @@ validators dialling a loopback DNS server and http-01 responder (ports 18200-182
 The happy path ends in ``openssl verify`` and pkilint; the rest is the attacker's.
 """
 
+# The fixtures come from orders_http_support (a test module, not a conftest of its own):
+# their names are the parameters that use them.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import base64
 import hashlib
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from acme_client import AccountKey, AcmeClient, b64url
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc import jwk
+from orders_http_support import (  # noqa: F401  (fixtures)
+    answer_http01,
+    ca_root,
+    der_b64,
+    dns,
+    finalize,
+    fresh_name,
+    hoviyat_settings,
+    issued,
+    key_authorization,
+    new_order,
+    ordered_and_proven,
+    poll,
+    problem,
+    web,
+    world,
+)
 from orders_support import csr_der, openssl_verify, pkilint_serverauth, write_pem
 from responders import Http01Responder, LoopbackDns
 from sqlmodel import select
 
-from ca.keys import open_keystore
 from ca.serials import serial_hex
-from ca.settings import CASettings
-from idp.acme.settings import AcmeSettings
 from idp.context import Hoviyat
-from idp.pki.hierarchy import Hierarchy
-from idp.settings import Settings
 from idp.storage.certificates import CertificateRecord
-from idp.storage.engine import Database
 from idp.storage.models import AuditEntry
-
-ISSUER = "https://pki.hoviyat.ir"  # public-looking: the CA/B Forum linter refuses loopback URLs
-DNS_PORT = 18253
-HTTP01_PORT = 18280
-POLLS = 50
-
-
-@pytest.fixture
-def hoviyat_settings(tmp_path: Path, database_url: str, synthetic_registry_path: Path) -> Settings:
-    """As tests/fixtures_app.py's, under the public-looking issuer the certificates name."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        registry_adapter="synthetic",
-        registry_path=synthetic_registry_path,
-        issuer=ISSUER,
-    )
-
-
-@pytest.fixture(scope="module")
-def dns() -> Iterator[LoopbackDns]:
-    with LoopbackDns("127.0.0.1", DNS_PORT) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[Http01Responder]:
-    with Http01Responder("127.0.0.1", HTTP01_PORT) as server:
-        yield server
-
-
-@pytest.fixture
-def ca_root(
-    hoviyat_settings: Settings, init_report: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[x509.Certificate]:
-    """The CA hierarchy, initialised as ``hoviyat ca init`` does; the root certificate."""
-    monkeypatch.setenv("HOVIYAT_CA_PASSPHRASE", "acme orders test passphrase")
-    db = Database(hoviyat_settings.resolved_database_url)
-    hierarchy = Hierarchy(
-        db, open_keystore(CASettings(), hoviyat_settings.data_dir), hoviyat_settings.issuer
-    )
-    hierarchy.init()
-    root = hierarchy.issuing_ca("infrastructure").chain[-1]
-    db.dispose()
-    yield root
-
-
-@pytest.fixture
-def world(
-    hoviyat: Hoviyat, dns: LoopbackDns, web: Http01Responder, ca_root: x509.Certificate
-) -> Hoviyat:
-    """The app's validators dial the loopback DNS server and http-01 responder."""
-    hoviyat.acme_settings = AcmeSettings(
-        dns_resolver=dns.resolver, http01_port=web.port, validation_timeout_seconds=5.0
-    )
-    return hoviyat
-
-
-def fresh_name(dns: LoopbackDns, label: str = "www") -> str:
-    name = f"{label}-{secrets.token_hex(4)}.tax.example.com"
-    dns.point(name, "127.0.0.1")
-    return name
-
-
-def new_order(client: AcmeClient, *names: str, **members: Any) -> httpx.Response:
-    identifiers = [{"type": "dns", "value": name} for name in names]
-    return client.post(client.url("newOrder"), {"identifiers": identifiers, **members}, check=False)
-
-
-def poll(client: AcmeClient, url: str, until: tuple[str, ...]) -> dict[str, Any]:
-    """POST-as-GET ``url`` until its status is one of ``until`` (bounded, not timed)."""
-    body: dict[str, Any] = {}
-    for _ in range(POLLS):
-        body = client.post_as_get(url).json()
-        if body["status"] in until:
-            return body
-    raise AssertionError(f"{url} stayed {body.get('status')}: {body}")
-
-
-def key_authorization(client: AcmeClient, token: str) -> str:
-    return f"{token}.{client.key.thumbprint}"
-
-
-def answer_http01(client: AcmeClient, web: Http01Responder, authz_url: str) -> dict[str, Any]:
-    authz = client.post_as_get(authz_url).json()
-    challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
-    web.serve(challenge["token"], key_authorization(client, challenge["token"]))
-    answered = client.post(challenge["url"], {})
-    assert answered.json()["status"] in ("processing", "valid")
-    assert f'<{authz_url}>;rel="up"' in answered.headers.get("Link", "")
-    return poll(client, authz_url, ("valid", "invalid"))
-
-
-def ordered_and_proven(client: AcmeClient, web: Http01Responder, *names: str) -> dict[str, Any]:
-    response = new_order(client, *names)
-    assert response.status_code == 201, response.text
-    order_url = response.headers["Location"]
-    for authz_url in response.json()["authorizations"]:
-        assert answer_http01(client, web, authz_url)["status"] == "valid"
-    order = poll(client, order_url, ("ready", "invalid"))
-    assert order["status"] == "ready", order
-    return {"url": order_url, **order}
-
-
-def finalize(
-    client: AcmeClient, order: dict[str, Any], names: tuple[str, ...]
-) -> tuple[dict[str, Any], Any]:
-    der, key = csr_der(names)
-    response = client.post(order["finalize"], {"csr": b64url(der)})
-    assert response.headers["Location"] == order["url"]
-    return poll(client, order["url"], ("valid", "invalid")), key
-
-
-def issued(
-    client: AcmeClient, web: Http01Responder, dns: LoopbackDns
-) -> tuple[dict[str, Any], Any, str]:
-    name = fresh_name(dns)
-    order = ordered_and_proven(client, web, name)
-    done, key = finalize(client, order, (name,))
-    assert done["status"] == "valid", done
-    return done, key, name
-
-
-def _der_b64(certificate: x509.Certificate) -> str:
-    return b64url(certificate.public_bytes(Encoding.DER))
-
-
-def problem(response: httpx.Response) -> str:
-    return str(response.json()["type"]).removeprefix("urn:ietf:params:acme:error:")
-
 
 # --- the happy path ---------------------------------------------------------------------
 
@@ -213,16 +94,16 @@ def test_order_validate_finalize_download_revoke_end_to_end(
     linted = pkilint_serverauth(write_pem(tmp_path / "leaf.pem", [chain[0]]))
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
-    der = base64.urlsafe_b64decode(_der_b64(chain[0]) + "==")
+    der = base64.urlsafe_b64decode(der_b64(chain[0]) + "==")
     revoked = acme_account.post(
-        acme_account.url("revokeCert"), {"certificate": _der_b64(chain[0]), "reason": 4}
+        acme_account.url("revokeCert"), {"certificate": der_b64(chain[0]), "reason": 4}
     )
     assert revoked.status_code == 200
     with world.db.read() as session:
         record = session.get(CertificateRecord, serial_hex(chain[0].serial_number))
     assert record is not None and record.status == "revoked" and record.der == der
     again = acme_account.post(
-        acme_account.url("revokeCert"), {"certificate": _der_b64(chain[0])}, check=False
+        acme_account.url("revokeCert"), {"certificate": der_b64(chain[0])}, check=False
     )
     assert (again.status_code, problem(again)) == (400, "alreadyRevoked")
     with world.db.read() as session:
@@ -329,7 +210,7 @@ def test_attack_another_account_cannot_see_finalize_download_or_revoke(
     assert (listing.status_code, problem(listing)) == (403, "unauthorized")
     pem = acme_account.post_as_get(done["certificate"]).text
     leaf = x509.load_pem_x509_certificates(pem.encode())[0]
-    revoke = thief.post(thief.url("revokeCert"), {"certificate": _der_b64(leaf)}, check=False)
+    revoke = thief.post(thief.url("revokeCert"), {"certificate": der_b64(leaf)}, check=False)
     assert (revoke.status_code, problem(revoke)) == (403, "unauthorized")
     with world.db.read() as session:
         record = session.exec(
@@ -346,7 +227,7 @@ def test_revocation_by_the_certificate_key_and_not_by_an_unrelated_key(
         acme_account.post_as_get(done["certificate"]).text.encode()
     )[0]
     url = acme_account.url("revokeCert")
-    payload = {"certificate": _der_b64(leaf), "reason": 1}
+    payload = {"certificate": der_b64(leaf), "reason": 1}
 
     def signed_by(signer: AccountKey) -> httpx.Response:
         body = acme_account.sign(url, payload, use_jwk=True, key=signer)
