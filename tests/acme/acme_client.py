@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from joserfc import jwk, jws
+from joserfc import jwk
 from joserfc.jws import JWSRegistry
 
 JOSE_JSON = "application/jose+json"
 ACME_ERROR = "urn:ietf:params:acme:error:"
-# joserfc checks header names against its registry; ACME adds nonce and url.
-_REGISTRY = JWSRegistry(
-    algorithms=["ES256", "ES384", "RS256", "EdDSA", "HS256"], strict_check_header=False
-)
+_REGISTRY = JWSRegistry(algorithms=["ES256", "ES384", "RS256", "EdDSA"])
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # joserfc: "EdDSA" is deprecated by RFC 9864
+    _ALGORITHMS = {name: _REGISTRY.get_alg(name) for name in ("ES256", "ES384", "RS256", "EdDSA")}
 _GENERATE = {
     "ES256": lambda: jwk.ECKey.generate_key("P-256"),
     "ES384": lambda: jwk.ECKey.generate_key("P-384"),
@@ -69,23 +69,23 @@ class AccountKey:
 
 def sign_jws(
     key: AccountKey | None,
-    protected: dict[str, Any],
+    protected: dict[str, Any] | bytes,
     payload: bytes,
     *,
     mac_key: bytes | None = None,
 ) -> dict[str, str]:
-    """A flattened JWS (RFC 7515 §7.2.2) over ``payload`` with header ``protected``."""
-    if mac_key is not None:  # HS256, for the external account binding
-        protected_b64 = b64url(json.dumps(protected).encode())
-        payload_b64 = b64url(payload)
-        signing_input = f"{protected_b64}.{payload_b64}".encode()
+    """A flattened JWS (RFC 7515 §7.2.2) over ``payload`` with header ``protected``
+    (a dict, or the exact header bytes to sign); with ``mac_key``, HS256 (the EAB's)."""
+    raw = protected if isinstance(protected, bytes) else json.dumps(protected).encode()
+    protected_b64 = b64url(raw)
+    payload_b64 = b64url(payload)
+    signing_input = f"{protected_b64}.{payload_b64}".encode()
+    if mac_key is not None:
         signature = hmac.new(mac_key, signing_input, hashlib.sha256).digest()
-        return {"protected": protected_b64, "payload": payload_b64, "signature": b64url(signature)}
-    assert key is not None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # joserfc: "EdDSA" is deprecated by RFC 9864
-        value = jws.serialize_json({"protected": protected}, payload, key.key, registry=_REGISTRY)
-    return {k: str(v) for k, v in value.items()}
+    else:
+        assert key is not None
+        signature = _ALGORITHMS[key.alg].sign(signing_input, key.key)
+    return {"protected": protected_b64, "payload": payload_b64, "signature": b64url(signature)}
 
 
 @dataclass(frozen=True)
