@@ -7,7 +7,9 @@ without touching the system: the resolver and the ports the validators dial.
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,3 +49,33 @@ class AcmeSettings(BaseSettings):
     validation_concurrency: int = Field(
         32, ge=1, le=1024, description="challenges validated at once per process"
     )
+    validation_refused_networks: list[str] = Field(
+        # Never a server's address: "this host", link-local (cloud metadata at
+        # 169.254.169.254), multicast, reserved. Loopback and private ranges stay
+        # dialable (agency servers sit on private networks; tests on loopback);
+        # add them here where validation must not reach the service's own host.
+        default_factory=lambda: [
+            "0.0.0.0/8",
+            "169.254.0.0/16",
+            "224.0.0.0/4",
+            "240.0.0.0/4",
+            "::/128",
+            "fe80::/10",
+            "ff00::/8",
+        ],
+        description="networks validation never dials: a name resolving only into them fails",
+    )
+
+    @field_validator("dns_resolver")
+    @classmethod
+    def _resolver_is_an_address(cls, value: str) -> str:
+        if value.strip():
+            from idp.acme.validation.resolver import parse_resolver
+
+            parse_resolver(value)  # raises ValueError naming what is wrong
+        return value.strip()
+
+    @field_validator("validation_refused_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(network.strip(), strict=False)) for network in value]
