@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import http.server
+import ipaddress
 import socket
 import socketserver
 import ssl
@@ -96,7 +97,8 @@ def _rr(name: str, rtype: str, value: str | bytes) -> RR:
     if rtype == "A":
         rdata = A(value)
     elif rtype == "AAAA":
-        rdata = AAAA(value)
+        # Through ipaddress: dnslib's own parser refuses "::ffff:1.2.3.4".
+        rdata = AAAA(tuple(ipaddress.IPv6Address(value).packed))
     elif rtype == "CNAME":
         rdata = CNAME(value)
     else:

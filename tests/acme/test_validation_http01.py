@@ -387,3 +387,44 @@ def test_fuzz_redirect_target_keeps_its_bounds(world: World, location: str) -> N
         "https": 443,
     }[target.scheme]
     assert target.host and not target.userinfo
+
+
+# ------------------------------------------------------------ where it never dials
+
+
+@pytest.mark.parametrize(
+    "address", ["169.254.169.254", "0.0.0.0", "224.0.0.1", "255.255.255.255", "fe80::1", "::"]
+)
+def test_attack_name_pointing_at_a_never_dialled_address(world: World, address: str) -> None:
+    # Cloud metadata, "this host", multicast: a validation is no way to reach them.
+    name = world.name()
+    world.dns.set(name, "A")
+    world.dns.point(name, address)
+    token, key_authorization = challenge()
+    for kind in ("http-01", "tls-alpn-01"):
+        failure = fails(kind, name, token, key_authorization, world.settings())
+        assert failure.error == "dns"
+        assert "does not dial" in failure.detail
+
+
+def test_attack_loopback_refused_where_the_operator_says_so(world: World) -> None:
+    name = world.name()
+    mapped = world.name("mapped")
+    world.dns.set(mapped, "A")
+    world.dns.point(mapped, f"::ffff:{world.web.address}")  # IPv4-mapped IPv6
+    token, key_authorization = challenge()
+    world.web.serve(token, key_authorization)
+    settings = world.settings(validation_refused_networks=["127.0.0.0/8"])
+    for target in (name, mapped):
+        assert fails("http-01", target, token, key_authorization, settings).error == "dns"
+    passes("http-01", name, token, key_authorization, world.settings())
+
+
+def test_a_name_with_an_allowed_address_beside_a_refused_one_dials_the_allowed(
+    world: World,
+) -> None:
+    name = world.name()
+    world.dns.set(name, "AAAA", "fe80::1")
+    token, key_authorization = challenge()
+    world.web.serve(token, key_authorization)
+    passes("http-01", name, token, key_authorization, world.settings())

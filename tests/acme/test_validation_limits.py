@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 from responders import CHALLENGE_PATH
 from validation_world import World, challenge, fails, loopback_world
 
+from idp.acme.settings import AcmeSettings
 from idp.acme.validation import ChallengeFailed, validate
 from idp.acme.validation.dns01 import txt_value
 
@@ -127,3 +129,26 @@ def test_challenge_failed_is_the_contract_type() -> None:
     assert ChallengeFailed is Defined
     failure = ChallengeFailed("incorrectResponse", "why")
     assert (failure.error, failure.detail, str(failure)) == ("incorrectResponse", "why", "why")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"dns_resolver": "resolver.example:53"},
+        {"dns_resolver": "127.0.0.1:0"},
+        {"validation_refused_networks": ["not-a-network"]},
+        {"validation_concurrency": 0},
+        {"validation_timeout_seconds": 0},
+    ],
+)
+def test_settings_that_cannot_work_are_refused_at_start(values: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        AcmeSettings(**values)  # type: ignore[arg-type]
+
+
+def test_resolver_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOVIYAT_ACME_DNS_RESOLVER", " [::1]:5353 ")
+    monkeypatch.setenv("HOVIYAT_ACME_VALIDATION_REFUSED_NETWORKS", '["10.1.2.3/8"]')
+    settings = AcmeSettings()
+    assert settings.dns_resolver == "[::1]:5353"
+    assert settings.validation_refused_networks == ["10.0.0.0/8"]

@@ -117,10 +117,27 @@ async def addresses(name: str, settings: AcmeSettings) -> list[IPAddress]:
         elif result is not None:
             found.extend(ipaddress.ip_address(rdata.address) for rdata in result)
     if found:
-        return found
+        allowed = [a for a in found if not _refused(a, settings)]
+        if not allowed:
+            raise ChallengeFailed(
+                "dns", f"{name}: resolves only to addresses validation does not dial"
+            )
+        return allowed
     if failures:
         raise failures[0]
     raise ChallengeFailed("dns", f"{name}: no A or AAAA record")
+
+
+def _refused(address: IPAddress, settings: AcmeSettings) -> bool:
+    """In ``settings.validation_refused_networks`` (an IPv4-mapped IPv6 address
+    is judged as the IPv4 address it reaches)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for text in settings.validation_refused_networks:
+        network = ipaddress.ip_network(text, strict=False)
+        if network.version == address.version and address in network:
+            return True
+    return False
 
 
 def dial_order(found: list[IPAddress]) -> list[IPAddress]:
