@@ -506,6 +506,60 @@ class TlsAlpnResponder:
         self.stop()
 
 
+# ------------------------------------------------------------- raw bytes
+
+
+class RawTcpResponder:
+    """Answers every connection with ``payload`` after reading the request (or,
+    with ``payload=None``, holds it open and silent until stop): whatever a
+    broken or hostile server might send instead of HTTP or TLS."""
+
+    def __init__(self, address: str = "127.0.0.43", port: int = 0) -> None:
+        self.payload: bytes | None = b""
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, port))
+        self.address = address
+        self.port = int(self.sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            payload = self.payload
+            if payload is None:
+                self._held.append(connection)
+                continue
+            try:
+                connection.settimeout(2)
+                connection.recv(4096)
+                connection.sendall(payload)
+            except OSError:
+                pass
+            connection.close()
+
+    def start(self) -> RawTcpResponder:
+        self.sock.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        for connection in self._held:
+            connection.close()
+
+    def __enter__(self) -> RawTcpResponder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def free_port(address: str) -> int:
     """A TCP port free on ``address`` now (for a server that must share one port number)."""
     with socket.socket() as probe:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from responders import CHALLENGE_PATH, Http01Responder, free_port
+from responders import CHALLENGE_PATH, Http01Responder, RawTcpResponder, free_port
 from validation_world import World, challenge, fails, loopback_world, passes
 
 from idp.acme.validation.failure import ChallengeFailed
@@ -428,3 +428,33 @@ def test_a_name_with_an_allowed_address_beside_a_refused_one_dials_the_allowed(
     token, key_authorization = challenge()
     world.web.serve(token, key_authorization)
     passes("http-01", name, token, key_authorization, world.settings())
+
+
+@pytest.fixture(scope="module")
+def raw(world: World) -> Iterator[RawTcpResponder]:
+    with RawTcpResponder(world.web.address) as server:
+        yield server
+
+
+@hypothesis_settings(max_examples=80)
+@given(
+    payload=st.binary(max_size=300)
+    | st.tuples(
+        st.sampled_from([b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0 302 Found\r\n", b"HTTP/1.1 "]),
+        st.binary(max_size=300),
+    ).map(b"".join)
+)
+def test_fuzz_any_bytes_instead_of_http_fail_cleanly(
+    world: World, raw: RawTcpResponder, payload: bytes
+) -> None:
+    # Whatever comes back, the outcome is a ChallengeFailed (never another
+    # exception, never a pass: no payload here holds the key authorization).
+    name = world.name()
+    token, key_authorization = challenge()
+    raw.payload = payload
+    settings = world.settings(http01_port=raw.port, validation_timeout_seconds=2)
+    assert fails("http-01", name, token, key_authorization, settings).error in {
+        "connection",
+        "incorrectResponse",
+        "dns",  # a redirect to a name the loopback zone does not hold
+    }

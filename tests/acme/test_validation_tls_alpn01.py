@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +12,7 @@ from cryptography import x509
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from responders import acme_tls_alpn_certificate, free_port
+from responders import RawTcpResponder, acme_tls_alpn_certificate, free_port
 from validation_world import World, challenge, fails, loopback_world, passes
 
 from idp.acme.validation.failure import ChallengeFailed
@@ -181,68 +179,27 @@ def test_attack_nxdomain(world: World) -> None:
     assert failure.error == "dns"
 
 
-class RawServer:
-    """A TCP server on 127.0.0.47 that answers every connection with fixed bytes,
-    or holds it open silently (``payload=None``)."""
-
-    def __init__(self, payload: bytes | None) -> None:
-        self.payload = payload
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.47", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                connection, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.payload is None:
-                self.held.append(connection)
-                continue
-            try:
-                connection.recv(4096)
-                connection.sendall(self.payload)
-            except OSError:
-                pass
-            connection.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
-        for connection in self.held:
-            connection.close()
-
-
 def test_attack_plain_text_instead_of_tls(world: World) -> None:
     name = world.name()
     token, key_authorization = challenge()
-    server = RawServer(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-    try:
+    with RawTcpResponder(world.web.address) as server:
+        server.payload = b"HTTP/1.1 400 Bad Request\r\n\r\n"
         settings = world.settings(tls_alpn01_port=server.port)
         assert fails("tls-alpn-01", name, token, key_authorization, settings).error in {
             "tls",
             "connection",
         }
-    finally:
-        server.close()
 
 
 def test_attack_silent_server_times_out_and_does_not_hang(world: World) -> None:
     name = world.name()
     token, key_authorization = challenge()
-    server = RawServer(None)
-    try:
+    with RawTcpResponder(world.web.address) as server:
+        server.payload = None
         settings = world.settings(tls_alpn01_port=server.port, validation_timeout_seconds=0.5)
         assert fails("tls-alpn-01", name, token, key_authorization, settings).error == (
             "connection"
         )
-    finally:
-        server.close()
 
 
 # ------------------------------------------------------------------ fuzzing
@@ -264,6 +221,7 @@ def test_fuzz_any_bytes_as_the_certificate_fail_cleanly(der: bytes) -> None:
     assert failure.value.error == "incorrectResponse"
 
 
+@pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive")
 @hypothesis_settings(max_examples=1500)
 @given(data=st.data())
 def test_fuzz_mutated_validation_certificate_passes_only_unmutated(data: st.DataObject) -> None:
@@ -323,3 +281,27 @@ def test_fuzz_certificate_shapes_pass_exactly_when_rfc8737_says(
         assert not should_pass
     else:
         assert should_pass
+
+
+@pytest.fixture(scope="module")
+def raw(world: World) -> Iterator[RawTcpResponder]:
+    with RawTcpResponder(world.web.address) as server:
+        yield server
+
+
+@hypothesis_settings(max_examples=60)
+@given(
+    payload=st.binary(max_size=300)
+    | st.binary(max_size=300).map(lambda tail: b"\x16\x03\x03" + tail)  # a TLS record header
+)
+def test_fuzz_any_bytes_instead_of_a_handshake_fail_cleanly(
+    world: World, raw: RawTcpResponder, payload: bytes
+) -> None:
+    name = world.name()
+    token, key_authorization = challenge()
+    raw.payload = payload
+    settings = world.settings(tls_alpn01_port=raw.port, validation_timeout_seconds=2)
+    assert fails("tls-alpn-01", name, token, key_authorization, settings).error in {
+        "tls",
+        "connection",
+    }
