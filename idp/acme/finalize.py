@@ -42,6 +42,7 @@ from idp.pki.registration import Pki, Request
 from idp.pki.subjects import SubjectReference
 from idp.storage import acme_orders as store
 from idp.storage.acme_orders import AcmeOrder
+from idp.storage.certificate_store import record_audit_event
 from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
 
@@ -135,6 +136,46 @@ def _finalized_event(
     )
 
 
+def _decide(
+    db: Database,
+    pki: Pki,
+    account: AcmeAccount,
+    pepper: bytes,
+    order: AcmeOrder,
+    payload: dict[str, Any] | None,
+    tracking_code: str,
+) -> IssuanceOrder:
+    """Every decision before the claim, no writes but the audit entry of a refusal:
+    a refused CSR leaves the order ready for a corrected one."""
+    try:
+        der = csr_der(payload)
+        check_csr_names(der, order.names, account)
+        request = Request(
+            csr=der,
+            profile=order.profile,
+            subject=SubjectReference(dns_names=tuple(order.names)),
+            requested_by=f"acme:{account.id}",
+            request_reason=f"ACME order {order.id} ({account.service_code})",
+            actor_type="acme-account",
+            issuing_ca=order.ca,
+        )
+        try:
+            return pki.prepare(request, tracking_code)
+        except CertificateRefused as refusal:
+            raise problem_for(refusal) from None
+    except AcmeProblem as problem:
+        if problem.status < 500:
+            event = _finalized_event(
+                account,
+                pepper,
+                order,
+                "refused",
+                {"reason": problem.error, "detail": problem.detail[:300]},
+            )
+            record_audit_event(db, event)
+        raise
+
+
 def _claim(db: Database, order: AcmeOrder, tracking_code: str) -> None:
     now = datetime.now(UTC)
     until = now + timedelta(seconds=ISSUANCE_DEADLINE_SECONDS)
@@ -177,25 +218,10 @@ async def finalize(
         raise AcmeProblem(
             "orderNotReady", f"the order is {order.status}; only a ready order is finalized", 403
         )
-    der = csr_der(payload)
-    await anyio.to_thread.run_sync(check_csr_names, der, order.names, account)
     tracking_code = new_tracking_code()
-    request = Request(
-        csr=der,
-        profile=order.profile,
-        subject=SubjectReference(dns_names=tuple(order.names)),
-        requested_by=f"acme:{account.id}",
-        request_reason=f"ACME order {order.id} of legal entity {account.national_id}",
-        actor_type="acme-account",
-        issuing_ca=ca,
+    prepared: IssuanceOrder = await anyio.to_thread.run_sync(
+        _decide, db, pki, account, pepper, order, payload, tracking_code
     )
-    try:
-        # Every decision before the claim: a refusal here leaves the order ready.
-        prepared: IssuanceOrder = await anyio.to_thread.run_sync(
-            pki.prepare, request, tracking_code
-        )
-    except CertificateRefused as refusal:
-        raise problem_for(refusal) from None
     await anyio.to_thread.run_sync(_claim, db, order, tracking_code)
     try:
         issued: list[Issued] = await anyio.to_thread.run_sync(pki.issue_orders, [prepared])

@@ -122,6 +122,12 @@ def test_attack_finalize_csr_with_an_extra_name_is_bad_csr(
     assert problem.error == "badCSR" and "www.bank.example.net" in problem.detail
     assert _status(db, who, order.id) == "ready"  # a corrected CSR may follow
     assert _certificates(db) == []
+    with db.read() as session:
+        [refusal] = session.exec(
+            select(AuditEntry).where(AuditEntry.event_type == "acme_order_finalized")
+        )
+    assert (refusal.outcome, refusal.detail["reason"]) == ("refused", "badCSR")
+    assert refusal.actor_id == f"acme:{who.id}" and refusal.detail["national_id"] == who.national_id
 
 
 def test_attack_finalize_csr_with_an_extra_name_in_the_common_name_is_bad_csr(
