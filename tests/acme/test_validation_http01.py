@@ -458,3 +458,22 @@ def test_fuzz_any_bytes_instead_of_http_fail_cleanly(
         "incorrectResponse",
         "dns",  # a redirect to a name the loopback zone does not hold
     }
+
+
+def test_attack_endless_headers_are_not_buffered(world: World, raw: RawTcpResponder) -> None:
+    name = world.name()
+    token, key_authorization = challenge()
+    raw.payload = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * (2 * 1024 * 1024) + b"\r\n"
+    settings = world.settings(http01_port=raw.port)
+    failure = fails("http-01", name, token, key_authorization, settings)
+    assert failure.error == "connection"
+
+
+def test_a_chunked_key_authorization_passes(world: World, raw: RawTcpResponder) -> None:
+    name = world.name()
+    token, key_authorization = challenge()
+    half = len(key_authorization) // 2
+    chunks = [key_authorization[:half], key_authorization[half:]]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c.encode()) for c in chunks) + b"0\r\n\r\n"
+    raw.payload = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    passes("http-01", name, token, key_authorization, world.settings(http01_port=raw.port))

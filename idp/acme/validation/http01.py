@@ -4,6 +4,7 @@ answers the key authorization.
 The name is resolved through the configured resolver and the address dialled
 with ``Host: <name>``, so the DNS the validation trusts is the one the settings
 name (and tests point names at loopback). The port is ``settings.http01_port``.
+HTTP/1.1 is spoken by h11 over an asyncio stream; httpx only parses URLs here.
 
 What the other side controls is bounded: at most :data:`MAX_REDIRECTS`
 redirects, each to ``http`` on the http-01 port or ``https`` on the
@@ -14,9 +15,11 @@ octets; nothing it says is echoed in the error detail.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import TYPE_CHECKING
 
+import h11
 import httpx
 
 from idp.acme.validation import resolver
@@ -29,6 +32,7 @@ MAX_REDIRECTS = 10
 # A key authorization is a 43-character token, a dot and a 43-character
 # thumbprint; 8 KiB leaves room for padding whitespace and no more.
 MAX_BODY = 8192
+MAX_HEADERS = 16384  # the status line and headers together
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "Hoviyat-ACME-validation (RFC 8555 8.3)"
 
@@ -86,64 +90,83 @@ def _host_header(url: httpx.URL) -> str:
     return url.host if port == default else f"{url.host}:{port}"
 
 
-async def _fetch(
-    transport: httpx.AsyncHTTPTransport, url: httpx.URL, settings: AcmeSettings
+async def _exchange(
+    address: str, url: httpx.URL, settings: AcmeSettings
 ) -> tuple[int, str | None, bytes]:
-    """(status, Location or None, body up to MAX_BODY) from one of the name's addresses."""
-    found = await resolver.addresses(url.host, settings)
-    deadline = settings.validation_timeout_seconds
-    extensions: dict[str, object] = {
-        "timeout": {"connect": deadline, "read": deadline, "write": deadline, "pool": deadline}
-    }
-    if url.scheme == "https":
-        extensions["sni_hostname"] = url.host
-    for address in resolver.dial_order(found):
-        request = httpx.Request(
-            "GET",
-            url.copy_with(host=str(address)),
-            headers={
-                "Host": _host_header(url),
-                "User-Agent": USER_AGENT,
-                "Accept": "*/*",
+    """One GET to ``address``: (status, Location or None, body up to MAX_BODY).
+
+    HTTP/1.1 by h11 over an asyncio stream: no connection pool, redirect, proxy
+    or cookie handling to account for, and nothing between the bytes and the
+    limits above.
+    """
+    https = url.scheme == "https"
+    port = url.port or (443 if https else 80)
+    reader, writer = await asyncio.open_connection(
+        address,
+        port,
+        ssl=_TLS if https else None,
+        server_hostname=url.host if https else None,
+    )
+    try:
+        connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS)
+        request = h11.Request(
+            method="GET",
+            target=url.raw_path,
+            headers=[
+                ("Host", _host_header(url)),
+                ("User-Agent", USER_AGENT),
+                ("Accept", "*/*"),
                 # Raw octets are compared: a compressed body is no key
                 # authorization (and no way past MAX_BODY).
-                "Accept-Encoding": "identity",
-                "Connection": "close",
-            },
-            extensions=extensions,
+                ("Accept-Encoding", "identity"),
+                ("Connection", "close"),
+            ],
         )
-        try:
-            # The transport, not a client: no redirect, cookie, auth or proxy
-            # handling of its own; each hop is checked by redirect_target.
-            response = await transport.handle_async_request(request)
-        except httpx.ConnectError:
-            continue  # the other address family, if there is one
-        except httpx.TimeoutException:
-            raise ChallengeFailed("connection", f"{url.host}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ChallengeFailed(
-                "connection", f"{url.host}: {type(exc).__name__} before a response"
-            ) from None
-        try:
-            if response.status_code in REDIRECT_STATUSES:
-                return response.status_code, response.headers.get("location"), b""
-            body = bytearray()
-            async for chunk in response.stream:  # type: ignore[union-attr]
-                body += chunk
+        writer.write(connection.send(request) + (connection.send(h11.EndOfMessage()) or b""))
+        status, location, body = 0, None, bytearray()
+        while True:
+            event = connection.next_event()
+            if event is h11.NEED_DATA:
+                connection.receive_data(await reader.read(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+                if status in REDIRECT_STATUSES:
+                    headers = dict(event.headers)
+                    value = headers.get(b"location")
+                    return status, value.decode("latin-1") if value is not None else None, b""
+            elif isinstance(event, h11.Data):
+                body += event.data
                 if len(body) > MAX_BODY:
                     raise ChallengeFailed(
                         "incorrectResponse", f"response body over {MAX_BODY} octets"
                     )
-            return response.status_code, None, bytes(body)
-        except httpx.TimeoutException:
-            raise ChallengeFailed("connection", f"{url.host}: timed out") from None
-        except httpx.HTTPError as exc:
-            # RemoteProtocolError, a reset in the middle of the body...
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                return status, location, bytes(body)
+            # InformationalResponse (1xx): read on.
+    finally:
+        writer.transport.abort()
+
+
+async def _fetch(url: httpx.URL, settings: AcmeSettings) -> tuple[int, str | None, bytes]:
+    """:func:`_exchange` with one of the name's addresses: the next family only
+    if the first does not connect."""
+    found = await resolver.addresses(url.host, settings)
+    for address in resolver.dial_order(found):
+        try:
+            return await _exchange(str(address), url, settings)
+        except h11.RemoteProtocolError:
+            raise ChallengeFailed("connection", f"{url.host}: not a valid HTTP response") from None
+        except h11.LocalProtocolError:
+            # A redirect target h11 will not put in a request line.
+            raise ChallengeFailed("incorrectResponse", "redirect to an unusable URL") from None
+        except ssl.SSLError as exc:
+            raise ChallengeFailed("tls", f"{url.host}: TLS failed ({exc.reason})") from None
+        except ConnectionRefusedError:
+            continue
+        except OSError as exc:  # reset, unreachable, a connect timeout
             raise ChallengeFailed(
-                "connection", f"{url.host}: {type(exc).__name__} reading the response"
+                "connection", f"{url.host}: {type(exc).__name__} on port {url.port or 80}"
             ) from None
-        finally:
-            await response.aclose()
     raise ChallengeFailed("connection", f"{url.host}: could not connect to port {url.port or 80}")
 
 
@@ -153,26 +176,20 @@ async def validate_http01(
     if identifier.startswith("*."):
         raise ChallengeFailed("malformed", "a wildcard name is validated by dns-01 only (§7.1.3)")
     url = challenge_url(identifier, token, settings)
-    # trust_env=False: no proxy from the environment between us and the target.
-    async with httpx.AsyncHTTPTransport(verify=_TLS, trust_env=False, retries=0) as transport:
-        for hop in range(MAX_REDIRECTS + 1):
-            status, location, body = await _fetch(transport, url, settings)
-            if status in REDIRECT_STATUSES:
-                if hop == MAX_REDIRECTS:
-                    raise ChallengeFailed(
-                        "incorrectResponse", f"more than {MAX_REDIRECTS} redirects"
-                    )
-                if location is None:
-                    raise ChallengeFailed(
-                        "incorrectResponse", f"redirect {status} without Location"
-                    )
-                url = redirect_target(url, location, settings)
-                continue
-            if status != 200:
-                raise ChallengeFailed("incorrectResponse", f"{url.host} answered HTTP {status}")
-            # §8.3: the body, trimmed of surrounding whitespace, is the key authorization.
-            if body.strip() != key_authorization.encode():
-                raise ChallengeFailed(
-                    "incorrectResponse", "the response body is not the key authorization"
-                )
-            return
+    for hop in range(MAX_REDIRECTS + 1):
+        status, location, body = await _fetch(url, settings)
+        if status in REDIRECT_STATUSES:
+            if hop == MAX_REDIRECTS:
+                raise ChallengeFailed("incorrectResponse", f"more than {MAX_REDIRECTS} redirects")
+            if location is None:
+                raise ChallengeFailed("incorrectResponse", f"redirect {status} without Location")
+            url = redirect_target(url, location, settings)
+            continue
+        if status != 200:
+            raise ChallengeFailed("incorrectResponse", f"{url.host} answered HTTP {status}")
+        # §8.3: the body, trimmed of surrounding whitespace, is the key authorization.
+        if body.strip() != key_authorization.encode():
+            raise ChallengeFailed(
+                "incorrectResponse", "the response body is not the key authorization"
+            )
+        return
