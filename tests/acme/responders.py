@@ -267,9 +267,10 @@ def _respond(handler: http.server.BaseHTTPRequestHandler, status: int, body: byt
 class Http01Responder:
     """An http-01 server on ``address:port``: what each path answers is set at run time."""
 
-    def __init__(self, address: str = "127.0.0.41", port: int = 0) -> None:
+    def __init__(self, address: str = "127.0.0.41", port: int = 0, *, https: bool = False) -> None:
         self.address = address
         self.port = port
+        self.https = https  # behind TLS with a self-signed certificate (redirect targets)
         self.state = _HttpState()
         self._server: _HttpServer | None = None
 
@@ -348,6 +349,15 @@ class Http01Responder:
     def start(self) -> Http01Responder:
         server = _HttpServer((self.address, self.port), _HttpHandler)
         server.state = self.state
+        if self.https:
+            cert_pem, key_pem = acme_tls_alpn_certificate(
+                "https-responder.example", "", identifier_extension=False
+            )
+            context = _server_context(cert_pem, key_pem, ["http/1.1"])
+            # The handshake happens in the handler's thread, not in accept().
+            server.socket = context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.port = server.server_address[1]
         self._server = server
         _serve_in_thread(server)

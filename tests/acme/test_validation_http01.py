@@ -477,3 +477,54 @@ def test_a_chunked_key_authorization_passes(world: World, raw: RawTcpResponder) 
     body = b"".join(b"%x\r\n%s\r\n" % (len(c), c.encode()) for c in chunks) + b"0\r\n\r\n"
     raw.payload = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
     passes("http-01", name, token, key_authorization, world.settings(http01_port=raw.port))
+
+
+def test_a_redirect_to_https_on_the_tls_port_is_followed_with_sni(world: World) -> None:
+    name = world.name()
+    token, key_authorization = challenge()
+    with Http01Responder(world.web.address, free_port(world.web.address), https=True) as tls_web:
+        tls_web.answer(f"/secure/{token}", key_authorization)
+        world.web.redirect(CHALLENGE_PATH + token, f"https://{name}:{tls_web.port}/secure/{token}")
+        settings = world.settings(tls_alpn01_port=tls_web.port)
+        passes("http-01", name, token, key_authorization, settings)
+        assert (f"{name}:{tls_web.port}", f"/secure/{token}") in tls_web.requests()
+
+
+def test_attack_redirect_to_https_that_is_plain_http(world: World) -> None:
+    name = world.name()
+    token, key_authorization = challenge()
+    world.web.serve(token, key_authorization)
+    world.web.redirect(f"/plain/{token}", f"https://{name}:{world.web.port}{CHALLENGE_PATH}{token}")
+    world.web.redirect(CHALLENGE_PATH + "start" + token, f"/plain/{token}")
+    settings = world.settings(tls_alpn01_port=world.web.port)
+    assert fails("http-01", name, "start" + token, key_authorization, settings).error in {
+        "tls",
+        "connection",
+    }
+
+
+def test_attack_redirect_to_a_name_at_a_never_dialled_address(world: World) -> None:
+    name, metadata = world.name(), world.name("metadata")
+    world.dns.set(metadata, "A", "169.254.169.254")
+    token, key_authorization = challenge()
+    world.web.redirect(CHALLENGE_PATH + token, f"http://{metadata}:{world.web.port}/latest/")
+    failure = fails("http-01", name, token, key_authorization, world.settings())
+    assert failure.error == "dns"
+
+
+def test_ipv6_refusing_falls_back_to_ipv4(world: World) -> None:
+    name = world.name()
+    world.dns.set(name, "AAAA", "::1")  # nothing listens there on this port
+    token, key_authorization = challenge()
+    world.web.serve(token, key_authorization)
+    passes("http-01", name, token, key_authorization, world.settings())
+
+
+def test_ipv6_swallowing_packets_leaves_time_for_ipv4(world: World) -> None:
+    # 2001:db8::/32 is documentation space: unroutable, so the dial hangs (or
+    # fails at once where there is no IPv6 route). Either way IPv4 gets its share.
+    name = world.name()
+    world.dns.set(name, "AAAA", "2001:db8::1")
+    token, key_authorization = challenge()
+    world.web.serve(token, key_authorization)
+    passes("http-01", name, token, key_authorization, world.settings(validation_timeout_seconds=2))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import h11
 import httpx
 
-from idp.acme.validation import resolver
+from idp.acme.validation import dialing, resolver
 from idp.acme.validation.failure import ChallengeFailed
 
 if TYPE_CHECKING:
@@ -90,10 +90,8 @@ def _host_header(url: httpx.URL) -> str:
     return url.host if port == default else f"{url.host}:{port}"
 
 
-async def _exchange(
-    address: str, url: httpx.URL, settings: AcmeSettings
-) -> tuple[int, str | None, bytes]:
-    """One GET to ``address``: (status, Location or None, body up to MAX_BODY).
+async def _fetch(url: httpx.URL, settings: AcmeSettings) -> tuple[int, str | None, bytes]:
+    """One GET of ``url``: (status, Location or None, body up to MAX_BODY).
 
     HTTP/1.1 by h11 over an asyncio stream: no connection pool, redirect, proxy
     or cookie handling to account for, and nothing between the bytes and the
@@ -101,73 +99,57 @@ async def _exchange(
     """
     https = url.scheme == "https"
     port = url.port or (443 if https else 80)
-    reader, writer = await asyncio.open_connection(
-        address,
-        port,
-        ssl=_TLS if https else None,
-        server_hostname=url.host if https else None,
-    )
+    reader, writer = await dialing.connect(url.host, port, settings, tls=_TLS if https else None)
     try:
-        connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS)
-        request = h11.Request(
-            method="GET",
-            target=url.raw_path,
-            headers=[
-                ("Host", _host_header(url)),
-                ("User-Agent", USER_AGENT),
-                ("Accept", "*/*"),
-                # Raw octets are compared: a compressed body is no key
-                # authorization (and no way past MAX_BODY).
-                ("Accept-Encoding", "identity"),
-                ("Connection", "close"),
-            ],
-        )
-        writer.write(connection.send(request) + (connection.send(h11.EndOfMessage()) or b""))
-        status, location, body = 0, None, bytearray()
-        while True:
-            event = connection.next_event()
-            if event is h11.NEED_DATA:
-                connection.receive_data(await reader.read(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                if status in REDIRECT_STATUSES:
-                    headers = dict(event.headers)
-                    value = headers.get(b"location")
-                    return status, value.decode("latin-1") if value is not None else None, b""
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_BODY:
-                    raise ChallengeFailed(
-                        "incorrectResponse", f"response body over {MAX_BODY} octets"
-                    )
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return status, location, bytes(body)
-            # InformationalResponse (1xx): read on.
+        return await _exchange(reader, writer, url)
+    except h11.RemoteProtocolError:
+        raise ChallengeFailed("connection", f"{url.host}: not a valid HTTP response") from None
+    except h11.LocalProtocolError:
+        # A redirect target h11 will not put in a request line.
+        raise ChallengeFailed("incorrectResponse", "redirect to an unusable URL") from None
+    except ssl.SSLError as exc:
+        raise ChallengeFailed("tls", f"{url.host}: TLS failed ({exc.reason})") from None
+    except OSError as exc:  # a reset in the middle of the response
+        raise ChallengeFailed("connection", f"{url.host}: {type(exc).__name__}") from None
     finally:
         writer.transport.abort()
 
 
-async def _fetch(url: httpx.URL, settings: AcmeSettings) -> tuple[int, str | None, bytes]:
-    """:func:`_exchange` with one of the name's addresses: the next family only
-    if the first does not connect."""
-    found = await resolver.addresses(url.host, settings)
-    for address in resolver.dial_order(found):
-        try:
-            return await _exchange(str(address), url, settings)
-        except h11.RemoteProtocolError:
-            raise ChallengeFailed("connection", f"{url.host}: not a valid HTTP response") from None
-        except h11.LocalProtocolError:
-            # A redirect target h11 will not put in a request line.
-            raise ChallengeFailed("incorrectResponse", "redirect to an unusable URL") from None
-        except ssl.SSLError as exc:
-            raise ChallengeFailed("tls", f"{url.host}: TLS failed ({exc.reason})") from None
-        except ConnectionRefusedError:
-            continue
-        except OSError as exc:  # reset, unreachable, a connect timeout
-            raise ChallengeFailed(
-                "connection", f"{url.host}: {type(exc).__name__} on port {url.port or 80}"
-            ) from None
-    raise ChallengeFailed("connection", f"{url.host}: could not connect to port {url.port or 80}")
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, url: httpx.URL
+) -> tuple[int, str | None, bytes]:
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS)
+    request = h11.Request(
+        method="GET",
+        target=url.raw_path,
+        headers=[
+            ("Host", _host_header(url)),
+            ("User-Agent", USER_AGENT),
+            ("Accept", "*/*"),
+            # Raw octets are compared: a compressed body is no key
+            # authorization (and no way past MAX_BODY).
+            ("Accept-Encoding", "identity"),
+            ("Connection", "close"),
+        ],
+    )
+    writer.write(connection.send(request) + (connection.send(h11.EndOfMessage()) or b""))
+    status, body = 0, bytearray()
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await reader.read(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+            if status in REDIRECT_STATUSES:
+                location = dict(event.headers).get(b"location")
+                return status, location.decode("latin-1") if location is not None else None, b""
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > MAX_BODY:
+                raise ChallengeFailed("incorrectResponse", f"response body over {MAX_BODY} octets")
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return status, None, bytes(body)
+        # InformationalResponse (1xx): read on.
 
 
 async def validate_http01(

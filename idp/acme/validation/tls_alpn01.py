@@ -11,14 +11,13 @@ trust anchor: by design of the method the extension is the proof (§4).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ssl
 from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from idp.acme.validation import resolver
+from idp.acme.validation import dialing
 from idp.acme.validation.failure import ChallengeFailed
 
 if TYPE_CHECKING:
@@ -83,47 +82,24 @@ def check_certificate(der: bytes, identifier: str, key_authorization: str) -> No
         raise wrong("acmeIdentifier is not SHA-256 of the key authorization")
 
 
-async def _handshake(
-    address: str, identifier: str, settings: AcmeSettings
-) -> tuple[str | None, bytes | None]:
-    """(negotiated ALPN protocol, peer certificate DER) of one handshake."""
-    _reader, writer = await asyncio.open_connection(
-        address,
-        settings.tls_alpn01_port,
-        ssl=_TLS,
-        server_hostname=identifier,  # SNI: §3 requires the name being validated
-        ssl_handshake_timeout=settings.validation_timeout_seconds,
-    )
-    try:
-        ssl_object = writer.get_extra_info("ssl_object")
-        return ssl_object.selected_alpn_protocol(), ssl_object.getpeercert(binary_form=True)
-    finally:
-        # §3: the connection is used for nothing else; no graceful TLS close needed.
-        writer.transport.abort()
-
-
 async def validate_tls_alpn01(
     identifier: str, token: str, key_authorization: str, settings: AcmeSettings
 ) -> None:
     if identifier.startswith("*."):
         raise ChallengeFailed("malformed", "tls-alpn-01 cannot validate a wildcard (RFC 8737 §3)")
-    found = await resolver.addresses(identifier, settings)
-    port = settings.tls_alpn01_port
-    for address in resolver.dial_order(found):
-        try:
-            protocol, der = await _handshake(str(address), identifier, settings)
-        except ssl.SSLError as exc:
-            raise ChallengeFailed(
-                "tls", f"{identifier}: TLS handshake on port {port} failed ({exc.reason})"
-            ) from None
-        except (ConnectionError, OSError):
-            continue  # refused or unreachable: the other address family, if any
-        if protocol != ACME_TLS_ALPN:
-            raise ChallengeFailed(
-                "tls", f"{identifier}: the server did not negotiate ALPN {ACME_TLS_ALPN}"
-            )
-        if der is None:
-            raise ChallengeFailed("tls", f"{identifier}: the server presented no certificate")
-        check_certificate(der, identifier, key_authorization)
-        return
-    raise ChallengeFailed("connection", f"{identifier}: could not connect to port {port}")
+    # SNI is the name being validated (§3); the handshake is the whole exchange.
+    _, writer = await dialing.connect(identifier, settings.tls_alpn01_port, settings, tls=_TLS)
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        protocol = ssl_object.selected_alpn_protocol()
+        der = ssl_object.getpeercert(binary_form=True)
+    finally:
+        # §3: the connection is used for nothing else; no graceful TLS close needed.
+        writer.transport.abort()
+    if protocol != ACME_TLS_ALPN:
+        raise ChallengeFailed(
+            "tls", f"{identifier}: the server did not negotiate ALPN {ACME_TLS_ALPN}"
+        )
+    if not der:
+        raise ChallengeFailed("tls", f"{identifier}: the server presented no certificate")
+    check_certificate(der, identifier, key_authorization)
