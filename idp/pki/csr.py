@@ -49,6 +49,7 @@ _DECODE_ERRORS = (
     UnsupportedAlgorithm,
     x509.DuplicateExtension,
     x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,  # not a ValueError: a CSR version other than v1 (0)
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from orders_support import account, csr_der
 
@@ -23,6 +23,7 @@ OFFERED = ("tls-server", "tls-server-short")
 WHO = account()
 NAMES = ["www.tax.example.com", "*.tax.example.com"]
 VALID_CSR, _ = csr_der(tuple(NAMES))
+VERSION_AT = VALID_CSR.index(b"\x02\x01\x00") + 2  # CertificationRequestInfo's version, v1 (0)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
@@ -82,6 +83,7 @@ def test_new_order_payload_is_refused_clearly_or_checked(payload: Any) -> None:
         )
     )
 )
+@example(csr=_b64(VALID_CSR[:VERSION_AT] + b"\x01" + VALID_CSR[VERSION_AT + 1 :]))
 def test_finalize_csr_is_refused_clearly_or_names_exactly_the_order(csr: str) -> None:
     try:
         check_csr_names(finalize_csr({"csr": csr}), NAMES, WHO)
