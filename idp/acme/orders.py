@@ -46,6 +46,10 @@ from policies.service_policy import ServicePolicy
 
 EVENT_ORDER = "acme_order_created"
 EVENT_ORDER_REFUSED = "acme_order_refused"
+# One account may keep at most this many authorizations waiting (Boulder's limit):
+# orders nobody validates would otherwise fill the tables.
+MAX_PENDING_AUTHORIZATIONS = 1000
+PENDING_RETRY_AFTER_SECONDS = 300
 
 
 def new_id() -> str:
@@ -284,6 +288,19 @@ def create_order(
             authz, challenges = _new_authorization(account, ca, name, expires_at)
             authorizations.append(authz)
             new_rows += [authz, *challenges]
+        fresh = sum(isinstance(row, AcmeAuthorization) for row in new_rows)
+        if fresh and (
+            store.pending_authorization_count(session, account.id, now) + fresh
+            > MAX_PENDING_AUTHORIZATIONS
+        ):
+            raise AcmeProblem(
+                "rateLimited",
+                f"the account has too many pending authorizations (at most "
+                f"{MAX_PENDING_AUTHORIZATIONS}); validate or deactivate them, or wait for "
+                "them to expire",
+                429,
+                headers={"Retry-After": str(PENDING_RETRY_AFTER_SECONDS)},
+            )
         if all(a.status == "valid" for a in authorizations):
             order.status = "ready"  # every name already proven (§7.1.6)
         if not store.add_order(session, order, authorizations, new_rows):

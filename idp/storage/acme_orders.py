@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, and_, or_, text, update
+from sqlalchemy import JSON, Column, Index, and_, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -191,6 +191,21 @@ def authorization_challenges(session: Session, authz_id: str) -> list[AcmeChalle
             .where(AcmeChallenge.authz_id == authz_id)
             .order_by(col(AcmeChallenge.type))
         )
+    )
+
+
+def pending_authorization_count(session: Session, account_id: str, now: datetime) -> int:
+    """The account's authorizations still waiting for a validation."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(AcmeAuthorization)
+            .where(
+                AcmeAuthorization.account_id == account_id,
+                AcmeAuthorization.status == "pending",
+                AcmeAuthorization.expires_at > now,
+            )
+        ).one()
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from orders_support import ENTITY, PEPPER, account, new_order, prove, ready_order
 from sqlmodel import select
 
+from idp.acme import orders
 from idp.acme.authorizations import GRACE_SECONDS, MAX_ATTEMPTS, claim, owned_authorization
 from idp.acme.orders import parse_order_request, refused_by_policy, settle
 from idp.acme.problems import AcmeProblem
@@ -306,3 +307,19 @@ def test_issuance_abandoned_without_a_certificate_makes_the_order_invalid(db: Da
         settled = settle(session, found, now + timedelta(seconds=6))
     assert settled.status == "invalid"
     assert settled.error and settled.error["type"].endswith(":serverInternal")
+
+
+def test_attack_flood_of_unvalidated_orders_is_rate_limited(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orders, "MAX_PENDING_AUTHORIZATIONS", 3)
+    who = account()
+    new_order(db, who, ("a.tax.example.com", "b.tax.example.com"))
+    with pytest.raises(AcmeProblem) as refused:
+        new_order(db, who, ("c.tax.example.com", "d.tax.example.com"))
+    assert (refused.value.error, refused.value.status) == ("rateLimited", 429)
+    assert int(refused.value.headers["Retry-After"]) > 0
+    with db.read() as session:  # nothing of the refused order was written
+        assert store.pending_authorization_count(session, who.id, datetime.now(UTC)) == 2
+    new_order(db, who, ("c.tax.example.com",))  # within the limit
+    new_order(db, account(), ("c.tax.example.com", "d.tax.example.com"))  # another account
