@@ -152,3 +152,34 @@ def test_resolver_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     settings = AcmeSettings()
     assert settings.dns_resolver == "[::1]:5353"
     assert settings.validation_refused_networks == ["10.0.0.0/8"]
+
+
+def test_attack_a_full_validator_answers_instead_of_queueing_for_ever(world: World) -> None:
+    # Slots held by slow servers (an attacker's): a validation that cannot get
+    # a place within the deadline fails as the server's own trouble, and the
+    # held one still finishes once its server answers.
+    async def scenario() -> tuple[ChallengeFailed, bool]:
+        patient = world.settings(validation_concurrency=1, validation_timeout_seconds=30)
+        hurried = world.settings(validation_concurrency=1, validation_timeout_seconds=0.3)
+        slow_name = world.name("slow")
+        slow_token, slow_key_authorization = challenge()
+        path = CHALLENGE_PATH + slow_token
+        world.web.hold(path, then=slow_key_authorization.encode())
+        slow = asyncio.create_task(
+            validate("http-01", slow_name, slow_token, slow_key_authorization, patient)
+        )
+        await _until(lambda: world.web.in_flight()[0] == 1, "the slow request held")
+        name = world.name()
+        token, key_authorization = challenge()
+        world.web.serve(token, key_authorization)
+        with pytest.raises(ChallengeFailed) as turned_away:
+            await validate("http-01", name, token, key_authorization, hurried)
+        assert not slow.done()
+        world.web.release(path)
+        await slow  # raises if the held validation failed
+        return turned_away.value, slow.done()
+
+    failure, slow_finished = asyncio.run(scenario())
+    assert failure.error == "serverInternal"
+    assert "in progress" in failure.detail
+    assert slow_finished

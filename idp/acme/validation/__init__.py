@@ -11,11 +11,13 @@ Contract the order resources call:
     ) -> None                         # raises ChallengeFailed
 
 One module a method (:mod:`.http01`, :mod:`.dns01`, :mod:`.tls_alpn01`), the
-lookups in :mod:`.resolver`. Every validation is bounded by
-``settings.validation_timeout_seconds`` and at most
-``settings.validation_concurrency`` run at once in a process (a validation
-waiting for its turn is not yet on the clock: the ones ahead of it are, so the
-wait is bounded too). All of it is asyncio I/O: nothing blocks the event loop.
+lookups in :mod:`.resolver`, the connections in :mod:`.dialing`. Every
+validation is bounded by ``settings.validation_timeout_seconds``, and at most
+``settings.validation_concurrency`` run at once in a process. Waiting for a
+place is bounded by the same deadline: past it the challenge fails as
+``serverInternal`` (the validator is overloaded) rather than queueing for ever,
+so one validation takes at most twice the deadline from call to answer. All of
+it is asyncio I/O: nothing blocks the event loop.
 """
 
 from __future__ import annotations
@@ -71,10 +73,20 @@ async def validate(
     if validator is None:
         raise ChallengeFailed("malformed", f"unknown challenge type {challenge_type[:32]!r}")
     deadline = settings.validation_timeout_seconds
-    async with _limit(settings.validation_concurrency):
-        try:
-            async with asyncio.timeout(deadline):
-                await validator(identifier, token, key_authorization, settings)
-        except TimeoutError:
-            error = "dns" if challenge_type == "dns-01" else "connection"
-            raise ChallengeFailed(error, f"{identifier}: no answer within {deadline:g} s") from None
+    limit = _limit(settings.validation_concurrency)
+    try:
+        async with asyncio.timeout(deadline):
+            await limit.acquire()
+    except TimeoutError:
+        raise ChallengeFailed(
+            "serverInternal",
+            f"{settings.validation_concurrency} validations already in progress; try again later",
+        ) from None
+    try:
+        async with asyncio.timeout(deadline):
+            await validator(identifier, token, key_authorization, settings)
+    except TimeoutError:
+        error = "dns" if challenge_type == "dns-01" else "connection"
+        raise ChallengeFailed(error, f"{identifier}: no answer within {deadline:g} s") from None
+    finally:
+        limit.release()
