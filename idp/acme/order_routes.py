@@ -27,14 +27,8 @@ from idp.acme.order_documents import (
     challenge_stale,
     order_document,
 )
-from idp.acme.orders import (
-    account_orders,
-    audit_refusal,
-    create_order,
-    owned_order,
-    parse_order_request,
-    refused_by_policy,
-)
+from idp.acme.order_requests import parse_order_request, refused_by_policy
+from idp.acme.orders import account_orders, audit_refusal, create_order, owned_order
 from idp.acme.problems import AcmeProblem
 from idp.acme.requests import AcmeAccount, AcmePost, acme_post, acme_post_with_jwk
 from idp.acme.responses import acme_headers, acme_json

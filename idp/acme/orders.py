@@ -1,14 +1,11 @@
 """newOrder and the order's life (RFC 8555 §7.4, §7.1.6).
 
-An order asks for DNS names only (§9.7.7 "dns"; no IP or other identifier
-types), each one the legal entity's service policy allows
-(:func:`policies.acme.names_refused`); validity comes from the certificate
-profile, so ``notBefore``/``notAfter`` are refused. It may name a ``profile``
-(draft-ietf-acme-profiles) among those this CA offers, and the certificate it
-``replaces`` (RFC 9773 §5). Each name gets one authorization: a valid,
-unexpired one of the same account is reused, otherwise a new pending one with
-http-01, dns-01 and tls-alpn-01 challenges (dns-01 only for a wildcard).
-Every order, and every order refused by policy, is audited with the entity.
+The payload is checked first (:mod:`idp.acme.order_requests`). Each name then
+gets one authorization: a valid, unexpired one of the same account is reused,
+otherwise a new pending one with http-01, dns-01 and tls-alpn-01 challenges
+(dns-01 only for a wildcard, §7.1.3). An account keeps at most
+:data:`MAX_PENDING_AUTHORIZATIONS` waiting. Every order, and every order
+refused by policy, is audited with the entity.
 
 :func:`settle` moves an order on from what its authorizations and the clock
 say (``pending`` → ``ready`` | ``invalid``; a ``processing`` order whose
@@ -18,13 +15,11 @@ issuance worker died → ``valid`` if the certificate was recorded, else
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from ca import names as ca_names
 from idp import randomness
 from idp.acme.order_documents import (
     CHALLENGE_TYPES,
@@ -32,6 +27,7 @@ from idp.acme.order_documents import (
     WILDCARD_CHALLENGE_TYPES,
     authorization_status,
 )
+from idp.acme.order_requests import OrderRequest
 from idp.acme.problems import AcmeProblem
 from idp.acme.requests import AcmeAccount
 from idp.acme.settings import AcmeSettings
@@ -41,8 +37,6 @@ from idp.storage.acme_orders import AcmeAuthorization, AcmeChallenge, AcmeOrder
 from idp.storage.certificate_store import record_audit_event
 from idp.storage.engine import Database
 from idp.tracking import new_tracking_code
-from policies.acme import NameRefused, names_refused, normalise_name
-from policies.service_policy import ServicePolicy
 
 EVENT_ORDER = "acme_order_created"
 EVENT_ORDER_REFUSED = "acme_order_refused"
@@ -59,130 +53,6 @@ def new_id() -> str:
 
 def problem_document(error: str, detail: str, status: int = 400) -> dict[str, Any]:
     return AcmeProblem(error, detail, status).to_dict()
-
-
-# --- the request ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """A newOrder payload, checked: the names normalised, the profile decided."""
-
-    names: tuple[str, ...]
-    profile: str
-    replaces: str | None
-
-
-def _identifier_problem(kind: str, value: object, detail: str) -> dict[str, Any]:
-    shown = value if isinstance(value, str) else repr(value)[:100]
-    return {
-        "type": f"urn:ietf:params:acme:error:{kind}",
-        "detail": detail,
-        "identifier": {"type": "dns", "value": shown[:300]},
-    }
-
-
-def _names(identifiers: object, settings: AcmeSettings) -> tuple[str, ...]:
-    if not isinstance(identifiers, list) or not identifiers:
-        raise AcmeProblem("malformed", "identifiers must be a non-empty list (§7.4)")
-    if len(identifiers) > settings.max_identifiers:
-        raise AcmeProblem(
-            "rejectedIdentifier",
-            f"an order may name at most {settings.max_identifiers} identifiers",
-        )
-    unsupported: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
-    found: list[str] = []
-    for identifier in identifiers:
-        if not isinstance(identifier, dict) or not isinstance(identifier.get("value"), str):
-            raise AcmeProblem("malformed", "each identifier is an object with type and value")
-        kind, value = identifier.get("type"), identifier["value"]
-        if kind != "dns":
-            unsupported.append(
-                {
-                    "type": "urn:ietf:params:acme:error:unsupportedIdentifier",
-                    "detail": f"identifier type {str(kind)[:20]!r} is not issued here; "
-                    "only dns names",
-                    "identifier": {"type": str(kind)[:20], "value": value[:300]},
-                }
-            )
-            continue
-        try:
-            name = normalise_name(value)
-            # What the certificate may carry at all: no public suffix, no
-            # Internal Name (CA/B BR 3.2.2.6, 1.6.1); refused now, not at finalize.
-            ca_names.check_dns_name(name)
-        except (NameRefused, ca_names.InvalidDNSName) as exc:
-            rejected.append(_identifier_problem("rejectedIdentifier", value, str(exc)))
-            continue
-        found.append(name)
-    if unsupported:
-        raise AcmeProblem(
-            "unsupportedIdentifier",
-            "only dns identifiers are issued by this server",
-            subproblems=unsupported + rejected,
-        )
-    if rejected:
-        raise AcmeProblem(
-            "rejectedIdentifier", "some identifiers cannot be issued", subproblems=rejected
-        )
-    return tuple(dict.fromkeys(found))
-
-
-def _profile(payload: dict[str, Any], offered: tuple[str, ...], default: str) -> str:
-    if "profile" not in payload:
-        if default in offered:
-            return default
-        if offered:
-            return offered[0]
-        raise AcmeProblem("invalidProfile", "this CA offers no certificate profile over ACME")
-    profile = payload["profile"]
-    if not isinstance(profile, str) or profile not in offered:
-        raise AcmeProblem(
-            "invalidProfile",
-            f"profile {str(profile)[:60]!r} is not offered here; offered: {', '.join(offered)}",
-        )
-    return profile
-
-
-def parse_order_request(
-    payload: dict[str, Any] | None, settings: AcmeSettings, offered: tuple[str, ...]
-) -> OrderRequest:
-    """The newOrder payload (§7.4), or :class:`AcmeProblem` saying which member is wrong."""
-    if payload is None:
-        raise AcmeProblem("malformed", "newOrder takes a JSON object, not POST-as-GET")
-    for member in ("notBefore", "notAfter"):
-        if member in payload:
-            raise AcmeProblem(
-                "malformed",
-                f"{member} is not accepted: the certificate profile decides the validity",
-            )
-    replaces = payload.get("replaces")
-    if replaces is not None and not isinstance(replaces, str):
-        raise AcmeProblem("malformed", "replaces must be a certID string (RFC 9773 §5)")
-    return OrderRequest(
-        names=_names(payload.get("identifiers"), settings),
-        profile=_profile(payload, offered, settings.default_profile),
-        replaces=replaces,
-    )
-
-
-def refused_by_policy(policy: ServicePolicy | None, names: tuple[str, ...]) -> AcmeProblem | None:
-    """rejectedIdentifier with one subproblem per name the entity may not order."""
-    refused = (
-        [(name, "the account's service policy allows no names") for name in names]
-        if policy is None
-        else names_refused(policy, names)
-    )
-    if not refused:
-        return None
-    return AcmeProblem(
-        "rejectedIdentifier",
-        f"{len(refused)} of the names are outside what this entity may order",
-        subproblems=[
-            _identifier_problem("rejectedIdentifier", name, reason) for name, reason in refused
-        ],
-    )
 
 
 # --- writing -------------------------------------------------------------------------

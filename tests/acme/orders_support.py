@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from idp.acme.authorizations import claim, owned_authorization
-from idp.acme.orders import OrderRequest, create_order, settle
+from idp.acme.order_requests import OrderRequest
+from idp.acme.orders import create_order, settle
 from idp.acme.requests import AcmeAccount
 from idp.acme.settings import AcmeSettings
 from idp.storage import acme_orders as store

@@ -13,7 +13,7 @@ from orders_support import account, csr_der
 
 from idp.acme.finalize import check_csr_names
 from idp.acme.finalize import csr_der as finalize_csr
-from idp.acme.orders import OrderRequest, parse_order_request
+from idp.acme.order_requests import OrderRequest, parse_order_request
 from idp.acme.problems import AcmeProblem
 from idp.acme.revocation import SUBSCRIBER_REASONS, _certificate, _reason
 from idp.acme.settings import AcmeSettings

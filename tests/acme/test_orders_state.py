@@ -13,7 +13,8 @@ from sqlmodel import select
 
 from idp.acme import orders
 from idp.acme.authorizations import GRACE_SECONDS, MAX_ATTEMPTS, claim, owned_authorization
-from idp.acme.orders import parse_order_request, refused_by_policy, settle
+from idp.acme.order_requests import parse_order_request, refused_by_policy
+from idp.acme.orders import settle
 from idp.acme.problems import AcmeProblem
 from idp.acme.settings import AcmeSettings
 from idp.audit.log import subject_hash
