@@ -271,3 +271,12 @@ def test_fuzz_garbage_from_the_resolver_fails_as_dns(
     with pytest.raises(ChallengeFailed) as failure:
         asyncio.run(validate(kind, "a.agency.example", token, key_authorization, settings))
     assert failure.value.error in {"dns", "connection"}
+
+
+def test_the_system_resolver_is_used_when_none_is_set() -> None:
+    # Whatever this machine's resolv.conf says (or lacks), a name under .invalid
+    # (RFC 6761) never validates, and the answer is a dns failure, not a crash.
+    settings = AcmeSettings(dns_resolver="", validation_timeout_seconds=1)
+    token, key_authorization = challenge()
+    failure = fails("dns-01", "hoviyat-test.invalid", token, key_authorization, settings)
+    assert failure.error == "dns"

@@ -75,7 +75,10 @@ async def _resolver(settings: AcmeSettings) -> dns.asyncresolver.Resolver:
         address, port = parse_resolver(settings.dns_resolver)
         resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port)]
     else:
-        resolver.nameservers = list(await asyncio.to_thread(_system_nameservers))
+        try:
+            resolver.nameservers = list(await asyncio.to_thread(_system_nameservers))
+        except dns.exception.DNSException:  # no /etc/resolv.conf, or no nameserver in it
+            raise ChallengeFailed("dns", "no DNS resolver configured on the server") from None
     resolver.lifetime = settings.validation_timeout_seconds
     resolver.timeout = min(2.0, settings.validation_timeout_seconds)
     return resolver
