@@ -528,3 +528,21 @@ def test_ipv6_swallowing_packets_leaves_time_for_ipv4(world: World) -> None:
     token, key_authorization = challenge()
     world.web.serve(token, key_authorization)
     passes("http-01", name, token, key_authorization, world.settings(validation_timeout_seconds=2))
+
+
+def test_attack_connection_closed_without_a_response(world: World, raw: RawTcpResponder) -> None:
+    name = world.name()
+    token, key_authorization = challenge()
+    raw.payload = b""
+    settings = world.settings(http01_port=raw.port)
+    assert fails("http-01", name, token, key_authorization, settings).error == "connection"
+
+
+def test_attack_a_flood_of_informational_responses_is_no_answer(
+    world: World, raw: RawTcpResponder
+) -> None:
+    name = world.name()
+    token, key_authorization = challenge()
+    raw.payload = b"HTTP/1.1 100 Continue\r\n\r\n" * 20000
+    settings = world.settings(http01_port=raw.port, validation_timeout_seconds=1)
+    assert fails("http-01", name, token, key_authorization, settings).error == "connection"

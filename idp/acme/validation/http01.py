@@ -167,6 +167,8 @@ async def validate_http01(
                 raise ChallengeFailed("incorrectResponse", f"redirect {status} without Location")
             url = redirect_target(url, location, settings)
             continue
+        if status == 0:
+            raise ChallengeFailed("connection", f"{url.host} closed without a response")
         if status != 200:
             raise ChallengeFailed("incorrectResponse", f"{url.host} answered HTTP {status}")
         # §8.3: the body, trimmed of surrounding whitespace, is the key authorization.
