@@ -263,17 +263,39 @@ def settle(session: Session, order: AcmeOrder, now: datetime) -> AcmeOrder:
     return order
 
 
+def _needs_settling(session: Session, order: AcmeOrder, now: datetime) -> bool:
+    if order.status in ("pending", "ready"):
+        if order.expires_at <= now:
+            return True
+        return _authorizations_verdict(session, order, now)[0] != order.status
+    return (
+        order.status == "processing"
+        and order.processing_until is not None
+        and order.processing_until <= now
+    )
+
+
 def owned_order(
     db: Database, order_id: str, account: AcmeAccount, ca: str
 ) -> tuple[AcmeOrder, list[str]]:
     """The account's order as it stands now (settled) and its authorization ids; 404 if
-    there is no such order of this account at this CA (another's is not told apart)."""
-    with db.session() as session:
+    there is no such order of this account at this CA (another's is not told apart).
+
+    Read without the write lock (SQLite's is one per database): the write
+    transaction is opened only when the order has to move on.
+    """
+    now = datetime.now(UTC)
+    with db.read() as session:
         order = store.get_order(session, order_id)
         if order is None or order.account_id != account.id or order.ca != ca:
             raise AcmeProblem("malformed", "no such order", 404)
-        order = settle(session, order, datetime.now(UTC))
-        return order, [a.id for a in store.order_authorizations(session, order.id)]
+        authz_ids = [a.id for a in store.order_authorizations(session, order.id)]
+        if not _needs_settling(session, order, now):
+            return order, authz_ids
+    with db.session() as session:
+        fresh = store.get_order(session, order_id)
+        assert fresh is not None  # orders are never deleted
+        return settle(session, fresh, now), authz_ids
 
 
 def account_orders(db: Database, account: AcmeAccount, ca: str, limit: int) -> list[str]:
