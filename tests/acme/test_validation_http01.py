@@ -546,3 +546,17 @@ def test_attack_a_flood_of_informational_responses_is_no_answer(
     raw.payload = b"HTTP/1.1 100 Continue\r\n\r\n" * 20000
     settings = world.settings(http01_port=raw.port, validation_timeout_seconds=1)
     assert fails("http-01", name, token, key_authorization, settings).error == "connection"
+
+
+def test_attack_a_long_address_list_is_not_scanned(world: World) -> None:
+    # Twenty addresses where only the last answers: one address a family is
+    # dialled, so a name cannot make the validator sweep a network for it.
+    name = world.name()
+    decoys = [f"127.0.0.{n}" for n in range(55, 60)] * 4
+    world.dns.set(name, "A", *decoys[:-1], world.web.address)
+    token, key_authorization = challenge()
+    world.web.serve(token, key_authorization)
+    assert fails("http-01", name, token, key_authorization, world.settings()).error == (
+        "connection"
+    )
+    assert CHALLENGE_PATH + token not in [path for _, path in world.web.requests()]

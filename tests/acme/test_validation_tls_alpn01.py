@@ -305,3 +305,11 @@ def test_fuzz_any_bytes_instead_of_a_handshake_fail_cleanly(
         "tls",
         "connection",
     }
+
+
+def test_ipv6_refusing_falls_back_to_ipv4(world: World) -> None:
+    name = world.name()
+    world.dns.set(name, "AAAA", "::1")  # nothing listens there on this port
+    token, key_authorization = challenge()
+    world.tls.serve(name, key_authorization)
+    passes("tls-alpn-01", name, token, key_authorization, world.settings())
