@@ -46,8 +46,9 @@ VALIDATORS: dict[str, Validator] = {
 }
 
 # asyncio.Semaphore binds to the loop that first waits on it, so one per loop
-# (a process has one loop in service; tests start a loop a test). Keyed weakly:
-# a closed loop's semaphores go with it.
+# (a process has one loop in service; tests start a loop a test), and one per
+# limit: services in one process configured alike share their places. Keyed
+# weakly: a closed loop's semaphores go with it.
 _LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]] = (
     weakref.WeakKeyDictionary()
 )
