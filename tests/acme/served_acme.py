@@ -66,9 +66,13 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").e
 # --- ports ---------------------------------------------------------------------------------
 
 
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1", *, udp: bool = False) -> int:
-    """A port of 18500-18599 that nothing on ``host`` holds (TCP, and UDP if ``udp``)."""
-    candidates = list(PORTS)
+    """A port of 18500-18599 that nothing on ``host`` holds (TCP, and UDP if ``udp``),
+    and not handed out before by this process (a caller may not have bound it yet)."""
+    candidates = [port for port in PORTS if port not in _handed_out] or list(PORTS)
     random.shuffle(candidates)  # two pytest-xdist workers rarely probe the same one first
     for port in candidates:
         kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
@@ -78,6 +82,7 @@ def free_port(host: str = "127.0.0.1", *, udp: bool = False) -> int:
                     probe.bind((host, port))
         except OSError:
             continue
+        _handed_out.add(port)
         return port
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1} on {host}")
 
