@@ -9,12 +9,14 @@ certificate of the same account, once."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from acme_client import AcmeClient, b64url
 from cryptography import x509
+from fastapi.testclient import TestClient
 from orders_http_support import (  # noqa: F401  (fixtures)
     answer_http01,
     ca_root,
@@ -113,3 +115,42 @@ def test_attack_replaces_another_account_or_twice_is_refused(
     assert (stolen.status_code, problem(stolen)) == (403, "unauthorized")
     garbage = new_order(acme_account, name, replaces="not-a-cert-id")
     assert (garbage.status_code, problem(garbage)) == (400, "malformed")
+
+
+def test_attack_finalize_on_two_workers_at_once_issues_one_certificate(
+    world: Hoviyat,
+    acme_account: AcmeClient,
+    other_app: TestClient,
+    web: Http01Responder,
+    dns: LoopbackDns,
+) -> None:
+    name = fresh_name(dns)
+    order = ordered_and_proven(acme_account, web, name)
+    second = AcmeClient(
+        other_app,
+        acme_account.directory_url,
+        acme_account.key,
+        account_url=acme_account.account_url,
+    )
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, str]] = []
+
+    def finalize_on(client: AcmeClient) -> None:
+        der, _ = csr_der((name,))
+        body = client.sign(order["finalize"], {"csr": b64url(der)})
+        barrier.wait()
+        response = client.send(order["finalize"], body)
+        answers.append(
+            (
+                response.status_code,
+                problem(response) if response.status_code >= 400 else response.json()["status"],
+            )
+        )
+
+    threads = [threading.Thread(target=finalize_on, args=(c,)) for c in (acme_account, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [(200, "valid"), (403, "orderNotReady")]
+    assert _certificate_count(world) == 1
