@@ -121,11 +121,25 @@ def _as_acme(request: Request, exc: Exception) -> AcmeProblem:
 
 
 def _wrapped(original: Handler | None) -> Handler:
-    async def handler(request: Request, exc: Any) -> Response:
-        if under_acme(request) or original is None:
-            return problem_response(request, _as_acme(request, exc))
+    async def delegate(request: Request, exc: Any) -> Response:
+        assert original is not None
         answer = original(request, exc)
         return await answer if inspect.isawaitable(answer) else answer
+
+    async def handler(request: Request, exc: Any) -> Response:
+        if original is not None and not under_acme(request):
+            return await delegate(request, exc)
+        if original is not None and isinstance(exc, StarletteHTTPException):
+            if exc.status_code == 405:
+                # The app's handler names every method the resource serves (RFC 9110
+                # §10.2.1) and answers OPTIONS itself; other methods get its Allow.
+                answer = await delegate(request, exc)
+                if request.method == "OPTIONS":
+                    return answer
+                problem = malformed(f"{request.method} is not served here", 405)
+                problem.headers["Allow"] = answer.headers.get("Allow", "")
+                return problem_response(request, problem)
+        return problem_response(request, _as_acme(request, exc))
 
     return handler
 

@@ -332,3 +332,14 @@ def test_attack_unknown_ca_is_a_404_acme_problem(
         refused(app_client.get(paths.directory), 404, "malformed")
         assert app_client.head(paths.new_nonce).status_code == 404
         refused(app_client.post(paths.new_account, content=b"{}"), 404, "malformed")
+
+
+def test_options_and_405_under_acme_name_every_method_served(
+    app_client: TestClient, acme_paths: AcmePaths
+) -> None:
+    options = app_client.options(acme_paths.new_nonce)
+    assert options.status_code == 204
+    assert {"GET", "HEAD", "OPTIONS"} <= set(options.headers["Allow"].replace(" ", "").split(","))
+    response = app_client.delete(acme_paths.new_nonce)
+    refused(response, 405, "malformed")
+    assert "HEAD" in response.headers["Allow"] and "GET" in response.headers["Allow"]
