@@ -188,11 +188,16 @@ def _verified(
 
 async def require_client(request: Request, hoviyat: Hoviyat = Depends(get_hoviyat)) -> Caller:
     claims, client, proof = _verified(request, hoviyat)
-    # The claim marks a client-credentials token (an OIDC login's token has
-    # none); the policy and roles in force are the client's current ones, so a
-    # change by an administrator applies to tokens already issued.
+    # The claim marks a client's token; a login's token carries it too, and its
+    # grant id (gid) besides. The policy and roles in force are the client's
+    # current ones, so a change by an administrator applies to tokens already issued.
     if client is None or not isinstance(claims.get("service_code"), str):
         raise unauthorized("this token was not issued to a back-office client")
+    if "gid" in claims:
+        # A login's token acts for a person at userinfo; it names the client's service
+        # too, so without this check it would also pass as the client itself, with
+        # the client's roles, at the operator and back-office APIs (token confusion).
+        raise unauthorized("this token was issued for a person's login, not to a client")
     policy = hoviyat.policies.get(client.service_code)
     if policy is None:
         raise unauthorized(f"service policy {client.service_code!r} of this client is gone")

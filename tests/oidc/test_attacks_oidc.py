@@ -33,6 +33,8 @@ from oidc.login_helpers import (
     submit,
 )
 from oidc_support import (
+    REDIRECT_URI,
+    SERVICE,
     RelyingParty,
     authorization_params,
     code_for,
@@ -47,6 +49,7 @@ from sector_server import SectorServer
 from sqlalchemy import select, update
 from sqlmodel import col
 
+from idp.clients import create_client
 from idp.login.consent import remember_consent
 from idp.oidc.grants import digest
 from idp.oidc.sector import MAX_BYTES, SectorIdentifierError, check_sector_identifier
@@ -605,3 +608,48 @@ def test_attack_nul_byte_in_an_oauth_form_gets_an_oauth_error_not_a_database_pro
         assert answer.status_code == 400, answer.text
         assert answer.headers["content-type"].startswith("application/json"), answer.headers
         assert answer.json()["error"] == "invalid_request", answer.text
+
+
+def test_attack_login_access_token_used_as_its_clients_own_token_is_refused(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, citizen: Person
+) -> None:
+    """A citizen's access token from a client that also holds operator roles (an
+    agency's portal with the admin role, say) must act only for the citizen: at the
+    operator and back-office APIs it is refused, where the client's own
+    client-credentials token is admitted. The token names the client's service, so
+    without a check it passed as the client itself, with the client's roles."""
+    hoviyat = hoviyat_app.state.hoviyat
+    with hoviyat.db.session() as session:
+        created = create_client(
+            session,
+            hoviyat.secrets.client_secret_key,
+            name="RP with roles",
+            service_code=SERVICE,
+            client_id="rp-with-roles",
+            token_endpoint_auth_method="client_secret_basic",
+            grant_types=["authorization_code", "client_credentials"],
+            redirect_uris=[REDIRECT_URI],
+            roles=["admin", "auditor", "ca_operator"],
+        )
+    rp = RelyingParty("rp-with-roles", created.client_secret, REDIRECT_URI)
+    verifier, challenge = pkce_pair()
+    login = log_in(hoviyat.db, citizen.national_code)
+    code = code_for(hoviyat_app, asgi_browser, authorization_params(rp, challenge), login)
+    login_token = exchange(asgi_browser, rp, code, verifier).json()["access_token"]
+    assert asgi_browser.get("/userinfo", headers=_bearer(login_token)).status_code == 200
+
+    client_token = asgi_browser.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(rp.client_id, rp.client_secret or ""),
+    ).json()["access_token"]
+    for path in ("/v1/audit/entries", "/v1/certificates/01", "/v1/identifiers/validate"):
+        admitted = asgi_browser.get(path, headers=_bearer(client_token))
+        assert admitted.status_code not in (401, 403), (path, admitted.text)
+        refused = asgi_browser.get(path, headers=_bearer(login_token))
+        assert refused.status_code == 401, (path, refused.text)
+        assert "person's login" in refused.json()["detail"]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
