@@ -257,3 +257,22 @@ def test_attack_finalize_with_extra_name_over_http_is_bad_csr(
     response = acme_account.post(order["finalize"], {"csr": b64url(der)}, check=False)
     assert (response.status_code, problem(response)) == (400, "badCSR")
     assert acme_account.post_as_get(order["url"]).json()["status"] == "ready"
+
+
+def test_attack_http01_for_the_base_name_does_not_prove_the_wildcard(
+    world: Hoviyat, acme_account: AcmeClient, web: Http01Responder, dns: LoopbackDns
+) -> None:
+    """Serving a file on the host proves the host, not every name under it (§7.1.3)."""
+    base = fresh_name(dns, "apps")
+    response = new_order(acme_account, f"*.{base}", base)
+    order_url = response.headers["Location"]
+    wildcard_url, plain_url = response.json()["authorizations"]
+    assert answer_http01(acme_account, web, plain_url)["status"] == "valid"
+    wildcard = acme_account.post_as_get(wildcard_url).json()
+    assert wildcard["status"] == "pending"
+    assert [c["type"] for c in wildcard["challenges"]] == ["dns-01"]
+    assert acme_account.post_as_get(order_url).json()["status"] == "pending"
+    # Nor does a later order for the wildcard reuse the host's valid authorization.
+    again = new_order(acme_account, f"*.{base}")
+    assert again.json()["status"] == "pending"
+    assert again.json()["authorizations"] != [plain_url]
