@@ -84,7 +84,9 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
         path_limits={"/v1/reconciliations": hoviyat.reconciliation_settings.max_upload_bytes},
     )
     headers = SecurityHeaders(hsts=settings.issuer.startswith("https://"))
-    app.add_middleware(FrontDoor, limits=limits, headers=headers)
+    app.add_middleware(
+        FrontDoor, limits=limits, headers=headers, refusal_page=acme_responses.front_door_refusal
+    )
     if settings.direct_routes:
         # The direct routes pass the same front door, around their own dispatch
         # instead of FastAPI's router (idp.http.direct).

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from idp.acme.paths import AcmePaths
 from idp.acme.problems import PROBLEM_MEDIA_TYPE, AcmeProblem, malformed, server_internal
@@ -142,6 +143,15 @@ def _wrapped(original: Handler | None) -> Handler:
         return problem_response(request, _as_acme(request, exc))
 
     return handler
+
+
+def front_door_refusal(scope: Scope, problem: Problem) -> Response | None:
+    """The front door's refusals (body too large, a NUL in the query) as ACME problems
+    under /acme/ (:class:`idp.http.middleware.FrontDoor`); None elsewhere."""
+    request = Request(scope)
+    if not under_acme(request):
+        return None
+    return problem_response(request, _as_acme(request, problem))
 
 
 def install(app: FastAPI) -> None:

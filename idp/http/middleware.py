@@ -38,6 +38,7 @@ LATENCY = Histogram(
 )
 JSON_TYPES = ("application/json", "application/problem+json")
 ErrorPage = Callable[[Request, Any], Response | Awaitable[Response]]
+RefusalPage = Callable[[Scope, Problem], Response | None]
 
 
 class _TooLarge(Exception):
@@ -93,11 +94,15 @@ class FrontDoor:
         limits: RequestLimits,
         headers: SecurityHeaders,
         unexpected: ErrorPage | None = None,
+        refusal_page: RefusalPage | None = None,
     ) -> None:
         self.app = app
         self.limits = limits
         self.headers = headers
         self.unexpected = unexpected
+        # A protocol's own form of the refusals above (ACME problems under /acme/);
+        # None from it, or no hook, sends the RFC 9457 problem.
+        self.refusal_page = refusal_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,7 +126,7 @@ class FrontDoor:
             framing = _framing_headers(scope["headers"])
             refusal = self.limits.refusal(scope, framing)
             if refusal is not None:
-                await _send_problem(send_out, refusal)
+                await self._refuse(scope, send_out, refusal)
             elif "transfer-encoding" not in framing:
                 # Without Transfer-Encoding a request's body is exactly its
                 # Content-Length, or empty (RFC 9112 §6.3), and that length was
@@ -157,7 +162,14 @@ class FrontDoor:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
             if not responded():
-                await _send_problem(send, _too_large(limit))
+                await self._refuse(scope, send, _too_large(limit))
+
+    async def _refuse(self, scope: Scope, send: Send, problem: Problem) -> None:
+        page = self.refusal_page(scope, problem) if self.refusal_page is not None else None
+        if page is None:
+            await _send_problem(send, problem)
+        else:
+            await page({"type": "http"}, _empty_receive, send)
 
 
 def record_request(scope: Scope, status: int, started: float) -> None:

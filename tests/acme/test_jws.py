@@ -343,3 +343,19 @@ def test_options_and_405_under_acme_name_every_method_served(
     response = app_client.delete(acme_paths.new_nonce)
     refused(response, 405, "malformed")
     assert "HEAD" in response.headers["Allow"] and "GET" in response.headers["Allow"]
+
+
+def test_attack_bodies_the_front_door_refuses_get_acme_problems_under_acme(
+    app_client: TestClient, acme_paths: AcmePaths, hoviyat_settings: Settings
+) -> None:
+    huge = b"{" + b" " * hoviyat_settings.max_body_bytes + b"}"
+    headers = {"Content-Type": "application/jose+json"}
+    response = app_client.post(acme_paths.new_account, content=huge, headers=headers)
+    refused(response, 413, "malformed")
+    assert response.headers["Replay-Nonce"]
+    response = app_client.post(acme_paths.new_account + "?a=%00", content=b"{}", headers=headers)
+    refused(response, 400, "malformed")
+    # Elsewhere the front door's own RFC 9457 problems are unchanged.
+    elsewhere = app_client.post("/v1/persons/verify", content=huge, headers=headers)
+    assert elsewhere.status_code == 413
+    assert elsewhere.json()["type"].startswith("https://hoviyat.ir/problems/")
