@@ -8,13 +8,17 @@ worker died is taken up again by the next reader, and deactivation (§7.5.2)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from acme_client import AcmeClient
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from fixtures_app import LiveServer
 from orders_http_support import (  # noqa: F401  (fixtures)
     ca_root,
     dns,
@@ -123,3 +127,53 @@ def test_attack_authorization_cannot_be_set_valid_by_the_client(
     forced = acme_account.post(authz_url, {"status": "valid"}, check=False)
     assert (forced.status_code, problem(forced)) == (400, "malformed")
     assert acme_account.post_as_get(authz_url).json()["status"] == "pending"
+
+
+class _ToLoopback(httpx.BaseTransport):
+    """Sends requests for the public issuer to the live server on loopback, unchanged
+    otherwise (the JWS ``url`` is the public one, as a deployed client signs it)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
+        return self.inner.handle_request(request)
+
+
+def _free_port() -> int:
+    for port in range(18200, 18300):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free port in 18200-18299")
+
+
+def test_challenge_answer_returns_before_the_validation_ends(
+    world: Hoviyat,
+    hoviyat_app: FastAPI,
+    acme_account: AcmeClient,
+    web: Http01Responder,
+    dns: LoopbackDns,
+) -> None:
+    """§7.5.1: the server answers ``processing`` and validates after; under uvicorn the
+    answer is not held back by a validation that waits on the client's server."""
+    port = _free_port()
+    with LiveServer(hoviyat_app, port), httpx.Client(transport=_ToLoopback(port)) as http:
+        client = AcmeClient(
+            http, acme_account.directory_url, acme_account.key, account_url=acme_account.account_url
+        )
+        response = new_order(client, fresh_name(dns))
+        authz_url = response.json()["authorizations"][0]
+        challenge = _http01(client, authz_url)
+        token = challenge["token"]
+        web.hold(CHALLENGE_PATH + token, then=key_authorization(client, token).encode())
+        answered = client.post(challenge["url"], {}).json()
+        assert answered["status"] == "processing"  # answered while the fetch is held
+        assert client.post_as_get(authz_url).json()["status"] == "pending"
+        web.release(CHALLENGE_PATH + token)
+        assert poll(client, authz_url, ("valid", "invalid"))["status"] == "valid"
