@@ -33,6 +33,8 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "key_rotated": ("چرخش کلید", "Key rotated"),
     "audit_exported": ("برون‌بری گزارش ممیزی", "Audit log exported"),
     "audit_searched": ("جست‌وجو در گزارش ممیزی", "Audit log searched"),
+    "acme_account": ("حساب ACME", "ACME account"),
+    "acme_eab_key": ("کلید پیوند حساب ACME", "ACME account binding key"),
 }
 
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
