@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, and_, func, or_, text, update
+from sqlalchemy import JSON, Column, Index, and_, exists, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -277,10 +277,12 @@ def finish_processing(
 def claim_challenge(session: Session, challenge_id: str, now: datetime, until: datetime) -> int:
     """``pending`` (or ``processing`` past its deadline: its worker died) → ``processing``,
     if its authorization is pending and unexpired. The claim's attempt number, or 0."""
-    live_authz = (
-        select(AcmeAuthorization.id)
-        .where(AcmeAuthorization.status == "pending", AcmeAuthorization.expires_at > now)
-        .scalar_subquery()
+    # Correlated on the challenge's own authorization: a primary-key lookup, not a
+    # scan of every pending authorization.
+    live_authz = exists().where(
+        _authzs.c.id == _challenges.c.authz_id,
+        _authzs.c.status == "pending",
+        _authzs.c.expires_at > now,
     )
     where = and_(
         _challenges.c.id == challenge_id,
@@ -288,7 +290,7 @@ def claim_challenge(session: Session, challenge_id: str, now: datetime, until: d
             _challenges.c.status == "pending",
             and_(_challenges.c.status == "processing", _challenges.c.processing_until < now),
         ),
-        _challenges.c.authz_id.in_(live_authz),
+        live_authz,
     )
     statement = (
         update(_challenges)
