@@ -34,7 +34,7 @@ from idp.acme.requests import AcmeAccount, AcmePost, acme_post, acme_post_with_j
 from idp.acme.responses import acme_headers, acme_json
 from idp.acme.revocation import revoke_certificate
 from idp.acme.rfc9773 import check_replaces
-from idp.acme.server import AcmeServer, acme_server
+from idp.acme.server import acme_server
 from idp.pki.service import get_pki
 
 router = APIRouter(tags=["acme"])
@@ -54,17 +54,14 @@ def _as_get(post: AcmePost) -> None:
         raise AcmeProblem("malformed", "this resource is read with POST-as-GET (empty payload)")
 
 
-def _server(request: Request) -> AcmeServer:
-    return acme_server(request)
-
-
 @router.post("/acme/{ca}/new-order")
 async def new_order(ca: str, request: Request) -> Response:
     """§7.4: an order for DNS names the entity's policy allows."""
     post = await acme_post(request, ca)
     account = _account(post)
-    hoviyat = _server(request).hoviyat
-    offered = _server(request).cas.get(ca, ())
+    server = acmeacme_server(request)
+    hoviyat = server.hoviyat
+    offered = server.cas.get(ca, ())
     wanted = parse_order_request(post.payload, hoviyat.acme_settings, offered)
     pepper = hoviyat.secrets.subject_pepper
     refusal = refused_by_policy(hoviyat.policies.get(account.service_code), wanted.names)
@@ -96,7 +93,7 @@ async def order(ca: str, order_id: str, request: Request) -> Response:
     post = await acme_post(request, ca)
     account = _account(post)
     _as_get(post)
-    db = _server(request).hoviyat.db
+    db = acme_server(request).hoviyat.db
     found, authz_ids = await anyio.to_thread.run_sync(owned_order, db, order_id, account, ca)
     response = acme_json(request, post.paths, order_document(post.paths, found, authz_ids))
     if found.status == "processing":
@@ -109,7 +106,7 @@ async def finalize_order(ca: str, order_id: str, request: Request) -> Response:
     """§7.4: a CSR for exactly the order's names; the certificate is issued at once."""
     post = await acme_post(request, ca)
     account = _account(post)
-    hoviyat = _server(request).hoviyat
+    hoviyat = acme_server(request).hoviyat
     pki = await anyio.to_thread.run_sync(get_pki, request)
     done, authz_ids = await finalize(
         hoviyat.db, pki, account, hoviyat.secrets.subject_pepper, order_id, ca, post.payload
@@ -126,7 +123,7 @@ async def orders_of_account(ca: str, account_id: str, request: Request) -> Respo
     _as_get(post)
     if account_id != account.id:
         raise AcmeProblem("unauthorized", "another account's orders are not listed", 403)
-    db = _server(request).hoviyat.db
+    db = acme_server(request).hoviyat.db
     ids = await anyio.to_thread.run_sync(account_orders, db, account, ca, ACCOUNT_ORDERS_LIMIT)
     return acme_json(request, post.paths, {"orders": [post.paths.order(i) for i in ids]})
 
@@ -136,7 +133,7 @@ async def authorization(ca: str, authz_id: str, request: Request) -> Response:
     """§7.5: read an authorization (POST-as-GET) or deactivate it (§7.5.2)."""
     post = await acme_post(request, ca)
     account = _account(post)
-    hoviyat = _server(request).hoviyat
+    hoviyat = acme_server(request).hoviyat
     db, settings = hoviyat.db, hoviyat.acme_settings
     found, challenges = await anyio.to_thread.run_sync(
         authz_module.owned_authorization, db, authz_id, account, ca
@@ -166,7 +163,7 @@ async def challenge(ca: str, challenge_id: str, request: Request) -> Response:
     """§7.5.1: ``{}`` asks for validation (once); POST-as-GET reads the challenge."""
     post = await acme_post(request, ca)
     account = _account(post)
-    hoviyat = _server(request).hoviyat
+    hoviyat = acme_server(request).hoviyat
     db, settings = hoviyat.db, hoviyat.acme_settings
     found, authz = await anyio.to_thread.run_sync(
         authz_module.owned_challenge, db, challenge_id, account, ca
@@ -196,7 +193,7 @@ async def certificate(ca: str, certificate_id: str, request: Request) -> Respons
     post = await acme_post(request, ca)
     account = _account(post)
     _as_get(post)
-    db = _server(request).hoviyat.db
+    db = acme_server(request).hoviyat.db
     pki = await anyio.to_thread.run_sync(get_pki, request)
     pem = await anyio.to_thread.run_sync(
         certificate_chain_pem, db, pki, certificate_id, account, ca
@@ -208,6 +205,6 @@ async def certificate(ca: str, certificate_id: str, request: Request) -> Respons
 async def revoke_cert(ca: str, request: Request) -> Response:
     """§7.6: by the ordering account (kid) or by the certificate's key (jwk)."""
     post = await acme_post_with_jwk(request, ca)
-    db = _server(request).hoviyat.db
+    db = acme_server(request).hoviyat.db
     await anyio.to_thread.run_sync(revoke_certificate, db, post, ca)
     return Response(status_code=200, headers=acme_headers(request, post.paths))
