@@ -59,7 +59,7 @@ async def new_order(ca: str, request: Request) -> Response:
     """§7.4: an order for DNS names the entity's policy allows."""
     post = await acme_post(request, ca)
     account = _account(post)
-    server = acmeacme_server(request)
+    server = acme_server(request)
     hoviyat = server.hoviyat
     offered = server.cas.get(ca, ())
     wanted = parse_order_request(post.payload, hoviyat.acme_settings, offered)
