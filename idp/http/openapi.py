@@ -82,6 +82,8 @@ HANDLER_STATUSES: dict[str, tuple[int, ...]] = {
     "GET /v1/reconciliations/{job_id}/result": (404, 409),
     "GET /v1/admin/clients/{client_id}": (404,),
     "POST /v1/admin/clients/{client_id}/disable": (404,),
+    "POST /v1/acme/eab-keys": (503,),  # the deeds registry cannot answer
+    "DELETE /v1/acme/eab-keys/{kid}": (404, 409),
     "GET /userinfo": (403, 503),
     "POST /userinfo": (403, 503),
     "POST /logout": (403,),  # the confirmation form without its CSRF token or from another site

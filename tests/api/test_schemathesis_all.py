@@ -48,6 +48,7 @@ REFUSED_BY_DATA: dict[str, frozenset[int]] = {
     "POST /v1/certificates/{serial}/revoke": frozenset({400}),  # serial 0, unknown reason
     "POST /v1/certificates": frozenset({400, 422}),  # unknown profile, CSR contents
     "POST /v1/admin/clients": frozenset({422}),  # unknown service code or role
+    "POST /v1/acme/eab-keys": frozenset({422}),  # check digit, unregistered entity, service
     "POST /v1/reconciliations": frozenset({422}),  # the CSV's contents
     "GET /authorize": frozenset({400}),  # unknown client or redirect URI (RFC 6749 §4.1.2.1)
     "POST /authorize": frozenset({400}),
