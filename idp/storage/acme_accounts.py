@@ -58,7 +58,7 @@ def insert(session: Session, row: AcmeAccountRow) -> bool:
             session.add(row)
             session.flush()
     except IntegrityError:
-        session.expunge(row)
+        # The SAVEPOINT's rollback has taken the row out of the session already.
         return False
     return True
 

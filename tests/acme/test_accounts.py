@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,6 +18,9 @@ from sqlmodel import col, select
 from idp.acme.paths import AcmePaths
 from idp.audit.log import subject_hash
 from idp.context import Hoviyat
+from idp.storage import acme_accounts, acme_eab
+from idp.storage.acme_accounts import AcmeAccountRow
+from idp.storage.acme_eab import AcmeEabKey
 from idp.storage.models import AuditEntry
 from policies.certificate_profiles import load_profiles
 
@@ -314,3 +319,71 @@ def test_attack_rollover_to_the_same_key_is_refused(acme_account: AcmeClient, st
     inner = acme_account.key_change_body(acme_account.key)
     problem(_rollover(acme_account, inner), 400, "malformed")
     assert state() == before
+
+
+def test_attack_one_key_raced_with_two_eab_keys_makes_one_account_and_binds_one_key(
+    make_client: Callable[..., AcmeClient],
+    make_eab: Callable[[], Eab],
+    other_app: TestClient,
+    hoviyat: Hoviyat,
+) -> None:
+    for _ in range(4):
+        here = make_client()
+        there = AcmeClient(other_app, here.directory_url, here.key)
+        keys = [make_eab(), make_eab()]
+        bodies = [
+            client.sign(
+                client.url("newAccount"),
+                {"externalAccountBinding": client.eab(key.kid, key.hmac_key)},
+                use_jwk=True,
+            )
+            for client, key in zip((here, there), keys, strict=True)
+        ]
+        with ThreadPoolExecutor(2) as pool:
+            futures = [
+                pool.submit(client.send, client.url("newAccount"), body)
+                for client, body in zip((here, there), bodies, strict=True)
+            ]
+            responses = [f.result() for f in futures]
+        assert sorted(r.status_code for r in responses) == [200, 201]
+        assert responses[0].headers["Location"] == responses[1].headers["Location"]
+        with hoviyat.db.read() as session:
+            bound = [acme_eab.get(session, key.kid) for key in keys]
+        assert sorted(row.account_id is not None for row in bound if row) == [False, True]
+
+
+def test_a_second_insert_of_a_key_is_refused_by_the_database(hoviyat: Hoviyat) -> None:
+    now = datetime.now(UTC)
+    with hoviyat.db.session() as session:
+        for kid in ("k1", "k2"):
+            acme_eab.insert(
+                session,
+                AcmeEabKey(
+                    kid=kid,
+                    national_id="1",
+                    service_code=ACME_SERVICE,
+                    hmac_key_sealed=b"x",
+                    created_at=now,
+                    created_by="test",
+                ),
+            )
+        rows = [
+            AcmeAccountRow(
+                id=f"a{i}",
+                ca="infrastructure",
+                status="valid",
+                jwk={},
+                jwk_thumbprint="same",
+                eab_key_id=f"k{i}",
+                national_id="1",
+                service_code=ACME_SERVICE,
+                created_at=now,
+                updated_at=now,
+            )
+            for i in (1, 2)
+        ]
+        assert acme_accounts.insert(session, rows[0])
+        assert not acme_accounts.insert(session, rows[1])
+    with hoviyat.db.read() as session:
+        assert acme_accounts.get(session, "a2") is None
+        assert acme_accounts.by_thumbprint(session, "same") is not None
