@@ -221,9 +221,12 @@ class Account:
 class Client:
     """One worker: one connection, orders one after another."""
 
-    def __init__(self, account: Account, connection: Connection) -> None:
+    def __init__(
+        self, account: Account, connection: Connection, steps: dict[str, list[float]]
+    ) -> None:
         self.account = account
         self.connection = connection
+        self.steps = steps  # request kind -> durations (s), for the breakdown
 
     async def nonce(self) -> str:
         if self.account.nonces:
@@ -233,12 +236,14 @@ class Client:
         )
         return answer.headers["replay-nonce"]
 
-    async def post(self, url: str, payload: Any) -> Answer:
+    async def post(self, url: str, payload: Any, step: str = "other") -> Answer:
         for _ in range(3):
             body = self.account.sign(url, payload, await self.nonce())
+            started = time.perf_counter()
             answer = await self.connection.request(
                 "POST", urlsplit(url).path, body, "application/jose+json"
             )
+            self.steps.setdefault(step, []).append(time.perf_counter() - started)
             if "replay-nonce" in answer.headers:
                 self.account.nonces.append(answer.headers["replay-nonce"])
             if answer.status == 400 and b"badNonce" in answer.body:
@@ -251,7 +256,7 @@ class Client:
     async def poll(self, url: str, until: str) -> dict[str, Any]:
         delay = 0.005
         while True:
-            resource = (await self.post(url, None)).json()
+            resource = (await self.post(url, None, f"poll {until}")).json()
             if resource["status"] == until:
                 return dict(resource)
             if resource["status"] in ("invalid", "revoked", "deactivated", "expired"):
@@ -262,20 +267,22 @@ class Client:
     async def order(self, name: str, answers: dict[str, bytes]) -> bytes:
         """One complete order for ``name``; the PEM chain."""
         created = await self.post(
-            self.account.directory["newOrder"], {"identifiers": [{"type": "dns", "value": name}]}
+            self.account.directory["newOrder"],
+            {"identifiers": [{"type": "dns", "value": name}]},
+            "newOrder",
         )
         order_url = created.headers["location"]
         order = created.json()
         tokens = []
         for authz_url in order["authorizations"]:
-            authz = (await self.post(authz_url, None)).json()
+            authz = (await self.post(authz_url, None, "authorization")).json()
             if authz["status"] == "valid":
                 continue
             challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
             token = challenge["token"]
             tokens.append(token)
             answers[token] = f"{token}.{self.account.thumbprint}".encode()
-            await self.post(challenge["url"], {})
+            await self.post(challenge["url"], {}, "challenge")
         try:
             await self.poll(order_url, "ready")
         finally:
@@ -289,10 +296,10 @@ class Client:
             .sign(key, hashes.SHA256())
         )
         der = csr.public_bytes(serialization.Encoding.DER)
-        finalized = (await self.post(order["finalize"], {"csr": b64(der)})).json()
+        finalized = (await self.post(order["finalize"], {"csr": b64(der)}, "finalize")).json()
         if finalized["status"] != "valid":
             finalized = await self.poll(order_url, "valid")
-        certificate = await self.post(finalized["certificate"], None)
+        certificate = await self.post(finalized["certificate"], None, "certificate")
         return certificate.body
 
 
@@ -313,7 +320,7 @@ async def new_account(
             "payload": inner,
             "signature": b64(mac),
         }
-    answer = await Client(account, connection).post(directory["newAccount"], payload)
+    answer = await Client(account, connection, {}).post(directory["newAccount"], payload)
     account.kid = answer.headers["location"]
     return account
 
@@ -361,6 +368,7 @@ class Result:
     seconds: float
     durations: list[float]
     errors: dict[str, int]
+    steps: dict[str, list[float]]
 
     @property
     def rate(self) -> float:
@@ -371,6 +379,15 @@ class Result:
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+    def breakdown(self) -> str:
+        """Requests per order and mean answer time of each kind of request."""
+        done = max(len(self.durations), 1)
+        return ", ".join(
+            f"{step} {len(times) / done:.1f}/order {1000 * sum(times) / len(times):.0f} ms"
+            for step, times in self.steps.items()
+            if times
+        )
 
     def line(self) -> str:
         errors = sum(self.errors.values())
@@ -396,7 +413,8 @@ async def drive(
     directory = (await first.request("GET", directory_path)).json()
     account = await new_account(first, directory, eab)
     answers = Responder.answers
-    clients = [Client(account, Connection(host, port, ssl)) for _ in range(concurrency)]
+    steps: dict[str, list[float]] = {}
+    clients = [Client(account, Connection(host, port, ssl), steps) for _ in range(concurrency)]
     queue = list(reversed(names))
     durations: list[float] = []
     errors: dict[str, int] = {}
@@ -428,13 +446,14 @@ async def drive(
     await asyncio.gather(*(work(c, False) for c in clients))
     queue = saved
     errors.clear()
+    steps.clear()
     started = time.perf_counter()
     await asyncio.gather(*(work(c, True) for c in clients))
     seconds = time.perf_counter() - started
     for client in clients:
         client.connection.close()
     first.close()
-    return Result(label, len(names) - len(warm), seconds, durations, errors)
+    return Result(label, len(names) - len(warm), seconds, durations, errors, steps)
 
 
 @contextlib.contextmanager
@@ -581,14 +600,14 @@ def main() -> None:
         folder = Path(temp)
         run_id = str(int(time.time()))
         if not args.no_hoviyat:
-            database_url = args.database_url
-            if database_url:
-                common = _load("bench_common", REPO / "bench" / "common.py")
-                database_url = common.postgres_schema_url(database_url, f"bench_acme_{run_id}")
-            with hoviyat(folder / "hoviyat", dns, http01_port, args.workers, database_url) as (
-                port,
-                eab,
-            ):
+            with contextlib.ExitStack() as stack:
+                database_url = args.database_url
+                if database_url:  # a schema of its own, dropped afterwards
+                    schema = served.postgres_schema(database_url, f"bench_acme_{run_id}")
+                    database_url = stack.enter_context(schema)
+                port, eab = stack.enter_context(
+                    hoviyat(folder / "hoviyat", dns, http01_port, args.workers, database_url)
+                )
                 result = loop.run_until_complete(
                     drive(
                         f"hoviyat ({'PostgreSQL' if database_url else 'SQLite'}, "
@@ -625,6 +644,7 @@ def main() -> None:
     for result in results:
         for kind, count in sorted(result.errors.items(), key=lambda item: -item[1])[:5]:
             print(f"  {result.server} error x{count}: {kind}")
+        print(f"  {result.server}: {result.breakdown()}")
     print()
     for result in results:
         print(result.line())

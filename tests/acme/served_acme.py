@@ -72,7 +72,12 @@ _handed_out: set[int] = set()
 def free_port(host: str = "127.0.0.1", *, udp: bool = False) -> int:
     """A port of 18500-18599 that nothing on ``host`` holds (TCP, and UDP if ``udp``),
     and not handed out before by this process (a caller may not have bound it yet)."""
-    candidates = [port for port in PORTS if port not in _handed_out] or list(PORTS)
+    # pytest-xdist workers take interleaved shares of the range, so two workers never
+    # pick the same port between one's probe and its server's bind.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    share = [port for port in PORTS if (port - PORTS.start) % count == int(worker or 0) % count]
+    candidates = [port for port in share if port not in _handed_out] or share
     random.shuffle(candidates)  # two pytest-xdist workers rarely probe the same one first
     for port in candidates:
         kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
