@@ -571,6 +571,13 @@ class ServedAcme:
         )
         return eab_from_json(out)
 
+    def audit(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The latest audit entries, oldest first (``hoviyat audit list --json``)."""
+        entries: list[dict[str, Any]] = json.loads(
+            run_cli(self.env, "audit", "list", "--json", "--limit", str(limit))
+        )
+        return entries
+
     def ca_root(self) -> Path:
         """Hoviyat's root certificate (PEM), the trust anchor of what it issues."""
         path = self.folder / "hoviyat-root.pem"

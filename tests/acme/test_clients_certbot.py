@@ -12,6 +12,7 @@ revocations. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import shutil
 import ssl
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from clients_support import (
     start_served,
 )
 from served_acme import ServedAcme
+
+from ca.serials import serial_hex
 
 CERTBOT = shutil.which("certbot") or "certbot"
 ADDRESS = "127.0.0.71"  # certbot's standalone http-01 server
@@ -109,6 +112,23 @@ def test_certbot_obtains_renews_and_revokes_with_http01(
     assert second.serial_number != first.serial_number
     assert (archive / "cert1.pem").exists() and (archive / "cert2.pem").exists()
     assert_status(acme, archive / "cert1.pem", archive / "chain1.pem", "good")
+
+    # The audit log names the entity for each order, and each certificate came from ACME.
+    entries = acme.audit()
+    orders = [
+        entry
+        for entry in entries
+        if entry["event_type"] == "acme_order_created" and entry["detail"]["names"] == [name]
+    ]
+    assert len(orders) == 2
+    assert all(entry["detail"]["national_id"] == acme.national_id for entry in orders)
+    issued = {
+        entry["detail"]["serial"]: entry["actor_type"]
+        for entry in entries
+        if entry["event_type"] == "certificate_issued"
+    }
+    for certificate in (first, second):
+        assert issued.get(serial_hex(certificate.serial_number)) == "acme-account", issued
 
     # Revocation by the account key (RFC 8555 §7.6) ...
     done = run(
@@ -246,3 +266,5 @@ def test_attack_name_outside_the_entitys_policy_is_refused(
     assert f"Problem for {name}: urn:ietf:params:acme:error:rejectedIdentifier" in log
     assert not (tmp_path / "config" / "live" / name).exists()
     assert not [query for query in acme.dns.queries if query[1] == name]  # never validated
+    refused = [entry for entry in acme.audit() if entry["event_type"] == "acme_order_refused"]
+    assert any(name in json.dumps(entry["detail"]) for entry in refused), refused
