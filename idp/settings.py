@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         le=3600,
         description="how often the DPoP server nonce changes; the previous one is accepted too",
     )
+    resource_servers: list[str] = Field(
+        default_factory=list,
+        description="absolute URIs of agency APIs a client may ask tokens for with the "
+        "resource parameter (RFC 8707); Hoviyat's own API, <issuer>/v1, is always one",
+    )
     write_timeout_seconds: float = Field(
         10.0,
         gt=0,

@@ -32,12 +32,14 @@ def issue_access_token(
     scope: Iterable[str],
     lifetime: int,
     extra_claims: dict[str, Any] | None = None,
+    audience: str | None = None,
 ) -> str:
+    """``audience``: the resource the token is for (RFC 8707); default Hoviyat's own API."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject,
-        "aud": api_audience(issuer),
+        "aud": audience or api_audience(issuer),
         "client_id": client_id,
         "iat": now,
         "exp": now + lifetime,
@@ -48,7 +50,14 @@ def issue_access_token(
     return keyring.sign(claims, typ=ACCESS_TOKEN_TYPE)
 
 
-def verify_access_token(keyring: KeyRing, token: str, *, issuer: str) -> dict[str, Any]:
+def verify_access_token(
+    keyring: KeyRing, token: str, *, issuer: str, any_audience: bool = False
+) -> dict[str, Any]:
+    """A token for Hoviyat's own API; with ``any_audience`` one for any resource this
+    issuer serves (introspection and revocation answer for every resource server)."""
     return keyring.verify(
-        token, typ=ACCESS_TOKEN_TYPE, issuer=issuer, audience=api_audience(issuer)
+        token,
+        typ=ACCESS_TOKEN_TYPE,
+        issuer=issuer,
+        audience=None if any_audience else api_audience(issuer),
     )

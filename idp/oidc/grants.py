@@ -171,6 +171,7 @@ def token_response(
     parent_hash: str | None,
     operation: str,
     dpop_jkt: str | None = None,
+    audience: str | None = None,
 ) -> dict[str, Any]:
     """A grant's tokens (OIDC Core §3.1.3.3), a refresh token too if the client may refresh.
 
@@ -196,6 +197,7 @@ def token_response(
         subject=identity.subject,
         scope=scope,
         lifetime=lifetime,
+        audience=audience,  # RFC 8707
         extra_claims={
             "gid": grant.id,
             "acr": grant.acr,

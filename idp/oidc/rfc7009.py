@@ -27,7 +27,9 @@ def _grant_of(session: Session, hoviyat: Hoviyat, caller: Client, token: str) ->
     if row is not None:
         return row.grant_id if row.client_id == caller.client_id else None
     try:
-        claims = verify_access_token(hoviyat.keyring, token, issuer=hoviyat.settings.issuer)
+        claims = verify_access_token(
+            hoviyat.keyring, token, issuer=hoviyat.settings.issuer, any_audience=True
+        )
     except TokenError:
         return None
     if claims.get("client_id") != caller.client_id:

@@ -36,7 +36,9 @@ def _access_token(
     session: Session, hoviyat: Hoviyat, caller: Client, token: str
 ) -> dict[str, Any] | None:
     try:
-        claims = verify_access_token(hoviyat.keyring, token, issuer=hoviyat.settings.issuer)
+        claims = verify_access_token(
+            hoviyat.keyring, token, issuer=hoviyat.settings.issuer, any_audience=True
+        )
     except TokenError:
         return None
     if claims.get("client_id") != caller.client_id or not _grant_live(session, claims.get("gid")):

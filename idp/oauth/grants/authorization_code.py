@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from idp.context import Hoviyat
+from idp.oauth import rfc8707
 from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
 from idp.oauth.grants import Form, Grant, required
@@ -60,6 +61,8 @@ def authorization_code_grant(
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's")
     if not rfc7636.verify(form.get("code_verifier"), row.code_challenge):
         raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
+    # RFC 8707 §2.2, checked before the code is spent: a refused resource keeps it.
+    audience = rfc8707.audience(form, hoviyat.settings)
     if not store.spend_code(session, row.code_hash, now):
         raise replayed("used concurrently")
     if grant.revoked_at is not None:
@@ -74,6 +77,7 @@ def authorization_code_grant(
         parent_hash=None,
         operation="authorization_code",
         dpop_jkt=caller.dpop_jkt,
+        audience=audience,
     )
 
 

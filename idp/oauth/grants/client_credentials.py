@@ -10,6 +10,7 @@ from typing import Any
 
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat
+from idp.oauth import rfc8707
 from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
 from idp.oauth.grants import Form, Grant
@@ -32,6 +33,7 @@ def client_credentials_grant(
         raise OAuthError("invalid_scope", f"policy {policy.service_code} does not allow: {extra}")
     lifetime = hoviyat.settings.access_token_ttl_seconds
     scope = sorted(requested)
+    resource = rfc8707.audience(form, hoviyat.settings)
     token = issue_access_token(
         hoviyat.keyring,
         issuer=hoviyat.settings.issuer,
@@ -39,6 +41,7 @@ def client_credentials_grant(
         subject=client.client_id,
         scope=scope,
         lifetime=lifetime,
+        audience=resource,
         extra_claims={
             "service_code": client.service_code,
             "roles": list(client.roles),

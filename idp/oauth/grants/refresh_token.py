@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from idp.context import Hoviyat
+from idp.oauth import rfc8707
 from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
 from idp.oauth.grants import Form, Grant, required
@@ -48,6 +49,8 @@ def refresh_token_grant(
         if extra:
             raise OAuthError("invalid_scope", f"not granted originally: {' '.join(extra)}")
         scope = [value for value in grant.scope if value in asked]
+    # RFC 8707 §2.2, checked before the token rotates: a refused resource keeps it.
+    audience = rfc8707.audience(form, hoviyat.settings)
     if not store.rotate_refresh_token(session, row.token_hash, now):
         # Already rotated, by this client's own retry or by a thief. The row's
         # rotated_at, read after the conditional UPDATE (which waited for any
@@ -80,6 +83,7 @@ def refresh_token_grant(
         parent_hash=row.token_hash,
         operation="refresh_token",
         dpop_jkt=caller.dpop_jkt,
+        audience=audience,
     )
 
 
