@@ -35,6 +35,9 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "audit_searched": ("جست‌وجو در گزارش ممیزی", "Audit log searched"),
     "acme_account": ("حساب ACME", "ACME account"),
     "acme_eab_key": ("کلید پیوند حساب ACME", "ACME account binding key"),
+    "acme_order_created": ("ثبت سفارش گواهی ACME", "ACME certificate order placed"),
+    "acme_order_refused": ("رد سفارش گواهی ACME", "ACME certificate order refused"),
+    "acme_order_finalized": ("نهایی‌سازی سفارش گواهی ACME", "ACME certificate order finalized"),
 }
 
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
