@@ -61,11 +61,16 @@ def start_served(
     *,
     http01: bool = False,
     tls_alpn01: bool = False,
+    workers: int = 1,
 ) -> Iterator[tuple[ServedAcme, int]]:
     """A served ACME server whose validators dial ``client_address``, and the port
     (on that address) where the client's http-01 or tls-alpn-01 responder listens."""
     port = free_port(client_address)
-    ports = {"http01_port": port if http01 else 0, "tls_alpn01_port": port if tls_alpn01 else 0}
+    ports: dict[str, int] = {
+        "http01_port": port if http01 else 0,
+        "tls_alpn01_port": port if tls_alpn01 else 0,
+        "workers": workers,
+    }
     if backend == "sqlite":
         with served_acme(folder, "", registry, client_address=client_address, **ports) as acme:
             yield acme, port

@@ -47,7 +47,11 @@ def served(
     synthetic_registry_path: Path,
 ) -> Iterator[tuple[ServedAcme, int]]:
     folder = tmp_path_factory.mktemp(f"certbot-{acme_backend}")
-    yield from start_served(acme_backend, folder, synthetic_registry_path, ADDRESS, http01=True)
+    # Two workers, as deployed: nginx's upstream connections land on either one, so a
+    # nonce may be issued by one worker and redeemed at the other (RFC 8555 §6.5).
+    yield from start_served(
+        acme_backend, folder, synthetic_registry_path, ADDRESS, http01=True, workers=2
+    )
 
 
 def certbot(folder: Path) -> list[str]:
