@@ -34,7 +34,7 @@ from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
 from idp.oauth.token_endpoint import request_proof, spent_then
 from idp.oidc import claims as oidc_claims
-from idp.oidc import completion, rfc7009, rfc7662, rfc9101, rfc9126
+from idp.oidc import completion, rfc7009, rfc7662, rfc9101, rfc9126, rfc9701
 from idp.oidc.authorize import (
     PROMPT_VALUES,
     RESPONSE_MODES,
@@ -86,6 +86,8 @@ def metadata(settings: Settings, auth_methods: Sequence[str]) -> dict[str, Any]:
         "userinfo_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        # RFC 9701 §7: signed with the client's registered ID token algorithm.
+        "introspection_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
@@ -364,24 +366,30 @@ def _authentication(request: Request) -> ClientAuthentication:
 
 
 @router.post("/introspect")
-async def introspect(request: Request, hoviyat: HoviyatDep) -> JSONResponse:
+async def introspect(request: Request, hoviyat: HoviyatDep) -> Response:
     """RFC 7662 §2, client-authenticated like the token endpoint."""
     form = await oauth_form(request)
 
-    def introspected(caller: AuthenticatedClient, session: Session) -> dict[str, Any]:
+    signed = rfc9701.wanted(request.headers.get("accept", ""))
+
+    def introspected(caller: AuthenticatedClient, session: Session) -> dict[str, Any] | str:
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is missing")
-        return rfc7662.introspect(
+        answer = rfc7662.introspect(
             session, hoviyat, caller.client, token, form.get("token_type_hint")
         )
+        return rfc9701.signed_introspection(hoviyat, caller.client, answer) if signed else answer
 
-    def answer(session: Session) -> dict[str, Any]:
+    def answer(session: Session) -> dict[str, Any] | str:
         return _authentication(request).then(
             request, form, hoviyat, session, lambda caller: introspected(caller, session)
         )
 
-    return JSONResponse(await hoviyat.committer.run(answer), headers=_NO_STORE)
+    body = await hoviyat.committer.run(answer)
+    if isinstance(body, str):
+        return Response(body, media_type=rfc9701.MEDIA_TYPE, headers=_NO_STORE)
+    return JSONResponse(body, headers=_NO_STORE)
 
 
 @router.post("/revoke")

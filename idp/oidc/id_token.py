@@ -61,7 +61,7 @@ def id_token_claims(
     return claims
 
 
-def sign_id_token(keyring: KeyRing, claims: Mapping[str, Any], alg: str) -> str:
+def sign_id_token(keyring: KeyRing, claims: Mapping[str, Any], alg: str, typ: str = "JWT") -> str:
     if alg not in SIGNING_ALGORITHMS:
         raise ValueError(f"id_token_signed_response_alg {alg!r} is not one of {SIGNING_ALGORITHMS}")
-    return keyring.sign(claims, alg=alg, typ="JWT")
+    return keyring.sign(claims, alg=alg, typ=typ)
