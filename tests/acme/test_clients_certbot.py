@@ -5,9 +5,10 @@ certbot talks to the ACME directory through nginx with the deploy site config
 (``--eab-kid``, ``--eab-hmac-key``), answers http-01 with its standalone
 server on 127.0.0.71 (where the loopback DNS points the names and
 ``HOVIYAT_ACME_HTTP01_PORT`` sends the validator), renews, and revokes once
-by its account key and once by the certificate key. ``openssl verify`` and
-pkilint judge every certificate; the OCSP responder must agree with the
-revocations. Runs on SQLite and PostgreSQL.
+by its account key and once by the certificate key, changes its contact and
+deactivates its account. ``openssl verify`` and pkilint judge every
+certificate; the OCSP responder must agree with the revocations and the audit
+log must name the entity. Runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -174,6 +175,21 @@ def test_certbot_obtains_renews_and_revokes_with_http01(
     )
     assert done.returncode == 0, said(done, acme)
     assert_status(acme, archive / "cert1.pem", archive / "chain1.pem", "revoked")
+
+    # The account's contact is changed, then the account is deactivated (§7.3.2, §7.3.6).
+    contact = f"hostmaster@{acme.domain}"
+    server = ["--server", acme.directory]
+    done = run([*certbot(tmp_path), "update_account", *server, "-m", contact], env, tmp_path)
+    assert done.returncode == 0, said(done, acme)
+    done = run([*certbot(tmp_path), "unregister", *server], env, tmp_path)
+    assert done.returncode == 0, said(done, acme)
+    account = orders[0]["actor_id"].removeprefix("acme:")
+    changes = [
+        entry["operation"]
+        for entry in acme.audit()
+        if entry["event_type"] == "acme_account" and entry["detail"]["account_id"] == account
+    ]
+    assert changes == ["create", "update_contact", "deactivate"], changes
 
 
 def test_attack_account_without_eab_is_refused(
