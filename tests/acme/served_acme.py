@@ -344,12 +344,14 @@ class LoopbackDns:
 
 
 class WellKnownServer:
-    """Serves ``folder``'s files at /.well-known/acme-challenge/<token> on host:port."""
+    """Serves ``folder``'s files at /.well-known/acme-challenge/<token> on host:port;
+    with ``forge`` set, the key authorization of another account key instead."""
 
     def __init__(self, folder: Path, host: str, port: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.requests: list[str] = []
+        self.forge = False
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -362,6 +364,8 @@ class WellKnownServer:
                     self.send_error(404)
                     return
                 body = path.read_bytes()
+                if outer.forge:  # token.<thumbprint>: the right token, someone else's key
+                    body = token.encode() + b"." + b"A" * 43
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))

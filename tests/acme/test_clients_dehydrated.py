@@ -89,3 +89,22 @@ def test_dehydrated_obtains_renews_and_revokes_with_http01(
     assert done.returncode == 0, said(done, acme)
     assert_status(acme, current, live / "chain.pem", "revoked")
     assert_status(acme, kept, live / "chain.pem", "good")
+
+
+def test_attack_wrong_key_authorization_fails_the_challenge(
+    served: tuple[ServedAcme, int], tmp_path: Path
+) -> None:
+    acme, port = served
+    env = acme.client_env()
+    name = f"forged.{acme.domain}"
+    dehydrated = [DEHYDRATED, "-f", str(configure(acme, tmp_path, acme.new_eab()))]
+    with WellKnownServer(tmp_path / "well-known", ADDRESS, port) as web:
+        done = run([*dehydrated, "--register", "--accept-terms"], env, tmp_path)
+        assert done.returncode == 0, said(done, acme)
+        # The right token under another account key's thumbprint (RFC 8555 §8.3).
+        web.forge = True
+        done = run([*dehydrated, "--cron", "--domain", name], env, tmp_path)
+    assert done.returncode != 0
+    assert any(path.startswith("/.well-known/acme-challenge/") for path in web.requests)
+    assert "urn:ietf:params:acme:error:incorrectResponse" in done.stdout + done.stderr, said(done)
+    assert not (tmp_path / "certs" / name / "cert.pem").exists()
