@@ -113,6 +113,9 @@ async def _read(server: AcmeServer, read: Any) -> Any:
 def _existing(server: AcmeServer, post: AcmePost, row: AcmeAccountRow) -> Answer:
     if row.ca != post.paths.ca:
         raise unauthorized("this key holds an account of another CA's ACME server")
+    if row.status != "valid":
+        # §7.3.6: no further request authorized by a deactivated account's key.
+        raise unauthorized(f"the account of this key is {row.status}")
     return Answer(account_json(row, post.paths), 200, post.paths.account(row.id))
 
 

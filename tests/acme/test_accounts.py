@@ -192,6 +192,17 @@ def test_attack_one_account_cannot_read_or_change_another(
     assert state() == before
 
 
+def test_attack_deactivated_accounts_key_gets_no_account_from_new_account(
+    acme_account: AcmeClient, make_eab: Callable[[], Eab], state: State
+) -> None:
+    acme_account.deactivate()
+    eab = make_eab()
+    before = state()
+    problem(acme_account.new_account(only_return_existing=True, check=False), 403, "unauthorized")
+    problem(acme_account.new_account(eab.kid, eab.hmac_key, check=False), 403, "unauthorized")
+    assert state() == before
+
+
 def acme_events(hoviyat: Hoviyat) -> list[AuditEntry]:
     with hoviyat.db.read() as session:
         statement = (
