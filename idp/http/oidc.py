@@ -34,7 +34,7 @@ from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
 from idp.oauth.token_endpoint import request_proof, spent_then
 from idp.oidc import claims as oidc_claims
-from idp.oidc import completion, rfc7009, rfc7662, rfc9101, rfc9126, rfc9701
+from idp.oidc import completion, jarm, rfc7009, rfc7662, rfc9101, rfc9126, rfc9701
 from idp.oidc.authorize import (
     PROMPT_VALUES,
     RESPONSE_MODES,
@@ -103,6 +103,8 @@ def metadata(settings: Settings, auth_methods: Sequence[str]) -> dict[str, Any]:
         "prompt_values_supported": list(PROMPT_VALUES),
         "ui_locales_supported": list(UI_LOCALES),
         "authorization_response_iss_parameter_supported": True,
+        # JARM §4.1: response_mode=jwt signed with the client's ID token algorithm.
+        "authorization_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "verified_claims_supported": True,
         "trust_frameworks_supported": [oidc_claims.TRUST_FRAMEWORK],
         "evidence_supported": [oidc_claims.EVIDENCE_TYPE],
@@ -135,9 +137,15 @@ def _redirect(url: str) -> RedirectResponse:
 
 
 def _error_redirect(
-    hoviyat: Hoviyat, redirect_uri: str, state: str | None, error: str, description: str
+    hoviyat: Hoviyat,
+    redirect_uri: str,
+    state: str | None,
+    error: str,
+    description: str,
+    signed_for: Client | None = None,
 ) -> RedirectResponse:
-    return _redirect(completion.error_url(hoviyat, redirect_uri, state, error, description))
+    url = completion.error_url(hoviyat, redirect_uri, state, error, description, signed_for)
+    return _redirect(url)
 
 
 def _prompt_none(
@@ -152,7 +160,10 @@ def _prompt_none(
     """OIDC Core §3.1.2.1 prompt=none: answer at once from the browser's session, or an error."""
 
     def refuse(error: str, description: str) -> RedirectResponse:
-        return _error_redirect(hoviyat, authz.redirect_uri, authz.state, error, description)
+        signed_for = jarm.signed_for(client, authz.response_mode)
+        return _error_redirect(
+            hoviyat, authz.redirect_uri, authz.state, error, description, signed_for
+        )
 
     login = current_login(request, session)
     if login is None:
@@ -170,7 +181,7 @@ def _prompt_none(
         return refuse("consent_required", "the user has not consented to these claims")
     tracking_code = login.tracking_code or new_tracking_code()
     code = issue_code(session, hoviyat, client, authz, login, tracking_code)
-    return _redirect(completion.code_url(hoviyat, authz, code))
+    return _redirect(completion.code_url(hoviyat, authz, code, client))
 
 
 # One route per method: a route serving both would give both one operation ID.
@@ -275,12 +286,24 @@ def _check(
             signed=signed,
         )
     except AuthorizeRedirectError as exc:
-        return _error_redirect(hoviyat, exc.redirect_uri, exc.state, exc.error, exc.description)
+        return _error_redirect(
+            hoviyat,
+            exc.redirect_uri,
+            exc.state,
+            exc.error,
+            exc.description,
+            jarm.signed_for(exc.client, exc.response_mode),
+        )
     try:
         policy = policy_for(hoviyat, client)
     except IdentityRefused as exc:
         return _error_redirect(
-            hoviyat, authz.redirect_uri, authz.state, "unauthorized_client", str(exc)
+            hoviyat,
+            authz.redirect_uri,
+            authz.state,
+            "unauthorized_client",
+            str(exc),
+            jarm.signed_for(client, authz.response_mode),
         )
     return client, policy, authz, oidc_claims.consent_claims(authz.scope, authz.claims, policy)
 

@@ -23,7 +23,7 @@ from policies.assurance import LEVELS
 PROMPT_VALUES = ("none", "login", "consent")
 UI_LOCALES = ("fa", "en")
 RESPONSE_TYPES = ("code",)
-RESPONSE_MODES = ("query",)
+RESPONSE_MODES = ("query", "jwt", "query.jwt")  # JARM §2.3.1 for the last two
 _MAX_PARAM = 2000
 JWK_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -51,6 +51,9 @@ class AuthorizeRedirectError(Exception):
     description: str
     redirect_uri: str
     state: str | None
+    # Known once the client is: a JWT response mode (JARM) signs the error too.
+    client: Client | None = None
+    response_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class AuthorizationRequest:
     ui_locales: list[str] = field(default_factory=list)
     claims: dict[str, Any] = field(default_factory=dict)
     dpop_jkt: str | None = None  # RFC 9449 §10
+    response_mode: str = "query"
 
     def to_params(self) -> dict[str, Any]:
         """The JSON stored in the interaction's ``params`` column (the login pages read it)."""
@@ -183,8 +187,15 @@ def validate(
             "redirect_uri does not exactly match one registered for this client", "redirect_uri"
         )
 
+    try:
+        response_mode = _single(params, "response_mode")
+    except ValueError:
+        response_mode = None
+
     def fail(error: str, description: str, state: str | None) -> AuthorizeRedirectError:
-        return AuthorizeRedirectError(error, description, redirect_uri, state)
+        return AuthorizeRedirectError(
+            error, description, redirect_uri, state, client, response_mode
+        )
 
     try:
         state = _single(params, "state")
@@ -233,9 +244,11 @@ def _validate_rest(
         raise _Refused(
             "unsupported_response_type", f"response_type must be 'code', not {response_type!r}"
         )
-    response_mode = _single(params, "response_mode")
-    if response_mode is not None and response_mode not in RESPONSE_MODES:
-        raise ValueError(f"response_mode {response_mode!r} is not supported; use query")
+    response_mode = _single(params, "response_mode") or "query"
+    if response_mode not in RESPONSE_MODES:
+        raise ValueError(
+            f"response_mode {response_mode!r} is not supported; use one of {list(RESPONSE_MODES)}"
+        )
     scope = (_single(params, "scope") or "").split()
     if "openid" not in scope:
         raise _Refused("invalid_scope", "scope must include openid")
@@ -301,4 +314,5 @@ def _validate_rest(
         ui_locales=[tag for tag in ui_locales if tag.split("-")[0] in UI_LOCALES],
         claims=claims,
         dpop_jkt=dpop_jkt,
+        response_mode=response_mode,
     )

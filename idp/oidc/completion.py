@@ -17,7 +17,8 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat
-from idp.oidc.authorize import AuthorizationRequest, redirect_with
+from idp.oidc import jarm
+from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.grants import issue_code
 from idp.oidc.identity import IdentityRefused, policy_for
 from idp.problems import bad_request
@@ -34,24 +35,26 @@ SKEW = timedelta(seconds=5)
 
 
 def error_url(
-    hoviyat: Hoviyat, redirect_uri: str, state: str | None, error: str, description: str
+    hoviyat: Hoviyat,
+    redirect_uri: str,
+    state: str | None,
+    error: str,
+    description: str,
+    signed_for: Client | None = None,
 ) -> str:
-    return redirect_with(
-        redirect_uri,
-        {
-            "error": error,
-            "error_description": description,
-            "state": state,
-            "iss": hoviyat.settings.issuer,
-        },
-    )
+    """The error response (RFC 6749 §4.1.2.1); as JARM when ``signed_for`` names the client."""
+    values = {"error": error, "error_description": description, "state": state}
+    return jarm.authorization_response(hoviyat, redirect_uri, values, signed_for)
 
 
-def code_url(hoviyat: Hoviyat, authz: AuthorizationRequest, code: str) -> str:
-    # RFC 9207: iss in every authorization response defends against mix-up attacks.
-    return redirect_with(
-        authz.redirect_uri, {"code": code, "state": authz.state, "iss": hoviyat.settings.issuer}
-    )
+def code_url(
+    hoviyat: Hoviyat, authz: AuthorizationRequest, code: str, client: Client | None = None
+) -> str:
+    # RFC 9207: iss in every authorization response defends against mix-up attacks
+    # (added by jarm.authorization_response, plain or signed).
+    values = {"code": code, "state": authz.state}
+    signed_for = jarm.signed_for(client, authz.response_mode)
+    return jarm.authorization_response(hoviyat, authz.redirect_uri, values, signed_for)
 
 
 def login_shortfall(
@@ -120,6 +123,8 @@ def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bo
         authz = AuthorizationRequest.from_params(row.params, row.client_id)
     except ValueError as exc:
         raise bad_request("interaction-invalid", str(exc)) from None
+    client = get_client(session, row.client_id)
+    signed_for = jarm.signed_for(client, authz.response_mode)
     if not consumed:
         if row.consumed_at is not None:
             raise bad_request(
@@ -127,13 +132,23 @@ def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bo
             )
         if row.expires_at <= datetime.now(UTC):
             return error_url(
-                hoviyat, authz.redirect_uri, authz.state, "access_denied", "the login expired"
+                hoviyat,
+                authz.redirect_uri,
+                authz.state,
+                "access_denied",
+                "the login expired",
+                signed_for,
             )
         raise bad_request("interaction-incomplete", "finish logging in before continuing")
 
     if row.error is not None:
         return error_url(
-            hoviyat, authz.redirect_uri, authz.state, row.error, "the login did not complete"
+            hoviyat,
+            authz.redirect_uri,
+            authz.state,
+            row.error,
+            "the login did not complete",
+            signed_for,
         )
     login = login_sessions.by_id(session, row.session_id) if row.session_id else None
     if login is None or login.ended_at is not None or row.acr is None:
@@ -152,7 +167,7 @@ def answer(session: Session, hoviyat: Hoviyat, interaction_id: str, consumed: bo
         session,
         hoviyat,
         authz,
-        client=get_client(session, row.client_id),
+        client=client,
         consent_granted=row.consent_granted,
         login=facts,
         requested_at=row.created_at,
@@ -179,7 +194,8 @@ def issue(
     """
 
     def refuse(error: str, description: str) -> str:
-        return error_url(hoviyat, authz.redirect_uri, authz.state, error, description)
+        signed_for = jarm.signed_for(client, authz.response_mode)
+        return error_url(hoviyat, authz.redirect_uri, authz.state, error, description, signed_for)
 
     if client is None or client.disabled:
         raise bad_request("client-disabled", "the client was disabled during the login")
@@ -197,4 +213,4 @@ def issue(
     if "legal_entity" in authz.scope and login.entity_national_id is None:
         return refuse("interaction_required", "the user must choose a legal entity")
     code = issue_code(session, hoviyat, client, authz, login, tracking_code, audit)
-    return code_url(hoviyat, authz, code)
+    return code_url(hoviyat, authz, code, client)
