@@ -515,7 +515,7 @@ def hoviyat(
         stderr=log,
     )
     try:
-        served._wait_ready(f"http://127.0.0.1:{port}", process, log_path)
+        served.wait_ready(f"http://127.0.0.1:{port}", process, log_path)
         yield port, (eab.kid, eab.hmac_key)
     finally:
         served.stop(process)
@@ -532,7 +532,7 @@ def pebble(folder: Path, dns: Any, http01_port: int) -> Iterator[tuple[int, Any]
     binary = shutil.which("pebble")
     if binary is None:
         raise RuntimeError("pebble is not installed (apt-get install pebble)")
-    tls = served.TestTls(folder / "pebble-tls")
+    tls = served.FrontTls(folder / "pebble-tls")
     port = served.free_port()
     config = {
         "pebble": {

@@ -110,7 +110,7 @@ def wait_listening(host: str, port: int, timeout: float = 30, process: Any = Non
 
 
 @dataclass
-class TestTls:
+class FrontTls:
     """A root and one server certificate (for ``names`` and 127.0.0.1), as PEM files."""
 
     folder: Path
@@ -391,7 +391,7 @@ class WellKnownServer:
 
 
 @contextlib.contextmanager
-def nginx_front(folder: Path, upstream_port: int, tls: TestTls) -> Iterator[int]:
+def nginx_front(folder: Path, upstream_port: int, tls: FrontTls) -> Iterator[int]:
     """deploy/nginx/hoviyat.conf on loopback (TLS from ``tls``); yields its HTTPS port."""
     if NGINX is None:
         raise RuntimeError("nginx is not installed")
@@ -533,7 +533,7 @@ class ServedAcme:
     env: dict[str, str]  # hoviyat's own environment (for the CLI)
     upstream: str  # http://127.0.0.1:<port>, hoviyat serve itself
     proxy: ConnectProxy
-    tls: TestTls
+    tls: FrontTls
     dns: LoopbackDns
     service: str
     domain: str  # names are ordered under it
@@ -619,7 +619,7 @@ def served_acme(
     """
     folder.mkdir(parents=True, exist_ok=True)
     service, domain = acme_policy()
-    tls = TestTls(folder / "front")
+    tls = FrontTls(folder / "front")
     with LoopbackDns({domain: client_address}, txt_dir=folder / "txt") as dns:
         (folder / "txt").mkdir(exist_ok=True)
         acme_env = {
@@ -643,7 +643,7 @@ def served_acme(
         )
         try:
             upstream = f"http://127.0.0.1:{port}"
-            _wait_ready(upstream, process, folder / "serve.log")
+            wait_ready(upstream, process, folder / "serve.log")
             with (
                 nginx_front(folder / "nginx", port, tls) as https_port,
                 ConnectProxy({f"{ISSUER_HOST}:443": ("127.0.0.1", https_port)}) as proxy,
@@ -665,7 +665,7 @@ def served_acme(
             log.close()
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
