@@ -10,7 +10,6 @@ the races: one account per key (unique thumbprint), one per EAB key
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from idp import randomness
 from idp.acme import eab, rfc8555_jws
 from idp.acme.paths import AcmePaths
 from idp.acme.problems import AcmeProblem, malformed, unauthorized
@@ -138,7 +138,7 @@ async def new_account(server: AcmeServer, post: AcmePost) -> Answer:
         raise malformed("termsOfServiceAgreed must be a boolean")
     contact = contacts(payload.get("contact", []))
     binding = eab.parse_binding(payload.get("externalAccountBinding"), post.paths, thumbprint)
-    account_id = secrets.token_urlsafe(16)
+    account_id = randomness.token_urlsafe(16)  # an identifier in URLs, not a secret
     public_jwk = key.as_dict(private=False)
     secrets_ = server.hoviyat.secrets
 

@@ -16,8 +16,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
-import secrets
 import struct
 import time
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from idp import randomness
 from idp.acme.problems import AcmeProblem
 from idp.secrets import ServerSecrets
 from idp.storage import acme_nonces
@@ -36,7 +35,7 @@ _ENCODED_LENGTH = 54  # base64url of 40 bytes, unpadded
 _PURPOSE = "acme nonce"
 # One spend in this many also sweeps expired rows: no per-process state, and
 # the sweep's cost is spread thin.
-_PRUNE_ONE_IN = 64
+_PRUNE_BITS = 6  # one in 64
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,9 @@ class Nonces:
 
     def new(self, now: float | None = None) -> str:
         expiry = int(time.time() if now is None else now) + self._lifetime
-        body = os.urandom(_RANDOM_BYTES) + struct.pack(">Q", expiry)
+        # Public values, not secrets: drawn from the OS in blocks (idp.randomness), so
+        # issuing one does not let go of the GIL for a system call.
+        body = randomness.token_bytes(_RANDOM_BYTES) + struct.pack(">Q", expiry)
         return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode("ascii")
 
     def check(self, value: object, now: float | None = None) -> Nonce:
@@ -95,7 +96,7 @@ def bad_nonce(detail: str) -> AcmeProblem:
 
 def spend(session: Session, nonce: Nonce) -> None:
     """Spend ``nonce`` in the caller's transaction; a second use is ``badNonce`` (§6.5.2)."""
-    if secrets.randbelow(_PRUNE_ONE_IN) == 0:
+    if randomness.randbits(_PRUNE_BITS) == 0:
         acme_nonces.prune(session, datetime.now(UTC))
     if not acme_nonces.spend(session, nonce.nonce_id, nonce.expires_at):
         raise bad_nonce("the nonce has been used already; use the fresh one in this answer")
