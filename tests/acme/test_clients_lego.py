@@ -132,3 +132,17 @@ def test_lego_obtains_with_tls_alpn01(served: tuple[ServedAcme, int], tmp_path: 
     assert done.returncode == 0, said(done, acme)
     certificates = tmp_path / "lego" / "certificates"
     assert_issued(acme, certificates / f"{name}.crt", certificates / f"{name}.issuer.crt", [name])
+
+
+def test_lego_obtains_a_wildcard_with_dns01(served: tuple[ServedAcme, int], tmp_path: Path) -> None:
+    # A wildcard can only be validated by dns-01 (RFC 8555 §7.1.3, §8.4): the TXT record
+    # goes at _acme-challenge of the base name.
+    acme, _ = served
+    base = f"wild.{acme.domain}"
+    solver, env = dns01(acme, tmp_path)
+    done = run([*lego(acme, tmp_path, acme.new_eab(), f"*.{base}", *solver), "run"], env, tmp_path)
+    assert done.returncode == 0, said(done, acme)
+    certificates = tmp_path / "lego" / "certificates"
+    leaf, issuer = certificates / f"_.{base}.crt", certificates / f"_.{base}.issuer.crt"
+    assert_issued(acme, leaf, issuer, [f"*.{base}"])
+    assert ("TXT", f"_acme-challenge.{base}") in acme.dns.queries
