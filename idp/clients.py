@@ -89,6 +89,7 @@ def client_summary(client: Client) -> dict[str, Any]:
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "profile": client.profile,
         "disabled": client.disabled,
         "created_at": client.created_at.isoformat(),
     }

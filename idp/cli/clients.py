@@ -44,6 +44,9 @@ def create(
     dpop_bound: bool = typer.Option(
         False, "--dpop-bound", help="access tokens only DPoP-bound (RFC 9449 §5.2)"
     ),
+    profile: str | None = typer.Option(
+        None, "--profile", help="fapi2: held to the FAPI 2.0 Security Profile"
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a keyed digest."""
@@ -59,7 +62,7 @@ def create(
                 allow_http_loopback_sector=settings.sector_identifier_allow_http_loopback,
                 require_pushed_authorization_requests=require_par,
                 require_signed_request_object=require_signed,
-                dpop_bound_access_tokens=dpop_bound,
+                dpop_bound_access_tokens=dpop_bound, profile=profile,
             )  # fmt: skip
             created = create_client(
                 session, secrets.client_secret_key, name=name, service_code=service, roles=role,

@@ -7,7 +7,7 @@ is in the creation answer and nowhere else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
@@ -43,6 +43,7 @@ class ClientRegistration(StrictModel):
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     dpop_bound_access_tokens: bool = False
+    profile: Literal["fapi2"] | None = None  # FAPI 2.0 Security Profile (idp.oidc.fapi2)
 
 
 def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
@@ -90,6 +91,7 @@ async def create(
             require_pushed_authorization_requests=body.require_pushed_authorization_requests,
             require_signed_request_object=body.require_signed_request_object,
             dpop_bound_access_tokens=body.dpop_bound_access_tokens,
+            profile=body.profile,
         )
     except RegistrationError as error:
         raise _invalid(error) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from idp.oidc import fapi2
 from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
 from idp.oidc.sector import SectorIdentifierError, check_sector_identifier
 from idp.tokens import SIGNING_ALGORITHMS
@@ -73,8 +74,13 @@ def oidc_attributes(
     require_pushed_authorization_requests: bool = False,
     require_signed_request_object: bool = False,
     dpop_bound_access_tokens: bool = False,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """The Client columns for this registration, or :class:`RegistrationError`.
+
+    ``profile="fapi2"`` holds the client to the FAPI 2.0 Security Profile
+    (:mod:`idp.oidc.fapi2`): refused unless it can be, and its authorization
+    requests are then pushed and its access tokens DPoP-bound whatever was asked.
 
     With a ``sector_identifier`` its document is fetched (a blocking call of at
     most a few seconds, see :mod:`idp.oidc.sector`)."""
@@ -105,6 +111,12 @@ def oidc_attributes(
     if require_signed_request_object and jwks is None:
         # The request objects are verified with the client's registered keys.
         raise RegistrationError("requiring signed request objects needs the client's JWKS")
+    if profile is not None:
+        refusal = fapi2.registration_refusal(profile, grants, auth_method, id_token_alg)
+        if refusal is not None:
+            raise RegistrationError(refusal)
+        require_pushed_authorization_requests = True
+        dpop_bound_access_tokens = True
     if auth_method == PRIVATE_KEY_JWT and jwks is None:
         raise RegistrationError("private_key_jwt needs --jwks-file with the client's public keys")
     redirects = [_check_uri(uri, "redirect URI") for uri in redirect_uris]
@@ -129,4 +141,5 @@ def oidc_attributes(
         "require_pushed_authorization_requests": require_pushed_authorization_requests,
         "require_signed_request_object": require_signed_request_object,
         "dpop_bound_access_tokens": dpop_bound_access_tokens,
+        "profile": profile,
     }

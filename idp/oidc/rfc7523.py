@@ -29,6 +29,7 @@ from sqlmodel import Session
 from idp.context import Hoviyat
 from idp.oauth.client_auth import AuthenticatedClient, ClientAuthMethod
 from idp.oauth.errors import invalid_client
+from idp.oidc import fapi2
 from idp.storage import clients as client_store
 from idp.storage.grants import spend_assertion
 from idp.tokens import SIGNING_ALGORITHMS
@@ -114,6 +115,10 @@ def _private_key_jwt(
     if not accepted_audience(claims.get("aud"), hoviyat.settings.issuer):
         raise invalid_client(
             "client_assertion aud must be one string: the issuer, token or /par endpoint URL"
+        )
+    if not fapi2.assertion_audience_ok(client.profile, claims.get("aud"), hoviyat.settings.issuer):
+        raise invalid_client(
+            "a fapi2 client's assertion aud must be the issuer (FAPI 2.0 §5.3.2.1)"
         )
     now = int(time.time())
     exp = claims.get("exp")

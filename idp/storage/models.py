@@ -66,6 +66,8 @@ class Client(SQLModel, table=True):
     require_signed_request_object: bool = Field(default=False)
     # RFC 9449 §5.2: its access tokens must be DPoP-bound; /token refuses it without a proof.
     dpop_bound_access_tokens: bool = Field(default=False)
+    # "fapi2": held to the FAPI 2.0 Security Profile (idp.oidc.fapi2); None: no profile.
+    profile: str | None = Field(default=None, max_length=16)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
