@@ -25,8 +25,10 @@ at once. The account (with EAB for Hoviyat) is made before timing.
   (no random validation delay) and PEBBLE_WFE_NONCEREJECT=0 (no deliberate
   badNonce), validating through the same DNS server and responder port.
 
-Printed: orders/s (wall clock), p50/p99 of one order's duration, errors, and
-the ratio Hoviyat/pebble, and a per-request breakdown (requests of each kind
+Printed: orders/s (wall clock), p50/p99 of one order's duration, errors, the
+CPU time per order of the server's processes (from /proc: the figure other work
+on a shared machine does not distort) and of the bench process itself, the
+ratio Hoviyat/pebble, and a per-request breakdown (requests of each kind
 per order, mean answer time). step-ca: Debian 12 ships only its Go library
 sources (golang-github-smallstep-certificates-dev 0.19), no ``step-ca``
 binary, and no published orders/s figure of step-ca was found to set beside
@@ -372,6 +374,8 @@ class Result:
     durations: list[float]
     errors: dict[str, int]
     steps: dict[str, list[float]]
+    server_cpu: float  # CPU seconds the server's processes spent in the timed part
+    client_cpu: float  # and this bench process (client, DNS, responder)
 
     @property
     def rate(self) -> float:
@@ -397,8 +401,13 @@ class Result:
         return (
             f"{self.server:8} {len(self.durations):6} orders in {self.seconds:6.2f} s: "
             f"{self.rate:7.1f} orders/s   p50 {self.percentile(0.5):7.1f} ms   "
-            f"p99 {self.percentile(0.99):7.1f} ms   errors {errors}"
+            f"p99 {self.percentile(0.99):7.1f} ms   errors {errors}   "
+            f"server CPU {self.cpu_per_order(self.server_cpu):5.1f} ms/order, "
+            f"bench {self.cpu_per_order(self.client_cpu):4.1f}"
         )
+
+    def cpu_per_order(self, seconds: float) -> float:
+        return 1000 * seconds / max(len(self.durations), 1)
 
 
 async def drive(
@@ -411,6 +420,7 @@ async def drive(
     names: list[str],
     concurrency: int,
     warmup: int,
+    server_pid: int,
 ) -> Result:
     first = Connection(host, port, ssl)
     directory = (await first.request("GET", directory_path)).json()
@@ -450,13 +460,33 @@ async def drive(
     queue = saved
     errors.clear()
     steps.clear()
+    server_before, client_before = server_cpu(server_pid), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(work(c, True) for c in clients))
     seconds = time.perf_counter() - started
+    server_used = server_cpu(server_pid) - server_before
+    client_used = time.process_time() - client_before
     for client in clients:
         client.connection.close()
     first.close()
-    return Result(label, len(names) - len(warm), seconds, durations, errors, steps)
+    return Result(
+        label, len(names) - len(warm), seconds, durations, errors, steps, server_used, client_used
+    )
+
+
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children (the uvicorn workers), from
+    /proc: on a shared machine, CPU per order says more than wall-clock rates."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    total = 0
+    for each in [pid, *(int(child) for child in found.stdout.split())]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 @contextlib.contextmanager
@@ -473,8 +503,8 @@ def responder(port: int) -> Iterator[None]:
 @contextlib.contextmanager
 def hoviyat(
     folder: Path, dns: Any, http01_port: int, workers: int, database_url: str
-) -> Iterator[tuple[int, tuple[str, str]]]:
-    """``hoviyat serve`` over plain HTTP on loopback; (port, EAB kid and key)."""
+) -> Iterator[tuple[int, tuple[str, str], int]]:
+    """``hoviyat serve`` over plain HTTP on loopback; (port, EAB kid and key, pid)."""
     from verifiers.registry.synthetic import seed
 
     registry = folder / "registry.db"
@@ -516,7 +546,7 @@ def hoviyat(
     )
     try:
         served.wait_ready(f"http://127.0.0.1:{port}", process, log_path)
-        yield port, (eab.kid, eab.hmac_key)
+        yield port, (eab.kid, eab.hmac_key), process.pid
     finally:
         served.stop(process)
         log.close()
@@ -525,8 +555,8 @@ def hoviyat(
 
 
 @contextlib.contextmanager
-def pebble(folder: Path, dns: Any, http01_port: int) -> Iterator[tuple[int, Any]]:
-    """Debian's pebble on loopback with its own test certificate; (port, ssl context)."""
+def pebble(folder: Path, dns: Any, http01_port: int) -> Iterator[tuple[int, Any, int]]:
+    """Debian's pebble on loopback with its own test certificate; (port, ssl context, pid)."""
     import ssl
 
     binary = shutil.which("pebble")
@@ -558,7 +588,7 @@ def pebble(folder: Path, dns: Any, http01_port: int) -> Iterator[tuple[int, Any]
     try:
         served.wait_listening("127.0.0.1", port, process=process)
         context = ssl.create_default_context(cafile=str(tls.root))
-        yield port, context
+        yield port, context, process.pid
     finally:
         served.stop(process)
         log.close()
@@ -608,7 +638,7 @@ def main() -> None:
                 if database_url:  # a schema of its own, dropped afterwards
                     schema = served.postgres_schema(database_url, f"bench_acme_{run_id}")
                     database_url = stack.enter_context(schema)
-                port, eab = stack.enter_context(
+                port, eab, pid = stack.enter_context(
                     hoviyat(folder / "hoviyat", dns, http01_port, args.workers, database_url)
                 )
                 result = loop.run_until_complete(
@@ -623,12 +653,13 @@ def main() -> None:
                         names(domain, f"h{run_id}-", total),
                         args.concurrency,
                         args.warmup,
+                        pid,
                     )
                 )
                 results.append(result)
                 print(result.line(), flush=True)
         if not args.no_pebble:
-            with pebble(folder / "pebble", dns, http01_port) as (port, context):
+            with pebble(folder / "pebble", dns, http01_port) as (port, context, pid):
                 result = loop.run_until_complete(
                     drive(
                         "pebble",
@@ -640,6 +671,7 @@ def main() -> None:
                         names(domain, f"p{run_id}-", total),
                         args.concurrency,
                         args.warmup,
+                        pid,
                     )
                 )
                 results.append(result)
