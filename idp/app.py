@@ -32,6 +32,7 @@ from idp.oauth.client_auth import ClientAuthentication
 from idp.oauth.discovery import Discovery
 from idp.oauth.errors import OAuthError
 from idp.oauth.token_endpoint import TokenEndpoint
+from idp.oidc import backchannel
 from idp.problems import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
@@ -52,7 +53,11 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Back-Channel Logout 1.0: queued logout tokens are POSTed by every worker.
+        deliverer = backchannel.Deliverer(hoviyat.db)
+        deliverer.start()
         yield
+        deliverer.stop()
         hoviyat.close()
 
     app = DirectFastAPI(

@@ -90,6 +90,7 @@ def client_summary(client: Client) -> dict[str, Any]:
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "profile": client.profile,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
         "disabled": client.disabled,
         "created_at": client.created_at.isoformat(),
     }

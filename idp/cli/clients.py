@@ -47,6 +47,9 @@ def create(
     profile: str | None = typer.Option(
         None, "--profile", help="fapi2: held to the FAPI 2.0 Security Profile"
     ),
+    backchannel_logout_uri: str | None = typer.Option(
+        None, "--backchannel-logout-uri", help="OIDC: where logout tokens are POSTed"
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a keyed digest."""
@@ -63,6 +66,7 @@ def create(
                 require_pushed_authorization_requests=require_par,
                 require_signed_request_object=require_signed,
                 dpop_bound_access_tokens=dpop_bound, profile=profile,
+                backchannel_logout_uri=backchannel_logout_uri,
             )  # fmt: skip
             created = create_client(
                 session, secrets.client_secret_key, name=name, service_code=service, roles=role,

@@ -44,6 +44,7 @@ class ClientRegistration(StrictModel):
     require_signed_request_object: bool = False
     dpop_bound_access_tokens: bool = False
     profile: Literal["fapi2"] | None = None  # FAPI 2.0 Security Profile (idp.oidc.fapi2)
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
 
 
 def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
@@ -92,6 +93,7 @@ async def create(
             require_signed_request_object=body.require_signed_request_object,
             dpop_bound_access_tokens=body.dpop_bound_access_tokens,
             profile=body.profile,
+            backchannel_logout_uri=body.backchannel_logout_uri,
         )
     except RegistrationError as error:
         raise _invalid(error) from None

@@ -79,6 +79,9 @@ def metadata(settings: Settings, auth_methods: Sequence[str]) -> dict[str, Any]:
         "introspection_endpoint": f"{base}/introspect",
         "revocation_endpoint": f"{base}/revoke",
         "end_session_endpoint": f"{base}/logout",
+        # Back-Channel Logout 1.0 §2.1: logout tokens always carry sid.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "response_types_supported": list(RESPONSE_TYPES),
         "response_modes_supported": list(RESPONSE_MODES),
         "subject_types_supported": ["pairwise"],

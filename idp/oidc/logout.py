@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
+from idp.oidc import backchannel
 from idp.oidc.authorize import redirect_with
 from idp.oidc.grants import grant_event, revoke_grant
 from idp.problems import bad_request
@@ -128,8 +129,13 @@ def end_grants(session: Session, hoviyat: Hoviyat, session_ids: set[str]) -> int
     if not session_ids:
         return 0
     grants = login_sessions.live_grants(session, session_ids)
+    clients: dict[str, Client] = {}
     for grant in grants:
         client = get_client(session, grant.client_id)
+        if client is not None:
+            clients[client.client_id] = client
         if revoke_grant(session, grant.id, "logout") and client is not None:
             append(session, grant_event(hoviyat, client, grant, "grant_revoked", "logout"))
+    # Back-Channel Logout 1.0: the clients are told in this same transaction.
+    backchannel.queue_logouts(session, hoviyat, grants, clients)
     return len(grants)

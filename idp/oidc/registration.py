@@ -75,6 +75,7 @@ def oidc_attributes(
     require_signed_request_object: bool = False,
     dpop_bound_access_tokens: bool = False,
     profile: str | None = None,
+    backchannel_logout_uri: str | None = None,
 ) -> dict[str, Any]:
     """The Client columns for this registration, or :class:`RegistrationError`.
 
@@ -142,4 +143,9 @@ def oidc_attributes(
         "require_signed_request_object": require_signed_request_object,
         "dpop_bound_access_tokens": dpop_bound_access_tokens,
         "profile": profile,
+        "backchannel_logout_uri": (
+            _check_uri(backchannel_logout_uri, "back-channel logout URI")
+            if backchannel_logout_uri
+            else None
+        ),
     }

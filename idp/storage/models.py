@@ -68,6 +68,8 @@ class Client(SQLModel, table=True):
     dpop_bound_access_tokens: bool = Field(default=False)
     # "fapi2": held to the FAPI 2.0 Security Profile (idp.oidc.fapi2); None: no profile.
     profile: str | None = Field(default=None, max_length=16)
+    # OpenID Connect Back-Channel Logout 1.0 §2.2: where its logout tokens are POSTed.
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

@@ -16,6 +16,7 @@ from idp.storage import (
     crls,  # noqa: F401
     dpop_proofs,  # noqa: F401
     login,  # noqa: F401
+    logout_deliveries,  # noqa: F401
     models,  # noqa: F401
     oidc,  # noqa: F401
     reconciliations,  # noqa: F401
