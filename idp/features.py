@@ -28,6 +28,7 @@ from idp.http import (
     health,
     oidc,
     reconciliations,
+    registration,
     revocation,
 )
 from idp.http.direct import DirectRoute, Handler
@@ -36,6 +37,7 @@ from idp.oauth import discovery, rfc9449, token_endpoint
 from idp.oauth.client_auth import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, ClientAuthMethod
 from idp.oauth.discovery import Contributor
 from idp.oauth.grants import Grant, authorization_code, client_credentials, refresh_token
+from idp.oidc import rfc7591
 from idp.oidc.rfc7523 import PRIVATE_KEY_JWT
 from idp.settings import Settings
 from idp.verification import routes as verification
@@ -103,6 +105,8 @@ FEATURES: tuple[Feature, ...] = (
         ),
         metadata=oidc.metadata,
     ),
+    # RFC 7591 / 7592: agencies register clients with an administrator's initial access token.
+    Feature("dynamic-registration", registration.router, metadata=rfc7591.metadata),
     Feature("certificates", certificates.router),
     Feature("attestations", attestations.router),
     Feature("attestation-pages", attestation_pages.router),

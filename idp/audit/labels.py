@@ -38,6 +38,8 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "acme_order_created": ("ثبت سفارش گواهی ACME", "ACME certificate order placed"),
     "acme_order_refused": ("رد سفارش گواهی ACME", "ACME certificate order refused"),
     "acme_order_finalized": ("نهایی‌سازی سفارش گواهی ACME", "ACME certificate order finalized"),
+    "client_registration": ("ثبت پویای کارخواه", "Dynamic client registration"),
+    "dcr_initial_token": ("توکن اولیهٔ ثبت کارخواه", "Client registration initial token"),
 }
 
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {

@@ -13,6 +13,7 @@ from idp.cli.ca import ca_app
 from idp.cli.ca_status import register as register_ca_status
 from idp.cli.clients import clients_app
 from idp.cli.dev import dev_app
+from idp.cli.initial_tokens import initial_token_app
 from idp.cli.keys import keys_app
 from idp.cli.policies import policies_app
 from idp.cli.reconcile import reconcile_command
@@ -48,6 +49,7 @@ app.command("init")(init_command)
 app.command("serve")(serve_command)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+clients_app.add_typer(initial_token_app, name="initial-token")
 app.add_typer(policies_app, name="policies")
 app.add_typer(registry_app, name="registry")
 app.add_typer(ca_app, name="ca")

@@ -20,4 +20,5 @@ from idp.storage import (
     models,  # noqa: F401
     oidc,  # noqa: F401
     reconciliations,  # noqa: F401
+    registrations,  # noqa: F401
 )
