@@ -12,6 +12,9 @@ registration token used on another, and a deleted client asking for tokens.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +30,7 @@ from sqlmodel import col, select
 
 from idp.oauth.errors import OAuthError
 from idp.oidc import rfc7591
+from idp.settings import Settings
 from idp.storage import registrations
 from idp.storage.engine import Database
 from idp.storage.models import AuditEntry, Client
@@ -318,6 +322,46 @@ def test_initial_tokens_only_for_valid_entities_and_login_policies(
             created_by="t",
             expires_in=10**9,
         )
+
+
+def test_the_cli_prints_an_initial_token_once_that_registers_a_client(
+    hoviyat_app: FastAPI,
+    hoviyat_settings: Settings,
+    asgi_browser: TestClient,
+    entity: LegalEntity,
+) -> None:
+    """``hoviyat clients initial-token create`` as an administrator runs it: a real process."""
+    env = {
+        **os.environ,
+        "HOVIYAT_DATA_DIR": str(hoviyat_settings.data_dir),
+        "HOVIYAT_DATABASE_URL": hoviyat_settings.database_url or "",
+        "HOVIYAT_REGISTRY_PATH": str(hoviyat_settings.registry_path),
+    }
+    command = [sys.executable, "-m", "idp.cli", "clients", "initial-token", "create"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    created = run("--national-id", entity.national_id, "--service", SERVICE, "--json")
+    assert created.returncode == 0, created.stderr
+    answer = json.loads(created.stdout)
+    assert entity.national_id not in created.stdout + created.stderr
+    registered = register(asgi_browser, answer["initial_access_token"], metadata())
+    assert registered.status_code == 201, registered.text
+    with hoviyat_app.state.hoviyat.db.read() as session:
+        row = session.get(RegisteredClient, registered.json()["client_id"])
+        assert row is not None and row.national_id == entity.national_id
+        events = list(
+            session.exec(
+                select(AuditEntry).where(col(AuditEntry.event_type) == "dcr_initial_token")
+            )
+        )
+    assert len(events) == 1
+    refused = run("--national-id", entity.national_id, "--service", "demo-match-only", "--json")
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert "oidc.login" in refused.stderr
 
 
 def test_read_and_update_rotate_the_registration_token(
