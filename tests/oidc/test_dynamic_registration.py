@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from oidc_support import RelyingParty, authorization_params, code_for, exchange, log_in, pkce_pair
 from sqlmodel import col, select
 
+from idp.app import create_app
 from idp.oauth.errors import OAuthError
 from idp.oidc import rfc7591
 from idp.settings import Settings
@@ -213,6 +214,39 @@ def test_attack_race_two_registrations_with_one_token(
         second_db.dispose()
     assert results[0] is not None
     assert results[1] is None
+
+
+def test_attack_race_two_workers_registering_with_one_token(
+    hoviyat_app: FastAPI, hoviyat_settings: Settings, database_url: str, entity: LegalEntity
+) -> None:
+    """Two apps (two workers' engines and writers) get the same token at once: one 201."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("two workers over one database are tested on PostgreSQL")
+    token = initial_token(hoviyat_app, entity)
+    other_app = create_app(hoviyat_settings)
+    issuer = hoviyat_settings.issuer
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+    try:
+        with (
+            TestClient(hoviyat_app, base_url=issuer) as one,
+            TestClient(other_app, base_url=issuer) as two,
+        ):
+
+            def attempt(browser: TestClient) -> None:
+                barrier.wait()
+                statuses.append(register(browser, token, metadata()).status_code)
+
+            threads = [threading.Thread(target=attempt, args=(b,)) for b in (one, two)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        other_app.state.hoviyat.close()
+    assert sorted(statuses) == [201, 401]
+    with hoviyat_app.state.hoviyat.db.read() as session:
+        assert len(list(session.exec(select(RegisteredClient)))) == 1
 
 
 def _consume_in(database: Database, key: str, now: datetime) -> object:
