@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 from joserfc.jwk import ECKey
@@ -14,6 +15,13 @@ from verifiers.registry.base import LegalEntity, Person, Representative
 ISSUER = "https://hoviyat.test"
 SUBSTANTIAL = "http://eidas.europa.eu/LoA/substantial"
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def now_seconds() -> int:
+    """The clock now, for what verification measures against its own clock (key-binding
+    iat, status-list ttl): NOW is taken at import and goes stale in a long test run."""
+    return int(time.time())
+
 
 CITIZEN = Person(
     national_code="0499370899",

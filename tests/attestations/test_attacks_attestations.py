@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from attest_helpers import NOW, sign
+from attest_helpers import NOW, now_seconds, sign
 from attest_pki import build_pki
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -101,7 +101,7 @@ def test_attack_tampered_disclosure_report_stops_at_the_disclosures(
     salt, name, _ = orjson.loads(b64url_decode(issued.disclosures[0]))
     lie = b64url(orjson.dumps([salt, name, "forged value"]))
     bound = SdJwt(issued.jwt, (lie, *issued.disclosures[1:]), None).bind(
-        holder_key, audience=RECEIVER, nonce="n", issued_at=int(NOW.timestamp())
+        holder_key, audience=RECEIVER, nonce="n", issued_at=now_seconds()
     )
     report = verifier.verify(bound.serialize())
     assert report.failed_check == "disclosure_unreferenced"
@@ -135,7 +135,7 @@ def _seeing(pki, signer, statuses: dict[int, int]) -> AttestationVerifier:
     served = {
         uri: sign_status_list_token(
             signer, uri, StatusList.with_statuses(1024, statuses.items(), bits=2),
-            now=int(NOW.timestamp()), ttl=300,
+            now=now_seconds(), ttl=300,
         )
     }  # fmt: skip
     return AttestationVerifier([pki.root], status_fetcher=served.__getitem__)
@@ -287,7 +287,7 @@ def test_attack_disclosure_added_after_key_binding_breaks_sd_hash(
 ) -> None:
     issued = SdJwt.parse(sign(attestation_issuer, holder=holder_key).sd_jwt)
     subset = issued.select(["alive"])
-    bound = subset.bind(holder_key, audience=RECEIVER, nonce="n", issued_at=int(NOW.timestamp()))
+    bound = subset.bind(holder_key, audience=RECEIVER, nonce="n", issued_at=now_seconds())
     extra = next(d for d in issued.disclosures if d not in subset.disclosures)
     widened = SdJwt(bound.jwt, (*bound.disclosures, extra), bound.kb_jwt)
     policy = KeyBindingPolicy(required=True, audience=RECEIVER, nonce="n")
@@ -406,7 +406,7 @@ def test_fuzz_mutated_real_attestation_is_refused_unless_its_bytes_are_unchanged
                 issued.jwt,
                 issued.sd_jwt,
                 SdJwt.parse(issued.sd_jwt)
-                .bind(holder_key, audience="a", nonce="n", issued_at=int(NOW.timestamp()))
+                .bind(holder_key, audience="a", nonce="n", issued_at=now_seconds())
                 .serialize(),
             ]
         )
@@ -546,8 +546,8 @@ def test_attack_expired_key_binding_is_blamed_on_key_binding(
     issued = SdJwt.parse(sign(attestation_issuer, holder=holder_key).sd_jwt)
     presented = issued.select(["alive"])
     payload = {
-        "iat": int(NOW.timestamp()),
-        "exp": int(NOW.timestamp()) - 3600,
+        "iat": now_seconds(),
+        "exp": now_seconds() - 3600,
         "aud": RECEIVER,
         "nonce": "n",
         "sd_hash": rfc9901.digest(presented.presented),

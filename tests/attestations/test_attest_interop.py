@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from attest_helpers import ALL_PERSON_FACTS, CITIZEN, ENTITY, NOW, sign
+from attest_helpers import ALL_PERSON_FACTS, CITIZEN, ENTITY, now_seconds, sign
 from attest_pki import build_pki
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import VerificationError
@@ -49,7 +49,7 @@ def test_sd_jwt_package_verifies_a_key_bound_presentation(pki, attestation_issue
     presentation = (
         SdJwt.parse(issued.sd_jwt)
         .select(["given_name", "alive"])
-        .bind(holder_key, audience=AUDIENCE, nonce="abc123", issued_at=int(NOW.timestamp()))
+        .bind(holder_key, audience=AUDIENCE, nonce="abc123", issued_at=now_seconds())
     )
     leaf_key = JWK.from_pem(_leaf_pem(pki).encode())
     verifier = SDJWTVerifier(

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from attest_helpers import ALL_PERSON_FACTS, CITIZEN, NOW, sign
+from attest_helpers import ALL_PERSON_FACTS, CITIZEN, NOW, now_seconds, sign
 from attest_pki import build_pki
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jws
@@ -180,9 +180,7 @@ def test_wrong_typ_is_rejected(attestation_issuer, signer, verifier):
 def bound(issuer, holder_key: ECKey, *, aud=AUDIENCE, nonce=NONCE, iat=None, claims=("alive",)):
     issued = sign(issuer, holder=holder_key)
     presentation = SdJwt.parse(issued.sd_jwt).select(claims)
-    return presentation.bind(
-        holder_key, audience=aud, nonce=nonce, issued_at=iat or int(NOW.timestamp())
-    )
+    return presentation.bind(holder_key, audience=aud, nonce=nonce, issued_at=iat or now_seconds())
 
 
 def test_key_binding_verifies(attestation_issuer, verifier, holder_key):
@@ -207,21 +205,21 @@ def test_key_binding_wrong_nonce_is_rejected(attestation_issuer, verifier, holde
 
 
 def test_key_binding_stale_iat_is_rejected(attestation_issuer, verifier, holder_key):
-    token = bound(attestation_issuer, holder_key, iat=int(NOW.timestamp()) - 3600).serialize()
+    token = bound(attestation_issuer, holder_key, iat=now_seconds() - 3600).serialize()
     fails(verifier, token, "kb_iat", key_binding=KB)
 
 
 def test_key_binding_by_another_key_is_rejected(attestation_issuer, verifier, holder_key):
     thief = ECKey.import_key(ec.generate_private_key(ec.SECP256R1()))
     issued = SdJwt.parse(sign(attestation_issuer, holder=holder_key).sd_jwt)
-    stolen = issued.bind(thief, audience=AUDIENCE, nonce=NONCE, issued_at=int(NOW.timestamp()))
+    stolen = issued.bind(thief, audience=AUDIENCE, nonce=NONCE, issued_at=now_seconds())
     fails(verifier, stolen.serialize(), "kb_signature", key_binding=KB)
 
 
 def test_key_binding_over_other_disclosures_is_rejected(attestation_issuer, verifier, holder_key):
     issued = SdJwt.parse(sign(attestation_issuer, holder=holder_key).sd_jwt)
     signed_for = issued.select(["alive"]).bind(
-        holder_key, audience=AUDIENCE, nonce=NONCE, issued_at=int(NOW.timestamp())
+        holder_key, audience=AUDIENCE, nonce=NONCE, issued_at=now_seconds()
     )
     # More disclosures than the holder signed for: sd_hash no longer covers them.
     widened = issued.select(["alive", "given_name"])
@@ -232,7 +230,7 @@ def test_key_binding_over_other_disclosures_is_rejected(attestation_issuer, veri
 def test_key_binding_with_wrong_typ_is_rejected(attestation_issuer, verifier, holder_key):
     presented = SdJwt.parse(sign(attestation_issuer, holder=holder_key).sd_jwt).select(["alive"])
     payload = {
-        "iat": int(NOW.timestamp()),
+        "iat": now_seconds(),
         "aud": AUDIENCE,
         "nonce": NONCE,
         "sd_hash": rfc9901.digest(presented.presented),
@@ -246,7 +244,7 @@ def test_key_binding_without_holder_key_in_attestation_is_rejected(
     attestation_issuer, verifier, holder_key
 ):
     issued = SdJwt.parse(sign(attestation_issuer).sd_jwt)  # no cnf
-    token = issued.bind(holder_key, audience=AUDIENCE, nonce=NONCE, issued_at=int(NOW.timestamp()))
+    token = issued.bind(holder_key, audience=AUDIENCE, nonce=NONCE, issued_at=now_seconds())
     fails(verifier, token.serialize(), "kb_no_holder_key", key_binding=KB)
 
 

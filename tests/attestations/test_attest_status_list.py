@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from attest_helpers import NOW, sign
+from attest_helpers import now_seconds, sign
 from attest_pki import build_pki
 
 from idp.attestations import status_list
@@ -39,7 +39,7 @@ def _verifier_seeing(pki, signer, revoked: set[int]) -> AttestationVerifier:
         signer,
         uri,
         StatusList.with_statuses(1024, ((i, status_list.INVALID) for i in revoked)),
-        now=int(NOW.timestamp()),
+        now=now_seconds(),
         ttl=300,
     )
     served = {uri: token}
@@ -66,9 +66,7 @@ def test_status_list_from_an_untrusted_signer_is_rejected(pki, attestation_issue
     intruder = build_pki()
     forged_signer = AttestationSigner(intruder.leaf_key, (intruder.leaf, intruder.issuing))
     uri = status_list_uri("https://hoviyat.test", 1)
-    token = sign_status_list_token(
-        forged_signer, uri, StatusList(1024), now=int(NOW.timestamp()), ttl=300
-    )
+    token = sign_status_list_token(forged_signer, uri, StatusList(1024), now=now_seconds(), ttl=300)
     verifier = AttestationVerifier([pki.root], status_fetcher={uri: token}.__getitem__)
     report = verifier.verify(sign(attestation_issuer).sd_jwt, check_status=True)
     assert not report.valid and report.failed_check == "status_list_untrusted"
@@ -76,9 +74,7 @@ def test_status_list_from_an_untrusted_signer_is_rejected(pki, attestation_issue
 
 def test_status_list_for_another_uri_is_rejected(pki, signer, attestation_issuer):
     uri = status_list_uri("https://hoviyat.test", 1)
-    other = sign_status_list_token(
-        signer, uri + "0", StatusList(1024), now=int(NOW.timestamp()), ttl=300
-    )
+    other = sign_status_list_token(signer, uri + "0", StatusList(1024), now=now_seconds(), ttl=300)
     verifier = AttestationVerifier([pki.root], status_fetcher={uri: other}.__getitem__)
     report = verifier.verify(sign(attestation_issuer).jwt, check_status=True)
     assert report.failed_check == "status_list_malformed"
