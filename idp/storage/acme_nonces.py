@@ -4,14 +4,20 @@ Issuing a nonce writes nothing (it carries its own expiry under a MAC, see
 :mod:`idp.acme.nonces`); spending one is an INSERT on the primary key, so of
 two workers or hosts presented the same nonce exactly one succeeds, on SQLite
 and PostgreSQL alike. A row is kept until the nonce would have expired anyway.
+
+The INSERT says ``ON CONFLICT DO NOTHING ... RETURNING``, whose row tells
+whether it inserted: one statement, where catching the unique violation needed a
+SAVEPOINT around it (three statements on every ACME request). A concurrent
+insert of the same key still waits for the other transaction and then does
+nothing, so exactly one spender sees a row inserted.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
 
 from idp.storage.types import UtcDateTime
@@ -27,7 +33,10 @@ class AcmeSpentNonce(SQLModel, table=True):
 
 
 NONCES = AcmeSpentNonce.__table__  # type: ignore[attr-defined]
-_INSERT = insert(NONCES)
+_INSERTS = {
+    "postgresql": postgresql.insert(NONCES).on_conflict_do_nothing().returning(NONCES.c.nonce_id),
+    "sqlite": sqlite.insert(NONCES).on_conflict_do_nothing().returning(NONCES.c.nonce_id),
+}
 _PRUNE = delete(NONCES).where(
     NONCES.c.expires_at < bindparam("now", type_=NONCES.c.expires_at.type)
 )
@@ -35,12 +44,12 @@ _PRUNE = delete(NONCES).where(
 
 def spend(session: Session, nonce_id: str, expires_at: datetime) -> bool:
     """Record the nonce; False when it was spent before."""
-    try:
-        with session.begin_nested():
-            session.execute(_INSERT, {"nonce_id": nonce_id, "expires_at": expires_at})
-    except IntegrityError:
-        return False
-    return True
+    statement = _INSERTS[session.get_bind().dialect.name]
+    # RETURNING, not the row count: psycopg reports none for this INSERT.
+    result = session.connection().execute(
+        statement, {"nonce_id": nonce_id, "expires_at": expires_at}
+    )
+    return result.first() is not None
 
 
 def prune(session: Session, now: datetime) -> int:
