@@ -103,7 +103,9 @@ def claim(
             store.record_validation(session, challenge, attempt, error, now, authz.expires_at)
             return None
     return ValidationJob(
-        challenge=challenge,
+        # The row as the claim left it: the validation runs only after the answer
+        # is sent, so the route shows this without reading it back.
+        challenge=store.claimed(challenge, attempt, until),
         attempt=attempt,
         identifier=authz.identifier,
         key_authorization=key_authorization(challenge.token, account),

@@ -302,6 +302,21 @@ def claim_challenge(session: Session, challenge_id: str, now: datetime, until: d
     return int(attempt or 0)
 
 
+def claimed(challenge: AcmeChallenge, attempt: int, until: datetime) -> AcmeChallenge:
+    """``challenge`` as :func:`claim_challenge` left it when it returned ``attempt``."""
+    return AcmeChallenge(
+        id=challenge.id,
+        authz_id=challenge.authz_id,
+        type=challenge.type,
+        token=challenge.token,
+        status="processing",
+        attempt=attempt,
+        processing_until=until,
+        validated_at=challenge.validated_at,
+        error=challenge.error,
+    )
+
+
 def record_validation(
     session: Session,
     challenge: AcmeChallenge,
