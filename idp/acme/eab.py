@@ -25,13 +25,13 @@ from idp.acme import rfc8555_jws
 from idp.acme.paths import AcmePaths
 from idp.acme.problems import AcmeProblem, malformed, unauthorized
 from idp.audit.log import AuditEvent, subject_hash
+from idp.entities import EntityRefused, active_entity
 from idp.secrets import ServerSecrets
 from idp.secrets_at_rest import KeyDoesNotOpen, Purpose, open_secret, seal_secret
 from idp.storage import acme_accounts, acme_eab
 from idp.storage.acme_eab import AcmeEabKey
 from idp.tracking import new_tracking_code
 from policies.service_policy import ServicePolicy
-from verifiers.identifiers import IdentifierError, validate_national_id
 from verifiers.registry import Registries
 
 KEY_BYTES = 32  # HS256 key: as long as the hash (RFC 2104 §3)
@@ -92,17 +92,9 @@ def check_request(
     call from a worker thread.
     """
     try:
-        canonical = validate_national_id(national_id)
-    except IdentifierError as error:
+        return active_entity(registries, policies, national_id, service_code)
+    except EntityRefused as error:
         raise EabError(str(error)) from None
-    if service_code not in policies:
-        raise EabError(f"no service policy {service_code!r} is loaded")
-    entity = registries.deeds.entity(canonical)
-    if entity is None:
-        raise EabError("no legal entity with this national identifier is in the deeds registry")
-    if entity.status != "active":
-        raise EabError(f"the legal entity is {entity.status}, not active")
-    return canonical
 
 
 def create(

@@ -15,14 +15,13 @@ import typer
 from idp.acme import eab
 from idp.audit.log import append
 from idp.cli.database import read
+from idp.cli.entities import checked_entity
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
-from idp.context import registry_options
 from idp.secrets import load_secrets
 from idp.settings import get_settings
 from idp.storage import acme_eab
 from idp.storage.engine import Database
 from policies.service_policy import load_service_policies
-from verifiers.registry import RegistryUnavailable, open_registries
 
 acme_app = typer.Typer(help="The ACME server (RFC 8555).")
 eab_app = typer.Typer(help="External account binding keys (RFC 8555 §7.3.4).")
@@ -42,16 +41,7 @@ def create(
     """Create a key; its HMAC key is shown once and stored only encrypted."""
     settings = get_settings()
     secrets = load_secrets(settings.resolved_secrets_file)
-    policies = load_service_policies(settings.policies_dir)
-    registries = open_registries(settings.registry_adapter, registry_options(settings))
-    try:
-        canonical = eab.check_request(registries, policies, national_id, service)
-    except eab.EabError as error:
-        fail(str(error))
-    except RegistryUnavailable as error:
-        fail(f"the deeds registry cannot answer now: {error}")
-    finally:
-        registries.close()
+    canonical, policies = checked_entity(settings, national_id, service)
     database = Database(settings.resolved_database_url)
     try:
         with database.session() as session:

@@ -14,14 +14,12 @@ import getpass
 import typer
 
 from idp.audit.log import append
+from idp.cli.entities import checked_entity
 from idp.cli.output import JsonOption, console, fail, print_json
-from idp.context import registry_options
 from idp.oidc import rfc7591
 from idp.secrets import load_secrets
 from idp.settings import get_settings
 from idp.storage.engine import Database
-from policies.service_policy import load_service_policies
-from verifiers.registry import RegistryUnavailable, open_registries
 
 initial_token_app = typer.Typer(help="Initial access tokens for dynamic registration (RFC 7591).")
 
@@ -40,16 +38,7 @@ def create(
     """Create a single-use token; it is shown once and stored only as a keyed digest."""
     settings = get_settings()
     secrets = load_secrets(settings.resolved_secrets_file)
-    policies = load_service_policies(settings.policies_dir)
-    registries = open_registries(settings.registry_adapter, registry_options(settings))
-    try:
-        canonical = rfc7591.check_request(registries, policies, national_id, service)
-    except rfc7591.InitialTokenError as error:
-        fail(str(error))
-    except RegistryUnavailable as error:
-        fail(f"the deeds registry cannot answer now: {error}")
-    finally:
-        registries.close()
+    canonical, policies = checked_entity(settings, national_id, service, rfc7591.REQUIRED_OPERATION)
     database = Database(settings.resolved_database_url)
     try:
         with database.session() as session:

@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.clients import ClientError, client_summary, create_client
+from idp.entities import EntityRefused, active_entity
 from idp.oauth.errors import OAuthError
 from idp.oidc.registration import RegistrationError, oidc_attributes
 from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
@@ -39,7 +40,6 @@ from idp.storage.models import Client
 from idp.storage.registrations import InitialAccessToken, RegisteredClient
 from idp.tracking import new_tracking_code
 from policies.service_policy import ServicePolicy
-from verifiers.identifiers import IdentifierError, validate_national_id
 from verifiers.registry import Registries
 
 PATH = "/register"
@@ -89,20 +89,9 @@ def check_request(
 
     Asks the deeds registry (raises RegistryUnavailable when it cannot answer)."""
     try:
-        canonical = validate_national_id(national_id)
-    except IdentifierError as error:
+        return active_entity(registries, policies, national_id, service_code, REQUIRED_OPERATION)
+    except EntityRefused as error:
         raise InitialTokenError(str(error)) from None
-    policy = policies.get(service_code)
-    if policy is None:
-        raise InitialTokenError(f"no service policy {service_code!r} is loaded")
-    if not policy.allows(REQUIRED_OPERATION):
-        raise InitialTokenError(f"service policy {service_code!r} does not allow oidc.login")
-    entity = registries.deeds.entity(canonical)
-    if entity is None:
-        raise InitialTokenError("no legal entity with this national identifier is registered")
-    if entity.status != "active":
-        raise InitialTokenError(f"the legal entity is {entity.status}, not active")
-    return canonical
 
 
 def create_initial_token(

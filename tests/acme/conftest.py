@@ -10,10 +10,10 @@ create``, and every request is a signed JWS over HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
+from acme_cast import ACME_CA, ACME_SERVICE, active_entity_ids
 from acme_client import AccountKey, AcmeClient, Eab
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -29,22 +29,6 @@ from idp.settings import Settings
 from idp.storage.acme_accounts import AcmeAccountRow
 from idp.storage.acme_eab import AcmeEabKey
 from idp.storage.models import AuditEntry
-from verifiers.registry.synthetic import export
-
-ACME_CA = "infrastructure"  # the issuing CA of tls-server and tls-server-short
-ACME_SERVICE = "demo-tax-portal"  # a service policy with an [acme] table
-
-
-def active_entity_ids(registry_path: Path, count: int = 3) -> list[str]:
-    """National identifiers of active legal entities in the synthetic registry."""
-    today = date.today().isoformat()
-    found = [
-        entity["national_id"]
-        for entity in export(registry_path, "entities", 300)
-        if entity["status"] == "active" and entity["registration_date"] <= today
-    ]
-    assert len(found) >= count, "the synthetic registry has too few active entities"
-    return found[:count]
 
 
 @pytest.fixture

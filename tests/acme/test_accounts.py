@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from acme_cast import ACME_SERVICE
 from acme_client import AccountKey, AcmeClient, Eab, sign_jws
-from conftest import ACME_SERVICE
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 

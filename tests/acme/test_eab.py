@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from acme_cast import ACME_SERVICE, active_entity_ids
 from acme_client import AccountKey, AcmeClient, Eab, b64url, b64url_decode, sign_jws
-from conftest import ACME_SERVICE, active_entity_ids
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ACME_SERVICE
+from acme_cast import ACME_SERVICE
 from fastapi.testclient import TestClient
 
 from idp.settings import Settings

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from acme_cast import ACME_SERVICE
 from acme_client import AccountKey, AcmeClient
-from conftest import ACME_SERVICE
 from served import HOVIYAT, Served, children, hoviyat_env, init, wait_ready
 
 PORTS = range(18150, 18200)  # this part's share of 18100-18199
