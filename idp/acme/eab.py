@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +98,21 @@ def check_request(
         raise EabError(str(error)) from None
 
 
+def _typeable(draw: Callable[[], str]) -> str:
+    """A value that does not begin with "-": certbot, lego and the CLI would read
+    ``--eab-kid -x…`` as an option (one value in 64 did). Drawing again costs
+    nothing measurable of the value's randomness (log2(64/63) bits)."""
+    while (value := draw()).startswith("-"):
+        pass
+    return value
+
+
+def _typeable_key() -> bytes:
+    while rfc8555_jws.b64url(key := secrets.token_bytes(KEY_BYTES)).startswith("-"):
+        pass
+    return key
+
+
 def create(
     session: Session,
     secrets_: ServerSecrets,
@@ -106,8 +122,8 @@ def create(
     created_by: str,
 ) -> tuple[CreatedKey, AcmeEabKey]:
     """Store a new key for an entity :func:`check_request` accepted; the key is in the answer."""
-    kid = secrets.token_urlsafe(16)
-    mac_key = secrets.token_bytes(KEY_BYTES)
+    kid = _typeable(lambda: secrets.token_urlsafe(16))
+    mac_key = _typeable_key()
     now = datetime.now(UTC)
     row = AcmeEabKey(
         kid=kid,

@@ -365,3 +365,20 @@ def test_cli_creates_lists_and_revokes_keys(
     )
     assert refused.returncode != 0 and refused.stdout == ""
     assert refused.stderr.startswith("hoviyat: error:") and refused.stderr.count("\n") == 1
+
+
+def test_kids_and_mac_keys_never_begin_with_a_dash(hoviyat: Hoviyat, acme_entity: str) -> None:
+    """certbot, lego and ``hoviyat acme eab revoke`` read ``--eab-kid -x…`` as an option:
+    one value in 64 began with "-" (a CLI test failed on one). 300 keys, 600 values:
+    a draw that allowed it would show one with probability 1 - (63/64)**600 > 0.9999."""
+    with hoviyat.db.session() as session:
+        for _ in range(300):
+            created, _row = eab.create(
+                session,
+                hoviyat.secrets,
+                national_id=acme_entity,
+                service_code=ACME_SERVICE,
+                created_by="test",
+            )
+            assert not created.kid.startswith("-")
+            assert not created.hmac_key.startswith("-")
