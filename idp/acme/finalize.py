@@ -223,6 +223,9 @@ async def finalize(
         _decide, db, pki, account, pepper, order, payload, tracking_code
     )
     await anyio.to_thread.run_sync(_claim, db, order, tracking_code)
+    # Any other failure (the database or the CA keys gone mid-issuance) reaches the
+    # app's handlers (503); the order stays processing and is settled after its
+    # deadline from what the certificates table says.
     try:
         issued: list[Issued] = await anyio.to_thread.run_sync(pki.issue_orders, [prepared])
     except CertificateRefused as refusal:
@@ -237,11 +240,6 @@ async def finalize(
         event = ("refused", {"reason": refusal.slug})
         await anyio.to_thread.run_sync(_finish, db, account, pepper, order, values, event)
         raise problem_for(refusal) from None
-    except Exception:
-        # Unknown state of the issuance: left processing, settled after its deadline
-        # from what the certificates table says.
-        log.exception("ACME issuance for order %s failed", order.id)
-        raise
     serial = issued[0].serial_hex
     done = await anyio.to_thread.run_sync(
         _finish,

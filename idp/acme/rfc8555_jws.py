@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwk
+from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
 from idp.acme.problems import AcmeProblem, malformed
@@ -210,7 +211,9 @@ def public_key(value: dict[str, Any], alg: str) -> Key:
             b64url_decode(members.get(name), f"the jwk's {name}")
     try:
         key = jwk.import_key(members, kty)  # type: ignore[arg-type]
-    except Exception:  # joserfc and cryptography raise many kinds for a bad key
+    except (JoseError, ValueError):
+        # joserfc's KeyParameterError for a missing or bad member; cryptography's
+        # ValueError for a point off the curve or a key it cannot load.
         raise AcmeProblem("badPublicKey", "the jwk is not a valid public key") from None
     if not isinstance(key, jwk.ECKey | jwk.RSAKey | jwk.OKPKey) or key.is_private:
         raise AcmeProblem("badPublicKey", "the jwk is not a public key")
@@ -227,7 +230,7 @@ def verify(parsed: Jws, key: Key) -> None:
     algorithm = _ALGORITHM_MODELS[parsed.alg]
     try:
         good = algorithm.verify(parsed.signing_input, parsed.signature, key)  # type: ignore[arg-type]
-    except Exception:  # a signature of the wrong length raises in some versions
+    except ValueError:  # a signature cryptography cannot decode, in versions that raise
         good = False
     if not good:
         raise malformed("the JWS signature does not verify")

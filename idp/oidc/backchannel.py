@@ -26,6 +26,7 @@ from idp.context import Hoviyat
 from idp.oidc.id_token import sign_id_token
 from idp.oidc.identity import subject_for
 from idp.storage import logout_deliveries as store
+from idp.storage.availability import DATABASE_UNAVAILABLE
 from idp.storage.engine import Database
 from idp.storage.models import Client
 from idp.storage.oidc import OidcGrant
@@ -158,7 +159,7 @@ class Deliverer:
             while not self._stop.is_set():
                 try:
                     deliver_due(self._db, http)
-                except Exception as exc:  # the database may be down: try again next round
+                except DATABASE_UNAVAILABLE as exc:  # try again next round
                     # One line when an outage starts, not a traceback a second: a
                     # long outage must not flood the log (or a pipe no one reads).
                     if not failing:
