@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from cryptography.x509.verification import VerificationError
 from jose import jwt as jose_jwt
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import InvalidJWSSignature
+from node_support import node_with
 from sd_jwt.verifier import SDJWTVerifier
 
 import idp.attestations
@@ -79,32 +79,13 @@ def test_python_jose_decodes_the_jwt_form(pki, attestation_issuer):
         jose_jwt.decode(issued.jwt, _leaf_pem(pki), algorithms=["ES256"], audience="other")
 
 
-def _node_ready() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: the Node jose receiver recipe is not exercised")
-    if not (NODE_DIR / "node_modules" / "jose").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: cannot fetch the jose package")
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"npm install of jose failed (no registry access?): {done.stderr[-200:]!r}")
-    return node
-
-
 def _node_verify(node: str, root_pem: Path, token: str, audience: str | None = None):
     args = [node, str(NODE_DIR / "verify.mjs"), str(root_pem)] + ([audience] if audience else [])
     return subprocess.run(args, input=token, capture_output=True, text=True, timeout=30)
 
 
 def test_node_jose_verifies_the_jwt_form_against_the_root(pki, attestation_issuer, tmp_path):
-    node = _node_ready()
+    node = node_with(NODE_DIR, "jose")
     root_pem = tmp_path / "root.pem"
     root_pem.write_bytes(pki.root.public_bytes(serialization.Encoding.PEM))
     issued = sign(attestation_issuer, recipient=AUDIENCE)
@@ -116,7 +97,7 @@ def test_node_jose_verifies_the_jwt_form_against_the_root(pki, attestation_issue
 
 
 def test_node_recipe_rejects_a_foreign_root(attestation_issuer, tmp_path):
-    node = _node_ready()
+    node = node_with(NODE_DIR, "jose")
     root_pem = tmp_path / "other-root.pem"
     root_pem.write_bytes(build_pki().root.public_bytes(serialization.Encoding.PEM))
     done = _node_verify(node, root_pem, sign(attestation_issuer).jwt)

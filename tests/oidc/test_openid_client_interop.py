@@ -12,7 +12,6 @@ or its package cannot be had.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from joserfc.jwk import ECKey
+from node_support import node_with
 from oidc_support import (
     REDIRECT_URI,
     SERVICE,
@@ -36,25 +36,6 @@ from verifiers.registry.base import Person
 
 NODE_DIR = Path(__file__).parent / "node"
 CLIENT_ID = "rp-openid-client"
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: openid-client cannot be run")
-    if not (NODE_DIR / "node_modules" / "openid-client").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: cannot fetch openid-client")
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"npm install of openid-client failed: {done.stderr[-200:]!r}")
-    return node
 
 
 def _settings(tmp_path: Path, issuer: str, client_key: ECKey, jarm: bool) -> Path:
@@ -85,7 +66,7 @@ def _run(node: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_openid_client_logs_in_through_par_dpop_and_private_key_jwt(
     hoviyat_app: FastAPI, live_server: Any, citizen: Person, tmp_path: Path, jarm: bool
 ) -> None:
-    node = _node()
+    node = node_with(NODE_DIR, "openid-client")
     hoviyat = hoviyat_app.state.hoviyat
     client_key = ECKey.generate_key("P-256", auto_kid=True)
     attributes = oidc_attributes(
