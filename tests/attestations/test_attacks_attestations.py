@@ -509,7 +509,8 @@ def test_attack_clerk_of_another_receiver_cannot_check_an_attestation_named_for_
 def test_attack_documented_recipes_refuse_a_token_for_a_named_receiver_without_audience(
     pki, attestation_issuer, tmp_path
 ) -> None:
-    from test_attest_interop import _node_ready, _node_verify, _recipe
+    from node_support import node_with
+    from test_attest_interop import NODE_DIR, _node_verify, _recipe
 
     namespace: dict = {}
     exec(compile(_recipe("python"), "RECEIVERS.md", "exec"), namespace)
@@ -517,7 +518,7 @@ def test_attack_documented_recipes_refuse_a_token_for_a_named_receiver_without_a
     issued = sign(attestation_issuer, recipient=RECEIVER)
     with pytest.raises(Exception, match="audience"):
         namespace["verify_attestation"](issued.jwt, root_pem)
-    node = _node_ready()
+    node = node_with(NODE_DIR, "jose")
     root_path = tmp_path / "root.pem"
     root_path.write_bytes(root_pem)
     refused = _node_verify(node, root_path, issued.jwt)
