@@ -2,7 +2,8 @@
 
 low: knowledge (national code + birth date matched against the civil
 registry); substantial: plus possession of the registered mobile (one-time
-code); high: a certificate of this CA. Authentication methods are named with
+code); high: an authenticator bound after substantial (a passkey, or a
+certificate of this CA). Authentication methods are named with
 RFC 8176 ``amr`` values.
 """
 
@@ -19,6 +20,14 @@ LEVELS: tuple[str, ...] = (LOW, SUBSTANTIAL, HIGH)
 AMR_KNOWLEDGE = "kba"
 AMR_SMS = "sms"
 AMR_OTP = "otp"
+# RFC 8176 §2: proof of possession of a hardware-secured key; a user
+# presence/verification test (WebAuthn UV); a smart card (a person
+# certificate, the national card's model); the card's or key's PIN, which we
+# never see: the key's signature proves it was entered.
+AMR_HWK = "hwk"
+AMR_USER = "user"
+AMR_SC = "sc"
+AMR_PIN = "pin"
 
 
 def rank(acr: str | None) -> int:
