@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,3 +39,30 @@ class LoginSettings(BaseSettings):
     sms_gateway_timeout_seconds: float = Field(
         default=3.0, description="per-message gateway timeout"
     )
+    # Passkeys (WebAuthn Level 3) for level high, issue 14.
+    webauthn_attestation: Literal["none", "direct"] = Field(
+        default="none",
+        description=(
+            "attestation asked of a new passkey (WebAuthn §5.4.7): none (any authenticator) | "
+            "direct (the authenticator must prove its model; use with HOVIYAT_WEBAUTHN_AAGUIDS)"
+        ),
+    )
+    webauthn_aaguids: list[str] = Field(
+        default_factory=list,
+        description=(
+            "authenticator models (AAGUIDs, e.g. 'cb69481e-8ff7-4039-93ec-0a2729a154a8') a "
+            "passkey may be registered from; empty: any (requires webauthn_attestation=direct)"
+        ),
+    )
+    webauthn_challenge_ttl_seconds: int = Field(
+        default=300, description="how long a passkey ceremony's challenge can be answered"
+    )
+
+    @model_validator(mode="after")
+    def _aaguids_need_attestation(self) -> LoginSettings:
+        # Without attestation the AAGUID is whatever the client says (often zeros):
+        # an allow-list would only look like a policy.
+        if self.webauthn_aaguids and self.webauthn_attestation != "direct":
+            raise ValueError("HOVIYAT_WEBAUTHN_AAGUIDS needs HOVIYAT_WEBAUTHN_ATTESTATION=direct")
+        self.webauthn_aaguids = [aaguid.lower() for aaguid in self.webauthn_aaguids]
+        return self
