@@ -28,6 +28,7 @@ from idp.http.middleware import FrontDoor, RequestLimits
 from idp.http.openapi import declared_routes
 from idp.http.openapi import install as install_openapi
 from idp.http.security_headers import SecurityHeaders
+from idp.http.trusted_proxy import ForwardedBy, TrustedProxies
 from idp.oauth.client_auth import ClientAuthentication
 from idp.oauth.discovery import Discovery
 from idp.oauth.errors import OAuthError
@@ -72,6 +73,8 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.hoviyat = hoviyat
+    # X-Forwarded-* and the TLS client certificate, believed only from HOVIYAT_TRUSTED_PROXIES.
+    app.front = ForwardedBy(TrustedProxies(settings.trusted_proxies))
     authentication = ClientAuthentication(features.client_auth_methods(served))
     app.state.client_authentication = authentication
     token_endpoint = TokenEndpoint(features.grants(served), authentication)

@@ -70,12 +70,12 @@ class ServeOptions:
     backlog: int = 2048
 
     def uvicorn_options(self) -> dict[str, Any]:
-        trusted = ",".join(self.trusted_proxies)
         return {
             "host": self.host,
             "port": self.port,
-            "proxy_headers": bool(trusted),
-            "forwarded_allow_ips": trusted or None,
+            # The application applies HOVIYAT_TRUSTED_PROXIES itself, on the real
+            # peer uvicorn's rewrite would hide (idp.http.trusted_proxy).
+            "proxy_headers": False,
             "access_log": False,
             "server_header": False,
             "log_config": None,

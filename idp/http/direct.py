@@ -128,8 +128,13 @@ class DirectFastAPI(FastAPI):
     """FastAPI whose direct paths are answered before its own middleware stack."""
 
     direct: DirectRoutes | None = None
+    # Runs on every scope before anything reads it: the trusted proxy's headers
+    # (idp.http.trusted_proxy), decided on the real peer.
+    front: Callable[[Scope], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None:
+            self.front(scope)
         if scope["type"] == "http" and self.direct is not None:
             entry = self.direct.lookup(scope)
             if entry is not None:
