@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="accept sector identifier documents over http from loopback "
         "(tests only; OIDC Core §8.1 wants https)",
     )
+    outbound_allow_loopback: bool = Field(
+        False,
+        description="let Hoviyat call client URLs (back-channel logout) over http on loopback "
+        "(tests and development only; otherwise https to global addresses only)",
+    )
     log_level: str = Field("INFO", description="root log level")
     rate_limit_window_seconds: int = Field(60, description="fixed window for rate limits")
     commit_linger_ms: float = Field(
