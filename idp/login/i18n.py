@@ -285,6 +285,38 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "این کد قبلاً استفاده شده یا کد تازه‌تری جای آن را گرفته است. آخرین کدی را که پیامک شد وارد کنید یا کد تازه‌ای بخواهید.",
         "This code was already used, or a newer one replaced it. Enter the latest code texted to you or ask for a new one.",
     ),
+    "err.certificate_missing": (
+        "مرورگر گواهی‌ای نفرستاد. کارت یا کلید خود را وصل کنید، وقتی مرورگر پرسید گواهی ورود خود را انتخاب کنید و دوباره امتحان کنید.",
+        "Your browser sent no certificate. Connect your card or key, choose your login certificate when the browser asks, and try again.",
+    ),
+    "err.certificate_malformed": (
+        "گواهی‌ای که مرورگر فرستاد خوانده نشد. دوباره امتحان کنید.",
+        "The certificate your browser sent could not be read. Please try again.",
+    ),
+    "err.certificate_not_ours": (
+        "این گواهی، گواهی ورود شخص حقیقی صادرشده از هویت نیست. با گواهی ورود شخصی خود (کارت ملی هوشمند) وارد شوید.",
+        "This is not a personal login certificate issued by Hoviyat. Log in with your own personal login certificate (smart national card).",
+    ),
+    "err.certificate_expired": (
+        "این گواهی اکنون معتبر نیست (منقضی شده یا هنوز آغاز نشده است).",
+        "This certificate is not valid now (it has expired or is not valid yet).",
+    ),
+    "err.certificate_revoked": (
+        "این گواهی ابطال شده است و دیگر برای ورود پذیرفته نمی‌شود.",
+        "This certificate has been revoked and can no longer be used to log in.",
+    ),
+    "err.certificate_status_unavailable": (
+        "وضعیت اعتبار گواهی شما اکنون قابل بررسی نیست، پس ورود با آن ممکن نیست. چند دقیقه دیگر دوباره امتحان کنید.",
+        "Your certificate's status cannot be checked right now, so it cannot be used to log in. Please try again in a few minutes.",
+    ),
+    "err.certificate_not_in_registry": (
+        "ثبت احوال شخصی با کد ملی این گواهی ندارد.",
+        "The civil registry has no person with this certificate's national code.",
+    ),
+    "err.certificate_other_person": (
+        "این گواهی متعلق به شخص دیگری است، نه کسی که در این مرورگر وارد شده است. با گواهی خودتان وارد شوید.",
+        "This certificate belongs to someone other than the person logged in in this browser. Use your own certificate.",
+    ),
     "otp.already_accepted": (
         "این کد پیش‌تر پذیرفته شد و شماره همراه شما تأیید شده است (احتمالاً فرم دو بار ارسال شد). ادامه دهید.",
         "This code was already accepted and your mobile number is confirmed (the form was probably sent twice). Please continue.",
