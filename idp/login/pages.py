@@ -24,7 +24,7 @@ from idp.login.flow import Flow, load_flow
 from idp.login.forms import close_login, show_step
 from idp.login.i18n import Language, pick_language
 from idp.login.render import STATIC, hoviyat_of, message
-from idp.login.steps import cancel, consent, entity, identify, mobile, otp
+from idp.login.steps import cancel, certificate, consent, entity, identify, mobile, otp
 from idp.login.steps.posted import Step, registry_down, run_step
 from idp.storage.login import AuthenticatedPerson
 from verifiers.registry.base import RegistryUnavailable
@@ -160,6 +160,12 @@ def choose_entity(
 @router.post("/login/consent")
 def decide_consent(request: Request, form: StepFormDep, decision: FormStr = "") -> Response:
     return _run(request, form, partial(consent.decide, decision=decision))
+
+
+@router.post("/login/certificate")
+async def certificate_login(request: Request, form: StepFormDep) -> Response:
+    """Level high with the TLS client certificate the proxy forwarded (steps/certificate.py)."""
+    return await certificate.sign_in(request, form.interaction, form.lang, form.csrf_token)
 
 
 @router.post("/login/cancel")
