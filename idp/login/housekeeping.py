@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from idp.storage import login_codes, login_limits, login_sessions
+from idp.storage import login_codes, login_limits, login_sessions, passkeys
 
 # Ended or expired sessions stay a day, so "who was logged in" questions of
 # the last day can still name the session an audit entry mentions.
@@ -25,4 +25,5 @@ def prune(db_session: Session, now: datetime | None = None) -> dict[str, int]:
         "sessions": login_sessions.prune(db_session, now - SESSION_GRACE),
         "codes": login_codes.prune(db_session, now),
         "counters": login_limits.prune(db_session, int((now - COUNTER_WINDOWS_KEPT).timestamp())),
+        "passkey_challenges": passkeys.prune_challenges(db_session, now),
     }

@@ -19,6 +19,7 @@ from idp.storage import (
     logout_deliveries,  # noqa: F401
     models,  # noqa: F401
     oidc,  # noqa: F401
+    passkeys,  # noqa: F401
     reconciliations,  # noqa: F401
     registrations,  # noqa: F401
 )
