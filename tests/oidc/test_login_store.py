@@ -93,9 +93,9 @@ def test_prune_drops_only_rows_that_can_no_longer_matter(db: Database) -> None:
     later = datetime.now(UTC) + timedelta(days=1, minutes=5)
     with db.session() as s:
         counts = prune(s, later)
-    assert counts == {"sessions": 1, "codes": 1, "counters": 1}
+    assert counts == {"sessions": 1, "codes": 1, "counters": 1, "passkey_challenges": 0}
     with db.session() as s:
-        assert prune(s) == {"sessions": 0, "codes": 0, "counters": 0}
+        assert prune(s) == {"sessions": 0, "codes": 0, "counters": 0, "passkey_challenges": 0}
         assert s.get(LoginSession, old.id) is None
         assert s.get(LoginSession, live.id) is not None  # expired under a day before: kept
         assert s.exec(select(LoginOtp)).first() is None
