@@ -7,11 +7,13 @@ import json
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -212,3 +214,63 @@ def test_attack_identifiers_in_query_strings_are_not_kept_in_the_access_log(
     text = log.read_text()
     assert "/v1/identifiers/validate" in text and "/authorize" in text
     assert national_code not in text
+
+
+def _client_certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A throwaway self-signed client certificate and key (PEM files) made by openssl."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _tls(cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # nginx's own certificate is a throwaway
+    if cert is not None:
+        context.load_cert_chain(str(cert[0]), str(cert[1]))
+    return context
+
+
+def test_nginx_forwards_the_client_certificate_it_was_shown(
+    proxied: dict[str, str], tmp_path: Path
+) -> None:
+    """RFC 8705 §2: the certificate of the TLS handshake reaches Hoviyat, URL-escaped PEM."""
+    cert = _client_certificate(tmp_path, "agency-client")
+    answer = httpx.get(f"{proxied['https']}/healthz", verify=_tls(cert))
+    forwarded = answer.json()["x-client-certificate"]
+    assert unquote(forwarded).strip() == cert[0].read_text().strip()
+
+
+def test_attack_client_sends_its_own_certificate_header_through_nginx(
+    proxied: dict[str, str], tmp_path: Path
+) -> None:
+    """A forged header never passes: replaced by the handshake's certificate, or dropped."""
+    cert = _client_certificate(tmp_path, "real-holder")
+    forged_cert, _ = _client_certificate(tmp_path, "victim")
+    forged = {"X-Client-Certificate": quote(forged_cert.read_text(), safe="")}
+    without = httpx.get(f"{proxied['https']}/healthz", headers=forged, verify=_tls())
+    assert "x-client-certificate" not in without.json()
+    with_own = httpx.get(f"{proxied['https']}/healthz", headers=forged, verify=_tls(cert))
+    assert unquote(with_own.json()["x-client-certificate"]).strip() == cert[0].read_text().strip()
