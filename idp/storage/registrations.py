@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import Field, Session, SQLModel
 
 from idp.storage.types import UtcDateTime
@@ -31,6 +31,8 @@ class InitialAccessToken(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UtcDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
     client_id: str | None = Field(default=None, max_length=64)
+    # Set when an administrator revokes an unused token (migration 0810).
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
 
 
 class RegisteredClient(SQLModel, table=True):
@@ -44,6 +46,9 @@ class RegisteredClient(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+# A token's public id: the first 16 hex digits of its keyed digest (64 bits: unique
+# in practice, and no help to anyone without the server's key).
+TOKEN_ID_LENGTH = 16
 TOKENS = InitialAccessToken.__table__  # type: ignore[attr-defined]
 REGISTERED = RegisteredClient.__table__  # type: ignore[attr-defined]
 
@@ -54,12 +59,13 @@ def add_initial_token(session: Session, token: InitialAccessToken) -> None:
 
 
 def consume(session: Session, token_digest: str, now: datetime) -> InitialAccessToken | None:
-    """Spend the token if it is unused and unexpired: its row, or None (unknown, used, expired)."""
+    """Spend the token if it is unused, unrevoked and unexpired: its row, or None."""
     result = session.execute(
         update(TOKENS)
         .where(
             TOKENS.c.token_digest == token_digest,
             TOKENS.c.used_at.is_(None),
+            TOKENS.c.revoked_at.is_(None),
             TOKENS.c.expires_at > now,
         )
         .values(used_at=now)
@@ -67,6 +73,37 @@ def consume(session: Session, token_digest: str, now: datetime) -> InitialAccess
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(InitialAccessToken, token_digest)
+
+
+def list_initial_tokens(session: Session) -> list[InitialAccessToken]:
+    return list(session.scalars(select(InitialAccessToken).order_by(TOKENS.c.created_at)))
+
+
+def find_initial_token(session: Session, token_id: str) -> InitialAccessToken | None:
+    """The token whose digest begins with ``token_id`` (its public id: 16 hex digits)."""
+    if len(token_id) != TOKEN_ID_LENGTH or not all(c in "0123456789abcdef" for c in token_id):
+        return None
+    rows = list(
+        session.scalars(
+            select(InitialAccessToken).where(TOKENS.c.token_digest.startswith(token_id))
+        )
+    )
+    return rows[0] if len(rows) == 1 else None
+
+
+def revoke_initial_token(session: Session, token_digest: str, now: datetime) -> bool:
+    """Revoke the token if it is still unused and unrevoked; False otherwise (one UPDATE,
+    so a registration racing with the revocation either spends it first or finds it revoked)."""
+    result = session.execute(
+        update(TOKENS)
+        .where(
+            TOKENS.c.token_digest == token_digest,
+            TOKENS.c.used_at.is_(None),
+            TOKENS.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def record_client(session: Session, token: InitialAccessToken, client_id: str) -> None:

@@ -22,4 +22,5 @@ from idp.storage import (
     passkeys,  # noqa: F401
     reconciliations,  # noqa: F401
     registrations,  # noqa: F401
+    statement_issuers,  # noqa: F401
 )
