@@ -288,3 +288,236 @@ def test_openid_client_client_credentials_with_dpop_at_the_verification_api(
     assert answer["status"] == 200, answer
     introspected = node_rp.ok("introspect", rp, token=tokens["access_token"])
     assert introspected["cnf"] == {"jkt": fapi_rp.dpop_key.thumbprint()}
+
+
+# --- the attacks: FAPI 2.0 Security Profile §5.3.1.2, §5.3.2.1, RFC 9449, RFC 9101 -------------
+
+
+def _response_error(error: dict[str, Any]) -> tuple[int, str]:
+    """An OAuth error JSON answer, as openid-client reports it (ResponseBodyError)."""
+    assert error["code"] == "OAUTH_RESPONSE_BODY_ERROR", error
+    return error["status"], error["error"]
+
+
+def _challenge(error: dict[str, Any]) -> str:
+    """The error of a 401's ``WWW-Authenticate: DPoP`` challenge (RFC 9449 §7.1)."""
+    assert error["code"] == "OAUTH_WWW_AUTHENTICATE_CHALLENGE", error
+    assert error["status"] == 401, error
+    (challenge,) = error["challenges"]
+    assert challenge["scheme"].lower() == "dpop", challenge
+    return str(challenge["parameters"]["error"])
+
+
+def _refused_at_the_redirect_uri(
+    node_rp: NodeRp, server_url: str, rp: dict[str, Any], how: str
+) -> dict[str, Any]:
+    """openid-client's request goes to /authorize as is; what it makes of the answer."""
+    request = node_rp.ok("authorize", rp, how=how)
+    with httpx.Client(base_url=server_url, follow_redirects=False) as browser:
+        answer = browser.get(request["url"])
+    # The client and its redirect URI are known: RFC 9126 §6 lets the refusal go there.
+    assert answer.status_code == 302, answer.text
+    callback = answer.headers["location"]
+    assert callback.startswith(REDIRECT_URI + "?"), callback
+    return node_rp.error(
+        "code",
+        rp,
+        callback=callback,
+        verifier=request["verifier"],
+        state=request["state"],
+        nonce=request["nonce"],
+    )
+
+
+def test_attack_plain_authorization_request_for_a_fapi2_client_is_refused(
+    node_rp: NodeRp, live_server: Any, fapi_rp: Rp
+) -> None:
+    error = _refused_at_the_redirect_uri(node_rp, live_server.url, fapi_rp.settings, "plain")
+    assert error["code"] == "OAUTH_AUTHORIZATION_RESPONSE_ERROR", error
+    assert error["error"] == "invalid_request"
+    assert "pushed" in error["error_description"]
+
+
+def test_attack_signed_request_not_pushed_for_a_fapi2_client_is_refused(
+    node_rp: NodeRp, live_server: Any, fapi_rp: Rp
+) -> None:
+    # FAPI 2.0 §5.3.1.2: PAR is required; a valid signature does not replace it.
+    error = _refused_at_the_redirect_uri(node_rp, live_server.url, fapi_rp.settings, "jar")
+    assert error["code"] == "OAUTH_AUTHORIZATION_RESPONSE_ERROR", error
+    assert error["error"] == "invalid_request"
+    assert "pushed" in error["error_description"]
+
+
+def test_attack_fapi2_client_asks_for_a_bearer_token_without_dpop_proof(
+    node_rp: NodeRp, fapi_rp: Rp, live_server: Any
+) -> None:
+    refused = node_rp.error("client_credentials", fapi_rp.settings, dpop=None)
+    assert _response_error(refused) == (400, "invalid_dpop_proof")
+    assert node_rp.ok("client_credentials", fapi_rp.settings)["token_type"].lower() == "dpop"
+
+
+def test_attack_fapi2_refresh_without_dpop_proof_is_refused(
+    node_rp: NodeRp, hoviyat_app: FastAPI, live_server: Any, citizen: Person, fapi_rp: Rp
+) -> None:
+    rp = fapi_rp.settings
+    tokens = _log_in(node_rp, hoviyat_app, live_server.url, citizen, rp, "par")
+    refused = node_rp.error("refresh", rp, refresh_token=tokens["refresh_token"], dpop=None)
+    assert _response_error(refused) == (400, "invalid_dpop_proof")
+    # Refused before the refresh token was touched: it still works with the proof.
+    assert node_rp.ok("refresh", rp, refresh_token=tokens["refresh_token"])["access_token"]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A DPoP-bound access token and the resource it is used at."""
+
+    access_token: str
+    url: str
+    method: str
+    body: dict[str, Any] | None
+    # A proof made for this other URL or method is what the attacks send.
+    other_url: str
+    other_method: str
+
+    def use(self, **tamper: Any) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "url": self.url,
+            "method": self.method,
+            "body": self.body,
+            **tamper,
+        }
+
+
+@pytest.fixture(params=["userinfo", "verification-api"])
+def bound(
+    request: pytest.FixtureRequest,
+    node_rp: NodeRp,
+    hoviyat_app: FastAPI,
+    live_server: Any,
+    citizen: Person,
+    fapi_rp: Rp,
+) -> Bound:
+    """A login's token at /userinfo, or a client-credentials token at the verification API."""
+    issuer, rp = fapi_rp.issuer, fapi_rp.settings
+    userinfo, verify = issuer + "/userinfo", issuer + "/v1/persons/verify"
+    if request.param == "userinfo":
+        tokens = _log_in(node_rp, hoviyat_app, live_server.url, citizen, rp, "par")
+        return Bound(tokens["access_token"], userinfo, "GET", None, verify, "POST")
+    token = node_rp.ok("client_credentials", rp, scope="persons.verify")["access_token"]
+    body = {"national_code": citizen.national_code}
+    return Bound(token, verify, "POST", body, userinfo, "PUT")
+
+
+def _admitted(node_rp: NodeRp, rp: Rp, bound: Bound) -> None:
+    """The control: the token with openid-client's own proof is served."""
+    assert node_rp.ok("resource", rp.settings, **bound.use())["status"] == 200
+
+
+def test_attack_dpop_proof_made_for_another_url_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, bound: Bound
+) -> None:
+    # RFC 9449 §4.3 step 9: the proof was made for other_url (htu) and sent here.
+    attack = bound.use(url=bound.other_url, send_to=bound.url)
+    assert _challenge(node_rp.error("resource", fapi_rp.settings, **attack)) == (
+        "invalid_dpop_proof"
+    )
+    _admitted(node_rp, fapi_rp, bound)
+
+
+def test_attack_dpop_proof_made_for_another_method_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, bound: Bound
+) -> None:
+    # RFC 9449 §4.3 step 8: the proof was made for other_method (htm), sent as method.
+    attack = bound.use(method=bound.other_method, send_method=bound.method)
+    assert _challenge(node_rp.error("resource", fapi_rp.settings, **attack)) == (
+        "invalid_dpop_proof"
+    )
+    _admitted(node_rp, fapi_rp, bound)
+
+
+def test_attack_dpop_proof_by_another_key_than_the_tokens_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, bound: Bound
+) -> None:
+    # RFC 9449 §7.1: a well-made proof, by a key that is not the token's cnf.jkt.
+    attack = bound.use(dpop="other")
+    assert _challenge(node_rp.error("resource", fapi_rp.settings, **attack)) == "invalid_token"
+    _admitted(node_rp, fapi_rp, bound)
+
+
+def test_attack_replayed_dpop_proof_is_refused(node_rp: NodeRp, fapi_rp: Rp, bound: Bound) -> None:
+    # RFC 9449 §11.1: the proof of a served request, captured on the wire and sent again.
+    answer = node_rp.ok("resource", fapi_rp.settings, **bound.use(replay=True))
+    assert answer["first"]["status"] == 200, answer
+    assert not answer["second"]["ok"], answer
+    assert _challenge(answer["second"]["error"]) == "invalid_dpop_proof"
+
+
+def test_attack_dpop_bound_token_presented_as_bearer_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, bound: Bound
+) -> None:
+    # RFC 9449 §7.2: no proof, Authorization: Bearer.
+    attack = bound.use(dpop=None)
+    assert _challenge(node_rp.error("resource", fapi_rp.settings, **attack)) == "invalid_token"
+    _admitted(node_rp, fapi_rp, bound)
+
+
+def test_attack_replayed_dpop_proof_at_the_token_endpoint_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, live_server: Any
+) -> None:
+    answer = node_rp.ok("client_credentials", fapi_rp.settings, replay=True)
+    assert answer["first"]["token_type"].lower() == "dpop", answer
+    assert not answer["second"]["ok"], answer
+    assert _response_error(answer["second"]["error"]) == (400, "invalid_dpop_proof")
+
+
+@pytest.mark.parametrize("endpoint", ["par", "token"])
+@pytest.mark.parametrize(
+    "audience", ["issuer-in-an-array", "issuer-and-another-in-an-array", "token-endpoint"]
+)
+def test_attack_client_assertion_aud_other_than_the_issuer_as_a_string_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, live_server: Any, endpoint: str, audience: str
+) -> None:
+    # FAPI 2.0 Security Profile §5.3.2.1: the authorization server "shall only accept its
+    # issuer identifier value ... as a string in the aud claim" of client assertions.
+    # RFC 7523 §3 would let an array through; FAPI 2.0 (and the OpenID Foundation's 2025
+    # audience advisory) does not: an assertion naming several servers can be replayed
+    # by any one of them at another.
+    issuer = fapi_rp.issuer
+    aud = {
+        "issuer-in-an-array": [issuer],
+        "issuer-and-another-in-an-array": [issuer, "https://attacker.example"],
+        "token-endpoint": issuer + "/token",
+    }[audience]
+    rp, assertion = fapi_rp.settings, {"aud": aud}
+    if endpoint == "par":
+        refused = node_rp.error("authorize", rp, how="par", assertion=assertion)
+    else:
+        refused = node_rp.error("client_credentials", rp, assertion=assertion)
+    assert _response_error(refused) == (401, "invalid_client")
+    # The control: openid-client's own assertion (aud the issuer, a string) is accepted.
+    assert node_rp.ok("client_credentials", rp, assertion={"aud": issuer})["access_token"]
+
+
+EXPIRED = {"exp_offset": -120, "nbf_offset": -600, "iat_offset": -600}
+
+
+def test_attack_expired_request_object_pushed_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, live_server: Any
+) -> None:
+    # RFC 9101 §6.3, FAPI 2.0 Message Signing §5.3.1: exp in the past (beyond the skew).
+    refused = node_rp.error("authorize", fapi_rp.settings, how="jar+par", request_object=EXPIRED)
+    assert _response_error(refused) == (400, "invalid_request_object")
+    assert "expired" in refused["error_description"]
+
+
+def test_attack_expired_request_object_by_value_is_refused(
+    node_rp: NodeRp, jar_rp: Rp, live_server: Any
+) -> None:
+    request = node_rp.ok("authorize", jar_rp.settings, how="jar", request_object=EXPIRED)
+    with httpx.Client(base_url=live_server.url, follow_redirects=False) as browser:
+        answer = browser.get(request["url"], headers={"Accept": "application/json"})
+    # Shown, never redirected: the redirect URI inside an unverified object is not trusted.
+    assert answer.status_code == 400, answer.text
+    assert "location" not in answer.headers
+    assert answer.json()["error"] == "invalid_request_object"

@@ -10,7 +10,7 @@
 //                                   -> {url, verifier, state, nonce}
 //   code {callback, verifier, state, nonce, dpop}          -> tokens
 //   refresh {refresh_token, dpop}                           -> tokens
-//   client_credentials {scope, dpop, assertion}             -> tokens
+//   client_credentials {scope, dpop, assertion, replay}     -> tokens (replay: {first, second})
 //   resource {access_token, url, method, body, dpop, send_to, send_method, replay}
 //                                   -> {status, body}   (replay: {first, second})
 //   userinfo {access_token, sub, dpop}                      -> the claims
@@ -97,6 +97,14 @@ function tokens(answer) {
   };
 }
 
+// RFC 9449 §11.1: the DPoP proof of a request that succeeded, sent again with the next one
+// (which openid-client gave a fresh proof of its own: the wire swaps it for the old one).
+async function twice(tamper, call) {
+  const first = await call();
+  tamper.dpop_header = tamper.sent_dpop;
+  return { first, second: await outcome(call) };
+}
+
 const operations = {
   async authorize(rp, { how, dpop = "main", request_object, assertion }) {
     const { config, clientKey } = await configure(rp, { assertion });
@@ -144,10 +152,13 @@ const operations = {
     return tokens(await client.refreshTokenGrant(config, refresh_token, undefined, await dpopOf(config, rp, dpop)));
   },
 
-  async client_credentials(rp, { scope, dpop = "main", assertion }) {
-    const { config } = await configure(rp, { assertion });
+  async client_credentials(rp, { scope, dpop = "main", assertion, replay }) {
+    const tamper = {};
+    const { config } = await configure(rp, { assertion, tamper });
     const params = scope ? { scope } : {};
-    return tokens(await client.clientCredentialsGrant(config, params, await dpopOf(config, rp, dpop)));
+    const options = await dpopOf(config, rp, dpop);
+    const call = async () => tokens(await client.clientCredentialsGrant(config, params, options));
+    return replay ? await twice(tamper, call) : await call();
   },
 
   async resource(rp, { access_token, url, method = "GET", body, dpop = "main", send_to, send_method, replay }) {
@@ -160,11 +171,7 @@ const operations = {
       const response = await client.fetchProtectedResource(config, access_token, new URL(url), method, payload, headers, options);
       return { status: response.status, body: await response.json() };
     };
-    if (!replay) return await call();
-    // RFC 9449 §11.1: the proof of a request that succeeded, sent again with the next one.
-    const first = await call();
-    tamper.dpop_header = tamper.sent_dpop;
-    return { first, second: await outcome(call) };
+    return replay ? await twice(tamper, call) : await call();
   },
 
   async userinfo(rp, { access_token, sub, dpop = "main" }) {
