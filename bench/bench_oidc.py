@@ -77,6 +77,9 @@ if (jwt) {
                                     accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }),
   };
 }
+// bench_dpop: DPoP (RFC 9449) as the library ships it (no server nonces, replay
+// detection in its in-memory store).
+if (process.env.DPOP === '1') features.dPoP = { enabled: true };
 const provider = new Provider(`http://127.0.0.1:${port}`, {
   jwks: { keys: [{ ...key, kid: 'bench', alg: 'ES256', use: 'sig' }] },
   clients: [{ client_id: 'bench', client_secret: 'bench-secret-bench-secret-bench-secret',
@@ -398,7 +401,9 @@ def start_hoviyat(settings: Any, port: int, workdir: Path) -> subprocess.Popen[b
     return process
 
 
-def start_peer(port: int, token_format: str = "jwt") -> subprocess.Popen[bytes] | None:
+def start_peer(
+    port: int, token_format: str = "jwt", dpop: bool = False
+) -> subprocess.Popen[bytes] | None:
     if not (PEERS / "node_modules" / "oidc-provider").exists():
         print("node oidc-provider not installed: cd bench/.peers/oidc-provider && "
               "npm init -y && npm install oidc-provider@8")  # fmt: skip
@@ -406,7 +411,8 @@ def start_peer(port: int, token_format: str = "jwt") -> subprocess.Popen[bytes] 
     (PEERS / "peer.mjs").write_text(PEER_SCRIPT)
     process = subprocess.Popen(
         ["node", "peer.mjs"], cwd=PEERS,
-        env={**os.environ, "PORT": str(port), "TOKEN_FORMAT": token_format},
+        env={**os.environ, "PORT": str(port), "TOKEN_FORMAT": token_format,
+             "DPOP": "1" if dpop else "0"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     wait_http(f"http://127.0.0.1:{port}/.well-known/openid-configuration", process, "node")
