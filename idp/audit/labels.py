@@ -40,6 +40,7 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "acme_order_finalized": ("نهایی‌سازی سفارش گواهی ACME", "ACME certificate order finalized"),
     "client_registration": ("ثبت پویای کارخواه", "Dynamic client registration"),
     "dcr_initial_token": ("توکن اولیهٔ ثبت کارخواه", "Client registration initial token"),
+    "passkey": ("گذرکلید (کلید امنیتی)", "Passkey (security key)"),
 }
 
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
@@ -74,6 +75,20 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "created": ("ایجاد شد", "Created"),
     "installed": ("نصب شد", "Installed"),
     "root_installed": ("گواهی ریشه نصب شد", "Root certificate installed"),
+    "registered": ("ثبت شد", "Registered"),
+    "already_registered": ("پیش‌تر ثبت شده بود", "Already registered"),
+    "malformed": ("پاسخ نامفهوم بود", "Malformed answer"),
+    "challenge_unknown": (
+        "چالش ناشناخته، مصرف‌شده یا منقضی بود",
+        "Challenge unknown, already used or expired",
+    ),
+    "not_yours": ("گذرکلید از آنِ این شخص نبود", "Passkey of someone else"),
+    "sign_count_regressed": (
+        "شمارندهٔ امضا عقب رفت (احتمال کلید کپی‌شده)",
+        "Signature counter went back (possibly a cloned key)",
+    ),
+    "attestation_missing": ("مدل کلید گواهی نشده بود", "Key model not attested"),
+    "aaguid_not_allowed": ("مدل کلید مجاز نبود", "Key model not allowed"),
 }
 
 
