@@ -26,7 +26,7 @@ from idp.storage.oidc import OidcInteraction
 from policies import assurance
 from policies.service_policy import ServicePolicy
 
-Step = Literal["identify", "mobile", "otp", "entity", "consent", "unavailable", "complete"]
+Step = Literal["identify", "mobile", "otp", "high", "entity", "consent", "complete"]
 
 COMPLETE_PATH = "/authorize/complete"
 
@@ -113,8 +113,12 @@ def next_step(
     if session is None or needs_fresh_login(flow, session, now):
         return "identify"
     if not assurance.satisfies(session.acr, flow.required_acr):
-        if flow.required_acr == assurance.HIGH:
-            return "unavailable"
+        # High is reached from substantial only (eIDAS: an authenticator bound after
+        # proofing at substantial): a session below it confirms the mobile first.
+        if flow.required_acr == assurance.HIGH and assurance.satisfies(
+            session.acr, assurance.SUBSTANTIAL
+        ):
+            return "high"
         return "otp" if otp_pending else "mobile"
     if flow.wants_entity and flow.interaction.entity_national_id is None:
         return "entity"

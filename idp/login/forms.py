@@ -10,11 +10,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
+from idp.audit.log import subject_hash
 from idp.login import entities, otp, sessions
 from idp.login.flow import Flow, finished, next_step
 from idp.login.i18n import Language, claim_label, digits_for, pick_language, translate
 from idp.login.render import hoviyat_of, message, render, see_other
 from idp.oidc import completion
+from idp.storage import passkeys
 from idp.storage.login import AuthenticatedPerson, LoginSession
 
 
@@ -39,10 +41,8 @@ def show_step(
     step = next_step(db_session, flow, session, otp_pending=pending is not None)
     if step == "identify" or session is None:
         return identify_form(request, flow, language)
-    if step == "unavailable":
-        return message(
-            request, language, "err.level_unavailable", 403, interaction_id=flow.interaction.id
-        )
+    if step == "high":
+        return high_form(request, db_session, flow, language, session)
     if step in ("mobile", "otp"):
         if pending is None:
             return mobile_form(request, flow, language)
@@ -154,6 +154,33 @@ def otp_form(
         mobile=mobile,
         masked_mobile=mask(mobile),
         minutes=digits_for(str(minutes), language),
+    )
+
+
+# The high page alone runs a script (the WebAuthn ceremony) and calls the
+# passkey endpoints: its policy allows this origin's scripts and fetches, no more.
+HIGH_PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def high_form(
+    request: Request, db_session: Session, flow: Flow, language: Language, session: LoginSession
+) -> HTMLResponse:
+    """Level high: sign in with a passkey (registering one first if the person has
+    none), or with a certificate (``POST /login/certificate``)."""
+    hoviyat = hoviyat_of(request)
+    person = subject_hash(hoviyat.secrets.subject_pepper, session.national_code)
+    return render(
+        request,
+        "high.html",
+        language,
+        title_key="high.title",
+        interaction_id=flow.interaction.id,
+        client_name=client_name(flow),
+        has_passkey=passkeys.has_any(db_session, person),
+        headers={"Content-Security-Policy": HIGH_PAGE_CSP},
     )
 
 

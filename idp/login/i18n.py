@@ -317,6 +317,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "این گواهی متعلق به شخص دیگری است، نه کسی که در این مرورگر وارد شده است. با گواهی خودتان وارد شوید.",
         "This certificate belongs to someone other than the person logged in in this browser. Use your own certificate.",
     ),
+    "high.title": ("ورود با سطح اطمینان بالا", "Sign in at level high"),
+    "high.intro": (
+        "«{client}» سطح اطمینان بالا می‌خواهد. با گذرکلید (passkey) یا کلید امنیتی خود، یا با گواهی دیجیتال خود وارد شوید.",
+        "«{client}» requires level high. Sign in with your passkey or security key, or with your digital certificate.",
+    ),
+    "high.passkey_title": ("گذرکلید یا کلید امنیتی", "Passkey or security key"),
+    "high.passkey_sign_in": ("ورود با گذرکلید", "Sign in with a passkey"),
+    "high.register_intro": (
+        "هنوز گذرکلیدی ثبت نکرده‌اید. هویت و شماره همراه شما تأیید شده است، پس اکنون می‌توانید گذرکلیدی ثبت کنید و با آن وارد شوید. دستگاه از شما رمز یا اثر انگشت می‌خواهد.",
+        "You have no passkey yet. Your identity and mobile number are confirmed, so you can register one now and sign in with it. Your device will ask for its PIN or your fingerprint.",
+    ),
+    "high.register": ("ثبت گذرکلید و ورود", "Register a passkey and sign in"),
+    "high.needs_js": (
+        "ورود با گذرکلید به جاوااسکریپت نیاز دارد که در این مرورگر خاموش است. می‌توانید با گواهی دیجیتال وارد شوید.",
+        "Signing in with a passkey needs JavaScript, which is off in this browser. You can sign in with your certificate instead.",
+    ),
+    "high.unsupported": (
+        "این مرورگر از گذرکلید پشتیبانی نمی‌کند. می‌توانید با گواهی دیجیتال وارد شوید.",
+        "This browser does not support passkeys. You can sign in with your certificate instead.",
+    ),
+    "high.failed": (
+        "ورود با گذرکلید انجام نشد. دوباره امتحان کنید یا با گواهی دیجیتال وارد شوید.",
+        "Signing in with the passkey did not work. Try again, or sign in with your certificate.",
+    ),
+    "high.certificate_title": ("گواهی دیجیتال", "Digital certificate"),
+    "high.certificate_intro": (
+        "اگر کارت ملی هوشمند یا گواهی ورود شخصی دارید، آن را وصل کنید:",
+        "If you have a smart national card or a personal login certificate, connect it:",
+    ),
+    "high.certificate": ("ورود با گواهی دیجیتال", "Sign in with your certificate"),
     "otp.already_accepted": (
         "این کد پیش‌تر پذیرفته شد و شماره همراه شما تأیید شده است (احتمالاً فرم دو بار ارسال شد). ادامه دهید.",
         "This code was already accepted and your mobile number is confirmed (the form was probably sent twice). Please continue.",

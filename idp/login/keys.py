@@ -14,6 +14,7 @@ from idp.secrets import ServerSecrets
 
 CSRF = b"hoviyat/login/csrf/v1"
 OTP = b"hoviyat/login/otp/v1"
+WEBAUTHN_USER = b"hoviyat/login/webauthn-user/v1"
 
 
 def derived_key(secrets: ServerSecrets, label: bytes) -> bytes:

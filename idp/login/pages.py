@@ -24,7 +24,16 @@ from idp.login.flow import Flow, load_flow
 from idp.login.forms import close_login, show_step
 from idp.login.i18n import Language, pick_language
 from idp.login.render import STATIC, hoviyat_of, message
-from idp.login.steps import cancel, certificate, consent, entity, identify, mobile, otp
+from idp.login.steps import (
+    cancel,
+    certificate,
+    consent,
+    entity,
+    identify,
+    mobile,
+    otp,
+    passkey,
+)
 from idp.login.steps.posted import Step, registry_down, run_step
 from idp.storage.login import AuthenticatedPerson
 from verifiers.registry.base import RegistryUnavailable
@@ -38,6 +47,11 @@ FormStr = Annotated[str, Form()]
 @router.get("/login/static/login.css")
 def stylesheet() -> FileResponse:
     return FileResponse(STATIC / "login.css", media_type="text/css")
+
+
+@router.get("/login/static/passkeys.js")
+def passkey_script() -> FileResponse:
+    return FileResponse(STATIC / "passkeys.js", media_type="text/javascript")
 
 
 @router.get("/login")
@@ -166,6 +180,32 @@ def decide_consent(request: Request, form: StepFormDep, decision: FormStr = "") 
 async def certificate_login(request: Request, form: StepFormDep) -> Response:
     """Level high with the TLS client certificate the proxy forwarded (steps/certificate.py)."""
     return await certificate.sign_in(request, form.interaction, form.lang, form.csrf_token)
+
+
+@router.post("/login/passkeys/register/options")
+async def passkey_registration_options(request: Request) -> Response:
+    """WebAuthn creation options for a session at substantial (steps/passkey.py)."""
+    fields = await _form_fields(request, passkey.FIELDS)
+    return await run_in_threadpool(passkey.registration_options_json, request, fields)
+
+
+@router.post("/login/passkeys/register")
+async def passkey_register(request: Request) -> Response:
+    fields = await _form_fields(request, passkey.FIELDS)
+    return await run_in_threadpool(passkey.register, request, fields)
+
+
+@router.post("/login/passkeys/authenticate/options")
+async def passkey_authentication_options(request: Request) -> Response:
+    fields = await _form_fields(request, passkey.FIELDS)
+    return await run_in_threadpool(passkey.authentication_options_json, request, fields)
+
+
+@router.post("/login/passkeys/authenticate")
+async def passkey_authenticate(request: Request) -> Response:
+    """Level high with a registered passkey: amr hwk + user (RFC 8176)."""
+    fields = await _form_fields(request, passkey.FIELDS)
+    return await run_in_threadpool(passkey.authenticate, request, fields)
 
 
 @router.post("/login/cancel")

@@ -11,7 +11,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from oidc.login_helpers import (
-    Forms,
     interaction_row,
     living_with_mobile,
     make_client,
@@ -63,21 +62,23 @@ def test_registry_outage_says_so_and_asks_to_retry(
     assert interaction_row(hoviyat_app, interaction).completed_at is None
 
 
-def test_level_high_is_refused_with_a_way_back(
+def test_level_high_confirms_the_mobile_before_any_high_method(
     hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
 ) -> None:
+    """High is reached from substantial only: a session at low is sent to the mobile step,
+    never straight to the passkey page (tests/oidc/test_passkeys.py goes on from there)."""
     person = living_with_mobile(synthetic_registry_path)
     interaction = new_interaction(hoviyat_app, make_client(hoviyat_app), acr_values=[HIGH])
     page = browser.get(f"/login?interaction={interaction}")
     answer = submit(browser, page, "/login/identify", national_code=person["national_code"],
                     birth_date=person["birth_date"])  # fmt: skip
-    refused = browser.get(answer.headers["location"])
-    assert refused.status_code == 403
-    assert "گواهی دیجیتال" in refused.text
-    back = submit(browser, refused, "/login/cancel")
+    shown = browser.get(answer.headers["location"])
+    assert shown.status_code == 200
+    assert 'action="/login/mobile"' in shown.text
+    assert "/login/passkeys" not in shown.text and "/login/certificate" not in shown.text
+    back = submit(browser, shown, "/login/cancel")
     assert back.status_code == 303
     assert interaction_row(hoviyat_app, interaction).error == "access_denied"
-    assert Forms(refused.text).html_attrs["dir"] == "rtl"
 
 
 def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> None:
