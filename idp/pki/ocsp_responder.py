@@ -53,7 +53,7 @@ from idp.storage.certificate_store import (
     certified_issuing_key_ids,
     certified_issuing_rows,
 )
-from idp.storage.crl_store import add_responder, responder_valid_after
+from idp.storage.crl_store import add_responder, responders_valid_after
 from idp.storage.crls import OCSPResponderRecord
 from idp.storage.engine import Database
 
@@ -117,10 +117,9 @@ class OCSPService(StatusService):
         """
         now = utc(now or datetime.now(UTC))
         renew = timedelta(days=self.settings.ocsp_responder_renew_days)
-        row = responder_valid_after(self.db, ca.key_id, now + renew)
-        if row is not None:
-            signer = self.hierarchy.keys.load(row.key_ref)
-            certificate = x509.load_der_x509_certificate(row.certificate)
+        found = self._usable_responder(ca, now + renew)
+        if found is not None:
+            certificate, signer = found
         else:
             certificate, signer = self._issue_responder(ca, requested_by)
         return _Loaded(
@@ -128,6 +127,25 @@ class OCSPService(StatusService):
             Responder(ca.certificate, certificate, signer),  # type: ignore[arg-type]
             certificate.not_valid_after_utc - renew,
         )
+
+    def _usable_responder(
+        self, ca: IssuingCA, moment: datetime
+    ) -> tuple[x509.Certificate, Signer] | None:
+        """The longest-lived responder certificate whose key this host's key store holds.
+
+        With keys in files, a responder key made on one host exists on that host
+        only; another host over the same database then certifies a responder
+        key of its own (a CA may delegate to any number of responders, RFC 6960
+        section 4.2.2.2) instead of answering "unauthorized". With an HSM every
+        host opens every key, and they all share the longest-lived one.
+        """
+        for row in responders_valid_after(self.db, ca.key_id, moment):
+            try:
+                signer = self.hierarchy.keys.load(row.key_ref)
+            except KeyStoreError:
+                continue
+            return x509.load_der_x509_certificate(row.certificate), signer
+        return None
 
     def _issue_responder(self, ca: IssuingCA, requested_by: str) -> tuple[x509.Certificate, Signer]:
         issued, signer = issue_ocsp_responder(self.db, self.hierarchy.keys, ca, requested_by)

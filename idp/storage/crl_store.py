@@ -183,20 +183,21 @@ def store_crl(
 # --- OCSP responder certificates -------------------------------------------------------
 
 
-def responder_valid_after(
+def responders_valid_after(
     db: Database, issuer_key_id: str, moment: datetime
-) -> OCSPResponderRecord | None:
-    """The CA generation's responder certificate that lives longest, if past ``moment``."""
+) -> list[OCSPResponderRecord]:
+    """The CA generation's responder certificates that live past ``moment``, longest first."""
     with db.session() as session:
-        return session.exec(
-            select(OCSPResponderRecord)
-            .where(
-                OCSPResponderRecord.issuer_key_id == issuer_key_id,
-                col(OCSPResponderRecord.not_after) > moment,
-            )
-            .order_by(col(OCSPResponderRecord.not_after).desc())
-            .limit(1)
-        ).first()
+        return list(
+            session.exec(
+                select(OCSPResponderRecord)
+                .where(
+                    OCSPResponderRecord.issuer_key_id == issuer_key_id,
+                    col(OCSPResponderRecord.not_after) > moment,
+                )
+                .order_by(col(OCSPResponderRecord.not_after).desc())
+            ).all()
+        )
 
 
 def add_responder(db: Database, record: OCSPResponderRecord) -> None:
