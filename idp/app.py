@@ -55,7 +55,9 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Back-Channel Logout 1.0: queued logout tokens are POSTed by every worker.
-        deliverer = backchannel.Deliverer(hoviyat.db)
+        deliverer = backchannel.Deliverer(
+            hoviyat.db, allow_loopback=hoviyat.settings.outbound_allow_loopback
+        )
         deliverer.start()
         yield
         deliverer.stop()

@@ -8,6 +8,11 @@ the back-channel logout event, never a ``nonce``. It is queued in the logout's
 own transaction and POSTed (§2.5) by a :class:`Deliverer` in any worker or host,
 with retries and backoff; a client's queue is bounded, so a dead endpoint
 cannot grow the table without end.
+
+The URI is the client's word, so the Deliverer calls it only as
+:mod:`idp.oidc.outbound` allows: https to global addresses, checked again at
+each delivery (DNS may have changed since registration; a refused address is
+given up at once, not retried), and dialled at the address checked.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -25,6 +30,7 @@ from sqlmodel import Session
 from idp.context import Hoviyat
 from idp.oidc.id_token import sign_id_token
 from idp.oidc.identity import subject_for
+from idp.oidc.outbound import GuardedTransport, OutboundRefused, check_url
 from idp.storage import logout_deliveries as store
 from idp.storage.availability import DATABASE_UNAVAILABLE
 from idp.storage.engine import Database
@@ -94,8 +100,17 @@ def queue_logouts(
     return queued
 
 
-def deliver_due(db: Database, http: httpx.Client, batch: int = 20) -> int:
-    """POST the due deliveries this process wins the lease of; returns how many were sent."""
+def deliver_due(
+    db: Database,
+    http: httpx.Client,
+    batch: int = 20,
+    *,
+    guard: Callable[[str], None] | None = None,
+) -> int:
+    """POST the due deliveries this process wins the lease of; returns how many were sent.
+
+    ``guard`` refuses (OutboundRefused) a URI that must not be called now; the
+    :class:`Deliverer` passes :func:`~idp.oidc.outbound.check_url`."""
     now = datetime.now(UTC)
     with db.session() as session:
         claimed = store.claim_due(session, now, now + LEASE, batch)
@@ -106,7 +121,7 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 20) -> int:
             if row is None:
                 continue
             uri, token, attempts = row.uri, row.logout_token, row.attempts
-        outcome = _post(http, uri, token)
+        outcome = _guarded_post(http, uri, token, guard)
         settled = datetime.now(UTC)
         with db.session() as session:
             if outcome == "delivered":
@@ -118,6 +133,19 @@ def deliver_due(db: Database, http: httpx.Client, batch: int = 20) -> int:
                 backoff = timedelta(seconds=min(2**attempts, 300))
                 store.settle(session, delivery_id, retry_at=settled + backoff)
     return delivered
+
+
+def _guarded_post(
+    http: httpx.Client, uri: str, token: str, guard: Callable[[str], None] | None
+) -> str:
+    if guard is not None:
+        try:
+            guard(uri)
+        except OutboundRefused as refusal:
+            # Never retried: an address that is refused now is an attempt, not an outage.
+            log.warning("back-channel logout not sent: %s", refusal)
+            return "refused"
+    return _post(http, uri, token)
 
 
 def _post(http: httpx.Client, uri: str, token: str) -> str:
@@ -137,9 +165,11 @@ def _post(http: httpx.Client, uri: str, token: str) -> str:
 class Deliverer:
     """A thread that delivers due logout tokens every ``interval`` seconds until stopped."""
 
-    def __init__(self, db: Database, interval: float = 1.0) -> None:
+    def __init__(self, db: Database, interval: float = 1.0, *, allow_loopback: bool = False):
         self._db = db
         self._interval = interval
+        # HOVIYAT_OUTBOUND_ALLOW_LOOPBACK: http to loopback, for tests and development.
+        self._allow_loopback = allow_loopback
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -154,11 +184,18 @@ class Deliverer:
 
     def _run(self) -> None:
         failing = False
-        # follow_redirects off: a logout endpoint that redirects is not delivered to.
-        with httpx.Client(follow_redirects=False) as http:
+        allow_loopback = self._allow_loopback
+
+        def guard(uri: str) -> None:
+            check_url(uri, allow_loopback=allow_loopback)
+
+        # follow_redirects off: a logout endpoint that redirects is not delivered to (a
+        # redirect could lead where the guard would refuse).
+        transport = GuardedTransport(allow_loopback=allow_loopback)
+        with httpx.Client(transport=transport, follow_redirects=False) as http:
             while not self._stop.is_set():
                 try:
-                    deliver_due(self._db, http)
+                    deliver_due(self._db, http, guard=guard)
                 except DATABASE_UNAVAILABLE as exc:  # try again next round
                     # One line when an outage starts, not a traceback a second: a
                     # long outage must not flood the log (or a pipe no one reads).

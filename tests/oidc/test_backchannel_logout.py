@@ -76,6 +76,13 @@ class Receiver:
 
 
 @pytest.fixture
+def hoviyat_settings(hoviyat_settings: Settings) -> Settings:
+    # The receiver is on loopback, which Hoviyat's deliverers (one runs in each app's
+    # lifespan) call only when this allows it (idp.oidc.outbound).
+    return hoviyat_settings.model_copy(update={"outbound_allow_loopback": True})
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     opened = Receiver()
     yield opened
