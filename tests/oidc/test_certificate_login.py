@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -40,20 +41,26 @@ from oidc_support import (
     register_rp,
     session_cookie,
 )
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ca.issuance import Order, issue
 from ca.keys import open_keystore
+from ca.revocation import RevocationReason
+from ca.rfc6960 import ResponseStatus, error_response
 from ca.settings import CASettings
 from idp.app import create_app
 from idp.login import csrf, keys
 from idp.pki.hierarchy import Hierarchy
+from idp.pki.ocsp_responder import OCSPService
+from idp.pki.person_login import PersonCertificateRefused, Refusal, verified_status
 from idp.pki.registration import Pki
 from idp.pki.registration import Request as CertificateRequest
+from idp.pki.revocation import Actor, revoke
 from idp.pki.subjects import SubjectReference, person_subject
 from idp.settings import Settings
 from idp.storage.certificate_store import IntentRecords
 from idp.storage.engine import Database
+from idp.storage.login import LoginSession
 from idp.storage.models import AuditEntry
 from idp.tracking import new_tracking_code
 from policies.certificate_profiles import load_profiles
@@ -237,11 +244,8 @@ def back_to_client(browser: TestClient, response: Any, state: str) -> str:
 
 def audit_entries(app: FastAPI, operation: str = "certificate") -> list[AuditEntry]:
     with app.state.hoviyat.db.session() as session:
-        return list(
-            session.exec(
-                select(AuditEntry).where(AuditEntry.operation == operation).order_by(AuditEntry.id)
-            )
-        )
+        query = select(AuditEntry).where(AuditEntry.operation == operation)
+        return list(session.exec(query.order_by(col(AuditEntry.id))))
 
 
 def assert_refused(app: FastAPI, response: Any, status: int, words: str, reason: str) -> None:
@@ -286,10 +290,14 @@ def test_step_up_from_substantial_to_high_keeps_the_person(
     for name, value in session_cookie(hoviyat_app, login).items():
         browser.cookies.set(name, value)
     params, verifier, interaction = start_high(browser, rp)
-    # Before the card: the session is substantial, which this login does not accept.
-    assert not browser.get(f"/login?interaction={interaction}").status_code == 303
+    # The session is substantial: the login asks for the high step only, whose page
+    # offers the certificate (its button posts the hidden fields of every form).
+    page = browser.get("/login", params={"interaction": interaction})
+    assert page.status_code == 200, page.text
+    assert "/login/identify" not in page.text and "/login/mobile" not in page.text
     certificate = person_certificate(pki, citizen.national_code)
-    stepped = present(hoviyat_app, browser, interaction, certificate)
+    data = Forms(page.text).form("/login/certificate")
+    stepped = browser.post("/login/certificate", data=data, headers=forwarded(certificate))
     assert stepped.status_code == 303, stepped.text
     # Step-up rotates the session's cookie token: the old one opens nothing now.
     assert stepped.cookies.get("hoviyat_session") not in (None, login.cookie_token)
@@ -298,6 +306,9 @@ def test_step_up_from_substantial_to_high_keeps_the_person(
     assert claims["acr"] == HIGH
     assert {"sc", "hwk"} <= set(claims["amr"])
     assert {"sms", "otp"} <= set(claims["amr"])  # the earlier methods still happened
+    with hoviyat_app.state.hoviyat.db.session() as session:
+        row = session.get(LoginSession, login.session_id)
+        assert row is not None and row.acr == HIGH and row.national_code == citizen.national_code
 
 
 # -- attacks ------------------------------------------------------------------------------
@@ -491,8 +502,6 @@ def test_attack_certificate_of_another_person_during_step_up(
     assert_refused(hoviyat_app, refused, 403, "belongs to someone other", "other-person")
     # The victim's session is untouched: still substantial, same token.
     with hoviyat_app.state.hoviyat.db.session() as session:
-        from idp.storage.login import LoginSession
-
         row = session.get(LoginSession, login.session_id)
         assert row is not None and row.acr == SUBSTANTIAL
 
@@ -532,3 +541,85 @@ def test_attack_certificate_post_without_csrf_token_changes_nothing(
     assert refused.status_code == 403
     assert refused.cookies.get("hoviyat_session") is None
     assert audit_entries(hoviyat_app) == []
+
+
+def test_attack_ocsp_responder_certificate_presented_as_a_persons(
+    hoviyat_app: FastAPI, browser: TestClient, hierarchy: Hierarchy
+) -> None:
+    """Signed by the persons CA itself, but for signing OCSP answers, not for a person."""
+    rp = register_rp(hoviyat_app, "rp-responder")
+    responder = OCSPService(hierarchy.db, hierarchy).ensure_responder(
+        hierarchy.issuing_ca("persons")
+    )
+    _params, _verifier, interaction = start_high(browser, rp)
+    refused = present(hoviyat_app, browser, interaction, responder.responder.certificate)
+    assert_refused(hoviyat_app, refused, 403, NOT_OURS, "not-person-authentication")
+
+
+# -- the OCSP answer is proven before it is believed (RFC 6960) ---------------------------
+
+
+def _asked(certificate: x509.Certificate, issuer: x509.Certificate) -> tuple[Any, bytes]:
+    nonce = secrets.token_bytes(16)
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(certificate, issuer, hashes.SHA256())
+        .add_extension(x509.OCSPNonce(nonce), critical=False)
+        .build()
+    )
+    return request, nonce
+
+
+def _answer(service: OCSPService, request: Any) -> bytes:
+    return service.respond(request.public_bytes(Encoding.DER)).der
+
+
+def test_attack_replayed_good_answer_after_revocation(
+    hierarchy: Hierarchy, pki: Pki, citizen: Person
+) -> None:
+    """A "good" answer saved before the revocation does not answer a new request."""
+    service = OCSPService(hierarchy.db, hierarchy)
+    persons = hierarchy.issuing_ca("persons").certificate
+    certificate = person_certificate(pki, citizen.national_code)
+    old_request, old_nonce = _asked(certificate, persons)
+    saved = _answer(service, old_request)
+    now = datetime.now(UTC)
+    good = verified_status(saved, old_request, old_nonce, persons, now)
+    assert good is ocsp.OCSPCertStatus.GOOD
+    revoke(hierarchy.db, certificate.serial_number, RevocationReason.keyCompromise,
+           Actor("operator", "test"))  # fmt: skip
+    request, nonce = _asked(certificate, persons)
+    with pytest.raises(PersonCertificateRefused, match="nonce") as refused:
+        verified_status(saved, request, nonce, persons, now)
+    assert refused.value.reason is Refusal.OCSP_UNAVAILABLE
+    fresh = verified_status(_answer(service, request), request, nonce, persons, now)
+    assert fresh is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_attack_tampered_or_stranger_signed_ocsp_answer(
+    hierarchy: Hierarchy, pki: Pki, citizen: Person
+) -> None:
+    service = OCSPService(hierarchy.db, hierarchy)
+    persons = hierarchy.issuing_ca("persons").certificate
+    certificate = person_certificate(pki, citizen.national_code)
+    request, nonce = _asked(certificate, persons)
+    genuine = _answer(service, request)
+    now = datetime.now(UTC)
+    assert verified_status(genuine, request, nonce, persons, now) is ocsp.OCSPCertStatus.GOOD
+    # One bit of the signature flipped (the signature sits before the certs).
+    parsed = ocsp.load_der_ocsp_response(genuine)
+    at = genuine.index(parsed.signature) + len(parsed.signature) // 2
+    flipped = genuine[:at] + bytes([genuine[at] ^ 1]) + genuine[at + 1 :]
+    with pytest.raises(PersonCertificateRefused, match="signature"):
+        verified_status(flipped, request, nonce, persons, now)
+    # The same answer, judged for another CA (the organisations CA), is not believed.
+    organisations = hierarchy.issuing_ca("organisations").certificate
+    with pytest.raises(PersonCertificateRefused, match="not from the CA"):
+        verified_status(genuine, request, nonce, organisations, now)
+    # An answer dated for later than its nextUpdate is stale.
+    later = now + timedelta(days=2)
+    with pytest.raises(PersonCertificateRefused, match="out of date"):
+        verified_status(genuine, request, nonce, persons, later)
+    # An error status (what a responder says when it cannot sign) is no answer.
+    with pytest.raises(PersonCertificateRefused, match="answered TRY_LATER"):
+        verified_status(error_response(ResponseStatus.try_later), request, nonce, persons, now)
