@@ -35,6 +35,7 @@ from oidc_support import REDIRECT_URI, SERVICE, complete, finish_interaction, lo
 
 from idp.clients import create_client
 from idp.oidc.registration import oidc_attributes
+from idp.settings import Settings
 from verifiers.registry.base import Person
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -75,6 +76,8 @@ class NodeRp:
             self._stderr.seek(0)
             raise AssertionError(f"no answer to {op}: {self._stderr.read()[-2000:]}") from None
         answer: dict[str, Any] = json.loads(line)
+        # What went over the wire for this request: {method, path, status, dpop_nonce} each.
+        self.wire: list[dict[str, Any]] = answer["wire"]
         return answer
 
     def ok(self, op: str, rp: dict[str, Any], **args: Any) -> Any:
@@ -158,6 +161,14 @@ def _register(app: FastAPI, client_id: str, *, profile: str | None) -> Rp:
         "jarm": False,
     }
     return Rp(settings, dpop_key)
+
+
+@pytest.fixture
+def hoviyat_settings(hoviyat_settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """As conftest's; parametrized indirectly with "dpop-nonce", the server wants DPoP nonces."""
+    if getattr(request, "param", None) == "dpop-nonce":
+        return hoviyat_settings.model_copy(update={"dpop_require_nonce": True})
+    return hoviyat_settings
 
 
 @pytest.fixture
@@ -290,6 +301,40 @@ def test_openid_client_client_credentials_with_dpop_at_the_verification_api(
     assert introspected["cnf"] == {"jkt": fapi_rp.dpop_key.thumbprint()}
 
 
+@pytest.mark.parametrize("hoviyat_settings", ["dpop-nonce"], indirect=True)
+def test_openid_client_follows_the_servers_dpop_nonces(
+    node_rp: NodeRp, hoviyat_app: FastAPI, live_server: Any, citizen: Person, fapi_rp: Rp
+) -> None:
+    """RFC 9449 §8-§9: every proof must carry the server's nonce; openid-client learns it
+    from the use_dpop_nonce answer at /par, /token and the resource, and tries again."""
+    assert hoviyat_app.state.hoviyat.settings.dpop_require_nonce
+    rp = fapi_rp.settings
+    request = node_rp.ok("authorize", rp, how="par")
+    # The first push, without a nonce, was refused and told the nonce; the second went through.
+    assert [(hop["path"], hop["status"], hop["dpop_nonce"]) for hop in node_rp.wire] == [
+        ("/par", 400, True),
+        ("/par", 201, False),
+    ]
+    callback = _browser_leg(hoviyat_app, live_server.url, citizen, request["url"])
+    tokens = node_rp.ok(
+        "code",
+        rp,
+        callback=callback,
+        verifier=request["verifier"],
+        state=request["state"],
+        nonce=request["nonce"],
+    )
+    assert [hop["status"] for hop in node_rp.wire] == [400, 200]
+    userinfo = node_rp.ok("userinfo", rp, access_token=tokens["access_token"], sub=tokens["sub"])
+    assert userinfo["sub"] == tokens["sub"]
+    # RFC 9449 §9: the resource server's refusal is a 401 challenge carrying the nonce.
+    assert [(hop["status"], hop["dpop_nonce"]) for hop in node_rp.wire] == [
+        (401, True),
+        (200, False),
+    ]
+    assert node_rp.ok("refresh", rp, refresh_token=tokens["refresh_token"])["access_token"]
+
+
 # --- the attacks: FAPI 2.0 Security Profile §5.3.1.2, §5.3.2.1, RFC 9449, RFC 9101 -------------
 
 
@@ -319,6 +364,7 @@ def _refused_at_the_redirect_uri(
     assert answer.status_code == 302, answer.text
     callback = answer.headers["location"]
     assert callback.startswith(REDIRECT_URI + "?"), callback
+    assert ("response=" in callback) is bool(rp["jarm"]), callback  # JARM: the error signed
     return node_rp.error(
         "code",
         rp,
@@ -329,10 +375,13 @@ def _refused_at_the_redirect_uri(
     )
 
 
+@pytest.mark.parametrize("jarm", [False, True], ids=["query", "jarm"])
 def test_attack_plain_authorization_request_for_a_fapi2_client_is_refused(
-    node_rp: NodeRp, live_server: Any, fapi_rp: Rp
+    node_rp: NodeRp, live_server: Any, fapi_rp: Rp, jarm: bool
 ) -> None:
-    error = _refused_at_the_redirect_uri(node_rp, live_server.url, fapi_rp.settings, "plain")
+    # With JARM the refusal itself is a signed response, which openid-client verifies.
+    rp = fapi_rp.with_jarm() if jarm else fapi_rp.settings
+    error = _refused_at_the_redirect_uri(node_rp, live_server.url, rp, "plain")
     assert error["code"] == "OAUTH_AUTHORIZATION_RESPONSE_ERROR", error
     assert error["error"] == "invalid_request"
     assert "pushed" in error["error_description"]
@@ -365,6 +414,21 @@ def test_attack_fapi2_refresh_without_dpop_proof_is_refused(
     assert _response_error(refused) == (400, "invalid_dpop_proof")
     # Refused before the refresh token was touched: it still works with the proof.
     assert node_rp.ok("refresh", rp, refresh_token=tokens["refresh_token"])["access_token"]
+
+
+def test_attack_code_bound_at_par_redeemed_with_another_dpop_key_is_refused(
+    node_rp: NodeRp, hoviyat_app: FastAPI, live_server: Any, citizen: Person, fapi_rp: Rp
+) -> None:
+    # RFC 9449 §10: the proof sent with the push bound the code to its key (dpop_jkt).
+    rp = fapi_rp.settings
+    request = node_rp.ok("authorize", rp, how="par")
+    callback = _browser_leg(hoviyat_app, live_server.url, citizen, request["url"])
+    checks = {name: request[name] for name in ("verifier", "state", "nonce")}
+    stolen = node_rp.error("code", rp, callback=callback, dpop="other", **checks)
+    assert _response_error(stolen) == (400, "invalid_grant")
+    assert "dpop_jkt" in stolen["error_description"]
+    # Refused before the code was spent: the client holding the key still redeems it.
+    assert node_rp.ok("code", rp, callback=callback, **checks)["token_type"].lower() == "dpop"
 
 
 @dataclass(frozen=True)

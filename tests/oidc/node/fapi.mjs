@@ -1,7 +1,8 @@
 // A relying party built on openid-client v6 (OpenID-certified) that
 // tests/oidc/test_openid_client_fapi.py drives over real HTTP, one node process
 // for the whole module: one JSON request per stdin line, one JSON answer per
-// stdout line, {"ok": true, "result": ...} or {"ok": false, "error": {...}}.
+// stdout line, {"ok": true, "result": ...} or {"ok": false, "error": {...}}, with
+// "wire": what went over the wire meanwhile ({method, path, status, dpop_nonce} each).
 //
 // Every request carries "rp": {"issuer", "client_id", "redirect_uri",
 // "client_key" (private JWK), "dpop_key" and "other_dpop_key" (private JWKs),
@@ -47,6 +48,9 @@ function modifier(changes) {
   };
 }
 
+// What went over the wire during the current request line: {method, path, status, dpop_nonce}.
+let wireLog = [];
+
 // The wire, as the tests tamper with it; every request openid-client sends goes through here.
 function wire(tamper) {
   return async (url, options) => {
@@ -58,7 +62,14 @@ function wire(tamper) {
       if (method === "GET") body = undefined;
     }
     tamper.sent_dpop = headers.dpop;
-    return fetch(tamper.send_to ?? url, { ...options, method, body, headers });
+    const response = await fetch(tamper.send_to ?? url, { ...options, method, body, headers });
+    wireLog.push({
+      method,
+      path: new URL(tamper.send_to ?? url).pathname,
+      status: response.status,
+      dpop_nonce: response.headers.has("dpop-nonce"),
+    });
+    return response;
   };
 }
 
@@ -76,7 +87,7 @@ async function configure(rp, { assertion, tamper } = {}) {
     ),
     { execute },
   );
-  if (tamper) config[client.customFetch] = wire(tamper);
+  config[client.customFetch] = wire(tamper ?? {});
   return { config, clientKey };
 }
 
@@ -210,8 +221,9 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
   const { op, rp, ...args } = JSON.parse(line);
   const operation = operations[op];
+  wireLog = [];
   const answer = operation
     ? await outcome(() => operation(rp, args))
     : { ok: false, error: { name: "UnknownOperation", message: op } };
-  process.stdout.write(JSON.stringify(answer) + "\n");
+  process.stdout.write(JSON.stringify({ ...answer, wire: wireLog }) + "\n");
 }
