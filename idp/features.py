@@ -22,6 +22,7 @@ from idp.acme import router as acme
 from idp.attestations import pages as attestation_pages
 from idp.http import (
     admin_clients,
+    admin_registration,
     attestations,
     audit,
     certificates,
@@ -33,7 +34,7 @@ from idp.http import (
 )
 from idp.http.direct import DirectRoute, Handler
 from idp.login import pages as login_pages
-from idp.oauth import discovery, rfc9449, token_endpoint
+from idp.oauth import discovery, rfc8705, rfc9449, token_endpoint
 from idp.oauth.client_auth import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, ClientAuthMethod
 from idp.oauth.discovery import Contributor
 from idp.oauth.grants import Grant, authorization_code, client_credentials, refresh_token
@@ -80,6 +81,14 @@ FEATURES: tuple[Feature, ...] = (
     # FastAPI tries routes in order, so each ACME POST skipped ~80 routes' regexes.
     Feature("acme", acme.router),
     Feature("discovery", discovery.router),
+    # RFC 8705: mutual-TLS client authentication (the certificate forwarded by the
+    # trusted proxy) and certificate-bound access tokens, at /token, /par, introspection.
+    Feature(
+        "mutual-tls",
+        rfc8705.router,
+        client_auth=(rfc8705.TLS_CLIENT_AUTH_METHOD, rfc8705.SELF_SIGNED_METHOD),
+        metadata=rfc8705.metadata,
+    ),
     Feature(
         "verification",
         verification.router,
@@ -116,6 +125,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("attestation-pages", attestation_pages.router),
     Feature("reconciliations", reconciliations.router),
     Feature("admin-clients", admin_clients.router, switch="admin_api"),
+    # Initial access tokens and trusted software statement issuers (RFC 7591), by API.
+    Feature("admin-registration", admin_registration.router, switch="admin_api"),
 )
 
 

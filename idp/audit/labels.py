@@ -41,6 +41,10 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "client_registration": ("ثبت پویای کارخواه", "Dynamic client registration"),
     "dcr_initial_token": ("توکن اولیهٔ ثبت کارخواه", "Client registration initial token"),
     "passkey": ("گذرکلید (کلید امنیتی)", "Passkey (security key)"),
+    "dcr_statement_issuer": (
+        "صادرکنندهٔ مورد اعتماد بیانیهٔ نرم‌افزار",
+        "Trusted software statement issuer",
+    ),
 }
 
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {

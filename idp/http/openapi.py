@@ -84,6 +84,10 @@ HANDLER_STATUSES: dict[str, tuple[int, ...]] = {
     "POST /v1/admin/clients/{client_id}/disable": (404,),
     "POST /v1/acme/eab-keys": (503,),  # the deeds registry cannot answer
     "DELETE /v1/acme/eab-keys/{kid}": (404, 409),
+    "POST /v1/clients/initial-tokens": (503,),  # the deeds registry cannot answer
+    "DELETE /v1/clients/initial-tokens/{token_id}": (404, 409),
+    "POST /v1/clients/statement-issuers": (503,),
+    "POST /v1/clients/statement-issuers/revoke": (404, 409),
     "GET /userinfo": (403, 503),
     "POST /userinfo": (403, 503),
     "POST /logout": (403,),  # the confirmation form without its CSRF token or from another site

@@ -3,14 +3,19 @@
 An administrator issues an initial access token (RFC 7591 §1.2, §3) for a
 legal entity, named by its national identifier (valid, and active in the
 deeds registry), and a loaded service policy that allows ``oidc.login``. The
-token is shown once, stored as a keyed digest, expires, and registers one
+token is shown once, stored as a keyed digest, expires, can be revoked while
+unused (by its public id, the first digits of the digest), and registers one
 client (:func:`idp.storage.registrations.consume`, a conditional UPDATE).
+An administrator may instead trust a software statement issuer
+(:mod:`idp.oidc.software_statement`): a statement it signed registers one
+client for the entity and policy the issuer is bound to.
 
 The agency then POSTs its metadata to ``/register``. The metadata is checked
 by the same rules as an administrator's registration
 (:func:`idp.oidc.registration.oidc_attributes`); the service policy and the
-entity come from the token, never from the request, and a request that names
-a ``service_code`` or ``roles`` is refused. Refusals are RFC 7591 §3.2.2
+entity come from the token (or the statement's issuer), never from the request,
+and a request that names a ``service_code`` or ``roles`` is refused, as is
+metadata the policy forbids (:func:`policy_refusal`). Refusals are RFC 7591 §3.2.2
 errors and change nothing: the token is spent only by a registration that
 succeeds.
 """
@@ -31,8 +36,10 @@ from idp.audit.log import AuditEvent, append, subject_hash
 from idp.clients import ClientError, client_summary, create_client
 from idp.entities import EntityRefused, active_entity
 from idp.oauth.errors import OAuthError
+from idp.oidc import outbound, software_statement
 from idp.oidc.registration import RegistrationError, oidc_attributes
 from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
+from idp.oidc.software_statement import Statement
 from idp.secrets import ServerSecrets
 from idp.settings import Settings
 from idp.storage import registrations as store
@@ -120,6 +127,51 @@ def create_initial_token(
     return token, row
 
 
+def token_id(row: InitialAccessToken) -> str:
+    """The token's public id, by which an administrator lists and revokes it."""
+    return row.token_digest[: store.TOKEN_ID_LENGTH]
+
+
+def token_summary(row: InitialAccessToken) -> dict[str, Any]:
+    """A token as listed: never the token, which is not kept."""
+    if row.revoked_at is not None:
+        status = "revoked"
+    elif row.used_at is not None:
+        status = "used"
+    elif row.expires_at <= datetime.now(UTC):
+        status = "expired"
+    else:
+        status = "unused"
+    return {
+        "id": token_id(row),
+        "national_id": row.national_id,
+        "service_code": row.service_code,
+        "status": status,
+        "created_at": row.created_at.isoformat(),
+        "created_by": row.created_by,
+        "expires_at": row.expires_at.isoformat(),
+        "used_at": row.used_at.isoformat() if row.used_at else None,
+        "client_id": row.client_id,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+class TokenNotFound(LookupError):
+    """No initial access token has this id."""
+
+
+def revoke_initial_token(session: Session, token_id_: str) -> InitialAccessToken:
+    """Revoke an unused token: TokenNotFound, or InitialTokenError if used or revoked."""
+    row = store.find_initial_token(session, token_id_)
+    if row is None:
+        raise TokenNotFound(token_id_)
+    now = datetime.now(UTC)
+    if not store.revoke_initial_token(session, row.token_digest, now):
+        raise InitialTokenError("the initial access token is used or revoked already")
+    session.refresh(row)
+    return row
+
+
 def audit_event(
     server_secrets: ServerSecrets,
     policies: dict[str, ServicePolicy],
@@ -177,32 +229,84 @@ def invalid_metadata(description: str) -> OAuthError:
     return OAuthError("invalid_client_metadata", description)
 
 
-def parse_metadata(body: bytes) -> tuple[ClientMetadata, dict[str, Any]]:
-    """The request's metadata, or an ``invalid_client_metadata`` refusal (§3.2.2)."""
+def parse_document(body: bytes) -> dict[str, Any]:
+    """The request's JSON object, or an ``invalid_client_metadata`` refusal (§3.2.2)."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise invalid_metadata("the body must be a JSON object") from None
     if not isinstance(document, dict):
         raise invalid_metadata("the body must be a JSON object")
-    if "software_statement" in document:
-        raise OAuthError(
-            "unapproved_software_statement", "software statements are not accepted here"
-        )
+    return document
+
+
+def check_metadata(document: dict[str, Any]) -> ClientMetadata:
+    """The members Hoviyat honours, or an ``invalid_client_metadata`` refusal."""
     chosen = sorted(set(_FORBIDDEN) & set(document))
     if chosen:
         raise invalid_metadata(f"{chosen} are not the client's to choose")
     try:
-        return ClientMetadata.model_validate(document), document
+        return ClientMetadata.model_validate(document)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise invalid_metadata(f"{where}: {first['msg']}") from None
 
 
-def attributes(meta: ClientMetadata, allow_http_loopback_sector: bool) -> dict[str, Any]:
-    """The Client columns, checked as an administrator's registration is (a blocking call
-    when a sector identifier is fetched: run it in a worker thread)."""
+def parse_metadata(body: bytes) -> tuple[ClientMetadata, dict[str, Any]]:
+    """The metadata of an update (RFC 7592 §2.2), which takes no software statement."""
+    document = parse_document(body)
+    if "software_statement" in document:
+        raise OAuthError(
+            "unapproved_software_statement", "a software statement is accepted only at /register"
+        )
+    return check_metadata(document), document
+
+
+def policy_refusal(policy: ServicePolicy | None, columns: dict[str, Any]) -> str | None:
+    """Why the client's service policy forbids this metadata, or None.
+
+    Every grant needs an operation the policy allows: the code flow ``oidc.login``,
+    client credentials a back-office operation (a token a policy could not use is
+    a token no one should hold)."""
+    if policy is None:
+        return "the service policy is no longer loaded"
+    if not policy.allows(REQUIRED_OPERATION):
+        return f"service policy {policy.service_code!r} does not allow {REQUIRED_OPERATION}"
+    back_office = policy.operations - {REQUIRED_OPERATION}
+    if "client_credentials" in columns["grant_types"] and not back_office:
+        return (
+            f"service policy {policy.service_code!r} allows no back-office operation, "
+            "so no client_credentials grant"
+        )
+    return None
+
+
+def check_outbound(
+    meta: ClientMetadata, allow_http_loopback_sector: bool, allow_loopback: bool
+) -> None:
+    """The URLs Hoviyat will call for this client must not lead inside its network
+    (:mod:`idp.oidc.outbound`); resolves names, so a blocking call."""
+    targets = (
+        (meta.backchannel_logout_uri, allow_loopback),
+        (meta.sector_identifier_uri, allow_loopback or allow_http_loopback_sector),
+    )
+    for url, loopback in targets:
+        if url is None:
+            continue
+        try:
+            outbound.check_url(url, allow_loopback=loopback)
+        except outbound.OutboundRefused as error:
+            raise invalid_metadata(str(error)) from None
+
+
+def attributes(
+    meta: ClientMetadata, allow_http_loopback_sector: bool, allow_loopback: bool = False
+) -> dict[str, Any]:
+    """The Client columns, checked as an administrator's registration is, and the URLs
+    Hoviyat will call checked against SSRF (a blocking call: names are resolved and a
+    sector identifier is fetched, so run it in a worker thread)."""
+    check_outbound(meta, allow_http_loopback_sector, allow_loopback)
     try:
         return oidc_attributes(
             redirect_uris=meta.redirect_uris,
@@ -269,33 +373,64 @@ def invalid_token(description: str) -> OAuthError:
     )
 
 
+def _binding(
+    session: Session,
+    server_secrets: ServerSecrets,
+    initial_token: str | None,
+    statement: Statement | None,
+    now: datetime,
+) -> tuple[str, str, InitialAccessToken | None]:
+    """The entity and policy the client is tied to: the initial token's or the statement
+    issuer's (both must agree when both are presented); spends what was presented."""
+    token = None
+    if initial_token is not None:
+        token = store.consume(
+            session, digest(server_secrets, INITIAL_TOKEN_PURPOSE, initial_token), now
+        )
+        if token is None:
+            raise invalid_token("the initial access token is unknown, expired or spent")
+    if statement is not None:
+        if token is not None and (token.national_id, token.service_code) != (
+            statement.national_id,
+            statement.service_code,
+        ):
+            raise software_statement.unapproved(
+                "the statement's issuer is bound to another entity or policy than the token"
+            )
+        software_statement.spend(session, statement)
+        return statement.national_id, statement.service_code, token
+    if token is None:
+        raise invalid_token("an initial access token or a software statement is required")
+    return token.national_id, token.service_code, token
+
+
 def register(
     session: Session,
     server_secrets: ServerSecrets,
     policies: dict[str, ServicePolicy],
     issuer: str,
     *,
-    initial_token: str,
+    initial_token: str | None,
     meta: ClientMetadata,
     columns: dict[str, Any],
+    statement: Statement | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Spend the initial token and create the client: the §3.2.1 answer and the client id."""
+    """Spend the initial token or the statement's jti and create the client: the §3.2.1
+    answer and the client id. The entity and policy never come from ``meta``."""
     now = datetime.now(UTC)
-    token = store.consume(
-        session, digest(server_secrets, INITIAL_TOKEN_PURPOSE, initial_token), now
+    national_id, service_code, token = _binding(
+        session, server_secrets, initial_token, statement, now
     )
-    if token is None:
-        raise invalid_token("the initial access token is unknown, expired or spent")
-    policy = policies.get(token.service_code)
-    if policy is None or not policy.allows(REQUIRED_OPERATION):
-        # The policy was unloaded or narrowed since the token was issued.
-        raise invalid_metadata(f"service policy {token.service_code!r} no longer allows logins")
+    refusal = policy_refusal(policies.get(service_code), columns)
+    if refusal is not None:
+        # The policy may also have been unloaded or narrowed since the token was issued.
+        raise invalid_metadata(refusal)
     try:
         created = create_client(
             session,
             server_secrets.client_secret_key,
             name=meta.client_name or "dynamically registered client",
-            service_code=token.service_code,
+            service_code=service_code,
             with_secret=needs_secret(columns["token_endpoint_auth_method"]),
             **columns,
         )
@@ -305,7 +440,7 @@ def register(
     registration_token = secrets.token_urlsafe(32)
     row = RegisteredClient(
         client_id=client_id,
-        national_id=token.national_id,
+        national_id=national_id,
         registration_token_digest=digest(
             server_secrets, REGISTRATION_TOKEN_PURPOSE, registration_token
         ),
@@ -314,7 +449,11 @@ def register(
     )
     session.flush()
     store.add_registered(session, row)
-    store.record_client(session, token, client_id)
+    if token is not None:
+        store.record_client(session, token, client_id)
+    detail: dict[str, Any] = {"client_id": client_id}
+    if statement is not None:
+        detail["software_statement_issuer"] = statement.issuer
     append(
         session,
         audit_event(
@@ -322,11 +461,11 @@ def register(
             policies,
             event_type=EVENT_TYPE,
             operation="register",
-            national_id=token.national_id,
-            service_code=token.service_code,
+            national_id=national_id,
+            service_code=service_code,
             actor_type="client",
             actor_id=client_id,
-            detail={"client_id": client_id},
+            detail=detail,
         ),
     )
     answer = client_information(created.client, row, issuer)

@@ -30,6 +30,7 @@ from idp.oidc.rfc7591 import (
     invalid_metadata,
     invalid_token,
     needs_secret,
+    policy_refusal,
 )
 from idp.secrets import ServerSecrets
 from idp.storage import clients as client_store
@@ -117,6 +118,9 @@ def update(
     """§2.2: replace the metadata by ``columns`` (already checked); a client that now
     needs a secret and had none gets one, shown in this answer only."""
     row, client, old = _authorized(session, server_secrets, client_id, token)
+    refusal = policy_refusal(policies.get(client.service_code), columns)
+    if refusal is not None:
+        raise invalid_metadata(refusal)
     if meta.client_id != client_id:
         raise invalid_metadata("client_id must be this client's (RFC 7592 §2.2)")
     if meta.client_secret is not None and not hmac.compare_digest(

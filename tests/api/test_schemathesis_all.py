@@ -49,6 +49,8 @@ REFUSED_BY_DATA: dict[str, frozenset[int]] = {
     "POST /v1/certificates": frozenset({400, 422}),  # unknown profile, CSR contents
     "POST /v1/admin/clients": frozenset({422}),  # unknown service code or role
     "POST /v1/acme/eab-keys": frozenset({422}),  # check digit, unregistered entity, service
+    "POST /v1/clients/initial-tokens": frozenset({422}),  # as for EAB keys
+    "POST /v1/clients/statement-issuers": frozenset({422}),  # as above, and the JWKS's keys
     "POST /v1/reconciliations": frozenset({422}),  # the CSV's contents
     "GET /authorize": frozenset({400}),  # unknown client or redirect URI (RFC 6749 §4.1.2.1)
     "POST /authorize": frozenset({400}),

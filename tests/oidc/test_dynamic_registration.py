@@ -265,7 +265,7 @@ def _consume_in(database: Database, key: str, now: datetime) -> object:
         (metadata(redirect_uris="https://agency.example/cb"), "invalid_client_metadata"),
         (metadata(service_code="demo-bank-kyc"), "invalid_client_metadata"),
         (metadata(roles=["admin"]), "invalid_client_metadata"),
-        (metadata(software_statement="e30.e30."), "unapproved_software_statement"),
+        (metadata(software_statement="e30.e30."), "invalid_software_statement"),
         (
             metadata(profile="fapi2", token_endpoint_auth_method="client_secret_basic"),
             "invalid_client_metadata",
