@@ -22,8 +22,10 @@ SECRET_WORDS = re.compile(r"SECRET|PASSWORD|PASSPHRASE|TOKEN|PIN\b|_PIN|PRIVATE|
 
 
 def names_a_secret(variable: str) -> bool:
-    """A variable whose value is a secret (a *_FILE or *_DIR only says where one is)."""
-    return bool(SECRET_WORDS.search(variable)) and not variable.endswith(("_FILE", "_DIR"))
+    """A variable whose value is a secret: a *_FILE or *_DIR only says where one is, and a
+    token's label or lifetime is no secret."""
+    harmless = ("_FILE", "_DIR", "_LABEL", "_SECONDS")
+    return bool(SECRET_WORDS.search(variable)) and not variable.endswith(harmless)
 
 
 def env_example() -> ModuleType:
