@@ -65,16 +65,19 @@ class NodeRp:
         assert self._process.stdout is not None
         for line in self._process.stdout:
             self._answers.put(line)
+        self._answers.put("")  # node ended: the caller fails at once, with its stderr
 
     def call(self, op: str, rp: dict[str, Any], **args: Any) -> dict[str, Any]:
         assert self._process.stdin is not None
-        self._process.stdin.write(json.dumps({"op": op, "rp": rp, **args}) + "\n")
-        self._process.stdin.flush()
         try:
+            self._process.stdin.write(json.dumps({"op": op, "rp": rp, **args}) + "\n")
+            self._process.stdin.flush()
             line = self._answers.get(timeout=ANSWER_SECONDS)
-        except queue.Empty:
+        except (BrokenPipeError, queue.Empty):
+            line = ""  # node ended, or hangs
+        if not line:
             self._stderr.seek(0)
-            raise AssertionError(f"no answer to {op}: {self._stderr.read()[-2000:]}") from None
+            raise AssertionError(f"no answer to {op}: {self._stderr.read()[-2000:]}")
         answer: dict[str, Any] = json.loads(line)
         # What went over the wire for this request: {method, path, status, dpop_nonce} each.
         self.wire: list[dict[str, Any]] = answer["wire"]
@@ -93,9 +96,11 @@ class NodeRp:
 
     def close(self) -> None:
         assert self._process.stdin is not None
-        self._process.stdin.close()
         try:
+            self._process.stdin.close()
             self._process.wait(timeout=10)
+        except BrokenPipeError:
+            pass  # node ended before: its stderr was reported by the call that found out
         finally:
             if self._process.poll() is None:
                 self._process.kill()
