@@ -1,11 +1,13 @@
 """Attestations issued and verified per second on one core (targets: 2,000 and 3,000).
 
-Run: ``.venv/bin/python bench/bench_attestations.py [--seconds 3] [--database]``
+Run: ``.venv/bin/python bench/bench_attestations.py [--seconds 3] [--database]
+[--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]``
 
 - issued/s: both forms (JWT + SD-JWT, two ES256 signatures) of an attestation
   with seven facts and an age threshold, the signer's chain in ``x5c``;
 - issued/s with --database: the same plus the status entry, the attestation
-  row and its audit entry, one SQLite transaction each;
+  row and its audit entry, one transaction each (SQLite, or PostgreSQL with
+  ``--database-url``, in a fresh schema);
 - verified/s (offline): the SD-JWT with all its Disclosures, and the JWT form,
   chain validated once and then cached as a receiver would.
 
@@ -16,6 +18,7 @@ second is the one-core figure.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -63,7 +66,8 @@ def rate(label: str, seconds: float, step: Callable[[int], object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--database", action="store_true", help="also time issuing with SQLite")
+    parser.add_argument("--database", action="store_true", help="also time issuing with storage")
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL; default SQLite")
     args = parser.parse_args()
 
     pki = build_pki()
@@ -96,7 +100,12 @@ def main() -> None:
 
     if args.database:
         with tempfile.TemporaryDirectory() as scratch:
-            url = f"sqlite:///{scratch}/bench.db"
+            if args.database_url:
+                from common import postgres_schema_url
+
+                url = postgres_schema_url(args.database_url, f"hv_bench_att_{os.getpid()}")
+            else:
+                url = f"sqlite:///{scratch}/bench.db"
             upgrade(url)
             database = Database(url)
 
@@ -104,7 +113,8 @@ def main() -> None:
                 with database.session() as session:
                     return issue(session, issuer, PERSON, REQUEST, level=LEVEL, pepper=b"p" * 32)
 
-            rate("issued + stored (SQLite, one txn each)", args.seconds, persist)
+            kind = "PostgreSQL" if args.database_url else "SQLite"
+            rate(f"issued + stored ({kind}, one txn each)", args.seconds, persist)
             database.dispose()
 
     verifier = AttestationVerifier([pki.root])

@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_ca_status.py                 # everything
     .venv/bin/python bench/bench_ca_status.py --crl-only      # just the CRL timings
     .venv/bin/python bench/bench_ca_status.py --ocsp-only --workers 2 --duration 10
+    .venv/bin/python bench/bench_ca_status.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 CRL: ``ca.crl.build_crl`` with 100,000 and 1,000,000 revoked entries (random
 127-bit serials, reasons and invalidity dates mixed as in practice), signed by
@@ -114,8 +115,17 @@ def bench_crl(sizes: list[int]) -> None:
         )
 
 
-def bench_crl_publisher(count: int) -> None:
-    """Read ``count`` revoked rows from SQLite and publish through CRLPublisher."""
+def _database_url(database_url: str, directory: str, tag: str) -> str:
+    """A fresh schema of ``database_url`` (PostgreSQL), or SQLite in ``directory``."""
+    if not database_url:
+        return f"sqlite:///{directory}/bench.db"
+    from common import postgres_schema_url
+
+    return postgres_schema_url(database_url, f"hv_bench_status_{tag}_{os.getpid()}")
+
+
+def bench_crl_publisher(count: int, database_url: str = "") -> None:
+    """Read ``count`` revoked rows from the database and publish through CRLPublisher."""
     from sqlalchemy import insert
 
     from ca.keys.files import FileKeyStore
@@ -127,7 +137,7 @@ def bench_crl_publisher(count: int) -> None:
     from idp.storage.migrate import upgrade
 
     with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite:///{directory}/bench.db"
+        url = _database_url(database_url, directory, "crl")
         upgrade(url)
         db = Database(url)
         hierarchy = Hierarchy(db, FileKeyStore(Path(directory) / "keys", b"bench"), "http://b")
@@ -209,7 +219,7 @@ def _wrk(url: str, body: Path, duration: int, connections: int, threads: int) ->
     return float(match.group(1)) if match else 0.0
 
 
-def bench_ocsp(workers: int, duration: int, connections: int) -> None:
+def bench_ocsp(workers: int, duration: int, connections: int, database_url: str = "") -> None:
     import httpx
 
     from ca.keys import open_keystore
@@ -232,6 +242,8 @@ def bench_ocsp(workers: int, duration: int, connections: int) -> None:
         "HOVIYAT_CA_PASSPHRASE": "bench passphrase",
         "HOVIYAT_LOG_LEVEL": "WARNING",
     }
+    if database_url:
+        environment["HOVIYAT_DATABASE_URL"] = _database_url(database_url, str(directory), "ocsp")
     os.environ.update(environment)
     seed(directory / "registry.db", persons=20, entities=5, seed=1)
     settings = Settings()
@@ -301,6 +313,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL; default SQLite")
     options = parser.parse_args()
     load = os.getloadavg()[0]
     print(f"cpus: {os.cpu_count()}, load average {load:.1f}, python {sys.version.split()[0]}")
@@ -308,9 +321,9 @@ def main() -> None:
     if not options.ocsp_only:
         bench_crl([int(size) for size in options.sizes.split(",")])
         if options.publisher_rows:
-            bench_crl_publisher(options.publisher_rows)
+            bench_crl_publisher(options.publisher_rows, options.database_url)
     if not options.crl_only:
-        bench_ocsp(options.workers, options.duration, options.connections)
+        bench_ocsp(options.workers, options.duration, options.connections, options.database_url)
 
 
 if __name__ == "__main__":
