@@ -15,6 +15,7 @@ is accepted once across workers and hosts.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -27,10 +28,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from joserfc import jwk, jws
 from joserfc.errors import JoseError
+from sqlalchemy import Connection
 from sqlmodel import Session
 
+from idp.audit.log import AuditEvent, insert_events
 from idp.settings import Settings
 from idp.storage import dpop_proofs
+from idp.storage.group_commit import BulkKind, BulkWrite, GroupCommitter
 
 PROOF_TYPE = "dpop+jwt"
 TOKEN_TYPE = "DPoP"  # noqa: S105 - the token_type name (§5), not a secret
@@ -129,6 +133,7 @@ def proof_header(headers: Any) -> str | None:
     return value
 
 
+@functools.lru_cache(maxsize=256)  # a client names the same few URLs in every proof
 def _normalised(url: str) -> str | None:
     """Scheme and host lower-cased, default port dropped, no query or fragment (§4.3 step 9,
     RFC 3986 §6.2.2-6.2.3); None when it is not an absolute http(s) URL."""
@@ -183,6 +188,54 @@ def _key_of(header: Mapping[str, Any]) -> jwk.Key:
     return key
 
 
+@dataclass(frozen=True)
+class _Signer:
+    """What a proof's protected header settles: its algorithm, its public key and that
+    key's RFC 7638 thumbprint."""
+
+    alg: str
+    key: jwk.Key
+    jkt: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(header_segment: bytes) -> _Signer:
+    """§4.3 steps 4, 5 and 7 for one protected header, as its base64url bytes.
+
+    A client sends the same header (typ, alg, its jwk) with every proof, and
+    importing its key (the curve point checked) and hashing its thumbprint cost
+    more than the signature check; so the outcome is kept per exact header
+    bytes, which are all it depends on. Only a header that passes is kept: a
+    refused one raises again each time. The signature is still checked on every
+    proof, against this key. Bounded: a client with a new key each time only
+    evicts older entries.
+    """
+    try:
+        padded = header_segment + b"=" * (-len(header_segment) % 4)
+        header = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, UnicodeError, TypeError):
+        raise InvalidProof("the DPoP proof is not a compact JWS") from None
+    if not isinstance(header, dict):
+        raise InvalidProof("the DPoP proof is malformed")
+    # Step 4: explicitly typed.
+    if header.get("typ") != PROOF_TYPE:
+        raise InvalidProof(f"the DPoP proof's typ must be {PROOF_TYPE}")
+    # Step 5: an asymmetric algorithm we support (none and HS* refused here).
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        raise InvalidProof(f"the DPoP proof's alg must be one of {list(ALGORITHMS)}")
+    # RFC 7515 §4.1.11: we understand no critical extension.
+    if "crit" in header:
+        raise InvalidProof("the DPoP proof has critical header parameters we do not support")
+    key = _key_of(header)
+    # The key must suit the algorithm (an RSA key for ES256 is refused, not tried).
+    try:
+        _REGISTRY.get_alg(str(alg)).check_key(key)
+    except (JoseError, ValueError, TypeError):
+        raise InvalidProof("the proof's jwk does not suit its alg") from None
+    return _Signer(alg=str(alg), key=key, jkt=key.thumbprint())
+
+
 def verify(
     proof: str,
     *,
@@ -199,31 +252,25 @@ def verify(
     seconds ``iat`` may lie from now either way; ``nonces``, when the server
     requires a nonce (§8), the ones it accepts.
     """
-    # Step 2: a well-formed JWS compact serialisation.
+    # Step 2: a well-formed JWS compact serialisation, parsed once.
     try:
         compact = jws.extract_compact(proof.encode("ascii"), registry=_REGISTRY)
-        header = compact.protected
         claims = json.loads(compact.payload)
     except (JoseError, ValueError, UnicodeError, TypeError):
         raise InvalidProof("the DPoP proof is not a compact JWS") from None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
+    if not isinstance(compact.protected, dict) or not isinstance(claims, dict):
         raise InvalidProof("the DPoP proof is malformed")
-    # Step 4: explicitly typed.
-    if header.get("typ") != PROOF_TYPE:
-        raise InvalidProof(f"the DPoP proof's typ must be {PROOF_TYPE}")
-    # Step 5: an asymmetric algorithm we support (none and HS* refused here).
-    alg = header.get("alg")
-    if alg not in ALGORITHMS:
-        raise InvalidProof(f"the DPoP proof's alg must be one of {list(ALGORITHMS)}")
-    # RFC 7515 §4.1.11: we understand no critical extension.
-    if "crit" in header:
-        raise InvalidProof("the DPoP proof has critical header parameters we do not support")
-    key = _key_of(header)
+    # Steps 4, 5, 7: typ, alg and the public key, settled by the header alone.
+    signer = _signer(compact.segments["header"])
     # Step 6: the signature verifies with the key the header carries.
     try:
-        jws.deserialize_compact(proof, key, algorithms=[str(alg)], registry=_REGISTRY)
+        valid = jws.validate_compact(
+            compact, signer.key, algorithms=[signer.alg], registry=_REGISTRY
+        )
     except (JoseError, ValueError, TypeError):
-        raise InvalidProof("the DPoP proof's signature does not verify with its jwk") from None
+        valid = False
+    if not valid:
+        raise InvalidProof("the DPoP proof's signature does not verify with its jwk")
     # Step 3: the required claims.
     jti, htm, htu, iat = (claims.get(name) for name in ("jti", "htm", "htu", "iat"))
     if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI:
@@ -247,17 +294,60 @@ def verify(
     if access_token is not None:
         if claims.get("ath") != token_hash(access_token):
             raise InvalidProof("the DPoP proof's ath does not match the access token")
-    return Proof(jkt=key.thumbprint(), jti=jti, iat=iat)
+    return Proof(jkt=signer.jkt, jti=jti, iat=iat)
+
+
+def _expiry(proof: Proof, window: int) -> datetime:
+    """Until when a proof's ``jti`` must be remembered: past it, its ``iat`` is refused."""
+    return datetime.fromtimestamp(proof.iat + window + 1, UTC)
 
 
 def spend(session: Session, proof: Proof, window: int) -> None:
     """§11.1: a proof is accepted once; its ``jti`` is kept as long as its ``iat``
     could still pass. One INSERT on a primary key, so of two workers or hosts
     presenting the same proof exactly one wins."""
-    expires_at = datetime.fromtimestamp(proof.iat + window + 1, UTC)
-    now = datetime.now(UTC)
-    if not dpop_proofs.spend(session, proof.jkt, proof.jti, expires_at, now):
+    if not dpop_proofs.spend(session, proof.jkt, proof.jti, _expiry(proof, window)):
         raise InvalidProof("the DPoP proof was used before (jti replay)")
+
+
+_Spent = tuple[dict[str, Any], AuditEvent | None]  # a proof's row, and its audit entry if any
+
+
+def _record(connection: Connection, items: Sequence[_Spent]) -> None:
+    dpop_proofs.spend_many(connection, [row for row, _ in items])
+    events = [event for _, event in items if event is not None]
+    if events:
+        insert_events(connection, events)
+
+
+#: Proofs spent by the group committer (§11.1): a batch's ``jti`` rows in one multi-row
+#: INSERT, no SAVEPOINT each, each with the audit entry of what it was for, if any, so
+#: the two commit together; a replayed proof fails its caller alone.
+SPENDING: BulkKind[_Spent] = BulkKind("DPoP proof", _record)
+
+
+def spending(proof: Proof, window: int, event: AuditEvent | None = None) -> BulkWrite[_Spent]:
+    """The write that spends ``proof`` (and appends ``event``) in a group-committed batch."""
+    return SPENDING((dpop_proofs.row(proof.jkt, proof.jti, _expiry(proof, window)), event))
+
+
+async def spend_soon(
+    committer: GroupCommitter, proof: Proof, window: int, event: AuditEvent | None = None
+) -> None:
+    """Spend ``proof`` through ``committer`` (with ``event``, committed together); a proof
+    spent before raises :class:`InvalidProof` and leaves no audit entry."""
+    try:
+        await committer.run(spending(proof, window, event))
+    except dpop_proofs.ProofReplayed:
+        raise InvalidProof("the DPoP proof was used before (jti replay)") from None
+
+
+def spend_now(committer: GroupCommitter, proof: Proof, window: int) -> None:
+    """:func:`spend_soon` for code that runs in a worker thread (it waits for the commit)."""
+    try:
+        committer.call(spending(proof, window))
+    except dpop_proofs.ProofReplayed:
+        raise InvalidProof("the DPoP proof was used before (jti replay)") from None
 
 
 def metadata(_settings: Settings, _auth_methods: Sequence[str]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytest
 from dpop_support import DPoPKey, claims_of
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from joserfc.jwk import RSAKey
 from oidc_support import (
     RelyingParty,
     authorization_params,
@@ -24,9 +25,14 @@ from oidc_support import (
     pkce_pair,
     register_rp,
 )
+from sqlmodel import Session, select
 
+from idp.audit.log import AuditEvent
 from idp.clients import create_client
+from idp.oauth import rfc9449
 from idp.oidc.registration import oidc_attributes
+from idp.storage import dpop_proofs
+from idp.storage.models import AuditEntry
 from verifiers.registry.base import Person
 
 
@@ -374,3 +380,95 @@ def test_attack_replayed_or_misdirected_dpop_proof_at_par_is_refused(
     assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_dpop_proof"
     for_token = push(key.proof("POST", _url(asgi_browser, "/token")))
     assert for_token.status_code == 400 and for_token.json()["error"] == "invalid_dpop_proof"
+
+
+# --- what makes a proof cheap must not make it weaker -------------------------------------------
+
+TOKEN_URL = "https://idp.example/token"
+
+
+def test_attack_a_known_header_signed_by_another_key_is_refused() -> None:
+    """The key a header names is kept per header; the signature is still checked each time."""
+    key, thief = DPoPKey(), DPoPKey()
+    accepted = rfc9449.verify(key.proof("POST", TOKEN_URL), method="POST", url=TOKEN_URL, window=60)
+    assert accepted.jkt == key.jkt
+    forged = key.proof("POST", TOKEN_URL, signer=thief.key)  # key's header, thief's signature
+    assert forged.split(".")[0] == key.proof("POST", TOKEN_URL).split(".")[0]
+    with pytest.raises(rfc9449.InvalidProof, match="signature"):
+        rfc9449.verify(forged, method="POST", url=TOKEN_URL, window=60)
+    header, payload, _ = key.proof("POST", TOKEN_URL).split(".")
+    with pytest.raises(rfc9449.InvalidProof, match="signature"):
+        rfc9449.verify(f"{header}.{payload}.", method="POST", url=TOKEN_URL, window=60)
+
+
+def test_attack_a_refused_header_is_refused_every_time() -> None:
+    """Only headers that pass are remembered: a bad one is checked, and refused, again."""
+    key = DPoPKey()
+    private = key.proof("POST", TOKEN_URL, header={"jwk": dict(key.key.as_dict(private=True))})
+    rsa = DPoPKey(RSAKey.generate_key(2048), alg="PS256")
+    mismatched = rsa.proof("POST", TOKEN_URL, header={"alg": "ES256"}, signer=key.key)
+    for proof in (private, private, mismatched, mismatched):
+        with pytest.raises(rfc9449.InvalidProof):
+            rfc9449.verify(proof, method="POST", url=TOKEN_URL, window=60)
+
+
+def _proof(key: DPoPKey) -> rfc9449.Proof:
+    return rfc9449.verify(key.proof("POST", TOKEN_URL), method="POST", url=TOKEN_URL, window=60)
+
+
+def test_attack_one_proof_twice_in_one_batch_has_one_winner_and_one_audit_entry(
+    hoviyat_app: FastAPI,
+) -> None:
+    """Spent through the group committer, a batch's proofs go in one INSERT; a proof
+    presented twice in that batch is accepted once, its loser leaves no audit entry,
+    and the batch's other writes commit."""
+    hoviyat = hoviyat_app.state.hoviyat
+    proof, other = _proof(DPoPKey()), _proof(DPoPKey())
+
+    def slow(session: Session) -> None:
+        time.sleep(0.3)  # holds the writer so the writes below queue into one batch
+
+    def event(code: str) -> AuditEvent:
+        return AuditEvent(code, "token_issued", "client", "ok")
+
+    first = hoviyat.committer.submit(slow)
+    twice = [
+        hoviyat.committer.submit(rfc9449.spending(proof, 60, event(code)))
+        for code in ("TWICE-1", "TWICE-2")
+    ]
+    neighbour = hoviyat.committer.submit(rfc9449.spending(other, 60, event("NEIGHBOUR")))
+    first.result(timeout=30)
+    neighbour.result(timeout=30)
+    outcomes = []
+    for future in twice:
+        try:
+            future.result(timeout=30)
+            outcomes.append("spent")
+        except dpop_proofs.ProofReplayed:
+            outcomes.append("replayed")
+    assert sorted(outcomes) == ["replayed", "spent"]
+    with hoviyat.db.read() as session:
+        codes = [entry.tracking_code for entry in session.exec(select(AuditEntry))]
+        rows = session.exec(select(dpop_proofs.OauthDpopProof)).all()
+    assert sorted(c for c in codes if c in {"TWICE-1", "TWICE-2", "NEIGHBOUR"}) == [
+        "NEIGHBOUR",
+        "TWICE-1" if outcomes[0] == "spent" else "TWICE-2",
+    ]
+    assert len(rows) == 2
+
+
+def test_attack_a_proof_spent_by_the_committer_is_refused_in_a_grant_transaction(
+    hoviyat_app: FastAPI,
+) -> None:
+    """Both ways of spending share one table: spent in a batch, refused in a session,
+    and the other way round."""
+    hoviyat = hoviyat_app.state.hoviyat
+    batched, in_session = _proof(DPoPKey()), _proof(DPoPKey())
+    rfc9449.spend_now(hoviyat.committer, batched, 60)
+    with pytest.raises(rfc9449.InvalidProof, match="replay"):
+        rfc9449.spend_now(hoviyat.committer, batched, 60)
+    with pytest.raises(rfc9449.InvalidProof, match="replay"):
+        hoviyat.committer.call(lambda session: rfc9449.spend(session, batched, 60))
+    hoviyat.committer.call(lambda session: rfc9449.spend(session, in_session, 60))
+    with pytest.raises(rfc9449.InvalidProof, match="replay"):
+        rfc9449.spend_now(hoviyat.committer, in_session, 60)
