@@ -6,7 +6,7 @@ signs with, and the legal entity and service policy its clients belong to
 (:mod:`idp.storage.statement_issuers`). A statement then registers one client
 without an initial access token. What is checked, before any member is used:
 
-- the header: ``alg`` is ES256, PS256 or EdDSA (:data:`ALGORITHMS`; never
+- the header: ``alg`` is ES256, PS256 or EdDSA/Ed25519 (:data:`ALGORITHMS`; never
   ``none``, never an HMAC, so a statement "signed" with a public key used as an
   HMAC secret does not pass); no ``crit``;
 - ``iss`` names a trusted issuer that is not revoked, and the signature
@@ -49,7 +49,8 @@ from idp.oauth.errors import OAuthError
 from idp.storage import statement_issuers as store
 from idp.storage.statement_issuers import StatementIssuer
 
-ALGORITHMS = ("ES256", "PS256", "EdDSA")
+# EdDSA with Ed25519 keys, also under its fully-specified name (RFC 9864 deprecates "EdDSA").
+ALGORITHMS = ("ES256", "PS256", "EdDSA", "Ed25519")
 INVALID = "invalid_software_statement"
 UNAPPROVED = "unapproved_software_statement"
 LEEWAY = 60  # clock skew between the issuer and us, in seconds
