@@ -414,3 +414,64 @@ def test_a_host_killed_under_load_loses_nothing_acknowledged(tmp_path: Path) -> 
             assert json.loads(export.read_bytes().splitlines()[0])
     finally:
         drop_schema(PG_URL, schema)
+
+
+def _cli(made: Cluster, *arguments: str) -> dict:
+    done = subprocess.run(
+        [*HOVIYAT, *arguments, "--json"], env=made.env, capture_output=True, check=True
+    )
+    return dict(json.loads(done.stdout))
+
+
+def _jwks_kids(host: str, path: str) -> set[str]:
+    return {key["kid"] for key in httpx.get(f"{host}{path}", timeout=30).json()["keys"]}
+
+
+def _until(seconds: float, condition: Callable[[], bool]) -> float:
+    """Seconds until ``condition()`` held; fails after ``seconds``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, f"not within {seconds} s"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+# Stated bound (idp/tokens/keyring.py): every worker reloads the ring within
+# five seconds, and at once when a token names a kid it does not know.
+KEYRING_BOUND_SECONDS = 5.0 + 2.0
+
+
+def test_a_signing_key_rotation_reaches_every_host_within_the_stated_bound(
+    three: Cluster,
+) -> None:
+    jwks_path = urlsplit(
+        httpx.get(f"{three.hosts[0].url}/.well-known/openid-configuration", timeout=30).json()[
+            "jwks_uri"
+        ]
+    ).path
+    published = _cli(three, "keys", "rotate", "--force")["published"]
+    for host in three.hosts:
+        _until(
+            KEYRING_BOUND_SECONDS, lambda host=host: published in _jwks_kids(host.url, jwks_path)
+        )
+    assert _cli(three, "keys", "rotate", "--force")["activated"] == published
+
+    signed: list[str] = []
+
+    def signed_by_published() -> bool:
+        token = _bank_token(three)
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+        signed.append(token)
+        return bool(header["kid"] == published)
+
+    _until(KEYRING_BOUND_SECONDS, signed_by_published)
+    token = signed[-1]  # signed by the new key: every host must accept it at once
+    body = person_bodies(_registry(three), 3)[2]
+    for host in three.hosts:
+        answer = httpx.post(
+            f"{host.url}/v1/persons/verify",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
