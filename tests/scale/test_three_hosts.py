@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -427,6 +428,10 @@ def _jwks_kids(host: str, path: str) -> set[str]:
     return {key["kid"] for key in httpx.get(f"{host}{path}", timeout=30).json()["keys"]}
 
 
+def _publishes(host: str, path: str, kid: str) -> bool:
+    return kid in _jwks_kids(host, path)
+
+
 def _until(seconds: float, condition: Callable[[], bool]) -> float:
     """Seconds until ``condition()`` held; fails after ``seconds``."""
     started = time.monotonic()
@@ -451,9 +456,7 @@ def test_a_signing_key_rotation_reaches_every_host_within_the_stated_bound(
     ).path
     published = _cli(three, "keys", "rotate", "--force")["published"]
     for host in three.hosts:
-        _until(
-            KEYRING_BOUND_SECONDS, lambda host=host: published in _jwks_kids(host.url, jwks_path)
-        )
+        _until(KEYRING_BOUND_SECONDS, partial(_publishes, host.url, jwks_path, published))
     assert _cli(three, "keys", "rotate", "--force")["activated"] == published
 
     signed: list[str] = []
