@@ -35,6 +35,7 @@ from oidc.login_helpers import (
     new_interaction,
     submit,
 )
+from oidc.test_html_validity import assert_valid_html
 from oidc_support import authorization_params, exchange, pkce_pair, query_of, register_rp
 from sqlmodel import col, select
 from webauthn.helpers import encode_cbor
@@ -505,5 +506,7 @@ def test_the_high_page_works_without_javascript_for_the_certificate(
     assert certificate["csrf_token"] and certificate["interaction"]
     english = browser.get(f"/login?interaction={certificate['interaction']}&lang=en")
     assert "Sign in with your certificate" in english.text
+    assert_valid_html(page, "high (fa)")
+    assert_valid_html(english, "high (en)")
     script = browser.get("/login/static/passkeys.js")
     assert script.status_code == 200 and "navigator.credentials" in script.text
