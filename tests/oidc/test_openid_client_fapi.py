@@ -79,7 +79,7 @@ class NodeRp:
             self._stderr.seek(0)
             raise AssertionError(f"no answer to {op}: {self._stderr.read()[-2000:]}")
         answer: dict[str, Any] = json.loads(line)
-        # What went over the wire for this request: {method, path, status, dpop_nonce} each.
+        # What went over the wire for this request (fapi.mjs's wireLog).
         self.wire: list[dict[str, Any]] = answer["wire"]
         return answer
 
@@ -304,6 +304,27 @@ def test_openid_client_client_credentials_with_dpop_at_the_verification_api(
     assert answer["status"] == 200, answer
     introspected = node_rp.ok("introspect", rp, token=tokens["access_token"])
     assert introspected["cnf"] == {"jkt": fapi_rp.dpop_key.thumbprint()}
+
+
+def test_openid_client_verifies_signed_introspection_and_revokes(
+    node_rp: NodeRp, hoviyat_app: FastAPI, live_server: Any, citizen: Person, fapi_rp: Rp
+) -> None:
+    """RFC 9701: openid-client asks for the answer as a JWT and verifies it against the
+    published keys (iss, aud, typ) before handing it over; RFC 7009: revocation."""
+    rp = {**fapi_rp.settings, "signed_introspection": True}
+    tokens = _log_in(node_rp, hoviyat_app, live_server.url, citizen, rp, "par")
+    answer = node_rp.ok("introspect", rp, token=tokens["access_token"])
+    # openid-client would take plain JSON too: the wire shows the answer was the JWT.
+    (hop,) = node_rp.wire
+    assert hop["content_type"].startswith("application/token-introspection+jwt"), hop
+    assert answer["active"] is True
+    assert answer["cnf"] == {"jkt": fapi_rp.dpop_key.thumbprint()}
+    node_rp.ok("revoke", rp, token=tokens["refresh_token"])
+    # RFC 7009 §2.1: revoking the refresh token ends the grant, its access tokens too.
+    assert node_rp.ok("introspect", rp, token=tokens["refresh_token"]) == {"active": False}
+    assert node_rp.ok("introspect", rp, token=tokens["access_token"]) == {"active": False}
+    refused = node_rp.error("refresh", rp, refresh_token=tokens["refresh_token"])
+    assert _response_error(refused) == (400, "invalid_grant")
 
 
 @pytest.mark.parametrize("hoviyat_settings", ["dpop-nonce"], indirect=True)
@@ -538,6 +559,15 @@ def test_attack_replayed_dpop_proof_at_the_token_endpoint_is_refused(
     assert answer["first"]["token_type"].lower() == "dpop", answer
     assert not answer["second"]["ok"], answer
     assert _response_error(answer["second"]["error"]) == (400, "invalid_dpop_proof")
+
+
+def test_attack_introspecting_another_clients_token_learns_nothing(
+    node_rp: NodeRp, fapi_rp: Rp, jar_rp: Rp, live_server: Any
+) -> None:
+    # RFC 7662 §4: a client may not scan other clients' tokens; they are simply inactive.
+    token = node_rp.ok("client_credentials", fapi_rp.settings)["access_token"]
+    assert node_rp.ok("introspect", jar_rp.settings, token=token) == {"active": False}
+    assert node_rp.ok("introspect", fapi_rp.settings, token=token)["active"] is True
 
 
 @pytest.mark.parametrize("endpoint", ["par", "token"])

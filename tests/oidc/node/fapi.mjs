@@ -2,11 +2,12 @@
 // tests/oidc/test_openid_client_fapi.py drives over real HTTP, one node process
 // for the whole module: one JSON request per stdin line, one JSON answer per
 // stdout line, {"ok": true, "result": ...} or {"ok": false, "error": {...}}, with
-// "wire": what went over the wire meanwhile ({method, path, status, dpop_nonce} each).
+// "wire": what went over the wire meanwhile ({method, path, status, dpop_nonce,
+// content_type} each).
 //
 // Every request carries "rp": {"issuer", "client_id", "redirect_uri",
 // "client_key" (private JWK), "dpop_key" and "other_dpop_key" (private JWKs),
-// "jarm" (bool)}. Operations:
+// "jarm" and "signed_introspection" (bools)}. Operations:
 //   authorize {how: "par"|"jar"|"jar+par"|"plain", dpop, request_object, assertion}
 //                                   -> {url, verifier, state, nonce}
 //   code {callback, verifier, state, nonce, dpop}          -> tokens
@@ -16,6 +17,7 @@
 //                                   -> {status, body}   (replay: {first, second})
 //   userinfo {access_token, sub, dpop}                      -> the claims
 //   introspect {token}                                      -> the RFC 7662 answer
+//   revoke {token}                                          -> {} (RFC 7009)
 // "dpop" names the key a proof is made with: "main", "other" or null (none).
 // "assertion" / "request_object" change the client assertion's or the request
 // object's claims (openid-client's modifyAssertion): {claim: value} set as given,
@@ -48,7 +50,7 @@ function modifier(changes) {
   };
 }
 
-// What went over the wire during the current request line: {method, path, status, dpop_nonce}.
+// What went over the wire during the current request line.
 let wireLog = [];
 
 // The wire, as the tests tamper with it; every request openid-client sends goes through here.
@@ -68,6 +70,7 @@ function wire(tamper) {
       path: new URL(tamper.send_to ?? url).pathname,
       status: response.status,
       dpop_nonce: response.headers.has("dpop-nonce"),
+      content_type: response.headers.get("content-type"),
     });
     return response;
   };
@@ -80,7 +83,12 @@ async function configure(rp, { assertion, tamper } = {}) {
   const config = await client.discovery(
     new URL(rp.issuer),
     rp.client_id,
-    { id_token_signed_response_alg: "ES256", authorization_signed_response_alg: "ES256" },
+    {
+      id_token_signed_response_alg: "ES256",
+      authorization_signed_response_alg: "ES256",
+      // RFC 9701: ask for introspection answers as JWTs, which openid-client then verifies.
+      ...(rp.signed_introspection ? { introspection_signed_response_alg: "ES256" } : {}),
+    },
     client.PrivateKeyJwt(
       { key: clientKey.privateKey, kid: rp.client_key.kid },
       modifier(assertion),
@@ -193,6 +201,12 @@ const operations = {
   async introspect(rp, { token }) {
     const { config } = await configure(rp);
     return await client.tokenIntrospection(config, token);
+  },
+
+  async revoke(rp, { token }) {
+    const { config } = await configure(rp);
+    await client.tokenRevocation(config, token);
+    return {};
   },
 };
 
