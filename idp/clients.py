@@ -91,6 +91,10 @@ def client_summary(client: Client) -> dict[str, Any]:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "profile": client.profile,
         "backchannel_logout_uri": client.backchannel_logout_uri,
+        "tls_client_auth_subject_dn": client.tls_client_auth_subject_dn,
+        "tls_client_certificate_bound_access_tokens": (
+            client.tls_client_certificate_bound_access_tokens
+        ),
         "disabled": client.disabled,
         "created_at": client.created_at.isoformat(),
     }

@@ -34,7 +34,7 @@ from idp.http import (
 )
 from idp.http.direct import DirectRoute, Handler
 from idp.login import pages as login_pages
-from idp.oauth import discovery, rfc9449, token_endpoint
+from idp.oauth import discovery, rfc8705, rfc9449, token_endpoint
 from idp.oauth.client_auth import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, ClientAuthMethod
 from idp.oauth.discovery import Contributor
 from idp.oauth.grants import Grant, authorization_code, client_credentials, refresh_token
@@ -81,6 +81,14 @@ FEATURES: tuple[Feature, ...] = (
     # FastAPI tries routes in order, so each ACME POST skipped ~80 routes' regexes.
     Feature("acme", acme.router),
     Feature("discovery", discovery.router),
+    # RFC 8705: mutual-TLS client authentication (the certificate forwarded by the
+    # trusted proxy) and certificate-bound access tokens, at /token, /par, introspection.
+    Feature(
+        "mutual-tls",
+        rfc8705.router,
+        client_auth=(rfc8705.TLS_CLIENT_AUTH_METHOD, rfc8705.SELF_SIGNED_METHOD),
+        metadata=rfc8705.metadata,
+    ),
     Feature(
         "verification",
         verification.router,

@@ -9,7 +9,7 @@ import typer
 from idp.cli.database import read
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.clients import ClientError, client_summary, create_client, list_clients
-from idp.oidc.registration import RegistrationError, oidc_attributes
+from idp.oidc.registration import SECRETLESS_METHODS, RegistrationError, oidc_attributes
 from idp.secrets import load_secrets
 from idp.settings import get_settings
 from idp.storage.engine import Database
@@ -50,6 +50,16 @@ def create(
     backchannel_logout_uri: str | None = typer.Option(
         None, "--backchannel-logout-uri", help="OIDC: where logout tokens are POSTed"
     ),
+    tls_subject_dn: str | None = typer.Option(
+        None,
+        "--tls-client-auth-subject-dn",
+        help="tls_client_auth: the exact subject DN (RFC 4514) of its certificate (RFC 8705)",
+    ),
+    tls_bound: bool = typer.Option(
+        False,
+        "--tls-certificate-bound",
+        help="access tokens bound to its TLS client certificate (RFC 8705 §3)",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a keyed digest."""
@@ -67,10 +77,12 @@ def create(
                 require_signed_request_object=require_signed,
                 dpop_bound_access_tokens=dpop_bound, profile=profile,
                 backchannel_logout_uri=backchannel_logout_uri,
+                tls_client_auth_subject_dn=tls_subject_dn,
+                tls_client_certificate_bound_access_tokens=tls_bound,
             )  # fmt: skip
             created = create_client(
                 session, secrets.client_secret_key, name=name, service_code=service, roles=role,
-                with_secret=auth_method != "private_key_jwt", **oidc,
+                with_secret=auth_method not in SECRETLESS_METHODS, **oidc,
             )  # fmt: skip
             summary = client_summary(created.client)
     except (ClientError, RegistrationError) as error:

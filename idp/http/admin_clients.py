@@ -20,7 +20,7 @@ from idp.clients import ClientError, client_summary, create_client, list_clients
 from idp.context import Hoviyat, get_hoviyat
 from idp.http.auth import Caller, require_role
 from idp.http.schema import StrictModel
-from idp.oidc.registration import RegistrationError, oidc_attributes
+from idp.oidc.registration import SECRETLESS_METHODS, RegistrationError, oidc_attributes
 from idp.problems import Problem, not_found
 from idp.storage import clients as store
 from idp.tracking import new_tracking_code
@@ -45,6 +45,9 @@ class ClientRegistration(StrictModel):
     dpop_bound_access_tokens: bool = False
     profile: Literal["fapi2"] | None = None  # FAPI 2.0 Security Profile (idp.oidc.fapi2)
     backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    # RFC 8705 §2.1.2, §3.4: mutual-TLS client authentication and bound tokens.
+    tls_client_auth_subject_dn: str | None = Field(default=None, max_length=1000)
+    tls_client_certificate_bound_access_tokens: bool = False
 
 
 def _audit(session: Session, caller: Caller, client_id: str, operation: str) -> None:
@@ -94,6 +97,8 @@ async def create(
             dpop_bound_access_tokens=body.dpop_bound_access_tokens,
             profile=body.profile,
             backchannel_logout_uri=body.backchannel_logout_uri,
+            tls_client_auth_subject_dn=body.tls_client_auth_subject_dn,
+            tls_client_certificate_bound_access_tokens=body.tls_client_certificate_bound_access_tokens,
         )
     except RegistrationError as error:
         raise _invalid(error) from None
@@ -105,7 +110,7 @@ async def create(
             name=body.name,
             service_code=body.service_code,
             roles=body.roles,
-            with_secret=body.token_endpoint_auth_method != "private_key_jwt",  # noqa: S105
+            with_secret=body.token_endpoint_auth_method not in SECRETLESS_METHODS,
             **attributes,
         )
         _audit(session, caller, created.client.client_id, "create")

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat, get_hoviyat
-from idp.oauth import rfc9449
+from idp.oauth import rfc8705, rfc9449
 from idp.oauth.rfc9068 import verify_access_token
 from idp.problems import Problem, credentials_required, forbidden, unauthorized
 from idp.storage.models import Client
@@ -107,6 +107,11 @@ def access_token_claims(
         claims = verify_access_token(hoviyat.keyring, token, issuer=hoviyat.settings.issuer)
     except TokenError as exc:
         raise unauthorized(f"access token rejected: {exc}") from None
+    if "cnf" in claims:
+        try:
+            rfc8705.confirm(request, claims)  # RFC 8705 §3: its certificate, or refused
+        except rfc8705.CertificateMismatch as exc:
+            raise unauthorized(str(exc)) from None
     if scheme == "bearer" and rfc9449.bound_key(claims) is None:
         return claims, None  # RFC 6750, as before DPoP: the busiest path pays nothing for it
     settings = hoviyat.settings

@@ -34,6 +34,9 @@ class AuthenticatedClient:
     # The RFC 7638 thumbprint of the key a DPoP proof showed this request holds
     # (RFC 9449 §5); the tokens issued are bound to it. None: no proof.
     dpop_jkt: str | None = None
+    # RFC 8705 §3.1: the x5t#S256 of the TLS client certificate the tokens are
+    # bound to (idp.oauth.rfc8705.bind). None: not certificate-bound.
+    certificate_thumbprint: str | None = None
 
 
 # The session is None where the caller only reads: a method that needs one

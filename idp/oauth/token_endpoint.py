@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from idp.audit.log import append, audit_entry
 from idp.context import Hoviyat, get_hoviyat
+from idp.oauth import rfc8705
 from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
@@ -141,7 +142,9 @@ class TokenEndpoint:
         authentication = self.authentication
         read_only = self._read_only.get(grant_type)
         if proof is None and read_only is not None and not authentication.writes(request, form):
-            caller = authentication.authenticate(request, form, hoviyat, None)
+            caller = rfc8705.bind(
+                request, authentication.authenticate(request, form, hoviyat, None)
+            )
             _check_allowed(caller, grant_type)
             body, event = read_only(form, caller, hoviyat)
             await hoviyat.committer.run(audit_entry(event))
@@ -151,6 +154,7 @@ class TokenEndpoint:
             def granted(caller: AuthenticatedClient) -> dict[str, Any]:
                 if proof is not None:
                     caller = replace(caller, dpop_jkt=proof.jkt)
+                caller = rfc8705.bind(request, caller)  # RFC 8705 §3
                 _check_allowed(caller, grant_type)
                 return handler(form, caller, hoviyat, session)
 

@@ -5,10 +5,14 @@ and court apps) gets the profile's guarantees whatever it sends:
 
 - §5.3.1.2: authorization requests only through PAR (RFC 9126), with PKCE
   S256 (Hoviyat requires S256 of every client already);
-- §5.3.1.1 / §5.3.2.1: client authentication by ``private_key_jwt`` only,
-  whose assertion ``aud`` must be exactly the issuer (not the token URL);
-- §5.3.2.1: sender-constrained access tokens, here DPoP (RFC 9449); refresh
-  tokens then only ever mint bound access tokens;
+- §5.3.1.1 / §5.3.2.1: client authentication by ``private_key_jwt`` (whose
+  assertion ``aud`` must be exactly the issuer, not the token URL) or mutual
+  TLS (RFC 8705 §2: ``tls_client_auth``, ``self_signed_tls_client_auth``);
+- §5.3.2.1: sender-constrained access tokens, by DPoP (RFC 9449) or by the
+  client's TLS certificate (RFC 8705 §3, when registered with
+  ``tls_client_certificate_bound_access_tokens``; DPoP otherwise); refresh
+  tokens then only ever mint bound access tokens, since /token refuses the
+  client without its proof or certificate;
 - §5.4: PS256 or ES256 signatures (RS256 is refused);
 - §5.3.2.1: codes live at most 60 s and pushed requests under 600 s, as for
   every Hoviyat client (``idp.oidc.grants.CODE_LIFETIME``, ``par_lifetime_seconds``).
@@ -20,7 +24,7 @@ from collections.abc import Sequence
 
 PROFILE = "fapi2"
 PROFILES = (PROFILE,)
-AUTH_METHODS = ("private_key_jwt",)  # mTLS (RFC 8705) joins when it is served
+AUTH_METHODS = ("private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth")
 ALGORITHMS = ("PS256", "ES256")
 
 

@@ -21,9 +21,10 @@ from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
+from idp.oauth import rfc8705
 from idp.oauth.errors import OAuthError
 from idp.oauth.rfc9068 import issue_access_token
-from idp.oauth.rfc9449 import TOKEN_TYPE, confirmation
+from idp.oauth.rfc9449 import TOKEN_TYPE
 from idp.oidc.authorize import AuthorizationRequest
 from idp.oidc.id_token import id_token_claims, sign_id_token
 from idp.oidc.identity import identity_or
@@ -172,6 +173,7 @@ def token_response(
     operation: str,
     dpop_jkt: str | None = None,
     audience: str | None = None,
+    certificate_thumbprint: str | None = None,
 ) -> dict[str, Any]:
     """A grant's tokens (OIDC Core §3.1.3.3), a refresh token too if the client may refresh.
 
@@ -202,7 +204,7 @@ def token_response(
             "gid": grant.id,
             "acr": grant.acr,
             "service_code": client.service_code,
-            **confirmation(dpop_jkt),
+            **rfc8705.confirmation(dpop_jkt, certificate_thumbprint),  # RFC 8705 §3.1
         },
     )
     claims = id_token_claims(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from idp.oauth import rfc8705
 from idp.oidc import fapi2
 from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
 from idp.oidc.sector import SectorIdentifierError, check_sector_identifier
@@ -21,7 +22,9 @@ from idp.tokens import SIGNING_ALGORITHMS
 # What a client may register: every grant and method idp.features can serve
 # (tests/oidc/test_features.py holds the two lists together).
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT)
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT, *rfc8705.METHODS)
+# Methods whose client holds no shared secret (a key, or a certificate, proves it).
+SECRETLESS_METHODS = (PRIVATE_KEY_JWT, *rfc8705.METHODS)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -76,6 +79,8 @@ def oidc_attributes(
     dpop_bound_access_tokens: bool = False,
     profile: str | None = None,
     backchannel_logout_uri: str | None = None,
+    tls_client_auth_subject_dn: str | None = None,
+    tls_client_certificate_bound_access_tokens: bool = False,
 ) -> dict[str, Any]:
     """The Client columns for this registration, or :class:`RegistrationError`.
 
@@ -117,9 +122,12 @@ def oidc_attributes(
         if refusal is not None:
             raise RegistrationError(refusal)
         require_pushed_authorization_requests = True
-        dpop_bound_access_tokens = True
+        if not tls_client_certificate_bound_access_tokens:
+            # FAPI 2.0 §5.3.2.1: sender-constrained, by DPoP unless mTLS binding was asked.
+            dpop_bound_access_tokens = True
     if auth_method == PRIVATE_KEY_JWT and jwks is None:
         raise RegistrationError("private_key_jwt needs --jwks-file with the client's public keys")
+    subject_dn = _mutual_tls(auth_method, tls_client_auth_subject_dn, jwks)
     redirects = [_check_uri(uri, "redirect URI") for uri in redirect_uris]
     if sector_identifier is not None:
         _check_uri(sector_identifier, "sector identifier")
@@ -148,4 +156,29 @@ def oidc_attributes(
             if backchannel_logout_uri
             else None
         ),
+        "tls_client_auth_subject_dn": subject_dn,
+        "tls_client_certificate_bound_access_tokens": tls_client_certificate_bound_access_tokens,
     }
+
+
+def _mutual_tls(
+    auth_method: str, subject_dn: str | None, jwks: dict[str, Any] | None
+) -> str | None:
+    """RFC 8705 §2.1.2 and §2.2.2: what each mutual-TLS method needs; the DN normalised."""
+    if auth_method == rfc8705.SELF_SIGNED_TLS_CLIENT_AUTH and jwks is None:
+        raise RegistrationError(
+            "self_signed_tls_client_auth needs --jwks-file with the certificate's public key"
+        )
+    if auth_method != rfc8705.TLS_CLIENT_AUTH:
+        if subject_dn:
+            raise RegistrationError("tls_client_auth_subject_dn goes only with tls_client_auth")
+        return None
+    if not subject_dn:
+        raise RegistrationError(
+            "tls_client_auth needs the subject DN of the client's certificate "
+            "(--tls-client-auth-subject-dn, RFC 8705 §2.1.2)"
+        )
+    try:
+        return rfc8705.normalised_subject_dn(subject_dn)
+    except rfc8705.SubjectDnError as exc:
+        raise RegistrationError(str(exc)) from None

@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from idp.context import Hoviyat
+from idp.oauth import rfc8705
 from idp.oauth.rfc9068 import verify_access_token
 from idp.oauth.rfc9449 import TOKEN_TYPE, bound_key
 from idp.oidc.grants import digest
@@ -47,8 +48,10 @@ def _access_token(
     jkt = bound_key(claims)
     body: dict[str, Any] = {"active": True, "token_type": "Bearer" if jkt is None else TOKEN_TYPE}
     body.update({name: claims[name] for name in _ACCESS_TOKEN_MEMBERS if name in claims})
-    if jkt is not None:
-        body["cnf"] = {"jkt": jkt}
+    cnf = {"jkt": jkt} if jkt is not None else {}
+    cnf.update(rfc8705.introspection_members(claims))  # RFC 8705 §3.2
+    if cnf:
+        body["cnf"] = cnf
     return body
 
 

@@ -70,6 +70,10 @@ class Client(SQLModel, table=True):
     profile: str | None = Field(default=None, max_length=16)
     # OpenID Connect Back-Channel Logout 1.0 §2.2: where its logout tokens are POSTed.
     backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    # RFC 8705 §2.1.2: the exact subject DN (RFC 4514) of its tls_client_auth certificate.
+    tls_client_auth_subject_dn: str | None = Field(default=None, max_length=1000)
+    # RFC 8705 §3.4: its access tokens are bound to its TLS client certificate.
+    tls_client_certificate_bound_access_tokens: bool = Field(default=False)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

@@ -122,6 +122,7 @@ def test_profiles_json_lists_every_profile(environment: Path) -> None:
         "tls-server",
         "tls-server-short",
         "backoffice-client",
+        "oauth-client",
         "ocsp-responder",
         "service-signing",
     }

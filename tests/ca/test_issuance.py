@@ -48,6 +48,7 @@ PROFILES = {
         [("lint_cabf_serverauth_cert", "-t", "DV-FINAL-CERTIFICATE")],
     ),
     "backoffice-client": ("entity", "sslclient", []),
+    "oauth-client": ("entity", "sslclient", []),  # RFC 8705 clients, organisations CA
     "ocsp-responder": ("service", None, []),
     "service-signing": ("service", None, []),
 }

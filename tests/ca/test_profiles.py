@@ -23,6 +23,7 @@ EXPECTED = {
     "tls-server",
     "tls-server-short",
     "backoffice-client",
+    "oauth-client",
     "ocsp-responder",
     "service-signing",
 }

@@ -78,6 +78,7 @@ def authorization_code_grant(
         operation="authorization_code",
         dpop_jkt=caller.dpop_jkt,
         audience=audience,
+        certificate_thumbprint=caller.certificate_thumbprint,  # RFC 8705 §3
     )
 
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat
-from idp.oauth import rfc8707
+from idp.oauth import rfc8705, rfc8707
 from idp.oauth.client_auth import AuthenticatedClient
 from idp.oauth.errors import OAuthError
 from idp.oauth.grants import Form, Grant
 from idp.oauth.rfc9068 import issue_access_token
-from idp.oauth.rfc9449 import TOKEN_TYPE, confirmation
+from idp.oauth.rfc9449 import TOKEN_TYPE
 from idp.tracking import new_tracking_code
 
 
@@ -45,7 +45,8 @@ def client_credentials_grant(
         extra_claims={
             "service_code": client.service_code,
             "roles": list(client.roles),
-            **confirmation(caller.dpop_jkt),  # RFC 9449 §6.1
+            # RFC 9449 §6.1 (DPoP key), RFC 8705 §3.1 (TLS client certificate)
+            **rfc8705.confirmation(caller.dpop_jkt, caller.certificate_thumbprint),
         },
     )
     event = AuditEvent(

@@ -84,6 +84,7 @@ def refresh_token_grant(
         operation="refresh_token",
         dpop_jkt=caller.dpop_jkt,
         audience=audience,
+        certificate_thumbprint=caller.certificate_thumbprint,  # RFC 8705 §3
     )
 
 
