@@ -347,6 +347,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "If you have a smart national card or a personal login certificate, connect it:",
     ),
     "high.certificate": ("ورود با گواهی دیجیتال", "Sign in with your certificate"),
+    "passkeys.title": ("گذرکلیدهای من", "My passkeys"),
+    "passkeys.created": ("ثبت: {date}", "Added: {date}"),
+    "passkeys.last_used": ("آخرین استفاده: {date}", "Last used: {date}"),
+    "passkeys.remove": ("حذف این گذرکلید", "Remove this passkey"),
+    "passkeys.none": ("هنوز گذرکلیدی ثبت نکرده‌اید.", "You have no passkey yet."),
+    "passkeys.add": ("افزودن گذرکلید", "Add a passkey"),
+    "passkeys.failed": (
+        "گذرکلید ثبت نشد. دوباره امتحان کنید.",
+        "The passkey was not added. Please try again.",
+    ),
+    "passkeys.needs_js": (
+        "افزودن گذرکلید به جاوااسکریپت نیاز دارد که در این مرورگر خاموش است.",
+        "Adding a passkey needs JavaScript, which is off in this browser.",
+    ),
+    "passkeys.substantial_first": (
+        "برای افزودن گذرکلید، شماره همراه شما باید در همین ورود تأیید شده باشد (ورود به خدمتی با سطح اطمینان متوسط یا بالاتر).",
+        "To add a passkey, your mobile number must have been confirmed in this login (log in to a service at level substantial or higher).",
+    ),
     "otp.already_accepted": (
         "این کد پیش‌تر پذیرفته شد و شماره همراه شما تأیید شده است (احتمالاً فرم دو بار ارسال شد). ادامه دهید.",
         "This code was already accepted and your mobile number is confirmed (the form was probably sent twice). Please continue.",

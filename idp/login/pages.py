@@ -23,6 +23,7 @@ from idp.login.account import router as account_router
 from idp.login.flow import Flow, load_flow
 from idp.login.forms import close_login, show_step
 from idp.login.i18n import Language, pick_language
+from idp.login.passkey_account import router as passkey_account_router
 from idp.login.render import STATIC, hoviyat_of, message
 from idp.login.steps import (
     cancel,
@@ -40,6 +41,7 @@ from verifiers.registry.base import RegistryUnavailable
 
 router = APIRouter(tags=["login"], include_in_schema=False)
 router.include_router(account_router)
+router.include_router(passkey_account_router)
 
 FormStr = Annotated[str, Form()]
 

@@ -174,3 +174,13 @@ def record_use(db: Session, credential_id: str, new_sign_count: int, now: dateti
 def prune_challenges(db: Session, now: datetime) -> int:
     result = db.execute(delete(CHALLENGES).where(CHALLENGES.c.expires_at < now))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def remove(db: Session, person_hash: str, credential_id: str) -> bool:
+    """Delete one of this person's passkeys (a lost device); False if it is not theirs."""
+    result = db.execute(
+        delete(PASSKEYS).where(
+            PASSKEYS.c.credential_id == credential_id, PASSKEYS.c.person_hash == person_hash
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

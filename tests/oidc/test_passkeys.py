@@ -510,3 +510,58 @@ def test_the_high_page_works_without_javascript_for_the_certificate(
     assert_valid_html(english, "high (en)")
     script = browser.get("/login/static/passkeys.js")
     assert script.status_code == 200 and "navigator.credentials" in script.text
+
+
+def test_account_page_adds_lists_and_removes_passkeys(
+    hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
+) -> None:
+    """Outside any login: a session at substantial adds a passkey (no interaction), sees
+    it listed, and removes it (a lost device); the removal is audited."""
+    person = living_with_mobile(synthetic_registry_path)
+    _high_page(browser, hoviyat_app, person)  # leaves a session at substantial
+    page = browser.get("/login/passkeys?lang=en")
+    assert page.status_code == 200 and "You have no passkey yet." in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert_valid_html(page, "passkeys (en)")
+    fields = Forms(page.text).form("/login/passkeys/register")
+    assert "interaction" not in fields
+    key = SoftAuthenticator(hoviyat_app.state.hoviyat.settings.issuer)
+    options = browser.post("/login/passkeys/register/options", data=fields).json()
+    added = browser.post(
+        "/login/passkeys/register", data={**fields, "credential": key.create(options)}
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["next"] == "/login/passkeys?lang=en"
+    # Signing in needs a login in progress: the account page cannot raise the level.
+    assert browser.post("/login/passkeys/authenticate/options", data=fields).status_code == 400
+    listed = browser.get("/login/passkeys?lang=en")
+    removal = Forms(listed.text).form("/login/passkeys/remove")
+    assert removal["credential_id"] == b64url(key.credential_id)
+    stranger = _fresh_browser(hoviyat_app)
+    stranger_page = _high_page(
+        stranger, hoviyat_app, living_with_mobile(synthetic_registry_path, 1)
+    )
+    theirs = Forms(stranger_page.text).form(PASSKEY_FORM)
+    stolen = stranger.post("/login/passkeys/remove", data={**theirs, **{
+        "credential_id": removal["credential_id"]}})  # fmt: skip
+    assert stolen.status_code == 303
+    with hoviyat_app.state.hoviyat.db.session() as db:
+        assert len(db.exec(select(Passkey)).all()) == 1  # someone else's passkey stays
+    assert browser.post("/login/passkeys/remove", data=removal).status_code == 303
+    with hoviyat_app.state.hoviyat.db.session() as db:
+        assert db.exec(select(Passkey)).all() == []
+    assert _audit_outcomes(hoviyat_app, "passkey") == ["registered", "revoked"]
+
+
+def test_account_page_at_low_cannot_add_a_passkey(
+    hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
+) -> None:
+    person = living_with_mobile(synthetic_registry_path)
+    interaction = new_interaction(hoviyat_app, make_client(hoviyat_app))
+    _identify(browser, interaction, person)
+    page = browser.get("/login/passkeys?lang=en")
+    assert page.status_code == 200
+    assert "/login/passkeys/register" not in page.text
+    assert "must have been confirmed" in page.text
+    nobody = _fresh_browser(hoviyat_app).get("/login/passkeys")
+    assert nobody.status_code == 401

@@ -65,7 +65,7 @@
       excludeCredentials: descriptors(options.excludeCredentials),
     });
     const made = await navigator.credentials.create({ publicKey: publicKey });
-    await post("/login/passkeys/register", {
+    return post("/login/passkeys/register", {
       id: made.id,
       rawId: encode(made.rawId),
       type: made.type,
@@ -109,7 +109,12 @@
     error.hidden = true;
     try {
       if (button.dataset.ceremony === "register") {
-        await register();
+        const registered = await register();
+        if (form.dataset.then === "reload") {
+          // The citizen's passkeys page: added, shown in the list; no sign-in to do.
+          window.location.assign(registered.next);
+          return;
+        }
       }
       window.location.assign(await authenticate());
     } catch (failure) {
