@@ -31,6 +31,8 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from oidc.login_helpers import SUBSTANTIAL, Forms, follow, submit
 from oidc_support import (
     authorization_params,
@@ -623,3 +625,57 @@ def test_attack_tampered_or_stranger_signed_ocsp_answer(
     # An error status (what a responder says when it cannot sign) is no answer.
     with pytest.raises(PersonCertificateRefused, match="answered TRY_LATER"):
         verified_status(error_response(ResponseStatus.try_later), request, nonce, persons, now)
+
+
+def _stranger_with_broken_extension(payload: bytes) -> str:
+    """A self-signed certificate whose key-usage extension holds ``payload`` (often not DER)."""
+    key = _key()
+    name = x509.Name([x509.NameAttribute(NameOID.SERIAL_NUMBER, "PNOIR-0499370899")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.15"), payload), critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return quote(certificate.public_bytes(Encoding.PEM).decode(), safe="")
+
+
+HEADER_VALUES = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300),
+    st.binary(max_size=200).map(
+        lambda der: quote(
+            "-----BEGIN CERTIFICATE-----\n"
+            + base64.b64encode(der).decode()
+            + "\n-----END CERTIFICATE-----",
+            safe="",
+        )
+    ),
+    st.binary(min_size=0, max_size=8).map(_stranger_with_broken_extension),
+)
+
+
+def test_attack_fuzzed_certificate_header_never_causes_a_server_error(
+    hoviyat_app: FastAPI, browser: TestClient, hierarchy: Hierarchy
+) -> None:
+    rp = register_rp(hoviyat_app, "rp-fuzz")
+    _params, _verifier, interaction = start_high(browser, rp)
+    fields = form_fields(hoviyat_app, browser, interaction)
+
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(HEADER_VALUES)
+    def check(value: str) -> None:
+        answer = browser.post("/login/certificate", data=fields, headers={HEADER: value})
+        assert answer.status_code in (400, 403), (value, answer.status_code, answer.text)
+        assert answer.cookies.get("hoviyat_session") is None
+
+    check()
