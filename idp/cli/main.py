@@ -19,6 +19,7 @@ from idp.cli.policies import policies_app
 from idp.cli.reconcile import reconcile_command
 from idp.cli.registry import registry_app
 from idp.cli.setup import db_upgrade, init_command, serve_command
+from idp.cli.statement_issuers import statement_issuer_app
 from idp.private_files import restrict_umask
 from idp.settings import get_settings
 from idp.storage.availability import DATABASE_UNAVAILABLE
@@ -50,6 +51,7 @@ app.command("serve")(serve_command)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 clients_app.add_typer(initial_token_app, name="initial-token")
+clients_app.add_typer(statement_issuer_app, name="statement-issuer")
 app.add_typer(policies_app, name="policies")
 app.add_typer(registry_app, name="registry")
 app.add_typer(ca_app, name="ca")

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -368,3 +371,58 @@ def test_attack_statement_that_is_not_a_jws(
 ) -> None:
     for value in ("", "e30.e30.", "not a jws", "a.b.c.d.e", 42, None, ["x"], "x" * 20_000):
         refused(hoviyat_app, asgi_browser, value, "invalid_software_statement")  # type: ignore[arg-type]
+
+
+def test_the_cli_trusts_an_issuer_whose_statement_then_registers_until_revoked(
+    hoviyat_app: FastAPI,
+    hoviyat_settings: Settings,
+    asgi_browser: TestClient,
+    entity: LegalEntity,
+    tmp_path: Path,
+) -> None:
+    """``hoviyat clients statement-issuer add/list/revoke`` as an administrator runs them."""
+    env = {
+        **os.environ,
+        "HOVIYAT_DATA_DIR": str(hoviyat_settings.data_dir),
+        "HOVIYAT_DATABASE_URL": hoviyat_settings.database_url or "",
+        "HOVIYAT_REGISTRY_PATH": str(hoviyat_settings.registry_path),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "idp.cli", "clients", "statement-issuer", *args]
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    signer = new_key("ES256")
+    jwks_file = tmp_path / "issuer.jwks"
+    jwks_file.write_text(json.dumps({"keys": [_public(signer)]}))
+    added = run(
+        "add",
+        *("--issuer", ISSUER, "--jwks-file", str(jwks_file)),
+        *("--national-id", entity.national_id, "--service", SERVICE, "--json"),
+    )
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["status"] == "trusted"
+    assert register(asgi_browser, sign(signer, claims())).status_code == 201
+
+    private_file = tmp_path / "private.jwks"
+    private_file.write_text(json.dumps({"keys": [signer.as_dict(private=True)]}))
+    leaked = run(
+        "add",
+        *("--issuer", "https://other.example", "--jwks-file", str(private_file)),
+        *("--national-id", entity.national_id, "--service", SERVICE),
+    )
+    assert leaked.returncode != 0 and "private" in leaked.stderr
+
+    listed = run("list", "--json")
+    assert [i["issuer"] for i in json.loads(listed.stdout)] == [ISSUER]
+    revoked = run("revoke", "--issuer", ISSUER, "--json")
+    assert revoked.returncode == 0, revoked.stderr
+    refused(hoviyat_app, asgi_browser, sign(signer, claims()), "unapproved_software_statement")
+    assert run("revoke", "--issuer", ISSUER).returncode != 0
+    with hoviyat_app.state.hoviyat.db.read() as session:
+        events = session.exec(
+            select(AuditEntry).where(col(AuditEntry.event_type) == "dcr_statement_issuer")
+        )
+        assert [e.operation for e in events] == ["add", "revoke"]
