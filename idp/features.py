@@ -118,8 +118,14 @@ FEATURES: tuple[Feature, ...] = (
         ),
         metadata=oidc.metadata,
     ),
-    # RFC 7591 / 7592: agencies register clients with an administrator's initial access token.
-    Feature("dynamic-registration", registration.router, metadata=rfc7591.metadata),
+    # RFC 7591 / 7592: agencies register clients with an administrator's initial access token
+    # or a trusted issuer's software statement; discovery names the endpoint only when served.
+    Feature(
+        "dynamic-registration",
+        registration.router,
+        switch="dynamic_registration",
+        metadata=rfc7591.metadata,
+    ),
     Feature("certificates", certificates.router),
     Feature("attestations", attestations.router),
     Feature("attestation-pages", attestation_pages.router),

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="serve the clients admin API (/v1/admin/clients); false leaves client "
         "management to 'hoviyat clients' on the server",
     )
+    dynamic_registration: bool = Field(
+        True,
+        description="serve dynamic client registration (RFC 7591/7592 at /register, and "
+        "registration_endpoint in discovery); false: clients only by an administrator",
+    )
     direct_routes: bool = Field(
         True,
         description="answer the busiest exact paths before FastAPI's router (idp.http.direct); "

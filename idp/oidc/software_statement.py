@@ -210,6 +210,10 @@ def merged_metadata(request: Mapping[str, Any], statement: Statement) -> dict[st
 
 
 def spend(session: Session, statement: Statement) -> None:
-    """Spend the statement's jti; ``invalid_software_statement`` if it was spent before."""
+    """Spend the statement's jti; ``invalid_software_statement`` if it was spent before.
+
+    Spent statements past their expiry go first: registrations are rare, and an expired
+    statement is refused by its ``exp`` whether or not its row is kept."""
+    store.prune(session, datetime.now(UTC))
     if not store.spend(session, statement.statement_id, statement.expires_at):
         raise invalid("the software statement was used before (its jti is single use)")

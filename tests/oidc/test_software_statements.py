@@ -40,6 +40,7 @@ from idp.storage import statement_issuers as issuer_store
 from idp.storage.engine import Database
 from idp.storage.models import AuditEntry, Client
 from idp.storage.registrations import RegisteredClient
+from idp.storage.statement_issuers import SpentStatement
 from verifiers.registry.base import LegalEntity, Person
 
 SERVICE = "demo-tax-portal"
@@ -426,3 +427,33 @@ def test_the_cli_trusts_an_issuer_whose_statement_then_registers_until_revoked(
             select(AuditEntry).where(col(AuditEntry.event_type) == "dcr_statement_issuer")
         )
         assert [e.operation for e in events] == ["add", "revoke"]
+
+
+def test_registration_is_in_discovery_only_when_served(
+    hoviyat_settings: Settings, init_report: dict[str, Any], entity: LegalEntity
+) -> None:
+    for served in (True, False):
+        app = create_app(hoviyat_settings.model_copy(update={"dynamic_registration": served}))
+        try:
+            with TestClient(app, base_url=hoviyat_settings.issuer) as browser:
+                signer = new_key("ES256")
+                trust(app, entity, signer, issuer=f"{ISSUER}/{served}")
+                discovery = browser.get("/.well-known/openid-configuration").json()
+                assert ("registration_endpoint" in discovery) is served
+                statement = sign(signer, claims(iss=f"{ISSUER}/{served}"))
+                answer = register(browser, statement)
+                assert answer.status_code == (201 if served else 404), answer.text
+        finally:
+            app.state.hoviyat.close()
+
+
+def test_spent_statements_are_pruned_once_expired(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, key: ECKey
+) -> None:
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    with hoviyat_app.state.hoviyat.db.session() as session:
+        issuer_store.spend(session, "0" * 64, past)
+    assert register(asgi_browser, sign(key, claims())).status_code == 201
+    with hoviyat_app.state.hoviyat.db.read() as session:
+        kept = [row.statement_id for row in session.exec(select(SpentStatement))]
+    assert len(kept) == 1 and kept != ["0" * 64]
