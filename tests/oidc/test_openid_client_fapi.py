@@ -10,8 +10,11 @@ DPoP proof. Each asserts the OAuth error code the client library reports.
 
 One node process serves the whole module (tests/oidc/node/fapi.mjs, one JSON
 request and answer per line); each test has its own app, server and client.
-Skipped with the reason when node or its package cannot be had. mTLS (RFC
-8705) is not served, so "another client certificate" has no case here.
+Skipped with the reason when node or its package cannot be had. For mutual
+TLS (RFC 8705) the TLS itself ends at the reverse proxy, which forwards the
+client certificate as X-Client-Certificate; openid-client's wire plays that
+proxy here, so the handshake is not exercised, what Hoviyat does with the
+certificate is.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from joserfc.jwk import ECKey
+from mtls_support import self_signed
 from node_support import node_with
 from oidc_support import REDIRECT_URI, SERVICE, complete, finish_interaction, log_in, start
 
@@ -170,9 +174,14 @@ def _register(app: FastAPI, client_id: str, *, profile: str | None) -> Rp:
 
 @pytest.fixture
 def hoviyat_settings(hoviyat_settings: Settings, request: pytest.FixtureRequest) -> Settings:
-    """As conftest's; parametrized indirectly with "dpop-nonce", the server wants DPoP nonces."""
-    if getattr(request, "param", None) == "dpop-nonce":
+    """As conftest's; parametrized indirectly with "dpop-nonce" the server wants DPoP nonces,
+    with "behind-proxy" it believes the client certificate the loopback proxy forwards."""
+    wanted = getattr(request, "param", None)
+    if wanted == "dpop-nonce":
         return hoviyat_settings.model_copy(update={"dpop_require_nonce": True})
+    if wanted == "behind-proxy":
+        # RFC 8705 through the reverse proxy: the loopback peer is the trusted proxy.
+        return hoviyat_settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
     return hoviyat_settings
 
 
@@ -620,3 +629,68 @@ def test_attack_expired_request_object_by_value_is_refused(
     assert answer.status_code == 400, answer.text
     assert "location" not in answer.headers
     assert answer.json()["error"] == "invalid_request_object"
+
+
+# --- RFC 8705: a certificate-bound token presented with another client certificate -------------
+
+
+@pytest.fixture
+def mtls_rp(hoviyat_app: FastAPI) -> Rp:
+    """A back-office client that authenticates with its self-signed certificate (§2.2) and
+    whose tokens are bound to it (§3); openid-client's wire plays the TLS-terminating proxy."""
+    hoviyat = hoviyat_app.state.hoviyat
+    mine, thief = self_signed("agency back office"), self_signed("agency back office")
+    public_key = ECKey.import_key(mine.certificate.public_key())  # type: ignore[arg-type]
+    attributes = oidc_attributes(
+        redirect_uris=[],
+        post_logout_redirect_uris=[],
+        grant_types=["client_credentials"],
+        auth_method="self_signed_tls_client_auth",
+        id_token_alg="ES256",
+        sector_identifier=None,
+        jwks={"keys": [public_key.as_dict(private=False)]},
+        tls_client_certificate_bound_access_tokens=True,
+    )
+    with hoviyat.db.session() as session:
+        create_client(
+            session,
+            hoviyat.secrets.client_secret_key,
+            name="openid-client mTLS",
+            service_code=SERVICE,
+            client_id="rp-openid-client-mtls",
+            with_secret=False,
+            **attributes,
+        )
+    settings = {
+        "issuer": hoviyat.settings.issuer,
+        "client_id": "rp-openid-client-mtls",
+        "client_certificate": mine.header,
+        "other_client_certificate": thief.header,
+    }
+    return Rp(settings, ECKey.generate_key("P-256"))
+
+
+@pytest.mark.parametrize("hoviyat_settings", ["behind-proxy"], indirect=True)
+@pytest.mark.parametrize("presented", ["other_client", None], ids=["another-certificate", "none"])
+def test_attack_certificate_bound_token_presented_with_another_or_no_certificate(
+    node_rp: NodeRp, mtls_rp: Rp, live_server: Any, citizen: Person, presented: str | None
+) -> None:
+    rp = mtls_rp.settings
+    tokens = node_rp.ok("client_credentials", rp, dpop=None, scope="persons.verify")
+    use = {
+        "access_token": tokens["access_token"],
+        "url": mtls_rp.issuer + "/v1/persons/verify",
+        "method": "POST",
+        "body": {"national_code": citizen.national_code},
+        "dpop": None,
+    }
+    # The control: with the certificate it is bound to, the token is served.
+    assert node_rp.ok("resource", rp, **use)["status"] == 200
+    # RFC 8705 §3: another certificate (same names, another key), or none, is refused.
+    refused = node_rp.error("resource", rp, certificate=presented, **use)
+    assert refused["code"] == "OAUTH_WWW_AUTHENTICATE_CHALLENGE", refused
+    assert refused["status"] == 401
+    (challenge,) = refused["challenges"]
+    # RFC 8705 §3: a certificate-bound token is still presented as Bearer (RFC 6750 §3).
+    assert challenge["scheme"].lower() == "bearer", challenge
+    assert challenge["parameters"]["error"] == "invalid_token", challenge

@@ -7,13 +7,16 @@
 //
 // Every request carries "rp": {"issuer", "client_id", "redirect_uri",
 // "client_key" (private JWK), "dpop_key" and "other_dpop_key" (private JWKs),
-// "jarm" and "signed_introspection" (bools)}. Operations:
+// "jarm" and "signed_introspection" (bools)}; an mTLS client (RFC 8705) has
+// "client_certificate" and "other_client_certificate" (as the proxy forwards them)
+// instead of "client_key". Operations:
 //   authorize {how: "par"|"jar"|"jar+par"|"plain", dpop, request_object, assertion}
 //                                   -> {url, verifier, state, nonce}
 //   code {callback, verifier, state, nonce, dpop}          -> tokens
 //   refresh {refresh_token, dpop}                           -> tokens
 //   client_credentials {scope, dpop, assertion, replay}     -> tokens (replay: {first, second})
-//   resource {access_token, url, method, body, dpop, send_to, send_method, replay}
+//   resource {access_token, url, method, body, dpop, send_to, send_method, replay,
+//             certificate: "client"|"other_client"|null (the default: the client's own)}
 //                                   -> {status, body}   (replay: {first, second})
 //   userinfo {access_token, sub, dpop}                      -> the claims
 //   introspect {token}                                      -> the RFC 7662 answer
@@ -54,9 +57,16 @@ function modifier(changes) {
 let wireLog = [];
 
 // The wire, as the tests tamper with it; every request openid-client sends goes through here.
-function wire(tamper) {
+function wire(tamper, rp) {
   return async (url, options) => {
     const headers = { ...options.headers };
+    // RFC 8705 behind the reverse proxy: the TLS client certificate the proxy verified the
+    // possession of reaches Hoviyat as X-Client-Certificate; here the wire plays the proxy.
+    const certificate =
+      tamper.certificate === undefined
+        ? rp.client_certificate
+        : tamper.certificate && rp[`${tamper.certificate}_certificate`];
+    if (certificate) headers["x-client-certificate"] = certificate;
     let { method, body } = options;
     if (tamper.dpop_header && headers.dpop) headers.dpop = tamper.dpop_header;
     if (tamper.send_method) {
@@ -77,7 +87,7 @@ function wire(tamper) {
 }
 
 async function configure(rp, { assertion, tamper } = {}) {
-  const clientKey = await keyPair(rp.client_key);
+  const clientKey = rp.client_key ? await keyPair(rp.client_key) : undefined;
   const execute = [client.allowInsecureRequests]; // the test server is plain HTTP on loopback
   if (rp.jarm) execute.push(client.useJwtResponseMode);
   const config = await client.discovery(
@@ -89,13 +99,12 @@ async function configure(rp, { assertion, tamper } = {}) {
       // RFC 9701: ask for introspection answers as JWTs, which openid-client then verifies.
       ...(rp.signed_introspection ? { introspection_signed_response_alg: "ES256" } : {}),
     },
-    client.PrivateKeyJwt(
-      { key: clientKey.privateKey, kid: rp.client_key.kid },
-      modifier(assertion),
-    ),
+    rp.client_certificate
+      ? client.TlsClientAuth() // RFC 8705 §2.2: the certificate authenticates the client
+      : client.PrivateKeyJwt({ key: clientKey.privateKey, kid: rp.client_key.kid }, modifier(assertion)),
     { execute },
   );
-  config[client.customFetch] = wire(tamper ?? {});
+  config[client.customFetch] = wire(tamper ?? {}, rp);
   return { config, clientKey };
 }
 
@@ -180,8 +189,8 @@ const operations = {
     return replay ? await twice(tamper, call) : await call();
   },
 
-  async resource(rp, { access_token, url, method = "GET", body, dpop = "main", send_to, send_method, replay }) {
-    const tamper = { send_to, send_method };
+  async resource(rp, { access_token, url, method = "GET", body, dpop = "main", send_to, send_method, replay, certificate }) {
+    const tamper = { send_to, send_method, certificate };
     const { config } = await configure(rp, { tamper });
     const options = await dpopOf(config, rp, dpop);
     const call = async () => {
