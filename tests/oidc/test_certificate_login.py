@@ -679,3 +679,27 @@ def test_attack_fuzzed_certificate_header_never_causes_a_server_error(
         assert answer.cookies.get("hoviyat_session") is None
 
     check()
+
+
+def test_cards_of_both_persons_ca_generations_log_in_after_a_rollover(
+    hoviyat_app: FastAPI, browser: TestClient, pki: Pki, hierarchy: Hierarchy, citizen: Person
+) -> None:
+    """Cards are valid for two years; the CA's key is rolled over meanwhile."""
+    rp = register_rp(hoviyat_app, "rp-rollover")
+    old_card = person_certificate(pki, citizen.national_code)
+    hierarchy.rollover("persons")
+    hierarchy.forget()
+    new_card = person_certificate(pki, citizen.national_code)
+    old_aki = old_card.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    new_aki = new_card.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert old_aki.key_identifier != new_aki.key_identifier
+    for card in (old_card, new_card):
+        browser.cookies.clear()
+        _params, _verifier, interaction = start_high(browser, rp)
+        answer = present(hoviyat_app, browser, interaction, card)
+        assert answer.status_code == 303, answer.text
+    successes = [e for e in audit_entries(hoviyat_app) if e.outcome == "success"]
+    assert [e.detail["certificate"] for e in successes] == [
+        f"{old_card.serial_number:x}",
+        f"{new_card.serial_number:x}",
+    ]
