@@ -13,7 +13,9 @@ import hashlib
 import json
 import secrets
 import struct
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -565,3 +567,38 @@ def test_account_page_at_low_cannot_add_a_passkey(
     assert "must have been confirmed" in page.text
     nobody = _fresh_browser(hoviyat_app).get("/login/passkeys")
     assert nobody.status_code == 401
+
+
+def test_attack_one_assertion_raced_by_two_requests(
+    hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
+) -> None:
+    """The same signed answer sent twice at once (two tabs, or a thief racing the owner):
+    the challenge is spent by one statement, so exactly one request raises the session."""
+    person = living_with_mobile(synthetic_registry_path)
+    page = _high_page(browser, hoviyat_app, person)
+    key = SoftAuthenticator(hoviyat_app.state.hoviyat.settings.issuer)
+    assert _register(browser, page, key).status_code == 200
+    options = _post(browser, page, "/login/passkeys/authenticate/options").json()
+    signed = key.get(options)
+    fields = {**Forms(page.text).form(PASSKEY_FORM), "credential": signed}
+    clients = [_fresh_browser(hoviyat_app) for _ in range(2)]
+    for client in clients:
+        client.cookies.update(dict(browser.cookies))
+    barrier = threading.Barrier(2)
+
+    def race(client: TestClient) -> int:
+        barrier.wait()
+        return client.post(PASSKEY_FORM, data=fields).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(pool.map(race, clients))
+    # The loser finds the challenge spent (400), or, when the winner committed first,
+    # the cookie it carries already rotated away by the step-up (401).
+    assert statuses[0] == 200 and statuses[1] in (400, 401), statuses
+    with hoviyat_app.state.hoviyat.db.session() as db:
+        raised = db.exec(
+            select(AuditEntry).where(
+                col(AuditEntry.operation) == "passkey", col(AuditEntry.outcome) == "success"
+            )
+        ).all()
+    assert len(raised) == 1
