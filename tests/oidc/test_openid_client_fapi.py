@@ -3,13 +3,15 @@
 An independent relying party, not written here, speaks to a served Hoviyat
 over real HTTP: signed requests (RFC 9101) by value and through PAR (RFC
 9126), JARM, DPoP-bound codes, refresh and client-credentials tokens (RFC
-9449), userinfo, the verification API and introspection (RFC 7662). The
-attacks are made with openid-client's own hooks: ``modifyAssertion`` changes
-what it signs, ``customFetch`` changes what goes on the wire after it made its
-DPoP proof. Each asserts the OAuth error code the client library reports.
+9449, with and without server nonces), userinfo, the verification API,
+introspection plain and signed (RFC 7662, RFC 9701) and revocation (RFC 7009).
+The attacks are made with openid-client's own hooks: ``modifyAssertion``
+changes what it signs, ``customFetch`` changes what goes on the wire after it
+made its DPoP proof. Each asserts the OAuth error code the client library
+reports, and each has its control: the same request, untampered, is served.
 
-One node process serves the whole module (tests/oidc/node/fapi.mjs, one JSON
-request and answer per line); each test has its own app, server and client.
+One node process serves the whole module (tests/oidc/node/fapi.mjs through
+openid_client_driver.py); each test has its own app, server and clients.
 Skipped with the reason when node or its package cannot be had. For mutual
 TLS (RFC 8705) the TLS itself ends at the reverse proxy, which forwards the
 client certificate as X-Client-Certificate; openid-client's wire plays that
@@ -19,14 +21,8 @@ certificate is.
 
 from __future__ import annotations
 
-import json
-import queue
-import subprocess
-import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,79 +32,15 @@ from joserfc.jwk import ECKey
 from mtls_support import self_signed
 from node_support import node_with
 from oidc_support import REDIRECT_URI, SERVICE, complete, finish_interaction, log_in, start
+from openid_client_driver import NODE_DIR, NodeRp
 
 from idp.clients import create_client
 from idp.oidc.registration import oidc_attributes
 from idp.settings import Settings
 from verifiers.registry.base import Person
 
-NODE_DIR = Path(__file__).parent / "node"
 FAPI_CLIENT = "rp-openid-client-fapi2"
 JAR_CLIENT = "rp-openid-client-jar"
-ANSWER_SECONDS = 60
-
-
-class NodeRp:
-    """The node process: one JSON request per line in, one JSON answer per line out."""
-
-    def __init__(self, node: str) -> None:
-        self._stderr = tempfile.TemporaryFile(mode="w+")
-        self._process = subprocess.Popen(
-            [node, str(NODE_DIR / "fapi.mjs")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self._answers: queue.Queue[str] = queue.Queue()
-        # A reader thread, so a hung answer fails the test after a timeout instead of blocking.
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self._answers.put(line)
-        self._answers.put("")  # node ended: the caller fails at once, with its stderr
-
-    def call(self, op: str, rp: dict[str, Any], **args: Any) -> dict[str, Any]:
-        assert self._process.stdin is not None
-        try:
-            self._process.stdin.write(json.dumps({"op": op, "rp": rp, **args}) + "\n")
-            self._process.stdin.flush()
-            line = self._answers.get(timeout=ANSWER_SECONDS)
-        except (BrokenPipeError, queue.Empty):
-            line = ""  # node ended, or hangs
-        if not line:
-            self._stderr.seek(0)
-            raise AssertionError(f"no answer to {op}: {self._stderr.read()[-2000:]}")
-        answer: dict[str, Any] = json.loads(line)
-        # What went over the wire for this request (fapi.mjs's wireLog).
-        self.wire: list[dict[str, Any]] = answer["wire"]
-        return answer
-
-    def ok(self, op: str, rp: dict[str, Any], **args: Any) -> Any:
-        answer = self.call(op, rp, **args)
-        assert answer["ok"], answer["error"]
-        return answer["result"]
-
-    def error(self, op: str, rp: dict[str, Any], **args: Any) -> dict[str, Any]:
-        answer = self.call(op, rp, **args)
-        assert not answer["ok"], f"{op} succeeded: {answer['result']}"
-        error: dict[str, Any] = answer["error"]
-        return error
-
-    def close(self) -> None:
-        assert self._process.stdin is not None
-        try:
-            self._process.stdin.close()
-            self._process.wait(timeout=10)
-        except BrokenPipeError:
-            pass  # node ended before: its stderr was reported by the call that found out
-        finally:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._stderr.close()
 
 
 @pytest.fixture(scope="module")
