@@ -28,6 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from joserfc import jwk, jws
 from joserfc.errors import JoseError
+from joserfc.jws import JWSAlgModel
+from joserfc.util import urlsafe_b64decode
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -193,9 +195,14 @@ class _Signer:
     """What a proof's protected header settles: its algorithm, its public key and that
     key's RFC 7638 thumbprint."""
 
-    alg: str
+    algorithm: JWSAlgModel
     key: jwk.Key
     jkt: str
+
+
+def _decoded(segment: bytes) -> bytes:
+    # joserfc's decoder: strict base64url, no padding, no stray characters.
+    return urlsafe_b64decode(segment)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -211,8 +218,7 @@ def _signer(header_segment: bytes) -> _Signer:
     evicts older entries.
     """
     try:
-        padded = header_segment + b"=" * (-len(header_segment) % 4)
-        header = json.loads(base64.urlsafe_b64decode(padded))
+        header = json.loads(_decoded(header_segment))
     except (ValueError, UnicodeError, TypeError):
         raise InvalidProof("the DPoP proof is not a compact JWS") from None
     if not isinstance(header, dict):
@@ -224,16 +230,45 @@ def _signer(header_segment: bytes) -> _Signer:
     alg = header.get("alg")
     if alg not in ALGORITHMS:
         raise InvalidProof(f"the DPoP proof's alg must be one of {list(ALGORITHMS)}")
-    # RFC 7515 §4.1.11: we understand no critical extension.
-    if "crit" in header:
+    # RFC 7515 §4.1.11: we understand no critical extension; nor an unencoded
+    # payload (RFC 7797's b64), which would change what was signed.
+    if "crit" in header or "b64" in header:
         raise InvalidProof("the DPoP proof has critical header parameters we do not support")
+    try:
+        _REGISTRY.check_header(header)  # RFC 7515 §4.1: registered members well typed
+    except (JoseError, ValueError, TypeError):
+        raise InvalidProof("the DPoP proof's header is malformed") from None
     key = _key_of(header)
+    algorithm = _REGISTRY.get_alg(str(alg))
     # The key must suit the algorithm (an RSA key for ES256 is refused, not tried).
     try:
-        _REGISTRY.get_alg(str(alg)).check_key(key)
+        algorithm.check_key(key)
     except (JoseError, ValueError, TypeError):
         raise InvalidProof("the proof's jwk does not suit its alg") from None
-    return _Signer(alg=str(alg), key=key, jkt=key.thumbprint())
+    return _Signer(algorithm=algorithm, key=key, jkt=key.thumbprint())
+
+
+def _parts(proof: str) -> tuple[bytes, bytes, dict[str, Any], bytes]:
+    """Step 2: a JWS compact serialisation (RFC 7515 §7.1), within the registry's
+    sizes: header segment, payload segment, the claims, the signature."""
+    try:
+        header, payload, signature = proof.encode("ascii").split(b".")
+    except (UnicodeError, ValueError):
+        raise InvalidProof("the DPoP proof is not a compact JWS") from None
+    if (
+        len(header) > _REGISTRY.max_header_length
+        or len(payload) > _REGISTRY.max_payload_length
+        or len(signature) > _REGISTRY.max_signature_length
+    ):
+        raise InvalidProof("the DPoP proof is too large")
+    try:
+        claims = json.loads(_decoded(payload))
+        raw_signature = _decoded(signature)
+    except (ValueError, UnicodeError, TypeError):
+        raise InvalidProof("the DPoP proof is not a compact JWS") from None
+    if not isinstance(claims, dict):
+        raise InvalidProof("the DPoP proof is malformed")
+    return header, payload, claims, raw_signature
 
 
 def verify(
@@ -252,21 +287,12 @@ def verify(
     seconds ``iat`` may lie from now either way; ``nonces``, when the server
     requires a nonce (§8), the ones it accepts.
     """
-    # Step 2: a well-formed JWS compact serialisation, parsed once.
-    try:
-        compact = jws.extract_compact(proof.encode("ascii"), registry=_REGISTRY)
-        claims = json.loads(compact.payload)
-    except (JoseError, ValueError, UnicodeError, TypeError):
-        raise InvalidProof("the DPoP proof is not a compact JWS") from None
-    if not isinstance(compact.protected, dict) or not isinstance(claims, dict):
-        raise InvalidProof("the DPoP proof is malformed")
+    header, payload, claims, signature = _parts(proof)
     # Steps 4, 5, 7: typ, alg and the public key, settled by the header alone.
-    signer = _signer(compact.segments["header"])
+    signer = _signer(header)
     # Step 6: the signature verifies with the key the header carries.
     try:
-        valid = jws.validate_compact(
-            compact, signer.key, algorithms=[signer.alg], registry=_REGISTRY
-        )
+        valid = signer.algorithm.verify(header + b"." + payload, signature, signer.key)
     except (JoseError, ValueError, TypeError):
         valid = False
     if not valid:

@@ -8,14 +8,16 @@ and PostgreSQL over the app's ASGI transport.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import httpx
 import pytest
-from dpop_support import DPoPKey, claims_of
+from dpop_support import DPoPKey, b64url, claims_of
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from joserfc import jws
 from joserfc.jwk import RSAKey
 from oidc_support import (
     RelyingParty,
@@ -472,3 +474,28 @@ def test_attack_a_proof_spent_by_the_committer_is_refused_in_a_grant_transaction
     hoviyat.committer.call(lambda session: rfc9449.spend(session, in_session, 60))
     with pytest.raises(rfc9449.InvalidProof, match="replay"):
         rfc9449.spend_now(hoviyat.committer, in_session, 60)
+
+
+def test_attack_unencoded_payload_or_loose_base64_is_refused() -> None:
+    """RFC 7797's b64=false would change what the signature covers; padding or stray
+    characters in a segment are not base64url (RFC 7515 §2)."""
+    key = DPoPKey()
+    # joserfc will not make one without crit: made by hand, signed as RFC 7797 §3 says.
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.public_jwk(), "b64": False}
+    claims = {"jti": "unencoded", "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())}
+    segment = b64url(json.dumps(header).encode()).encode()
+    raw = json.dumps(claims).encode()
+    es256 = jws.JWSRegistry(algorithms=["ES256"]).get_alg("ES256")
+    signature = b64url(es256.sign(segment + b"." + raw, key.key))
+    for payload in (raw.decode(), b64url(raw)):
+        with pytest.raises(rfc9449.InvalidProof):
+            rfc9449.verify(
+                f"{segment.decode()}.{payload}.{signature}", method="POST", url=TOKEN_URL, window=60
+            )
+    header, payload, signature = key.proof("POST", TOKEN_URL).split(".")
+    assert rfc9449.verify(
+        f"{header}.{payload}.{signature}", method="POST", url=TOKEN_URL, window=60
+    )
+    for loose in (f"{header}.{payload}=.{signature}", f"{header}.{payload}.{signature}+"):
+        with pytest.raises(rfc9449.InvalidProof):
+            rfc9449.verify(loose, method="POST", url=TOKEN_URL, window=60)
