@@ -419,6 +419,41 @@ def test_attack_an_nginx_edit_that_no_longer_matches_is_caught() -> None:
     assert "hoviyat:8000" not in edited
 
 
+# The Compose Specification's JSON schema (github.com/compose-spec/compose-spec,
+# schema/compose-spec.json at 170098ba07d9f53c383a41bfd4c5166b0a4529a6, Apache-2.0),
+# kept here so the check needs no network and no docker.
+COMPOSE_SCHEMA = Path(__file__).with_name("compose-spec.json")
+
+
+def compose_schema_errors(document: dict[str, Any]) -> list[str]:
+    import jsonschema
+
+    schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    assert compose_schema_errors(compose()) == []
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        lambda d: d["services"]["hoviyat"].update(read_onyl=True),
+        lambda d: d["services"]["hoviyat"].update(security_opt="no-new-privileges:true"),
+        lambda d: d["services"]["nginx"]["depends_on"]["hoviyat"].update(condition="healthy"),
+        lambda d: d["services"]["postgres"]["healthcheck"].update(intervall="5s"),
+    ],
+)
+def test_attack_a_misspelled_compose_key_fails_the_schema(mistake: Any) -> None:
+    """A typo in a hardening key would show only when someone runs compose (no test here
+    can): the schema catches it in the test suite instead."""
+    document = json.loads(json.dumps(compose()))
+    mistake(document)
+    assert compose_schema_errors(document) != []
+
+
 def docker_compose() -> list[str] | None:
     for command in (["docker", "compose"], ["podman", "compose"]):
         if shutil.which(command[0]) is None:
