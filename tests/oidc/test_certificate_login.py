@@ -703,3 +703,20 @@ def test_cards_of_both_persons_ca_generations_log_in_after_a_rollover(
         f"{old_card.serial_number:x}",
         f"{new_card.serial_number:x}",
     ]
+
+
+def test_certificate_post_for_a_login_that_does_not_ask_high_does_nothing(
+    hoviyat_app: FastAPI, browser: TestClient, pki: Pki, citizen: Person
+) -> None:
+    """Only a login at level high offers the certificate; posting it elsewhere starts
+    no session and is sent back to the step the login is at."""
+    rp = register_rp(hoviyat_app, "rp-low")
+    certificate = person_certificate(pki, citizen.national_code)
+    _verifier, challenge = pkce_pair()
+    page = browser.get("/authorize", params=authorization_params(rp, challenge))
+    interaction = Forms(page.text).form("/login/identify")["interaction"]
+    answer = present(hoviyat_app, browser, interaction, certificate)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith(f"/login?interaction={interaction}")
+    assert answer.cookies.get("hoviyat_session") is None
+    assert audit_entries(hoviyat_app) == []
