@@ -6,6 +6,7 @@ reached through ``hoviyat.login_settings``: two apps in one process each keep th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -54,6 +55,13 @@ class LoginSettings(BaseSettings):
             "passkey may be registered from; empty: any (requires webauthn_attestation=direct)"
         ),
     )
+    webauthn_attestation_roots_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM file of the authenticator vendors' attestation root certificates (from the "
+            "FIDO Metadata Service) that a direct attestation must chain to; required with direct"
+        ),
+    )
     webauthn_challenge_ttl_seconds: int = Field(
         default=300, description="how long a passkey ceremony's challenge can be answered"
     )
@@ -64,5 +72,11 @@ class LoginSettings(BaseSettings):
         # an allow-list would only look like a policy.
         if self.webauthn_aaguids and self.webauthn_attestation != "direct":
             raise ValueError("HOVIYAT_WEBAUTHN_AAGUIDS needs HOVIYAT_WEBAUTHN_ATTESTATION=direct")
+        # A chain checked against nothing proves nothing: anyone can make a certificate
+        # that names any model.
+        if self.webauthn_attestation == "direct" and self.webauthn_attestation_roots_file is None:
+            raise ValueError(
+                "HOVIYAT_WEBAUTHN_ATTESTATION=direct needs HOVIYAT_WEBAUTHN_ATTESTATION_ROOTS_FILE"
+            )
         self.webauthn_aaguids = [aaguid.lower() for aaguid in self.webauthn_aaguids]
         return self

@@ -18,10 +18,13 @@ import hashlib
 import hmac
 import json
 import secrets
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -53,6 +56,8 @@ from idp.storage.passkeys import Passkey
 # A posted credential is a few hundred bytes (a few KB with an attestation chain).
 MAX_CREDENTIAL_BYTES = 32_000
 TIMEOUT_MS = 120_000
+# id-fido-gen-ce-aaguid (WebAuthn §8.2.1): the model an attestation certificate is for.
+FIDO_GEN_CE_AAGUID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 
 
 class PasskeyRefused(ValueError):
@@ -166,6 +171,10 @@ def verify_registration(
     rp: RelyingParty, settings: LoginSettings, credential: str, challenge: bytes
 ) -> NewPasskey:
     """§7.1 steps 5-27 (the library) plus the deployment's attestation policy."""
+    roots: dict[AttestationFormat, list[bytes]] | None = None
+    if settings.webauthn_attestation == "direct" and settings.webauthn_attestation_roots_file:
+        pems = attestation_roots(settings.webauthn_attestation_roots_file)
+        roots = {fmt: pems for fmt in AttestationFormat if fmt != AttestationFormat.NONE}
     try:
         parsed = parse_registration_credential_json(credential)
         verified = verify_registration_response(
@@ -175,6 +184,7 @@ def verify_registration(
             expected_origin=rp.origin,
             require_user_presence=True,
             require_user_verification=True,
+            pem_root_certs_bytes_by_fmt=roots,
         )
     except (ValueError, KeyError, TypeError, WebAuthnException) as exc:
         raise PasskeyRefused("invalid", str(exc)) from exc
@@ -201,8 +211,31 @@ def _check_attestation(
     statement = parse_attestation_object(attestation_object).att_stmt
     if not statement.x5c:
         raise PasskeyRefused("attestation_missing", "self attestation")
+    # §8.2.1: a certificate naming a model (id-fido-gen-ce-aaguid) must name this one;
+    # the library checks the chain and the signature, not this.
+    try:
+        leaf = x509.load_der_x509_certificate(statement.x5c[0])
+        named = leaf.extensions.get_extension_for_oid(FIDO_GEN_CE_AAGUID).value
+    except x509.ExtensionNotFound:
+        named = None
+    except ValueError as exc:
+        raise PasskeyRefused("invalid", "attestation certificate unreadable") from exc
+    if named is not None:
+        value = named.value if isinstance(named, x509.UnrecognizedExtension) else b""
+        if value != b"\x04\x10" + uuid.UUID(aaguid).bytes:
+            raise PasskeyRefused("invalid", "attestation certificate names another model")
     if settings.webauthn_aaguids and aaguid.lower() not in settings.webauthn_aaguids:
         raise PasskeyRefused("aaguid_not_allowed", aaguid)
+
+
+def attestation_roots(path: Path) -> list[bytes]:
+    """The PEM certificates of the roots file, one entry each (read per registration:
+    registrations are rare and the file may be replaced while running)."""
+    text = path.read_bytes()
+    marker = b"-----END CERTIFICATE-----"
+    return [
+        part.strip() + b"\n" + marker + b"\n" for part in text.split(marker) if b"BEGIN" in part
+    ]
 
 
 def assertion_credential_id(credential: str) -> str:

@@ -14,14 +14,18 @@ import json
 import secrets
 import struct
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -70,6 +74,9 @@ class SoftAuthenticator:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.credential_id = secrets.token_bytes(32)
         self.sign_count = 0
+        self.aaguid = bytes(16)  # zeros, as "none" attestation conveys (§6.5.4)
+        # (certificate chain, attestation key) for "packed" attestation (§8.2), else "none"
+        self.attestation: tuple[list[bytes], ec.EllipticCurvePrivateKey] | None = None
 
     def _cose_key(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
@@ -102,14 +109,20 @@ class SoftAuthenticator:
         flags: int = UP | UV | AT,
     ) -> str:
         attested = (
-            bytes(16)  # AAGUID: zeros, as "none" attestation conveys (§6.5.4)
+            self.aaguid
             + struct.pack(">H", len(self.credential_id))
             + self.credential_id
             + self._cose_key()
         )
         auth_data = self._auth_data(rp_id, flags, attested)
-        attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
+        fmt, statement = "none", {}
+        if self.attestation is not None:
+            chain, attestation_key = self.attestation
+            signed = auth_data + hashlib.sha256(client_data).digest()
+            signature = attestation_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+            fmt, statement = "packed", {"alg": -7, "sig": signature, "x5c": chain}
+        attestation = encode_cbor({"fmt": fmt, "attStmt": statement, "authData": auth_data})
         return json.dumps(
             {
                 "id": b64url(self.credential_id),
@@ -473,26 +486,153 @@ def test_attack_cross_site_post_without_csrf_token(
         assert answer.json()["type"].endswith("/csrf")
 
 
+ALLOWED_MODEL = uuid.UUID("cb69481e-8ff7-4039-93ec-0a2729a154a8")
+OTHER_MODEL = uuid.UUID("ee882879-721c-4913-9775-3dfcce97072a")
+
+
+def _certificate(
+    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey],
+    *, ca: bool, model: uuid.UUID | None = None,
+) -> x509.Certificate:  # fmt: skip
+    def name(cn: str) -> x509.Name:
+        return x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "IR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Vendor"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ])  # fmt: skip
+
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name(subject))
+        .issuer_name(name(issuer[0]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if model is not None:  # id-fido-gen-ce-aaguid: OCTET STRING of the 16 bytes (§8.2.1)
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4"), b"\x04\x10" + model.bytes
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer[1], hashes.SHA256())
+
+
+def _vendor(tmp_path: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
+    """A vendor's attestation root, written as the deployment's roots file."""
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = _certificate("Test Vendor Root", root_key, ("Test Vendor Root", root_key), ca=True)
+    path = tmp_path / "attestation-roots.pem"
+    path.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    return root_key, path
+
+
+def _attested(
+    key: SoftAuthenticator, root_key: ec.EllipticCurvePrivateKey, model: uuid.UUID,
+    named: uuid.UUID | None = None,
+) -> SoftAuthenticator:  # fmt: skip
+    """The authenticator reports ``model`` and holds a batch certificate naming ``named``."""
+    batch_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = _certificate("Batch 1", batch_key, ("Test Vendor Root", root_key), ca=False,
+                        model=named or model)  # fmt: skip
+    key.aaguid = model.bytes
+    key.attestation = ([leaf.public_bytes(serialization.Encoding.DER)], batch_key)
+    return key
+
+
 @pytest.fixture
-def attesting_app(hoviyat_settings: Settings, init_report: dict[str, Any]) -> Iterator[FastAPI]:
-    login = LoginSettings(webauthn_attestation="direct")
+def vendor(tmp_path: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
+    return _vendor(tmp_path)
+
+
+@pytest.fixture
+def attesting_app(
+    hoviyat_settings: Settings,
+    init_report: dict[str, Any],
+    vendor: tuple[ec.EllipticCurvePrivateKey, Path],
+) -> Iterator[FastAPI]:
+    login = LoginSettings(
+        webauthn_attestation="direct",
+        webauthn_attestation_roots_file=vendor[1],
+        webauthn_aaguids=[str(ALLOWED_MODEL)],
+    )
     with app_with_login(hoviyat_settings, login) as app:
         yield app
+
+
+def _register_attested(app: FastAPI, person: dict[str, Any], key: SoftAuthenticator) -> Response:
+    browser = _fresh_browser(app)
+    page = _high_page(browser, app, person)
+    options = _post(browser, page, "/login/passkeys/register/options").json()
+    assert options["attestation"] == "direct"
+    return _post(browser, page, "/login/passkeys/register", credential=key.create(options))
 
 
 def test_direct_attestation_refuses_an_authenticator_that_does_not_name_its_model(
     attesting_app: FastAPI, synthetic_registry_path: Path
 ) -> None:
-    browser = _fresh_browser(attesting_app)
-    person = living_with_mobile(synthetic_registry_path)
-    page = _high_page(browser, attesting_app, person)
     key = SoftAuthenticator(attesting_app.state.hoviyat.settings.issuer)
-    options = _post(browser, page, "/login/passkeys/register/options").json()
-    assert options["attestation"] == "direct"
-    answer = _post(browser, page, "/login/passkeys/register", credential=key.create(options))
+    answer = _register_attested(attesting_app, living_with_mobile(synthetic_registry_path), key)
     assert answer.status_code == 400
     assert "attestation_missing" in answer.json()["detail"]
     assert _audit_outcomes(attesting_app, "passkey") == ["attestation_missing"]
+
+
+def test_direct_attestation_accepts_an_allowed_model_certified_by_its_vendor(
+    attesting_app: FastAPI, synthetic_registry_path: Path, vendor: Any
+) -> None:
+    key = _attested(SoftAuthenticator(attesting_app.state.hoviyat.settings.issuer), vendor[0],
+                    ALLOWED_MODEL)  # fmt: skip
+    answer = _register_attested(attesting_app, living_with_mobile(synthetic_registry_path), key)
+    assert answer.status_code == 200, answer.text
+    with attesting_app.state.hoviyat.db.session() as db:
+        (stored,) = db.exec(select(Passkey)).all()
+    assert stored.aaguid == str(ALLOWED_MODEL)
+
+
+def test_attack_attestation_from_a_self_made_certificate(
+    attesting_app: FastAPI, synthetic_registry_path: Path
+) -> None:
+    """Anyone can make a certificate naming an allowed model: it must chain to a vendor root."""
+    own_root = ec.generate_private_key(ec.SECP256R1())
+    key = _attested(SoftAuthenticator(attesting_app.state.hoviyat.settings.issuer), own_root,
+                    ALLOWED_MODEL)  # fmt: skip
+    answer = _register_attested(attesting_app, living_with_mobile(synthetic_registry_path), key)
+    assert answer.status_code == 400
+    assert _audit_outcomes(attesting_app, "passkey") == ["invalid"]
+
+
+def test_attack_attested_model_not_allowed(
+    attesting_app: FastAPI, synthetic_registry_path: Path, vendor: Any
+) -> None:
+    key = _attested(SoftAuthenticator(attesting_app.state.hoviyat.settings.issuer), vendor[0],
+                    OTHER_MODEL)  # fmt: skip
+    answer = _register_attested(attesting_app, living_with_mobile(synthetic_registry_path), key)
+    assert answer.status_code == 400
+    assert "aaguid_not_allowed" in answer.json()["detail"]
+
+
+def test_attack_authenticator_claims_a_model_its_certificate_does_not_name(
+    attesting_app: FastAPI, synthetic_registry_path: Path, vendor: Any
+) -> None:
+    """A genuine batch certificate of a disallowed model, with the allowed AAGUID written
+    into the authenticator data: §8.2.1 ties the two."""
+    key = _attested(SoftAuthenticator(attesting_app.state.hoviyat.settings.issuer), vendor[0],
+                    ALLOWED_MODEL, named=OTHER_MODEL)  # fmt: skip
+    answer = _register_attested(attesting_app, living_with_mobile(synthetic_registry_path), key)
+    assert answer.status_code == 400
+    assert "another model" not in answer.text  # the reason is audited, not explained
+    assert _audit_outcomes(attesting_app, "passkey") == ["invalid"]
+
+
+def test_direct_attestation_needs_a_roots_file() -> None:
+    with pytest.raises(ValueError, match="ROOTS_FILE"):
+        LoginSettings(webauthn_attestation="direct")
 
 
 def test_the_high_page_works_without_javascript_for_the_certificate(
