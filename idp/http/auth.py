@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
-from sqlmodel import Session
 
 from idp.audit.log import AuditEvent
 from idp.context import Hoviyat, get_hoviyat
@@ -131,19 +130,14 @@ def access_token_claims(
     return claims, proof
 
 
-def _spend(hoviyat: Hoviyat, proof: rfc9449.Proof) -> Callable[[Session], None]:
-    def write(session: Session) -> None:
-        rfc9449.spend(session, proof, hoviyat.settings.dpop_proof_window_seconds)
-
-    return write
-
-
 async def spend_proof(hoviyat: Hoviyat, proof: rfc9449.Proof | None) -> None:
-    """Spend a DPoP proof's ``jti`` (RFC 9449 §11.1); a replayed proof is refused."""
+    """Spend a DPoP proof's ``jti`` (RFC 9449 §11.1), a bulk write of the group
+    committer; a replayed proof is refused."""
     if proof is None:
         return
     try:
-        await hoviyat.committer.run(_spend(hoviyat, proof))
+        window = hoviyat.settings.dpop_proof_window_seconds
+        await rfc9449.spend_soon(hoviyat.committer, proof, window)
     except rfc9449.InvalidProof as exc:
         raise _dpop_refusal(rfc9449.TokenRefused(exc.error, str(exc))) from None
 
@@ -153,7 +147,7 @@ def spend_proof_now(hoviyat: Hoviyat, proof: rfc9449.Proof | None) -> None:
     if proof is None:
         return
     try:
-        hoviyat.committer.call(_spend(hoviyat, proof))
+        rfc9449.spend_now(hoviyat.committer, proof, hoviyat.settings.dpop_proof_window_seconds)
     except rfc9449.InvalidProof as exc:
         raise _dpop_refusal(rfc9449.TokenRefused(exc.error, str(exc))) from None
 

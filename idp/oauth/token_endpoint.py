@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from idp.audit.log import append, audit_entry
+from idp.audit.log import AuditEvent, append, audit_entry
 from idp.context import Hoviyat, get_hoviyat
 from idp.oauth import rfc8705
 from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
@@ -34,6 +34,7 @@ from idp.oauth.rfc9449 import (
     request_url,
     server_nonces,
     spend,
+    spend_soon,
     verify,
 )
 from idp.storage.group_commit import keeping_earlier_writes
@@ -114,6 +115,17 @@ def spent_then(session: Session, proof: Proof, window: int, action: Callable[[],
     return keeping_earlier_writes(session, action)
 
 
+async def spend_through(hoviyat: Hoviyat, proof: Proof, event: AuditEvent | None = None) -> None:
+    """Spend the proof's ``jti`` (RFC 9449 §11.1) as a group-committed bulk write, with
+    ``event``, the grant's audit entry, in the same commit."""
+    try:
+        await spend_soon(
+            hoviyat.committer, proof, hoviyat.settings.dpop_proof_window_seconds, event
+        )
+    except InvalidProof as exc:
+        raise OAuthError(exc.error, str(exc)) from None
+
+
 class TokenEndpoint:
     """The grants and client-authentication methods one application serves at /token."""
 
@@ -141,13 +153,25 @@ class TokenEndpoint:
         proof = request_proof(request, hoviyat)
         authentication = self.authentication
         read_only = self._read_only.get(grant_type)
-        if proof is None and read_only is not None and not authentication.writes(request, form):
-            caller = rfc8705.bind(
-                request, authentication.authenticate(request, form, hoviyat, None)
-            )
-            _check_allowed(caller, grant_type)
-            body, event = read_only(form, caller, hoviyat)
-            await hoviyat.committer.run(audit_entry(event))
+        if read_only is not None and not authentication.writes(request, form):
+            # Checked and signed outside the write transaction, with or without a
+            # DPoP proof: a proof's jti is spent in the audit entry's bulk write.
+            try:
+                caller = rfc8705.bind(
+                    request, authentication.authenticate(request, form, hoviyat, None)
+                )
+                if proof is not None:
+                    caller = replace(caller, dpop_jkt=proof.jkt)
+                _check_allowed(caller, grant_type)
+                body, event = read_only(form, caller, hoviyat)
+            except OAuthError:
+                if proof is not None:
+                    await spend_through(hoviyat, proof)  # refused, the proof is spent all the same
+                raise
+            if proof is None:
+                await hoviyat.committer.run(audit_entry(event))
+            else:
+                await spend_through(hoviyat, proof, event)
             return _TokenResponse(body)
 
         def grant(session: Session) -> dict[str, Any]:
