@@ -329,6 +329,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "You have no passkey yet. Your identity and mobile number are confirmed, so you can register one now and sign in with it. Your device will ask for its PIN or your fingerprint.",
     ),
     "high.register": ("ثبت گذرکلید و ورود", "Register a passkey and sign in"),
+    "high.register_another": (
+        "ثبت گذرکلید تازه (دستگاه دیگر) و ورود",
+        "Register a new passkey (another device) and sign in",
+    ),
     "high.needs_js": (
         "ورود با گذرکلید به جاوااسکریپت نیاز دارد که در این مرورگر خاموش است. می‌توانید با گواهی دیجیتال وارد شوید.",
         "Signing in with a passkey needs JavaScript, which is off in this browser. You can sign in with your certificate instead.",

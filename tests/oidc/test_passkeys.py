@@ -306,6 +306,7 @@ def test_step_up_from_substantial_to_high_asks_only_for_the_passkey(
     high = new_interaction(hoviyat_app, make_client(hoviyat_app), acr_values=[HIGH])
     page = browser.get(f"/login?interaction={high}")
     assert 'data-ceremony="authenticate"' in page.text
+    assert 'data-ceremony="register"' in page.text  # another device may still be bound
     assert "/login/identify" not in page.text and "/login/mobile" not in page.text
     assert _sign_in(browser, page, key).status_code == 200
     assert _session_row(hoviyat_app, browser).acr == HIGH
