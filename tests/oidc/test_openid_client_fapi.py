@@ -502,6 +502,23 @@ def test_attack_replayed_dpop_proof_at_the_token_endpoint_is_refused(
     assert _response_error(answer["second"]["error"]) == (400, "invalid_dpop_proof")
 
 
+@pytest.mark.parametrize(
+    ("claims", "named"),
+    [({"htu": "/par"}, "(htu)"), ({"htm": "GET"}, "(htm)"), ({"iat_offset": -600}, "iat")],
+    ids=["another-url", "another-method", "made-ten-minutes-ago"],
+)
+def test_attack_dpop_proof_not_for_this_token_request_is_refused(
+    node_rp: NodeRp, fapi_rp: Rp, live_server: Any, claims: dict[str, Any], named: str
+) -> None:
+    # RFC 9449 §4.3 steps 8, 9 and 11 at /token: the proof openid-client signs is changed.
+    if "htu" in claims:
+        claims = {"htu": fapi_rp.issuer + claims["htu"]}
+    refused = node_rp.error("client_credentials", fapi_rp.settings, dpop_claims=claims)
+    assert _response_error(refused) == (400, "invalid_dpop_proof")
+    assert named in refused["error_description"], refused
+    assert node_rp.ok("client_credentials", fapi_rp.settings)["token_type"].lower() == "dpop"
+
+
 def test_attack_introspecting_another_clients_token_learns_nothing(
     node_rp: NodeRp, fapi_rp: Rp, jar_rp: Rp, live_server: Any
 ) -> None:

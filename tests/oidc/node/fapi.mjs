@@ -14,7 +14,8 @@
 //                                   -> {url, verifier, state, nonce}
 //   code {callback, verifier, state, nonce, dpop}          -> tokens
 //   refresh {refresh_token, dpop}                           -> tokens
-//   client_credentials {scope, dpop, assertion, replay}     -> tokens (replay: {first, second})
+//   client_credentials {scope, dpop, dpop_claims, assertion, replay}
+//                                   -> tokens (replay: {first, second})
 //   resource {access_token, url, method, body, dpop, send_to, send_method, replay,
 //             certificate: "client"|"other_client"|null (the default: the client's own)}
 //                                   -> {status, body}   (replay: {first, second})
@@ -22,8 +23,8 @@
 //   introspect {token}                                      -> the RFC 7662 answer
 //   revoke {token}                                          -> {} (RFC 7009)
 // "dpop" names the key a proof is made with: "main", "other" or null (none).
-// "assertion" / "request_object" change the client assertion's or the request
-// object's claims (openid-client's modifyAssertion): {claim: value} set as given,
+// "assertion" / "request_object" / "dpop_claims" change the client assertion's,
+// the request object's or the DPoP proofs' claims (openid-client's modifyAssertion): {claim: value} set as given,
 // {"<claim>_offset": seconds} set to now + seconds.
 // "send_to" / "send_method" / "replay" tamper with the request on the wire
 // (openid-client's customFetch) after openid-client made its DPoP proof.
@@ -108,10 +109,10 @@ async function configure(rp, { assertion, tamper } = {}) {
   return { config, clientKey };
 }
 
-async function dpopOf(config, rp, which) {
+async function dpopOf(config, rp, which, claims) {
   if (!which) return {};
   const jwk = which === "other" ? rp.other_dpop_key : rp.dpop_key;
-  return { DPoP: client.getDPoPHandle(config, await keyPair(jwk)) };
+  return { DPoP: client.getDPoPHandle(config, await keyPair(jwk), modifier(claims)) };
 }
 
 function tokens(answer) {
@@ -180,11 +181,11 @@ const operations = {
     return tokens(await client.refreshTokenGrant(config, refresh_token, undefined, await dpopOf(config, rp, dpop)));
   },
 
-  async client_credentials(rp, { scope, dpop = "main", assertion, replay }) {
+  async client_credentials(rp, { scope, dpop = "main", dpop_claims, assertion, replay }) {
     const tamper = {};
     const { config } = await configure(rp, { assertion, tamper });
     const params = scope ? { scope } : {};
-    const options = await dpopOf(config, rp, dpop);
+    const options = await dpopOf(config, rp, dpop, dpop_claims);
     const call = async () => tokens(await client.clientCredentialsGrant(config, params, options));
     return replay ? await twice(tamper, call) : await call();
   },
