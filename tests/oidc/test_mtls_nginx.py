@@ -6,7 +6,7 @@ client's certificate by ``hoviyat ca issue --profile oauth-client`` for an
 active legal entity, the client by ``hoviyat clients create --auth-method
 tls_client_auth``. The client then holds the certificate's key in the TLS
 handshake with nginx, which forwards the certificate; nothing else reaches
-Hoviyat. Ports 19100-19199.
+Hoviyat (served_mtls.py).
 """
 
 from __future__ import annotations
@@ -14,244 +14,39 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import re
-import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from mtls_support import active_entities
-
-from verifiers.registry.synthetic import SyntheticRegistry
-
-REPO = Path(__file__).resolve().parents[2]
-HOVIYAT = [sys.executable, "-m", "idp.cli"]
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-PORTS = range(19100, 19200)
+from served_mtls import (
+    NGINX,
+    Served,
+    a_person,
+    claims_of,
+    client_certificate,
+    run_cli,
+    served_behind_nginx,
+    tls,
+)
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (/usr/sbin/nginx)")
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19100-19199")
-
-
-def run_cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [*HOVIYAT, *args], env=env, capture_output=True, text=True, timeout=180, cwd=REPO
-    )
-    assert done.returncode == 0, f"hoviyat {' '.join(args)}: {done.stderr or done.stdout}"
-    return done.stdout
-
-
-def tls_pair(folder: Path, name: str) -> tuple[Path, Path]:
-    """nginx's own throwaway server certificate (openssl CLI)."""
-    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-@dataclass
-class Served:
-    https: str  # nginx
-    direct: str  # hoviyat serve itself
-    env: dict[str, str]
-    folder: Path
-
-
-def _nginx_config(folder: Path, https_port: int, http_port: int, upstream: int) -> Path:
-    text = (REPO / "deploy" / "nginx" / "hoviyat.conf").read_text()
-    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
-    text = re.sub(r"listen \[::\]:\d+[^;]*;\n", "", text)
-    text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-    text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-    text = text.replace("/var/log/nginx/hoviyat.access.log", str(folder / "access.log"))
-    site = folder / "site.conf"
-    site.write_text(text)
-    (folder / "tls").mkdir()
-    cert, key = tls_pair(folder, "front")
-    shutil.copyfile(cert, folder / "tls" / "hoviyat.crt")
-    shutil.copyfile(key, folder / "tls" / "hoviyat.key")
-    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "temp" / name).mkdir(parents=True)
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-pid {folder}/nginx.pid;
-error_log {folder}/error.log;
-daemon off;
-worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/temp/body;
-    proxy_temp_path {folder}/temp/proxy;
-    fastcgi_temp_path {folder}/temp/fastcgi;
-    uwsgi_temp_path {folder}/temp/uwsgi;
-    scgi_temp_path {folder}/temp/scgi;
-    include {site};
-}}
-"""
-    )
-    return config
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            httpx.get(url, timeout=1, verify=False)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def served(tmp_path: Path, database_url: str, synthetic_registry_path: Path) -> Iterator[Served]:
-    serve_port, https_port, http_port = free_port(), 0, 0
-    with socket.socket() as a, socket.socket() as b:
-        # Held while the others are picked, so the three differ.
-        a.bind(("127.0.0.1", serve_port))
-        https_port = free_port()
-        b.bind(("127.0.0.1", https_port))
-        http_port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HOVIYAT_")}
-    env.update(
-        HOVIYAT_DATA_DIR=str(tmp_path / "data"),
-        HOVIYAT_DATABASE_URL=database_url,
-        HOVIYAT_REGISTRY_PATH=str(synthetic_registry_path),
-        HOVIYAT_REGISTRY_ADAPTER="synthetic",
-        HOVIYAT_ISSUER=f"https://127.0.0.1:{https_port}",
-        HOVIYAT_TRUSTED_PROXIES='["127.0.0.1"]',
-        HOVIYAT_LOG_LEVEL="WARNING",
-    )
-    run_cli(env, "init", "--json")
-    run_cli(env, "ca", "init")
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        serve = subprocess.Popen(
-            [*HOVIYAT, "serve", "--host", "127.0.0.1", "--port", str(serve_port)],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
-    folder = tmp_path / "nginx"
-    folder.mkdir()
-    config = _nginx_config(folder, https_port, http_port, serve_port)
-    nginx = subprocess.Popen(
-        [str(NGINX), "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait(f"http://127.0.0.1:{serve_port}/readyz", serve, log)
-        _wait(f"https://127.0.0.1:{https_port}/readyz", nginx, folder / "error.log")
-        yield Served(f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{serve_port}", env,
-                     tmp_path)  # fmt: skip
-    finally:
-        _stop(nginx)
-        _stop(serve)
-
-
-def _client_certificate(served: Served, national_id: str) -> tuple[Path, Path, x509.Certificate]:
-    """The agency's key (kept by it) and its certificate by ``hoviyat ca issue``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")]))
-        .sign(key, hashes.SHA256())
-    )
-    csr_path = served.folder / "client.csr"
-    csr_path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
-    chain = run_cli(
-        served.env, "ca", "issue", "--csr", str(csr_path), "--profile", "oauth-client",
-        "--subject-national-id", national_id, "--service-name", "tax back office",
-        "--reason", "RFC 8705 client of the tax agency",
-    )  # fmt: skip
-    leaf = x509.load_pem_x509_certificates(chain.encode())[0]
-    cert_path, key_path = served.folder / "client.crt", served.folder / "client.key"
-    cert_path.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path, leaf
-
-
-def _tls(cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # nginx's certificate is a throwaway
-    if cert is not None:
-        context.load_cert_chain(str(cert[0]), str(cert[1]))
-    return context
-
-
-def _claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
-
-
-def _a_person(registry_path: Path) -> dict[str, str]:
-    registry = SyntheticRegistry(registry_path)
-    try:
-        person = next(p for p, _ in registry.iter_persons(50) if p.alive)
-    finally:
-        registry.close()
-    return {
-        "national_code": person.national_code,
-        "birth_date": person.birth_date.isoformat(),
-        "first_name": person.first_name,
-    }
+    with served_behind_nginx(tmp_path, database_url, synthetic_registry_path) as running:
+        yield running
 
 
 def test_tls_client_auth_and_bound_token_through_nginx(
     served: Served, synthetic_registry_path: Path
 ) -> None:
     entity = active_entities(synthetic_registry_path, 1)[0]
-    cert_path, key_path, leaf = _client_certificate(served, entity)
+    cert_path, key_path, leaf = client_certificate(served, entity)
     created = json.loads(
         run_cli(
             served.env,
@@ -272,21 +67,21 @@ def test_tls_client_auth_and_bound_token_through_nginx(
     assert created["client_secret"] is None  # the certificate is the credential
     client_id = created["client_id"]
     form = {"grant_type": "client_credentials", "client_id": client_id}
-    person = _a_person(synthetic_registry_path)
+    person = a_person(synthetic_registry_path)
 
-    with httpx.Client(base_url=served.https, verify=_tls((cert_path, key_path))) as agency:
+    with httpx.Client(base_url=served.https, verify=tls((cert_path, key_path))) as agency:
         answer = agency.post("/token", data=form)
         assert answer.status_code == 200, answer.text
         access_token = answer.json()["access_token"]
         digest = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).digest()
         x5t = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        assert _claims(access_token)["cnf"] == {"x5t#S256": x5t}
+        assert claims_of(access_token)["cnf"] == {"x5t#S256": x5t}
         bearer = {"Authorization": f"Bearer {access_token}"}
         verified = agency.post("/v1/persons/verify", json=person, headers=bearer)
         assert verified.status_code == 200, verified.text
 
     # The token without the key: a TLS connection that presents no certificate.
-    with httpx.Client(base_url=served.https, verify=_tls()) as thief:
+    with httpx.Client(base_url=served.https, verify=tls()) as thief:
         stolen = thief.post("/v1/persons/verify", json=person, headers=bearer)
         assert stolen.status_code == 401, stolen.text
         assert 'error="invalid_token"' in stolen.headers["www-authenticate"]
@@ -304,7 +99,7 @@ def test_attack_header_from_untrusted_peer(served: Served, synthetic_registry_pa
     """Straight to hoviyat serve, from an address that is not the proxy, with the header
     nginx would have set: not believed."""
     entity = active_entities(synthetic_registry_path, 1)[0]
-    _cert, _key, leaf = _client_certificate(served, entity)
+    _cert, _key, leaf = client_certificate(served, entity)
     created = json.loads(
         run_cli(
             served.env,
