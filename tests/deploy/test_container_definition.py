@@ -10,6 +10,7 @@ HOVIYAT_* variable it sets is a setting the application reads, with a valid valu
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -410,6 +411,65 @@ def test_nginx_serves_the_tested_site_config_with_the_hosts_as_upstream() -> Non
     kept = [line for line in site.splitlines() if "listen [::]" not in line]
     changed = [a for a, b in zip(kept, edited.splitlines(), strict=True) if a != b]
     assert len(changed) == 3, changed
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def test_nginx_accepts_the_compose_edited_site_config(tmp_path: Path) -> None:
+    """`nginx -t` on the file the compose service writes, with the name "hoviyat" resolving
+    (an /etc/hosts of its own, bound in a private mount namespace: nginx resolves the
+    upstream's name while it reads the configuration)."""
+    if NGINX is None or shutil.which("openssl") is None:
+        pytest.skip("needs nginx and openssl (apt-get install nginx-light openssl)")
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a private /etc/hosts")
+    (tmp_path / "tls").mkdir()
+    key, certificate = tmp_path / "tls/hoviyat.key", tmp_path / "tls/hoviyat.crt"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=id.example.ir",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    site = tmp_path / "hoviyat.conf"
+    site.write_text(apply_sed(nginx_edits(), NGINX_SITE.read_text(encoding="utf-8")))
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    for kind in kinds:
+        (tmp_path / "temp" / kind).mkdir(parents=True)
+    temp = " ".join(f"{kind}_temp_path {tmp_path}/temp/{kind};" for kind in kinds)
+    config = tmp_path / "nginx.conf"
+    config.write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        f"events {{ worker_connections 64; }}\nhttp {{ {temp} include {site}; }}\n"
+    )
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 hoviyat\n")
+    check = f"mount --bind {hosts} /etc/hosts && exec {NGINX} -t -p {tmp_path} -c {config}"
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
 
 
 def test_attack_an_nginx_edit_that_no_longer_matches_is_caught() -> None:
