@@ -46,6 +46,7 @@ from oidc_support import authorization_params, exchange, pkce_pair, query_of, re
 from sqlmodel import col, select
 from webauthn.helpers import encode_cbor
 
+from idp.app import create_app
 from idp.login.config import LoginSettings
 from idp.settings import Settings
 from idp.storage.models import AuditEntry
@@ -743,3 +744,28 @@ def test_attack_one_assertion_raced_by_two_requests(
             )
         ).all()
     assert len(raised) == 1
+
+
+def test_a_ceremony_begun_on_one_worker_ends_on_another(
+    hoviyat_app: FastAPI,
+    hoviyat_settings: Settings,
+    browser: TestClient,
+    synthetic_registry_path: Path,
+) -> None:
+    """Nothing of a ceremony lives in a process: a second app over the same database
+    (another worker or host) verifies what the first one asked for."""
+    person = living_with_mobile(synthetic_registry_path)
+    page = _high_page(browser, hoviyat_app, person)
+    key = SoftAuthenticator(hoviyat_app.state.hoviyat.settings.issuer)
+    other_app = create_app(hoviyat_settings)
+    try:
+        other = _fresh_browser(other_app)
+        other.cookies.update(dict(browser.cookies))
+        options = _post(browser, page, "/login/passkeys/register/options").json()
+        made = key.create(options)
+        assert _post(other, page, "/login/passkeys/register", credential=made).status_code == 200
+        options = _post(other, page, "/login/passkeys/authenticate/options").json()
+        assert _post(browser, page, PASSKEY_FORM, credential=key.get(options)).status_code == 200
+        assert _session_row(hoviyat_app, browser).acr == HIGH
+    finally:
+        other_app.state.hoviyat.close()
