@@ -436,3 +436,33 @@ def test_registration_rules(agency_cert: ClientCertificate) -> None:
     assert fapi["require_pushed_authorization_requests"] is True
     unbound = attributes(redirect_uris=[REDIRECT_URI], profile="fapi2", id_token_alg="PS256")
     assert unbound["dpop_bound_access_tokens"] is True  # never an unconstrained fapi2 client
+
+
+def test_admin_api_registers_a_tls_client_auth_client(
+    proxy: TestClient, demo_clients: dict[str, str], agency_cert: ClientCertificate
+) -> None:
+    admin = proxy.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        auth=("demo-admin", demo_clients["demo-admin"]),
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {admin}"}
+    body = {
+        "name": "Tax back office",
+        "service_code": SERVICE,
+        "token_endpoint_auth_method": "tls_client_auth",
+        "tls_client_auth_subject_dn": agency_cert.subject_dn,
+        "tls_client_certificate_bound_access_tokens": True,
+    }
+    created = proxy.post("/v1/admin/clients", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    client = created.json()
+    assert client["client_secret"] is None  # the certificate is the credential
+    assert client["tls_client_auth_subject_dn"] == agency_cert.subject_dn
+    assert client["tls_client_certificate_bound_access_tokens"] is True
+    assert token(proxy, client["client_id"], agency_cert).status_code == 200
+
+    without_dn = {**body, "tls_client_auth_subject_dn": None}
+    refused = proxy.post("/v1/admin/clients", json=without_dn, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert "subject DN" in refused.json()["detail"]
