@@ -769,3 +769,27 @@ def test_a_ceremony_begun_on_one_worker_ends_on_another(
         assert _session_row(hoviyat_app, browser).acr == HIGH
     finally:
         other_app.state.hoviyat.close()
+
+
+def test_prompt_none_at_high_answers_only_after_the_passkey(
+    hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
+) -> None:
+    """OIDC Core §3.1.2.1: a silent request for high is login_required while the browser's
+    session is at substantial, and answered with a code once a passkey raised it."""
+    rp = register_rp(hoviyat_app, "rp-silent-high")
+    person = living_with_mobile(synthetic_registry_path)
+    page = _high_page(browser, hoviyat_app, person)
+    key = SoftAuthenticator(hoviyat_app.state.hoviyat.settings.issuer)
+    _, challenge = pkce_pair()
+    silent = authorization_params(rp, challenge, acr_values=HIGH, prompt="none")
+    before = query_of(browser.get("/authorize", params=silent).headers["location"])
+    assert before.get("error") == "login_required", before
+    assert _register(browser, page, key).status_code == 200
+    assert _sign_in(browser, page, key).status_code == 200
+    # Consent for this client's claims, as an earlier interactive login would have left it.
+    interactive = authorization_params(rp, challenge, acr_values=HIGH)
+    consent_page = browser.get(browser.get("/authorize", params=interactive).headers["location"])
+    answer = submit(browser, consent_page, "/login/consent", decision="allow")
+    assert answer.status_code == 303
+    after = query_of(browser.get("/authorize", params=silent).headers["location"])
+    assert "code" in after, after
