@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, description="largest request body accepted")
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="proxy addresses whose X-Forwarded-For/-Proto headers are believed",
+        description="proxy addresses (or CIDR networks) whose X-Forwarded-For/-Proto and "
+        "X-Client-Certificate (the TLS client certificate, RFC 8705) headers are believed",
     )
     sector_identifier_allow_http_loopback: bool = Field(
         False,
