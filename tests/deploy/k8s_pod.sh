@@ -11,7 +11,6 @@ if [ -z "$here" ] || [ -z "$parent" ] || [ "$here" = "$parent" ]; then
   echo "refusing: not in a new mount namespace (run through unshare --mount)"; exit 99
 fi
 mount --make-rprivate /
-@EXPOSE@
 # The image's user (useradd in deploy/Containerfile).
 cp /etc/passwd /dev/shm/h7pod-passwd && echo 'hoviyat:x:10001:10001::/var/lib/hoviyat:/usr/sbin/nologin' >> /dev/shm/h7pod-passwd
 cp /etc/group /dev/shm/h7pod-group && echo 'hoviyat:x:10001:' >> /dev/shm/h7pod-group
@@ -31,7 +30,8 @@ mount -o remount,ro /etc/hoviyat/pkcs11
 mount -t tmpfs -o mode=0755 tmpfs /opt/pkcs11
 cp @SOFTHSM@ "$HOVIYAT_CA_PKCS11_MODULE"
 mount -o remount,ro /opt/pkcs11
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp as a tmpfs, python and the checkout visible to uid 10001:
+@EXPOSE@
 mount -o remount,bind,ro /
 
 AS="setpriv --reuid=10001 --regid=10001 --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all"

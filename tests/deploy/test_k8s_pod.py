@@ -34,6 +34,7 @@ SOFTHSM = Path("/usr/lib/softhsm/libsofthsm2.so")
 # Mount points the namespace needs on the real filesystem (created empty, removed after).
 MOUNT_POINTS = ("/var/lib/hoviyat", "/etc/hoviyat/secrets", "/etc/hoviyat/pkcs11", "/opt/pkcs11")
 SERVE_PORT, REGISTRY_PORT, BAD_PORT = 19701, 19702, 19703
+POD_TMP = Path("/tmp")  # an emptyDir in the pod: a tmpfs here
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,16 +63,21 @@ def hidden_ancestor(path: Path) -> Path | None:
 
 
 def expose_lines(paths: list[Path]) -> list[str]:
-    """Shell lines showing uid 10001 ``paths`` (python, the checkout) and nothing beside them:
-    each is bound aside, a tmpfs covers its hidden ancestor, and it is bound back in place."""
+    """Shell lines that mount the pod's tmpfs /tmp and show uid 10001 ``paths`` (python, the
+    checkout) and nothing beside them: each path under /tmp or under a folder 10001 may not
+    pass is bound aside, a tmpfs covers that folder, and the path is bound back in place."""
+    covers: dict[Path, Path] = {}
+    for path in paths:
+        ancestor = POD_TMP if POD_TMP in path.parents else hidden_ancestor(path)
+        if ancestor is not None:
+            covers[path] = ancestor
     lines: list[str] = []
-    hidden = {p: hidden_ancestor(p) for p in paths}
-    exposed = [p for p, ancestor in hidden.items() if ancestor is not None]
-    for index, path in enumerate(exposed):
+    for index, path in enumerate(covers):
         lines += [f"mkdir -p /dev/shm/h7pod{index}", f"mount --bind {path} /dev/shm/h7pod{index}"]
-    for ancestor in sorted({a for a in hidden.values() if a is not None}):
-        lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {ancestor}")
-    for index, path in enumerate(exposed):
+    for cover in sorted(set(covers.values()) | {POD_TMP}):
+        mode = "1777" if cover == POD_TMP else "0755"
+        lines.append(f"mount -t tmpfs -o mode={mode} tmpfs {cover}")
+    for index, path in enumerate(covers):
         lines += [f"mkdir -p {path}", f"mount --bind /dev/shm/h7pod{index} {path}"]
     return lines
 
