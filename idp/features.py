@@ -35,7 +35,12 @@ from idp.http import (
 from idp.http.direct import DirectRoute, Handler
 from idp.login import pages as login_pages
 from idp.oauth import discovery, rfc8705, rfc9449, token_endpoint
-from idp.oauth.client_auth import CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, ClientAuthMethod
+from idp.oauth.client_auth import (
+    CLIENT_SECRET_BASIC,
+    CLIENT_SECRET_POST,
+    PUBLIC_CLIENT,
+    ClientAuthMethod,
+)
 from idp.oauth.discovery import Contributor
 from idp.oauth.grants import Grant, authorization_code, client_credentials, refresh_token
 from idp.oidc import rfc7591
@@ -111,7 +116,8 @@ FEATURES: tuple[Feature, ...] = (
         "openid-connect",
         oidc.router,
         grants=(authorization_code.GRANT, refresh_token.GRANT),
-        client_auth=(PRIVATE_KEY_JWT,),
+        # Public clients exist for the code flow only (idp.oidc.registration).
+        client_auth=(PRIVATE_KEY_JWT, PUBLIC_CLIENT),
         direct=(
             *_get_and_post("/authorize", oidc.authorize_direct),
             *_get_and_post("/userinfo", oidc.userinfo_direct),

@@ -29,8 +29,8 @@ from idp.login.forms import first_page
 from idp.login.i18n import Language, pick_language
 from idp.login.render import csrf_ok, message, problem_page, render
 from idp.login.sessions import clear_session_cookie, cookie_name, current_login, end_session
-from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
-from idp.oauth.errors import OAuthError
+from idp.oauth.client_auth import PUBLIC_CLIENT, AuthenticatedClient, ClientAuthentication
+from idp.oauth.errors import OAuthError, invalid_client
 from idp.oauth.form import oauth_form
 from idp.oauth.token_endpoint import request_proof, spent_then
 from idp.oidc import claims as oidc_claims
@@ -399,6 +399,9 @@ async def introspect(request: Request, hoviyat: HoviyatDep) -> Response:
     signed = rfc9701.wanted(request.headers.get("accept", ""))
 
     def introspected(caller: AuthenticatedClient, session: Session) -> dict[str, Any] | str:
+        if caller.method == PUBLIC_CLIENT.name:
+            # RFC 7662 §2.1: the endpoint needs real authorization; a client id is none.
+            raise invalid_client("a public client may not introspect tokens")
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "token is missing")

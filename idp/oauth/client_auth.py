@@ -111,8 +111,39 @@ def _client_secret_post(
     return AuthenticatedClient(client, "client_secret_post")
 
 
+# A public client (RFC 6749 §2.1: it cannot keep a credential, e.g. an agency's
+# mobile app) names itself and proves nothing; idp.oidc.registration lets it
+# register only for the code flow with DPoP-bound tokens, so what it holds is
+# worth nothing without its DPoP key (RFC 9449 §5).
+NONE = "none"
+_CREDENTIAL_FIELDS = ("client_secret", "client_assertion", "client_assertion_type")
+
+
+def _none(
+    request: Request, form: Mapping[str, str], hoviyat: Hoviyat, session: Session | None
+) -> AuthenticatedClient | None:
+    """The public client named by ``client_id``, when that is all the request offers."""
+    client_id = form.get("client_id")
+    if not client_id or request.headers.get("authorization", "").lower().startswith("basic "):
+        return None
+    if any(field in form for field in _CREDENTIAL_FIELDS):
+        return None
+    directory = hoviyat.client_directory
+    client = (
+        directory.lookup(hoviyat.db, client_id)
+        if session is None
+        else directory.get(session, client_id)
+    )
+    # A confidential client's id alone is no authentication: another method (a
+    # certificate, say) may still claim the request, else "authentication is required".
+    if client is None or client.disabled or client.token_endpoint_auth_method != NONE:
+        return None
+    return AuthenticatedClient(client, NONE)
+
+
 CLIENT_SECRET_BASIC = ClientAuthMethod("client_secret_basic", _client_secret_basic)
 CLIENT_SECRET_POST = ClientAuthMethod("client_secret_post", _client_secret_post)
+PUBLIC_CLIENT = ClientAuthMethod(NONE, _none)
 
 
 class ClientAuthentication:

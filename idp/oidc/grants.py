@@ -22,6 +22,7 @@ from sqlmodel import Session
 from idp.audit.log import AuditEvent, append, subject_hash
 from idp.context import Hoviyat
 from idp.oauth import rfc8705
+from idp.oauth.client_auth import NONE
 from idp.oauth.errors import OAuthError
 from idp.oauth.rfc9068 import issue_access_token
 from idp.oauth.rfc9449 import TOKEN_TYPE
@@ -178,8 +179,8 @@ def token_response(
     """A grant's tokens (OIDC Core §3.1.3.3), a refresh token too if the client may refresh.
 
     With ``dpop_jkt`` the access token is bound to that DPoP key (RFC 9449 §5,
-    §6.1). The refresh token of these confidential clients is not: it is
-    already bound to the client's authentication (§5).
+    §6.1). A confidential client's refresh token is not: it is already bound to
+    the client's authentication (§5). A public client's is bound to the key.
     """
     identity = identity_or(
         hoviyat,
@@ -236,6 +237,7 @@ def token_response(
                 "grant_id": grant.id,
                 "client_id": client.client_id,
                 "parent_hash": parent_hash,
+                "dpop_jkt": dpop_jkt if client.token_endpoint_auth_method == NONE else None,
                 "created_at": now,
                 "expires_at": now + REFRESH_TOKEN_LIFETIME,
                 "rotated_at": None,

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from idp.oauth import rfc8705
+from idp.oauth.client_auth import NONE
 from idp.oidc import fapi2
 from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
 from idp.oidc.sector import SectorIdentifierError, check_sector_identifier
@@ -22,9 +23,16 @@ from idp.tokens import SIGNING_ALGORITHMS
 # What a client may register: every grant and method idp.features can serve
 # (tests/oidc/test_features.py holds the two lists together).
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT, *rfc8705.METHODS)
-# Methods whose client holds no shared secret (a key, or a certificate, proves it).
-SECRETLESS_METHODS = (PRIVATE_KEY_JWT, *rfc8705.METHODS)
+AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    PRIVATE_KEY_JWT,
+    *rfc8705.METHODS,
+    NONE,
+)
+# Methods whose client holds no shared secret (a key or a certificate proves it,
+# or, for a public client, nothing does and its DPoP key binds what it gets).
+SECRETLESS_METHODS = (PRIVATE_KEY_JWT, *rfc8705.METHODS, NONE)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -125,6 +133,9 @@ def oidc_attributes(
         if not tls_client_certificate_bound_access_tokens:
             # FAPI 2.0 §5.3.2.1: sender-constrained, by DPoP unless mTLS binding was asked.
             dpop_bound_access_tokens = True
+    if auth_method == NONE:
+        _check_public_client(grants, tls_client_certificate_bound_access_tokens)
+        dpop_bound_access_tokens = True
     if auth_method == PRIVATE_KEY_JWT and jwks is None:
         raise RegistrationError("private_key_jwt needs --jwks-file with the client's public keys")
     subject_dn = _mutual_tls(auth_method, tls_client_auth_subject_dn, jwks)
@@ -159,6 +170,18 @@ def oidc_attributes(
         "tls_client_auth_subject_dn": subject_dn,
         "tls_client_certificate_bound_access_tokens": tls_client_certificate_bound_access_tokens,
     }
+
+
+def _check_public_client(grants: Sequence[str], certificate_bound: bool) -> None:
+    """What a public client may register: the code flow, its tokens bound to a DPoP key.
+
+    With no credential, a stolen refresh token would be as good as the client;
+    bound to the DPoP key the client made (RFC 9449 §5), it is useless without it.
+    """
+    if "client_credentials" in grants:
+        raise RegistrationError("a public client (auth method none) cannot use client_credentials")
+    if certificate_bound:
+        raise RegistrationError("a public client has no certificate to bind its tokens to")
 
 
 def _mutual_tls(

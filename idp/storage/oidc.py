@@ -144,6 +144,8 @@ class OidcRefreshToken(_IssuedUnderGrant, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     parent_hash: str | None = Field(default=None, max_length=64)
     rotated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # A public client's refresh token is bound to its DPoP key (RFC 9449 §5).
+    dpop_jkt: str | None = Field(default=None, max_length=64)
 
 
 class OidcClientAssertion(SQLModel, table=True):

@@ -84,7 +84,9 @@ def test_clients_create_registers_an_oidc_client(
         (["--grant-type", "implicit", "--redirect-uri", "https://a.example/cb"], "grant types"),
         (["--redirect-uri", "https://a.example/cb", "--id-token-alg", "HS256"], "algorithm"),
         (["--redirect-uri", "https://a.example/cb", "--auth-method", "private_key_jwt"], "jwks"),
-        (["--redirect-uri", "https://a.example/cb", "--auth-method", "none"], "auth method"),
+        (["--redirect-uri", "https://a.example/cb", "--auth-method", "bogus"], "auth method"),
+        # A public client (none) is for the code flow only, its tokens DPoP-bound.
+        (["--auth-method", "none", "--grant-type", "client_credentials"], "client_credentials"),
     ],
 )
 def test_clients_create_refuses_what_it_could_not_honour(

@@ -41,6 +41,10 @@ def refresh_token_grant(
     now = datetime.now(UTC)
     if row.expires_at <= now:
         raise OAuthError("invalid_grant", "the refresh token has expired")
+    # RFC 9449 §5: a public client's refresh token works only with its DPoP key.
+    # Checked before the rotation, so a thief's try neither spends nor revokes it.
+    if row.dpop_jkt is not None and caller.dpop_jkt != row.dpop_jkt:
+        raise OAuthError("invalid_grant", "the refresh token is bound to another DPoP key")
     scope = list(grant.scope)
     if form.get("scope"):
         # §6: a narrower scope may be asked for, never a wider one.
