@@ -37,8 +37,7 @@ from idp.clients import ClientError, client_summary, create_client
 from idp.entities import EntityRefused, active_entity
 from idp.oauth.errors import OAuthError
 from idp.oidc import outbound, software_statement
-from idp.oidc.registration import RegistrationError, oidc_attributes
-from idp.oidc.rfc7523 import METHOD as PRIVATE_KEY_JWT
+from idp.oidc.registration import SECRETLESS_METHODS, RegistrationError, oidc_attributes
 from idp.oidc.software_statement import Statement
 from idp.secrets import ServerSecrets
 from idp.settings import Settings
@@ -330,7 +329,8 @@ def attributes(
 
 
 def needs_secret(auth_method: str) -> bool:
-    return auth_method != PRIVATE_KEY_JWT
+    # The same rule as an administrator's registration: a key or a certificate is no secret.
+    return auth_method not in SECRETLESS_METHODS
 
 
 def client_information(client: Client, row: RegisteredClient, issuer: str) -> dict[str, Any]:

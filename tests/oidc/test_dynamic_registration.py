@@ -261,7 +261,7 @@ def _consume_in(database: Database, key: str, now: datetime) -> object:
         (metadata(redirect_uris=["https://agency.example/cb#frag"]), "invalid_redirect_uri"),
         (metadata(redirect_uris=[]), "invalid_redirect_uri"),
         (metadata(grant_types=["password"]), "invalid_client_metadata"),
-        (metadata(token_endpoint_auth_method="none"), "invalid_client_metadata"),
+        (metadata(token_endpoint_auth_method="client_secret_jwt"), "invalid_client_metadata"),
         (metadata(redirect_uris="https://agency.example/cb"), "invalid_client_metadata"),
         (metadata(service_code="demo-bank-kyc"), "invalid_client_metadata"),
         (metadata(roles=["admin"]), "invalid_client_metadata"),
@@ -396,6 +396,27 @@ def test_the_cli_prints_an_initial_token_once_that_registers_a_client(
     refused = run("--national-id", entity.national_id, "--service", "demo-match-only", "--json")
     assert refused.returncode != 0 and refused.stdout == ""
     assert "oidc.login" in refused.stderr
+
+    # list shows tokens by id, never their value; revoke withdraws an unused one.
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command[:-1], *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    second = json.loads(
+        run("--national-id", entity.national_id, "--service", SERVICE, "--json").stdout
+    )
+    listed = cli("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    states = {t["id"]: t["status"] for t in json.loads(listed.stdout)}
+    assert states == {answer["id"]: "used", second["id"]: "unused"}
+    assert second["initial_access_token"] not in listed.stdout
+    assert cli("revoke", answer["id"]).returncode != 0  # used: nothing to withdraw
+    revoked = cli("revoke", second["id"], "--json")
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout)["status"] == "revoked"
+    late = register(asgi_browser, second["initial_access_token"], metadata())
+    assert late.status_code == 401
 
 
 def test_read_and_update_rotate_the_registration_token(
