@@ -72,7 +72,7 @@ def _statement(hoviyat: Hoviyat, value: object) -> Statement:
         with hoviyat.db.read() as session:
             return statement_issuers.get(session, issuer)
 
-    return software_statement.verify(value, find_issuer, time.time())
+    return software_statement.verify(value, find_issuer, time.time(), hoviyat.settings.issuer)
 
 
 @router.post(rfc7591.PATH, status_code=201)

@@ -15,6 +15,7 @@ without an initial access token. What is checked, before any member is used:
 - ``iat`` and ``exp`` are present, ``iat`` not in the future, ``exp`` not
   past, and the statement lives at most :data:`MAX_LIFETIME`; a ``nbf`` is
   honoured;
+- ``aud``, when present, names this server (RFC 7519 §4.1.3);
 - ``jti`` is present and single use: spent by one INSERT (the store's
   :func:`~idp.storage.statement_issuers.spend`) in the registration's own
   transaction, so two workers or hosts cannot both register with it;
@@ -162,8 +163,20 @@ def _verified_claims(statement: str, issuer: StatementIssuer) -> dict[str, Any]:
     return dict(token.claims)
 
 
+def _audience_accepted(audience: object, server: str) -> bool:
+    # RFC 7519 §4.1.3: a statement made for other servers is not one to register here.
+    if audience is None:
+        return True
+    if isinstance(audience, list):
+        return server in audience and all(isinstance(a, str) for a in audience)
+    return audience == server
+
+
 def verify(
-    statement: object, find_issuer: Callable[[str], StatementIssuer | None], now: float
+    statement: object,
+    find_issuer: Callable[[str], StatementIssuer | None],
+    now: float,
+    server: str,
 ) -> Statement:
     """The statement, verified; ``OAuthError`` (§3.2.2) otherwise. Its jti is spent by
     :func:`spend`, in the registration's transaction."""
@@ -177,6 +190,8 @@ def verify(
     if claims.get("iss") != issuer.issuer:
         raise invalid("the software statement's iss changed under verification")
     exp = _expiry(claims, now)
+    if not _audience_accepted(claims.get("aud"), server):
+        raise invalid(f"the software statement's aud does not name this server ({server})")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI:
         raise invalid("the software statement needs a jti (a string of at most 200 characters)")
@@ -210,10 +225,14 @@ def merged_metadata(request: Mapping[str, Any], statement: Statement) -> dict[st
 
 
 def spend(session: Session, statement: Statement) -> None:
-    """Spend the statement's jti; ``invalid_software_statement`` if it was spent before.
+    """Spend the statement's jti; ``invalid_software_statement`` if it was spent before,
+    ``unapproved_software_statement`` if its issuer was revoked since it was verified.
 
     Spent statements past their expiry go first: registrations are rare, and an expired
     statement is refused by its ``exp`` whether or not its row is kept."""
+    issuer = store.get(session, statement.issuer)
+    if issuer is None or issuer.revoked_at is not None:
+        raise unapproved("the software statement's issuer is not trusted here")
     store.prune(session, datetime.now(UTC))
     if not store.spend(session, statement.statement_id, statement.expires_at):
         raise invalid("the software statement was used before (its jti is single use)")

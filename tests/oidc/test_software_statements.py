@@ -34,7 +34,8 @@ from sqlmodel import col, select
 
 from idp.app import create_app
 from idp.clients import sync_policies
-from idp.oidc import rfc7591, statement_issuers
+from idp.oauth.errors import OAuthError
+from idp.oidc import rfc7591, software_statement, statement_issuers
 from idp.settings import Settings
 from idp.storage import statement_issuers as issuer_store
 from idp.storage.engine import Database
@@ -457,3 +458,44 @@ def test_spent_statements_are_pruned_once_expired(
     with hoviyat_app.state.hoviyat.db.read() as session:
         kept = [row.statement_id for row in session.exec(select(SpentStatement))]
     assert len(kept) == 1 and kept != ["0" * 64]
+
+
+def test_attack_statement_made_for_another_server(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, key: ECKey
+) -> None:
+    ours = hoviyat_app.state.hoviyat.settings.issuer
+    for audience in ("https://other-idp.example", ["https://other-idp.example"], [ours, 7]):
+        refused(
+            hoviyat_app, asgi_browser, sign(key, claims(aud=audience)), "invalid_software_statement"
+        )
+    for audience in (ours, [ours, "https://other-idp.example"]):
+        assert register(asgi_browser, sign(key, claims(aud=audience))).status_code == 201
+
+
+def test_attack_issuer_revoked_between_verification_and_registration(
+    hoviyat_app: FastAPI, key: ECKey
+) -> None:
+    hoviyat = hoviyat_app.state.hoviyat
+    with hoviyat.db.read() as session:
+        trusted = issuer_store.get(session, ISSUER)
+    verified = software_statement.verify(
+        sign(key, claims()), lambda _iss: trusted, time.time(), hoviyat.settings.issuer
+    )
+    with hoviyat.db.session() as session:
+        statement_issuers.revoke(session, ISSUER)
+    meta = rfc7591.check_metadata(software_statement.merged_metadata({}, verified))
+    columns = rfc7591.attributes(meta, False)
+    before = client_count(hoviyat_app)
+    with pytest.raises(OAuthError) as refusal, hoviyat.db.session() as session:
+        rfc7591.register(
+            session,
+            hoviyat.secrets,
+            hoviyat.policies,
+            hoviyat.settings.issuer,
+            initial_token=None,
+            meta=meta,
+            columns=columns,
+            statement=verified,
+        )
+    assert refusal.value.error == "unapproved_software_statement"
+    assert client_count(hoviyat_app) == before
