@@ -4,7 +4,9 @@ and ``dcr_clients``.
 An initial access token is stored only as its keyed digest. It registers one
 client: :func:`consume` is one conditional UPDATE (``used_at IS NULL`` and not
 expired), so of two registrations racing with one token, on any workers or
-hosts, exactly one gets it. ``dcr_clients`` ties each registered client to the
+hosts, exactly one gets it; :func:`revoke_initial_token` is the same kind of
+UPDATE, so a registration racing a revocation either spends the token first or
+finds it revoked. ``dcr_clients`` ties each registered client to the
 legal entity (its national identifier) and holds the digest of its
 registration access token; :func:`rotate` replaces that digest only if it is
 still the one presented, so a token is spent once across processes too.
