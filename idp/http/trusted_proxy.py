@@ -33,6 +33,7 @@ CERTIFICATE_HEADER = b"x-client-certificate"
 CERTIFICATE_SCOPE_KEY = "hoviyat.client_certificate"
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_KNOWN_MAX = 4096
 
 
 class TrustedProxies:
@@ -42,6 +43,9 @@ class TrustedProxies:
         self.everyone = False
         self.networks: list[_Network] = []
         self.names: set[str] = set()  # anything else (a unix socket path) compares as text
+        # Answers by address: parsing one costs microseconds, and the peer is
+        # nearly always the same proxy. Bounded: forwarded client addresses vary.
+        self._known: dict[str, bool] = {}
         for raw in entries:
             entry = raw.strip()
             if entry == "*":
@@ -58,6 +62,15 @@ class TrustedProxies:
     def __contains__(self, host: object) -> bool:
         if not isinstance(host, str) or not host:
             return False
+        known = self._known.get(host)
+        if known is None:
+            known = self._decide(host)
+            if len(self._known) >= _KNOWN_MAX:
+                self._known.clear()
+            self._known[host] = known
+        return known
+
+    def _decide(self, host: str) -> bool:
         if self.everyone or host in self.names:
             return True
         try:
