@@ -286,3 +286,24 @@ def test_a_running_deliverer_refuses_loopback_by_default(
         deliverer.stop()
     assert _row(hoviyat_app, delivery_id).failed_at is not None
     assert receiver.hits == []
+
+
+def test_attack_update_moves_the_backchannel_uri_inside_the_network(
+    hoviyat_app: FastAPI, asgi_browser: TestClient, entity: LegalEntity
+) -> None:
+    """RFC 7592 §2.2: an update is checked as a registration is."""
+    public = f"https://{PUBLIC}/logout"
+    answer = _register(hoviyat_app, asgi_browser, entity, backchannel_logout_uri=public).json()
+    path = answer["registration_client_uri"].removeprefix(hoviyat_app.state.hoviyat.settings.issuer)
+    document = {
+        "client_id": answer["client_id"],
+        "redirect_uris": answer["redirect_uris"],
+        "backchannel_logout_uri": "https://169.254.169.254/latest/",
+    }
+    headers = {"Authorization": f"Bearer {answer['registration_access_token']}"}
+    moved = asgi_browser.put(path, json=document, headers=headers)
+    assert moved.status_code == 400, moved.text
+    assert moved.json()["error"] == "invalid_client_metadata"
+    with hoviyat_app.state.hoviyat.db.read() as session:
+        client = session.get(Client, answer["client_id"])
+        assert client is not None and client.backchannel_logout_uri == public
