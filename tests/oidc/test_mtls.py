@@ -466,3 +466,35 @@ def test_admin_api_registers_a_tls_client_auth_client(
     refused = proxy.post("/v1/admin/clients", json=without_dn, headers=headers)
     assert refused.status_code == 422, refused.text
     assert "subject DN" in refused.json()["detail"]
+
+
+def test_fapi2_client_with_tls_client_auth_and_certificate_bound_tokens(
+    mtls_app: FastAPI, proxy: TestClient, agency_cert: ClientCertificate, citizen: Person
+) -> None:
+    """FAPI 2.0 §5.3.1.1 / §5.3.2.1 with mutual TLS for both client authentication and the
+    sender constraint: PAR and /token with the certificate, no DPoP, a bound token."""
+    register(mtls_app, "rp-fapi-mtls", "tls_client_auth", subject_dn=agency_cert.subject_dn,
+             code_flow=True, profile="fapi2")  # fmt: skip
+    rp = RelyingParty("rp-fapi-mtls", None, REDIRECT_URI)
+    verifier, challenge = pkce_pair()
+    with_cert = {HEADER: agency_cert.header}
+    without_cert = proxy.post("/par", data=authorization_params(rp, challenge))
+    refused_client(without_cert, "TLS client certificate")
+    pushed = proxy.post("/par", data=authorization_params(rp, challenge), headers=with_cert)
+    assert pushed.status_code == 201, pushed.text
+    login = log_in(mtls_app.state.hoviyat.db, citizen.national_code)
+    params = {"client_id": rp.client_id, "request_uri": pushed.json()["request_uri"]}
+    code = code_for(mtls_app, proxy, params, login)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+        "client_id": rp.client_id,
+    }
+    other = self_signed(like=agency_cert.certificate)
+    refused_client(proxy.post("/token", data=form, headers={HEADER: other.header}), "CA")
+    issued = proxy.post("/token", data=form, headers=with_cert)
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["token_type"] == "Bearer"
+    assert claims_of(issued.json()["access_token"])["cnf"] == {"x5t#S256": x5t(agency_cert)}
