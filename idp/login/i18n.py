@@ -430,6 +430,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "registry.mobile": ("مالکیت خطوط", "mobile ownership"),
     "registry.deeds": ("ثبت اسناد", "deeds"),
     # The text message carrying a one-time code.
+    "sms.passkey_added": (
+        "هویت: یک کلید عبور (passkey) به حساب شما افزوده شد. اگر این کار شما نبود، "
+        "آن را در صفحهٔ کلیدهای عبور حذف کنید و با پشتیبانی تماس بگیرید.",
+        "Hoviyat: a passkey was added to your account. If this was not you, "
+        "remove it on your passkeys page and contact support.",
+    ),
     "sms.code": (
         "کد ورود هویت: {code}\nبرای ورود به «{client}». این کد را به هیچ‌کس ندهید.",
         "Hoviyat login code: {code}\nTo log in to “{client}”. Never share this code.",

@@ -295,6 +295,26 @@ def test_register_then_sign_in_reaches_high_and_the_id_token_says_so(
     assert _audit_outcomes(hoviyat_app, "passkey") == ["registered"]
 
 
+def test_a_new_passkey_is_told_to_the_persons_mobile_after_it_is_stored(
+    hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
+) -> None:
+    """Binding at substantial means one stolen SMS code binds a thief's passkey: the
+    person hears of every new passkey on the mobile they proved, never of a refused one."""
+    person = living_with_mobile(synthetic_registry_path)
+    page = _high_page(browser, hoviyat_app, person)
+    code_text = last_text(hoviyat_app)
+    key = SoftAuthenticator(hoviyat_app.state.hoviyat.settings.issuer)
+    refused = _register(browser, page, key, flags=UP | AT)  # no user verification
+    assert refused.status_code == 400, refused.text
+    assert last_text(hoviyat_app).id == code_text.id  # nothing sent for a refusal
+    assert _register(browser, page, key).status_code == 200
+    notice = last_text(hoviyat_app)
+    assert notice.id != code_text.id
+    assert notice.mobile == person["mobiles"][0]
+    assert "passkey" in notice.body
+    assert code_in(code_text.body) not in notice.body
+
+
 def test_step_up_from_substantial_to_high_asks_only_for_the_passkey(
     hoviyat_app: FastAPI, browser: TestClient, synthetic_registry_path: Path
 ) -> None:

@@ -63,7 +63,7 @@ def send_code(
     posted, outcome = taken
     if isinstance(outcome, CodeIssued):
         try:
-            _sender(request).send(outcome.mobile, outcome.text)
+            sms_sender(request).send(outcome.mobile, outcome.text)
         except (SmsUnavailable, OutboxForbidden) as exc:
             log.error("one-time code not sent: %s", exc)
             with posted.hoviyat.db.session() as db_session:
@@ -121,7 +121,7 @@ def minutes_for(wait: int, language: Language) -> str:
     return digits_for(str(max(1, wait // 60)), language)
 
 
-def _sender(request: Request) -> SmsSender:
+def sms_sender(request: Request) -> SmsSender:
     sender: SmsSender | None = getattr(request.app.state, "login_sms_sender", None)
     if sender is None:
         hoviyat = hoviyat_of(request)

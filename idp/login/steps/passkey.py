@@ -17,6 +17,7 @@ sign-in and says so in the audit log.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ from idp.audit.log import append, subject_hash
 from idp.context import Hoviyat
 from idp.login import keys, sessions
 from idp.login.flow import Flow, load_flow, needs_fresh_login, person_event
-from idp.login.i18n import Language, pick_language
+from idp.login.i18n import Language, pick_language, translate
 from idp.login.render import NO_STORE, csrf_ok, hoviyat_of, page_url
+from idp.login.sms import OutboxForbidden, SmsUnavailable
+from idp.login.steps.mobile import sms_sender
 from idp.login.webauthn import (
     PasskeyRefused,
     assertion_credential_id,
@@ -50,6 +53,8 @@ from idp.problems import Problem
 from idp.storage import passkeys
 from idp.storage.login import LoginSession
 from policies import assurance
+
+log = logging.getLogger(__name__)
 
 FIELDS = ("interaction", "lang", "csrf_token", "credential")
 
@@ -203,6 +208,7 @@ def registration_options_json(request: Request, fields: dict[str, str]) -> Respo
 
 
 def register(request: Request, fields: dict[str, str]) -> Response:
+    notice: tuple[str, str] | None = None
     with _ceremony(request, fields, needs_flow=False) as ceremony:
         if isinstance(ceremony, Response):
             return ceremony
@@ -229,7 +235,26 @@ def register(request: Request, fields: dict[str, str]) -> Response:
             ceremony.audit("passkey", "register", "already_registered")
             return _refused(ceremony, PasskeyRefused("already_registered"), 409)
         ceremony.audit("passkey", "register", "registered", aaguid=new.aaguid)
-        return _json({"registered": True, "next": ceremony.next_url})
+        answer = _json({"registered": True, "next": ceremony.next_url})
+        if ceremony.session.mobile:
+            text = translate("sms.passkey_added", ceremony.language)
+            notice = (ceremony.session.mobile, text)
+    if notice is not None:
+        _notify(request, *notice)
+    return answer
+
+
+def _notify(request: Request, mobile: str, text: str) -> None:
+    """Tell the person, on the mobile they proved, that a passkey now signs in as them.
+
+    Binding at substantial means one stolen text-message code is enough to bind
+    a thief's passkey; the notice, sent once the passkey is committed, is how
+    the person learns of it. Best effort: the audit entry is the record.
+    """
+    try:
+        sms_sender(request).send(mobile, text)
+    except (SmsUnavailable, OutboxForbidden) as exc:
+        log.warning("passkey notice not sent: %s", exc)
 
 
 def authentication_options_json(request: Request, fields: dict[str, str]) -> Response:
