@@ -87,7 +87,10 @@ def metadata(settings: Settings, auth_methods: Sequence[str]) -> dict[str, Any]:
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "userinfo_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
-        "introspection_endpoint_auth_methods_supported": auth_methods,
+        # A public client may revoke its tokens (RFC 7009 §2.1), never introspect.
+        "introspection_endpoint_auth_methods_supported": [
+            method for method in auth_methods if method != PUBLIC_CLIENT.name
+        ],
         "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         # RFC 9701 §7: signed with the client's registered ID token algorithm.
         "introspection_signing_alg_values_supported": list(SIGNING_ALGORITHMS),

@@ -227,6 +227,8 @@ def test_registrations_a_public_client_cannot_hold_are_refused(
         )
 
 
-def test_discovery_lists_the_public_client_method(asgi_browser: TestClient) -> None:
+def test_discovery_lists_the_public_client_method_where_served(asgi_browser: TestClient) -> None:
     document = asgi_browser.get("/.well-known/openid-configuration").json()
     assert "none" in document["token_endpoint_auth_methods_supported"]
+    assert "none" in document["revocation_endpoint_auth_methods_supported"]
+    assert "none" not in document["introspection_endpoint_auth_methods_supported"]
