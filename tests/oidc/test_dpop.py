@@ -9,6 +9,7 @@ and PostgreSQL over the app's ASGI transport.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -29,6 +30,7 @@ from oidc_support import (
 )
 from sqlmodel import Session, select
 
+from idp.app import create_app
 from idp.audit.log import AuditEvent
 from idp.clients import create_client
 from idp.oauth import rfc9449
@@ -499,3 +501,32 @@ def test_attack_unencoded_payload_or_loose_base64_is_refused() -> None:
     for loose in (f"{header}.{payload}=.{signature}", f"{header}.{payload}.{signature}+"):
         with pytest.raises(rfc9449.InvalidProof):
             rfc9449.verify(loose, method="POST", url=TOKEN_URL, window=60)
+
+
+def test_attack_one_proof_at_two_workers_at_once_is_spent_once(hoviyat_app: FastAPI) -> None:
+    """Two apps over one database (two workers or hosts), each with its own group
+    committer, spend the same proofs at the same moment: each proof has one winner."""
+    other = create_app(hoviyat_app.state.hoviyat.settings)
+    committers = [hoviyat_app.state.hoviyat.committer, other.state.hoviyat.committer]
+    try:
+        for _ in range(10):
+            proof = _proof(DPoPKey())
+            barrier = threading.Barrier(len(committers))
+            outcomes: list[str] = []
+
+            def spend(committer: Any, proof: rfc9449.Proof = proof) -> None:
+                barrier.wait()
+                try:
+                    rfc9449.spend_now(committer, proof, 60)
+                    outcomes.append("spent")
+                except rfc9449.InvalidProof:
+                    outcomes.append("replayed")
+
+            threads = [threading.Thread(target=spend, args=(c,)) for c in committers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert sorted(outcomes) == ["replayed", "spent"]
+    finally:
+        other.state.hoviyat.close()
