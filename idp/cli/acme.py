@@ -8,14 +8,13 @@ printed once, to be handed to the agency (certbot ``--eab-kid`` and
 
 from __future__ import annotations
 
-import getpass
-
 import typer
 
 from idp.acme import eab
 from idp.audit.log import append
 from idp.cli.database import read
 from idp.cli.entities import checked_entity
+from idp.cli.operator import cli_actor
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.secrets import load_secrets
 from idp.settings import get_settings
@@ -26,10 +25,6 @@ from policies.service_policy import load_service_policies
 acme_app = typer.Typer(help="The ACME server (RFC 8555).")
 eab_app = typer.Typer(help="External account binding keys (RFC 8555 §7.3.4).")
 acme_app.add_typer(eab_app, name="eab")
-
-
-def _operator() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 @eab_app.command("create")
@@ -50,10 +45,10 @@ def create(
                 secrets,
                 national_id=canonical,
                 service_code=service,
-                created_by=_operator(),
+                created_by=cli_actor(),
             )
             event = eab.key_event(
-                secrets, policies, row, "create", actor_type="administrator", actor_id=_operator()
+                secrets, policies, row, "create", actor_type="administrator", actor_id=cli_actor()
             )
             append(session, event)
     finally:
@@ -107,7 +102,7 @@ def revoke(
                 row,
                 "revoke",
                 actor_type="administrator",
-                actor_id=_operator(),
+                actor_id=cli_actor(),
                 detail={"account_id": account_id},
             )
             append(session, event)

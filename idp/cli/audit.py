@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from datetime import datetime
@@ -18,6 +17,7 @@ from idp.audit.render import entry_json
 from idp.audit.search import AuditQuery, record_subject_search, search, subject_hashes
 from idp.audit.sequencer import read_head, sequence_pending
 from idp.audit.verify import verify_export
+from idp.cli.operator import operator_name
 from idp.cli.output import fail, print_json, print_table
 from idp.secrets import ServerSecrets, load_secrets
 from idp.settings import get_settings
@@ -76,7 +76,7 @@ def _search(query: AuditQuery) -> list[AuditEntry]:
                 hashes,
                 tracking_code=new_tracking_code(),
                 actor_type="administrator",
-                actor_id=getpass.getuser(),
+                actor_id=operator_name(),
             )
             return found
     except IdentifierError as exc:
@@ -154,7 +154,7 @@ def export_command(
                 pepper=secrets.subject_pepper,
                 origin=origin,
                 actor_type="administrator",
-                actor_id=getpass.getuser(),
+                actor_id=operator_name(),
                 query=query,
             ):
                 handle.write(line)
@@ -208,7 +208,7 @@ def certify_command() -> None:
     try:
         pki = build_pki(settings, db, registries, secrets.subject_pepper)
         key_id, chain = certify_log_key(
-            db, pki, secrets.key_encryption_key, requested_by=getpass.getuser()
+            db, pki, secrets.key_encryption_key, requested_by=operator_name()
         )
     except (CertificateRefused, HierarchyError, KeyStoreError) as exc:
         fail(f"the CA did not certify the audit key: {exc}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from ca.hierarchy import HierarchyError
 from ca.keys import KeyStoreError
 from ca.passphrase import ensure_development_passphrase
 from ca.settings import CASettings
+from idp.cli.operator import operator_name
 from idp.cli.output import JsonOption, console, fail, print_json, print_table
 from idp.context import registry_options
 from idp.pki.documents import certificate_document
@@ -34,11 +34,6 @@ from verifiers.registry.base import open_registries
 
 T = TypeVar("T")
 ca_app = typer.Typer(help="Certificate authority: hierarchy, profiles, issuance.")
-
-
-def operator_name() -> str:
-    """The local user running a CA command: the actor of its audit entries."""
-    return getpass.getuser()
 
 
 @contextmanager

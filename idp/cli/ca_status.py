@@ -10,7 +10,6 @@ the local user name (``$USER``), with the ``--comment`` as the reason given.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from ca.hierarchy import HierarchyError
 from ca.keys import KeyStoreError
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
 from ca.serials import parse_serial, serial_hex
+from idp.cli.operator import operator_name
 from idp.cli.output import JsonOption, console, fail, print_json
 from idp.pki.crl_publisher import CRLImportRefused, CRLPublisher, CRLUnavailable, UnknownCRL
 from idp.pki.hierarchy import Hierarchy
@@ -46,7 +46,7 @@ def _publisher() -> Iterator[CRLPublisher]:
     settings = get_settings()
     db = Database(settings.resolved_database_url)
     try:
-        hierarchy = Hierarchy(db, open_keys(settings), settings.issuer, operator=getpass.getuser())
+        hierarchy = Hierarchy(db, open_keys(settings), settings.issuer, operator=operator_name())
         yield CRLPublisher(db, hierarchy)
     except (HierarchyError, KeyStoreError, CRLUnavailable, UnknownCRL) as exc:
         fail(str(exc))
@@ -55,7 +55,7 @@ def _publisher() -> Iterator[CRLPublisher]:
 
 
 def _operator(comment: str | None) -> Actor:
-    return Actor("operator", getpass.getuser(), comment)
+    return Actor("operator", operator_name(), comment)
 
 
 def revoke_command(
@@ -249,7 +249,7 @@ def ocsp_responder_command(
     with _publisher() as publisher:
         ca = publisher.hierarchy.issuing_ca(issuing)
         loaded = OCSPService(publisher.db, publisher.hierarchy).ensure_responder(
-            ca, requested_by=getpass.getuser()
+            ca, requested_by=operator_name()
         )
     certificate = loaded.responder.certificate
     summary = {

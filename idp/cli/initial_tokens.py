@@ -11,12 +11,11 @@ unused one. Creation and revocation are audited with the entity (by its hash);
 
 from __future__ import annotations
 
-import getpass
-
 import typer
 
 from idp.audit.log import append
 from idp.cli.entities import checked_entity
+from idp.cli.operator import cli_actor
 from idp.cli.output import JsonOption, console, fail, print_json
 from idp.oidc import rfc7591
 from idp.secrets import load_secrets
@@ -26,10 +25,6 @@ from idp.storage.engine import Database
 from policies.service_policy import load_service_policies
 
 initial_token_app = typer.Typer(help="Initial access tokens for dynamic registration (RFC 7591).")
-
-
-def _operator() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 @initial_token_app.command("create")
@@ -51,7 +46,7 @@ def create(
                 secrets,
                 national_id=canonical,
                 service_code=service,
-                created_by=_operator(),
+                created_by=cli_actor(),
                 expires_in=expires_in,
             )
             event = rfc7591.audit_event(
@@ -62,7 +57,7 @@ def create(
                 national_id=canonical,
                 service_code=service,
                 actor_type="administrator",
-                actor_id=_operator(),
+                actor_id=cli_actor(),
                 detail={"expires_at": row.expires_at.isoformat()},
             )
             append(session, event)
@@ -128,7 +123,7 @@ def revoke(
                 national_id=row.national_id,
                 service_code=row.service_code,
                 actor_type="administrator",
-                actor_id=_operator(),
+                actor_id=cli_actor(),
                 detail={"id": token_id},
             )
             append(session, event)

@@ -8,7 +8,6 @@ crash), the same command resumes after the last row in OUT.csv.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from idp.cli.operator import cli_actor
 from idp.cli.output import console, fail, print_json
 from idp.context import registry_options
 from idp.reconciliation.config import ReconciliationSettings
@@ -83,7 +83,7 @@ def reconcile_command(
         policy=policy,
         pepper=secrets.subject_pepper,
         actor_type="operator",
-        actor_id=f"cli:{getpass.getuser()}",
+        actor_id=cli_actor(),
         batch_size=reconciliation.batch_size,
         max_rows_per_subject=reconciliation.max_rows_per_subject,
     )

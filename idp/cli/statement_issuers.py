@@ -9,7 +9,6 @@ entity (by its hash); the same service answers ``/v1/clients/statement-issuers``
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import typer
 
 from idp.audit.log import append
 from idp.cli.entities import checked_entity
+from idp.cli.operator import cli_actor
 from idp.cli.output import JsonOption, console, fail, print_json
 from idp.oidc import rfc7591, statement_issuers
 from idp.secrets import load_secrets
@@ -29,10 +29,6 @@ from policies.service_policy import load_service_policies
 statement_issuer_app = typer.Typer(
     help="Trusted issuers of software statements for dynamic registration (RFC 7591 §2.3)."
 )
-
-
-def _operator() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _read_jwks(path: Path) -> Any:
@@ -72,10 +68,10 @@ def add(
                 jwks=jwks,
                 national_id=canonical,
                 service_code=service,
-                created_by=_operator(),
+                created_by=cli_actor(),
             )
             event = statement_issuers.audit_event(
-                secrets, policies, row, "add", actor_id=_operator()
+                secrets, policies, row, "add", actor_id=cli_actor()
             )
             append(session, event)
             summary = statement_issuers.summary(row)
@@ -117,7 +113,7 @@ def revoke(
         with database.session() as session:
             row = statement_issuers.revoke(session, issuer)
             event = statement_issuers.audit_event(
-                secrets, policies, row, "revoke", actor_id=_operator()
+                secrets, policies, row, "revoke", actor_id=cli_actor()
             )
             append(session, event)
             summary = statement_issuers.summary(row)
