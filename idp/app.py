@@ -55,10 +55,12 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Back-Channel Logout 1.0: queued logout tokens are POSTed by every worker.
+        interval = hoviyat.settings.backchannel_delivery_seconds
         deliverer = backchannel.Deliverer(
-            hoviyat.db, allow_loopback=hoviyat.settings.outbound_allow_loopback
+            hoviyat.db, interval, allow_loopback=hoviyat.settings.outbound_allow_loopback
         )
-        deliverer.start()
+        if interval > 0:
+            deliverer.start()
         yield
         deliverer.stop()
         hoviyat.close()

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="let Hoviyat call client URLs (back-channel logout) over http on loopback "
         "(tests and development only; otherwise https to global addresses only)",
     )
+    backchannel_delivery_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="how often this process POSTs queued back-channel logout tokens; "
+        "0: never (other workers or hosts deliver them)",
+    )
     log_level: str = Field("INFO", description="root log level")
     rate_limit_window_seconds: int = Field(60, description="fixed window for rate limits")
     commit_linger_ms: float = Field(

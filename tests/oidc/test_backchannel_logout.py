@@ -77,9 +77,12 @@ class Receiver:
 
 @pytest.fixture
 def hoviyat_settings(hoviyat_settings: Settings) -> Settings:
-    # The receiver is on loopback, which Hoviyat's deliverers (one runs in each app's
-    # lifespan) call only when this allows it (idp.oidc.outbound).
-    return hoviyat_settings.model_copy(update={"outbound_allow_loopback": True})
+    # The receiver is on loopback, which Hoviyat's deliverers call only when this
+    # allows it (idp.oidc.outbound). This app's own deliverer thread stays off: the
+    # tests deliver by hand, and a thread racing them made the counts flaky.
+    return hoviyat_settings.model_copy(
+        update={"outbound_allow_loopback": True, "backchannel_delivery_seconds": 0}
+    )
 
 
 @pytest.fixture
@@ -249,7 +252,8 @@ def test_another_running_worker_delivers_by_itself(
 ) -> None:
     """A second app over the same database, started as a server starts it (its
     lifespan runs the deliverer), sends the notice the first one queued."""
-    with TestClient(create_app(hoviyat_settings)):
+    worker = hoviyat_settings.model_copy(update={"backchannel_delivery_seconds": 0.2})
+    with TestClient(create_app(worker)):
         _log_in_and_out(hoviyat_app, asgi_browser, bcl_rp, citizen)
         deadline = time.monotonic() + 20
         while not receiver.tokens and time.monotonic() < deadline:
