@@ -35,9 +35,10 @@ from oidc_support import REDIRECT_URI, SERVICE, complete, finish_interaction, lo
 from openid_client_driver import NODE_DIR, NodeRp
 
 from idp.clients import create_client
+from idp.oidc import rfc7591
 from idp.oidc.registration import oidc_attributes
 from idp.settings import Settings
-from verifiers.registry.base import Person
+from verifiers.registry.base import LegalEntity, Person
 
 FAPI_CLIENT = "rp-openid-client-fapi2"
 JAR_CLIENT = "rp-openid-client-jar"
@@ -643,3 +644,59 @@ def test_attack_certificate_bound_token_presented_with_another_or_no_certificate
     # RFC 8705 §3: a certificate-bound token is still presented as Bearer (RFC 6750 §3).
     assert challenge["scheme"].lower() == "bearer", challenge
     assert challenge["parameters"]["error"] == "invalid_token", challenge
+
+
+# --- dynamic client registration (RFC 7591) -----------------------------------------------------
+
+
+def _initial_token(app: FastAPI, entity: LegalEntity) -> str:
+    hoviyat = app.state.hoviyat
+    national_id = rfc7591.check_request(
+        hoviyat.registries, hoviyat.policies, entity.national_id, SERVICE
+    )
+    with hoviyat.db.session() as session:
+        token, _row = rfc7591.create_initial_token(
+            session, hoviyat.secrets, national_id=national_id, service_code=SERVICE, created_by="t"
+        )
+    return token
+
+
+def test_openid_client_registers_with_an_initial_token_then_logs_in_as_the_new_client(
+    node_rp: NodeRp,
+    hoviyat_app: FastAPI,
+    live_server: Any,
+    citizen: Person,
+    representative: tuple[Person, LegalEntity],
+) -> None:
+    """openid-client's dynamicClientRegistration (RFC 7591 §3.1) with an administrator's
+    initial access token; the client it registered then logs a citizen in through PAR."""
+    client_key = ECKey.generate_key("P-256", auto_kid=True)
+    token = _initial_token(hoviyat_app, representative[1])
+    document = {
+        "client_name": "Land registry portal (openid-client)",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [client_key.as_dict(private=False)]},
+        "dpop_bound_access_tokens": True,
+    }
+    rp = {
+        "issuer": hoviyat_app.state.hoviyat.settings.issuer,
+        "client_id": "",
+        "redirect_uri": REDIRECT_URI,
+        "client_key": client_key.as_dict(private=True),
+        "dpop_key": ECKey.generate_key("P-256").as_dict(private=True),
+        "other_dpop_key": ECKey.generate_key("P-256").as_dict(private=True),
+        "jarm": False,
+    }
+    registered = node_rp.ok("register", rp, metadata=document, initial_access_token=token)
+    assert registered["token_endpoint_auth_method"] == "private_key_jwt"
+    assert registered["registration_client_uri"].endswith("/register/" + registered["client_id"])
+    new_rp = {**rp, "client_id": registered["client_id"]}
+    tokens = _log_in(node_rp, hoviyat_app, live_server.url, citizen, new_rp, how="par")
+    assert tokens["sub"]
+    # RFC 7591 §3: the initial access token was single use.
+    again = node_rp.error("register", rp, metadata=document, initial_access_token=token)
+    assert again["status"] == 401, again
+    (challenge,) = again["challenges"]
+    assert (challenge["scheme"], challenge["parameters"]["error"]) == ("bearer", "invalid_token")

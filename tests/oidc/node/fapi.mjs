@@ -22,6 +22,9 @@
 //   userinfo {access_token, sub, dpop}                      -> the claims
 //   introspect {token}                                      -> the RFC 7662 answer
 //   revoke {token}                                          -> {} (RFC 7009)
+//   register {metadata, initial_access_token}               -> the registered client_id,
+//             token_endpoint_auth_method and registration_client_uri (RFC 7591 with
+//             private_key_jwt by rp.client_key; rp.client_id is ignored)
 // "dpop" names the key a proof is made with: "main", "other" or null (none).
 // "assertion" / "request_object" / "dpop_claims" change the client assertion's,
 // the request object's or the DPoP proofs' claims (openid-client's modifyAssertion): {claim: value} set as given,
@@ -217,6 +220,26 @@ const operations = {
     const { config } = await configure(rp);
     await client.tokenRevocation(config, token);
     return {};
+  },
+
+  async register(rp, { metadata, initial_access_token }) {
+    const clientKey = await keyPair(rp.client_key);
+    const config = await client.dynamicClientRegistration(
+      new URL(rp.issuer),
+      metadata,
+      client.PrivateKeyJwt({ key: clientKey.privateKey, kid: rp.client_key.kid }),
+      {
+        initialAccessToken: initial_access_token,
+        execute: [client.allowInsecureRequests],
+        [client.customFetch]: wire({}, rp),
+      },
+    );
+    const registered = config.clientMetadata();
+    return {
+      client_id: registered.client_id,
+      token_endpoint_auth_method: registered.token_endpoint_auth_method,
+      registration_client_uri: registered.registration_client_uri,
+    };
   },
 };
 
