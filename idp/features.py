@@ -91,6 +91,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "mutual-tls",
         rfc8705.router,
+        # Without a trusted proxy no certificate can arrive: nothing to serve or advertise.
+        switch="client_certificates_forwarded",
         client_auth=(rfc8705.TLS_CLIENT_AUTH_METHOD, rfc8705.SELF_SIGNED_METHOD),
         metadata=rfc8705.metadata,
     ),

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.mode == "production"
 
+    @property
+    def client_certificates_forwarded(self) -> bool:
+        """Whether a TLS client certificate can reach Hoviyat at all: only through a
+        trusted proxy's header (idp.http.trusted_proxy), so only with one configured."""
+        return bool(self.trusted_proxies)
+
 
 def get_settings() -> Settings:
     """The settings in the environment now, for a command-line entry point.
