@@ -1,6 +1,6 @@
 """A real ``hoviyat serve`` behind a real nginx with deploy/nginx/hoviyat.conf, for the
 mutual-TLS tests (RFC 8705): the operator's CLI sets it up, and issues client
-certificates with ``hoviyat ca issue --profile oauth-client``. Ports 19100-19199.
+certificates with ``hoviyat ca issue --profile oauth-client``. Ports from the kernel.
 A test module makes its fixture of :func:`served_behind_nginx`.
 """
 
@@ -10,7 +10,6 @@ import base64
 import contextlib
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -35,20 +34,15 @@ from verifiers.registry.synthetic import SyntheticRegistry
 REPO = Path(__file__).resolve().parents[2]
 HOVIYAT = [sys.executable, "-m", "idp.cli"]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-PORTS = range(19100, 19200)
 
 
 def free_port() -> int:
-    # In random order: a port the previous test's nginx worker still holds for a
-    # moment after its master exited would make the next nginx fail to bind.
-    for port in random.sample(PORTS, len(PORTS)):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19100-19199")
+    # The kernel's choice: it never hands out a port bound at that moment, and its
+    # ephemeral range is far from the fixed ports other suites use. (A fixed range
+    # probed at random collided with the other pytest worker's picks.)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def run_cli(env: dict[str, str], *args: str) -> str:

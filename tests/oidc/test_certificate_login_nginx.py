@@ -5,7 +5,7 @@ The operator's side (init, CA, client, issuance, revocation) runs the same
 code as the CLI in this process; the browser is httpx with the
 citizen's key and certificate, so nginx proves possession of the key in the
 TLS handshake and forwards the certificate it saw (``$ssl_client_escaped_cert``).
-Ports come from 19300-19399.
+Ports come from the kernel.
 """
 
 from __future__ import annotations
@@ -57,20 +57,16 @@ HOVIYAT = [sys.executable, "-m", "idp.cli"]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 HIGH = "http://eidas.europa.eu/LoA/high"
 REDIRECT_URI = "https://tax.example.ir/callback"
-PORTS = range(19300, 19400)
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (/usr/sbin/nginx)")
 
 
 def _free_port() -> int:
-    for port in PORTS:
-        try:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port in 19300-19399")
+    # The kernel's choice: a fixed range probed in order hands two pytest workers
+    # the same port now and then.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
@@ -148,10 +144,13 @@ def deployment(
 ) -> Iterator[Deployment]:
     """What 'hoviyat init' and 'hoviyat ca init' make (their own code, in this process:
     each CLI start costs seconds), then 'hoviyat serve' and nginx as processes."""
-    https_port = _free_port()
-    # Each probe would hand out the same free port: take them in order.
-    http_port = next(p for p in PORTS if p > https_port and _bindable(p))
-    app_port = next(p for p in PORTS if p > http_port and _bindable(p))
+    with socket.socket() as a, socket.socket() as b:
+        # Held while the next is picked, so the three differ.
+        https_port = _free_port()
+        a.bind(("127.0.0.1", https_port))
+        http_port = _free_port()
+        b.bind(("127.0.0.1", http_port))
+        app_port = _free_port()
     url = f"https://127.0.0.1:{https_port}"
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -205,15 +204,6 @@ def deployment(
         _stop(served)
         registries.close()
         db.dispose()
-
-
-def _bindable(port: int) -> bool:
-    try:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", port))
-    except OSError:
-        return False
-    return True
 
 
 def _card(deployed: Deployment, person: Person) -> tuple[Path, Path, x509.Certificate]:
