@@ -121,7 +121,7 @@ def access_token_claims(
             claims,
             request.headers,
             method=request.method,
-            url=rfc9449.request_url(settings.issuer, request.url.path),
+            url=rfc9449.request_url(settings.issuer, rfc9449.request_path(request.scope)),
             window=settings.dpop_proof_window_seconds,
             nonces=rfc9449.server_nonces(settings, hoviyat.secrets.client_secret_key),
         )

@@ -162,6 +162,13 @@ def server_nonces(settings: Settings, secret: bytes) -> ServerNonces | None:
     return ServerNonces(secret, settings.dpop_nonce_lifetime_seconds)
 
 
+def request_path(scope: Mapping[str, Any]) -> str:
+    """``request.url.path`` without building the URL object (a tenth of a proof's check):
+    the ASGI path with ``?``, ``#`` and ``\\`` escaped as Starlette's URL escapes them."""
+    path: str = scope["path"]
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 def request_url(issuer: str, path: str) -> str:
     """The URL the client called, as the public issuer URL names this server (behind
     the reverse proxy the request's own Host and scheme are the proxy's business)."""

@@ -31,6 +31,7 @@ from idp.oauth.rfc9449 import (
     NonceRequired,
     Proof,
     proof_header,
+    request_path,
     request_url,
     server_nonces,
     spend,
@@ -93,7 +94,7 @@ def request_proof(request: Request, hoviyat: Hoviyat) -> Proof | None:
         return verify(
             proof,
             method=request.method,
-            url=request_url(settings.issuer, request.url.path),
+            url=request_url(settings.issuer, request_path(request.scope)),
             window=settings.dpop_proof_window_seconds,
             nonces=server_nonces(settings, hoviyat.secrets.client_secret_key),
         )
