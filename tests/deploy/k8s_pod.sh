@@ -3,6 +3,9 @@
 # (read its docstring), which replaces the @NAMES@ and sets the environment: the
 # ConfigMap's settings and PY (python).
 set -euo pipefail
+# A container runtime starts processes with umask 022; the caller's may be 077 (CI's is),
+# which would leave the copied module, passwd and SoftHSM's config unreadable to uid 10001.
+umask 022
 # Everything below remounts / read-only: only ever in a mount namespace of its own,
 # made by `unshare --mount` for this shell alone (its parent's is another).
 here=$(readlink /proc/self/ns/mnt)

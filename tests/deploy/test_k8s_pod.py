@@ -104,7 +104,11 @@ def pod_database() -> Iterator[str]:
 def mount_points() -> Iterator[None]:
     made = [Path(p) for p in MOUNT_POINTS if not Path(p).exists()]
     for path in made:
-        path.mkdir(parents=True)
+        # Modes set outright: under a umask of 077 (CI's) uid 10001 could not pass them.
+        for folder in [*reversed(path.parents), path]:
+            if not folder.exists():
+                folder.mkdir()
+                folder.chmod(0o755)
     yield
     for path in reversed(made):
         path.rmdir()
