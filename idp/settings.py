@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         "503 with Retry-After (the database is down, locked or overloaded), and shutdown "
         "waits at most this long for the writer",
     )
+    console_idle_minutes: int = Field(
+        15,
+        ge=1,
+        le=480,
+        description="a console session (/console) unused this long ends; the person signs in again",
+    )
 
     @property
     def resolved_database_url(self) -> str:
