@@ -11,8 +11,11 @@ from idp.storage import (
     acme_nonces,  # noqa: F401
     acme_orders,  # noqa: F401
     attestations,  # noqa: F401
+    audit_entries,  # noqa: F401  (the search indexes, SEARCH_INDEXES)
     audit_log,  # noqa: F401
     certificates,  # noqa: F401
+    console,  # noqa: F401
+    counters,  # noqa: F401
     crls,  # noqa: F401
     dpop_proofs,  # noqa: F401
     login,  # noqa: F401
