@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Index, and_, case, func, insert, or_, select, true
 from sqlmodel import Session, col
 from sqlmodel import select as sqlmodel_select
 
@@ -22,6 +22,23 @@ from idp.storage.models import AuditEntry, Client
 _entries = AuditEntry.__table__  # type: ignore[attr-defined]
 _nodes = AuditTreeNode.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_entries)
+
+# The console's search pages newest first by (created_at, id) under any one
+# filter: each of these serves "filter = x, newest first, LIMIT n" as one
+# backward index range scan on PostgreSQL instead of fetching and sorting every
+# match (migration 1200; the plans are in bench/bench_console_search.py).
+SEARCH_INDEXES = (
+    Index("ix_audit_entries_actor_time", _entries.c.actor_id, _entries.c.created_at, _entries.c.id),
+    Index(
+        "ix_audit_entries_service_time",
+        _entries.c.service_code,
+        _entries.c.created_at,
+        _entries.c.id,
+    ),
+    Index(
+        "ix_audit_entries_event_time", _entries.c.event_type, _entries.c.created_at, _entries.c.id
+    ),
+)
 
 
 def insert_entry(connection: Connection, values: Mapping[str, Any]) -> int | None:
@@ -47,6 +64,7 @@ class EntryFilter:
     service_code: str | None = None
     tracking_code: str | None = None
     outcome: str | None = None
+    operation: str | None = None
     subject_hashes: tuple[str, ...] = ()
     after_id: int | None = None
 
@@ -63,6 +81,7 @@ class EntryFilter:
             (c.service_code, self.service_code),
             (c.tracking_code, self.tracking_code),
             (c.outcome, self.outcome),
+            (c.operation, self.operation),
         ):
             if value is not None:
                 where.append(column == value)
@@ -82,6 +101,68 @@ def find_entries(session: Session, where: EntryFilter, limit: int) -> Sequence[A
         .limit(limit)
     )
     return session.exec(statement).all()
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page of newest-first results stopped: its last entry's time and id."""
+
+    created_at: datetime
+    id: int
+
+
+def page_newest_first(
+    session: Session, where: EntryFilter, limit: int, before: Position | None = None
+) -> list[AuditEntry]:
+    """Entries matching every filter, newest first, older than ``before`` (keyset, no OFFSET)."""
+    c = _entries.c
+    statement = sqlmodel_select(AuditEntry).where(*where.conditions())
+    if before is not None:
+        statement = statement.where(
+            # The plain bound lets the planner start the index scan at the cursor;
+            # the OR settles entries sharing its instant.
+            c.created_at <= before.created_at,
+            or_(
+                c.created_at < before.created_at,
+                and_(c.created_at == before.created_at, c.id < before.id),
+            ),
+        )
+    statement = statement.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+    return list(session.exec(statement))
+
+
+def entry_by_id(session: Session, entry_id: int) -> AuditEntry | None:
+    return session.get(AuditEntry, entry_id)
+
+
+@dataclass(frozen=True)
+class DailyCount:
+    day: str  # YYYY-MM-DD, UTC
+    actor_id: str | None
+    total: int
+    refused: int
+
+
+def daily_counts(
+    session: Session, event_type: str, since: datetime, until: datetime, refused: str
+) -> list[DailyCount]:
+    """Entries of ``event_type`` per UTC day and actor, with how many had outcome ``refused``."""
+    c = _entries.c
+    if session.get_bind().dialect.name == "postgresql":
+        day = func.to_char(func.timezone("UTC", c.created_at), "YYYY-MM-DD")
+    else:
+        day = func.substr(c.created_at, 1, 10)  # SQLite keeps UTC text
+    refusals = func.sum(case((c.outcome == refused, 1), else_=0))
+    statement = (
+        select(day.label("day"), c.actor_id, func.count().label("total"), refusals.label("refused"))
+        .where(c.event_type == event_type, c.created_at >= since, c.created_at < until)
+        .group_by(day, c.actor_id)
+        .order_by(day, c.actor_id)
+    )
+    return [
+        DailyCount(row.day, row.actor_id, int(row.total), int(row.refused or 0))
+        for row in session.execute(statement)
+    ]
 
 
 def newest_entries(session: Session, limit: int) -> list[AuditEntry]:
