@@ -41,6 +41,11 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "client_registration": ("ثبت پویای کارخواه", "Dynamic client registration"),
     "dcr_initial_token": ("توکن اولیهٔ ثبت کارخواه", "Client registration initial token"),
     "passkey": ("گذرکلید (کلید امنیتی)", "Passkey (security key)"),
+    "counter_office": ("دفتر پیشخوان خدمت", "Service counter office"),
+    "counter_session": ("خدمت حضوری در پیشخوان", "Assisted session at a service counter"),
+    "counter_service": ("خدمت انجام‌شده در پیشخوان", "Service run at a service counter"),
+    "counter_refused": ("درخواست ردشده در پیشخوان", "Refused at a service counter"),
+    "counter_flagged": ("علامت‌گذاری خدمت پیشخوان برای بررسی", "Counter session flagged for review"),
     "dcr_statement_issuer": (
         "صادرکنندهٔ مورد اعتماد بیانیهٔ نرم‌افزار",
         "Trusted software statement issuer",
@@ -93,6 +98,8 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     ),
     "attestation_missing": ("مدل کلید گواهی نشده بود", "Key model not attested"),
     "aaguid_not_allowed": ("مدل کلید مجاز نبود", "Key model not allowed"),
+    "ended": ("پایان یافت", "Ended"),
+    "flagged": ("برای بررسی علامت خورد", "Flagged for review"),
 }
 
 
