@@ -1,0 +1,28 @@
+"""Every router of the console, mounted by the app under ``/console``.
+
+A part of the console adds its router here, one line each; its routes are
+then served at ``/console<path>``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+from idp.console import pages, signin
+from idp.console.framework import ConsoleResponse
+
+ROUTERS: list[APIRouter] = [
+    signin.router,
+    pages.router,
+]
+
+
+def mount(app: FastAPI) -> None:
+    """Serve :data:`ROUTERS` under /console, and answer :class:`ConsoleResponse` with its page."""
+    for router in ROUTERS:
+        app.include_router(router, prefix="/console")
+
+    @app.exception_handler(ConsoleResponse)
+    async def console_response(_request: Request, raised: ConsoleResponse) -> Response:
+        return raised.response
