@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp import features
 from idp.acme import responses as acme_responses
+from idp.console import routes as console_routes
 from idp.context import Hoviyat, build_hoviyat
 from idp.http.direct import DirectFastAPI, DirectRoutes
 from idp.http.middleware import FrontDoor, RequestLimits
@@ -88,6 +89,7 @@ def create_app(settings: Settings, hoviyat: Hoviyat | None = None) -> FastAPI:
     )
     for feature in served:
         app.include_router(feature.router)
+    console_routes.mount(app)  # /console: pages for the people who run Hoviyat (issue 15)
     _install_error_handlers(app)
     acme_responses.install(app)  # ACME problem documents under /acme/ (RFC 8555 §6.7)
     install_openapi(app)
