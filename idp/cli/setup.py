@@ -11,6 +11,7 @@ import typer
 
 from idp.cli.output import console, fail, print_json
 from idp.clients import create_client, sync_policies
+from idp.console.client import ensure_console_client
 from idp.logging import configure_logging
 from idp.private_files import private_folder, tighten_sqlite, tighten_tree
 from idp.secrets import ensure_secrets
@@ -106,6 +107,8 @@ def initialise(settings: Settings, *, seed_registry: bool = True) -> dict[str, A
             report["signing_keys_created"] = ensure_signing_keys(
                 session, secrets.key_encryption_key
             )
+            # The console signs in through our own OIDC login (issue 15).
+            report["console_client_changed"] = ensure_console_client(session, settings, secrets)
         if not settings.is_production:
             report["demo_clients"] = _ensure_demo_clients(
                 settings, database, secrets.client_secret_key
