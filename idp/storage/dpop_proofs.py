@@ -46,6 +46,7 @@ _INSERTS = {
     "postgresql": postgresql.insert(PROOFS).on_conflict_do_nothing().returning(PROOFS.c.proof_hash),
     "sqlite": sqlite.insert(PROOFS).on_conflict_do_nothing().returning(PROOFS.c.proof_hash),
 }
+_SQLITE_INSERT_MANY = sqlite.insert(PROOFS).on_conflict_do_nothing()
 _PRUNE = delete(PROOFS).where(
     PROOFS.c.expires_at < bindparam("now", type_=PROOFS.c.expires_at.type)
 )
@@ -98,8 +99,14 @@ def spend_many(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
     """Record the proofs of ``rows`` (:func:`row`) in one statement; raise
     :class:`ProofReplayed` when any was recorded before (or twice among them)."""
     _prune(connection)
-    recorded = connection.execute(_INSERTS[connection.dialect.name], list(rows)).all()
-    if len(recorded) < len(rows):
+    if connection.dialect.name == "sqlite":
+        # sqlite3's executemany sums the rows each INSERT wrote, and a row DO NOTHING
+        # skipped is not counted: the same answer as RETURNING without the multi-row
+        # VALUES statement SQLAlchemy builds for RETURNING (a fifth of a spend's cost).
+        inserted = connection.execute(_SQLITE_INSERT_MANY, list(rows)).rowcount
+    else:
+        inserted = len(connection.execute(_INSERTS[connection.dialect.name], list(rows)).all())
+    if inserted < len(rows):
         raise ProofReplayed("a DPoP proof was used before")
 
 
