@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append_many, subject_hash
-from idp.storage.audit_entries import EntryFilter, find_entries
+from idp.storage.audit_entries import EntryFilter, Position, find_entries, page_newest_first
 from idp.storage.models import AuditEntry
 from verifiers.identifiers import validate_national_code, validate_national_id
 
@@ -39,14 +39,44 @@ def subject_hashes(pepper: bytes, query: AuditQuery) -> list[str]:
 
 
 def entry_filter(pepper: bytes, query: AuditQuery) -> EntryFilter:
-    """The stored-entry filter of a query; raises ValueError naming a bad identifier."""
-    return replace(query, subject_hashes=tuple(subject_hashes(pepper, query)))
+    """The stored-entry filter of a query; raises ValueError naming a bad identifier.
+
+    Hashes already in the query (the console's, made when the form was posted)
+    are kept beside those of its identifiers.
+    """
+    hashes = (*query.subject_hashes, *subject_hashes(pepper, query))
+    return replace(query, subject_hashes=hashes)
 
 
 def search(session: Session, pepper: bytes, query: AuditQuery) -> Sequence[AuditEntry]:
     """Entries matching every given filter, oldest first, at most ``query.limit``."""
     limit = max(1, min(query.limit, MAX_PAGE))
     return find_entries(session, entry_filter(pepper, query), limit)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One newest-first page and where the next one starts (None: this is the last)."""
+
+    entries: list[AuditEntry]
+    next: Position | None
+
+
+def newest_page(
+    session: Session, where: EntryFilter, limit: int, before: Position | None = None
+) -> Page:
+    """The console's search: newest first, keyset-paged by (created_at, id).
+
+    ``where`` already carries subject hashes (:func:`entry_filter`), so a page
+    of a national-code search needs neither the code nor the pepper again.
+    """
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = page_newest_first(session, where, limit + 1, before)
+    if len(rows) <= limit:
+        return Page(rows, None)
+    last = rows[limit - 1]
+    assert last.id is not None  # stored rows have ids
+    return Page(rows[:limit], Position(last.created_at, last.id))
 
 
 def record_subject_search(
