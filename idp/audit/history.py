@@ -25,6 +25,10 @@ from policies.service_policy import ServicePolicy
 
 TEHRAN = ZoneInfo("Asia/Tehran")  # citizens read times on Iran's clock
 
+# Acts done for the citizen at a service counter (Article 14) name the office and
+# the clerk, never the clerk's national code: their names travel in the entry.
+COUNTER_ACTORS = frozenset({"counter_clerk", "counter_supervisor"})
+
 __all__ = ["TEHRAN", "BadCursor", "HistoryPage", "citizen_history", "history_item"]
 
 
@@ -78,8 +82,24 @@ def history_item(
             "fa": policy.title_fa if policy else entry.service_code,
             "en": policy.title_en if policy else entry.service_code,
         },
-        "agency": names.get(entry.actor_id or "", entry.actor_id),
+        "agency": _counter_agency(entry) or names.get(entry.actor_id or "", entry.actor_id),
         "legal_basis": entry.legal_basis,
         "tracking_code": entry.tracking_code,
         "outcome": {"code": entry.outcome, **label(OUTCOME_LABELS, entry.outcome)},
+    }
+
+
+def _counter_agency(entry: AuditEntry) -> dict[str, str] | None:
+    """The words "counter office X, clerk Y" in Persian and English, for an act at a counter."""
+    if entry.actor_type not in COUNTER_ACTORS:
+        return None
+    detail = entry.detail or {}
+    office = str(detail.get("office_name") or detail.get("office_id") or "")
+    clerk = str(detail.get("clerk_name") or "")
+    return {
+        "fa": f"پیشخوان خدمت «{office}»، کارمند {clerk}",
+        "en": f"Service counter “{office}”, clerk {clerk}",
+        "office_id": str(detail.get("office_id") or ""),
+        "office": office,
+        "clerk": clerk,
     }
