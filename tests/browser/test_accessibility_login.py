@@ -5,10 +5,11 @@ phone (390 px) and a desktop (1280 px) window: the first page and its errors,
 the mobile and one-time-code steps, the choice of a legal entity, consent,
 the high-level page (passkey or certificate), the citizen's consents, access
 history and passkeys, logout, and the message pages (unknown interaction, not
-signed in, a bad logout request). Each page is screenshotted (into
-$HOVIYAT_SCREENSHOTS when set, else the test's tmp dir) and checked with
-axe-core as served, under its own Content-Security-Policy; a failure lists
-every page's rule ids at once.
+signed in, a bad logout request, signed out, no client certificate). Each page
+is screenshotted (into $HOVIYAT_SCREENSHOTS when set, else the test's tmp dir)
+and checked with axe-core as served, under its own Content-Security-Policy,
+and for sideways scrolling (reflow, which axe does not test); a failure lists
+every page's findings at once.
 """
 
 from __future__ import annotations
@@ -181,6 +182,9 @@ def test_citizen_journey_pages_have_no_serious_accessibility_violation(
     walk.goto(f"/login/passkeys?lang={lang}", 200)
     walk.page.wait_for_load_state("networkidle")  # passkeys.js has shown or left its form
     walk.check("passkeys")
+    walk.goto(f"/login/consents?lang={lang}", 200)
+    walk.submit("/login/logout")
+    walk.check("message-logged-out")
     walk.goto(f"/logout?lang={lang}", 200)
     walk.check("logout")
     walk.submit("/logout")
@@ -201,6 +205,7 @@ def test_citizen_journey_pages_have_no_serious_accessibility_violation(
             "consents",
             "history",
             "passkeys",
+            "message-logged-out",
             "logout",
             "logout-done",
         ],
@@ -229,7 +234,10 @@ def test_entity_and_high_level_pages_have_no_serious_accessibility_violation(
     walk.page.wait_for_selector('form[action="/login/certificate"]')
     walk.page.wait_for_load_state("networkidle")
     walk.check("high")
-    _passed(walk, ["entity", "entity-error", "high"])
+    walk.submit("/login/certificate")  # no client certificate came with the request
+    walk.page.wait_for_selector("a.button")
+    walk.check("message-no-certificate")
+    _passed(walk, ["entity", "entity-error", "high", "message-no-certificate"])
 
 
 def test_check_fails_on_an_unlabelled_field_and_a_page_that_scrolls_sideways(
