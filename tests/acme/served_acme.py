@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from dnslib import QTYPE, RR, SOA, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from nginx_support import main_config
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -409,27 +410,7 @@ def nginx_front(folder: Path, upstream_port: int, tls: FrontTls) -> Iterator[int
     (folder / "tls").mkdir(exist_ok=True)
     shutil.copyfile(tls.cert, folder / "tls" / "hoviyat.crt")
     shutil.copyfile(tls.key, folder / "tls" / "hoviyat.key")
-    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "temp" / name).mkdir(parents=True, exist_ok=True)
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-pid {folder}/nginx.pid;
-error_log {folder}/error.log;
-daemon off;
-worker_processes 1;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/temp/body;
-    proxy_temp_path {folder}/temp/proxy;
-    fastcgi_temp_path {folder}/temp/fastcgi;
-    uwsgi_temp_path {folder}/temp/uwsgi;
-    scgi_temp_path {folder}/temp/scgi;
-    include {site};
-}}
-"""
-    )
+    config = main_config(folder, site, worker_connections=1024)
     nginx = subprocess.Popen(
         [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(config)],
         stdout=subprocess.DEVNULL,

@@ -29,6 +29,7 @@ from deploy_support import (
     names_a_secret,
     unknown_settings,
 )
+from nginx_support import site_tls
 
 CONTAINERFILE = DEPLOY / "Containerfile"
 IGNOREFILE = DEPLOY / "Containerfile.dockerignore"
@@ -424,30 +425,7 @@ def test_nginx_accepts_the_compose_edited_site_config(tmp_path: Path) -> None:
         pytest.skip("needs nginx and openssl (apt-get install nginx-light openssl)")
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare for a private /etc/hosts")
-    (tmp_path / "tls").mkdir()
-    key, certificate = tmp_path / "tls/hoviyat.key", tmp_path / "tls/hoviyat.crt"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=id.example.ir",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    site_tls(tmp_path)
     site = tmp_path / "hoviyat.conf"
     site.write_text(apply_sed(nginx_edits(), NGINX_SITE.read_text(encoding="utf-8")))
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")

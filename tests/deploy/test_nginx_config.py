@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 import pytest
+from nginx_support import main_config, self_signed, site_tls
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "deploy" / "nginx" / "hoviyat.conf"
@@ -25,61 +26,8 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").e
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (/usr/sbin/nginx)")
 
 
-def self_signed(folder: Path) -> None:
-    """A throwaway certificate made by the openssl CLI, where the site config expects it."""
-    tls = folder / "tls"
-    tls.mkdir(parents=True)
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=id.example.ir",
-            "-keyout",
-            str(tls / "hoviyat.key"),
-            "-out",
-            str(tls / "hoviyat.crt"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
-def main_config(folder: Path, site: Path) -> Path:
-    """An nginx.conf in ``folder`` (relative certificate paths resolve there) including ``site``."""
-    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "temp" / name).mkdir(parents=True, exist_ok=True)
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-pid {folder}/nginx.pid;
-error_log {folder}/error.log;
-daemon off;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/temp/body;
-    proxy_temp_path {folder}/temp/proxy;
-    fastcgi_temp_path {folder}/temp/fastcgi;
-    uwsgi_temp_path {folder}/temp/uwsgi;
-    scgi_temp_path {folder}/temp/scgi;
-    include {site};
-}}
-"""
-    )
-    return config
-
-
 def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
-    self_signed(tmp_path)
+    site_tls(tmp_path)
     config = main_config(tmp_path, SITE)
     result = subprocess.run(
         [
@@ -135,7 +83,7 @@ def proxied(tmp_path: Path) -> Iterator[dict[str, str]]:
     text = text.replace("/var/log/nginx/hoviyat.access.log", str(tmp_path / "access.log"))
     site = tmp_path / "site.conf"
     site.write_text(text)
-    self_signed(tmp_path)
+    site_tls(tmp_path)
     config = main_config(tmp_path, site)
     nginx = subprocess.Popen(
         [str(NGINX), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)],
@@ -219,28 +167,7 @@ def test_attack_identifiers_in_query_strings_are_not_kept_in_the_access_log(
 def _client_certificate(folder: Path, name: str) -> tuple[Path, Path]:
     """A throwaway self-signed client certificate and key (PEM files) made by openssl."""
     cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            f"/CN={name}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed(key, cert, name)
     return cert, key
 
 

@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from nginx_support import main_config
 
 from verifiers.registry.synthetic import SyntheticRegistry
 
@@ -85,28 +86,7 @@ def _nginx_config(folder: Path, https_port: int, http_port: int, upstream: int) 
     cert, key = tls_pair(folder, "front")
     shutil.copyfile(cert, folder / "tls" / "hoviyat.crt")
     shutil.copyfile(key, folder / "tls" / "hoviyat.key")
-    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "temp" / name).mkdir(parents=True)
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-pid {folder}/nginx.pid;
-error_log {folder}/error.log;
-daemon off;
-worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/temp/body;
-    proxy_temp_path {folder}/temp/proxy;
-    fastcgi_temp_path {folder}/temp/fastcgi;
-    uwsgi_temp_path {folder}/temp/uwsgi;
-    scgi_temp_path {folder}/temp/scgi;
-    include {site};
-}}
-"""
-    )
-    return config
+    return main_config(folder, site, worker_connections=256)
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from nginx_support import main_config, site_tls
 from served import HOVIYAT, children, hoviyat_env
 from sqlalchemy import create_engine, text
 
@@ -125,38 +126,6 @@ def _site(folder: Path, hosts: list[tuple[str, int]], https_port: int) -> Path:
     return site
 
 
-def _nginx_main(folder: Path, site: Path) -> Path:
-    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (folder / "temp" / name).mkdir(parents=True, exist_ok=True)
-    tls = folder / "tls"
-    tls.mkdir()
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", "/CN=id.example.ir",
-         "-keyout", str(tls / "hoviyat.key"), "-out", str(tls / "hoviyat.crt")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-pid {folder}/nginx.pid;
-error_log {folder}/error.log;
-daemon off;
-events {{ worker_connections 512; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/temp/body;
-    proxy_temp_path {folder}/temp/proxy;
-    fastcgi_temp_path {folder}/temp/fastcgi;
-    uwsgi_temp_path {folder}/temp/uwsgi;
-    scgi_temp_path {folder}/temp/scgi;
-    include {site};
-}}
-"""
-    )
-    return config
-
-
 def _wait(url: str, alive: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -206,7 +175,8 @@ def cluster(
         nginx_folder = folder / "nginx"
         nginx_folder.mkdir()
         site = _site(nginx_folder, [(h.address, h.port) for h in hosts], https_port)
-        config = _nginx_main(nginx_folder, site)
+        site_tls(nginx_folder)
+        config = main_config(nginx_folder, site, worker_connections=512)
         error_log = nginx_folder / "error.log"
         nginx = subprocess.Popen(
             [NGINX, "-p", str(nginx_folder), "-e", str(error_log), "-c", str(config)],
