@@ -20,8 +20,10 @@ policy left on, axe sees what a citizen's browser shows.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,12 @@ class Violation:
 def axe_script() -> Path:
     """axe.min.js, installed from tests/browser/axe's lock file the first time."""
     if not AXE_SCRIPT.is_file():
-        node_with(AXE_FOLDER, "axe-core")
+        # pytest-xdist workers start at once: one installs, the others wait for it.
+        lock = Path(tempfile.gettempdir()) / "hoviyat-axe-core-install.lock"
+        with lock.open("w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            if not AXE_SCRIPT.is_file():
+                node_with(AXE_FOLDER, "axe-core")
     return AXE_SCRIPT
 
 
