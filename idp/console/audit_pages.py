@@ -34,6 +34,7 @@ from idp.audit.search import AuditQuery, newest_page, record_subject_search
 from idp.audit.sequencer import read_head
 from idp.audit.signing_key import published_keys
 from idp.console import charts
+from idp.console.audit_counts import DayCounts
 from idp.console.audit_query import (
     KEY_LABEL,
     BadSearch,
@@ -62,7 +63,7 @@ from idp.console.roles import Role
 from idp.context import Hoviyat
 from idp.login import keys
 from idp.login.i18n import Language
-from idp.storage.audit_entries import client_names, daily_counts, entry_by_id
+from idp.storage.audit_entries import client_names, entry_by_id
 from idp.storage.models import AuditEntry
 from idp.tracking import new_tracking_code
 
@@ -71,6 +72,7 @@ auditor = require_role(Role.AUDITOR)
 PAGE_SIZE = 50
 CHART_DAYS = (7, 30, 90)
 INT64_MAX = 2**63 - 1
+CONSOLE_SERVICE = "hoviyat-console"
 
 add_messages(MESSAGES)
 add_nav_link("/console/audit", "console.audit.nav", Role.AUDITOR)
@@ -177,7 +179,9 @@ async def search_post(request: Request, user: ConsoleUser = Depends(auditor)) ->
 
 
 def _record_search(hoviyat: Hoviyat, hashes: list[str], user: ConsoleUser) -> None:
-    # A search by person is itself an access to their data: it shows in their history.
+    # A search by person is itself an access to their data: it shows in their history,
+    # under the console's service and the legal basis its policy states.
+    policy = hoviyat.policies.get(CONSOLE_SERVICE)
     with hoviyat.db.session() as session:
         record_subject_search(
             session,
@@ -185,7 +189,8 @@ def _record_search(hoviyat: Hoviyat, hashes: list[str], user: ConsoleUser) -> No
             tracking_code=new_tracking_code(),
             actor_type="auditor",
             actor_id=user.person_key,
-            service_code="hoviyat-console",
+            service_code=CONSOLE_SERVICE,
+            legal_basis=policy.legal_basis if policy else None,
         )
 
 
@@ -348,10 +353,11 @@ def charts_page(
     language = language_of(request)
     today = datetime.now(UTC).date()
     first = today - timedelta(days=span - 1)
-    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    until = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+    cache: DayCounts | None = getattr(request.app.state, "console_audit_day_counts", None)
+    if cache is None:
+        cache = request.app.state.console_audit_day_counts = DayCounts()
     with hoviyat.db.session() as session:
-        counts = daily_counts(session, "verification", since, until, "refused")
+        counts = cache.counts(session, first, today)
         names = client_names(session, {c.actor_id for c in counts if c.actor_id})
     unnamed = _t("console.audit.charts.unnamed", language)
     day_counts = [
