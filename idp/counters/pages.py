@@ -40,7 +40,7 @@ from idp.console.framework import (
     require_role,
 )
 from idp.console.roles import Role
-from idp.counters import assisted, review
+from idp.counters import assisted, office_pages, review
 from idp.counters.assisted import BadInput, Clerk, CodeToSend, CounterRefused, Reason
 from idp.counters.config import CounterSettings
 from idp.counters.words import MESSAGES
@@ -56,6 +56,7 @@ log = logging.getLogger("hoviyat.counters")
 i18n.add_messages(MESSAGES)
 add_template_folder(Path(__file__).parent / "templates")
 add_nav_link("/console/counter", "counter.nav", Role.COUNTER_CLERK, Role.COUNTER_SUPERVISOR)
+add_nav_link("/console/counter/offices", "counter.offices.nav", Role.ADMIN)
 
 router = APIRouter(prefix="/counter", include_in_schema=False)
 
@@ -424,3 +425,7 @@ async def flag(
     except CounterRefused as refused:
         return _refused(request, refused)
     return _queue_page(request, user, office_id, notice_key="counter.review.flag_done")
+
+
+# The administrator's offices page, served beside the counter's own pages.
+router.include_router(office_pages.router)

@@ -82,5 +82,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "counter.review.yes": ("بله", "Yes"),
     "counter.review.no": ("خیر", "No"),
     "counter.sms": ("هویت: کد حضور شما {code}\nپیشخوان «{office}» برای شما خدمت می‌گیرد. این کد را فقط حضوری به کارمند بگویید.", "Hoviyat presence code: {code}\nCounter office “{office}” is serving you. Tell it only to the clerk in front of you."),
+    "counter.offices.nav": ("دفترهای پیشخوان", "Counter offices"),
+    "counter.offices.title": ("دفترهای پیشخوان خدمت", "Service counter offices"),
+    "counter.offices.none": ("هنوز دفتر پیشخوانی ثبت نشده است.", "No counter office is registered yet."),
+    "counter.offices.national_id": ("شناسه ملی", "National identifier"),
+    "counter.offices.people": ("کارکنان", "People"),
+    "counter.offices.member_code": ("کد ملی کارمند یا سرپرست", "National code of the clerk or supervisor"),
+    "counter.offices.role": ("سمت", "Position"),
+    "counter.offices.role.clerk": ("کارمند", "Clerk"),
+    "counter.offices.role.supervisor": ("سرپرست", "Supervisor"),
+    "counter.offices.add_member": ("افزودن", "Add"),
+    "counter.offices.register": ("ثبت دفتر پیشخوان", "Register a counter office"),
+    "counter.offices.done": ("ثبت شد.", "Saved."),
 }
 # fmt: on

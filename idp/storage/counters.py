@@ -244,3 +244,15 @@ def review_queue(db: Session, office_id: str, limit: int) -> Sequence[AssistedSe
         .order_by(col(AssistedSession.created_at).desc())
         .limit(limit)
     ).all()
+
+
+def all_offices(db: Session) -> Sequence[CounterOffice]:
+    return db.exec(select(CounterOffice).order_by(col(CounterOffice.name))).all()
+
+
+def members(db: Session, office_id: str) -> Sequence[CounterMember]:
+    return db.exec(
+        select(CounterMember)
+        .where(CounterMember.office_id == office_id)
+        .order_by(col(CounterMember.role), col(CounterMember.display_name))
+    ).all()
