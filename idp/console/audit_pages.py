@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlmodel import Session
 
 from idp.audit import rfc9162, signed_note, tree
-from idp.audit.canonical import entry_bytes, row_document
+from idp.audit.canonical import CanonicalizationError, entry_bytes, row_document
 from idp.audit.checkpoints import latest_checkpoint, log_origin, make_checkpoint
 from idp.audit.export import export_lines
 from idp.audit.labels import EVENT_LABELS, OUTCOME_LABELS
@@ -225,7 +225,10 @@ def check_entry(session: Session, entry: AuditEntry, origin: str) -> ProofCheck:
     )
     if entry.leaf_index >= latest.tree_size:
         return shown
-    leaf = rfc9162.leaf_hash(entry_bytes(row_document(entry, entry.leaf_index)))
+    try:
+        leaf = rfc9162.leaf_hash(entry_bytes(row_document(entry, entry.leaf_index)))
+    except CanonicalizationError as exc:  # a row altered into something JCS cannot write
+        return replace(shown, status="failed", detail=str(exc))
     key = {key.key_id: key for key in published_keys(session)}.get(latest.key_id)
     if key is None:
         return replace(shown, status="failed", detail="the checkpoint's key is not published")
