@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Index, and_, case, func, insert, or_, select, true
 from sqlmodel import Session, col
 from sqlmodel import select as sqlmodel_select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from idp.storage.audit_log import AuditTreeNode
 from idp.storage.models import AuditEntry, Client
@@ -115,6 +116,13 @@ def page_newest_first(
     session: Session, where: EntryFilter, limit: int, before: Position | None = None
 ) -> list[AuditEntry]:
     """Entries matching every filter, newest first, older than ``before`` (keyset, no OFFSET)."""
+    return list(session.exec(newest_first_statement(where, limit, before)))
+
+
+def newest_first_statement(
+    where: EntryFilter, limit: int, before: Position | None = None
+) -> SelectOfScalar[AuditEntry]:
+    """The query of :func:`page_newest_first` (the bench prints its plan)."""
     c = _entries.c
     statement = sqlmodel_select(AuditEntry).where(*where.conditions())
     if before is not None:
@@ -127,8 +135,7 @@ def page_newest_first(
                 and_(c.created_at == before.created_at, c.id < before.id),
             ),
         )
-    statement = statement.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
-    return list(session.exec(statement))
+    return statement.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
 
 
 def entry_by_id(session: Session, entry_id: int) -> AuditEntry | None:
