@@ -45,6 +45,9 @@ from verifiers.mobile import normalize_mobile
 ROLE_CLERK = "counter_clerk"
 ROLE_SUPERVISOR = "counter_supervisor"
 ACTOR = "counter_clerk"
+SUPERVISOR_ACTOR = "counter_supervisor"
+# What only a supervisor does: a refusal of these names its actor as one.
+SUPERVISOR_OPERATIONS = frozenset({"counter.review", "counter.flag"})
 HOUR = 3600
 
 
@@ -149,7 +152,7 @@ def _refuse(
     event = AuditEvent(
         tracking_code=new_tracking_code(),
         event_type="counter_refused",
-        actor_type=ACTOR,
+        actor_type=SUPERVISOR_ACTOR if operation in SUPERVISOR_OPERATIONS else ACTOR,
         actor_id=clerk.person_key,
         operation=operation,
         subject_hash=subject,

@@ -16,6 +16,7 @@ from idp.audit.log import AuditEvent, append
 from idp.context import Hoviyat
 from idp.counters.assisted import (
     ROLE_SUPERVISOR,
+    SUPERVISOR_ACTOR,
     BadInput,
     Clerk,
     Reason,
@@ -68,7 +69,7 @@ def flag(hoviyat: Hoviyat, supervisor: Clerk, office_id: str, session_id: str, r
                 AuditEvent(
                     tracking_code=new_tracking_code(),
                     event_type="counter_flagged",
-                    actor_type="counter_supervisor",
+                    actor_type=SUPERVISOR_ACTOR,
                     actor_id=supervisor.person_key,
                     operation=operation,
                     subject_hash=row.citizen_key,

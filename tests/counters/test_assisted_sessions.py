@@ -302,3 +302,52 @@ def test_pages_are_persian_first_and_english_on_request(scene: Scene, browser: T
     page = browser.get(f"/console/counter/sessions/{session_id}?lang=en")
     assert page.status_code == 200 and "Presence code the citizen reads out" in page.text
     assert PERSON  # the policy's one service is offered after presence
+
+
+def test_a_resent_code_replaces_the_last_and_sends_are_limited_per_session(
+    scene: Scene, browser: TestClient
+) -> None:
+    signed_in(scene.app, browser, scene.clerk_a)
+    session_id = session_id_of(start(browser, scene.office_a, scene.citizen))
+    first = texted_code(scene.app, scene.citizen.mobile)
+    allowed = 3  # HOVIYAT_COUNTER_CODES_PER_SESSION's default: the start's code and two more
+    codes = [first]
+    for _ in range(allowed - 1):
+        again = browser.post(
+            f"/console/counter/sessions/{session_id}/resend",
+            data={
+                "csrf_token": csrf_of(browser),
+                "national_code": scene.citizen.code,
+                "mobile": scene.citizen.mobile,
+            },
+        )
+        assert again.status_code == 303, again.text
+        codes.append(texted_code(scene.app, scene.citizen.mobile))
+    over = browser.post(
+        f"/console/counter/sessions/{session_id}/resend",
+        data={
+            "csrf_token": csrf_of(browser),
+            "national_code": scene.citizen.code,
+            "mobile": scene.citizen.mobile,
+        },
+    )
+    assert over.status_code == 429, over.text
+    assert _refusal(scene, "too_many_codes")
+    if first != codes[-1]:
+        assert present(browser, session_id, first).status_code == 400
+    assert present(browser, session_id, codes[-1]).status_code == 303
+
+
+def test_a_resend_for_another_citizen_is_refused(scene: Scene, browser: TestClient) -> None:
+    signed_in(scene.app, browser, scene.clerk_a)
+    session_id = session_id_of(start(browser, scene.office_a, scene.citizen))
+    answer = browser.post(
+        f"/console/counter/sessions/{session_id}/resend",
+        data={
+            "csrf_token": csrf_of(browser),
+            "national_code": scene.other.code,
+            "mobile": scene.other.mobile,
+        },
+    )
+    assert answer.status_code == 403, answer.text
+    assert _refusal(scene, "other_citizen")

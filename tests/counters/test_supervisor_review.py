@@ -76,4 +76,5 @@ def test_another_offices_supervisor_cannot_flag(
     assert answer.status_code == 403
     reasons = [e.detail["reason"] for e in entries(scene.app, "counter_refused")]
     assert reasons == ["not_member_of_office", "no_such_session"]
+    assert {e.actor_type for e in entries(scene.app, "counter_refused")} == {"counter_supervisor"}
     assert entries(scene.app, "counter_flagged") == []
