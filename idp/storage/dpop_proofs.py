@@ -52,8 +52,11 @@ _PRUNE = delete(PROOFS).where(
 )
 # Expired rows are dropped at most this often per process: a stale proof is
 # refused by its iat before its row is looked at, so an old row harms nothing
-# but space, and a DELETE per spend was a statement per request.
-_PRUNE_EVERY_SECONDS = 1.0
+# but space, and a DELETE per spend was a statement per request. Not every
+# second: the rows' keys are random, so each DELETE dirties index pages all over
+# the table, and one every 10 s touches each page once where ten touched it ten
+# times (SQLite, 3,600 proofs/s: 37 -> 30 us of CPU per spend).
+_PRUNE_EVERY_SECONDS = 10.0
 
 
 class ProofReplayed(SQLAlchemyError):
