@@ -110,9 +110,10 @@ class CodeToSend:
 @dataclass(frozen=True)
 class ActResult:
     service: str
-    outcome: str  # "match" or "no_match"
+    outcome: str  # "match" or "no_match"; "issued" for an attestation
     fields: dict[str, FieldResult]
     tracking_code: str
+    verification_code: str | None = None  # an attestation's, for the citizen to share
 
 
 def _now() -> datetime:
@@ -390,7 +391,7 @@ def start(
         _check_number(hoviyat, db, clerk, office, citizen, code, number, operation, None)
         counters.add_session(db, row)
         to_send = _store_code(hoviyat, db, clerk, settings, row, office, number, operation)
-        _record(db, "counter_session", "started", clerk, row, office, operation)
+        record(db, "counter_session", "started", clerk, row, office, operation)
     return to_send
 
 
@@ -412,7 +413,7 @@ def resend(
         _same_citizen(hoviyat, clerk, row, office, code, operation)
         _check_number(hoviyat, db, clerk, office, row.citizen_key, code, number, operation, row.id)
         to_send = _store_code(hoviyat, db, clerk, settings, row, office, number, operation)
-        _record(db, "counter_session", "requested", clerk, row, office, operation)
+        record(db, "counter_session", "requested", clerk, row, office, operation)
     return to_send
 
 
@@ -430,7 +431,7 @@ def prove_presence(hoviyat: Hoviyat, clerk: Clerk, session_id: str, typed_code: 
         outcome = presence.check(
             db, presence.presence_key(hoviyat.secrets), row.id, typed_code, _now()
         )
-        _record(db, "counter_session", f"otp_{outcome.value}", clerk, row, office, operation)
+        record(db, "counter_session", f"otp_{outcome.value}", clerk, row, office, operation)
     return outcome
 
 
@@ -463,28 +464,8 @@ def run_service(
     operation = f"counter.{service}"[:64]
     code = _national_code(form.get("national_code", ""))
     with _acting(hoviyat) as db:
-        row, office = _own_session(hoviyat, db, clerk, session_id, operation)
-        _live(hoviyat, clerk, row, office, operation)
+        row, office = admit(hoviyat, db, clerk, session_id, service, code, operation)
         detail = _office_detail(office, clerk.display_name, session_id=row.id)
-        if row.present_at is None:
-            raise _refuse(
-                hoviyat,
-                clerk,
-                Reason.NOT_PRESENT,
-                operation=operation,
-                subject=row.citizen_key,
-                detail=detail,
-            )
-        if service not in set(CounterService) or not allows(office.services, service):
-            raise _refuse(
-                hoviyat,
-                clerk,
-                Reason.SERVICE,
-                operation=operation,
-                subject=row.citizen_key,
-                detail={**detail, "service": service[:64]},
-            )
-        _same_citizen(hoviyat, clerk, row, office, code, operation)
         fields = _serve(hoviyat, CounterService(service), code, form)
         if not counters.count_act(db, row.id, _now()):
             # Ended or expired while the registry answered: the answer is not given.
@@ -497,7 +478,7 @@ def run_service(
                 detail=detail,
             )
         outcome = "match" if overall_match(fields) else "no_match"
-        entry = _record(
+        entry = record(
             db,
             "counter_service",
             outcome,
@@ -511,9 +492,47 @@ def run_service(
     return ActResult(service, outcome, fields, entry)
 
 
+def admit(
+    hoviyat: Hoviyat,
+    db: Session,
+    clerk: Clerk,
+    session_id: str,
+    service: str,
+    national_code: str,
+    operation: str,
+) -> tuple[AssistedSession, CounterOffice]:
+    """The clerk's own live, proven session, if the service is on the office's policy and
+    the act is for the session's citizen; every other case refused (and audited)."""
+    row, office = _own_session(hoviyat, db, clerk, session_id, operation)
+    _live(hoviyat, clerk, row, office, operation)
+    detail = _office_detail(office, clerk.display_name, session_id=row.id)
+    if row.present_at is None:
+        raise _refuse(
+            hoviyat,
+            clerk,
+            Reason.NOT_PRESENT,
+            operation=operation,
+            subject=row.citizen_key,
+            detail=detail,
+        )
+    if service not in set(CounterService) or not allows(office.services, service):
+        raise _refuse(
+            hoviyat,
+            clerk,
+            Reason.SERVICE,
+            operation=operation,
+            subject=row.citizen_key,
+            detail={**detail, "service": service[:64]},
+        )
+    _same_citizen(hoviyat, clerk, row, office, national_code, operation)
+    return row, office
+
+
 def _serve(
     hoviyat: Hoviyat, service: CounterService, national_code: str, form: dict[str, str]
 ) -> dict[str, FieldResult]:
+    if service is CounterService.ATTESTATION_ISSUE:
+        raise BadInput("service", "attestations are issued by idp.counters.attest")
     if service is CounterService.MOBILE_VERIFICATION:
         number = _mobile(form.get("mobile", ""))
         owned = hoviyat.registries.mobile.owns(national_code, number)
@@ -543,7 +562,7 @@ def end(hoviyat: Hoviyat, clerk: Clerk, session_id: str) -> bool:
         row, office = _own_session(hoviyat, db, clerk, session_id, operation)
         ended = counters.end(db, row.id, _now())
         if ended:
-            _record(db, "counter_session", "ended", clerk, row, office, operation)
+            record(db, "counter_session", "ended", clerk, row, office, operation)
     return ended
 
 
@@ -555,7 +574,7 @@ def session_of(
         return _own_session(hoviyat, db, clerk, session_id, "counter.session.view")
 
 
-def _record(
+def record(
     db: Session,
     event_type: str,
     outcome: str,

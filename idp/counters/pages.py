@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from idp.attestations.claims import PERSON_FACTS
 from idp.audit.history import TEHRAN
 from idp.console import i18n
 from idp.console.framework import (
@@ -40,16 +41,19 @@ from idp.console.framework import (
     require_role,
 )
 from idp.console.roles import Role
-from idp.counters import assisted, office_pages, review
+from idp.counters import assisted, attest, office_pages, review
 from idp.counters.assisted import BadInput, Clerk, CodeToSend, CounterRefused, Reason
 from idp.counters.config import CounterSettings
 from idp.counters.words import MESSAGES
+from idp.http.attestations import AttestationIn, Holder, get_attestations, issue_for
 from idp.login.i18n import Language, digits_for
 from idp.login.otp import OtpOutcome
 from idp.login.sms import OutboxForbidden, SmsUnavailable
 from idp.login.steps.mobile import sms_sender
+from idp.problems import Problem
 from idp.storage import counters
 from idp.storage.counters import CLERK, SUPERVISOR, AssistedSession
+from policies.assurance import SUBSTANTIAL
 
 log = logging.getLogger("hoviyat.counters")
 
@@ -221,6 +225,7 @@ def _session_page(
             "state": _state(row),
             "until": _tehran(row.expires_at, language),
             "services": office.services,
+            "facts": PERSON_FACTS,
             "counter_notice": notice_key,
             "counter_notice_values": notice_values or {},
             "error_key": error_key,
@@ -313,6 +318,24 @@ async def resend(
     return RedirectResponse(_session_url(request, to_send.session_id, "code_sent"), 303)
 
 
+def _issuer(request: Request) -> attest.Issue:
+    """Issue through the attestation service, for a citizen whose presence a code texted
+    to their registered mobile proved: level substantial, as at a login."""
+    hoviyat = hoviyat_of(request)
+
+    def issue(national_code: str, purpose: str, facts: list[str]) -> dict[str, Any]:
+        holder = Holder(national_code, SUBSTANTIAL, None, None, None)
+        try:
+            body = AttestationIn(purpose=purpose, facts=facts)
+            return issue_for(hoviyat, get_attestations(request), holder, body)
+        except Problem as problem:
+            raise BadInput("attestation", problem.detail) from None
+        except ValueError as error:  # the request model's own checks
+            raise BadInput("attestation", str(error)) from None
+
+    return issue
+
+
 @router.post("/sessions/{session_id}/act")
 async def run_service(
     request: Request, session_id: str, user: ConsoleUser = Depends(clerk_user)
@@ -324,15 +347,27 @@ async def run_service(
         name: _field(form, name, 100)
         for name in ("national_code", "first_name", "last_name", "birth_date", "mobile")
     }
+    typed["purpose"] = _field(form, "purpose", 600)
+    typed["facts"] = ",".join(f for f in form.getlist("facts")[:16] if isinstance(f, str))
     try:
-        result = await run_in_threadpool(
-            assisted.run_service,
-            hoviyat_of(request),
-            _clerk(user),
-            session_id[:40],
-            service[:64],
-            typed,
-        )
+        if service == attest.SERVICE:
+            result = await run_in_threadpool(
+                attest.issue_attestation,
+                hoviyat_of(request),
+                _clerk(user),
+                session_id[:40],
+                typed,
+                _issuer(request),
+            )
+        else:
+            result = await run_in_threadpool(
+                assisted.run_service,
+                hoviyat_of(request),
+                _clerk(user),
+                session_id[:40],
+                service[:64],
+                typed,
+            )
     except BadInput as bad:
         return _session_page(
             request, user, session_id[:40], status_code=400, error_key=f"counter.err.{bad.field}"

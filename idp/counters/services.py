@@ -15,11 +15,15 @@ class CounterService(StrEnum):
     PERSON_VERIFICATION = "person_verification"
     # Whether a mobile number is the citizen's in the mobile-ownership registry.
     MOBILE_VERIFICATION = "mobile_verification"
+    # A signed attestation of the citizen's chosen facts, with a verification code
+    # the citizen hands to whoever needs the facts (instead of a photocopy).
+    ATTESTATION_ISSUE = "attestation_issue"
 
 
 TITLES: dict[CounterService, tuple[str, str]] = {
     CounterService.PERSON_VERIFICATION: ("استعلام هویت", "Identity verification"),
     CounterService.MOBILE_VERIFICATION: ("استعلام مالکیت شماره همراه", "Mobile ownership check"),
+    CounterService.ATTESTATION_ISSUE: ("صدور گواهی‌نامهٔ هویت", "Issue an identity attestation"),
 }
 
 

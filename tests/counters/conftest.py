@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "console"))
 
 from counter_support import Scene, build_scene
 
+from idp.pki.service import build_pki as build_hoviyat_pki
 from verifiers.registry.base import Person
 from verifiers.registry.synthetic import SyntheticRegistry
 
@@ -65,3 +66,14 @@ def browser(hoviyat_app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def other_browser(hoviyat_app: FastAPI) -> Iterator[TestClient]:
     yield from _browser(hoviyat_app)
+
+
+@pytest.fixture
+def ca_ready(monkeypatch: pytest.MonkeyPatch, hoviyat_app: FastAPI) -> FastAPI:
+    """The CA hierarchy made, as 'hoviyat ca init' makes it: attestations can be signed."""
+    monkeypatch.setenv("HOVIYAT_CA_PASSPHRASE", "counter tests only")
+    hoviyat = hoviyat_app.state.hoviyat
+    build_hoviyat_pki(
+        hoviyat.settings, hoviyat.db, hoviyat.registries, hoviyat.secrets.subject_pepper
+    ).hierarchy.init()
+    return hoviyat_app

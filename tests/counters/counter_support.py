@@ -23,6 +23,7 @@ from verifiers.registry.base import Person
 
 PERSON = "person_verification"
 MOBILE = "mobile_verification"
+ATTEST = "attestation_issue"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Someone:
 
 @dataclass(frozen=True)
 class Scene:
-    """Office A lists identity verification only; office B lists both services.
+    """Office A lists identity verification only; office B lists all three services.
 
     clerk_a: clerk at A; clerk_b: clerk at B; supervisor_a: supervisor at A;
     supervisor_b: supervisor at B; roleless: a clerk of A without the console
@@ -65,7 +66,9 @@ def build_scene(app: FastAPI, people: list[tuple[Person, str]], entities: list[s
     who = [Someone(p, m) for p, m in people]
     clerk_a, clerk_b, supervisor_a, supervisor_b, roleless, citizen, other = who[:7]
     office_a = register_office(hoviyat, entities[0], [PERSON], operator="test").national_id
-    office_b = register_office(hoviyat, entities[1], [PERSON, MOBILE], operator="test").national_id
+    office_b = register_office(
+        hoviyat, entities[1], [PERSON, MOBILE, ATTEST], operator="test"
+    ).national_id
     for office, someone, role in (
         (office_a, clerk_a, CLERK),
         (office_b, clerk_b, CLERK),
