@@ -116,7 +116,7 @@ class ActResult:
     verification_code: str | None = None  # an attestation's, for the citizen to share
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -130,7 +130,7 @@ def _office_detail(office: CounterOffice, clerk_name: str, **more: Any) -> dict[
 
 
 class _Refusal(Exception):
-    """Raised inside :func:`_acting`; its audit entry commits there, then CounterRefused."""
+    """Raised inside :func:`acting`; its audit entry commits there, then CounterRefused."""
 
     def __init__(self, event: AuditEvent, reason: Reason, wait_seconds: int) -> None:
         super().__init__(reason.value)
@@ -139,7 +139,7 @@ class _Refusal(Exception):
         self.wait_seconds = wait_seconds
 
 
-def _refuse(
+def refuse(
     _hoviyat: Hoviyat,
     clerk: Clerk,
     reason: Reason,
@@ -149,7 +149,7 @@ def _refuse(
     detail: dict[str, Any] | None = None,
     wait_seconds: int = 0,
 ) -> _Refusal:
-    """The refusal to raise inside :func:`_acting`, with its audit entry."""
+    """The refusal to raise inside :func:`acting`, with its audit entry."""
     event = AuditEvent(
         tracking_code=new_tracking_code(),
         event_type="counter_refused",
@@ -164,7 +164,7 @@ def _refuse(
 
 
 @contextmanager
-def _acting(hoviyat: Hoviyat) -> Iterator[Session]:
+def acting(hoviyat: Hoviyat) -> Iterator[Session]:
     """One transaction for a counter action. A refusal raised inside commits its audit
     entry (and what was counted before it, such as a code-sending allowance; refusals
     come before the action's own writes) and surfaces as :class:`CounterRefused`."""
@@ -193,20 +193,20 @@ def gate(
     member_role = CLERK if role == ROLE_CLERK else SUPERVISOR
     where = {"office_id": office_id}
     if not satisfies(clerk.acr, SUBSTANTIAL):
-        raise _refuse(
+        raise refuse(
             hoviyat, clerk, Reason.LEVEL, operation=operation, subject=subject, detail=where
         )
     if role not in clerk.roles:
-        raise _refuse(
+        raise refuse(
             hoviyat, clerk, Reason.ROLE, operation=operation, subject=subject, detail=where
         )
     office = counters.office(db, office_id)
     if office is None:
-        raise _refuse(
+        raise refuse(
             hoviyat, clerk, Reason.NO_OFFICE, operation=operation, subject=subject, detail=where
         )
     if member_role not in counters.member_roles(db, office_id, clerk.person_key):
-        raise _refuse(
+        raise refuse(
             hoviyat, clerk, Reason.NOT_MEMBER, operation=operation, subject=subject, detail=where
         )
     return office
@@ -217,10 +217,10 @@ def _own_session(
 ) -> tuple[AssistedSession, CounterOffice]:
     row = counters.session_row(db, session_id)
     if row is None:
-        raise _refuse(hoviyat, clerk, Reason.NO_SESSION, operation=operation)
+        raise refuse(hoviyat, clerk, Reason.NO_SESSION, operation=operation)
     where = {"session_id": row.id, "office_id": row.office_id}
     if row.clerk_key != clerk.person_key:
-        raise _refuse(
+        raise refuse(
             hoviyat,
             clerk,
             Reason.NOT_YOURS,
@@ -245,7 +245,7 @@ def _live(
 ) -> None:
     detail = _office_detail(office, clerk.display_name, session_id=row.id)
     if row.ended_at is not None:
-        raise _refuse(
+        raise refuse(
             hoviyat,
             clerk,
             Reason.ENDED,
@@ -253,8 +253,8 @@ def _live(
             subject=row.citizen_key,
             detail=detail,
         )
-    if row.expires_at <= _now():
-        raise _refuse(
+    if row.expires_at <= now():
+        raise refuse(
             hoviyat,
             clerk,
             Reason.EXPIRED,
@@ -264,7 +264,7 @@ def _live(
         )
 
 
-def _national_code(typed: str) -> str:
+def national_code_of(typed: str) -> str:
     try:
         return validate_national_code(typed)
     except IdentifierError as error:
@@ -302,7 +302,7 @@ def _check_number(
         HOUR,
     )
     if wait is not None:
-        raise _refuse(
+        raise refuse(
             hoviyat,
             clerk,
             Reason.TOO_MANY_CODES,
@@ -312,7 +312,7 @@ def _check_number(
             wait_seconds=wait,
         )
     if not hoviyat.registries.mobile.owns(national_code, mobile):
-        raise _refuse(
+        raise refuse(
             hoviyat,
             clerk,
             Reason.MOBILE_NOT_OWNED,
@@ -337,14 +337,14 @@ def _store_code(
         db,
         presence.presence_key(hoviyat.secrets),
         row.id,
-        now=_now(),
+        now=now(),
         ttl_seconds=login.otp_ttl_seconds,
         max_attempts=login.otp_max_attempts,
         max_sends=settings.codes_per_session,
     )
     if code is None:
         detail = _office_detail(office, clerk.display_name, session_id=row.id)
-        raise _refuse(
+        raise refuse(
             hoviyat,
             clerk,
             Reason.TOO_MANY_CODES,
@@ -370,11 +370,11 @@ def start(
     :func:`withdraw` if it cannot.
     """
     operation = "counter.session.start"
-    code = _national_code(national_code)
+    code = national_code_of(national_code)
     number = _mobile(mobile)
     citizen = subject_hash(hoviyat.secrets.subject_pepper, code)
-    now = _now()
-    with _acting(hoviyat) as db:
+    started = now()
+    with acting(hoviyat) as db:
         office = gate(
             hoviyat, db, clerk, office_id, role=ROLE_CLERK, operation=operation, subject=citizen
         )
@@ -385,8 +385,8 @@ def start(
             clerk_name=clerk.display_name,
             citizen_key=citizen,
             tracking_code=new_tracking_code(),
-            created_at=now,
-            expires_at=now + timedelta(minutes=settings.session_minutes),
+            created_at=started,
+            expires_at=started + timedelta(minutes=settings.session_minutes),
         )
         _check_number(hoviyat, db, clerk, office, citizen, code, number, operation, None)
         counters.add_session(db, row)
@@ -405,9 +405,9 @@ def resend(
 ) -> CodeToSend:
     """A new presence code for a session still awaiting presence (the last one stops working)."""
     operation = "counter.session.resend"
-    code = _national_code(national_code)
+    code = national_code_of(national_code)
     number = _mobile(mobile)
-    with _acting(hoviyat) as db:
+    with acting(hoviyat) as db:
         row, office = _own_session(hoviyat, db, clerk, session_id, operation)
         _live(hoviyat, clerk, row, office, operation)
         _same_citizen(hoviyat, clerk, row, office, code, operation)
@@ -426,10 +426,10 @@ def withdraw(hoviyat: Hoviyat, session_id: str) -> None:
 def prove_presence(hoviyat: Hoviyat, clerk: Clerk, session_id: str, typed_code: str) -> OtpOutcome:
     """The code the citizen read out; accepted once, within its attempts and time."""
     operation = "counter.session.presence"
-    with _acting(hoviyat) as db:
+    with acting(hoviyat) as db:
         row, office = _own_session(hoviyat, db, clerk, session_id, operation)
         outcome = presence.check(
-            db, presence.presence_key(hoviyat.secrets), row.id, typed_code, _now()
+            db, presence.presence_key(hoviyat.secrets), row.id, typed_code, now()
         )
         record(db, "counter_session", f"otp_{outcome.value}", clerk, row, office, operation)
     return outcome
@@ -447,7 +447,7 @@ def _same_citizen(
     if other != row.citizen_key:
         # The person looked up is the one who should read about it in their history.
         detail = _office_detail(office, clerk.display_name, session_id=row.id)
-        raise _refuse(
+        raise refuse(
             hoviyat, clerk, Reason.OTHER_CITIZEN, operation=operation, subject=other, detail=detail
         )
 
@@ -462,14 +462,14 @@ def run_service(
     mobile_verification: mobile).
     """
     operation = f"counter.{service}"[:64]
-    code = _national_code(form.get("national_code", ""))
-    with _acting(hoviyat) as db:
+    code = national_code_of(form.get("national_code", ""))
+    with acting(hoviyat) as db:
         row, office = admit(hoviyat, db, clerk, session_id, service, code, operation)
         detail = _office_detail(office, clerk.display_name, session_id=row.id)
         fields = _serve(hoviyat, CounterService(service), code, form)
-        if not counters.count_act(db, row.id, _now()):
+        if not counters.count_act(db, row.id, now()):
             # Ended or expired while the registry answered: the answer is not given.
-            raise _refuse(
+            raise refuse(
                 hoviyat,
                 clerk,
                 Reason.EXPIRED,
@@ -507,7 +507,7 @@ def admit(
     _live(hoviyat, clerk, row, office, operation)
     detail = _office_detail(office, clerk.display_name, session_id=row.id)
     if row.present_at is None:
-        raise _refuse(
+        raise refuse(
             hoviyat,
             clerk,
             Reason.NOT_PRESENT,
@@ -516,7 +516,7 @@ def admit(
             detail=detail,
         )
     if service not in set(CounterService) or not allows(office.services, service):
-        raise _refuse(
+        raise refuse(
             hoviyat,
             clerk,
             Reason.SERVICE,
@@ -558,9 +558,9 @@ def _serve(
 def end(hoviyat: Hoviyat, clerk: Clerk, session_id: str) -> bool:
     """End the session now; False if it had ended already."""
     operation = "counter.session.end"
-    with _acting(hoviyat) as db:
+    with acting(hoviyat) as db:
         row, office = _own_session(hoviyat, db, clerk, session_id, operation)
-        ended = counters.end(db, row.id, _now())
+        ended = counters.end(db, row.id, now())
         if ended:
             record(db, "counter_session", "ended", clerk, row, office, operation)
     return ended
@@ -570,7 +570,7 @@ def session_of(
     hoviyat: Hoviyat, clerk: Clerk, session_id: str
 ) -> tuple[AssistedSession, CounterOffice]:
     """The clerk's own session and its office, for showing (refused and audited otherwise)."""
-    with _acting(hoviyat) as db:
+    with acting(hoviyat) as db:
         return _own_session(hoviyat, db, clerk, session_id, "counter.session.view")
 
 

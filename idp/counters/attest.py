@@ -20,12 +20,12 @@ from idp.counters.assisted import (
     BadInput,
     Clerk,
     Reason,
-    _acting,
-    _national_code,
-    _now,
-    _refuse,
+    acting,
     admit,
+    national_code_of,
+    now,
     record,
+    refuse,
 )
 from idp.counters.services import CounterService
 from idp.storage import counters
@@ -41,17 +41,17 @@ OPERATION = "counter.attestation_issue"
 def issue_attestation(
     hoviyat: Hoviyat, clerk: Clerk, session_id: str, form: dict[str, str], issue: Issue
 ) -> ActResult:
-    code = _national_code(form.get("national_code", ""))
+    code = national_code_of(form.get("national_code", ""))
     purpose = " ".join(form.get("purpose", "").split())
     facts = [f for f in form.get("facts", "").split(",") if f]
     if not 3 <= len(purpose) <= 500:
         raise BadInput("purpose", "say what the attestation is for (3 to 500 characters)")
     if not facts:
         raise BadInput("facts", "choose at least one fact")
-    with _acting(hoviyat) as db:
+    with acting(hoviyat) as db:
         row, office = admit(hoviyat, db, clerk, session_id, SERVICE, code, OPERATION)
-        if not counters.count_act(db, row.id, _now()):
-            raise _refuse(
+        if not counters.count_act(db, row.id, now()):
+            raise refuse(
                 hoviyat, clerk, Reason.EXPIRED, operation=OPERATION, subject=row.citizen_key
             )
         record(

@@ -20,9 +20,9 @@ from idp.counters.assisted import (
     BadInput,
     Clerk,
     Reason,
-    _acting,
-    _refuse,
+    acting,
     gate,
+    refuse,
 )
 from idp.storage import counters
 from idp.storage.counters import AssistedSession, CounterOffice
@@ -35,7 +35,7 @@ def queue(
     hoviyat: Hoviyat, supervisor: Clerk, office_id: str, limit: int
 ) -> tuple[CounterOffice, Sequence[AssistedSession]]:
     """The office and its sessions, newest first."""
-    with _acting(hoviyat) as db:
+    with acting(hoviyat) as db:
         office = gate(
             hoviyat, db, supervisor, office_id, role=ROLE_SUPERVISOR, operation="counter.review"
         )
@@ -48,12 +48,12 @@ def flag(hoviyat: Hoviyat, supervisor: Clerk, office_id: str, session_id: str, r
     if not text or len(text) > MAX_REASON:
         raise BadInput("reason", f"a reason of 1 to {MAX_REASON} characters is required")
     operation = "counter.flag"
-    with _acting(hoviyat) as db:
+    with acting(hoviyat) as db:
         office = gate(hoviyat, db, supervisor, office_id, role=ROLE_SUPERVISOR, operation=operation)
         row = counters.session_row(db, session_id)
         if row is None or row.office_id != office.national_id:
             # Another office's session is none of this supervisor's business.
-            raise _refuse(
+            raise refuse(
                 hoviyat,
                 supervisor,
                 Reason.NO_SESSION,
