@@ -11,6 +11,7 @@ import html
 import threading
 from datetime import timedelta
 
+import pytest
 from counter_support import (
     MOBILE,
     PERSON,
@@ -30,6 +31,9 @@ from counter_support import (
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from idp.counters import assisted
+from idp.counters.assisted import Clerk, CounterRefused
+from idp.counters.config import CounterSettings
 from idp.login.sessions import cookie_name, start_session
 from idp.storage import counters
 from idp.tracking import new_tracking_code
@@ -351,3 +355,36 @@ def test_a_resend_for_another_citizen_is_refused(scene: Scene, browser: TestClie
     )
     assert answer.status_code == 403, answer.text
     assert _refusal(scene, "other_citizen")
+
+
+def test_a_clerk_signed_in_below_substantial_is_refused_and_audited(scene: Scene) -> None:
+    # The console admits no sign-in below substantial; the counter checks again itself.
+    hoviyat = scene.app.state.hoviyat
+    clerk = Clerk(
+        key_of(scene.app, scene.clerk_a),
+        scene.clerk_a.name,
+        assurance.LOW,
+        frozenset({"counter_clerk"}),
+    )
+    with pytest.raises(CounterRefused) as refused:
+        assisted.start(
+            hoviyat,
+            CounterSettings(),
+            clerk,
+            scene.office_a,
+            scene.citizen.code,
+            scene.citizen.mobile,
+        )
+    assert refused.value.reason.value == "level_too_low"
+    assert _refusal(scene, "level_too_low")[0].tracking_code == refused.value.tracking_code
+    assert entries(scene.app, "counter_session") == []
+
+
+def test_a_session_lasts_the_configured_time(scene: Scene, browser: TestClient) -> None:
+    signed_in(scene.app, browser, scene.clerk_a)
+    session_id = session_id_of(start(browser, scene.office_a, scene.citizen))
+    with scene.app.state.hoviyat.db.read() as db:
+        row = counters.session_row(db, session_id)
+    assert row is not None
+    assert row.expires_at - row.created_at == timedelta(minutes=CounterSettings().session_minutes)
+    assert CounterSettings().session_minutes == 20
