@@ -16,15 +16,18 @@
 
 Target: first page p95 < 200 ms on PostgreSQL at 1,000,000 entries.
 
-Measured 2026-12-06, PostgreSQL 15 on the shared 2-core host (load average
-9.4 from other work), ``--entries 1000000 --samples 40 --explain``: filled by
-COPY in 74 s, sequenced in 370 s; first page p50/p95 in ms: newest 10.3/30.6,
-client 15.1/105.0, service 10.2/26.4, operation 1.3/9.7, refused 5.0/11.7,
-rare event 3.5/6.0, national code 3.5/6.3, tracking code 1.1/3.2, client +
-refused 5.0/56.4, one old day 4.9/33.4, client + week 3.1/38.8, client's
-second page 5.7/18.2; all filters 4.6/20.4 (target met). The plans execute in
-0.1-10 ms (backward scans of ix_audit_entries_created_at or of a (filter,
-created_at, id) index, 5-700 buffers); the spread above them is CPU waiting.
+Measured 2026-12-06, PostgreSQL 15 on the shared 2-core host, the whole
+command ``--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+--entries 1000000 --samples 40 --explain``: filled by COPY in 123 s, sequenced
+in 210 s. First page p50/p95 in ms (load average fell from 9 to 0.5 during the
+timing): newest 1.5/2.2, client 4.0/4.9, service 3.5/4.6, operation 3.4/6.2,
+refused 2.7/3.5, rare event 1.9/2.9, national code 1.0/1.5, tracking code
+0.6/0.9, client + refused 3.2/6.8, one old day 1.6/3.9, client + week 2.0/3.3,
+client's second page 1.8/2.2; all filters 2.1/4.4 (target met). An earlier
+run at load average 9.4: all filters 4.6/20.4, worst filter p95 105 (client),
+while its plan executed in 0.5 ms. Plans: backward scans of
+ix_audit_entries_created_at, ix_audit_entries_subject_time or a (filter,
+created_at, id) index of migration 1200, 5-700 buffers, no sort of all matches.
 SQLite, 100,000 entries: all filters p50 1.2, p95 5.7 ms.
 """
 
