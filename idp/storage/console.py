@@ -236,3 +236,23 @@ def decide(db: Session, approval_id: int, decided_by: str, state: str, now: date
         .values(state=state, approved_by=decided_by, decided_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def display_names(db: Session, person_keys: list[str]) -> dict[str, str]:
+    """The name each person signed in with last (the roles table holds no names)."""
+    if not person_keys:
+        return {}
+    rows = db.execute(
+        select(SESSIONS.c.person_key, SESSIONS.c.display_name)
+        .where(SESSIONS.c.person_key.in_(person_keys))
+        .order_by(SESSIONS.c.created_at)
+    )
+    return {key: name for key, name in rows}
+
+
+def holds_any(db: Session, role: str) -> bool:
+    """Whether anyone holds ``role``."""
+    return (
+        db.execute(select(ROLES.c.person_key).where(ROLES.c.role == role).limit(1)).first()
+        is not None
+    )

@@ -82,10 +82,16 @@ def callback_query(location: str) -> dict[str, str]:
     return query_of(location)
 
 
+def audit_events(app: FastAPI, event_type: str) -> list[AuditEntry]:
+    """The audit entries of one type, oldest first."""
+    with app.state.hoviyat.db.session() as db:
+        query = select(AuditEntry).where(AuditEntry.event_type == event_type)
+        return list(db.exec(query.order_by(AuditEntry.id)).all())  # type: ignore[arg-type]
+
+
 def refusals(app: FastAPI, reason: str | None = None) -> list[AuditEntry]:
     """The console refusals in the audit log, oldest first."""
-    with app.state.hoviyat.db.session() as db:
-        rows = db.exec(select(AuditEntry).where(AuditEntry.event_type == "console_refusal")).all()
+    rows = audit_events(app, "console_refusal")
     return [row for row in rows if reason is None or row.detail.get("reason") == reason]
 
 
