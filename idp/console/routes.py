@@ -9,13 +9,15 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from idp.console import audit_pages, pages, signin
+from idp.console import approvals, audit_pages, pages, roles_page, signin
 from idp.console.framework import ConsoleResponse
 from idp.counters import pages as counter_pages
 
 ROUTERS: list[APIRouter] = [
     signin.router,
     pages.router,
+    roles_page.router,
+    approvals.router,
     audit_pages.router,
     counter_pages.router,
 ]
