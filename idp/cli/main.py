@@ -12,6 +12,7 @@ from idp.cli.audit import audit_app
 from idp.cli.ca import ca_app
 from idp.cli.ca_status import register as register_ca_status
 from idp.cli.clients import clients_app
+from idp.cli.console import console_app
 from idp.cli.dev import dev_app
 from idp.cli.initial_tokens import initial_token_app
 from idp.cli.keys import keys_app
@@ -60,6 +61,7 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(keys_app, name="keys")
 app.add_typer(attest_app, name="attest")
 app.add_typer(acme_app, name="acme")
+app.add_typer(console_app, name="console")
 app.command("reconcile")(reconcile_command)
 register_ca_status(ca_app)
 
