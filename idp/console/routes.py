@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from idp.console import approvals, audit_pages, pages, roles_page, signin
+from idp.console import approvals, audit_pages, clients_pages, pages, roles_page, signin
 from idp.console.framework import ConsoleResponse
 from idp.counters import pages as counter_pages
 
@@ -18,6 +18,7 @@ ROUTERS: list[APIRouter] = [
     pages.router,
     roles_page.router,
     approvals.router,
+    clients_pages.router,
     audit_pages.router,
     counter_pages.router,
 ]
