@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from console_support import age_sessions, sign_in
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from idp.console.framework import safe_return_path
 from policies import assurance
 from verifiers.registry.base import Person
 
@@ -89,3 +91,32 @@ def test_a_replayed_callback_opens_nothing(
     stolen = other_browser.get(str(answer.request.url))
     assert stolen.status_code == 400
     assert other_browser.get("/console").status_code == 303
+
+
+def test_console_pages_carry_a_strict_content_security_policy_and_no_store(
+    hoviyat_app: FastAPI, browser: TestClient, people: list[Person]
+) -> None:
+    sign_in(hoviyat_app, browser, people[0].national_code)
+    for path in ("/console", "/console/signed-out", "/console/roles"):
+        answer = browser.get(path)
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "form-action 'self'" in policy
+        assert "unsafe-inline" not in policy and "script-src" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert answer.headers["cache-control"] == "no-store"
+        assert "<script" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "asked",
+    ["https://evil.example/", "//evil.example/console", "/console\\@evil.example", "/login", None],
+)
+def test_after_sign_in_the_browser_goes_only_to_a_console_page(asked: str | None) -> None:
+    assert safe_return_path(asked) == "/console"
+
+
+def test_a_console_page_is_where_the_browser_returns(
+    hoviyat_app: FastAPI, browser: TestClient, people: list[Person]
+) -> None:
+    answer = sign_in(hoviyat_app, browser, people[0].national_code, start="/console/roles?lang=en")
+    assert answer.headers["location"] == "/console/roles?lang=en"
