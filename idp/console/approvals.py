@@ -120,9 +120,11 @@ def _refuse_role(request_: Request, user: ConsoleUser, kind: ApprovalKind) -> Co
     )
 
 
-async def _decide(request_: Request, approval_id: int, user: ConsoleUser, state: str) -> Response:
+async def _decide(request_: Request, approval_id: str, user: ConsoleUser, state: str) -> Response:
     check_csrf(request_, await request_.form())
-    return await run_in_threadpool(_decide_now, request_, approval_id, user, state)
+    if not approval_id.isascii() or not approval_id.isdigit() or len(approval_id) > 9:
+        return _gone(request_)  # no such request: the same page as one decided already
+    return await run_in_threadpool(_decide_now, request_, int(approval_id), user, state)
 
 
 def _decide_now(request_: Request, approval_id: int, user: ConsoleUser, state: str) -> Response:
@@ -213,13 +215,13 @@ def listing(request_: Request, rows: list[ConsoleApproval], user: ConsoleUser) -
 
 @router.post("/approvals/{approval_id}/approve")
 async def approve(
-    request_: Request, approval_id: int, user: ConsoleUser = Depends(require_role(*ANY_ROLE))
+    request_: Request, approval_id: str, user: ConsoleUser = Depends(require_role(*ANY_ROLE))
 ) -> Response:
     return await _decide(request_, approval_id, user, APPROVED)
 
 
 @router.post("/approvals/{approval_id}/reject")
 async def reject(
-    request_: Request, approval_id: int, user: ConsoleUser = Depends(require_role(*ANY_ROLE))
+    request_: Request, approval_id: str, user: ConsoleUser = Depends(require_role(*ANY_ROLE))
 ) -> Response:
     return await _decide(request_, approval_id, user, REJECTED)

@@ -277,3 +277,16 @@ def test_grant_admin_makes_the_first_administrator_once(
     assert second.returncode == 1
     assert second.stderr.count("\n") == 1 and "/console/roles" in second.stderr
     assert held(hoviyat_app, people[1].national_code) == frozenset()
+
+
+@pytest.mark.parametrize("approval_id", ["abc", "99999", "1e3", "-1", "2147483648", "9" * 40])
+def test_deciding_a_request_that_does_not_exist_is_a_page_not_an_error(
+    hoviyat_app: FastAPI, browser: TestClient, people: list[Person], approval_id: str
+) -> None:
+    grant(hoviyat_app, people[0].national_code, Role.ADMIN)
+    signed_in(hoviyat_app, browser, people[0].national_code)
+    answer = browser.post(
+        f"/console/approvals/{approval_id}/approve", data={"csrf_token": home_csrf(browser)}
+    )
+    assert answer.status_code == 409
+    assert answer.headers["content-type"].startswith("text/html")

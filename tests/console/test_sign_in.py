@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from console_support import age_sessions, sign_in
+from console_support import age_sessions, audit_events, sign_in
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from oidc_support import query_of
 
 from idp.console.framework import safe_return_path
 from policies import assurance
@@ -120,3 +121,26 @@ def test_a_console_page_is_where_the_browser_returns(
 ) -> None:
     answer = sign_in(hoviyat_app, browser, people[0].national_code, start="/console/roles?lang=en")
     assert answer.headers["location"] == "/console/roles?lang=en"
+
+
+def test_a_callback_with_another_state_is_refused_and_audited(
+    hoviyat_app: FastAPI, browser: TestClient
+) -> None:
+    browser.get("/console/login")  # a sign-in under way in this browser
+    issuer = hoviyat_app.state.hoviyat.settings.issuer
+    answer = browser.get(f"/console/callback?code=x&state=forged&iss={issuer}")
+    assert answer.status_code == 400
+    (entry,) = audit_events(hoviyat_app, "console_sign_in")
+    assert entry.outcome == "refused" and "state" in entry.detail["reason"]
+    assert browser.get("/console").status_code == 303
+
+
+def test_a_callback_naming_another_issuer_is_refused(
+    hoviyat_app: FastAPI, browser: TestClient
+) -> None:
+    started = browser.get("/console/login")
+    state = query_of(started.headers["location"])["state"]
+    answer = browser.get(f"/console/callback?code=x&state={state}&iss=https://other.example")
+    assert answer.status_code == 400
+    (entry,) = audit_events(hoviyat_app, "console_sign_in")
+    assert "issuer" in entry.detail["reason"]
