@@ -76,6 +76,9 @@ def test_idle_session_is_sent_back_to_sign_in(
 ) -> None:
     sign_in(hoviyat_app, browser, people[0].national_code)
     assert browser.get("/console").status_code == 200
+    age_sessions(hoviyat_app, minutes=14)
+    assert browser.get("/console").status_code == 200, "used within the idle time: still open"
+    # ...and that request restarted the idle clock; 16 minutes without one end it.
     age_sessions(hoviyat_app, minutes=16)
     answer = browser.get("/console")
     assert answer.status_code == 303
