@@ -18,11 +18,14 @@ import hmac
 import json
 import logging
 import secrets
+from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from idp.audit.log import AuditEvent, append, subject_hash
@@ -42,7 +45,7 @@ from idp.console.framework import (
 )
 from idp.oidc.rfc7636 import s256
 from idp.storage import console as store
-from idp.storage.console import ConsoleSignIn
+from idp.storage.console import ConsoleSignIn, PendingSignIn
 from idp.tokens.keyring import TokenError
 from idp.tracking import new_tracking_code
 from policies import assurance
@@ -123,8 +126,8 @@ async def callback(request: Request) -> Response:
     moment = console_sessions.now()
     pending = None
     if binding is not None:
-        with hoviyat.db.session() as db:
-            pending = store.take_sign_in(db, console_sessions.digest(binding), moment)
+        # Database work off the event loop: on SQLite a write may wait for the lock.
+        pending = await run_in_threadpool(_take_sign_in, request, binding, moment)
     try:
         if pending is None:
             raise SignInFailed("no sign-in under way in this browser, or it expired")
@@ -146,7 +149,7 @@ async def callback(request: Request) -> Response:
         if not isinstance(national_code, str) or not national_code.isascii():
             raise SignInFailed("the ID token names no national code")
     except SignInFailed as failure:
-        _audit_sign_in(request, None, "refused", str(failure))
+        await run_in_threadpool(_audit_sign_in, request, None, "refused", str(failure))
         response = _failure_page(request, str(failure))
         console_sessions.clear_cookie(
             response, settings, console_sessions.sign_in_cookie(settings), strict=False
@@ -155,11 +158,9 @@ async def callback(request: Request) -> Response:
     person_key = subject_hash(hoviyat.secrets.subject_pepper, national_code)
     name = " ".join(str(claims.get(part, "")) for part in ("given_name", "family_name")).strip()
     acr = str(claims["acr"])
-    with hoviyat.db.session() as db:
-        token = console_sessions.start(
-            db, person_key=person_key, display_name=name or person_key[:12], acr=acr
-        )
-        _append_sign_in(db, person_key, "success", {"acr": acr})
+    token = await run_in_threadpool(
+        _open_session, request, person_key, name or person_key[:12], acr
+    )
     redirect = RedirectResponse(pending.return_to, 303, headers=NO_STORE)
     console_sessions.clear_cookie(
         redirect, settings, console_sessions.sign_in_cookie(settings), strict=False
@@ -198,11 +199,32 @@ async def _redeem(request: Request, code: str, verifier: str) -> dict[str, Any]:
     if not isinstance(id_token, str):
         raise SignInFailed("the token endpoint returned no ID token")
     try:
-        return hoviyat.keyring.verify(
-            id_token, typ="JWT", issuer=settings.issuer, audience=console_client.CLIENT_ID
+        return await run_in_threadpool(
+            partial(
+                hoviyat.keyring.verify,
+                id_token,
+                typ="JWT",
+                issuer=settings.issuer,
+                audience=console_client.CLIENT_ID,
+            )
         )
     except TokenError as error:
         raise SignInFailed(f"the ID token was refused: {error}") from error
+
+
+def _take_sign_in(request: Request, binding: str, moment: datetime) -> PendingSignIn | None:
+    with hoviyat_of(request).db.session() as db:
+        return store.take_sign_in(db, console_sessions.digest(binding), moment)
+
+
+def _open_session(request: Request, person_key: str, display_name: str, acr: str) -> str:
+    """The new session and its audit entry, in one transaction; returns the cookie value."""
+    with hoviyat_of(request).db.session() as db:
+        token = console_sessions.start(
+            db, person_key=person_key, display_name=display_name, acr=acr
+        )
+        _append_sign_in(db, person_key, "success", {"acr": acr})
+    return token
 
 
 def _failure_page(request: Request, reason: str) -> HTMLResponse:
@@ -244,10 +266,20 @@ def _audit_sign_in(request: Request, person_key: str | None, outcome: str, reaso
 @router.post("/logout")
 async def sign_out(request: Request, user: ConsoleUser = Depends(console_user)) -> Response:
     check_csrf(request, await request.form())
-    hoviyat = hoviyat_of(request)
-    settings = hoviyat.settings
+    settings = hoviyat_of(request).settings
+    await run_in_threadpool(_end_session, request, user)
+    response = RedirectResponse(
+        href(language_of(request), "/console/signed-out"), 303, headers=NO_STORE
+    )
+    console_sessions.clear_cookie(
+        response, settings, console_sessions.session_cookie(settings), strict=True
+    )
+    return response
+
+
+def _end_session(request: Request, user: ConsoleUser) -> None:
     session_id: str = request.state.console_session_id
-    with hoviyat.db.session() as db:
+    with hoviyat_of(request).db.session() as db:
         store.end_session(db, session_id, console_sessions.now())
         append(
             db,
@@ -260,13 +292,6 @@ async def sign_out(request: Request, user: ConsoleUser = Depends(console_user)) 
                 subject_hash=user.person_key,
             ),
         )
-    response = RedirectResponse(
-        href(language_of(request), "/console/signed-out"), 303, headers=NO_STORE
-    )
-    console_sessions.clear_cookie(
-        response, settings, console_sessions.session_cookie(settings), strict=True
-    )
-    return response
 
 
 @router.get("/signed-out")
