@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from idp.console.roles import Role, roles_of
 from idp.settings import Settings
+from idp.storage import console as console_store
 from verifiers.registry.base import Person
 
 # Every route of the roles and approvals pages, with what a browser would send.
@@ -290,3 +291,17 @@ def test_deciding_a_request_that_does_not_exist_is_a_page_not_an_error(
     )
     assert answer.status_code == 409
     assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_a_revoked_role_stops_working_in_the_open_session(
+    hoviyat_app: FastAPI, browser: TestClient, people: list[Person]
+) -> None:
+    admin = people[0].national_code
+    grant(hoviyat_app, admin, Role.ADMIN)
+    signed_in(hoviyat_app, browser, admin)
+    assert browser.get("/console/roles").status_code == 200
+    with hoviyat_app.state.hoviyat.db.session() as db:
+        assert console_store.revoke_role(db, person_key(hoviyat_app, admin), "admin")
+    assert browser.get("/console/roles").status_code == 403
+    (entry,) = refusals(hoviyat_app, "missing_role")
+    assert entry.operation == "GET /console/roles"
