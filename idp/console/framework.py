@@ -55,6 +55,7 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'none'; frame-ancestors 'none'"
 )
 CSRF_KEY_LABEL = b"hoviyat/console/csrf/v1"
+OPERATION_LENGTH = 64  # idp.storage.models.AuditEntry.operation
 CSRF_FIELD = "csrf_token"
 
 _loader = FileSystemLoader([os.fspath(TEMPLATES)])
@@ -183,8 +184,10 @@ def audit_refusal(request: Request, user: ConsoleUser | None, reason: str, **det
                 actor_type="console_user",
                 actor_id=user.person_key if user else None,
                 outcome="refused",
-                operation=f"{request.method} {request.url.path}"[:200],
-                detail={"reason": reason, **detail},
+                # The column holds 64 characters (PostgreSQL refuses more); the path is
+                # the visitor's to choose, so its whole (bounded) text goes in the detail.
+                operation=f"{request.method} {request.url.path}"[:OPERATION_LENGTH],
+                detail={"reason": reason, "path": request.url.path[:512], **detail},
             ),
         )
     return tracking_code

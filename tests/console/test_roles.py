@@ -305,3 +305,17 @@ def test_a_revoked_role_stops_working_in_the_open_session(
     assert browser.get("/console/roles").status_code == 403
     (entry,) = refusals(hoviyat_app, "missing_role")
     assert entry.operation == "GET /console/roles"
+
+
+def test_attack_a_refusal_on_a_very_long_path_is_still_a_403_and_audited(
+    hoviyat_app: FastAPI, browser: TestClient, people: list[Person]
+) -> None:
+    """The refused path is the visitor's text: 300 characters must not overflow the audit
+    row's operation (PostgreSQL refuses it) and turn the 403 into another error."""
+    signed_in(hoviyat_app, browser, people[3].national_code)
+    path = "/console/clients/" + "a" * 300
+    answer = browser.get(path)
+    assert answer.status_code == 403, answer.text
+    (entry,) = refusals(hoviyat_app, "missing_role")
+    assert entry.operation is not None and len(entry.operation) == 64
+    assert entry.detail["path"] == path
