@@ -9,7 +9,15 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from idp.console import approvals, audit_pages, clients_pages, pages, roles_page, signin
+from idp.console import (
+    approvals,
+    audit_pages,
+    certificates_pages,
+    clients_pages,
+    pages,
+    roles_page,
+    signin,
+)
 from idp.console.framework import ConsoleResponse
 from idp.counters import pages as counter_pages
 
@@ -21,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     clients_pages.router,
     audit_pages.router,
     counter_pages.router,
+    certificates_pages.router,
 ]
 
 
