@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
@@ -58,6 +57,7 @@ from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki
 from idp.pki.registration import Request as CertificateRequest
 from idp.pki.subjects import SubjectReference
+from idp.storage.after_commit import after_commit
 from idp.storage.certificate_store import record_audit_event
 from idp.storage.console import ConsoleApproval
 from idp.tracking import new_tracking_code
@@ -122,11 +122,11 @@ def _apply(
     tracking_code = new_tracking_code()
     request = _request_of(approval.payload, approval.requested_by)
 
-    def carry_out(_session: Session) -> None:
+    def carry_out() -> None:
         _issue_approved(pki, request, tracking_code, approval.id, approver)
 
     # After the approval's commit: issuance records its intent in a transaction of its own.
-    event.listen(db, "after_commit", carry_out, once=True)
+    after_commit(db, carry_out)
     return {"profile": request.profile, "certificate_tracking_code": tracking_code}
 
 

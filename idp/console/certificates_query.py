@@ -1,8 +1,7 @@
 """A certificate search as the console carries it: filters from the query string, keyset pages.
 
-Newest first by ``(created_at, serial_hex)``; the next page starts after the
-last row shown (``after=<created_at>~<serial>``), so a page costs the same at
-any depth and a certificate issued meanwhile never shifts a page.
+The next page starts after the last row shown (``after=<created_at>~<serial>``);
+the query itself is :func:`idp.storage.certificate_search.search_page`.
 """
 
 from __future__ import annotations
@@ -11,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from ca.serials import parse_serial, serial_hex
 from idp.console.certificates_common import PROFILE_STATUSES, ascii_digits
+from idp.storage.certificate_search import search_page
 from idp.storage.certificates import CertificateRecord
 
 PAGE_SIZE = 50
@@ -82,37 +81,17 @@ def cursor_of(row: CertificateRecord) -> str:
     return f"{row.created_at.isoformat()}~{row.serial_hex}"
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def run(db: Session, search: Search) -> tuple[list[CertificateRecord], str | None]:
     """One page of matches, and the ``after`` value of the next page (None: the last page)."""
-    query = select(CertificateRecord)
-    if search.serial:
-        query = query.where(CertificateRecord.serial_hex == search.serial)
-    if search.subject:
-        query = query.where(
-            func.lower(CertificateRecord.subject).like(_like(search.subject), escape="\\")
-        )
-    if search.profile:
-        query = query.where(CertificateRecord.profile == search.profile)
-    if search.status:
-        query = query.where(CertificateRecord.status == search.status)
-    if search.after is not None:
-        moment, serial = search.after
-        created = col(CertificateRecord.created_at)
-        query = query.where(
-            or_(
-                created < moment,
-                and_(created == moment, col(CertificateRecord.serial_hex) < serial),
-            )
-        )
-    query = query.order_by(
-        col(CertificateRecord.created_at).desc(), col(CertificateRecord.serial_hex).desc()
-    ).limit(PAGE_SIZE + 1)
-    rows = list(db.exec(query).all())
+    rows = search_page(
+        db,
+        serial=search.serial,
+        subject=search.subject,
+        profile=search.profile,
+        status=search.status,
+        after=search.after,
+        limit=PAGE_SIZE + 1,
+    )
     if len(rows) > PAGE_SIZE:
         return rows[:PAGE_SIZE], cursor_of(rows[PAGE_SIZE - 1])
     return rows, None
