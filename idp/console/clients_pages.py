@@ -9,6 +9,7 @@ administrator out.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idp.audit.log import AuditEvent, append
 from idp.console import client as console_client
+from idp.console import clients_manage
 from idp.console.framework import (
     NO_STORE,
     ConsoleUser,
@@ -86,6 +88,7 @@ def client_page(
     hoviyat = hoviyat_of(request)
     with hoviyat.db.read() as db:
         client = client_store.get_client(db, client_id[:200])
+        extras = clients_manage.page_extras(db, client, datetime.now(UTC)) if client else {}
     if client is None:
         return _not_found(request)
     english = language_of(request).code == "en"
@@ -103,7 +106,8 @@ def client_page(
             "person_disclosure": sorted(policy.person_disclosure) if policy else [],
             "entity_disclosure": sorted(policy.entity_disclosure) if policy else [],
             "may_disable": not client.disabled and client.client_id != console_client.CLIENT_ID,
-            "notice_key": NOTICE if notice == NOTICE else None,
+            "notice_key": notice if notice in (NOTICE, clients_manage.REQUESTED) else None,
+            **extras,
         },
         title_key="console.clients.one",
     )
