@@ -13,6 +13,7 @@ from idp.console import (
     approvals,
     audit_pages,
     certificates_pages,
+    clients_manage,
     clients_pages,
     pages,
     roles_page,
@@ -30,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     audit_pages.router,
     counter_pages.router,
     certificates_pages.router,
+    clients_manage.router,
 ]
 
 
