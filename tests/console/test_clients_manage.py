@@ -8,17 +8,20 @@ two-person approval of a deletion.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
+import html5lib
 import pytest
 from console_support import audit_events, csrf_token, grant, person_key, refusals, signed_in
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from idp.console.clients_manage import DELETE
 from idp.console.roles import Role
 from idp.storage import clients as client_store
 from idp.storage import console as console_store
-from idp.storage.models import Client
+from idp.storage.models import AuditEntry, Client
 from verifiers.registry.base import Person
 
 NEW_ROUTES = [
@@ -310,3 +313,50 @@ def test_the_client_page_counts_real_token_calls_and_refusals_from_the_audit_log
         (0, 0, "—"),
         (0, 0, "—"),
     ]
+
+
+def test_an_act_three_days_old_counts_in_the_week_but_not_the_day(
+    hoviyat_app: FastAPI, browser: TestClient, people: list[Person], demo_clients: dict[str, str]
+) -> None:
+    admin(hoviyat_app, browser, people[0])
+    assert token_status(browser, "demo-bank", demo_clients["demo-bank"]) == 200
+    assert token_status(browser, "demo-bank", demo_clients["demo-bank"]) == 200
+    # The state the test starts from: one of the two acts moved three days back.
+    with hoviyat_app.state.hoviyat.db.session() as db:
+        oldest = db.exec(
+            select(AuditEntry).where(AuditEntry.actor_id == "demo-bank").order_by(AuditEntry.id)  # type: ignore[arg-type]
+        ).first()
+        assert oldest is not None
+        oldest.created_at = datetime.now(UTC) - timedelta(days=3)
+        db.add(oldest)
+    assert _traffic(browser.get("/console/clients/demo-bank").text) == [
+        (1, 0, "0.0%"),
+        (2, 0, "0.0%"),
+    ]
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_the_new_pages_are_valid_html(
+    hoviyat_app: FastAPI, browser: TestClient, people: list[Person], lang: str
+) -> None:
+    token = admin(hoviyat_app, browser, people[0])
+    pages = {
+        "form": browser.get(f"/console/new-client?lang={lang}"),
+        "form with an error": browser.post(
+            f"/console/new-client?lang={lang}",
+            data={"csrf_token": token, "name": "", "service_code": "x"},
+        ),
+        "client page": browser.get(f"/console/clients/demo-bank?lang={lang}"),
+        "secret page": browser.post(
+            f"/console/clients/demo-bank/secret?lang={lang}", data={"csrf_token": token}
+        ),
+    }
+    browser.post(f"/console/clients/demo-bank/delete?lang={lang}", data={"csrf_token": token})
+    pages["client page, deletion pending"] = browser.get(f"/console/clients/demo-bank?lang={lang}")
+    pages["approvals"] = browser.get(f"/console/approvals?lang={lang}")
+    for what, answer in pages.items():
+        assert answer.status_code in (200, 400), what
+        try:
+            html5lib.HTMLParser(strict=True).parse(answer.text)
+        except html5lib.html5parser.ParseError as error:
+            raise AssertionError(f"{what}: invalid HTML: {error}") from None
