@@ -1,0 +1,134 @@
+"""Every console page in Chromium, at 390 px and 1280 px, in Persian and English (issue 15).
+
+An administrator who is also an auditor signs in through the real login pages
+and walks the console: home, roles (asking for a role grant through the
+form), approvals (the request waiting for another administrator), the clients
+list and one client, the audit search, its results, one entry with its proof,
+the charts, and the counter offices page (registering an office and adding
+a clerk to it through its forms). Each page is screenshotted (into
+$HOVIYAT_SCREENSHOTS when set, else the test's tmp dir), checked with
+axe-core as served (no serious or critical violation) and for sideways
+scrolling; a failure names every page's findings at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser.axe_support import screenshot_folder
+from browser.console_browser_support import (  # noqa: F401 (fixtures)
+    WALKS,
+    Walk,
+    chromium,
+    database_url,
+    live_server,
+    registry_people,
+)
+from browser.test_login_page_browser import pytestmark  # noqa: F401
+from console_support import grant
+from fastapi import FastAPI
+from fixtures_app import LiveServer
+
+from idp.console.roles import Role
+from verifiers.registry.synthetic import SyntheticRegistry
+
+PAGES = [
+    "home",
+    "roles",
+    "roles-requested",
+    "approvals",
+    "clients",
+    "client",
+    "audit-search",
+    "audit-results",
+    "audit-entry",
+    "audit-charts",
+    "counter-offices",
+    "counter-office-registered",
+    "counter-office-member",
+]
+
+
+def active_entity(registry: Path) -> str:
+    """A legal entity the deeds registry lists as active: one that may become an office."""
+    found = SyntheticRegistry(registry)
+    try:
+        return next(e.national_id for e in found.iter_entities(200) if e.status == "active")
+    finally:
+        found.close()
+
+
+@pytest.fixture(params=WALKS, ids=[f"{lang}-{width}" for lang, width in WALKS])
+def walk(
+    request: pytest.FixtureRequest,
+    chromium: Any,  # noqa: F811
+    live_server: LiveServer,  # noqa: F811
+    hoviyat_app: FastAPI,
+    tmp_path: Path,
+) -> Iterator[Walk]:
+    lang, width = request.param
+    shots = screenshot_folder(tmp_path / "screenshots")
+    walk = Walk(chromium, live_server, hoviyat_app, lang, width, shots)
+    yield walk
+    walk.close()
+
+
+def test_every_console_page_has_no_serious_accessibility_violation(
+    hoviyat_app: FastAPI, walk: Walk, synthetic_registry_path: Path
+) -> None:
+    people = list(registry_people(synthetic_registry_path).values())
+    admin, candidate = people[0], people[1]
+    grant(hoviyat_app, admin["national_code"], Role.ADMIN, Role.AUDITOR)
+    desk = walk.desk(admin)
+    page = desk.page
+    desk.sign_in_to_console()
+    desk.goto("/console")
+    desk.check("console", "home")
+
+    desk.goto("/console/roles")
+    desk.check("console", "roles")
+    page.fill("#national_code", candidate["national_code"])
+    page.select_option("#role", Role.AUDITOR.value)
+    desk.submit("/console/roles/grant")
+    assert page.locator("td code").count() >= 1
+    desk.check("console", "roles-requested")
+
+    desk.goto("/console/approvals")
+    assert page.locator("tbody tr").count() == 1  # the request, waiting for another admin
+    desk.check("console", "approvals")
+
+    desk.goto("/console/clients")
+    desk.check("console", "clients")
+    with page.expect_navigation():
+        page.locator('a[href^="/console/clients/demo-bank"]').click()
+    desk.check("console", "client")
+
+    desk.goto("/console/audit")
+    desk.check("console", "audit-search")
+    desk.submit("/console/audit")
+    assert page.locator("#results").count() == 1
+    assert page.locator('a[href^="/console/audit/entries/"]').count() >= 1
+    desk.check("console", "audit-results")
+    with page.expect_navigation():
+        page.locator('a[href^="/console/audit/entries/"]').first.click()
+    desk.check("console", "audit-entry")
+
+    desk.goto("/console/audit/charts")
+    assert page.locator("svg").count() >= 1
+    desk.check("console", "audit-charts")
+
+    desk.goto("/console/counter/offices")
+    desk.check("console", "counter-offices")
+    page.fill("#national_id", active_entity(synthetic_registry_path))
+    page.locator('input[name="services"][value="person_verification"]').check()
+    desk.submit("/console/counter/offices")
+    assert page.locator("#member-code-1").count() == 1  # the office, with its people's form
+    desk.check("console", "counter-office-registered")
+    page.fill("#member-code-1", candidate["national_code"])
+    desk.submit("/members")
+    assert page.locator("section.office li").count() == 1
+    desk.check("console", "counter-office-member")
+    walk.passed("console", PAGES)
