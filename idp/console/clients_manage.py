@@ -55,6 +55,7 @@ from idp.oidc.registration import (
     GRANT_TYPES,
     SECRETLESS_METHODS,
     RegistrationError,
+    check_jwks,
     oidc_attributes,
 )
 from idp.storage import clients as client_store
@@ -68,6 +69,8 @@ DELETE = "client_delete"
 # Not under /clients/: the list's router serves /clients/{client_id} first.
 NEW_PATH = "/console/new-client"
 REQUESTED = "console.clients.delete_requested"
+KEYS_REPLACED = "console.clients.keys_replaced"
+NOTICES = (REQUESTED, KEYS_REPLACED)  # the client page shows these
 add_nav_link(NEW_PATH, "console.clients.new", Role.ADMIN)
 NAME_LENGTH = 200  # idp.http.admin_clients.ClientRegistration.name
 MAX_URIS = 20  # the admin API's limit
@@ -98,6 +101,11 @@ add_messages({
     "console.clients.rotate_explained": ("رمز تازه‌ای ساخته و یک بار نشان داده می‌شود؛ رمز کنونی در کمتر از یک ثانیه از کار می‌افتد. این کار ثبت می‌شود.", "A new secret is made and shown once; the current one stops working within a second. This is recorded."),
     "console.clients.rotate_secretless": ("این کارخواه رمز مشترک ندارد که چرخانده شود.", "This client holds no shared secret to rotate."),
     "console.clients.own_client_manage": ("کارخواه خود کنسول را نمی‌توان از کنسول تغییر داد یا حذف کرد؛ همه مدیران بیرون می‌مانند.", "The console's own client cannot be changed or deleted from the console: every administrator would be locked out."),
+    "console.clients.keys": ("جایگزینی کلیدهای عمومی (JWKS)", "Replace the public keys (JWKS)"),
+    "console.clients.keys_explained": ("کلیدهای تازه جای کلیدهای کنونی را می‌گیرند؛ امضای کلیدهای پیشین در کمتر از یک ثانیه پذیرفته نمی‌شود. این کار ثبت می‌شود.", "The new keys take the current ones' place; signatures by the previous keys are refused within a second. This is recorded."),
+    "console.clients.keys_replaced": ("کلیدهای عمومی کارخواه جایگزین شد.", "The client's public keys have been replaced."),
+    "console.clients.keys_none": ("این کارخواه کلید عمومی ثبت‌شده ندارد.", "This client has no registered public keys."),
+    "console.clients.keys_refused": ("کلیدها جایگزین نشد: {reason}", "The keys were not replaced: {reason}"),
     "console.clients.delete": ("درخواست حذف کارخواه", "Request the client's deletion"),
     "console.clients.delete_explained": ("مدیر دیگری باید تأیید کند. حذف، کارخواه را برای همیشه غیرفعال می‌کند (ردپای آن در گزارش ممیزی می‌ماند).", "Another administrator must approve. Deleting disables the client for good (its trail stays in the audit log)."),
     "console.clients.delete_requested": ("درخواست حذف ثبت شد؛ مدیر دیگری باید آن را تأیید کند.", "Deletion requested; another administrator must approve it."),
@@ -362,6 +370,65 @@ def _rotate(request: Request, client_id: str, user: ConsoleUser) -> HTMLResponse
     return _secret_page(request, client_id, secret, "console.clients.secret.rotated")
 
 
+@router.post("/clients/{client_id}/keys")
+async def replace_keys(
+    request: Request, client_id: str, user: ConsoleUser = Depends(require_role(Role.ADMIN))
+) -> Response:
+    form = await request.form()
+    check_csrf(request, form)
+    typed = str(form.get("jwks", ""))[: JWKS_LENGTH + 1]
+    return await run_in_threadpool(_replace_keys, request, client_id[:200], user, typed)
+
+
+def _replace_keys(request: Request, client_id: str, user: ConsoleUser, typed: str) -> Response:
+    if client_id == console_client.CLIENT_ID:
+        return _message(request, "console.clients.own_client_manage", client_id, 400)
+    try:
+        parsed = json.loads(typed) if len(typed) <= JWKS_LENGTH else None
+        # The registration's own check: EC or RSA keys, public halves only.
+        jwks = check_jwks(parsed)
+    except ValueError as error:  # RegistrationError, or JSON that does not parse
+        language = language_of(request)
+        reason = (
+            str(error)[:500]
+            if isinstance(error, RegistrationError)
+            else translate("console.clients.new.error.jwks", language)
+        )
+        return render(
+            request,
+            "message.html",
+            {
+                "message_key": "console.clients.keys_refused",
+                "message_values": {"reason": reason},
+                "is_error": True,
+                "link_path": f"/console/clients/{client_id}",
+                "link_key": "console.clients.one",
+            },
+            status_code=400,
+            title_key="console.error.title",
+        )
+    hoviyat = hoviyat_of(request)
+    outcome = "replaced"
+    with hoviyat.db.session() as db:
+        client = client_store.get_client(db, client_id)
+        if client is None:
+            outcome = "not_found"
+        elif client.jwks is None:
+            outcome = "keyless"
+        else:
+            client.jwks = jwks
+            client_store.add_client(db, client)
+            kids = [str(key.get("kid", "")) for key in jwks["keys"]][:20]
+            _audit(db, user.person_key, client_id, "replace_keys", kids=kids)
+    if outcome == "not_found":
+        return _message(request, "console.clients.not_found", None, 404)
+    if outcome == "keyless":
+        return _message(request, "console.clients.keys_none", client_id, 400)
+    hoviyat.client_directory.forget(client_id)
+    url = href(language_of(request), f"/console/clients/{client_id}", notice=KEYS_REPLACED)
+    return RedirectResponse(url, 303, headers=NO_STORE)
+
+
 @router.post("/clients/{client_id}/delete")
 async def request_delete(
     request: Request, client_id: str, user: ConsoleUser = Depends(require_role(Role.ADMIN))
@@ -399,5 +466,6 @@ def page_extras(db: Session, client: Client, now: datetime) -> dict[str, Any]:
         "traffic": recent_traffic(db, client.client_id, now),
         "may_manage": manageable,
         "may_rotate": manageable and client.secret_digest is not None,
+        "may_replace_keys": manageable and client.jwks is not None,
         "delete_pending": manageable and delete_pending(db, client.client_id),
     }

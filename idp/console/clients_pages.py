@@ -106,7 +106,7 @@ def client_page(
             "person_disclosure": sorted(policy.person_disclosure) if policy else [],
             "entity_disclosure": sorted(policy.entity_disclosure) if policy else [],
             "may_disable": not client.disabled and client.client_id != console_client.CLIENT_ID,
-            "notice_key": notice if notice in (NOTICE, clients_manage.REQUESTED) else None,
+            "notice_key": notice if notice in (NOTICE, *clients_manage.NOTICES) else None,
             **extras,
         },
         title_key="console.clients.one",
