@@ -2,13 +2,15 @@
 
 An administrator who is also an auditor signs in through the real login pages
 and walks the console: home, roles (asking for a role grant through the
-form), approvals (the request waiting for another administrator), the clients
-list and one client, the audit search, its results, one entry with its proof,
-the charts, and the counter offices page (registering an office and adding
-a clerk to it through its forms). Each page is screenshotted (into
-$HOVIYAT_SCREENSHOTS when set, else the test's tmp dir), checked with
-axe-core as served (no serious or critical violation) and for sideways
-scrolling; a failure names every page's findings at once.
+form), approvals (the request as its requester sees it, then as a second
+administrator sees and approves it), the clients list and one client, the
+audit search, its results, one entry with its proof, the charts, and the
+counter offices page (registering an office and adding a clerk to it through
+its forms); then a counter clerk is refused the roles page, and the
+administrator signs out. Each page is screenshotted (into $HOVIYAT_SCREENSHOTS
+when set, else the test's tmp dir), checked with axe-core as served (no
+serious or critical violation) and for sideways scrolling; a failure names
+every page's findings at once.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ PAGES = [
     "roles",
     "roles-requested",
     "approvals",
+    "approvals-to-decide",
+    "approvals-approved",
     "clients",
     "client",
     "audit-search",
@@ -49,6 +53,8 @@ PAGES = [
     "counter-offices",
     "counter-office-registered",
     "counter-office-member",
+    "refused",
+    "signed-out",
 ]
 
 
@@ -80,8 +86,10 @@ def test_every_console_page_has_no_serious_accessibility_violation(
     hoviyat_app: FastAPI, walk: Walk, synthetic_registry_path: Path
 ) -> None:
     people = list(registry_people(synthetic_registry_path).values())
-    admin, candidate = people[0], people[1]
+    admin, candidate, second, stranger = people[:4]
     grant(hoviyat_app, admin["national_code"], Role.ADMIN, Role.AUDITOR)
+    grant(hoviyat_app, second["national_code"], Role.ADMIN)
+    grant(hoviyat_app, stranger["national_code"], Role.COUNTER_CLERK)
     desk = walk.desk(admin)
     page = desk.page
     desk.sign_in_to_console()
@@ -99,6 +107,14 @@ def test_every_console_page_has_no_serious_accessibility_violation(
     desk.goto("/console/approvals")
     assert page.locator("tbody tr").count() == 1  # the request, waiting for another admin
     desk.check("console", "approvals")
+    other = walk.desk(second)
+    other.sign_in_to_console()
+    other.goto("/console/approvals")
+    assert other.page.locator('form[action*="/approve"]').count() == 1
+    other.check("console", "approvals-to-decide")
+    other.submit("/approve")
+    assert other.page.locator('[role="status"]').count() == 1
+    other.check("console", "approvals-approved")
 
     desk.goto("/console/clients")
     desk.check("console", "clients")
@@ -131,4 +147,13 @@ def test_every_console_page_has_no_serious_accessibility_violation(
     desk.submit("/members")
     assert page.locator("section.office li").count() == 1
     desk.check("console", "counter-office-member")
+
+    clerk = walk.desk(stranger)  # a counter clerk, not an administrator
+    clerk.sign_in_to_console()
+    clerk.goto("/console/roles", status=403)
+    clerk.check("console", "refused")
+
+    desk.submit("/console/logout")
+    assert desk.page.locator('form[action^="/console/logout"]').count() == 0
+    desk.check("console", "signed-out")
     walk.passed("console", PAGES)
