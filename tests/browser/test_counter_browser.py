@@ -139,7 +139,7 @@ def test_counter_journey_pages_have_no_serious_accessibility_violation(
     supervisor.check("counter", "supervisor-home")
     with page.expect_navigation():
         page.locator(f'a[href^="/console/counter/offices/{scene.office_a}/review"]').click()
-    assert page.locator("tr[data-session]").count() == 1
+    assert page.locator("li[data-session]").count() == 1
     supervisor.check("counter", "review")
     page.fill("#reason-1", "checking an identity verification")
     supervisor.submit("/flag")
