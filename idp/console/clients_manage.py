@@ -351,20 +351,20 @@ def _rotate(request: Request, client_id: str, user: ConsoleUser) -> HTMLResponse
     hoviyat = hoviyat_of(request)
     # The same kind of secret create_client makes: 256 random bits, kept as a keyed digest.
     secret = secrets.token_urlsafe(32)
-    outcome = "rotated"
+    result = "rotated"
     with hoviyat.db.session() as db:
         client = client_store.get_client(db, client_id)
         if client is None:
-            outcome = "not_found"
+            result = "not_found"
         elif client.secret_digest is None:
-            outcome = "secretless"
+            result = "secretless"
         else:
             client.secret_digest = secret_digest(hoviyat.secrets.client_secret_key, secret)
             client_store.add_client(db, client)
             _audit(db, user.person_key, client_id, "rotate_secret")
-    if outcome == "not_found":
+    if result == "not_found":
         return _message(request, "console.clients.not_found", None, 404)
-    if outcome == "secretless":
+    if result == "secretless":
         return _message(request, "console.clients.rotate_secretless", client_id, 400)
     hoviyat.client_directory.forget(client_id)
     return _secret_page(request, client_id, secret, "console.clients.secret.rotated")
@@ -408,21 +408,21 @@ def _replace_keys(request: Request, client_id: str, user: ConsoleUser, typed: st
             title_key="console.error.title",
         )
     hoviyat = hoviyat_of(request)
-    outcome = "replaced"
+    result = "replaced"
     with hoviyat.db.session() as db:
         client = client_store.get_client(db, client_id)
         if client is None:
-            outcome = "not_found"
+            result = "not_found"
         elif client.jwks is None:
-            outcome = "keyless"
+            result = "keyless"
         else:
             client.jwks = jwks
             client_store.add_client(db, client)
             kids = [str(key.get("kid", "")) for key in jwks["keys"]][:20]
             _audit(db, user.person_key, client_id, "replace_keys", kids=kids)
-    if outcome == "not_found":
+    if result == "not_found":
         return _message(request, "console.clients.not_found", None, 404)
-    if outcome == "keyless":
+    if result == "keyless":
         return _message(request, "console.clients.keys_none", client_id, 400)
     hoviyat.client_directory.forget(client_id)
     url = href(language_of(request), f"/console/clients/{client_id}", notice=KEYS_REPLACED)
@@ -441,19 +441,19 @@ def _request_delete(request: Request, client_id: str, user: ConsoleUser) -> Resp
     if client_id == console_client.CLIENT_ID:
         return _message(request, "console.clients.own_client_manage", client_id, 400)
     hoviyat = hoviyat_of(request)
-    outcome = "requested"
+    result = "requested"
     with hoviyat.db.session() as db:
         client = client_store.get_client(db, client_id)
         if client is None:
-            outcome = "not_found"
+            result = "not_found"
         elif delete_pending(db, client_id):
-            outcome = "pending"
+            result = "pending"
         else:
             payload = {"client_id": client_id, "name": client.name[:NAME_LENGTH]}
             approvals.request(db, DELETE, payload, user)
-    if outcome == "not_found":
+    if result == "not_found":
         return _message(request, "console.clients.not_found", None, 404)
-    if outcome == "pending":
+    if result == "pending":
         return _message(request, "console.clients.delete_pending", client_id, 409)
     url = href(language_of(request), f"/console/clients/{client_id}", notice=REQUESTED)
     return RedirectResponse(url, 303, headers=NO_STORE)

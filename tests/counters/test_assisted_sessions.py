@@ -73,7 +73,9 @@ def test_the_citizens_history_says_counter_office_and_clerk_in_persian_and_engli
     assert verify_person(browser, session_id, scene.citizen, csrf_of(browser)).status_code == 200
     hoviyat = scene.app.state.hoviyat
     with hoviyat.db.session() as db:
-        office_name = counters.office(db, scene.office_a).name
+        office_row = counters.office(db, scene.office_a)
+        assert office_row is not None
+        office_name = office_row.name
         _, token = start_session(
             db,
             national_code=scene.citizen.code,

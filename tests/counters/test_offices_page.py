@@ -47,7 +47,9 @@ def test_an_admin_registers_an_office_and_a_clerk_named_by_the_civil_registry(
     page = html.unescape(browser.get(PAGE + "?lang=en").text)
     assert scene.citizen.name in page and office in page
     with scene.app.state.hoviyat.db.read() as db:
-        assert counters.office(db, office).services == [PERSON]
+        registered = counters.office(db, office)
+    assert registered is not None
+    assert registered.services == [PERSON]
     assert [e.outcome for e in entries(scene.app, "counter_office", office_id=office)] == [
         "registered",
         "created",
