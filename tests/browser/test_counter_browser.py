@@ -1,13 +1,14 @@
 """The whole service counter journey in Chromium, at 390 and 1280 px, in Persian and English.
 
-Article 14 (issue 15): a clerk signs in through the real login pages, starts
-an assisted session for a citizen at the counter, types first a wrong and then
-the code texted to the citizen's registered mobile, runs the one service the
-office lists (identity verification), and ends the session. The office's
-supervisor signs in, sees the session in the queue and flags it. The citizen
-signs in to a service and finds "service counter X, clerk Y" in the access
-history. Every page on the way is screenshotted and checked with axe-core as
-served (no serious or critical violation) and for sideways scrolling.
+Article 14 (issue 15): a clerk signs in through the real login pages,
+mistypes the citizen's national code, starts an assisted session for the
+citizen at the counter, types first a wrong code and then the one texted to
+the citizen's registered mobile, runs the one service the office lists
+(identity verification), and ends the session. The office's supervisor signs
+in, sees the session in the queue and flags it. The citizen signs in to a
+service and finds "service counter X, clerk Y" in the access history. Every
+page on the way is screenshotted and checked with axe-core as served (no
+serious or critical violation) and for sideways scrolling.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from verifiers.registry.synthetic import SyntheticRegistry
 
 PAGES = [
     "clerk-home",
+    "clerk-home-error",
     "session-awaiting",
     "session-wrong-code",
     "session-present",
@@ -105,6 +107,11 @@ def test_counter_journey_pages_have_no_serious_accessibility_violation(
     clerk.sign_in_to_console()
     clerk.goto("/console/counter")
     clerk.check("counter", "clerk-home")
+    page.fill("#national_code", "123")
+    page.fill("#mobile", citizen.mobile)
+    clerk.submit("/console/counter/sessions")
+    assert page.locator("#start-error").count() == 1
+    clerk.check("counter", "clerk-home-error")
     page.select_option("#office_id", scene.office_a)
     page.fill("#national_code", citizen.code)
     page.fill("#mobile", citizen.mobile)
