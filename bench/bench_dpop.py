@@ -34,21 +34,26 @@ Prints rates, p99, server CPU ms per operation (all worker processes, from
 Hoviyat/peer for DPoP grants (target >= 1.0) and DPoP's cost, 1 - DPoP grant
 rate / plain grant rate (target <= 35 %).
 
-Figures, 2 cores, quiet machine (load average 1-2), ``--duration 8 --rounds 3``,
-2026-12-06, plain load sent by the same Lua script as (b) (see (a) above); medians:
+Figures, 2 cores, quiet machine (load average 2-3), ``--duration 8 --rounds 3``,
+2026-12-06 03:45 UTC, after the SQLite spend by row count (e4038fc) and the 10 s
+prune (2e55ec9); medians:
 
                                   SQLite                  PostgreSQL
                                   rate/s  p99 ms  CPU ms  rate/s  p99 ms  CPU ms
-  (a) client credentials           6452     12   0.26     3962     17   0.33
-  (b) DPoP-bound grants            3601     20   0.47     2693     29   0.52
-  (a) oidc-provider grants         4828     26   0.27     7394     17   0.18
-  (d) oidc-provider DPoP grants    2078     41   0.67     2393     35   0.58
-  ratio (b)/(d), target >= 1.0     1.73 (met)             1.13 (met)
-  DPoP cost 1-(b)/(a), <= 35 %     44.2 % (missed)        32.0 % (met)
-  oidc-provider's own DPoP cost    57.0 %                 67.6 %
+  (a) client credentials           6031     12   0.28     5102     12   0.27
+  (b) DPoP-bound grants            4187     20   0.41     3529     17   0.42
+  (a) oidc-provider grants         4486     22   0.28     4637     22   0.27
+  (d) oidc-provider DPoP grants    2162     32   0.63     2153     31   0.63
+  ratio (b)/(d), target >= 1.0     1.94 (met)             1.64 (met)
+  DPoP cost 1-(b)/(a), <= 35 %     30.6 % (met)           30.8 % (met)
+  oidc-provider's own DPoP cost    51.8 %                 53.6 %
 
-SQLite runs swing: 37.8 %, 44.2 % and (5 rounds, no peer) 50.7 % DPoP cost; on
-SQLite a plain grant is so cheap that a proof's ES256 check and jti row weigh more.
+A first SQLite run minutes earlier, while other work was finishing, gave 35.5 %.
+Earlier the same day, before those two changes: SQLite 37.8-50.7 % (a DPoP grant
+0.47 CPU ms), PostgreSQL 32.0 %. Where a proof's cost went: its ES256 check
+(OpenSSL, ~65 us) and its jti row; on SQLite the row's random key dirtied an
+index page per insert and again per delete, and a prune every second per worker
+rewrote most of the index each time.
 
 Before this bench's optimisations (SQLite, load 2.3, one 5 s round) a DPoP grant ran
 whole in the worker's writer thread and cost 1.65 CPU ms: 487 grants/s, ratio 0.23,
