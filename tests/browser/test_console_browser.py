@@ -1,9 +1,10 @@
 """Every console page in Chromium, at 390 px and 1280 px, in Persian and English (issue 15).
 
-An administrator who is also an auditor signs in through the real login pages
+An administrator who is also an auditor and a CA operator signs in through the real login pages
 and walks the console: home, roles (asking for a role grant through the
 form), approvals (the request as its requester sees it, then as a second
-administrator sees and approves it), the clients list and one client, the
+administrator sees and approves it), the clients list, one client and the
+registration form, the certificates search, issuance form and CA health, the
 audit search, its results, one entry with its proof, the charts, and the
 counter offices page (registering an office and adding a clerk to it through
 its forms); then a counter clerk is refused the roles page, and the
@@ -46,6 +47,10 @@ PAGES = [
     "approvals-approved",
     "clients",
     "client",
+    "client-new",
+    "certs-search",
+    "certs-issue",
+    "certs-health",
     "audit-search",
     "audit-results",
     "audit-entry",
@@ -87,7 +92,7 @@ def test_every_console_page_has_no_serious_accessibility_violation(
 ) -> None:
     people = list(registry_people(synthetic_registry_path).values())
     admin, candidate, second, stranger = people[:4]
-    grant(hoviyat_app, admin["national_code"], Role.ADMIN, Role.AUDITOR)
+    grant(hoviyat_app, admin["national_code"], Role.ADMIN, Role.AUDITOR, Role.CA_OPERATOR)
     grant(hoviyat_app, second["national_code"], Role.ADMIN)
     grant(hoviyat_app, stranger["national_code"], Role.COUNTER_CLERK)
     desk = walk.desk(admin)
@@ -121,6 +126,17 @@ def test_every_console_page_has_no_serious_accessibility_violation(
     with page.expect_navigation():
         page.locator('a[href^="/console/clients/demo-bank"]').click()
     desk.check("console", "client")
+    desk.goto("/console/new-client")
+    assert page.locator('form[action^="/console/new-client"]').count() == 1
+    desk.check("console", "client-new")
+
+    desk.goto("/console/certs")
+    desk.check("console", "certs-search")
+    desk.goto("/console/certs/issue")
+    assert page.locator('input[type="file"]').count() >= 1
+    desk.check("console", "certs-issue")
+    desk.goto("/console/certs/health")
+    desk.check("console", "certs-health")
 
     desk.goto("/console/audit")
     desk.check("console", "audit-search")
