@@ -3,8 +3,9 @@
 An administrator who is also an auditor and a CA operator signs in through the real login pages
 and walks the console: home, roles (asking for a role grant through the
 form), approvals (the request as its requester sees it, then as a second
-administrator sees and approves it), the clients list, one client and the
-registration form, the certificates search, issuance form and CA health, the
+administrator sees and approves it), the clients list, one client, the
+registration form and a new client's secret shown once, the certificates
+search, issuance form and CA health, the
 audit search, its results, one entry with its proof, the charts, and the
 counter offices page (registering an office and adding a clerk to it through
 its forms); then a counter clerk is refused the roles page, and the
@@ -36,6 +37,7 @@ from fastapi import FastAPI
 from fixtures_app import LiveServer
 
 from idp.console.roles import Role
+from idp.storage import clients as client_store
 from verifiers.registry.synthetic import SyntheticRegistry
 
 PAGES = [
@@ -48,6 +50,7 @@ PAGES = [
     "clients",
     "client",
     "client-new",
+    "client-secret",
     "certs-search",
     "certs-issue",
     "certs-health",
@@ -61,6 +64,13 @@ PAGES = [
     "refused",
     "signed-out",
 ]
+
+
+def service_of(app: FastAPI, client_id: str) -> str:
+    with app.state.hoviyat.db.read() as db:
+        client = client_store.get_client(db, client_id)
+        assert client is not None
+        return client.service_code
 
 
 def active_entity(registry: Path) -> str:
@@ -129,6 +139,13 @@ def test_every_console_page_has_no_serious_accessibility_violation(
     desk.goto("/console/new-client")
     assert page.locator('form[action^="/console/new-client"]').count() == 1
     desk.check("console", "client-new")
+    page.fill("#name", "Back office")
+    page.select_option("#service_code", service_of(hoviyat_app, "demo-bank"))
+    page.locator('input[name="grant_types"][value="client_credentials"]').check()
+    page.select_option("#auth_method", "client_secret_basic")
+    desk.submit("/console/new-client")
+    assert page.locator("#form_error").count() == 0  # registered: its secret, shown once
+    desk.check("console", "client-secret")
 
     desk.goto("/console/certs")
     desk.check("console", "certs-search")
