@@ -56,9 +56,10 @@ class ApprovalKind:
     role: Role  # who may request it and who may approve it
     title_key: str  # a console message naming the operation
     describe: Callable[[dict[str, Any], Language], str]  # the payload, for the approver
-    # Carries the operation out in the approval's transaction: (session, the request,
-    # the approver's person_key, now) -> detail for the audit entry.
-    apply: Callable[[Session, ConsoleApproval, str, datetime], dict[str, Any]]
+    # Carries the operation out in the approval's transaction: (the approver's HTTP
+    # request, for the app's services; the session; the approval; the approver's
+    # person_key; now) -> detail for the audit entry.
+    apply: Callable[[Request, Session, ConsoleApproval, str, datetime], dict[str, Any]]
 
 
 KINDS: dict[str, ApprovalKind] = {}
@@ -144,7 +145,11 @@ def _decide_now(request_: Request, approval_id: int, user: ConsoleUser, state: s
         elif not store.decide(db, approval_id, user.person_key, state, now()):
             return _gone(request_)  # another approver decided first
         else:
-            detail = kind.apply(db, approval, user.person_key, now()) if state == APPROVED else {}
+            detail = (
+                kind.apply(request_, db, approval, user.person_key, now())
+                if state == APPROVED
+                else {}
+            )
             _audit(db, user, approval, state, detail)
     if refusal is not None:
         reason, kind = refusal

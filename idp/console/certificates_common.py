@@ -9,12 +9,10 @@ which hands the approval's kind only a database session.
 
 from __future__ import annotations
 
-import weakref
 from datetime import UTC, datetime
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.engine import Engine
 
 from idp.console.framework import render
 from idp.http.revocation import StatusServices, get_status_services
@@ -25,18 +23,9 @@ PROFILE_STATUSES = ("pending", "issued", "revoked", "failed")
 # Persian and Arabic-Indic digits, as Persian keyboards type them.
 DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
-_PKIS: weakref.WeakKeyDictionary[Engine, Pki] = weakref.WeakKeyDictionary()
-
 
 def pki_of(request: Request) -> Pki:
-    pki = get_pki(request)
-    _PKIS[pki.db.engine] = pki
-    return pki
-
-
-def pki_for_engine(engine: Engine) -> Pki | None:
-    """The PKI a certificates page of this process has used with ``engine``."""
-    return _PKIS.get(engine)
+    return get_pki(request)
 
 
 async def status_of(request: Request) -> StatusServices:

@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -37,11 +36,9 @@ from ca import names
 from idp.audit.log import AuditEvent
 from idp.console import approvals
 from idp.console.approvals import ApprovalKind, register_kind
-from idp.console.certificates_common import ascii_digits, message_page, pki_for_engine, pki_of
+from idp.console.certificates_common import ascii_digits, message_page, pki_of
 from idp.console.framework import (
-    CONTENT_SECURITY_POLICY,
     NO_STORE,
-    ConsoleResponse,
     ConsoleUser,
     check_csrf,
     hoviyat_of,
@@ -93,32 +90,14 @@ def _request_of(payload: dict[str, Any], requested_by: str) -> CertificateReques
     )
 
 
-def _not_ready() -> ConsoleResponse:
-    """This process has not opened the PKI yet: nothing is decided, the approver retries.
-
-    Raised inside the approval's transaction, which then rolls back. There is no
-    request here to render a page with, so the answer is a plain bilingual one.
-    """
-    text = (
-        "این درخواست از صفحه گواهی‌ها تأیید می‌شود؛ آن صفحه را باز کنید و دوباره تأیید کنید. "
-        "This request is approved from the certificates pages; open them and approve again."
-    )
-    headers = {**NO_STORE, "Content-Security-Policy": CONTENT_SECURITY_POLICY}
-    body = (
-        '<!doctype html><html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>409</title>'
-        f'</head><body><p>{text}</p><p><a href="/console/certs/issue">/console/certs/issue</a>'
-        "</p></body></html>"
-    )
-    return ConsoleResponse(HTMLResponse(body, status_code=409, headers=headers))
-
-
 def _apply(
-    db: Session, approval: ConsoleApproval, approver: str, _moment: datetime
+    http_request: Request,
+    db: Session,
+    approval: ConsoleApproval,
+    approver: str,
+    _moment: datetime,
 ) -> dict[str, Any]:
-    bind = db.get_bind()
-    pki = pki_for_engine(bind if isinstance(bind, Engine) else bind.engine)
-    if pki is None:
-        raise _not_ready()
+    pki = pki_of(http_request)
     tracking_code = new_tracking_code()
     request = _request_of(approval.payload, approval.requested_by)
 

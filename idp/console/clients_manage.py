@@ -152,7 +152,7 @@ def _describe_delete(payload: dict[str, Any], language: Language) -> str:
 
 
 def _apply_delete(
-    db: Session, approval: ConsoleApproval, approver: str, _moment: datetime
+    request: Request, db: Session, approval: ConsoleApproval, approver: str, _moment: datetime
 ) -> dict[str, Any]:
     client_id = str(approval.payload["client_id"])
     client = client_store.get_client(db, client_id)
@@ -168,7 +168,8 @@ def _apply_delete(
         approval_id=approval.id,
         requested_by=approval.requested_by,
     )
-    # Other workers' client directories see the change within their 1 s.
+    # This worker forgets the client at once; other workers' directories within their 1 s.
+    hoviyat_of(request).client_directory.forget(client_id)
     return {"client_id": client_id, "found": True, "changed": changed}
 
 

@@ -76,7 +76,7 @@ def _role_event(db: Session, approval: ConsoleApproval, approver: str, outcome: 
 
 
 def _apply_grant(
-    db: Session, approval: ConsoleApproval, approver: str, moment: datetime
+    _request: Request, db: Session, approval: ConsoleApproval, approver: str, moment: datetime
 ) -> dict[str, Any]:
     payload = approval.payload
     changed = store.grant_role(
@@ -87,7 +87,7 @@ def _apply_grant(
 
 
 def _apply_revoke(
-    db: Session, approval: ConsoleApproval, approver: str, moment: datetime
+    _request: Request, db: Session, approval: ConsoleApproval, approver: str, moment: datetime
 ) -> dict[str, Any]:
     payload = approval.payload
     changed = store.revoke_role(db, str(payload["person_key"]), str(payload["role"]))
