@@ -16,14 +16,12 @@ state a walk starts from, not what it checks.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser.axe_support import audit, axe_script
-from browser.test_login_page_browser import ARGS, CHROMIUM
 from fastapi import FastAPI
 from fixtures_app import LiveServer
 from oidc.login_helpers import code_in, last_text, persons
@@ -39,32 +37,12 @@ LANGUAGES = ("fa", "en")
 WALKS = [(lang, width) for lang in LANGUAGES for width in WIDTHS]
 
 
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    # What a browser shows does not depend on the database.
-    template = request.getfixturevalue("_sqlite_template")
-    path = tmp_path / "hoviyat.db"
-    path.write_bytes(Path(template).read_bytes())
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def live_server(hoviyat_app: FastAPI, server_port: int) -> Iterator[LiveServer]:
-    with LiveServer(hoviyat_app, server_port) as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    axe_script()  # skips the module's tests, with the reason, before a browser starts
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def chromium(chromium: Any) -> Any:
+    """The conftest's browser, once axe-core is installed (else the module's tests skip,
+    with the reason, before a page is opened)."""
+    axe_script()
+    return chromium
 
 
 def registry_people(registry: Path) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from browser.axe_support import assert_accessible, audit, axe_script, screenshot_folder
-from browser.test_login_page_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401
+from browser.chromium import needs_chromium
 from fastapi import FastAPI
 from fixtures_app import LiveServer
 from oidc.login_helpers import (
@@ -35,36 +35,18 @@ from oidc.login_helpers import (
 
 from policies import assurance
 
+pytestmark = needs_chromium
+
 WIDTHS = {390: 844, 1280: 800}
 LANGUAGES = ("fa", "en")
 
 
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    # What a browser shows does not depend on the database.
-    template = request.getfixturevalue("_sqlite_template")
-    path = tmp_path / "hoviyat.db"
-    path.write_bytes(Path(template).read_bytes())
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def live_server(hoviyat_app: FastAPI, server_port: int) -> Iterator[LiveServer]:
-    with LiveServer(hoviyat_app, server_port) as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    axe_script()  # skips the module's tests, with the reason, before a browser starts
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def chromium(chromium: Any) -> Any:
+    """The conftest's browser, once axe-core is installed (else the module's tests skip,
+    with the reason, before a page is opened)."""
+    axe_script()
+    return chromium
 
 
 class Walk:

@@ -55,15 +55,6 @@ EDGES = """([selector, first, last]) => {
 }"""
 
 
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    # What a browser shows does not depend on the database.
-    template = request.getfixturevalue("_sqlite_template")
-    path = tmp_path / "hoviyat.db"
-    path.write_bytes(Path(template).read_bytes())
-    return f"sqlite:///{path}"
-
-
 @pytest.fixture
 def page(live_server: LiveServer) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright

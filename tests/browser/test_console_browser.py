@@ -23,15 +23,13 @@ from typing import Any
 
 import pytest
 from browser.axe_support import screenshot_folder
+from browser.chromium import needs_chromium
 from browser.console_browser_support import (  # noqa: F401 (fixtures)
     WALKS,
     Walk,
     chromium,
-    database_url,
-    live_server,
     registry_people,
 )
-from browser.test_login_page_browser import pytestmark  # noqa: F401
 from console_support import grant
 from fastapi import FastAPI
 from fixtures_app import LiveServer
@@ -39,6 +37,8 @@ from fixtures_app import LiveServer
 from idp.console.roles import Role
 from idp.storage import clients as client_store
 from verifiers.registry.synthetic import SyntheticRegistry
+
+pytestmark = needs_chromium
 
 PAGES = [
     "home",
@@ -86,7 +86,7 @@ def active_entity(registry: Path) -> str:
 def walk(
     request: pytest.FixtureRequest,
     chromium: Any,  # noqa: F811
-    live_server: LiveServer,  # noqa: F811
+    live_server: LiveServer,
     hoviyat_app: FastAPI,
     tmp_path: Path,
 ) -> Iterator[Walk]:

@@ -19,16 +19,14 @@ from typing import Any
 
 import pytest
 from browser.axe_support import screenshot_folder
+from browser.chromium import needs_chromium
 from browser.console_browser_support import (  # noqa: F401 (fixtures)
     WALKS,
     Desk,
     Walk,
     chromium,
-    database_url,
-    live_server,
     registry_people,
 )
-from browser.test_login_page_browser import pytestmark  # noqa: F401
 from counter_support import Scene, build_scene, texted_code
 from fastapi import FastAPI
 from fixtures_app import LiveServer
@@ -37,6 +35,8 @@ from oidc.login_helpers import REDIRECT_URI, SUBSTANTIAL, make_client, new_inter
 from idp.storage import counters
 from verifiers.registry.base import Person
 from verifiers.registry.synthetic import SyntheticRegistry
+
+pytestmark = needs_chromium
 
 PAGES = [
     "clerk-home",
@@ -74,7 +74,7 @@ def staff_and_citizens(synthetic_registry_path: Path) -> tuple[list[tuple[Person
 def walk(
     request: pytest.FixtureRequest,
     chromium: Any,  # noqa: F811
-    live_server: LiveServer,  # noqa: F811
+    live_server: LiveServer,
     hoviyat_app: FastAPI,
     tmp_path: Path,
 ) -> Iterator[Walk]:

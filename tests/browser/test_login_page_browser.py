@@ -8,58 +8,17 @@ problems under the CSP, and that the page paints (a screenshot of some size).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser.chromium import needs_chromium
 from fastapi import FastAPI
 from fixtures_app import LiveServer
 from oidc.login_helpers import living_with_mobile, make_client, new_interaction
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent: no browser to drive"
-)
-
-
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    # One backend is enough for what a browser shows; the pages' logic runs on both elsewhere.
-    template = request.getfixturevalue("_sqlite_template")
-    path = tmp_path / "hoviyat.db"
-    path.write_bytes(Path(template).read_bytes())
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def live_server(hoviyat_app: FastAPI, server_port: int) -> Iterator[LiveServer]:
-    """The app on loopback, with the security headers the browser must obey."""
-    with LiveServer(hoviyat_app, server_port) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One browser process for the module; each test gets a fresh context (cookies and all)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+pytestmark = needs_chromium
 
 
 def _page(chromium: Any, javascript: bool) -> tuple[Any, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser.test_login_page_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401
+from browser.chromium import needs_chromium
 from fastapi import FastAPI
 from fixtures_app import LiveServer
 from oidc.login_helpers import code_in, last_text, living_with_mobile, make_client, new_interaction
@@ -26,13 +26,7 @@ from idp.storage.login import LoginSession
 from idp.storage.passkeys import Passkey
 from policies import assurance
 
-
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    template = request.getfixturevalue("_sqlite_template")
-    path = tmp_path / "hoviyat.db"
-    path.write_bytes(Path(template).read_bytes())
-    return f"sqlite:///{path}"
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -46,24 +40,6 @@ def hoviyat_settings(
         registry_path=synthetic_registry_path,
         issuer=f"http://localhost:{server_port}",
     )
-
-
-@pytest.fixture
-def live_server(hoviyat_app: FastAPI, server_port: int) -> Iterator[LiveServer]:
-    with LiveServer(hoviyat_app, server_port) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
