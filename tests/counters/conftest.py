@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "console"))
 
+from console_fixtures import browser, ca_ready, other_browser
 from counter_support import Scene, build_scene
 
-from idp.pki.service import build_pki as build_hoviyat_pki
 from verifiers.registry.base import Person
 from verifiers.registry.synthetic import SyntheticRegistry
 
@@ -52,28 +50,4 @@ def scene(
     return build_scene(hoviyat_app, registry_people, active_entities)
 
 
-def _browser(app: FastAPI) -> Iterator[TestClient]:
-    issuer = app.state.hoviyat.settings.issuer
-    with TestClient(app, base_url=issuer, follow_redirects=False) as client:
-        yield client
-
-
-@pytest.fixture
-def browser(hoviyat_app: FastAPI) -> Iterator[TestClient]:
-    yield from _browser(hoviyat_app)
-
-
-@pytest.fixture
-def other_browser(hoviyat_app: FastAPI) -> Iterator[TestClient]:
-    yield from _browser(hoviyat_app)
-
-
-@pytest.fixture
-def ca_ready(monkeypatch: pytest.MonkeyPatch, hoviyat_app: FastAPI) -> FastAPI:
-    """The CA hierarchy made, as 'hoviyat ca init' makes it: attestations can be signed."""
-    monkeypatch.setenv("HOVIYAT_CA_PASSPHRASE", "counter tests only")
-    hoviyat = hoviyat_app.state.hoviyat
-    build_hoviyat_pki(
-        hoviyat.settings, hoviyat.db, hoviyat.registries, hoviyat.secrets.subject_pepper
-    ).hierarchy.init()
-    return hoviyat_app
+__all__ = ["active_entities", "browser", "ca_ready", "other_browser", "registry_people", "scene"]
