@@ -82,6 +82,19 @@ def expose_lines(paths: list[Path]) -> list[str]:
     return lines
 
 
+def readable_copy_lines(path: Path) -> list[str]:
+    """Shell lines that put a copy of ``path`` in its place, readable by uid 10001, as the
+    image's files are. A checkout and venv made under a umask of 077 (CI's) are root's
+    alone; the copy lives in a tmpfs of the namespace and goes with it."""
+    aside = "/dev/shm/h7podcopy"
+    return [
+        f"mkdir -p {aside} && mount --bind {path} {aside}",
+        f"mount -t tmpfs -o mode=0755 tmpfs {path}",
+        f"cp -a {aside}/. {path}/ && chmod -R a+rX {path}",
+        f"umount {aside}",
+    ]
+
+
 SCRIPT = Path(__file__).with_name("k8s_pod.sh")
 
 
@@ -123,7 +136,9 @@ def run_pod(database_url: str) -> dict[str, Any]:
     python = Path(sys.executable)
     script = SCRIPT.read_text(encoding="utf-8")
     for name, value in {
-        "@EXPOSE@": "\n".join(expose_lines([Path(sys.base_prefix), REPO])),
+        "@EXPOSE@": "\n".join(
+            expose_lines([Path(sys.base_prefix), REPO]) + readable_copy_lines(REPO)
+        ),
         "@SOFTHSM@": shlex.quote(str(SOFTHSM)),
         "@SERVE_PORT@": str(SERVE_PORT),
         "@REGISTRY_PORT@": str(REGISTRY_PORT),
