@@ -28,6 +28,11 @@ class ClientError(ValueError):
     """A client that cannot be created as asked."""
 
 
+def new_secret() -> str:
+    """A client secret: 256 random bits, shown once and kept only as :func:`secret_digest`."""
+    return secrets.token_urlsafe(32)
+
+
 def secret_digest(key: bytes, secret: str) -> str:
     # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than hmac.new.
     return hmac.digest(key, secret.encode(), "sha256").hex()
@@ -64,7 +69,7 @@ def create_client(
     client_id = client_id or "hv-" + secrets.token_urlsafe(12)
     if store.get_client(session, client_id) is not None:
         raise ClientError(f"client {client_id!r} exists already")
-    client_secret = secrets.token_urlsafe(32) if with_secret else None
+    client_secret = new_secret() if with_secret else None
     client = Client(
         client_id=client_id,
         name=name,

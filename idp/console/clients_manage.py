@@ -21,7 +21,6 @@ administrator would be locked out.
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +30,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from idp.audit.log import AuditEvent, append
-from idp.clients import ClientError, create_client, secret_digest
+from idp.clients import ClientError, create_client, new_secret, secret_digest
 from idp.console import approvals
 from idp.console import client as console_client
 from idp.console.approvals import ApprovalKind, register_kind
@@ -350,8 +349,7 @@ def _rotate(request: Request, client_id: str, user: ConsoleUser) -> HTMLResponse
     if client_id == console_client.CLIENT_ID:
         return _message(request, "console.clients.own_client_manage", client_id, 400)
     hoviyat = hoviyat_of(request)
-    # The same kind of secret create_client makes: 256 random bits, kept as a keyed digest.
-    secret = secrets.token_urlsafe(32)
+    secret = new_secret()
     result = "rotated"
     with hoviyat.db.session() as db:
         client = client_store.get_client(db, client_id)
