@@ -78,6 +78,8 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "otp_expired": ("رمز یک‌بارمصرف منقضی شده بود", "One-time code expired"),
     "otp_exhausted": ("تلاش‌های مجاز رمز یک‌بارمصرف تمام شد", "One-time code attempts used up"),
     "otp_used": ("رمز یک‌بارمصرف پیش‌تر به کار رفته بود", "One-time code already used"),
+    "passkey_accepted": ("حضور با گذرکلید تأیید شد", "Presence confirmed with a passkey"),
+    "passkey_refused": ("گذرکلید برای تأیید حضور پذیرفته نشد", "Passkey refused for presence"),
     "already_revoked": ("پیش‌تر ابطال شده بود", "Already revoked"),
     "published": ("منتشر شد", "Published"),
     "accepted": ("پذیرفته شد", "Accepted"),

@@ -67,6 +67,7 @@ class Reason(StrEnum):
     OTHER_CITIZEN = "other_citizen"
     MOBILE_NOT_OWNED = "mobile_not_owned"
     TOO_MANY_CODES = "too_many_codes"
+    PRESENT = "presence_proven_already"
 
 
 class CounterRefused(Exception):
@@ -212,7 +213,7 @@ def gate(
     return office
 
 
-def _own_session(
+def own_session(
     hoviyat: Hoviyat, db: Session, clerk: Clerk, session_id: str, operation: str
 ) -> tuple[AssistedSession, CounterOffice]:
     row = counters.session_row(db, session_id)
@@ -240,7 +241,7 @@ def _own_session(
     return row, office
 
 
-def _live(
+def require_live(
     hoviyat: Hoviyat, clerk: Clerk, row: AssistedSession, office: CounterOffice, operation: str
 ) -> None:
     detail = _office_detail(office, clerk.display_name, session_id=row.id)
@@ -408,8 +409,8 @@ def resend(
     code = national_code_of(national_code)
     number = _mobile(mobile)
     with acting(hoviyat) as db:
-        row, office = _own_session(hoviyat, db, clerk, session_id, operation)
-        _live(hoviyat, clerk, row, office, operation)
+        row, office = own_session(hoviyat, db, clerk, session_id, operation)
+        require_live(hoviyat, clerk, row, office, operation)
         _same_citizen(hoviyat, clerk, row, office, code, operation)
         _check_number(hoviyat, db, clerk, office, row.citizen_key, code, number, operation, row.id)
         to_send = _store_code(hoviyat, db, clerk, settings, row, office, number, operation)
@@ -427,7 +428,7 @@ def prove_presence(hoviyat: Hoviyat, clerk: Clerk, session_id: str, typed_code: 
     """The code the citizen read out; accepted once, within its attempts and time."""
     operation = "counter.session.presence"
     with acting(hoviyat) as db:
-        row, office = _own_session(hoviyat, db, clerk, session_id, operation)
+        row, office = own_session(hoviyat, db, clerk, session_id, operation)
         outcome = presence.check(
             db, presence.presence_key(hoviyat.secrets), row.id, typed_code, now()
         )
@@ -503,8 +504,8 @@ def admit(
 ) -> tuple[AssistedSession, CounterOffice]:
     """The clerk's own live, proven session, if the service is on the office's policy and
     the act is for the session's citizen; every other case refused (and audited)."""
-    row, office = _own_session(hoviyat, db, clerk, session_id, operation)
-    _live(hoviyat, clerk, row, office, operation)
+    row, office = own_session(hoviyat, db, clerk, session_id, operation)
+    require_live(hoviyat, clerk, row, office, operation)
     detail = _office_detail(office, clerk.display_name, session_id=row.id)
     if row.present_at is None:
         raise refuse(
@@ -559,7 +560,7 @@ def end(hoviyat: Hoviyat, clerk: Clerk, session_id: str) -> bool:
     """End the session now; False if it had ended already."""
     operation = "counter.session.end"
     with acting(hoviyat) as db:
-        row, office = _own_session(hoviyat, db, clerk, session_id, operation)
+        row, office = own_session(hoviyat, db, clerk, session_id, operation)
         ended = counters.end(db, row.id, now())
         if ended:
             record(db, "counter_session", "ended", clerk, row, office, operation)
@@ -571,7 +572,7 @@ def session_of(
 ) -> tuple[AssistedSession, CounterOffice]:
     """The clerk's own session and its office, for showing (refused and audited otherwise)."""
     with acting(hoviyat) as db:
-        return _own_session(hoviyat, db, clerk, session_id, "counter.session.view")
+        return own_session(hoviyat, db, clerk, session_id, "counter.session.view")
 
 
 def record(

@@ -192,6 +192,23 @@ def accept_code(db: Session, session_id: str, digest: str, now: datetime) -> boo
     return _count(result) == 1
 
 
+def accept_passkey(db: Session, session_id: str, now: datetime) -> bool:
+    """The one statement that accepts presence proven by the citizen's passkey (its
+    assertion already verified): True for exactly one caller, while the session is
+    live and not yet present. The presence code, if any, stops working."""
+    result = db.execute(
+        update(AssistedSession)
+        .where(
+            col(AssistedSession.id) == session_id,
+            col(AssistedSession.present_at).is_(None),
+            col(AssistedSession.ended_at).is_(None),
+            col(AssistedSession.expires_at) > now,
+        )
+        .values(present_at=now, code_digest=None)
+    )
+    return _count(result) == 1
+
+
 def spend_attempt(db: Session, session_id: str, now: datetime) -> bool:
     """A wrong code spends one attempt, if the code is still open; True if counted."""
     result = db.execute(
