@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="root log level")
     rate_limit_window_seconds: int = Field(60, description="fixed window for rate limits")
+    failed_client_authentications_per_window: int = Field(
+        20,
+        ge=1,
+        description="audited invalid_client refusals per registered client and rate-limit "
+        "window at /token, /par, /introspect and /revoke; beyond it: 429, not audited",
+    )
     commit_linger_ms: float = Field(
         4.0,
         ge=0,

@@ -51,6 +51,7 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "console_sign_out": ("خروج از کنسول", "Console sign-out"),
     "console_role": ("نقش کنسول", "Console role"),
     "console_approval": ("تأیید دونفره در کنسول", "Two-person approval in the console"),
+    "client_authentication": ("احراز هویت کارخواه", "Client authentication"),
     "dcr_statement_issuer": (
         "صادرکنندهٔ مورد اعتماد بیانیهٔ نرم‌افزار",
         "Trusted software statement issuer",

@@ -118,7 +118,7 @@ add_messages({
     "console.clients.traffic.rate": ("نرخ رد", "Refusal rate"),
     "console.clients.traffic.day": ("۲۴ ساعت گذشته", "Last 24 hours"),
     "console.clients.traffic.week": ("۷ روز گذشته", "Last 7 days"),
-    "console.clients.traffic.explained": ("از گزارش ممیزی: هر کاری که کارخواه انجام داده است (توکن، استعلام...)؛ احراز هویت ناموفق در /token ثبت نمی‌شود.", "From the audit log: every act of the client (tokens, verifications...); a failed authentication at /token is not recorded."),
+    "console.clients.traffic.explained": ("از گزارش ممیزی: هر کاری که کارخواه انجام داده است (توکن، استعلام...)، و هر احراز هویت ناموفق به نام آن در /token (ردشده).", "From the audit log: every act of the client (tokens, verifications...), and each failed authentication in its name at /token (refused)."),
 })
 # fmt: on
 

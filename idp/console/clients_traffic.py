@@ -4,8 +4,9 @@ Every act of a client (a token at /token, a verification, a certificate...) is
 an audit entry with ``actor_type="client"`` and the client id as ``actor_id``;
 a refused one has outcome ``refused``. Each window is one indexed count
 (:func:`idp.storage.client_traffic.client_acts`). A failed client
-authentication at /token is not audited (the caller is not known to be the
-client) and so is not counted here.
+authentication in a registered client's name at /token, /par, /introspect or
+/revoke is audited as refused (:mod:`idp.oauth.refused_clients`), so it counts
+here; one that names no registered client is not audited.
 """
 
 from __future__ import annotations

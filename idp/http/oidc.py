@@ -32,6 +32,7 @@ from idp.login.sessions import clear_session_cookie, cookie_name, current_login,
 from idp.oauth.client_auth import PUBLIC_CLIENT, AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError, invalid_client
 from idp.oauth.form import oauth_form
+from idp.oauth.refused_clients import audit_refusals
 from idp.oauth.token_endpoint import request_proof, spent_then
 from idp.oidc import claims as oidc_claims
 from idp.oidc import completion, jarm, rfc7009, rfc7662, rfc9101, rfc9126, rfc9701
@@ -336,7 +337,8 @@ async def pushed_authorization_request(request: Request, hoviyat: HoviyatDep) ->
             return pushed()
         return spent_then(session, proof, hoviyat.settings.dpop_proof_window_seconds, pushed)
 
-    return JSONResponse(await hoviyat.committer.run(push), status_code=201, headers=_NO_STORE)
+    pushed = await audit_refusals(request, form, hoviyat, "par", hoviyat.committer.run(push))
+    return JSONResponse(pushed, status_code=201, headers=_NO_STORE)
 
 
 @router.get("/authorize/complete")
@@ -418,7 +420,7 @@ async def introspect(request: Request, hoviyat: HoviyatDep) -> Response:
             request, form, hoviyat, session, lambda caller: introspected(caller, session)
         )
 
-    body = await hoviyat.committer.run(answer)
+    body = await audit_refusals(request, form, hoviyat, "introspect", hoviyat.committer.run(answer))
     if isinstance(body, str):
         return Response(body, media_type=rfc9701.MEDIA_TYPE, headers=_NO_STORE)
     return JSONResponse(body, headers=_NO_STORE)
@@ -440,7 +442,7 @@ async def revoke(request: Request, hoviyat: HoviyatDep) -> Response:
             request, form, hoviyat, session, lambda caller: revoked(caller, session)
         )
 
-    await hoviyat.committer.run(revoke_token)
+    await audit_refusals(request, form, hoviyat, "revoke", hoviyat.committer.run(revoke_token))
     return Response(status_code=200, headers=_NO_STORE)
 
 

@@ -26,6 +26,7 @@ from idp.oauth.client_auth import AuthenticatedClient, ClientAuthentication
 from idp.oauth.errors import OAuthError
 from idp.oauth.form import oauth_form
 from idp.oauth.grants import Grant, GrantHandler, ReadOnlyHandler
+from idp.oauth.refused_clients import INVALID_CLIENT, refused_client
 from idp.oauth.rfc9449 import (
     InvalidProof,
     NonceRequired,
@@ -144,6 +145,17 @@ class TokenEndpoint:
 
     async def answer(self, request: Request, hoviyat: Hoviyat) -> Response:
         form = await oauth_form(request)
+        try:
+            return await self._answer(request, form, hoviyat)
+        except OAuthError as error:
+            if error.error != INVALID_CLIENT:
+                raise
+            # RFC 6749 §5.2: a failed client authentication, audited (rate limited).
+            raise await refused_client(request, form, hoviyat, error, "token") from None
+
+    async def _answer(
+        self, request: Request, form: Mapping[str, str], hoviyat: Hoviyat
+    ) -> Response:
         grant_type = form.get("grant_type", "")
         handler = self._handlers.get(grant_type)
         if handler is None:
