@@ -66,6 +66,7 @@ from bench_oidc import (  # noqa: E402
 from bench_oidc import wrk as wrk_script  # noqa: E402
 from bench_verification import write_bodies  # noqa: E402
 from common import (  # noqa: E402
+    BODIES_SCRIPT,
     cpu_seconds,
     free_port,
     load_average,
@@ -92,25 +93,6 @@ TITLES = {
 DEFAULT_PEAK = "verify=5000,cc=2000,login=1000,issue=200"
 REDIRECT_URI = "https://rp.bench.example/callback"
 SCOPE = "openid profile"
-
-BODIES_SCRIPT = """
-local bodies = {}
-local token = ""
-local path = ""
-
-function init(args)
-  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
-  token = args[2]
-  path = args[3]
-  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
-end
-
-function request()
-  local headers = { ["Content-Type"] = "application/json" }
-  headers["Authorization"] = "Bearer " .. token
-  return wrk.format("POST", path, headers, bodies[math.random(#bodies)])
-end
-"""
 
 
 # --- PostgreSQL's CPU ----------------------------------------------------------------------

@@ -43,32 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "scale"), str(ROOT / "bench")]
 
 import httpx  # noqa: E402
-from common import cpu_seconds, load_average, parse_wrk  # noqa: E402
+from common import BODIES_SCRIPT, cpu_seconds, load_average, parse_wrk  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-BODIES_SCRIPT = """
-local bodies = {}
-local token = ""
-local path = ""
-
-function init(args)
-  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
-  token = args[2]
-  path = args[3]
-  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
-end
-
-function request()
-  local headers = { ["Content-Type"] = "application/json" }
-  if token ~= "-" then headers["Authorization"] = "Bearer " .. token end
-  return wrk.format("POST", path, headers, bodies[math.random(#bodies)])
-end
-"""
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -88,7 +69,8 @@ def wrk(
     url: str, script: Path, bodies: Path, token: str, path: str, seconds: int, connections: int
 ) -> dict[str, float]:
     done = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+         "-s", str(script),
          url, "--", str(bodies), token, path],
         capture_output=True, text=True, check=True,
     )  # fmt: skip

@@ -196,6 +196,28 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
+# wrk script: POST a random line of the file given as its first argument to the path
+# given as its third, with "Authorization: Bearer <second argument>" unless that is "-".
+BODIES_SCRIPT = """
+local bodies = {}
+local token = ""
+local path = ""
+
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  token = args[2]
+  path = args[3]
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+end
+
+function request()
+  local headers = { ["Content-Type"] = "application/json" }
+  if token ~= "-" then headers["Authorization"] = "Bearer " .. token end
+  return wrk.format("POST", path, headers, bodies[math.random(#bodies)])
+end
+"""
+
+
 def parse_wrk(output: str) -> dict[str, float]:
     """Requests/s, p50/p90/p99 latency (ms) and non-2xx answers from ``wrk --latency``."""
     figures: dict[str, float] = {
