@@ -106,6 +106,7 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     ),
     "attestation_missing": ("مدل کلید گواهی نشده بود", "Key model not attested"),
     "approved": ("تأیید شد", "Approved"),
+    "applied": ("انجام شد (پس از تأیید)", "Carried out (after approval)"),
     "rejected": ("رد شد", "Rejected"),
     "aaguid_not_allowed": ("مدل کلید مجاز نبود", "Key model not allowed"),
     "ended": ("پایان یافت", "Ended"),

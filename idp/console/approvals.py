@@ -8,6 +8,17 @@ the decision's own transaction, so it happens exactly when the approval is
 recorded. Approving one's own request is refused and audited, and the store
 refuses it in the UPDATE itself (:func:`idp.storage.console.decide`).
 
+Some operations cannot run inside that transaction: the CA's lifecycle and
+ceremony issuance write in transactions of their own (on SQLite a second writer
+inside the approval's transaction would wait for it forever). Such a kind has a
+``carry_out``. The decision's transaction also claims the approval
+(``applying_since``); after it commits, ``carry_out`` runs and its result is
+recorded on the approval (``applied_at``, ``result``), audited as ``applied``.
+If the worker dies in between, the approval's page (``/console/approvals/<id>``)
+shows it approved and not applied, and a holder of the role can carry it out
+again once the claim is older than :data:`STALE_CLAIM`: the claim is one
+conditional UPDATE, so across processes exactly one resumes it.
+
 Another part of the console adds a kind with :func:`register_kind` and calls
 :func:`request` from its own POST route; deciding happens here, at
 ``POST /console/approvals/<id>/approve`` and ``/reject``.
@@ -17,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -60,8 +71,17 @@ class ApprovalKind:
     # request, for the app's services; the session; the approval; the approver's
     # person_key; now) -> detail for the audit entry.
     apply: Callable[[Request, Session, ConsoleApproval, str, datetime], dict[str, Any]]
+    # Carries out what cannot run in that transaction, after it commits: (the HTTP
+    # request, the approval, the person_key carrying it out, the decision's detail
+    # (empty when resumed)) -> the result, recorded on the approval. It must refuse
+    # by returning {"refused": ...}, not by raising: a raise leaves it to be resumed.
+    carry_out: Callable[[Request, ConsoleApproval, str, dict[str, Any]], dict[str, Any]] | None = (
+        None
+    )
 
 
+# A claim older than this is a worker's that died: another may carry the approval out.
+STALE_CLAIM = timedelta(minutes=10)
 KINDS: dict[str, ApprovalKind] = {}
 
 
@@ -133,6 +153,7 @@ def _decide_now(request_: Request, approval_id: int, user: ConsoleUser, state: s
     # One session at a time: a refusal is audited after this one has ended
     # (on SQLite a second writer would wait for the first forever).
     refusal: tuple[str, ApprovalKind] | None = None
+    detail: dict[str, Any] = {}
     with hoviyat.db.session() as db:
         approval = store.approval(db, approval_id)
         kind = KINDS.get(approval.kind) if approval is not None else None
@@ -145,11 +166,12 @@ def _decide_now(request_: Request, approval_id: int, user: ConsoleUser, state: s
         elif not store.decide(db, approval_id, user.person_key, state, now()):
             return _gone(request_)  # another approver decided first
         else:
-            detail = (
-                kind.apply(request_, db, approval, user.person_key, now())
-                if state == APPROVED
-                else {}
-            )
+            if state == APPROVED:
+                detail = kind.apply(request_, db, approval, user.person_key, now())
+                if kind.carry_out is None:  # done in this transaction: recorded with it
+                    store.record_effect(db, approval_id, detail, now())
+                else:  # claimed here, carried out once this commits
+                    store.claim_effect(db, approval_id, now(), now())
             _audit(db, user, approval, state, detail)
     if refusal is not None:
         reason, kind = refusal
@@ -162,10 +184,33 @@ def _decide_now(request_: Request, approval_id: int, user: ConsoleUser, state: s
             refusal_page(request_, "console.refused.self_approval", tracking_code)
         )
     notice = "console.approvals.approved" if state == APPROVED else "console.approvals.rejected"
+    if state == APPROVED and kind is not None and kind.carry_out is not None:
+        _carry_out(request_, approval_id, kind, user, detail)
+        url = href(language_of(request_), f"/console/approvals/{approval_id}", notice=notice)
+        return RedirectResponse(url, 303, headers=NO_STORE)
     back = request_.query_params.get("back", "/console/approvals")
     if back not in ("/console/approvals", "/console/roles"):
         back = "/console/approvals"
     return RedirectResponse(href(language_of(request_), back, notice=notice), 303, headers=NO_STORE)
+
+
+def _carry_out(
+    request_: Request,
+    approval_id: int,
+    kind: ApprovalKind,
+    user: ConsoleUser,
+    detail: dict[str, Any],
+) -> None:
+    """Run ``kind.carry_out`` for a claimed approval and record its result (once)."""
+    assert kind.carry_out is not None
+    hoviyat = hoviyat_of(request_)
+    with hoviyat.db.session() as db:
+        approval = store.approval(db, approval_id)
+    assert approval is not None
+    effect = kind.carry_out(request_, approval, user.person_key, detail)
+    with hoviyat.db.session() as db:
+        if store.record_effect(db, approval_id, effect, now()):
+            _audit(db, user, approval, "applied", effect)
 
 
 def _gone(request_: Request) -> HTMLResponse:
@@ -184,7 +229,7 @@ def _gone(request_: Request) -> HTMLResponse:
 
 
 ANY_ROLE = tuple(Role)
-NOTICES = ("console.approvals.approved", "console.approvals.rejected")
+NOTICES = ("console.approvals.approved", "console.approvals.rejected", "console.approvals.applied")
 
 
 @router.get("/approvals")
@@ -230,3 +275,102 @@ async def reject(
     request_: Request, approval_id: str, user: ConsoleUser = Depends(require_role(*ANY_ROLE))
 ) -> Response:
     return await _decide(request_, approval_id, user, REJECTED)
+
+
+def _parse_id(approval_id: str) -> int | None:
+    if not approval_id.isascii() or not approval_id.isdigit() or len(approval_id) > 9:
+        return None
+    return int(approval_id)
+
+
+def _one_page(request_: Request, approval_id: int, user: ConsoleUser) -> Response:
+    with hoviyat_of(request_).db.session() as db:
+        row = store.approval(db, approval_id)
+    kind = KINDS.get(row.kind) if row is not None else None
+    if row is None or kind is None:
+        return _gone(request_)
+    if kind.role not in user.roles:
+        raise _refuse_role(request_, user, kind)
+    language = language_of(request_)
+    unapplied = row.state == APPROVED and row.applied_at is None
+    claim = row.applying_since
+    notice = request_.query_params.get("notice")
+    return render(
+        request_,
+        "approval.html",
+        {
+            "approval": {
+                "id": row.id,
+                "kind_key": kind.title_key,
+                "description": kind.describe(row.payload, language),
+                "state": row.state,
+                "requested_by": row.requested_by[:12],
+                "approved_by": (row.approved_by or "")[:12],
+                "created_at": row.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "decided_at": row.decided_at.strftime("%Y-%m-%d %H:%M UTC")
+                if row.decided_at
+                else "",
+                "applied_at": row.applied_at.strftime("%Y-%m-%d %H:%M UTC")
+                if row.applied_at
+                else "",
+                "result": sorted((row.result or {}).items()),
+                "unapplied": unapplied,
+                "resumable": unapplied and (claim is None or claim < now() - STALE_CLAIM),
+                "yours": row.requested_by == user.person_key,
+            },
+            "stale_minutes": int(STALE_CLAIM.total_seconds() // 60),
+            "notice_key": notice if notice in NOTICES else None,
+        },
+        title_key="console.approvals.one",
+    )
+
+
+@router.get("/approvals/{approval_id}")
+async def approval_page(
+    request_: Request, approval_id: str, user: ConsoleUser = Depends(require_role(*ANY_ROLE))
+) -> Response:
+    parsed = _parse_id(approval_id)
+    if parsed is None:
+        return _gone(request_)
+    return await run_in_threadpool(_one_page, request_, parsed, user)
+
+
+@router.post("/approvals/{approval_id}/apply")
+async def resume(
+    request_: Request, approval_id: str, user: ConsoleUser = Depends(require_role(*ANY_ROLE))
+) -> Response:
+    """Carry out an approved request whose worker died before recording its result.
+
+    The two-person decision was made already; resuming it is open to any holder
+    of the kind's role (the requester included), and audited as ``resumed``.
+    """
+    check_csrf(request_, await request_.form())
+    parsed = _parse_id(approval_id)
+    if parsed is None:
+        return _gone(request_)
+    return await run_in_threadpool(_resume_now, request_, parsed, user)
+
+
+def _resume_now(request_: Request, approval_id: int, user: ConsoleUser) -> Response:
+    hoviyat = hoviyat_of(request_)
+    with hoviyat.db.session() as db:
+        approval = store.approval(db, approval_id)
+        kind = KINDS.get(approval.kind) if approval is not None else None
+        if approval is None or kind is None or kind.carry_out is None:
+            return _gone(request_)
+        if kind.role not in user.roles:
+            missing = kind
+        else:
+            missing = None
+            if not store.claim_effect(db, approval_id, now(), now() - STALE_CLAIM):
+                return _gone(request_)  # not approved, done already, or under way elsewhere
+            _audit(db, user, approval, "resumed")
+    if missing is not None:
+        raise _refuse_role(request_, user, missing)
+    _carry_out(request_, approval_id, kind, user, {})
+    url = href(
+        language_of(request_),
+        f"/console/approvals/{approval_id}",
+        notice="console.approvals.applied",
+    )
+    return RedirectResponse(url, 303, headers=NO_STORE)

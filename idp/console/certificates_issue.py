@@ -11,9 +11,11 @@ Profiles that confer CA-side power (``issuance = "ceremony"``: OCSP responders,
 service signing) are never issued by one person. The request is checked in
 full, then recorded for a second CA operator's approval
 (:mod:`idp.console.approvals`); approving issues it through the CA's ceremony
-path, once the approval has committed, so the intent is still recorded in a
-transaction of its own before the CA key signs (on SQLite a second writer inside
-the approval's transaction would wait for it forever).
+path, once the approval has committed (the kind's ``carry_out``), so the intent
+is still recorded in a transaction of its own before the CA key signs (on SQLite
+a second writer inside the approval's transaction would wait for it forever).
+The issued serial, or the CA's refusal, is recorded on the approval; an approval
+whose worker died before that can be carried out again from its page.
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki
 from idp.pki.registration import Request as CertificateRequest
 from idp.pki.subjects import SubjectReference
-from idp.storage.after_commit import after_commit
 from idp.storage.certificate_store import record_audit_event
 from idp.storage.console import ConsoleApproval
 from idp.tracking import new_tracking_code
@@ -91,22 +92,23 @@ def _request_of(payload: dict[str, Any], requested_by: str) -> CertificateReques
 
 
 def _apply(
-    http_request: Request,
-    db: Session,
-    approval: ConsoleApproval,
-    approver: str,
+    _http_request: Request,
+    _db: Session,
+    _approval: ConsoleApproval,
+    _approver: str,
     _moment: datetime,
 ) -> dict[str, Any]:
+    # Nothing in the decision's transaction but naming the issuance to come.
+    return {"certificate_tracking_code": new_tracking_code()}
+
+
+def _carry_out(
+    http_request: Request, approval: ConsoleApproval, approver: str, decided: dict[str, Any]
+) -> dict[str, Any]:
     pki = pki_of(http_request)
-    tracking_code = new_tracking_code()
+    tracking_code = str(decided.get("certificate_tracking_code") or new_tracking_code())
     request = _request_of(approval.payload, approval.requested_by)
-
-    def carry_out() -> None:
-        _issue_approved(pki, request, tracking_code, approval.id, approver)
-
-    # After the approval's commit: issuance records its intent in a transaction of its own.
-    after_commit(db, carry_out)
-    return {"profile": request.profile, "certificate_tracking_code": tracking_code}
+    return _issue_approved(pki, request, tracking_code, approval.id, approver)
 
 
 def _issue_approved(
@@ -115,10 +117,10 @@ def _issue_approved(
     tracking_code: str,
     approval_id: int | None,
     approver: str,
-) -> None:
+) -> dict[str, Any]:
     try:
         order = pki.prepare(request, tracking_code, ceremony=True)
-        pki.issue_orders([order])
+        (issued,) = pki.issue_orders([order])
     except CertificateRefused as refusal:
         # Approved, but the CA would not sign now (a key blocked since the request, a
         # lint finding, the CA keys unavailable): recorded, nothing else written.
@@ -134,14 +136,22 @@ def _issue_approved(
                 detail={"reason": refusal.slug, "approval_id": approval_id, "via": "console"},
             ),
         )
+        return {"profile": request.profile, "refused": refusal.slug}
+    return {
+        "profile": request.profile,
+        "serial": issued.serial_hex,
+        "certificate_tracking_code": tracking_code,
+    }
 
 
 register_kind(
-    ApprovalKind(KIND, Role.CA_OPERATOR, "console.certs.kind.ceremony", _describe, _apply)
+    ApprovalKind(
+        KIND, Role.CA_OPERATOR, "console.certs.kind.ceremony", _describe, _apply, _carry_out
+    )
 )
 
 
-async def _capped_form(request: Request) -> FormData | None:
+async def capped_form(request: Request) -> FormData | None:
     """The form, or None if the body is larger than :data:`MAX_FORM_BYTES`.
 
     Read with a cap before parsing: the multipart parser would otherwise spool
@@ -228,7 +238,7 @@ async def _csr_bytes(form: FormData) -> bytes:
 async def issue(request: Request, user: ConsoleUser = Depends(OPERATOR)) -> Response:
     language = language_of(request)
     try:
-        form = await _capped_form(request)
+        form = await capped_form(request)
     except HTTPException:  # not a form the parser can read (a broken multipart body)
         return message_page(
             request, "console.certs.bad_form", 400, link_path="/console/certs/issue"

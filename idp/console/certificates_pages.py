@@ -23,7 +23,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ca.revocation import REVOCATION_REASONS, InvalidReason, parse_reason
 from ca.serials import parse_serial, serial_hex
-from idp.console import certificates_health, certificates_issue, certificates_strings
+from idp.console import (
+    certificates_health,
+    certificates_issue,
+    certificates_lifecycle,
+    certificates_lifecycle_strings,
+    certificates_strings,
+)
 from idp.console.certificates_common import (
     PROFILE_STATUSES,
     ascii_digits,
@@ -55,11 +61,12 @@ from idp.pki.revocation import (
 )
 from idp.storage.certificates import CertificateRecord
 
-__all__ = ["certificates_strings", "router"]
+__all__ = ["certificates_lifecycle_strings", "certificates_strings", "router"]
 
 router = APIRouter(include_in_schema=False)
 router.include_router(certificates_issue.router)
 router.include_router(certificates_health.router)
+router.include_router(certificates_lifecycle.router)
 add_nav_link("/console/certs", "console.certs", Role.CA_OPERATOR)
 OPERATOR = require_role(Role.CA_OPERATOR)
 NOTICES = ("console.certs.revoked_now", "console.certs.already_revoked", "console.certs.issued_now")

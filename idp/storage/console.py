@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, delete, insert, select, update
+from sqlalchemy import JSON, Column, delete, insert, or_, select, update
 from sqlmodel import Field, Session, SQLModel
 
 from idp.storage.types import UtcDateTime
@@ -82,6 +82,11 @@ class ConsoleApproval(SQLModel, table=True):
     state: str = Field(index=True, max_length=20)
     created_at: datetime = Field(sa_type=UtcDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+    # What approving did (migration 1310): claimed by the approving worker in the
+    # decision's transaction, done when applied_at is set, with the operation's result.
+    applying_since: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+    applied_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 ROLES = ConsoleRole.__table__  # type: ignore[attr-defined]
@@ -234,6 +239,36 @@ def decide(db: Session, approval_id: int, decided_by: str, state: str, now: date
             APPROVALS.c.requested_by != decided_by,
         )
         .values(state=state, approved_by=decided_by, decided_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_effect(db: Session, approval_id: int, now: datetime, stale_before: datetime) -> bool:
+    """Take the right to carry out an approved request; True for the one caller that did.
+
+    Approved, not applied yet, and either never claimed or claimed before
+    ``stale_before`` (by a worker that died): one conditional UPDATE, so two
+    processes resuming the same approval get one winner.
+    """
+    result = db.execute(
+        update(APPROVALS)
+        .where(
+            APPROVALS.c.id == approval_id,
+            APPROVALS.c.state == APPROVED,
+            APPROVALS.c.applied_at.is_(None),
+            or_(APPROVALS.c.applying_since.is_(None), APPROVALS.c.applying_since < stale_before),
+        )
+        .values(applying_since=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_effect(db: Session, approval_id: int, effect: dict[str, Any], now: datetime) -> bool:
+    """Mark an approved request carried out, with what it did; True the first time only."""
+    result = db.execute(
+        update(APPROVALS)
+        .where(APPROVALS.c.id == approval_id, APPROVALS.c.applied_at.is_(None))
+        .values(applied_at=now, result=effect)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
