@@ -34,6 +34,7 @@ class Purpose(Enum):
     JWT = "token signing key"  # access and ID tokens (idp.tokens)
     AUDIT_CHECKPOINT = "audit signing key"  # the log's checkpoints (idp.audit)
     ACME_EAB = "acme eab key"  # an external account binding MAC key (idp.acme.eab)
+    CONSOLE_SHOWN_ONCE = "console shown-once secret"  # a new client secret (idp.console)
 
 
 class KeyDoesNotOpen(ValueError):

@@ -21,7 +21,8 @@ administrator would be locked out.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -57,9 +58,12 @@ from idp.oidc.registration import (
     check_jwks,
     oidc_attributes,
 )
+from idp.secrets_at_rest import Purpose, open_secret, seal_secret
 from idp.storage import clients as client_store
 from idp.storage import console as console_store
+from idp.storage import console_shown_once as shown_once
 from idp.storage.console import ConsoleApproval
+from idp.storage.console_shown_once import ConsoleShownOnce
 from idp.storage.models import Client
 from idp.tracking import new_tracking_code
 
@@ -67,6 +71,9 @@ router = APIRouter(include_in_schema=False)
 DELETE = "client_delete"
 # Not under /clients/: the list's router serves /clients/{client_id} first.
 NEW_PATH = "/console/new-client"
+# Post/Redirect/Get: a new or rotated secret is shown by a GET here, once.
+SHOWN_ONCE_PATH = "/console/shown-once"
+SHOWN_ONCE_LIFETIME = timedelta(minutes=5)
 REQUESTED = "console.clients.delete_requested"
 KEYS_REPLACED = "console.clients.keys_replaced"
 NOTICES = (REQUESTED, KEYS_REPLACED)  # the client page shows these
@@ -96,6 +103,8 @@ add_messages({
     "console.clients.secret.rotated": ("رمز تازه ساخته شد؛ رمز پیشین دیگر پذیرفته نمی‌شود.", "A new secret was made; the previous one is no longer accepted."),
     "console.clients.secret.value": ("رمز", "Secret"),
     "console.clients.secret.back": ("بازگشت به کارخواه", "Back to the client"),
+    "console.clients.secret.gone": ("این رمز پیش‌تر یک بار نشان داده شده است (یا زمان نمایش آن گذشته است) و دوباره نشان داده نمی‌شود. اگر آن را نگه نداشته‌اید، رمز را دوباره بچرخانید.", "This secret has already been shown once (or its page has expired) and is not shown again. If you did not store it, rotate the secret again."),
+    "console.clients.secret.unknown": ("چنین رمزی برای نمایش در این نشست نیست.", "There is no such secret to show in this session."),
     "console.clients.rotate": ("چرخش رمز", "Rotate the secret"),
     "console.clients.rotate_explained": ("رمز تازه‌ای ساخته و یک بار نشان داده می‌شود؛ رمز کنونی در کمتر از یک ثانیه از کار می‌افتد. این کار ثبت می‌شود.", "A new secret is made and shown once; the current one stops working within a second. This is recorded."),
     "console.clients.rotate_secretless": ("این کارخواه رمز مشترک ندارد که چرخانده شود.", "This client holds no shared secret to rotate."),
@@ -234,14 +243,59 @@ def _form(
     )
 
 
-def _secret_page(
-    request: Request, client_id: str, secret: str | None, notice_key: str
+def _show_once(
+    request: Request, db: Session, client_id: str, secret: str | None, notice_key: str
+) -> str:
+    """Keep ``secret`` for its one showing (sealed, this console session's only, minutes);
+    the record's id, for the page the POST redirects to (Post/Redirect/Get)."""
+    hoviyat = hoviyat_of(request)
+    row_id = secrets.token_urlsafe(32)
+    sealed = None
+    if secret is not None:
+        kek = hoviyat.secrets.key_encryption_key
+        sealed = seal_secret(kek, Purpose.CONSOLE_SHOWN_ONCE, row_id, secret.encode())
+    now = datetime.now(UTC)
+    row = ConsoleShownOnce(
+        id=row_id,
+        session_id=request.state.console_session_id,
+        client_id=client_id,
+        notice_key=notice_key,
+        sealed_secret=sealed,
+        expires_at=now + SHOWN_ONCE_LIFETIME,
+    )
+    shown_once.put(db, row, now)
+    return row_id
+
+
+def _to_secret_page(request: Request, row_id: str) -> RedirectResponse:
+    url = href(language_of(request), f"{SHOWN_ONCE_PATH}/{row_id}")
+    return RedirectResponse(url, 303, headers=NO_STORE)
+
+
+@router.get("/shown-once/{row_id}")
+def secret_page(
+    request: Request, row_id: str, _user: ConsoleUser = Depends(require_role(Role.ADMIN))
 ) -> HTMLResponse:
+    """The new secret, once: a reload or a second visit finds it already shown."""
+    hoviyat = hoviyat_of(request)
+    with hoviyat.db.session() as db:
+        taken = shown_once.take(
+            db, row_id[:43], request.state.console_session_id, datetime.now(UTC)
+        )
+    if taken == shown_once.UNKNOWN or not isinstance(taken, shown_once.Showing):
+        status = 404 if taken == shown_once.UNKNOWN else 410
+        key = "console.clients.secret.unknown" if status == 404 else "console.clients.secret.gone"
+        return _message(request, key, None, status)
+    secret = None
+    if taken.sealed_secret is not None:
+        kek = hoviyat.secrets.key_encryption_key
+        opened = open_secret(kek, Purpose.CONSOLE_SHOWN_ONCE, row_id, taken.sealed_secret)
+        secret = opened.decode()
     # render() sends Cache-Control: no-store, as every console page.
     return render(
         request,
         "client_secret.html",
-        {"client_id": client_id, "secret": secret, "notice_key": notice_key},
+        {"client_id": taken.client_id, "secret": secret, "notice_key": taken.notice_key},
         title_key="console.clients.secret.title",
     )
 
@@ -280,7 +334,7 @@ async def register_client(
     return await run_in_threadpool(_register, request, user, values)
 
 
-def _register(request: Request, user: ConsoleUser, values: dict[str, Any]) -> HTMLResponse:
+def _register(request: Request, user: ConsoleUser, values: dict[str, Any]) -> Response:
     name: str = values["name"]
     if not name or len(name) > NAME_LENGTH:
         return _form(request, values, error_key="console.clients.new.error.name", status_code=400)
@@ -323,6 +377,9 @@ def _register(request: Request, user: ConsoleUser, values: dict[str, Any]) -> HT
             )
             client_id = created.client.client_id
             _audit(db, user.person_key, client_id, "create")
+            row_id = _show_once(
+                request, db, client_id, created.client_secret, "console.clients.secret.registered"
+            )
     except (RegistrationError, ClientError) as error:
         # Raised before anything was added, or rolled back with the session: no row.
         return _form(
@@ -332,9 +389,7 @@ def _register(request: Request, user: ConsoleUser, values: dict[str, Any]) -> HT
             reason=str(error)[:500],
             status_code=400,
         )
-    return _secret_page(
-        request, client_id, created.client_secret, "console.clients.secret.registered"
-    )
+    return _to_secret_page(request, row_id)
 
 
 @router.post("/clients/{client_id}/secret")
@@ -345,12 +400,13 @@ async def rotate_secret(
     return await run_in_threadpool(_rotate, request, client_id[:200], user)
 
 
-def _rotate(request: Request, client_id: str, user: ConsoleUser) -> HTMLResponse:
+def _rotate(request: Request, client_id: str, user: ConsoleUser) -> Response:
     if client_id == console_client.CLIENT_ID:
         return _message(request, "console.clients.own_client_manage", client_id, 400)
     hoviyat = hoviyat_of(request)
     secret = new_secret()
     result = "rotated"
+    row_id = ""
     with hoviyat.db.session() as db:
         client = client_store.get_client(db, client_id)
         if client is None:
@@ -361,12 +417,13 @@ def _rotate(request: Request, client_id: str, user: ConsoleUser) -> HTMLResponse
             client.secret_digest = secret_digest(hoviyat.secrets.client_secret_key, secret)
             client_store.add_client(db, client)
             _audit(db, user.person_key, client_id, "rotate_secret")
+            row_id = _show_once(request, db, client_id, secret, "console.clients.secret.rotated")
     if result == "not_found":
         return _message(request, "console.clients.not_found", None, 404)
     if result == "secretless":
         return _message(request, "console.clients.rotate_secretless", client_id, 400)
     hoviyat.client_directory.forget(client_id)
-    return _secret_page(request, client_id, secret, "console.clients.secret.rotated")
+    return _to_secret_page(request, row_id)
 
 
 @router.post("/clients/{client_id}/keys")

@@ -15,6 +15,7 @@ from idp.storage import (
     audit_log,  # noqa: F401
     certificates,  # noqa: F401
     console,  # noqa: F401
+    console_shown_once,  # noqa: F401
     counters,  # noqa: F401
     crls,  # noqa: F401
     dpop_proofs,  # noqa: F401

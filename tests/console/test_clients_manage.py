@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import html5lib
+import httpx
 import pytest
 from console_support import audit_events, csrf_token, grant, person_key, refusals, signed_in
 from fastapi import FastAPI
@@ -63,6 +64,13 @@ def admin(app: FastAPI, browser: TestClient, person: Person) -> str:
     grant(app, person.national_code, Role.ADMIN)
     signed_in(app, browser, person.national_code)
     return csrf_token(browser.get("/console").text)
+
+
+def redirected(browser: TestClient, answer: httpx.Response) -> httpx.Response:
+    """Post/Redirect/Get: the POST answers 303; the secret is on the page it names."""
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    return browser.get(answer.headers["location"])
 
 
 def shown_secret(page: str) -> str:
@@ -186,6 +194,7 @@ def test_a_registered_clients_secret_is_shown_once_works_at_token_and_only_a_dig
             "auth_method": "client_secret_basic",
         },
     )
+    answer = redirected(browser, answer)
     assert answer.status_code == 200, answer.text
     assert answer.headers["cache-control"] == "no-store"
     secret = shown_secret(answer.text)
@@ -212,6 +221,7 @@ def test_rotating_a_secret_shows_the_new_one_once_and_the_old_one_stops_working(
     answer = browser.post(
         "/console/clients/demo-bank/secret", data={"csrf_token": csrf_token(page.text)}
     )
+    answer = redirected(browser, answer)
     assert answer.status_code == 200, answer.text
     assert answer.headers["cache-control"] == "no-store"
     new = shown_secret(answer.text)
@@ -353,8 +363,11 @@ def test_the_new_pages_are_valid_html(
             data={"csrf_token": token, "name": "", "service_code": "x"},
         ),
         "client page": browser.get(f"/console/clients/demo-bank?lang={lang}"),
-        "secret page": browser.post(
-            f"/console/clients/demo-bank/secret?lang={lang}", data={"csrf_token": token}
+        "secret page": redirected(
+            browser,
+            browser.post(
+                f"/console/clients/demo-bank/secret?lang={lang}", data={"csrf_token": token}
+            ),
         ),
     }
     browser.post(f"/console/clients/demo-bank/delete?lang={lang}", data={"csrf_token": token})
@@ -416,6 +429,7 @@ def test_replacing_a_key_clients_jwks_makes_the_old_key_fail_and_the_new_one_wor
             "jwks": public_jwks(first),
         },
     )
+    registered = redirected(browser, registered)
     assert registered.status_code == 200, registered.text
     assert 'id="client_secret"' not in registered.text  # no shared secret to show
     (new,) = [c for c in all_clients(hoviyat_app) if c.client_id not in before]
