@@ -20,9 +20,10 @@ office, the session and the citizen and audit every refusal.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jdatetime
 from fastapi import APIRouter, Depends, Request
@@ -113,6 +114,29 @@ def _refused(request: Request, refused: CounterRefused) -> HTMLResponse:
     )
 
 
+Done = TypeVar("Done")
+
+
+async def _attempt(
+    request: Request,
+    act: Callable[..., Done],
+    *args: Any,
+    bad_input: Callable[[BadInput], Response] | None = None,
+    refusal: Callable[[CounterRefused], Response] | None = None,
+) -> Done | Response:
+    """Run a counter act in a worker thread. A refusal (the act has audited it) becomes
+    its page (``refusal``, else the 403 page); a bad input the page ``bad_input``
+    renders (without it, the error propagates). The caller returns a Response as is."""
+    try:
+        return await run_in_threadpool(act, *args)
+    except BadInput as bad:
+        if bad_input is None:
+            raise
+        return bad_input(bad)
+    except CounterRefused as refused:
+        return refusal(refused) if refusal is not None else _refused(request, refused)
+
+
 def _tehran(moment: datetime, language: Language) -> str:
     local = moment.astimezone(TEHRAN)
     if language.code == "fa":
@@ -190,22 +214,21 @@ async def start(request: Request, user: ConsoleUser = Depends(clerk_user)) -> Re
         "national_code": _field(form, "national_code", 20),
         "mobile": _field(form, "mobile", 20),
     }
-    try:
-        to_send = await run_in_threadpool(
-            assisted.start,
-            hoviyat,
-            _settings(request),
-            _clerk(user),
-            values["office_id"],
-            values["national_code"],
-            values["mobile"],
-        )
-    except BadInput as bad:
-        return _home(
+    to_send = await _attempt(
+        request,
+        assisted.start,
+        hoviyat,
+        _settings(request),
+        _clerk(user),
+        values["office_id"],
+        values["national_code"],
+        values["mobile"],
+        bad_input=lambda bad: _home(
             request, user, status_code=400, error_key=f"counter.err.{bad.field}", values=values
-        )
-    except CounterRefused as refused:
-        return _refused(request, refused)
+        ),
+    )
+    if isinstance(to_send, Response):
+        return to_send
     if not await run_in_threadpool(_send, request, to_send):
         return _home(request, user, status_code=503, error_key="counter.err.sms", values=values)
     return RedirectResponse(_session_url(request, to_send.session_id, "code_sent"), 303)
@@ -280,16 +303,16 @@ async def presence(
     form = await request.form()
     check_csrf(request, form)
     hoviyat = hoviyat_of(request)
-    try:
-        checked = await run_in_threadpool(
-            assisted.prove_presence,
-            hoviyat,
-            _clerk(user),
-            session_id[:40],
-            _field(form, "code", 20),
-        )
-    except CounterRefused as refused:
-        return _refused(request, refused)
+    checked = await _attempt(
+        request,
+        assisted.prove_presence,
+        hoviyat,
+        _clerk(user),
+        session_id[:40],
+        _field(form, "code", 20),
+    )
+    if isinstance(checked, Response):
+        return checked
     if checked is OtpOutcome.ACCEPTED:
         return RedirectResponse(_session_url(request, session_id[:40], "present"), 303)
     left = ""
@@ -322,18 +345,26 @@ def _problem(status: int, detail: str, tracking_code: str = "") -> JSONResponse:
     )
 
 
+def _refused_json(refused: CounterRefused) -> Response:
+    return _problem(403, refused.reason.value, refused.tracking_code)
+
+
 @router.post("/sessions/{session_id}/passkey/options")
 async def passkey_options(
     request: Request, session_id: str, user: ConsoleUser = Depends(clerk_user)
 ) -> Response:
     form = await request.form()
     check_csrf(request, form)
-    try:
-        options = await run_in_threadpool(
-            presence_passkey.options, hoviyat_of(request), _clerk(user), session_id[:40]
-        )
-    except CounterRefused as refused:
-        return _problem(403, refused.reason.value, refused.tracking_code)
+    options = await _attempt(
+        request,
+        presence_passkey.options,
+        hoviyat_of(request),
+        _clerk(user),
+        session_id[:40],
+        refusal=_refused_json,
+    )
+    if isinstance(options, Response):
+        return options
     if options is None:
         return _problem(409, "the citizen has no passkey")
     return JSONResponse(options, headers=NO_STORE)
@@ -348,12 +379,17 @@ async def passkey_presence(
     credential = form.get("credential")
     if not isinstance(credential, str) or len(credential) > MAX_CREDENTIAL_BYTES:
         credential = ""
-    try:
-        reason = await run_in_threadpool(
-            presence_passkey.prove, hoviyat_of(request), _clerk(user), session_id[:40], credential
-        )
-    except CounterRefused as refused:
-        return _problem(403, refused.reason.value, refused.tracking_code)
+    reason = await _attempt(
+        request,
+        presence_passkey.prove,
+        hoviyat_of(request),
+        _clerk(user),
+        session_id[:40],
+        credential,
+        refusal=_refused_json,
+    )
+    if isinstance(reason, Response):
+        return reason
     if reason is not None:
         return _problem(403 if reason == "sign_count_regressed" else 400, reason)
     next_url = _session_url(request, session_id[:40], "present")
@@ -366,27 +402,37 @@ async def resend(
 ) -> Response:
     form = await request.form()
     check_csrf(request, form)
-    try:
-        to_send = await run_in_threadpool(
-            assisted.resend,
-            hoviyat_of(request),
-            _settings(request),
-            _clerk(user),
-            session_id[:40],
-            _field(form, "national_code", 20),
-            _field(form, "mobile", 20),
-        )
-    except BadInput as bad:
-        return _session_page(
-            request, user, session_id[:40], status_code=400, error_key=f"counter.err.{bad.field}"
-        )
-    except CounterRefused as refused:
-        return _refused(request, refused)
+    to_send = await _attempt(
+        request,
+        assisted.resend,
+        hoviyat_of(request),
+        _settings(request),
+        _clerk(user),
+        session_id[:40],
+        _field(form, "national_code", 20),
+        _field(form, "mobile", 20),
+        bad_input=_bad_on_session_page(request, user, session_id[:40]),
+    )
+    if isinstance(to_send, Response):
+        return to_send
     if not await run_in_threadpool(_send, request, to_send):
         return _session_page(
             request, user, session_id[:40], status_code=503, error_key="counter.err.sms"
         )
     return RedirectResponse(_session_url(request, to_send.session_id, "code_sent"), 303)
+
+
+def _bad_on_session_page(
+    request: Request, user: ConsoleUser, session_id: str
+) -> Callable[[BadInput], Response]:
+    """The session page again, saying which typed value was wrong."""
+
+    def shown(bad: BadInput) -> Response:
+        return _session_page(
+            request, user, session_id, status_code=400, error_key=f"counter.err.{bad.field}"
+        )
+
+    return shown
 
 
 def _issuer(request: Request) -> attest.Issue:
@@ -420,31 +466,31 @@ async def run_service(
     }
     typed["purpose"] = _field(form, "purpose", 600)
     typed["facts"] = ",".join(f for f in form.getlist("facts")[:16] if isinstance(f, str))
-    try:
-        if service == attest.SERVICE:
-            result = await run_in_threadpool(
-                attest.issue_attestation,
-                hoviyat_of(request),
-                _clerk(user),
-                session_id[:40],
-                typed,
-                _issuer(request),
-            )
-        else:
-            result = await run_in_threadpool(
-                assisted.run_service,
-                hoviyat_of(request),
-                _clerk(user),
-                session_id[:40],
-                service[:64],
-                typed,
-            )
-    except BadInput as bad:
-        return _session_page(
-            request, user, session_id[:40], status_code=400, error_key=f"counter.err.{bad.field}"
+    bad_input = _bad_on_session_page(request, user, session_id[:40])
+    if service == attest.SERVICE:
+        result = await _attempt(
+            request,
+            attest.issue_attestation,
+            hoviyat_of(request),
+            _clerk(user),
+            session_id[:40],
+            typed,
+            _issuer(request),
+            bad_input=bad_input,
         )
-    except CounterRefused as refused:
-        return _refused(request, refused)
+    else:
+        result = await _attempt(
+            request,
+            assisted.run_service,
+            hoviyat_of(request),
+            _clerk(user),
+            session_id[:40],
+            service[:64],
+            typed,
+            bad_input=bad_input,
+        )
+    if isinstance(result, Response):
+        return result
     return _session_page(request, user, session_id[:40], result=result)
 
 
@@ -454,10 +500,11 @@ async def end(
 ) -> Response:
     form = await request.form()
     check_csrf(request, form)
-    try:
-        await run_in_threadpool(assisted.end, hoviyat_of(request), _clerk(user), session_id[:40])
-    except CounterRefused as refused:
-        return _refused(request, refused)
+    ended = await _attempt(
+        request, assisted.end, hoviyat_of(request), _clerk(user), session_id[:40]
+    )
+    if isinstance(ended, Response):
+        return ended
     return RedirectResponse(_session_url(request, session_id[:40]), 303)
 
 
@@ -515,21 +562,20 @@ async def flag(
     form = await request.form()
     check_csrf(request, form)
     session_id = _field(form, "session_id", 40)
-    try:
-        await run_in_threadpool(
-            review.flag,
-            hoviyat_of(request),
-            _clerk(user),
-            office_id[:11],
-            session_id[:40],
-            _field(form, "reason", 600),
-        )
-    except BadInput:
-        return _queue_page(
+    flagged = await _attempt(
+        request,
+        review.flag,
+        hoviyat_of(request),
+        _clerk(user),
+        office_id[:11],
+        session_id[:40],
+        _field(form, "reason", 600),
+        bad_input=lambda _bad: _queue_page(
             request, user, office_id, status_code=400, error_key="counter.err.reason"
-        )
-    except CounterRefused as refused:
-        return _refused(request, refused)
+        ),
+    )
+    if isinstance(flagged, Response):
+        return flagged
     return _queue_page(request, user, office_id, notice_key="counter.review.flag_done")
 
 
