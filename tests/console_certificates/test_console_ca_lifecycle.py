@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import html5lib
 import httpx
 import pytest
-from certs_support import issue, record, serial_of
+from certs_support import certificate_count, issue, record, serial_of
 from console_support import audit_events, csrf_token, grant, person_key, refusals, signed_in
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -414,6 +415,40 @@ def test_an_approval_whose_worker_died_is_carried_out_once_from_its_page(
     assert _generations(ca_ready, "persons") == [1, 2]
 
 
+def test_an_approved_ceremony_certificate_whose_worker_died_is_issued_once_from_its_page(
+    ca_ready: FastAPI, browser: TestClient, other_browser: TestClient, people: list[Person]
+) -> None:
+    _operators(ca_ready, browser, other_browser, people)
+    asked = issue(browser, make_csr()[0], "service-signing", service_name="attestation signer")
+    assert asked.status_code == 303, asked.text
+    approval_id = _approval_id(ca_ready, "ca_ceremony_certificate")
+    # The approval committed; its worker died before the CA signed anything.
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    second = person_key(ca_ready, people[1].national_code)
+    with ca_ready.state.hoviyat.db.session() as db:
+        assert store.decide(db, approval_id, second, store.APPROVED, long_ago)
+        assert store.claim_effect(db, approval_id, long_ago, long_ago)
+    assert certificate_count(ca_ready, "service-signing") == 0
+
+    page = browser.get(f"/console/approvals/{approval_id}")  # the requester may finish it
+    assert page.status_code == 200
+    token = csrf_token(page.text)
+    resumed = browser.post(f"/console/approvals/{approval_id}/apply", data={"csrf_token": token})
+    assert resumed.status_code == 303, resumed.text
+    assert certificate_count(ca_ready, "service-signing") == 1
+    replayed = other_browser.post(
+        f"/console/approvals/{approval_id}/apply",
+        data={"csrf_token": csrf_token(other_browser.get("/console/approvals").text)},
+    )
+    assert replayed.status_code == 409
+    assert certificate_count(ca_ready, "service-signing") == 1
+    with ca_ready.state.hoviyat.db.session() as db:
+        row = store.approval(db, approval_id)
+    assert row is not None and row.result is not None
+    shown = browser.get(f"/console/approvals/{approval_id}")
+    assert row.result["serial"] in shown.text
+
+
 def test_two_workers_resuming_one_approval_at_once_get_one_claim(database_url: str) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer at a time: the race needs PostgreSQL's row locks")
@@ -453,3 +488,39 @@ def _someone_waits_on_a_lock(db: Database) -> bool:
             text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
         ).scalar()
     return bool(waiting)
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_the_lifecycle_and_approval_pages_are_valid_html(
+    ca_ready: FastAPI,
+    browser: TestClient,
+    other_browser: TestClient,
+    people: list[Person],
+    lang: str,
+) -> None:
+    _operators(ca_ready, browser, other_browser, people)
+    assert _ask(browser, "rollover", ca="persons", reason="ceremony").status_code == 303
+    approval_id = _approval_id(ca_ready, ROLLOVER)
+    assert _ask(browser, "fail-pending", minutes="30", reason="crash").status_code == 303
+    bad = browser.post(
+        f"{PAGE}/rollover?lang={lang}",
+        data={"csrf_token": _token(browser), "ca": "root", "reason": "x"},
+    )
+    assert bad.status_code == 400
+    pages = [bad.text, browser.get(f"{PAGE}?lang={lang}").text]
+    pages.append(browser.get(f"/console/approvals/{approval_id}?lang={lang}").text)  # pending
+    assert _approve(other_browser, approval_id).status_code == 303
+    pages.append(other_browser.get(f"/console/approvals/{approval_id}?lang={lang}").text)
+    health = other_browser.get(f"/console/certs/health?lang={lang}")
+    pages.append(health.text)
+    for number, body in enumerate(pages):
+        assert_valid(body, f"page {number}")
+        assert "<script" not in body
+        assert f'lang="{lang}"' in body
+
+
+def assert_valid(text: str, what: str) -> None:
+    try:
+        html5lib.HTMLParser(strict=True).parse(text)
+    except html5lib.html5parser.ParseError as error:
+        raise AssertionError(f"{what}: invalid HTML: {error}\n{text}") from None
