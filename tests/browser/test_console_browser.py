@@ -47,6 +47,7 @@ PAGES = [
     "approvals",
     "approvals-to-decide",
     "approvals-approved",
+    "approval",
     "clients",
     "client",
     "client-new",
@@ -54,6 +55,7 @@ PAGES = [
     "certs-search",
     "certs-issue",
     "certs-health",
+    "certs-lifecycle",
     "audit-search",
     "audit-results",
     "audit-entry",
@@ -130,6 +132,8 @@ def test_every_console_page_has_no_serious_accessibility_violation(
     other.submit("/approve")
     assert other.page.locator('[role="status"]').count() == 1
     other.check("console", "approvals-approved")
+    other.goto("/console/approvals/1")  # the grant, decided and carried out
+    other.check("console", "approval")
 
     desk.goto("/console/clients")
     desk.check("console", "clients")
@@ -154,6 +158,9 @@ def test_every_console_page_has_no_serious_accessibility_violation(
     desk.check("console", "certs-issue")
     desk.goto("/console/certs/health")
     desk.check("console", "certs-health")
+    desk.goto("/console/certs/lifecycle")
+    assert page.locator('form[action^="/console/certs/lifecycle/rollover"]').count() == 1
+    desk.check("console", "certs-lifecycle")
 
     desk.goto("/console/audit")
     desk.check("console", "audit-search")
