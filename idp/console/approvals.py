@@ -239,9 +239,15 @@ def approvals_page(
     hoviyat = hoviyat_of(request_)
     with hoviyat.db.session() as db:
         rows = pending_for(db, user)
-    return render(
-        request_, "approvals.html", listing(request_, rows, user), title_key="console.approvals"
-    )
+        unapplied = [
+            row
+            for row in store.unapplied_approvals(db)
+            if row.kind in KINDS and KINDS[row.kind].role in user.roles
+        ]
+    context = listing(request_, rows, user)
+    # Approved, no result recorded: linked to their pages, where one can be resumed.
+    context["unapplied"] = listing(request_, unapplied, user)["approvals"]
+    return render(request_, "approvals.html", context, title_key="console.approvals")
 
 
 def listing(request_: Request, rows: list[ConsoleApproval], user: ConsoleUser) -> dict[str, Any]:

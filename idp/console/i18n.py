@@ -58,6 +58,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "console.approvals.result": ("نتیجه", "Result"),
     "console.approvals.unapplied": ("تأیید شده ولی نتیجه‌اش ثبت نشده است (کار در میانه متوقف شد یا هنوز در جریان است).", "Approved, but no result is recorded (the work stopped midway or is still under way)."),
     "console.approvals.wait": ("اگر تا {minutes} دقیقه پس از تأیید نتیجه‌ای ثبت نشود، می‌توانید آن را دوباره انجام دهید.", "If no result is recorded {minutes} minutes after the approval, you can carry it out again."),
+    "console.approvals.unapplied_title": ("تأییدشده‌هایی که نتیجه‌شان ثبت نشده است", "Approved, with no result recorded"),
     "console.approvals.apply": ("انجام دوباره", "Carry it out again"),
     "console.approvals.applied": ("درخواست تأییدشده انجام شد.", "The approved request has been carried out."),
     "console.approvals.gone": ("این درخواست دیگر در انتظار نیست (پیش‌تر تصمیم گرفته شده است).", "This request is no longer pending (it has been decided already)."),

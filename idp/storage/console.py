@@ -225,6 +225,14 @@ def pending_approvals(db: Session, kind: str | None = None) -> list[ConsoleAppro
     return list(db.scalars(query.order_by(APPROVALS.c.id)))
 
 
+def unapplied_approvals(db: Session) -> list[ConsoleApproval]:
+    """Approved requests with no result recorded: under way, or left by a worker that died."""
+    query = select(ConsoleApproval).where(
+        APPROVALS.c.state == APPROVED, APPROVALS.c.applied_at.is_(None)
+    )
+    return list(db.scalars(query.order_by(APPROVALS.c.id)))
+
+
 def decide(db: Session, approval_id: int, decided_by: str, state: str, now: datetime) -> bool:
     """Move a pending request to ``state``; True for the one caller that did.
 

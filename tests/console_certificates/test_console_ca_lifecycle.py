@@ -382,6 +382,8 @@ def test_an_approval_whose_worker_died_is_carried_out_once_from_its_page(
     second = person_key(ca_ready, people[1].national_code)
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     approval_id = _died_after_approving(ca_ready, first, second, long_ago)
+    listed = other_browser.get("/console/approvals?lang=en")
+    assert f'href="/console/approvals/{approval_id}?lang=en"' in listed.text
     page = other_browser.get(f"/console/approvals/{approval_id}?lang=en")
     assert page.status_code == 200 and "no result is recorded" in page.text
     assert f"/console/approvals/{approval_id}/apply" in page.text
@@ -405,6 +407,8 @@ def test_an_approval_whose_worker_died_is_carried_out_once_from_its_page(
         row = store.approval(db, approval_id)
     assert row is not None and row.applied_at is not None
     assert row.result is not None and row.result["generation"] == 2
+    listed = other_browser.get("/console/approvals?lang=en")
+    assert f'href="/console/approvals/{approval_id}?lang=en"' not in listed.text
 
     # Claimed a moment ago: its worker may still be at it, so nobody else may be.
     recent = _died_after_approving(ca_ready, first, second, datetime.now(UTC))
