@@ -19,6 +19,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from idp.storage.audit_log import AuditTreeNode
 from idp.storage.models import AuditEntry, Client
+from idp.storage.pg_copy import copy_rows, is_postgresql
 
 _entries = AuditEntry.__table__  # type: ignore[attr-defined]
 _nodes = AuditTreeNode.__table__  # type: ignore[attr-defined]
@@ -49,8 +50,10 @@ def insert_entry(connection: Connection, values: Mapping[str, Any]) -> int | Non
 
 
 def insert_entries(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many entries in one statement."""
-    if rows:
+    """Insert many entries in one statement (on PostgreSQL, one COPY)."""
+    if len(rows) > 1 and is_postgresql(connection):
+        copy_rows(connection, _entries, rows)
+    elif rows:
         connection.execute(_INSERT, rows)
 
 
