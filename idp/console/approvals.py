@@ -73,7 +73,9 @@ class ApprovalKind:
     apply: Callable[[Request, Session, ConsoleApproval, str, datetime], dict[str, Any]]
     # Carries out what cannot run in that transaction, after it commits: (the HTTP
     # request, the approval, the person_key carrying it out, the decision's detail
-    # (empty when resumed)) -> the result, recorded on the approval. It must refuse
+    # (also when resumed: its claim kept it)) -> the result, recorded on the approval.
+    # Resumed, it may find its effect done by a worker that died: it must then say so,
+    # not do it again (and before an irreversible act, look for it first). It must refuse
     # by returning {"refused": ...}, not by raising: a raise leaves it to be resumed.
     carry_out: Callable[[Request, ConsoleApproval, str, dict[str, Any]], dict[str, Any]] | None = (
         None
@@ -171,7 +173,7 @@ def _decide_now(request_: Request, approval_id: int, user: ConsoleUser, state: s
                 if kind.carry_out is None:  # done in this transaction: recorded with it
                     store.record_effect(db, approval_id, detail, now())
                 else:  # claimed here, carried out once this commits
-                    store.claim_effect(db, approval_id, now(), now())
+                    store.claim_effect(db, approval_id, now(), now(), decided=detail)
             _audit(db, user, approval, state, detail)
     if refusal is not None:
         reason, kind = refusal
@@ -319,7 +321,8 @@ def _one_page(request_: Request, approval_id: int, user: ConsoleUser) -> Respons
                 "applied_at": row.applied_at.strftime("%Y-%m-%d %H:%M UTC")
                 if row.applied_at
                 else "",
-                "result": sorted((row.result or {}).items()),
+                # Before it is applied, ``result`` holds the decision's detail only.
+                "result": sorted((row.result or {}).items()) if row.applied_at else [],
                 "unapplied": unapplied,
                 "resumable": unapplied and (claim is None or claim < now() - STALE_CLAIM),
                 "yours": row.requested_by == user.person_key,
@@ -368,12 +371,15 @@ def _resume_now(request_: Request, approval_id: int, user: ConsoleUser) -> Respo
             missing = kind
         else:
             missing = None
+            # The decision's detail, kept by its claim: the effect is filed as decided, so
+            # one the dead worker carried out already is found rather than done twice.
+            decided = dict(approval.result or {})
             if not store.claim_effect(db, approval_id, now(), now() - STALE_CLAIM):
                 return _gone(request_)  # not approved, done already, or under way elsewhere
             _audit(db, user, approval, "resumed")
     if missing is not None:
         raise _refuse_role(request_, user, missing)
-    _carry_out(request_, approval_id, kind, user, {})
+    _carry_out(request_, approval_id, kind, user, decided)
     url = href(
         language_of(request_),
         f"/console/approvals/{approval_id}",

@@ -15,7 +15,12 @@ path, once the approval has committed (the kind's ``carry_out``), so the intent
 is still recorded in a transaction of its own before the CA key signs (on SQLite
 a second writer inside the approval's transaction would wait for it forever).
 The issued serial, or the CA's refusal, is recorded on the approval; an approval
-whose worker died before that can be carried out again from its page.
+whose worker died before that can be carried out again from its page. The
+certificate is filed under the tracking code named at the decision (kept by the
+approval's claim), so a resumed approval whose first worker signed before dying
+finds that certificate and records it rather than signing a second one. What is
+left: a first worker stalled for longer than the claim's ten minutes between that
+look and the CA's intent could still race the one resuming it.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from idp.pki.refusals import CertificateRefused
 from idp.pki.registration import Pki
 from idp.pki.registration import Request as CertificateRequest
 from idp.pki.subjects import SubjectReference
-from idp.storage.certificate_store import record_audit_event
+from idp.storage.certificate_store import certificate_with_tracking_code, record_audit_event
 from idp.storage.console import ConsoleApproval
 from idp.tracking import new_tracking_code
 
@@ -108,6 +113,19 @@ def _carry_out(
     pki = pki_of(http_request)
     tracking_code = str(decided.get("certificate_tracking_code") or new_tracking_code())
     request = _request_of(approval.payload, approval.requested_by)
+    # Resumed after a worker that died: if it got as far as the CA's intent (filed under
+    # the decision's tracking code), that certificate is the approval's; never a second.
+    # A failed intent was never signed (a pending row alone may become issued): try again.
+    done = certificate_with_tracking_code(pki.db, tracking_code)
+    if done is not None and done.status == "failed":
+        tracking_code = new_tracking_code()
+    elif done is not None:
+        return {
+            "profile": done.profile,
+            "serial": done.serial_hex,
+            "certificate_tracking_code": tracking_code,
+            "already": done.status,
+        }
     return _issue_approved(pki, request, tracking_code, approval.id, approver)
 
 

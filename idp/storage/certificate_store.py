@@ -435,6 +435,14 @@ def certificate_record(db: Database, serial_hex: str) -> CertificateRecord | Non
         return session.get(CertificateRecord, serial_hex)
 
 
+def certificate_with_tracking_code(db: Database, tracking_code: str) -> CertificateRecord | None:
+    """The certificate (pending, issued or failed) filed under ``tracking_code``, if any:
+    how a resumed ceremony issuance finds the one its first worker already signed."""
+    with db.session() as session:
+        query = select(CertificateRecord).where(CertificateRecord.tracking_code == tracking_code)
+        return session.exec(query.limit(1)).first()
+
+
 def certificate_records(
     db: Database, limit: int = 100, profile: str | None = None, status: str | None = None
 ) -> list[CertificateRecord]:

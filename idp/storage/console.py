@@ -251,13 +251,25 @@ def decide(db: Session, approval_id: int, decided_by: str, state: str, now: date
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim_effect(db: Session, approval_id: int, now: datetime, stale_before: datetime) -> bool:
+def claim_effect(
+    db: Session,
+    approval_id: int,
+    now: datetime,
+    stale_before: datetime,
+    decided: dict[str, Any] | None = None,
+) -> bool:
     """Take the right to carry out an approved request; True for the one caller that did.
 
     Approved, not applied yet, and either never claimed or claimed before
     ``stale_before`` (by a worker that died): one conditional UPDATE, so two
-    processes resuming the same approval get one winner.
+    processes resuming the same approval get one winner. ``decided`` (the
+    decision's detail, e.g. the tracking code the effect is to be filed under)
+    waits in ``result`` until :func:`record_effect` replaces it, so a resumed
+    effect can find what a worker that died had done already.
     """
+    values: dict[str, Any] = {"applying_since": now}
+    if decided is not None:
+        values["result"] = decided
     result = db.execute(
         update(APPROVALS)
         .where(
@@ -266,7 +278,7 @@ def claim_effect(db: Session, approval_id: int, now: datetime, stale_before: dat
             APPROVALS.c.applied_at.is_(None),
             or_(APPROVALS.c.applying_since.is_(None), APPROVALS.c.applying_since < stale_before),
         )
-        .values(applying_since=now)
+        .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
