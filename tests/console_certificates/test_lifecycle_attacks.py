@@ -241,3 +241,22 @@ def test_attack_any_bytes_for_a_chain_are_a_clear_400_and_never_a_request(
 
     attempt()
     assert audit_events(ca_ready, "console_approval") == []
+
+
+def test_attack_markup_in_a_requests_reason_is_shown_as_text_on_every_approval_page(
+    ca_ready: FastAPI, browser: TestClient, other_browser: TestClient, people: list[Person]
+) -> None:
+    _operators(ca_ready, browser, other_browser, people)
+    evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    asked = browser.post(
+        f"{PAGE}/fail-pending?lang=en",
+        data={"csrf_token": csrf_token(browser.get(PAGE).text), "minutes": "60", "reason": evil},
+    )
+    assert asked.status_code == 303, asked.text
+    approval_id = _requested_id(ca_ready, FAIL_PENDING)
+    for path in (f"/console/approvals/{approval_id}?lang=en", "/console/approvals?lang=en", PAGE):
+        for viewer in (browser, other_browser):
+            page = viewer.get(path)
+            assert page.status_code == 200, page.text
+            assert evil not in page.text and "<script>alert" not in page.text
+            assert 'onerror="alert' not in page.text
