@@ -199,3 +199,23 @@ def test_attack_options_for_a_session_of_another_office_are_refused(
     assert refused.status_code == 403
     # Nothing for the attacker to learn: no challenge, no credential ids.
     assert "allowCredentials" not in refused.text and "challenge" not in refused.text
+
+
+def test_attack_options_without_or_with_another_sessions_csrf_token_are_refused(
+    scene: Scene, browser: TestClient, other_browser: TestClient
+) -> None:
+    authenticator = register_passkey(scene.app, scene.citizen)
+    session_id = _awaiting(scene, browser)
+    live = options_for(browser, session_id)
+    signed_in(scene.app, other_browser, scene.clerk_b)
+    foreign_token = csrf_on(
+        other_browser, session_id_of(start(other_browser, scene.office_b, scene.other))
+    )
+    for token in ("", foreign_token, "x" * 64):
+        refused = ask_options(browser, session_id, token)
+        assert refused.status_code == 403 and "challenge" not in refused.text
+        posted = post_assertion(browser, session_id, authenticator.get(live), token)
+        assert posted.status_code == 403
+    # Neither refusal replaced nor spent the live challenge: it still proves presence once.
+    assert post_assertion(browser, session_id, authenticator.get(live)).status_code == 200
+    assert _is_present(scene, session_id)
