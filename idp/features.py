@@ -20,6 +20,7 @@ from fastapi import APIRouter
 
 from idp.acme import router as acme
 from idp.attestations import pages as attestation_pages
+from idp.counters import citizen_pages as counter_confirm_pages
 from idp.http import (
     admin_clients,
     admin_registration,
@@ -137,6 +138,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("certificates", certificates.router),
     Feature("attestations", attestations.router),
     Feature("attestation-pages", attestation_pages.router),
+    # The citizen confirms presence at a service counter on their own phone (public page).
+    Feature("counter-confirm", counter_confirm_pages.router),
     Feature("reconciliations", reconciliations.router),
     Feature("admin-clients", admin_clients.router, switch="admin_api"),
     # Initial access tokens and trusted software statement issuers (RFC 7591), by API.

@@ -81,6 +81,15 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "otp_used": ("رمز یک‌بارمصرف پیش‌تر به کار رفته بود", "One-time code already used"),
     "passkey_accepted": ("حضور با گذرکلید تأیید شد", "Presence confirmed with a passkey"),
     "passkey_refused": ("گذرکلید برای تأیید حضور پذیرفته نشد", "Passkey refused for presence"),
+    "link_issued": (
+        "پیوند تأیید حضور برای گوشی شهروند صادر شد",
+        "Presence confirmation link issued for the citizen's phone",
+    ),
+    "refused_by_citizen": (
+        "شهروند رد کرد: «این من نیستم / در پیشخوان نیستم»",
+        "Refused by the citizen: “not me / not at a counter”",
+    ),
+    "not_awaiting": ("خدمت دیگر در انتظار تأیید حضور نبود", "Session no longer awaited presence"),
     "already_revoked": ("پیش‌تر ابطال شده بود", "Already revoked"),
     "published": ("منتشر شد", "Published"),
     "accepted": ("پذیرفته شد", "Accepted"),

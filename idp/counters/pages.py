@@ -6,9 +6,9 @@
   session has committed.
 - ``GET  /counter/sessions/{id}``; ``POST .../presence``, ``.../resend``,
   ``.../act`` (the service named in the form), ``.../end``.
-- ``POST /counter/sessions/{id}/passkey/options`` and ``.../passkey``: presence
-  proven with the citizen's passkey (JSON, for the page's one script,
-  ``/console/counter/static/presence-passkey.js``; without it the code works).
+- ``POST /counter/sessions/{id}/link``: a QR code (and the URL as text) for the
+  citizen to confirm presence with their own passkey on their own phone
+  (:mod:`idp.counters.remote_presence`); this page runs no script and no ceremony.
 - ``GET  /counter/offices/{office}/review``; ``POST /counter/offices/{office}/flag``.
 
 Each handler checks the console role first (:func:`require_role`, refusals
@@ -27,14 +27,13 @@ from typing import Any, TypeVar
 
 import jdatetime
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from idp.attestations.claims import PERSON_FACTS
 from idp.audit.history import TEHRAN
 from idp.console import i18n
 from idp.console.framework import (
-    NO_STORE,
     ConsoleUser,
     add_nav_link,
     add_template_folder,
@@ -46,29 +45,21 @@ from idp.console.framework import (
     require_role,
 )
 from idp.console.roles import Role
-from idp.counters import assisted, attest, office_pages, presence_passkey, review
+from idp.counters import assisted, attest, office_pages, remote_presence, review
 from idp.counters.assisted import BadInput, Clerk, CodeToSend, CounterRefused, Reason
 from idp.counters.config import CounterSettings
 from idp.counters.words import MESSAGES
 from idp.http.attestations import AttestationIn, Holder, get_attestations, issue_for
-from idp.login.forms import HIGH_PAGE_CSP
 from idp.login.i18n import Language, digits_for
 from idp.login.otp import OtpOutcome
 from idp.login.sms import OutboxForbidden, SmsUnavailable
 from idp.login.steps.mobile import sms_sender
-from idp.login.webauthn import MAX_CREDENTIAL_BYTES
 from idp.problems import Problem
 from idp.storage import counters
 from idp.storage.counters import CLERK, SUPERVISOR, AssistedSession
 from policies.assurance import SUBSTANTIAL
 
 log = logging.getLogger("hoviyat.counters")
-
-STATIC = Path(__file__).parent / "static"
-PASSKEY_SCRIPT = "/console/counter/static/presence-passkey.js"
-# The session page runs one script of this origin (the passkey ceremony) and calls its
-# JSON endpoints when the citizen has a passkey: the login's high-page policy, no more.
-PASSKEY_PAGE_CSP = HIGH_PAGE_CSP
 
 i18n.add_messages(MESSAGES)
 add_template_folder(Path(__file__).parent / "templates")
@@ -244,6 +235,7 @@ def _session_page(
     notice_values: dict[str, str] | None = None,
     error_key: str | None = None,
     result: assisted.ActResult | None = None,
+    link: remote_presence.Link | None = None,
 ) -> HTMLResponse:
     hoviyat = hoviyat_of(request)
     try:
@@ -252,16 +244,24 @@ def _session_page(
         return _refused(request, refused)
     language = language_of(request)
     state = _state(row)
-    offer_passkey = state == "awaiting" and presence_passkey.offered(hoviyat, row.citizen_key)
-    page = render(
+    offer_remote = state == "awaiting" and remote_presence.offered(hoviyat, row.citizen_key)
+    if link is None and offer_remote:
+        link = remote_presence.link_state(hoviyat, row.id)
+    return render(
         request,
         "counter/session.html",
         {
             "row": row,
             "office": office,
             "state": state,
-            "offer_passkey": offer_passkey,
-            "passkey_script": PASSKEY_SCRIPT,
+            "offer_remote": offer_remote,
+            "link": link,
+            "link_until": _tehran(link.expires_at, language) if link else "",
+            "link_text": _typed_url(link.url) if link and link.url else "",
+            "link_qr": remote_presence.qr_svg(link.url, title=_qr_title(language))
+            if link and link.url
+            else "",
+            "check_code": digits_for(link.check_code, language) if link else "",
             "until": _tehran(row.expires_at, language),
             "services": office.services,
             "facts": PERSON_FACTS,
@@ -273,9 +273,16 @@ def _session_page(
         status_code=status_code,
         title_key="counter.session.title",
     )
-    if offer_passkey:
-        page.headers["Content-Security-Policy"] = PASSKEY_PAGE_CSP
-    return page
+
+
+def _typed_url(url: str) -> str:
+    """The URL as a person types it: the token in dashed groups (accepted as typed)."""
+    base, token = url.rsplit("/", 1)
+    return f"{base}/{remote_presence.grouped(token)}"
+
+
+def _qr_title(language: Language) -> str:
+    return i18n.translate("counter.remote.qr", language)
 
 
 def _state(row: AssistedSession) -> str:
@@ -331,69 +338,19 @@ async def presence(
     )
 
 
-@router.get("/static/presence-passkey.js")
-def passkey_script() -> FileResponse:
-    return FileResponse(STATIC / "presence-passkey.js", media_type="text/javascript")
-
-
-def _problem(status: int, detail: str, tracking_code: str = "") -> JSONResponse:
-    body = {"title": "Passkey refused", "status": status, "detail": detail}
-    if tracking_code:
-        body["tracking_code"] = tracking_code
-    return JSONResponse(
-        body, status_code=status, headers=NO_STORE, media_type="application/problem+json"
-    )
-
-
-def _refused_json(refused: CounterRefused) -> Response:
-    return _problem(403, refused.reason.value, refused.tracking_code)
-
-
-@router.post("/sessions/{session_id}/passkey/options")
-async def passkey_options(
+@router.post("/sessions/{session_id}/link")
+async def confirmation_link(
     request: Request, session_id: str, user: ConsoleUser = Depends(clerk_user)
 ) -> Response:
+    """A fresh QR code for the citizen's own phone (the last link stops working)."""
     form = await request.form()
     check_csrf(request, form)
-    options = await _attempt(
-        request,
-        presence_passkey.options,
-        hoviyat_of(request),
-        _clerk(user),
-        session_id[:40],
-        refusal=_refused_json,
+    link = await _attempt(
+        request, remote_presence.issue_link, hoviyat_of(request), _clerk(user), session_id[:40]
     )
-    if isinstance(options, Response):
-        return options
-    if options is None:
-        return _problem(409, "the citizen has no passkey")
-    return JSONResponse(options, headers=NO_STORE)
-
-
-@router.post("/sessions/{session_id}/passkey")
-async def passkey_presence(
-    request: Request, session_id: str, user: ConsoleUser = Depends(clerk_user)
-) -> Response:
-    form = await request.form()
-    check_csrf(request, form)
-    credential = form.get("credential")
-    if not isinstance(credential, str) or len(credential) > MAX_CREDENTIAL_BYTES:
-        credential = ""
-    reason = await _attempt(
-        request,
-        presence_passkey.prove,
-        hoviyat_of(request),
-        _clerk(user),
-        session_id[:40],
-        credential,
-        refusal=_refused_json,
-    )
-    if isinstance(reason, Response):
-        return reason
-    if reason is not None:
-        return _problem(403 if reason == "sign_count_regressed" else 400, reason)
-    next_url = _session_url(request, session_id[:40], "present")
-    return JSONResponse({"next": next_url}, headers=NO_STORE)
+    if isinstance(link, Response):
+        return link
+    return _session_page(request, user, session_id[:40], link=link)
 
 
 @router.post("/sessions/{session_id}/resend")

@@ -69,10 +69,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "counter.refused.mobile_not_owned": ("این شماره همراه به نام این شهروند ثبت نشده است. این درخواست ثبت شد.", "This mobile number is not registered to this citizen. The attempt has been recorded."),
     "counter.refused.too_many_codes": ("کدهای زیادی فرستاده شده است. بعداً دوباره امتحان کنید. این درخواست ثبت شد.", "Too many codes were sent. Try again later. The attempt has been recorded."),
     "counter.refused.presence_proven_already": ("حضور شهروند پیش‌تر تأیید شده است. این درخواست ثبت شد.", "The citizen's presence is confirmed already. The attempt has been recorded."),
-    "counter.passkey.title": ("یا با گذرکلید شهروند", "Or with the citizen's passkey"),
-    "counter.passkey.help": ("شهروند گذرکلید خود را (روی گوشی یا کلید امنیتی) با اثر انگشت یا رمز خود تأیید می‌کند؛ کد پیامک لازم نیست.", "The citizen confirms their own passkey (on their phone or security key) with their fingerprint or PIN; no texted code is needed."),
-    "counter.passkey.submit": ("تأیید حضور با گذرکلید شهروند", "Confirm presence with the citizen's passkey"),
-    "counter.passkey.failed": ("گذرکلید پذیرفته نشد. دوباره امتحان کنید یا کد پیامک را به کار ببرید.", "The passkey was not accepted. Try again, or use the texted code."),
+    "counter.remote.title": ("شهروند روی گوشی خودش تأیید می‌کند", "Citizen confirms on their own phone"),
+    "counter.remote.help": ("شهروند این کد QR را با گوشی خودش می‌خواند (یا نشانی زیر را می‌نویسد)، می‌بیند کدام دفتر و کارمند برای او چه خدمتی می‌خواهند و با گذرکلید خودش تأیید می‌کند. کد پیامک لازم نیست.", "The citizen scans this QR code with their own phone (or types the address below), sees which office and clerk ask to act for them and for what, and confirms with their own passkey. No texted code is needed."),
+    "counter.remote.show": ("نمایش کد QR برای گوشی شهروند", "Show a QR code for the citizen's phone"),
+    "counter.remote.new": ("کد QR تازه (پیوند قبلی باطل می‌شود)", "New QR code (the last link stops working)"),
+    "counter.remote.address": ("نشانی برای نوشتن:", "Address to type:"),
+    "counter.remote.check_code": ("کد بررسی (روی گوشی شهروند هم همین است): {code}", "Check code (the citizen's phone shows the same): {code}"),
+    "counter.remote.open_until": ("پیوند تأیید تا {time} (به وقت تهران) باز است.", "The confirmation link is open until {time} (Tehran time)."),
+    "counter.remote.check": ("بررسی وضعیت", "Check"),
+    "counter.remote.qr": ("کد QR نشانی تأیید", "QR code of the confirmation address"),
     "counter.review.title": ("صف بررسی خدمت‌های حضوری", "Review queue of assisted sessions"),
     "counter.review.none": ("هنوز خدمتی در این دفتر انجام نشده است.", "No assisted session at this office yet."),
     "counter.review.started": ("آغاز", "Started"),
@@ -115,5 +120,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "counter.offices.add_member": ("افزودن", "Add"),
     "counter.offices.register": ("ثبت دفتر پیشخوان", "Register a counter office"),
     "counter.offices.done": ("ثبت شد.", "Saved."),
+}
+# fmt: on
+
+# The citizen's own confirmation page, rendered with the login's templates.
+# fmt: off
+CITIZEN_MESSAGES: dict[str, tuple[str, str]] = {
+    "counter.citizen.site": ("هویت — تأیید حضور در پیشخوان", "Hoviyat — confirming presence at a counter"),
+    "counter.citizen.title": ("درخواست خدمت حضوری برای شما", "A counter asks to act for you"),
+    "counter.citizen.asks": ("دفتر پیشخوان «{office}»، کارمند «{clerk}» می‌خواهد برای شما این خدمت‌ها را انجام دهد: {services}.", "Counter office “{office}”, clerk “{clerk}” asks to act for you for: {services}."),
+    "counter.citizen.only_if_here": ("فقط اگر همین حالا در این پیشخوان هستید تأیید کنید.", "Confirm only if you are at this counter now."),
+    "counter.citizen.check_code": ("کد بررسی (همان که روی صفحهٔ کارمند است):", "Check code (the same as on the clerk's screen):"),
+    "counter.citizen.confirm": ("تأیید با گذرکلید", "Confirm with passkey"),
+    "counter.citizen.not_me": ("این من نیستم / در پیشخوانی نیستم", "This is not me / I am not at a counter"),
+    "counter.citizen.failed": ("گذرکلید پذیرفته نشد. دوباره امتحان کنید یا از کارمند بخواهید کد پیامک بفرستد.", "The passkey was not accepted. Try again, or ask the clerk to text you a code."),
+    "counter.citizen.needs_js": ("تأیید با گذرکلید به جاوااسکریپت نیاز دارد. می‌توانید از کارمند بخواهید کد پیامک بفرستد.", "Confirming with a passkey needs JavaScript. You can ask the clerk to text you a code instead."),
+    "counter.citizen.unsupported": ("این مرورگر گذرکلید را پشتیبانی نمی‌کند. از کارمند بخواهید کد پیامک بفرستد.", "This browser does not support passkeys. Ask the clerk to text you a code."),
+    "counter.citizen.done.title": ("حضور شما تأیید شد", "Presence confirmed"),
+    "counter.citizen.done": ("تأیید شد؛ می‌توانید نزد کارمند برگردید.", "Confirmed; you may return to the clerk."),
+    "counter.citizen.refused.title": ("درخواست رد شد", "Request refused"),
+    "counter.citizen.refused": ("درخواست رد شد و خدمت پایان یافت. این رویداد برای سرپرست دفتر ثبت شد.", "The request is refused and the session has ended. This is recorded for the office's supervisor."),
+    "counter.citizen.dead.title": ("پیوند معتبر نیست", "Link not valid"),
+    "counter.citizen.dead": ("این پیوند معتبر نیست، به کار رفته یا منقضی شده است. اگر در پیشخوان هستید، از کارمند کد QR تازه بخواهید.", "This link is not valid, has been used, or has expired. If you are at a counter, ask the clerk for a new QR code."),
+    **{key: MESSAGES[key] for key in MESSAGES if key.startswith("counter.service.")},
 }
 # fmt: on

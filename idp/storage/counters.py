@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from idp.storage.passkeys import CHALLENGES
 from idp.storage.types import UtcDateTime
 
 CLERK = "clerk"
@@ -273,3 +274,46 @@ def members(db: Session, office_id: str) -> Sequence[CounterMember]:
         .where(CounterMember.office_id == office_id)
         .order_by(col(CounterMember.role), col(CounterMember.display_name))
     ).all()
+
+
+def link_session(db: Session, digest: str, purpose: str, now: datetime) -> str | None:
+    """The assisted session a live confirmation link (stored as its digest in
+    ``passkey_challenges`` under ``purpose``) belongs to; None if unknown, spent or expired."""
+    found = db.execute(
+        select(CHALLENGES.c.session_id).where(
+            CHALLENGES.c.challenge == digest,
+            CHALLENGES.c.purpose == purpose,
+            CHALLENGES.c.expires_at > now,
+        )
+    ).first()
+    return None if found is None else str(found[0])
+
+
+def live_link(
+    db: Session, session_id: str, purpose: str, now: datetime
+) -> tuple[str, datetime] | None:
+    """The session's live confirmation link, as (digest, expiry); None if it has none."""
+    found = db.execute(
+        select(CHALLENGES.c.challenge, CHALLENGES.c.expires_at).where(
+            CHALLENGES.c.session_id == session_id,
+            CHALLENGES.c.purpose == purpose,
+            CHALLENGES.c.expires_at > now,
+        )
+    ).first()
+    return None if found is None else (str(found[0]), found[1])
+
+
+def end_awaiting(db: Session, session_id: str, now: datetime) -> bool:
+    """End a session that still awaits presence (the citizen said it is not them);
+    True for exactly one caller, False once present, ended or expired."""
+    result = db.execute(
+        update(AssistedSession)
+        .where(
+            col(AssistedSession.id) == session_id,
+            col(AssistedSession.present_at).is_(None),
+            col(AssistedSession.ended_at).is_(None),
+            col(AssistedSession.expires_at) > now,
+        )
+        .values(ended_at=now, code_digest=None)
+    )
+    return _count(result) == 1

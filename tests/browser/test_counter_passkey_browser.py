@@ -1,15 +1,18 @@
-"""Presence proven with the citizen's passkey at a service counter, in Chromium, at 390 and
-1280 px, in Persian and English (issue 15, Article 14).
+"""Presence confirmed by the citizen with their own passkey on their own phone, in Chromium:
+the clerk's console at 390 and 1280 px, the citizen's phone at 390 px, in Persian and
+English (issue 15, Article 14).
 
-The citizen's passkey is a credential put on the clerk's browser's virtual
-authenticator (DevTools protocol ``WebAuthn.addVirtualAuthenticator`` and
-``WebAuthn.addCredential``), a CTAP2 platform authenticator that verifies its
-user, as a phone held out at the counter would; its record is stored as the
-citizen's own registration stores it. A clerk signs in through the real login
-pages, starts a session, and the session page's one script
-(``/console/counter/static/presence-passkey.js``) runs the ceremony under the
-page's own Content-Security-Policy. The citizen then finds the presence in
-their access history. Every page is screenshotted and checked with axe-core.
+A clerk signs in through the real login pages, starts a session and shows the QR
+code; the clerk's page runs no script. The citizen's phone is a second browser
+context whose virtual authenticator (DevTools protocol
+``WebAuthn.addVirtualAuthenticator`` and ``WebAuthn.addCredential``, a CTAP2
+platform authenticator that verifies its user) holds the citizen's credential,
+its record stored as the citizen's own registration stores it. The phone opens
+the confirmation URL, reads office and clerk, and confirms; the page's one script
+(``/counter/static/confirm-passkey.js``) runs the ceremony under the login's
+high-page Content-Security-Policy. The clerk's "Check" shows the presence, and
+the citizen finds it in their access history. Every page is screenshotted and
+checked with axe-core.
 
 WebAuthn refuses IP addresses as RP IDs, so this app's issuer, and the address
 the browser uses, is ``http://localhost`` (a secure context, as browsers define it).
@@ -45,7 +48,15 @@ from verifiers.registry.synthetic import SyntheticRegistry
 
 pytestmark = needs_chromium
 
-PAGES = ["session-awaiting-passkey", "session-present-by-passkey", "citizen-history-passkey"]
+PAGES = [
+    "session-awaiting-passkey",
+    "session-link-shown",
+    "citizen-phone-confirm",
+    "citizen-phone-confirmed",
+    "session-present-by-passkey",
+    "citizen-history-passkey",
+]
+PHONE = {"width": 390, "height": 844}
 HISTORY_WORDS = {"fa": "حضور با گذرکلید تأیید شد", "en": "Presence confirmed with a passkey"}
 
 
@@ -113,7 +124,7 @@ def _citizens_passkey(app: FastAPI, scene: Scene) -> tuple[SoftPasskey, str]:
 
 
 def _held_out(page: Any, context: Any, authenticator: SoftPasskey, private_key: str) -> Any:
-    """A virtual authenticator on the clerk's browser holding the citizen's credential."""
+    """A virtual authenticator on the citizen's phone holding the citizen's credential."""
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
     added = cdp.send(
@@ -162,28 +173,49 @@ def test_the_citizens_passkey_proves_presence_in_chromium(
     clerk = walk.desk(logins[scene.clerk_a.code])
     page = clerk.page
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    _held_out(page, clerk.context, authenticator, private_key)
     clerk.sign_in_to_console()
     clerk.goto("/console/counter")
     page.select_option("#office_id", scene.office_a)
     page.fill("#national_code", citizen.code)
     page.fill("#mobile", citizen.mobile)
     clerk.submit("/console/counter/sessions")
-    # The script found WebAuthn and showed the passkey beside the code.
-    page.locator("#passkey-presence").wait_for(state="visible")
-    assert page.locator("#code").is_visible()
-    assert page.locator("#passkey-error").is_hidden()
+    assert page.locator("#remote-presence").is_visible() and page.locator("#code").is_visible()
     clerk.check("counter", "session-awaiting-passkey")
+    clerk.submit("/link")
+    # The clerk's page: a QR code drawn in SVG, the URL as text, and no script at all.
+    assert page.locator("#remote-presence svg").is_visible()
+    assert page.locator("script").count() == 0
+    url = page.inner_text("#confirm-url").strip()
+    assert url.startswith(f"{walk.server.url}/counter/confirm/"), url
+    clerk.check("counter", "session-link-shown")
 
-    clerk.submit("/passkey")
-    assert page.locator("#person_verification_national_code").count() == 1, page.url
-    assert "notice=present" in page.url
-    assert page.locator("#passkey-presence").count() == 0
-    clerk.check("counter", "session-present-by-passkey")
+    # The citizen's own phone: another browser context, 390 px, the passkey on it.
+    citizen_phone = walk.desk(logins[citizen.code])
+    citizen_phone.context.close()
+    citizen_phone.context = walk.chromium.new_context(viewport=PHONE)
+    citizen_phone.page = phone_page = citizen_phone.context.new_page()
+    phone_page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    _held_out(phone_page, citizen_phone.context, authenticator, private_key)
+    citizen_phone.goto(url.removeprefix(walk.server.url))
+    phone_page.locator("#confirm-form").wait_for(state="visible")
+    asks = phone_page.inner_text("#who-asks")
+    assert office.name in asks and scene.clerk_a.name in asks, asks
+    assert phone_page.inner_text("#check-code") in page.inner_text("#check-code")
+    citizen_phone.check("counter", "citizen-phone-confirm")
+    with phone_page.expect_navigation():
+        phone_page.locator("#confirm-form button[type=submit]").click()
+    assert "/counter/confirmed" in phone_page.url, phone_page.url
+    assert phone_page.locator("#confirm-form").count() == 0
+    citizen_phone.check("counter", "citizen-phone-confirmed")
     # The page's policy let its script load and call the server (axe's own inline
     # injection is refused by it, by design: see browser.axe_support).
     assert not [p for p in problems if "Refused to" in p], problems
+
+    with page.expect_navigation():
+        page.locator("#check-presence").click()
+    assert page.locator("#person_verification_national_code").count() == 1, page.url
+    assert page.locator("#remote-presence").count() == 0
+    clerk.check("counter", "session-present-by-passkey")
     with hoviyat_app.state.hoviyat.db.read() as db:
         stored = passkeys.by_credential_id(db, b64url(authenticator.credential_id))
         (row,) = counters.review_queue(db, scene.office_a, 5)

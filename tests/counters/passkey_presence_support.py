@@ -113,31 +113,46 @@ def csrf_on(browser: TestClient, session_id: str) -> str:
     return csrf_of(browser, f"/console/counter/sessions/{session_id}")
 
 
-def ask_options(browser: TestClient, session_id: str, csrf: str | None = None) -> Response:
+def ask_link(browser: TestClient, session_id: str, csrf: str | None = None) -> Response:
+    """The clerk asks for a QR code for the citizen's phone (the session page with it)."""
     return browser.post(
-        f"/console/counter/sessions/{session_id}/passkey/options",
+        f"/console/counter/sessions/{session_id}/link",
         data={"csrf_token": csrf if csrf is not None else csrf_on(browser, session_id)},
     )
 
 
-def options_for(browser: TestClient, session_id: str) -> dict[str, Any]:
-    answer = ask_options(browser, session_id)
+def token_on(page: str) -> str:
+    """The confirmation token the clerk's page shows (in the URL given as text)."""
+    found = re.search(r'<bdi dir="ltr" id="confirm-url">[^<]*/counter/confirm/([a-z2-7-]+)<', page)
+    assert found is not None, page
+    return found.group(1).replace("-", "")
+
+
+def link_for(browser: TestClient, session_id: str) -> str:
+    answer = ask_link(browser, session_id)
+    assert answer.status_code == 200, answer.text
+    return token_on(answer.text)
+
+
+def phone(app: FastAPI) -> TestClient:
+    """The citizen's own phone: another browser, with no console cookie."""
+    return TestClient(app, base_url=app.state.hoviyat.settings.issuer, follow_redirects=False)
+
+
+def confirm_options(client: TestClient, token: str) -> Response:
+    return client.post(f"/counter/confirm/{token}/options")
+
+
+def options_on_phone(client: TestClient, token: str) -> dict[str, Any]:
+    answer = confirm_options(client, token)
     assert answer.status_code == 200, answer.text
     options: dict[str, Any] = answer.json()
     return options
 
 
-def post_assertion(
-    browser: TestClient, session_id: str, credential: str, csrf: str | None = None
-) -> Response:
-    return browser.post(
-        f"/console/counter/sessions/{session_id}/passkey",
-        data={
-            "csrf_token": csrf if csrf is not None else csrf_on(browser, session_id),
-            "credential": credential,
-        },
-    )
+def post_confirm(client: TestClient, token: str, credential: str) -> Response:
+    return client.post(f"/counter/confirm/{token}/passkey", data={"credential": credential})
 
 
-def offers_passkey(page: str) -> bool:
-    return re.search(r'<form id="passkey-presence"[^>]*\bhidden\b', page, re.S) is not None
+def not_me(client: TestClient, token: str, lang: str = "fa") -> Response:
+    return client.post(f"/counter/confirm/{token}/not-me?lang={lang}")

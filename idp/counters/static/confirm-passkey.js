@@ -1,15 +1,18 @@
-// The citizen's passkey as proof of presence at a service counter (W3C WebAuthn Level 3
-// §5.1.4). The server makes every decision; this only carries the session's assertion
-// options to the authenticator and its answer back, as form posts with the page's CSRF
-// token. Without this script (or without WebAuthn) the form stays hidden and the texted
-// code is the way.
+// The citizen confirms, on their own phone, that they are at a service counter, with their
+// passkey (W3C WebAuthn Level 3 §5.1.4). The server makes every decision; this only carries
+// the link's assertion options to the authenticator and its answer back. The clerk's page
+// runs no script and no ceremony: this page is the citizen's, opened from the counter's QR.
 "use strict";
 (function () {
-  const form = document.getElementById("passkey-presence");
-  if (!form || !window.PublicKeyCredential || !navigator.credentials) {
+  const form = document.getElementById("confirm-form");
+  if (!form) {
     return;
   }
-  const error = document.getElementById("passkey-error");
+  if (!window.PublicKeyCredential || !navigator.credentials) {
+    document.getElementById("passkey-unsupported").hidden = false;
+    return;
+  }
+  const error = document.getElementById("confirm-error");
   form.hidden = false;
 
   function encode(buffer) {
@@ -29,14 +32,13 @@
 
   async function post(path, credential) {
     const body = new URLSearchParams();
-    body.set("csrf_token", form.elements.namedItem("csrf_token").value);
     if (credential) {
       body.set("credential", JSON.stringify(credential));
     }
     const response = await fetch(path, {
       method: "POST",
       body: body,
-      credentials: "same-origin",
+      credentials: "omit",
       headers: { Accept: "application/json" },
     });
     const answer = await response.json();
@@ -46,7 +48,7 @@
     return answer;
   }
 
-  async function prove() {
+  async function confirm() {
     const options = await post(form.dataset.options);
     const publicKey = Object.assign({}, options, {
       challenge: decode(options.challenge),
@@ -77,7 +79,7 @@
     button.disabled = true;
     error.hidden = true;
     try {
-      window.location.assign(await prove());
+      window.location.assign(await confirm());
     } catch (failure) {
       error.textContent = form.dataset.failed;
       error.hidden = false;
