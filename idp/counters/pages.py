@@ -20,6 +20,7 @@ office, the session and the citizen and audit every refusal.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,7 +247,14 @@ def _session_page(
     state = _state(row)
     offer_remote = state == "awaiting" and remote_presence.offered(hoviyat, row.citizen_key)
     if link is None and offer_remote:
+        # Shown at once while none is open; an open one is not replaced by a reload (the
+        # citizen may be reading it), only by the clerk's "New QR code".
         link = remote_presence.link_state(hoviyat, row.id)
+        if link is None:
+            try:
+                link = remote_presence.issue_link(hoviyat, _clerk(user), row.id)
+            except CounterRefused:  # ended or proven meanwhile (audited): shown on reload
+                link = None
     return render(
         request,
         "counter/session.html",
@@ -257,7 +265,7 @@ def _session_page(
             "offer_remote": offer_remote,
             "link": link,
             "link_until": _tehran(link.expires_at, language) if link else "",
-            "link_text": _typed_url(link.url) if link and link.url else "",
+            "link_parts": _typed_url(link.url) if link and link.url else [],
             "link_qr": remote_presence.qr_svg(link.url, title=_qr_title(language))
             if link and link.url
             else "",
@@ -275,10 +283,11 @@ def _session_page(
     )
 
 
-def _typed_url(url: str) -> str:
-    """The URL as a person types it: the token in dashed groups (accepted as typed)."""
+def _typed_url(url: str) -> list[str]:
+    """The URL as a person types it, the token in dashed groups (accepted as typed), in
+    pieces a narrow screen may break between (after each slash and dash)."""
     base, token = url.rsplit("/", 1)
-    return f"{base}/{remote_presence.grouped(token)}"
+    return re.findall(r"[^/-]*[/-]?", f"{base}/{remote_presence.grouped(token)}")[:-1]
 
 
 def _qr_title(language: Language) -> str:

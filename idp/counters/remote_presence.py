@@ -33,8 +33,9 @@ waiting session (:func:`idp.storage.counters.end_awaiting`).
 Every step is one audit entry naming clerk, citizen and office: the link
 issued (``link_issued``), presence confirmed (``passkey_accepted``), refused
 with its reason (``passkey_refused``), refused by the citizen
-(``refused_by_citizen``, which the supervisor sees in the office's queue as an
-ended session and auditors find by that outcome).
+(``refused_by_citizen``); that session is also flagged (``counter_flagged``, by
+the citizen), so the office's supervisor sees it in the queue with the reason and
+auditors find it with the supervisors' flags.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+from idp.audit.log import AuditEvent, append
 from idp.context import Hoviyat
 from idp.counters.assisted import (
     Clerk,
@@ -75,6 +77,7 @@ from idp.login.webauthn import (
 )
 from idp.storage import counters, passkeys
 from idp.storage.counters import AssistedSession, CounterOffice
+from idp.tracking import new_tracking_code
 
 LINK_PURPOSE = "counter_link"
 PURPOSE = "counter_remote"  # the WebAuthn challenge's (the column holds 20 characters)
@@ -84,6 +87,11 @@ LINK_OPERATION = "counter.session.presence_link"
 OPERATION = "counter.session.presence_remote"
 REFUSE_OPERATION = "counter.session.presence_remote.refuse"
 NOT_AWAITING = "not_awaiting"  # present already, ended or expired while being checked
+# The flag's reason, shown as is in the supervisor's queue (both languages).
+NOT_ME_FLAG = (
+    "شهروند روی گوشی خود گفت: «این من نیستم / در پیشخوان نیستم» — "
+    "The citizen said on their phone: not me / not at a counter"
+)
 _TOKEN = re.compile(r"^[a-z2-7]{26}$")
 
 
@@ -344,4 +352,28 @@ def not_me(hoviyat: Hoviyat, token: str) -> bool:
             method=METHOD,
             by="citizen",
         )
+        # Flagged for the office's supervisor and the auditors, as a supervisor's flag is.
+        if counters.flag(db, row.id, by=row.citizen_key, reason=NOT_ME_FLAG, now=moment):
+            append(
+                db,
+                AuditEvent(
+                    tracking_code=new_tracking_code(),
+                    event_type="counter_flagged",
+                    actor_type="person",
+                    actor_id=row.citizen_key,
+                    operation=REFUSE_OPERATION,
+                    subject_hash=row.citizen_key,
+                    outcome="flagged",
+                    detail={
+                        "office_id": office.national_id,
+                        "office_name": office.name,
+                        "session_id": row.id,
+                        "session_tracking_code": row.tracking_code,
+                        "clerk": row.clerk_key,
+                        "clerk_name": row.clerk_name,
+                        "reason": NOT_ME_FLAG,
+                        "by": "citizen",
+                    },
+                ),
+            )
     return True

@@ -180,13 +180,16 @@ def test_the_citizens_passkey_proves_presence_in_chromium(
     page.fill("#mobile", citizen.mobile)
     clerk.submit("/console/counter/sessions")
     assert page.locator("#remote-presence").is_visible() and page.locator("#code").is_visible()
+    # The QR code is shown at once; "New QR code" replaces it (the first stops working).
+    assert page.locator("#remote-presence svg").is_visible()
+    first = page.inner_text("#confirm-url").strip()
     clerk.check("counter", "session-awaiting-passkey")
     clerk.submit("/link")
     # The clerk's page: a QR code drawn in SVG, the URL as text, and no script at all.
     assert page.locator("#remote-presence svg").is_visible()
     assert page.locator("script").count() == 0
     url = page.inner_text("#confirm-url").strip()
-    assert url.startswith(f"{walk.server.url}/counter/confirm/"), url
+    assert url.startswith(f"{walk.server.url}/counter/confirm/") and url != first, url
     clerk.check("counter", "session-link-shown")
 
     # The citizen's own phone: another browser context, 390 px, the passkey on it.

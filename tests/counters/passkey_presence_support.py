@@ -121,9 +121,16 @@ def ask_link(browser: TestClient, session_id: str, csrf: str | None = None) -> R
     )
 
 
+def url_on(page: str) -> str:
+    """The confirmation URL the clerk's page shows as text (as typed: with dashes)."""
+    found = re.search(r'<bdi dir="ltr" id="confirm-url">(.*?)</bdi>', page)
+    assert found is not None, page
+    return found.group(1).replace("<wbr>", "")
+
+
 def token_on(page: str) -> str:
-    """The confirmation token the clerk's page shows (in the URL given as text)."""
-    found = re.search(r'<bdi dir="ltr" id="confirm-url">[^<]*/counter/confirm/([a-z2-7-]+)<', page)
+    """The confirmation token in the URL the clerk's page shows."""
+    found = re.fullmatch(r".*/counter/confirm/([a-z2-7-]+)", url_on(page))
     assert found is not None, page
     return found.group(1).replace("-", "")
 

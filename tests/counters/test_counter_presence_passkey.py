@@ -39,6 +39,8 @@ from passkey_presence_support import (
     phone,
     post_confirm,
     register_passkey,
+    token_on,
+    url_on,
 )
 
 from idp.audit.history import history_item
@@ -81,14 +83,19 @@ def test_the_citizen_confirms_on_their_own_phone_once_and_every_step_names_clerk
     assert "<script" not in page.text
     assert "script-src" not in page.headers["content-security-policy"]
 
-    shown = ask_link(browser, session_id)
-    assert shown.status_code == 200, shown.text
-    assert "<svg" in shown.text and 'role="img"' in shown.text and "<script" not in shown.text
-    url = re.search(r'id="confirm-url">([^<]+)<', shown.text)
-    assert url is not None and url.group(1).startswith(
-        f"{scene.app.state.hoviyat.settings.issuer}/counter/confirm/"
-    )
-    token = url.group(1).rsplit("/", 1)[1].replace("-", "")
+    # The QR code is there at once; a reload ("Check") shows the open link's state
+    # without replacing it (the citizen may be reading it), and still runs nothing.
+    shown = page
+    assert "<svg" in shown.text and 'role="img"' in shown.text
+    reloaded = browser.get(f"/console/counter/sessions/{session_id}")
+    assert "<svg" not in reloaded.text and 'id="check-presence"' in reloaded.text
+    assert "<script" not in reloaded.text
+    codes = [re.search(r'id="check-code">([^<]+)<', p.text) for p in (shown, reloaded)]
+    assert codes[0] is not None and codes[1] is not None
+    assert codes[0].group(1) == codes[1].group(1)
+    url = url_on(shown.text)
+    assert url.startswith(f"{scene.app.state.hoviyat.settings.issuer}/counter/confirm/")
+    token = token_on(shown.text)
     assert len(token) == 26  # 128 random bits
     # Stored only as a digest: the token itself is in no table.
     with scene.app.state.hoviyat.db.read() as db:
@@ -98,7 +105,7 @@ def test_the_citizen_confirms_on_their_own_phone_once_and_every_step_names_clerk
         )
     # Typed by hand, with the dashes the page shows, it works too.
     with phone(scene.app) as citizen_phone:
-        typed = citizen_phone.get(f"/counter/confirm/{url.group(1).rsplit('/', 1)[1]}")
+        typed = citizen_phone.get(f"/counter/confirm/{url.rsplit('/', 1)[1]}")
         assert typed.status_code == 200
         confirm_page = citizen_phone.get(f"/counter/confirm/{token}")
         assert confirm_page.status_code == 200
@@ -170,12 +177,11 @@ def test_the_confirm_page_names_the_office_the_clerk_and_the_services_as_the_cit
     register_passkey(scene.app, scene.citizen)
     session_id = _awaiting(scene, browser)
     shown = ask_link(browser, session_id)
-    token = re.search(r"/counter/confirm/([a-z2-7-]+)<", shown.text)
-    assert token is not None
+    token = token_on(shown.text)
     clerk_code = re.search(r'id="check-code">[^<]*?([0-9۰-۹]{4})', shown.text)
     assert clerk_code is not None
     with phone(scene.app) as citizen_phone:
-        page = citizen_phone.get(f"/counter/confirm/{token.group(1)}?lang={lang}").text
+        page = citizen_phone.get(f"/counter/confirm/{token}?lang={lang}").text
     with scene.app.state.hoviyat.db.read() as db:
         office = counters.office(db, scene.office_a)
     assert office is not None
@@ -237,6 +243,11 @@ def test_not_me_ends_the_waiting_session_and_the_supervisor_sees_it(
     signed_in(scene.app, other_browser, scene.supervisor_a)
     queue = other_browser.get(f"/console/counter/offices/{scene.office_a}/review")
     assert queue.status_code == 200 and row.tracking_code in queue.text
+    assert "The citizen said on their phone: not me" in queue.text
+    (flagged,) = entries(scene.app, "counter_flagged", session_id=session_id)
+    assert flagged.actor_type == "person" and flagged.detail["by"] == "citizen"
+    assert flagged.subject_hash == key_of(scene.app, scene.citizen)
+    assert flagged.detail["office_id"] == scene.office_a
 
 
 def test_no_national_code_or_token_appears_in_the_logs(
