@@ -130,6 +130,7 @@ CITIZEN_MESSAGES: dict[str, tuple[str, str]] = {
     "counter.citizen.title": ("درخواست خدمت حضوری برای شما", "A counter asks to act for you"),
     "counter.citizen.asks": ("دفتر پیشخوان «{office}»، کارمند «{clerk}» می‌خواهد برای شما این خدمت‌ها را انجام دهد: {services}.", "Counter office “{office}”, clerk “{clerk}” asks to act for you for: {services}."),
     "counter.citizen.only_if_here": ("فقط اگر همین حالا در این پیشخوان هستید تأیید کنید.", "Confirm only if you are at this counter now."),
+    "counter.citizen.own_device": ("این کار را فقط روی گوشی خودتان انجام دهید، نه روی رایانهٔ کارمند و نه با کلیدی که به دستگاه او وصل است.", "Do this only on your own phone: never on the clerk's computer, nor with a key held to it."),
     "counter.citizen.check_code": ("کد بررسی (همان که روی صفحهٔ کارمند است):", "Check code (the same as on the clerk's screen):"),
     "counter.citizen.confirm": ("تأیید با گذرکلید", "Confirm with passkey"),
     "counter.citizen.not_me": ("این من نیستم / در پیشخوانی نیستم", "This is not me / I am not at a counter"),

@@ -190,6 +190,9 @@ def test_the_confirm_page_names_the_office_the_clerk_and_the_services_as_the_cit
         assert f"Counter office “{office.name}”, clerk “{scene.clerk_a.name}” asks" in page
         assert "Identity verification" in page
         assert "Confirm only if you are at this counter now." in page
+        assert (
+            "never on the clerk's computer" in page or "never on the clerk&#39;s computer" in page
+        )
         assert 'lang="en" dir="ltr"' in page
     else:
         assert "فقط اگر همین حالا در این پیشخوان هستید تأیید کنید." in page
