@@ -197,17 +197,7 @@ def accept_passkey(db: Session, session_id: str, now: datetime) -> bool:
     """The one statement that accepts presence proven by the citizen's passkey (its
     assertion already verified): True for exactly one caller, while the session is
     live and not yet present. The presence code, if any, stops working."""
-    result = db.execute(
-        update(AssistedSession)
-        .where(
-            col(AssistedSession.id) == session_id,
-            col(AssistedSession.present_at).is_(None),
-            col(AssistedSession.ended_at).is_(None),
-            col(AssistedSession.expires_at) > now,
-        )
-        .values(present_at=now, code_digest=None)
-    )
-    return _count(result) == 1
+    return _update_awaiting(db, session_id, now, present_at=now, code_digest=None)
 
 
 def spend_attempt(db: Session, session_id: str, now: datetime) -> bool:
@@ -306,6 +296,12 @@ def live_link(
 def end_awaiting(db: Session, session_id: str, now: datetime) -> bool:
     """End a session that still awaits presence (the citizen said it is not them);
     True for exactly one caller, False once present, ended or expired."""
+    return _update_awaiting(db, session_id, now, ended_at=now, code_digest=None)
+
+
+def _update_awaiting(db: Session, session_id: str, now: datetime, **values: object) -> bool:
+    """Set ``values`` on the session if it still awaits presence (live, not yet present),
+    in one conditional UPDATE: True for exactly one caller across workers."""
     result = db.execute(
         update(AssistedSession)
         .where(
@@ -314,6 +310,6 @@ def end_awaiting(db: Session, session_id: str, now: datetime) -> bool:
             col(AssistedSession.ended_at).is_(None),
             col(AssistedSession.expires_at) > now,
         )
-        .values(ended_at=now, code_digest=None)
+        .values(**values)
     )
     return _count(result) == 1
